@@ -1,0 +1,49 @@
+// Package kapsel makes webhooks reliable. It accepts a webhook, checks its
+// signature, commits it to durable storage before answering, then delivers it
+// to its destination with retries, backoff, circuit breaking and a full audit
+// trail until the destination has it. Nothing accepted is ever lost.
+//
+// This root package is the domain: the types ([Tenant], [Endpoint], [Event],
+// [Attempt], typed ids such as [EventID]), the [Ingester], [Dispatcher] and
+// [Store] interfaces, the errors and their codes ([Code], [Error]), the
+// [Hooks] and the [Clock]. It imports only the standard library; everything
+// else depends on it.
+//
+// # Parts
+//
+//   - ingest: the default [Ingester] and its http.Handler for
+//     POST /ingest/{endpoint_id}, with signature verifiers and group commit.
+//   - delivery: the default [Dispatcher]: leases, retries, Standard Webhooks
+//     signatures, the SSRF guard.
+//   - breaker: per-endpoint circuit breakers persisted through the store.
+//   - store/pgstore: the Postgres [Store], with transactional ingest inside
+//     the caller's own pgx transaction (an outbox).
+//   - store/memstore: an in-memory [Store] for unit tests and examples.
+//   - store/storetest: the conformance suite every [Store] passes.
+//   - cmd/kapseld: the standalone server built from these parts.
+//
+// # Guarantees
+//
+// Ingest answers 2xx only after the event is committed. One event exists per
+// (endpoint, idempotency key) within the idempotency window. Every event ends
+// delivered or failed, or waits visibly while its endpoint is paused or
+// disabled. Delivery is at least once; duplicates happen only around a crash
+// or lease expiry and always carry the same webhook-id. Every request sent to
+// a destination has exactly one [Attempt] record, written in the same
+// transaction as the state change it causes, and a worker whose lease expired
+// cannot change the event any more ([ErrLeaseLost]).
+//
+// # Lifecycle of an event
+//
+// An event is pending until a dispatcher claims it with a lease
+// ([EventQueue.EventClaim]); it is then delivering until the attempt's outcome
+// is recorded ([EventQueue.EventComplete]): delivered, failed, or pending
+// again with a later NextAttemptAt. See [EventStatus.CanTransitionTo].
+//
+// # Errors
+//
+// Stores and components return errors wrapping the sentinels ([ErrNotFound],
+// [ErrDuplicate], [ErrIdempotencyConflict], [ErrLeaseLost], …). Errors meant
+// for API callers are [*Error] values carrying a documented [Code]; [CodeOf]
+// finds the code of any error and [Code.Info] its HTTP status.
+package kapsel

@@ -1,0 +1,192 @@
+package kapsel
+
+import (
+	"fmt"
+	"time"
+)
+
+// EndpointState is the delivery state of an [Endpoint].
+type EndpointState string
+
+// Endpoint states. Only active endpoints are delivered to; paused and disabled
+// endpoints still accept events, which wait until the endpoint is resumed.
+const (
+	EndpointActive   EndpointState = "active"
+	EndpointPaused   EndpointState = "paused"
+	EndpointDisabled EndpointState = "disabled"
+)
+
+// Valid reports whether s is one of the documented states.
+func (s EndpointState) Valid() bool {
+	return s == EndpointActive || s == EndpointPaused || s == EndpointDisabled
+}
+
+// DisabledReason says why an endpoint is disabled.
+type DisabledReason string
+
+// Disabled reasons.
+const (
+	DisabledNone    DisabledReason = ""
+	DisabledManual  DisabledReason = "manual"  // an operator disabled it
+	DisabledGone    DisabledReason = "gone"    // the destination answered 410 Gone
+	DisabledFailing DisabledReason = "failing" // it has done nothing but fail for the auto-disable window
+)
+
+// Verifier schemes for [VerifierConfig.Scheme].
+const (
+	SchemeNone             = "none"
+	SchemeHMACSHA256       = "hmac-sha256"
+	SchemeGitHub           = "github"
+	SchemeStripe           = "stripe"
+	SchemeStandardWebhooks = "standard-webhooks"
+	SchemeShopify          = "shopify"
+	SchemeSlack            = "slack"
+)
+
+// VerifierConfig says how inbound webhooks for an endpoint are authenticated.
+type VerifierConfig struct {
+	// Scheme is one of the Scheme* constants, or the name of a verifier an
+	// application registered with the ingester. Defaults to "none".
+	Scheme string
+	// Secrets are tried in turn; any match passes (this is how rotation works).
+	Secrets []string
+	// Header overrides the signature header name, for schemes that allow it
+	// ("hmac-sha256" defaults to X-Kapsel-Signature).
+	Header string
+}
+
+// SigningSecret is one secret an endpoint signs outbound deliveries with, in
+// the Standard Webhooks form "whsec_<base64>".
+type SigningSecret struct {
+	Secret string
+	// ExpiresAt is zero for the current secret; a secret replaced by a
+	// rotation keeps signing until ExpiresAt.
+	ExpiresAt time.Time
+}
+
+// Default retry policy values (SPEC §5).
+const (
+	DefaultMaxAttempts     = 25
+	DefaultInitialInterval = 2 * time.Second
+	DefaultMultiplier      = 2.0
+	DefaultJitter          = 0.2
+	DefaultMaxInterval     = time.Hour
+	DefaultMaxAge          = 72 * time.Hour
+	DefaultAttemptTimeout  = 30 * time.Second
+	MinAttemptTimeout      = time.Second
+	MaxAttemptTimeout      = 120 * time.Second
+)
+
+// RetryPolicy says how failed attempts are retried. A zero field takes its
+// default in [RetryPolicy.WithDefaults]; Retry4xx has no zero default, so
+// start from [DefaultRetryPolicy] when building one by hand.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts after which the event fails.
+	// Defaults to 25.
+	MaxAttempts int
+	// InitialInterval is the wait after the first failure. Defaults to 2 s.
+	InitialInterval time.Duration
+	// Multiplier grows the interval after each failure. Defaults to 2.
+	Multiplier float64
+	// Jitter randomises each interval by ±Jitter (0.2 = ±20 %). Defaults to 0.2.
+	Jitter float64
+	// MaxInterval caps one wait, Retry-After included. Defaults to 1 h.
+	MaxInterval time.Duration
+	// MaxAge: no attempt is scheduled later than CreatedAt+MaxAge; the event
+	// fails instead. Defaults to 72 h.
+	MaxAge time.Duration
+	// Retry4xx retries 4xx answers other than 408, 410 and 429. When false
+	// they fail the event at once. [DefaultRetryPolicy] sets it to true.
+	Retry4xx bool
+}
+
+// DefaultRetryPolicy returns the SPEC §5 default policy.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		MaxAttempts:     DefaultMaxAttempts,
+		InitialInterval: DefaultInitialInterval,
+		Multiplier:      DefaultMultiplier,
+		Jitter:          DefaultJitter,
+		MaxInterval:     DefaultMaxInterval,
+		MaxAge:          DefaultMaxAge,
+		Retry4xx:        true,
+	}
+}
+
+// WithDefaults returns p with every zero numeric field set to its default.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
+	d := DefaultRetryPolicy()
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = d.MaxAttempts
+	}
+	if p.InitialInterval == 0 {
+		p.InitialInterval = d.InitialInterval
+	}
+	if p.Multiplier == 0 {
+		p.Multiplier = d.Multiplier
+	}
+	if p.Jitter == 0 {
+		p.Jitter = d.Jitter
+	}
+	if p.MaxInterval == 0 {
+		p.MaxInterval = d.MaxInterval
+	}
+	if p.MaxAge == 0 {
+		p.MaxAge = d.MaxAge
+	}
+	return p
+}
+
+// Validate returns an error wrapping [ErrInvalid] naming the first bad field.
+func (p RetryPolicy) Validate() error {
+	switch {
+	case p.MaxAttempts < 1 || p.MaxAttempts > 1000:
+		return fmt.Errorf("%w: retry_policy.max_attempts must be 1–1000, got %d", ErrInvalid, p.MaxAttempts)
+	case p.InitialInterval < time.Millisecond:
+		return fmt.Errorf("%w: retry_policy.initial_interval_ms must be at least 1", ErrInvalid)
+	case p.MaxInterval < p.InitialInterval:
+		return fmt.Errorf("%w: retry_policy.max_interval_ms must be at least initial_interval_ms", ErrInvalid)
+	case p.Multiplier < 1:
+		return fmt.Errorf("%w: retry_policy multiplier must be at least 1", ErrInvalid)
+	case p.Jitter < 0 || p.Jitter >= 1:
+		return fmt.Errorf("%w: retry_policy jitter must be in [0, 1)", ErrInvalid)
+	case p.MaxAge < time.Second:
+		return fmt.Errorf("%w: retry_policy.max_age_s must be at least 1", ErrInvalid)
+	}
+	return nil
+}
+
+// Endpoint is a destination that belongs to a tenant, with the configuration
+// for verifying what arrives for it and for delivering it onwards.
+type Endpoint struct {
+	ID       EndpointID
+	TenantID TenantID
+	Name     string
+	// URL is the destination, http or https.
+	URL            string
+	State          EndpointState
+	DisabledReason DisabledReason
+	IngestVerifier VerifierConfig
+	// SigningSecrets sign outbound deliveries: the current secret (zero
+	// ExpiresAt) first, then rotated-out secrets still in their grace period.
+	SigningSecrets []SigningSecret
+	RetryPolicy    RetryPolicy
+	// Timeout is the per-attempt timeout, 1–120 s. Defaults to 30 s.
+	Timeout time.Duration
+	// Headers are custom headers added to every delivery.
+	Headers   map[string]string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ActiveSigningSecrets returns the secrets that sign a delivery at now: the
+// current one and those whose grace period has not ended.
+func (e *Endpoint) ActiveSigningSecrets(now time.Time) []string {
+	out := make([]string, 0, len(e.SigningSecrets))
+	for _, s := range e.SigningSecrets {
+		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			out = append(out, s.Secret)
+		}
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package kapsel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Wire prefixes of Kapsel's typed identifiers.
+const (
+	TenantIDPrefix   = "ten_"
+	EndpointIDPrefix = "ep_"
+	EventIDPrefix    = "evt_"
+	AttemptIDPrefix  = "att_"
+)
+
+// TenantID identifies a [Tenant]; on the wire it reads "ten_" followed by a ULID.
+type TenantID string
+
+// EndpointID identifies an [Endpoint]; on the wire it reads "ep_" followed by a ULID.
+type EndpointID string
+
+// EventID identifies an [Event]; on the wire it reads "evt_" followed by a ULID.
+// It is also the event's Standard Webhooks "webhook-id", the same on every attempt.
+type EventID string
+
+// AttemptID identifies an [Attempt]; on the wire it reads "att_" followed by a ULID.
+type AttemptID string
+
+// NewTenantID returns a new, time-sortable TenantID.
+func NewTenantID() TenantID { return TenantID(TenantIDPrefix + newULID()) }
+
+// NewEndpointID returns a new, time-sortable EndpointID.
+func NewEndpointID() EndpointID { return EndpointID(EndpointIDPrefix + newULID()) }
+
+// NewEventID returns a new, time-sortable EventID.
+func NewEventID() EventID { return EventID(EventIDPrefix + newULID()) }
+
+// NewAttemptID returns a new, time-sortable AttemptID.
+func NewAttemptID() AttemptID { return AttemptID(AttemptIDPrefix + newULID()) }
+
+// ParseTenantID checks that s is a well-formed TenantID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseTenantID(s string) (TenantID, error) {
+	return TenantID(s), parseID(s, TenantIDPrefix)
+}
+
+// ParseEndpointID checks that s is a well-formed EndpointID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseEndpointID(s string) (EndpointID, error) {
+	return EndpointID(s), parseID(s, EndpointIDPrefix)
+}
+
+// ParseEventID checks that s is a well-formed EventID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseEventID(s string) (EventID, error) {
+	return EventID(s), parseID(s, EventIDPrefix)
+}
+
+// ParseAttemptID checks that s is a well-formed AttemptID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseAttemptID(s string) (AttemptID, error) {
+	return AttemptID(s), parseID(s, AttemptIDPrefix)
+}
+
+// String returns the wire form of the id.
+func (id TenantID) String() string { return string(id) }
+
+// String returns the wire form of the id.
+func (id EndpointID) String() string { return string(id) }
+
+// String returns the wire form of the id.
+func (id EventID) String() string { return string(id) }
+
+// String returns the wire form of the id.
+func (id AttemptID) String() string { return string(id) }
+
+// ulidLen is the length of a ULID in Crockford base32.
+const ulidLen = 26
+
+// crockford is the ULID alphabet: Crockford's base32, upper case.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+func parseID(s, prefix string) error {
+	if len(s) != len(prefix)+ulidLen || s[:len(prefix)] != prefix {
+		return fmt.Errorf("%w: id %q is not of the form %s<ulid>", ErrInvalid, truncate(s, 64), prefix)
+	}
+	// The first character carries only 3 bits (48-bit timestamp + 80 random bits = 128 bits).
+	if s[len(prefix)] > '7' {
+		return fmt.Errorf("%w: id %q overflows 128 bits", ErrInvalid, truncate(s, 64))
+	}
+	for i := len(prefix); i < len(s); i++ {
+		if !isCrockford(s[i]) {
+			return fmt.Errorf("%w: id %q is not of the form %s<ulid>", ErrInvalid, truncate(s, 64), prefix)
+		}
+	}
+	return nil
+}
+
+func isCrockford(c byte) bool {
+	switch {
+	case c >= '0' && c <= '9':
+		return true
+	case c >= 'A' && c <= 'Z':
+		return c != 'I' && c != 'L' && c != 'O' && c != 'U'
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ulidState makes ids generated within the same millisecond increase
+// monotonically, so that ids sort in creation order within one process, as the
+// ULID specification's monotonic mode does. The standard library has no ULID or
+// UUIDv7 generator, and the root package imports only the standard library, so
+// the 30 lines are written here.
+var ulidState struct {
+	sync.Mutex
+	ms   uint64
+	hi   uint16 // top 16 of the 80 random bits
+	lo   uint64 // low 64 of the 80 random bits
+	init bool
+}
+
+func newULID() string {
+	ms := uint64(time.Now().UnixMilli())
+	ulidState.Lock()
+	if !ulidState.init || ms > ulidState.ms {
+		var b [10]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			panic("kapsel: crypto/rand failed: " + err.Error())
+		}
+		ulidState.ms, ulidState.init = ms, true
+		ulidState.hi = binary.BigEndian.Uint16(b[:2])
+		ulidState.lo = binary.BigEndian.Uint64(b[2:])
+	} else {
+		// Same (or an earlier, after a clock step) millisecond: increment the
+		// random part so the new id still sorts after the previous one.
+		ms = ulidState.ms
+		ulidState.lo++
+		if ulidState.lo == 0 {
+			ulidState.hi++
+		}
+	}
+	hi, lo := ulidState.hi, ulidState.lo
+	ulidState.Unlock()
+
+	// 128 bits: 48-bit timestamp, 16 + 64 random bits.
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[0:8], ms<<16|uint64(hi))
+	binary.BigEndian.PutUint64(v[8:16], lo)
+	return encodeCrockford(v)
+}
+
+func encodeCrockford(v [16]byte) string {
+	var out [ulidLen]byte
+	// 130 bits of output for 128 bits of input: the first character carries 3 bits.
+	hi := binary.BigEndian.Uint64(v[0:8])
+	lo := binary.BigEndian.Uint64(v[8:16])
+	for i := ulidLen - 1; i >= 0; i-- {
+		out[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out[:])
+}
