@@ -3,6 +3,7 @@ package kapsel
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // Version is Kapsel's version, sent in the User-Agent of every delivery.
@@ -54,4 +55,17 @@ type Dispatcher interface {
 // [Dispatcher]. The ingester wakes one after each commit.
 type Waker interface {
 	Wake()
+}
+
+// Breakers guards endpoints with circuit breakers. The dispatcher asks it
+// before each attempt and tells it each outcome; the default implementation
+// is breaker.Set, which persists state through a [BreakerStore].
+type Breakers interface {
+	// Allow reports whether an attempt to the endpoint may start at now.
+	// When it may not, retryAt is when the next attempt (a probe) may be made.
+	// In the half-open state it allows exactly one caller, the probe, across
+	// every dispatcher sharing the store.
+	Allow(ctx context.Context, endpoint EndpointID, now time.Time) (allowed bool, retryAt time.Time, err error)
+	// Record reports the outcome of an attempt that Allow let through.
+	Record(ctx context.Context, endpoint EndpointID, success bool, now time.Time) error
 }
