@@ -1,0 +1,61 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// AttemptList lists an event's attempts, oldest first (attempt ids grow with
+// time, so id order is recording order).
+func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParams) ([]*kapsel.Attempt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.event(params.EventID, params.TenantID); err != nil {
+		return nil, fmt.Errorf("listing attempts of %w", err)
+	}
+	limit := pageLimit(params.Limit)
+	var out []*kapsel.Attempt
+	for _, a := range s.attempts[params.EventID] {
+		if params.Cursor != "" && a.ID <= params.Cursor {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, copyAttempt(a))
+	}
+	return out, nil
+}
+
+// AttemptStats summarises an endpoint's attempts started at or after Since;
+// LastSuccessAt and LastFailureAt cover its whole history.
+func (s *Store) AttemptStats(ctx context.Context, params *kapsel.AttemptStatsParams) (*kapsel.AttemptStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	since := ts(params.Since)
+	st := &kapsel.AttemptStats{}
+	for _, list := range s.attempts {
+		for _, a := range list {
+			if a.EndpointID != params.EndpointID {
+				continue
+			}
+			ok := a.Succeeded()
+			if !a.StartedAt.Before(since) {
+				st.Total++
+				if ok {
+					st.Succeeded++
+				}
+			}
+			last := &st.LastFailureAt
+			if ok {
+				last = &st.LastSuccessAt
+			}
+			if a.StartedAt.After(*last) {
+				*last = a.StartedAt
+			}
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,71 @@
+package memstore
+
+import (
+	"maps"
+	"net/http"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// The store hands out and keeps only its own copies, so that a caller
+// changing a slice or map it passed in or got back never changes stored
+// state behind the store's back.
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+func copyTenant(t *kapsel.Tenant) *kapsel.Tenant {
+	c := *t
+	c.APIKeyHash = cloneBytes(t.APIKeyHash)
+	return &c
+}
+
+func copyEndpoint(e *kapsel.Endpoint) *kapsel.Endpoint {
+	c := *e
+	c.IngestVerifier.Secrets = append([]string(nil), e.IngestVerifier.Secrets...)
+	c.SigningSecrets = append([]kapsel.SigningSecret(nil), e.SigningSecrets...)
+	for i := range c.SigningSecrets {
+		c.SigningSecrets[i].ExpiresAt = ts(c.SigningSecrets[i].ExpiresAt)
+	}
+	if e.Headers != nil {
+		c.Headers = maps.Clone(e.Headers)
+	}
+	return &c
+}
+
+func copyHeader(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	return h.Clone()
+}
+
+// copyEvent copies e, with its body only when withBody is set.
+func copyEvent(e *kapsel.Event, withBody bool) *kapsel.Event {
+	c := *e
+	c.Headers = copyHeader(e.Headers)
+	c.BodyHash = cloneBytes(e.BodyHash)
+	c.Body = nil
+	if withBody {
+		c.Body = cloneBytes(e.Body)
+		if c.Body == nil {
+			c.Body = []byte{}
+		}
+	}
+	return &c
+}
+
+func copyAttempt(a *kapsel.Attempt) *kapsel.Attempt {
+	c := *a
+	c.ResponseBody = cloneBytes(a.ResponseBody)
+	return &c
+}
+
+func copyBreaker(b *kapsel.BreakerState) *kapsel.BreakerState {
+	c := *b
+	return &c
+}

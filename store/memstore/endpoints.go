@@ -1,0 +1,128 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// endpoint returns the live endpoint row visible to tenant (any tenant when
+// empty); ErrNotFound when it is unknown, deleted or foreign. s.mu is held.
+func (s *Store) endpoint(id kapsel.EndpointID, tenant kapsel.TenantID) (*endpointRow, error) {
+	r, ok := s.endpoints[id]
+	if !ok || r.deleted() || (tenant != "" && r.endpoint.TenantID != tenant) {
+		return nil, fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+	}
+	return r, nil
+}
+
+// EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
+// exist.
+func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[params.Endpoint.TenantID]; !ok {
+		return nil, fmt.Errorf("inserting endpoint: tenant %s: %w", params.Endpoint.TenantID, kapsel.ErrNotFound)
+	}
+	e := copyEndpoint(params.Endpoint)
+	e.ID = kapsel.NewEndpointID()
+	if e.State == "" {
+		e.State = kapsel.EndpointActive
+	}
+	if e.State != kapsel.EndpointDisabled {
+		e.DisabledReason = kapsel.DisabledNone
+	}
+	e.CreatedAt, e.UpdatedAt = ts(params.Now), ts(params.Now)
+	s.endpoints[e.ID] = &endpointRow{endpoint: e}
+	return copyEndpoint(e), nil
+}
+
+// EndpointGet returns the endpoint; ErrNotFound when it does not exist, was
+// deleted, or belongs to another tenant.
+func (s *Store) EndpointGet(ctx context.Context, params *kapsel.EndpointGetParams) (*kapsel.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.endpoint(params.ID, params.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("getting %w", err)
+	}
+	return copyEndpoint(r.endpoint), nil
+}
+
+// EndpointList lists a tenant's live endpoints in id order, after Cursor.
+func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListParams) ([]*kapsel.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*kapsel.Endpoint
+	for _, r := range s.endpoints {
+		e := r.endpoint
+		if r.deleted() || e.TenantID != params.TenantID || (params.Cursor != "" && e.ID <= params.Cursor) {
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if limit := pageLimit(params.Limit); len(out) > limit {
+		out = out[:limit]
+	}
+	for i, e := range out {
+		out[i] = copyEndpoint(e)
+	}
+	return out, nil
+}
+
+// EndpointUpdate replaces the endpoint's configuration; state, ids and
+// creation time are kept.
+func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.endpoint(params.Endpoint.ID, params.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("updating %w", err)
+	}
+	in := copyEndpoint(params.Endpoint)
+	e := r.endpoint
+	e.Name, e.URL = in.Name, in.URL
+	e.IngestVerifier, e.SigningSecrets = in.IngestVerifier, in.SigningSecrets
+	e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
+	e.UpdatedAt = ts(params.Now)
+	return copyEndpoint(e), nil
+}
+
+// EndpointSetState sets State and DisabledReason (cleared unless disabled).
+func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSetStateParams) (*kapsel.Endpoint, error) {
+	if !params.State.Valid() {
+		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, params.State)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.endpoint(params.ID, params.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("setting state of %w", err)
+	}
+	setState(r.endpoint, params.State, params.DisabledReason)
+	r.endpoint.UpdatedAt = ts(params.Now)
+	return copyEndpoint(r.endpoint), nil
+}
+
+func setState(e *kapsel.Endpoint, state kapsel.EndpointState, reason kapsel.DisabledReason) {
+	e.State, e.DisabledReason = state, reason
+	if state != kapsel.EndpointDisabled {
+		e.DisabledReason = kapsel.DisabledNone
+	}
+}
+
+// EndpointDelete deletes the endpoint softly: it disappears from gets, lists
+// and claims; its events and attempts are kept.
+func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.endpoint(params.ID, params.TenantID)
+	if err != nil {
+		return fmt.Errorf("deleting %w", err)
+	}
+	r.deletedAt = ts(params.Now)
+	return nil
+}

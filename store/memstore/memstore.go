@@ -1,0 +1,89 @@
+// Package memstore is an in-memory [kapsel.Store] for unit tests, examples
+// and experiments.
+//
+// It is NOT durable: everything it holds is lost when the process exits, so
+// it breaks Kapsel's durable-acceptance promise (SPEC I1) by design. Use
+// store/pgstore in production, or store/sqlitestore for a single durable
+// process.
+//
+// It follows the same contract as the durable stores — the store/storetest
+// conformance suite runs against it — including idempotency windows, lease
+// fencing, tenant scoping and breaker compare-and-set. Like Postgres it keeps
+// times at microsecond precision, so code tested against it behaves the same
+// on a real database. Values are copied on the way in and on the way out:
+// changing a value a method returned never changes what the store holds.
+//
+// One mutex guards all state; that is ample for tests and examples.
+package memstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+var _ kapsel.Store = (*Store)(nil)
+
+// Store is an in-memory kapsel.Store. The zero value is not usable; call New.
+// It is safe for concurrent use.
+type Store struct {
+	mu          sync.Mutex
+	tenants     map[kapsel.TenantID]*kapsel.Tenant
+	tenantByKey map[string]kapsel.TenantID
+	endpoints   map[kapsel.EndpointID]*endpointRow
+	events      map[kapsel.EventID]*kapsel.Event
+	idempotency map[idempotencyKey]idempotencyEntry
+	attempts    map[kapsel.EventID][]*kapsel.Attempt
+	breakers    map[kapsel.EndpointID]*kapsel.BreakerState
+}
+
+// endpointRow is a stored endpoint and its soft-delete mark.
+type endpointRow struct {
+	endpoint  *kapsel.Endpoint
+	deletedAt time.Time
+}
+
+func (r *endpointRow) deleted() bool { return !r.deletedAt.IsZero() }
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		tenants:     map[kapsel.TenantID]*kapsel.Tenant{},
+		tenantByKey: map[string]kapsel.TenantID{},
+		endpoints:   map[kapsel.EndpointID]*endpointRow{},
+		events:      map[kapsel.EventID]*kapsel.Event{},
+		idempotency: map[idempotencyKey]idempotencyEntry{},
+		attempts:    map[kapsel.EventID][]*kapsel.Attempt{},
+		breakers:    map[kapsel.EndpointID]*kapsel.BreakerState{},
+	}
+}
+
+// Ping always succeeds: memory is always reachable.
+func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
+
+// ts keeps t at microsecond precision, as Postgres does.
+func ts(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+// pageLimit applies the default and the cap of a list's Limit.
+func pageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return kapsel.DefaultPageLimit
+	case limit > kapsel.MaxPageLimit:
+		return kapsel.MaxPageLimit
+	}
+	return limit
+}
+
+// newLeaseToken returns a fresh random lease token.
+func newLeaseToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("memstore: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) kapsel.Store { return memstore.New() })
+}

@@ -1,0 +1,166 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// EventClaim leases up to Limit due events, earliest NextAttemptAt first
+// (ties broken by id), and returns them with their bodies.
+func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("claiming events: %w: %w", kapsel.ErrUnavailable, err)
+	}
+	if params.Limit <= 0 {
+		return nil, nil
+	}
+	now := ts(params.Now)
+	exclude := make(map[kapsel.EndpointID]bool, len(params.ExcludeEndpoints))
+	for _, id := range params.ExcludeEndpoints {
+		exclude[id] = true
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*kapsel.Event
+	for _, e := range s.events {
+		if s.due(e, now) && !exclude[e.EndpointID] && s.claimable(e.EndpointID, now) {
+			due = append(due, e)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if !due[i].NextAttemptAt.Equal(due[j].NextAttemptAt) {
+			return due[i].NextAttemptAt.Before(due[j].NextAttemptAt)
+		}
+		return due[i].ID < due[j].ID
+	})
+	if len(due) > params.Limit {
+		due = due[:params.Limit]
+	}
+	out := make([]*kapsel.Event, len(due))
+	for i, e := range due {
+		e.Status = kapsel.EventDelivering
+		e.LeaseToken = newLeaseToken()
+		e.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
+		out[i] = copyEvent(e, true)
+	}
+	return out, nil
+}
+
+// due reports whether e waits for an attempt at now: pending and due, or
+// delivering with a lease that has expired (LeaseExpiresAt <= now).
+func (s *Store) due(e *kapsel.Event, now time.Time) bool {
+	switch e.Status {
+	case kapsel.EventPending:
+		return !e.NextAttemptAt.After(now)
+	case kapsel.EventDelivering:
+		return !e.LeaseExpiresAt.After(now)
+	}
+	return false
+}
+
+// claimable reports whether the endpoint's events may be attempted at now:
+// it is active, not deleted, and its breaker is not open.
+func (s *Store) claimable(id kapsel.EndpointID, now time.Time) bool {
+	r, ok := s.endpoints[id]
+	if !ok || r.deleted() || r.endpoint.State != kapsel.EndpointActive {
+		return false
+	}
+	b, ok := s.breakers[id]
+	return !ok || !b.OpenUntil.After(now)
+}
+
+// leased returns the event when token still owns it; ErrLeaseLost otherwise.
+// s.mu is held.
+func (s *Store) leased(id kapsel.EventID, token string) (*kapsel.Event, error) {
+	e, ok := s.events[id]
+	if !ok || token == "" || e.Status != kapsel.EventDelivering || e.LeaseToken != token {
+		return nil, fmt.Errorf("event %s: %w", id, kapsel.ErrLeaseLost)
+	}
+	return e, nil
+}
+
+// EventComplete records each completion's attempt and applies its outcome.
+// A lease still owned by its token completes even after LeaseExpiresAt, as
+// long as no other claimer took the event over.
+func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteParams) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("completing events: %w: %w", kapsel.ErrUnavailable, err)
+	}
+	now := ts(params.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := make([]error, len(params.Completions))
+	for i := range params.Completions {
+		errs[i] = s.complete(&params.Completions[i], now)
+	}
+	return errs, nil
+}
+
+func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
+	switch c.Status {
+	case kapsel.EventDelivered, kapsel.EventFailed, kapsel.EventPending:
+	default:
+		return fmt.Errorf("completing event %s: %w: status %q", c.EventID, kapsel.ErrInvalid, c.Status)
+	}
+	e, err := s.leased(c.EventID, c.LeaseToken)
+	if err != nil {
+		return fmt.Errorf("completing %w", err)
+	}
+	a := copyAttempt(&c.Attempt)
+	a.ID, a.EventID, a.EndpointID, a.TenantID = kapsel.NewAttemptID(), e.ID, e.EndpointID, e.TenantID
+	a.Number = e.Attempts + 1
+	if a.Trigger == "" {
+		a.Trigger = e.NextTrigger
+	}
+	a.StartedAt = ts(a.StartedAt)
+	if len(a.ResponseBody) > kapsel.MaxResponseBody {
+		a.ResponseBody = a.ResponseBody[:kapsel.MaxResponseBody]
+	}
+	s.attempts[e.ID] = append(s.attempts[e.ID], a)
+
+	e.Attempts++
+	e.Status = c.Status
+	e.LastError = c.LastError
+	e.NextTrigger = kapsel.TriggerScheduled
+	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
+	switch c.Status {
+	case kapsel.EventDelivered:
+		e.DeliveredAt = now
+	case kapsel.EventPending:
+		e.NextAttemptAt = ts(c.NextAttemptAt)
+	}
+	if c.DisableEndpoint != kapsel.DisabledNone {
+		if r, ok := s.endpoints[e.EndpointID]; ok {
+			setState(r.endpoint, kapsel.EndpointDisabled, c.DisableEndpoint)
+			r.endpoint.UpdatedAt = now
+		}
+	}
+	return nil
+}
+
+// EventRelease gives leased events back without an attempt; stale tokens are
+// skipped.
+func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleaseParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("releasing events: %w: %w", kapsel.ErrUnavailable, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range params.Releases {
+		e, err := s.leased(r.EventID, r.LeaseToken)
+		if err != nil {
+			continue
+		}
+		e.Status = kapsel.EventPending
+		e.NextAttemptAt = ts(r.NextAttemptAt)
+		e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
+		n++
+	}
+	return n, nil
+}
