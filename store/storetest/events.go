@@ -193,6 +193,17 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 3)
 	})
 
+	t.Run("UnknownEndpointFailsTheCall", func(t *testing.T) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		ghost := &kapsel.Endpoint{ID: kapsel.NewEndpointID(), TenantID: ep.TenantID}
+		_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{
+			Events: []*kapsel.EventInsertParams{input(ep, "", []byte("ok")), input(ghost, "", []byte("lost"))}, Now: Base,
+		})
+		mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany with an unknown endpoint")
+		equal(t, "events written by the failed call", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 0)
+	})
+
 	t.Run("ConcurrentSameKey", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())

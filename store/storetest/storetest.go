@@ -29,6 +29,11 @@
 //     delivers them; which of the due events are claimed follows
 //     NextAttemptAt, but the order of the returned slice is not specified.
 //   - EventInsertMany returns new events with their Body, duplicates without.
+//     A row for an unknown endpoint fails the whole call with ErrNotFound and
+//     nothing is written (what a foreign key does in SQL); the ingester
+//     checks endpoints before inserting, so this is a safety net.
+//   - Events and attempts of a deleted endpoint stay readable by id (the
+//     audit trail) but are never claimed.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the event over. Completing twice with one token fails
