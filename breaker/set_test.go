@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,9 @@ func setup(t *testing.T, cfg *breaker.Config) *fixture {
 	}
 	f := &fixture{t: t, ctx: context.Background(), store: newFakeStore(), clock: kapseltest.NewClock(time.Time{}), hooks: &hookLog{}}
 	cfg.Clock = f.clock
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	cfg.Hooks = f.hooks.hooks()
 	f.cfg = cfg
 	f.set = breaker.New(f.store, cfg)
