@@ -1,0 +1,207 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// claimLoop claims due events whenever it is woken (Wake, a store
+// notification), when its poll timer fires, and when a worker frees capacity
+// that the last claim lacked. After a claim that filled its batch it claims
+// again at once.
+func (d *Dispatcher) claimLoop() {
+	defer close(d.claimDone)
+	timer := d.cfg.Clock.NewTimer(d.cfg.PollInterval)
+	defer timer.Stop()
+	want := false
+	for {
+		if want {
+			again := d.claimOnce()
+			select {
+			case <-d.quit:
+				return
+			default:
+			}
+			if again {
+				continue
+			}
+			timer.Stop()
+			timer.Reset(d.cfg.PollInterval)
+		}
+		select {
+		case <-d.quit:
+			return
+		case <-d.wakeCh:
+			want = true
+		case <-timer.C():
+			want = true
+		case <-d.freedCh:
+			want = d.claimMightFind()
+		}
+	}
+}
+
+// claimMightFind reports, after a worker finished, whether a claim may now
+// find work the previous one could not take: it filled its batch, or an
+// endpoint it excluded has room again.
+func (d *Dispatcher) claimMightFind() bool {
+	if d.lastFull {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range d.lastExcluded {
+		if !d.saturatedLocked(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// saturatedLocked reports whether endpoint id is too busy to be claimed for.
+// An endpoint stops being claimed for when fewer than a quarter of its
+// PerEndpointConcurrency slots are free, and every claim is limited to the
+// free slots of the busiest endpoint still claimed for: a claim can then
+// never return more events of one endpoint than it has room for, so nothing
+// claimed has to be given back. The quarter keeps claims from shrinking to
+// one event at a time.
+func (d *Dispatcher) saturatedLocked(id kapsel.EndpointID) bool {
+	per := d.cfg.PerEndpointConcurrency
+	return per-d.inflight[id] < max(1, per/4)
+}
+
+// capacity returns the size of the next claim and the endpoints to exclude
+// from it.
+func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	per := d.cfg.PerEndpointConcurrency
+	limit = min(d.cfg.ClaimBatch, d.cfg.Workers-d.running, per)
+	for id, n := range d.inflight {
+		if d.saturatedLocked(id) {
+			exclude = append(exclude, id)
+			continue
+		}
+		limit = min(limit, per-n)
+	}
+	return max(limit, 0), exclude
+}
+
+// claimOnce makes one claim and starts a worker per claimed event. It
+// reports whether to claim again at once.
+func (d *Dispatcher) claimOnce() bool {
+	limit, exclude := d.capacity()
+	d.lastExcluded = exclude
+	if limit == 0 {
+		d.lastFull = true
+		return false
+	}
+	now := d.cfg.Clock.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+	defer cancel()
+	events, err := d.store.EventClaim(ctx, &kapsel.EventClaimParams{
+		Limit:            limit,
+		LeaseDuration:    d.cfg.LeaseDuration,
+		ExcludeEndpoints: exclude,
+		Now:              now,
+	})
+	if err != nil {
+		d.lastFull = false
+		d.log.Error("claiming events failed", slog.Any("error", err))
+		return false
+	}
+	d.lastFull = len(events) == limit
+	if len(events) == 0 {
+		return false
+	}
+	endpoints := d.endpointsFor(ctx, events, now)
+	for _, ev := range events {
+		ep, err := endpoints.get(ev.EndpointID)
+		if err != nil || ep == nil || ep.State != kapsel.EndpointActive {
+			// Unreadable (retried after a poll), or deleted, paused or
+			// disabled since the claim (the store does not claim it again
+			// while the endpoint is inactive): give it back unattempted.
+			next := now
+			if err != nil {
+				next = now.Add(d.cfg.PollInterval)
+			}
+			d.completeCh <- &outcome{release: &kapsel.EventRelease{EventID: ev.ID, LeaseToken: ev.LeaseToken, NextAttemptAt: next}}
+			continue
+		}
+		d.mu.Lock()
+		d.running++
+		d.inflight[ev.EndpointID]++
+		d.mu.Unlock()
+		d.workers.Add(1)
+		go d.work(ev, ep)
+	}
+	return d.lastFull
+}
+
+// endpointCache keeps endpoints read for claimed events for a short TTL
+// (Config.EndpointCacheTTL, on the dispatcher's clock), so that a batch of
+// events for one endpoint costs one read. It is used by the claim loop only.
+type endpointCache struct {
+	ttl time.Duration
+	m   map[kapsel.EndpointID]cachedEndpoint
+}
+
+type cachedEndpoint struct {
+	ep      *kapsel.Endpoint
+	fetched time.Time
+}
+
+// endpointLookups are the endpoints of a claimed batch: nil for a deleted
+// endpoint, an error for one that could not be read.
+type endpointLookups map[kapsel.EndpointID]endpointLookup
+
+type endpointLookup struct {
+	ep  *kapsel.Endpoint
+	err error
+}
+
+func (l endpointLookups) get(id kapsel.EndpointID) (*kapsel.Endpoint, error) {
+	r := l[id]
+	return r.ep, r.err
+}
+
+// endpointsFor reads the endpoints of events, from the cache or the store.
+func (d *Dispatcher) endpointsFor(ctx context.Context, events []*kapsel.Event, now time.Time) endpointLookups {
+	out := make(endpointLookups, 4)
+	for _, ev := range events {
+		id := ev.EndpointID
+		if _, done := out[id]; done {
+			continue
+		}
+		if c, ok := d.cache.m[id]; ok && d.cache.ttl > 0 && now.Sub(c.fetched) < d.cache.ttl && !now.Before(c.fetched) {
+			out[id] = endpointLookup{ep: c.ep}
+			continue
+		}
+		ep, err := d.store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id})
+		switch {
+		case errors.Is(err, kapsel.ErrNotFound):
+			delete(d.cache.m, id)
+			out[id] = endpointLookup{}
+		case err != nil:
+			delete(d.cache.m, id)
+			d.log.Error("reading endpoint failed", slog.String("endpoint_id", string(id)), slog.Any("error", err))
+			out[id] = endpointLookup{err: err}
+		default:
+			out[id] = endpointLookup{ep: ep}
+			if d.cache.ttl > 0 {
+				if len(d.cache.m) >= maxCachedEndpoints {
+					clear(d.cache.m)
+				}
+				d.cache.m[id] = cachedEndpoint{ep: ep, fetched: now}
+			}
+		}
+	}
+	return out
+}
+
+// maxCachedEndpoints bounds the endpoint cache; it is emptied when full.
+const maxCachedEndpoints = 4096

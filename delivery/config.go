@@ -1,0 +1,162 @@
+package delivery
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// Defaults of [Config].
+const (
+	DefaultWorkers                = 64
+	DefaultPerEndpointConcurrency = 32
+	DefaultClaimBatch             = 64
+	DefaultCompleteBatch          = 256
+	DefaultLeaseDuration          = 150 * time.Second
+	DefaultPollInterval           = time.Second
+	DefaultEndpointCacheTTL       = time.Second
+	DefaultStoreTimeout           = 10 * time.Second
+)
+
+// MinLeaseDuration is the shortest lease a Config accepts.
+const MinLeaseDuration = 2 * time.Second
+
+// Config configures a [Dispatcher]. The zero value works.
+type Config struct {
+	// Workers is the number of attempts in flight at once. Defaults to 64.
+	Workers int
+	// PerEndpointConcurrency caps the attempts in flight to one endpoint, so
+	// that one slow or dead endpoint cannot occupy the whole pool. Defaults
+	// to 32 (half of the default pool); it is capped at Workers.
+	PerEndpointConcurrency int
+	// ClaimBatch is the most events claimed in one store call. Defaults to 64.
+	ClaimBatch int
+	// CompleteBatch is the most attempt outcomes recorded in one store call.
+	// Defaults to 256.
+	CompleteBatch int
+	// LeaseDuration is how long a claimed event belongs to this dispatcher.
+	// An attempt's timeout is capped at 4/5 of it (the rest covers claiming
+	// and recording), so the default covers the longest endpoint timeout
+	// (120 s). A lease of a crashed dispatcher is re-claimed when it expires.
+	// At least MinLeaseDuration. Defaults to 150 s.
+	LeaseDuration time.Duration
+	// PollInterval is how often the store is asked for due events when
+	// nothing woke the dispatcher. SPEC §5 wants at most 1 s. Defaults to 1 s.
+	PollInterval time.Duration
+	// EndpointCacheTTL is how long an endpoint read from the store is reused
+	// for further claimed events; negative disables the cache. A change to an
+	// endpoint (new URL, rotated secret) reaches deliveries within it.
+	// Defaults to 1 s.
+	EndpointCacheTTL time.Duration
+	// StoreTimeout bounds each store call the dispatcher makes (claim,
+	// complete, release, endpoint reads), including those Stop makes after
+	// its context ended to record cut-short attempts and release leases.
+	// Defaults to 10 s.
+	StoreTimeout time.Duration
+	// UserAgent is sent with every delivery. Defaults to "Kapsel/<version>".
+	UserAgent string
+	// AllowPrivateDestinations turns the SSRF guard off, for local
+	// development and tests. Defaults to false: the guard is on.
+	AllowPrivateDestinations bool
+	// AllowedCIDRs may be dialled even though the SSRF guard blocks them
+	// (for example 10.0.0.0/8 for internal destinations). Defaults to none.
+	AllowedCIDRs []netip.Prefix
+	// TLSConfig is the TLS client configuration (custom roots, for example).
+	// Defaults to Go's (system roots).
+	TLSConfig *tls.Config
+	// Resolver resolves destination names; the SSRF guard judges the
+	// addresses it returns. Defaults to net.DefaultResolver.
+	Resolver *net.Resolver
+	// Breakers, when set, is asked before each attempt and told each
+	// outcome. Defaults to nil: no circuit breaking.
+	Breakers kapsel.Breakers
+	// Hooks receive each attempt and each endpoint disabled. Defaults to none.
+	Hooks kapsel.Hooks
+	// Clock drives polling, leases, backoff and breakers. Defaults to the
+	// system clock.
+	Clock kapsel.Clock
+	// Logger receives operational messages (never bodies or secrets).
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+	// Rand returns uniform random numbers in [0, 1) for retry jitter.
+	// Defaults to math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// withDefaults returns a copy of c with defaults applied, or an error naming
+// the first invalid field.
+func (c *Config) withDefaults() (Config, error) {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Workers < 0 || out.PerEndpointConcurrency < 0 || out.ClaimBatch < 0 || out.CompleteBatch < 0 {
+		return out, fmt.Errorf("%w: delivery config: Workers, PerEndpointConcurrency, ClaimBatch and CompleteBatch must not be negative", kapsel.ErrInvalid)
+	}
+	if out.LeaseDuration < 0 || out.PollInterval < 0 || out.StoreTimeout < 0 {
+		return out, fmt.Errorf("%w: delivery config: LeaseDuration, PollInterval and StoreTimeout must not be negative", kapsel.ErrInvalid)
+	}
+	if out.Workers == 0 {
+		out.Workers = DefaultWorkers
+	}
+	if out.PerEndpointConcurrency == 0 {
+		out.PerEndpointConcurrency = DefaultPerEndpointConcurrency
+	}
+	out.PerEndpointConcurrency = min(out.PerEndpointConcurrency, out.Workers)
+	if out.ClaimBatch == 0 {
+		out.ClaimBatch = DefaultClaimBatch
+	}
+	if out.CompleteBatch == 0 {
+		out.CompleteBatch = DefaultCompleteBatch
+	}
+	if out.LeaseDuration == 0 {
+		out.LeaseDuration = DefaultLeaseDuration
+	}
+	if out.LeaseDuration < MinLeaseDuration {
+		return out, fmt.Errorf("%w: delivery config: LeaseDuration must be at least %s, got %s", kapsel.ErrInvalid, MinLeaseDuration, out.LeaseDuration)
+	}
+	if out.PollInterval == 0 {
+		out.PollInterval = DefaultPollInterval
+	}
+	if out.EndpointCacheTTL == 0 {
+		out.EndpointCacheTTL = DefaultEndpointCacheTTL
+	}
+	if out.StoreTimeout == 0 {
+		out.StoreTimeout = DefaultStoreTimeout
+	}
+	if out.UserAgent == "" {
+		out.UserAgent = DefaultUserAgent
+	}
+	for i, p := range out.AllowedCIDRs {
+		if !p.IsValid() {
+			return out, fmt.Errorf("%w: delivery config: AllowedCIDRs[%d] is not a valid prefix", kapsel.ErrInvalid, i)
+		}
+	}
+	if out.Clock == nil {
+		out.Clock = kapsel.SystemClock()
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Rand == nil {
+		out.Rand = rand.Float64
+	}
+	return out, nil
+}
+
+// attemptTimeout is the timeout of one attempt to ep: its own (30 s when
+// unset, clamped to 1–120 s), capped at 4/5 of the lease.
+func (c *Config) attemptTimeout(ep *kapsel.Endpoint) time.Duration {
+	t := ep.Timeout
+	if t == 0 {
+		t = kapsel.DefaultAttemptTimeout
+	}
+	t = min(max(t, kapsel.MinAttemptTimeout), kapsel.MaxAttemptTimeout)
+	return min(t, c.LeaseDuration*4/5)
+}

@@ -1,0 +1,203 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+var _ kapsel.Dispatcher = (*Dispatcher)(nil)
+
+// ErrStarted is returned by Start on a dispatcher that was already started.
+var ErrStarted = errors.New("delivery: dispatcher already started")
+
+// Dispatcher is the default [kapsel.Dispatcher]. A claim loop leases due
+// events from the store in batches and hands each to a worker goroutine (at
+// most Config.Workers at once, at most Config.PerEndpointConcurrency per
+// endpoint); each worker makes one HTTP attempt and passes the outcome to a
+// completer that records many outcomes per store call, each fenced by its
+// lease token. See docs/delivery.md for the whole story.
+type Dispatcher struct {
+	store     kapsel.DeliveryStore
+	cfg       Config
+	guard     *Guard
+	client    *http.Client
+	transport *http.Transport
+	log       *slog.Logger
+
+	wakeCh     chan struct{} // coalesced wake-ups (Wake, notifications)
+	freedCh    chan struct{} // coalesced "a worker finished"
+	quit       chan struct{} // closed by Stop: stop claiming
+	claimDone  chan struct{}
+	completeCh chan *outcome
+	compDone   chan struct{}
+
+	// attemptCtx is the parent of every attempt; Stop cancels it when its
+	// own context ends before the attempts do.
+	attemptCtx    context.Context
+	attemptCancel context.CancelFunc
+	// listenCancel stops the store notification listener.
+	listenCancel context.CancelFunc
+	workers      sync.WaitGroup
+
+	// Owned by the claim loop goroutine.
+	cache        endpointCache
+	lastFull     bool
+	lastExcluded []kapsel.EndpointID
+
+	mu          sync.Mutex
+	started     bool
+	stopStarted bool
+	stopDone    chan struct{}
+	stopErr     error
+	running     int
+	inflight    map[kapsel.EndpointID]int
+	recordErr   error // first store failure recording outcomes, for Stop
+}
+
+// New returns a dispatcher delivering the events of store. cfg may be nil;
+// its zero fields take their defaults. It returns an error wrapping
+// kapsel.ErrInvalid naming a bad field.
+func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: delivery: store is nil", kapsel.ErrInvalid)
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{AllowPrivate: c.AllowPrivateDestinations, Allowed: c.AllowedCIDRs}
+	tr := newTransport(g, c.PerEndpointConcurrency, c.TLSConfig, c.Resolver)
+	d := &Dispatcher{
+		store:      store,
+		cfg:        c,
+		guard:      g,
+		client:     newHTTPClient(tr),
+		transport:  tr,
+		log:        c.Logger.With(slog.String("component", "delivery")),
+		wakeCh:     make(chan struct{}, 1),
+		freedCh:    make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		claimDone:  make(chan struct{}),
+		completeCh: make(chan *outcome, c.Workers),
+		compDone:   make(chan struct{}),
+		stopDone:   make(chan struct{}),
+		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]cachedEndpoint{}},
+		inflight:   map[kapsel.EndpointID]int{},
+	}
+	d.attemptCtx, d.attemptCancel = context.WithCancel(context.Background())
+	return d, nil
+}
+
+// Guard returns the dispatcher's SSRF guard, whose ValidateURL the
+// management API can use to refuse blocked destinations with the same
+// settings.
+func (d *Dispatcher) Guard() *Guard { return d.guard }
+
+// Start begins claiming and delivering in the background. When the store is
+// a kapsel.Notifier, the dispatcher also wakes on its notifications; without
+// one (or when listening fails) it polls every Config.PollInterval. ctx bounds
+// only the start-up. A second Start returns ErrStarted.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return ErrStarted
+	}
+	if d.stopStarted {
+		return kapsel.ErrShuttingDown
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.started = true
+	listenCtx, cancel := context.WithCancel(context.Background())
+	d.listenCancel = cancel
+	if n, ok := d.store.(kapsel.Notifier); ok {
+		ch, err := n.EventListen(listenCtx)
+		if err != nil {
+			d.log.Warn("listening for new events failed; polling only", slog.Any("error", err))
+		} else {
+			go d.forwardNotifications(listenCtx, ch)
+		}
+	}
+	go d.completer()
+	go d.claimLoop()
+	d.Wake()
+	return nil
+}
+
+// forwardNotifications turns store notifications into wake-ups.
+func (d *Dispatcher) forwardNotifications(ctx context.Context, ch <-chan struct{}) {
+	for range ch {
+		d.Wake()
+	}
+	if ctx.Err() == nil {
+		d.log.Warn("event notifications ended; polling only")
+	}
+}
+
+// Wake makes the dispatcher claim now instead of at its next poll. It never
+// blocks; wake-ups that arrive while one is pending are coalesced.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops claiming, lets in-flight attempts finish until ctx ends, then
+// cancels the remaining ones: an attempt whose request was already sent is
+// recorded (code E3003) and rescheduled for now, one not yet sent is released
+// without an attempt, so another dispatcher can take them at once. It returns
+// after every outcome was recorded; the error reports a store failure while
+// recording (the affected leases then expire and are re-claimed). Stopping
+// twice, or before Start, is safe.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopStarted {
+		d.mu.Unlock()
+		select {
+		case <-d.stopDone:
+			return d.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d.stopStarted = true
+	started := d.started
+	d.mu.Unlock()
+	if !started {
+		close(d.stopDone)
+		return nil
+	}
+
+	close(d.quit)
+	<-d.claimDone
+	d.listenCancel()
+
+	idle := make(chan struct{})
+	go func() { d.workers.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		d.log.Info("stop deadline reached; cancelling in-flight attempts")
+		d.attemptCancel()
+		<-idle
+	}
+	d.attemptCancel()
+	close(d.completeCh)
+	<-d.compDone
+	d.transport.CloseIdleConnections()
+
+	d.mu.Lock()
+	d.stopErr = d.recordErr
+	d.mu.Unlock()
+	close(d.stopDone)
+	return d.stopErr
+}

@@ -1,0 +1,17 @@
+// Package delivery is Kapsel's default [kapsel.Dispatcher]: it claims due
+// events from a [kapsel.DeliveryStore] under a lease, delivers each with one
+// HTTP attempt — signed per Standard Webhooks, through the SSRF guard, within
+// the endpoint's timeout, never following redirects, reading at most
+// kapsel.MaxResponseBody of the answer — and records the attempt together
+// with the event's next state in one fenced store call. Failed attempts are
+// retried with exponential backoff and jitter ([RetryInterval]), Retry-After
+// is honoured on 429 and 503, and 410 Gone disables the endpoint.
+//
+// The package also exports what other parts need to agree with the
+// dispatcher: [Sign] and [SignatureHeader] (the outbound signature),
+// [NewRequest] (the exact outbound request), [ValidateURL] and
+// [ValidateHeaders] (checks for the management API), and the SSRF [Guard].
+//
+// docs/delivery.md describes the lifecycle, the retry schedule, the headers,
+// the SSRF rules, leases and fencing, and shutdown.
+package delivery

@@ -1,0 +1,137 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// outcome is what a worker hands to the completer: a completion (an attempt
+// was made) or a release (none was).
+type outcome struct {
+	completion *kapsel.EventCompletion
+	release    *kapsel.EventRelease
+	// For the hooks, once recorded.
+	info      kapsel.AttemptInfo
+	createdAt time.Time
+}
+
+// work delivers one claimed event and hands its outcome to the completer.
+// The worker's slot is freed only once the completer took the outcome, so a
+// slow store slows claiming down instead of piling up outcomes.
+func (d *Dispatcher) work(ev *kapsel.Event, ep *kapsel.Endpoint) {
+	defer d.workers.Done()
+	out := d.attempt(ev, ep)
+	d.completeCh <- out
+	d.mu.Lock()
+	d.running--
+	if n := d.inflight[ev.EndpointID] - 1; n > 0 {
+		d.inflight[ev.EndpointID] = n
+	} else {
+		delete(d.inflight, ev.EndpointID)
+	}
+	d.mu.Unlock()
+	select {
+	case d.freedCh <- struct{}{}:
+	default:
+	}
+}
+
+// attempt makes one delivery attempt of ev to ep, unless the dispatcher is
+// being stopped or the endpoint's breaker refuses it (then the event is
+// released without an attempt).
+func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
+	release := func(at time.Time) *outcome {
+		return &outcome{release: &kapsel.EventRelease{EventID: ev.ID, LeaseToken: ev.LeaseToken, NextAttemptAt: at}}
+	}
+	if d.attemptCtx.Err() != nil {
+		return release(d.cfg.Clock.Now())
+	}
+	if b := d.cfg.Breakers; b != nil {
+		ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.StoreTimeout)
+		allowed, retryAt, err := b.Allow(ctx, ep.ID, d.cfg.Clock.Now())
+		cancel()
+		switch {
+		case err != nil:
+			// The breaker protects destinations; it is not needed for
+			// correctness, so a failing breaker store does not stop delivery.
+			d.log.Warn("circuit breaker unavailable; attempting anyway", slog.String("endpoint_id", string(ep.ID)), slog.Any("error", err))
+		case !allowed:
+			return release(retryAt)
+		}
+	}
+
+	number := ev.Attempts + 1
+	trigger := ev.NextTrigger
+	if trigger == "" {
+		trigger = kapsel.TriggerScheduled
+	}
+	startedAt := d.cfg.Clock.Now()
+	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
+	res := d.send(ctx, ev, ep, number, startedAt)
+	cancel()
+	if res.errorCode == kapsel.CodeShuttingDown && !res.sent {
+		return release(d.cfg.Clock.Now())
+	}
+	now := d.cfg.Clock.Now()
+	if b := d.cfg.Breakers; b != nil && res.errorCode != kapsel.CodeShuttingDown {
+		rctx, rcancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+		if err := b.Record(rctx, ep.ID, res.errorCode == "", now); err != nil {
+			d.log.Warn("recording circuit breaker outcome failed", slog.String("endpoint_id", string(ep.ID)), slog.Any("error", err))
+		}
+		rcancel()
+	}
+	dec := decide(ep.RetryPolicy, ev, number, res, now, d.cfg.Rand())
+	c := &kapsel.EventCompletion{
+		EventID:    ev.ID,
+		LeaseToken: ev.LeaseToken,
+		Attempt: kapsel.Attempt{
+			Number:       number,
+			Trigger:      trigger,
+			StartedAt:    startedAt,
+			Duration:     res.duration,
+			StatusCode:   res.statusCode,
+			ResponseBody: res.body,
+			ErrorCode:    res.errorCode,
+			Error:        res.errMsg,
+		},
+		Status:          dec.status,
+		NextAttemptAt:   dec.nextAttemptAt,
+		DisableEndpoint: dec.disable,
+	}
+	if res.errorCode != "" {
+		c.LastError = string(res.errorCode) + ": " + res.errMsg
+	}
+	return &outcome{
+		completion: c,
+		createdAt:  ev.CreatedAt,
+		info: kapsel.AttemptInfo{
+			EndpointID: ep.ID,
+			EventID:    ev.ID,
+			Number:     number,
+			Outcome:    dec.outcome,
+			StatusCode: res.statusCode,
+			ErrorCode:  res.errorCode,
+			Duration:   res.duration,
+		},
+	}
+}
+
+// send builds and sends the request of one attempt.
+func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endpoint, number int, now time.Time) *attemptResult {
+	req, err := NewRequest(ctx, ep, ev, number, now, d.cfg.UserAgent)
+	if err != nil {
+		// Nothing was sent; the attempt is recorded so that the audit trail
+		// shows why the event cannot be delivered.
+		code := kapsel.CodeOf(err)
+		if errors.Is(err, ErrSigningSecret) {
+			code = kapsel.CodeInternal
+		}
+		return &attemptResult{errorCode: code, errMsg: err.Error()}
+	}
+	stopping := func() bool { return d.attemptCtx.Err() != nil }
+	return send(d.client, req, stopping)
+}
