@@ -1,0 +1,66 @@
+package prommetrics
+
+import (
+	"strconv"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+func (m *Metrics) onIngest(info kapsel.IngestInfo) {
+	m.ingestRequests.WithLabelValues(strconv.Itoa(info.Status), boundedCode(info.Code)).Inc()
+	m.ingestDuration.Observe(info.Duration.Seconds())
+	if info.Status >= 200 && info.Status < 300 && !info.Duplicate {
+		m.eventsIngested.Inc()
+	}
+}
+
+func (m *Metrics) onAttempt(info kapsel.AttemptInfo) {
+	outcome := boundedOutcome(info.Outcome)
+	m.attempts.WithLabelValues(outcome, boundedCode(info.ErrorCode)).Inc()
+	m.attemptDuration.WithLabelValues(outcome).Observe(info.Duration.Seconds())
+	if info.Outcome == kapsel.OutcomeDelivered && info.EndToEnd > 0 {
+		m.deliveryLatency.Observe(info.EndToEnd.Seconds())
+	}
+}
+
+func (m *Metrics) onBreaker(info kapsel.BreakerInfo) {
+	to := boundedBreaker(info.To)
+	m.breakerTransits.WithLabelValues(to).Inc()
+	m.breakers.set(info.EndpointID, kapsel.BreakerStatus(to))
+}
+
+func (m *Metrics) onEndpointDisabled(info kapsel.EndpointDisabledInfo) {
+	reason := string(info.Reason)
+	switch info.Reason {
+	case kapsel.DisabledGone, kapsel.DisabledFailing, kapsel.DisabledManual:
+	default:
+		reason = "other"
+	}
+	m.endpointsDisable.WithLabelValues(reason).Inc()
+}
+
+// The bounded* functions keep label values within documented sets, so a
+// bug or a custom component can never blow up the number of series.
+
+func boundedCode(c kapsel.Code) string {
+	if c == "" || c.Known() {
+		return string(c)
+	}
+	return "other"
+}
+
+func boundedOutcome(o kapsel.AttemptOutcome) string {
+	switch o {
+	case kapsel.OutcomeDelivered, kapsel.OutcomeRetry, kapsel.OutcomeFailed, kapsel.OutcomeDisabled, kapsel.OutcomeLeaseLost:
+		return string(o)
+	}
+	return "other"
+}
+
+func boundedBreaker(s kapsel.BreakerStatus) string {
+	switch s {
+	case kapsel.BreakerClosed, kapsel.BreakerOpen, kapsel.BreakerHalfOpen:
+		return string(s)
+	}
+	return "other"
+}

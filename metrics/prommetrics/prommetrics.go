@@ -1,0 +1,177 @@
+// Package prommetrics exports Kapsel's metrics to Prometheus (SPEC §7).
+//
+// The core never imports Prometheus: it reports what it does through
+// [kapsel.Hooks]. [New] registers the series on a registry the application
+// owns — never the global one — and [Metrics.Hooks] returns the hooks to put
+// in the ingest, delivery and breaker configurations. With [Config.Store]
+// set, queue depth and the age of the oldest due event are read from the
+// store at scrape time.
+//
+//	reg := prometheus.NewRegistry()
+//	m, err := prommetrics.New(reg, &prommetrics.Config{Store: store})
+//	hooks := m.Hooks()
+//	ing := ingest.New(store, &ingest.Config{Hooks: hooks})
+//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// # Series
+//
+//	kapsel_ingest_requests_total{status,code}     counter   ingest requests by HTTP status and error code
+//	kapsel_ingest_duration_seconds                histogram time to answer an ingest request
+//	kapsel_events_ingested_total                  counter   new events stored (duplicates excluded)
+//	kapsel_attempts_total{outcome,code}           counter   delivery attempts by outcome and E2xxx code
+//	kapsel_attempt_duration_seconds{outcome}      histogram duration of one attempt
+//	kapsel_delivery_latency_seconds               histogram event creation → successful answer
+//	kapsel_breaker_transitions_total{to}          counter   circuit breaker transitions
+//	kapsel_breakers{state}                        gauge     endpoints per breaker state, as seen by this process
+//	kapsel_endpoints_disabled_total{reason}       counter   automatic endpoint disables
+//	kapsel_queue_depth{status}                    gauge     events per status (from the store)
+//	kapsel_queue_oldest_due_age_seconds           gauge     how long the earliest due event has waited
+//	kapsel_queue_stats_errors_total               counter   failed store reads at scrape time
+//
+// # Cardinality
+//
+// No label carries an endpoint, tenant or event id: every label takes a
+// handful of values (HTTP statuses, documented codes, outcomes, states), so
+// the number of series does not grow with traffic or tenants. Breaker states
+// are exported as counts per state; kapsel_breakers reflects the
+// transitions this process has observed since it started (endpoints whose
+// breaker opened before that count as closed until their next transition).
+package prommetrics
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// Defaults of [Config].
+const (
+	DefaultNamespace    = "kapsel"
+	DefaultStatsTimeout = 2 * time.Second
+)
+
+// DefaultDurationBuckets are the buckets, in seconds, of the ingest and
+// attempt duration and delivery latency histograms: 1 ms to 2 min, dense
+// where SPEC §9's targets lie (10–50 ms).
+var DefaultDurationBuckets = []float64{
+	.001, .0025, .005, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120,
+}
+
+// Config configures the metrics. The zero value works.
+type Config struct {
+	// Namespace prefixes every series. Defaults to "kapsel".
+	Namespace string
+	// Store, when set, is read at each scrape for queue depth and the age of
+	// the oldest due event. Defaults to none: those series are absent.
+	Store StatsSource
+	// StatsTimeout bounds the store read at scrape time. Defaults to 2 s.
+	StatsTimeout time.Duration
+	// Clock is the source of time for ages. Defaults to the system clock.
+	Clock kapsel.Clock
+	// Buckets of the duration histograms, in seconds. Defaults to
+	// DefaultDurationBuckets.
+	Buckets []float64
+	// Logger receives failed store reads. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Metrics holds the registered series; feed it through [Metrics.Hooks].
+type Metrics struct {
+	ingestRequests   *prometheus.CounterVec
+	ingestDuration   prometheus.Histogram
+	eventsIngested   prometheus.Counter
+	attempts         *prometheus.CounterVec
+	attemptDuration  *prometheus.HistogramVec
+	deliveryLatency  prometheus.Histogram
+	breakerTransits  *prometheus.CounterVec
+	endpointsDisable *prometheus.CounterVec
+	breakers         *breakerTracker
+}
+
+// New creates the series and registers them, and the store collector when
+// cfg.Store is set, on reg. It fails when a series is already registered.
+// cfg may be nil.
+func New(reg prometheus.Registerer, cfg *Config) (*Metrics, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.StatsTimeout <= 0 {
+		c.StatsTimeout = DefaultStatsTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = kapsel.SystemClock()
+	}
+	if len(c.Buckets) == 0 {
+		c.Buckets = DefaultDurationBuckets
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	ns := c.Namespace
+	m := &Metrics{
+		ingestRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "ingest_requests_total",
+			Help: "Ingest requests by HTTP status and error code (empty on success).",
+		}, []string{"status", "code"}),
+		ingestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "ingest_duration_seconds",
+			Help: "Time to answer an ingest request, commit included.", Buckets: c.Buckets,
+		}),
+		eventsIngested: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "events_ingested_total",
+			Help: "New events stored by ingest (idempotent duplicates excluded).",
+		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "attempts_total",
+			Help: "Delivery attempts by outcome and error code (empty on success).",
+		}, []string{"outcome", "code"}),
+		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "attempt_duration_seconds",
+			Help: "Duration of one delivery attempt.", Buckets: c.Buckets,
+		}, []string{"outcome"}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "delivery_latency_seconds",
+			Help: "End-to-end latency: event creation to the destination's successful answer.", Buckets: c.Buckets,
+		}),
+		breakerTransits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "breaker_transitions_total",
+			Help: "Circuit breaker transitions by the state entered.",
+		}, []string{"to"}),
+		endpointsDisable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "endpoints_disabled_total",
+			Help: "Endpoints disabled automatically, by reason.",
+		}, []string{"reason"}),
+		breakers: newBreakerTracker(ns),
+	}
+	cs := []prometheus.Collector{
+		m.ingestRequests, m.ingestDuration, m.eventsIngested, m.attempts, m.attemptDuration,
+		m.deliveryLatency, m.breakerTransits, m.endpointsDisable, m.breakers,
+	}
+	if c.Store != nil {
+		cs = append(cs, newQueueCollector(&c))
+	}
+	for _, col := range cs {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Hooks returns the hooks that feed these metrics. Each is cheap and never
+// blocks: a counter increment or a histogram observation.
+func (m *Metrics) Hooks() kapsel.Hooks {
+	return kapsel.Hooks{
+		OnIngest:           m.onIngest,
+		OnAttempt:          m.onAttempt,
+		OnBreaker:          m.onBreaker,
+		OnEndpointDisabled: m.onEndpointDisabled,
+	}
+}
