@@ -1,0 +1,83 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kapsel-dev/kapsel"
+)
+
+const breakerColumns = `endpoint_id, status, trips, open_until, probe_until, failing_since,
+	last_success_at, last_failure_at, version, updated_at`
+
+func scanBreaker(row pgx.Row) (*kapsel.BreakerState, error) {
+	var (
+		b                                   kapsel.BreakerState
+		openUntil, probeUntil, failingSince *time.Time
+		lastSuccess, lastFailure            *time.Time
+	)
+	if err := row.Scan(&b.EndpointID, &b.Status, &b.Trips, &openUntil, &probeUntil, &failingSince,
+		&lastSuccess, &lastFailure, &b.Version, &b.UpdatedAt); err != nil {
+		return nil, err
+	}
+	b.OpenUntil, b.ProbeUntil, b.FailingSince = timeVal(openUntil), timeVal(probeUntil), timeVal(failingSince)
+	b.LastSuccessAt, b.LastFailureAt = timeVal(lastSuccess), timeVal(lastFailure)
+	return &b, nil
+}
+
+// BreakerGet returns the endpoint's breaker state; ErrNotFound when none was
+// saved.
+func (s *Store) BreakerGet(ctx context.Context, params *kapsel.BreakerGetParams) (*kapsel.BreakerState, error) {
+	b, err := scanBreaker(s.pool.QueryRow(ctx, `SELECT `+breakerColumns+` FROM breakers WHERE endpoint_id = $1`,
+		params.EndpointID))
+	if err != nil {
+		return nil, fmt.Errorf("getting breaker of endpoint %s: %w", params.EndpointID, mapError(err))
+	}
+	return b, nil
+}
+
+// BreakerSave writes the state when the stored version is ExpectedVersion (0:
+// none stored), in one statement, and returns it with Version incremented
+// and UpdatedAt = Now; ErrConflict otherwise. Version 0 inserts (the primary
+// key refuses a second first save); any other version updates where the
+// version still matches.
+func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParams) (*kapsel.BreakerState, error) {
+	in := params.State
+	args := []any{in.EndpointID, in.Status, in.Trips, timePtr(in.OpenUntil), timePtr(in.ProbeUntil),
+		timePtr(in.FailingSince), timePtr(in.LastSuccessAt), timePtr(in.LastFailureAt),
+		params.ExpectedVersion, micro(params.Now)}
+	sql := `
+		UPDATE breakers SET status = $2, trips = $3, open_until = $4, probe_until = $5, failing_since = $6,
+			last_success_at = $7, last_failure_at = $8, version = version + 1, updated_at = $10
+		WHERE endpoint_id = $1 AND version = $9
+		RETURNING ` + breakerColumns
+	if params.ExpectedVersion == 0 {
+		sql = `
+		INSERT INTO breakers (endpoint_id, status, trips, open_until, probe_until, failing_since,
+			last_success_at, last_failure_at, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 + 1, $10)
+		ON CONFLICT (endpoint_id) DO NOTHING
+		RETURNING ` + breakerColumns
+	}
+	b, err := scanBreaker(s.pool.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("saving breaker of endpoint %s: %w: expected version %d is stale",
+			in.EndpointID, kapsel.ErrConflict, params.ExpectedVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saving breaker of endpoint %s: %w", in.EndpointID, mapError(err))
+	}
+	return b, nil
+}
+
+// BreakerDelete forgets the endpoint's breaker state; forgetting a state that
+// does not exist is not an error.
+func (s *Store) BreakerDelete(ctx context.Context, params *kapsel.BreakerDeleteParams) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM breakers WHERE endpoint_id = $1`, params.EndpointID); err != nil {
+		return fmt.Errorf("deleting breaker of endpoint %s: %w", params.EndpointID, mapError(err))
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kapsel-dev/kapsel"
+)
+
+const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
+	signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at`
+
+// visibleEndpoint is the condition of every endpoint read and write: the
+// endpoint $1 exists, is not deleted, and belongs to the tenant $2 unless $2
+// is empty.
+const visibleEndpoint = `id = $1 AND deleted_at IS NULL AND ($2::text = '' OR tenant_id = $2)`
+
+func scanEndpoint(row pgx.Row) (*kapsel.Endpoint, error) {
+	var (
+		e       kapsel.Endpoint
+		cfg     endpointConfig
+		timeout int64
+	)
+	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason,
+		&cfg.Verifier, &cfg.Secrets, &cfg.Policy, &timeout, &cfg.Headers, &e.CreatedAt, &e.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.apply(&e); err != nil {
+		return nil, err
+	}
+	e.Timeout = nanos(timeout)
+	return &e, nil
+}
+
+// EndpointInsert creates an endpoint with a new id; an empty State means
+// active, and DisabledReason is kept only for a disabled endpoint.
+// ErrNotFound when the tenant does not exist (the foreign key decides).
+func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	in := params.Endpoint
+	state, reason := in.State, in.DisabledReason
+	if state == "" {
+		state = kapsel.EndpointActive
+	}
+	if state != kapsel.EndpointDisabled {
+		reason = kapsel.DisabledNone
+	}
+	cfg := newEndpointConfig(in)
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
+		INSERT INTO endpoints (id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
+			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+		RETURNING `+endpointColumns,
+		kapsel.NewEndpointID(), in.TenantID, in.Name, in.URL, state, reason, cfg.Verifier,
+		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now))
+	if err != nil {
+		return nil, fmt.Errorf("inserting endpoint of tenant %s: %w", in.TenantID, mapError(err))
+	}
+	return e, nil
+}
+
+// EndpointGet returns the endpoint; ErrNotFound when it does not exist, was
+// deleted, or belongs to another tenant.
+func (s *Store) EndpointGet(ctx context.Context, params *kapsel.EndpointGetParams) (*kapsel.Endpoint, error) {
+	e, err := scanEndpoint(s.pool.QueryRow(ctx,
+		`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint, params.ID, params.TenantID))
+	if err != nil {
+		return nil, fmt.Errorf("getting endpoint %s: %w", params.ID, mapError(err))
+	}
+	return e, nil
+}
+
+// EndpointList lists a tenant's live endpoints in id order, after Cursor.
+func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListParams) ([]*kapsel.Endpoint, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+endpointColumns+` FROM endpoints
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND id > $2
+		ORDER BY id LIMIT $3`,
+		params.TenantID, params.Cursor, pageLimit(params.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*kapsel.Endpoint, error) { return scanEndpoint(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// EndpointUpdate replaces the endpoint's configuration; state, ids and
+// creation time are kept. ErrNotFound as EndpointGet.
+func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
+	in := params.Endpoint
+	cfg := newEndpointConfig(in)
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
+		UPDATE endpoints SET name = $3, url = $4, ingest_verifier = $5, signing_secrets = $6,
+			retry_policy = $7, timeout_ns = $8, headers = $9, updated_at = $10
+		WHERE `+visibleEndpoint+`
+		RETURNING `+endpointColumns,
+		in.ID, params.TenantID, in.Name, in.URL, cfg.Verifier, cfg.Secrets, cfg.Policy,
+		int64(in.Timeout), cfg.Headers, params.Now))
+	if err != nil {
+		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, mapError(err))
+	}
+	return e, nil
+}
+
+// EndpointSetState sets State and DisabledReason (cleared unless the state is
+// disabled). ErrInvalid for an unknown state; ErrNotFound as EndpointGet.
+func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSetStateParams) (*kapsel.Endpoint, error) {
+	if !params.State.Valid() {
+		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, params.State)
+	}
+	reason := params.DisabledReason
+	if params.State != kapsel.EndpointDisabled {
+		reason = kapsel.DisabledNone
+	}
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
+		UPDATE endpoints SET state = $3, disabled_reason = $4, updated_at = $5
+		WHERE `+visibleEndpoint+`
+		RETURNING `+endpointColumns,
+		params.ID, params.TenantID, params.State, reason, params.Now))
+	if err != nil {
+		return nil, fmt.Errorf("setting state of endpoint %s: %w", params.ID, mapError(err))
+	}
+	return e, nil
+}
+
+// EndpointDelete deletes the endpoint softly: deleted_at is set, so it
+// disappears from reads, ingest and claims while its events and attempts
+// stay. ErrNotFound as EndpointGet.
+func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint,
+		params.ID, params.TenantID, params.Now)
+	if err != nil {
+		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("deleting endpoint %s: %w", params.ID, kapsel.ErrNotFound)
+	}
+	return nil
+}

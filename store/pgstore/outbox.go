@@ -1,0 +1,71 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kapsel-dev/kapsel"
+)
+
+// EventInsertTxParams are the arguments of EventInsertTx.
+type EventInsertTxParams struct {
+	Event *kapsel.EventInsertParams
+	// IdempotencyWindow is how long the event's idempotency key stays taken.
+	// Defaults to kapsel.DefaultIdempotencyWindow (24 h).
+	IdempotencyWindow time.Duration
+	// Now is the event's creation time. Defaults to the wall clock.
+	Now time.Time
+}
+
+// EventInsertTx creates an outgoing webhook inside the application's own
+// transaction (the transactional outbox): the event is committed with the
+// application's business write, or rolled back with it, never one without
+// the other. The dispatcher wakes up when tx commits (the NOTIFY is queued
+// in tx and delivered only at commit) or at its next poll.
+//
+//	tx, _ := pool.Begin(ctx)
+//	defer tx.Rollback(ctx)
+//	orderID, _ := insertOrder(ctx, tx, order)
+//	res, err := store.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
+//		Event: &kapsel.EventInsertParams{EndpointID: ep, Body: body, BodyHash: sum[:],
+//			ContentType: "application/json", IdempotencyKey: "order-" + orderID},
+//	})
+//	…
+//	tx.Commit(ctx)
+//
+// tx must be on the database and search_path of Kapsel's schema. Errors are
+// as EventInsertMany's; a result whose Err is set (idempotency key reused
+// with another body) wrote nothing. On an error wrapping
+// kapsel.ErrUnavailable — which includes serialization failures under
+// REPEATABLE READ or SERIALIZABLE — the transaction is no longer usable:
+// roll it back and retry it whole.
+func (s *Store) EventInsertTx(ctx context.Context, tx pgx.Tx, params *EventInsertTxParams) (*kapsel.EventInsertResult, error) {
+	res, err := s.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{
+		Events:            []*kapsel.EventInsertParams{params.Event},
+		IdempotencyWindow: params.IdempotencyWindow,
+		Now:               params.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res[0], nil
+}
+
+// EventInsertManyTx is EventInsertMany inside the application's transaction
+// tx: see EventInsertTx. A zero Now means the wall clock.
+func (s *Store) EventInsertManyTx(ctx context.Context, tx pgx.Tx, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
+	if tx == nil {
+		return nil, fmt.Errorf("inserting events in a transaction: %w: nil tx", kapsel.ErrInvalid)
+	}
+	p := *params
+	if p.Now.IsZero() {
+		p.Now = time.Now()
+	}
+	res, err := insertEvents(ctx, tx, &p)
+	if err != nil {
+		return nil, fmt.Errorf("inserting events in a transaction: %w", err)
+	}
+	return res, nil
+}
