@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -131,7 +132,7 @@ func (a *API) apply(req *endpointRequest, e *kapsel.Endpoint) error {
 		e.URL = strings.TrimSpace(*req.URL)
 	}
 	if err := a.cfg.ValidateURL(e.URL, a.cfg.AllowPrivateDestinations); err != nil {
-		return kapsel.NewError(kapsel.CodeInvalidURL, "%s", err.Error())
+		return validationError(kapsel.CodeInvalidURL, err)
 	}
 	if req.IngestVerifier != nil {
 		v, err := a.verifier(req.IngestVerifier)
@@ -166,11 +167,22 @@ func (a *API) apply(req *endpointRequest, e *kapsel.Endpoint) error {
 			h[k] = v
 		}
 		if err := a.cfg.ValidateHeaders(h); err != nil {
-			return kapsel.NewError(kapsel.CodeInvalidHeader, "%s", err.Error())
+			return validationError(kapsel.CodeInvalidHeader, err)
 		}
 		e.Headers = h
 	}
 	return nil
+}
+
+// validationError turns a validator's error into one with code; the
+// detail is the *kapsel.Error's own detail when it is one (as delivery's
+// validators return), else its message.
+func validationError(code kapsel.Code, err error) error {
+	var ke *kapsel.Error
+	if errors.As(err, &ke) {
+		return kapsel.NewError(code, "%s", ke.Detail)
+	}
+	return kapsel.NewError(code, "%s", err.Error())
 }
 
 // lookupHeader finds name in h, ignoring case.

@@ -157,12 +157,18 @@ func TestEndpointCustomValidators(t *testing.T) {
 	f.handler = api.New(f.store, &api.Config{
 		AdminToken:      adminToken,
 		ValidateURL:     func(raw string, _ bool) error { return fmt.Errorf("custom says no to %s", raw) },
-		ValidateHeaders: func(map[string]string) error { return fmt.Errorf("custom header rule") },
 	})
 	_, key := f.tenant("acme")
 	p := f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/"})
 	if p["detail"] != "custom says no to https://example.com/" {
 		t.Fatalf("detail %v", p["detail"])
+	}
+	f.handler = api.New(f.store, &api.Config{
+		ValidateHeaders: func(map[string]string) error { return kapsel.NewError(kapsel.CodeInvalidHeader, "typed header rule") },
+	})
+	p = f.problem(422, kapsel.CodeInvalidHeader, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "headers": map[string]string{"X-A": "b"}})
+	if p["detail"] != "typed header rule" {
+		t.Fatalf("a *kapsel.Error's detail should be shown as is: %v", p["detail"])
 	}
 }
 
