@@ -155,8 +155,8 @@ func TestEndpointCustomValidators(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.handler = api.New(f.store, &api.Config{
-		AdminToken:      adminToken,
-		ValidateURL:     func(raw string, _ bool) error { return fmt.Errorf("custom says no to %s", raw) },
+		AdminToken:  adminToken,
+		ValidateURL: func(raw string, _ bool) error { return fmt.Errorf("custom says no to %s", raw) },
 	})
 	_, key := f.tenant("acme")
 	p := f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/"})
