@@ -1,0 +1,260 @@
+package breaker_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/breaker"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+// These tests run real dispatchers (package delivery) with the breaker
+// against httptest destinations.
+
+// destination is an httptest server whose behaviour the test switches.
+type destination struct {
+	srv     *httptest.Server
+	hits    atomic.Int64
+	status  atomic.Int64  // answered when not hanging
+	hang    atomic.Bool   // hold each request until release is closed or it is cancelled
+	release chan struct{} // closed to let hanging requests answer
+	once    sync.Once
+}
+
+func newDestination(t *testing.T, status int) *destination {
+	d := &destination{release: make(chan struct{})}
+	d.status.Store(int64(status))
+	d.srv = newServer(d)
+	t.Cleanup(d.srv.Close)
+	t.Cleanup(d.unhang) // runs before srv.Close and before dispatchers stop
+	return d
+}
+
+func newServer(d *destination) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.hits.Add(1)
+		if d.hang.Load() {
+			select {
+			case <-d.release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.WriteHeader(int(d.status.Load()))
+	}))
+}
+
+func (d *destination) unhang() { d.once.Do(func() { close(d.release) }) }
+
+// claimWatcher is a store that notes the time of every completed claim, so
+// that a test knows a dispatcher has looked at the queue at a given time.
+type claimWatcher struct {
+	*memstore.Store
+	mu      sync.Mutex
+	claimed time.Time // latest Now of a completed claim
+	got     map[kapsel.EndpointID]int
+}
+
+func (c *claimWatcher) EventClaim(ctx context.Context, p *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
+	evs, err := c.Store.EventClaim(ctx, p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.Now.After(c.claimed) {
+		c.claimed = p.Now
+	}
+	for _, e := range evs {
+		c.got[e.EndpointID]++
+	}
+	return evs, err
+}
+
+func (c *claimWatcher) claimedSince(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.claimed.Before(t)
+}
+
+func (c *claimWatcher) claims(id kapsel.EndpointID) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got[id]
+}
+
+// env is a store with one tenant, a fake clock, and helpers.
+type env struct {
+	t      testing.TB
+	ctx    context.Context
+	store  *memstore.Store
+	clock  *kapseltest.Clock
+	tenant kapsel.TenantID
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, ctx: context.Background(), store: memstore.New(), clock: kapseltest.NewClock(time.Time{})}
+	ten, err := e.store.TenantInsert(e.ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte("k"), Now: e.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tenant = ten.ID
+	return e
+}
+
+func (e *env) endpoint(url string, timeout time.Duration) kapsel.EndpointID {
+	e.t.Helper()
+	ep, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{
+		Endpoint: &kapsel.Endpoint{TenantID: e.tenant, Name: "e", URL: url, Timeout: timeout, RetryPolicy: kapsel.DefaultRetryPolicy()},
+		Now:      e.clock.Now(),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ep.ID
+}
+
+// insert stores n events for the endpoint, created at now.
+func (e *env) insert(id kapsel.EndpointID, n int, now time.Time) []kapsel.EventID {
+	e.t.Helper()
+	params := &kapsel.EventInsertManyParams{Now: now}
+	for i := range n {
+		body := fmt.Appendf(nil, `{"n":%d}`, i)
+		sum := sha256.Sum256(body)
+		params.Events = append(params.Events, &kapsel.EventInsertParams{
+			TenantID: e.tenant, EndpointID: id, Body: body, BodyHash: sum[:], ContentType: "application/json",
+		})
+	}
+	res, err := e.store.EventInsertMany(e.ctx, params)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids := make([]kapsel.EventID, len(res))
+	for i, r := range res {
+		if r.Err != nil {
+			e.t.Fatal(r.Err)
+		}
+		ids[i] = r.Event.ID
+	}
+	return ids
+}
+
+// dispatcher starts a dispatcher on its own claimWatcher over the shared
+// store, with breakers, on the fake clock; it is stopped at the end.
+func (e *env) dispatcher(set *breaker.Set, per int) (*delivery.Dispatcher, *claimWatcher) {
+	e.t.Helper()
+	w := &claimWatcher{Store: e.store, got: map[kapsel.EndpointID]int{}}
+	d, err := delivery.New(w, &delivery.Config{
+		Workers: 8, PerEndpointConcurrency: per, Breakers: set, Clock: e.clock,
+		AllowPrivateDestinations: true, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := d.Start(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Stop(ctx); err != nil {
+			e.t.Errorf("Stop: %v", err)
+		}
+	})
+	return d, w
+}
+
+func (e *env) set(cfg breaker.Config) (*breaker.Set, *hookLog) {
+	h := &hookLog{}
+	cfg.Clock, cfg.Hooks, cfg.Logger = e.clock, h.hooks(), slog.New(slog.DiscardHandler)
+	return breaker.New(e.store, &cfg), h
+}
+
+// waitFor polls cond (waking the dispatchers each time) until it holds or
+// ten seconds of real time pass.
+func (e *env) waitFor(what string, cond func() bool, wake ...*delivery.Dispatcher) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		for _, d := range wake {
+			d.Wake()
+		}
+		<-tick.C
+	}
+}
+
+func (e *env) breaker(id kapsel.EndpointID) *kapsel.BreakerState {
+	st, err := e.store.BreakerGet(e.ctx, &kapsel.BreakerGetParams{EndpointID: id})
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// idle reports whether no event is leased.
+func (e *env) idle() bool {
+	st, err := e.store.EventStats(e.ctx, &kapsel.EventStatsParams{Now: e.clock.Now()})
+	return err == nil && st.Count[kapsel.EventDelivering] == 0
+}
+
+func (e *env) count(status kapsel.EventStatus) int {
+	st, err := e.store.EventStats(e.ctx, &kapsel.EventStatsParams{Now: e.clock.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return int(st.Count[status])
+}
+
+func (e *env) attempts(ids []kapsel.EventID) (total int, per []int) {
+	e.t.Helper()
+	for _, id := range ids {
+		as, err := e.store.AttemptList(e.ctx, &kapsel.AttemptListParams{EventID: id, Limit: kapsel.MaxPageLimit})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		total += len(as)
+		per = append(per, len(as))
+	}
+	return total, per
+}
+
+// tripped waits until the endpoint's breaker is open and nothing is in
+// flight, and returns the open state.
+func (e *env) tripped(id kapsel.EndpointID, ds ...*delivery.Dispatcher) *kapsel.BreakerState {
+	e.t.Helper()
+	e.waitFor("the breaker to open", func() bool {
+		st := e.breaker(id)
+		return st != nil && st.Status == kapsel.BreakerOpen && e.idle()
+	}, ds...)
+	return e.breaker(id)
+}
+
+// stepThrough moves the fake time to until in steps, and after each step
+// waits for every watcher to have claimed at the new time.
+func (e *env) stepThrough(until time.Time, step time.Duration, ds []*delivery.Dispatcher, ws []*claimWatcher, check func()) {
+	e.t.Helper()
+	for e.clock.Now().Before(until) {
+		next := e.clock.Now().Add(step)
+		if next.After(until) {
+			next = until
+		}
+		e.clock.Set(next)
+		for _, w := range ws {
+			e.waitFor("a claim at "+next.String(), func() bool { return w.claimedSince(next) && e.idle() }, ds...)
+		}
+		check()
+	}
+}

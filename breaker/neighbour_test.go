@@ -1,0 +1,203 @@
+package breaker_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/breaker"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+// A dead neighbour must not hurt a healthy endpoint: endpoint A times out on
+// every attempt while endpoint B, fed at a fixed rate, is measured. This runs
+// on the wall clock (it measures latency), against memstore.
+
+type neighbourCase struct {
+	sick     bool // A hangs until its 1 s timeout
+	breakers bool
+	per      int // PerEndpointConcurrency; 0 = the default (32 of 64 workers)
+}
+
+type neighbourResult struct {
+	p50, p99, max time.Duration // B's end-to-end latency
+	lag           time.Duration // last B delivery after the last B insert
+	rate          float64       // B deliveries per second over the run
+	aRequests     int64
+}
+
+const (
+	neighbourBacklog = 300 // A's events waiting at the start
+	neighbourRate    = 300 // B's events per second
+	neighbourFeed    = 2 * time.Second
+)
+
+func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
+	ctx := context.Background()
+	store := memstore.New()
+	now := time.Now()
+	ten, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte("k"), Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{t: tb, ctx: ctx, store: store, tenant: ten.ID}
+	fatal := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	destA, destB := newNeighbourDest(tb, c.sick), newNeighbourDest(tb, false)
+	addEndpoint := func(url string) kapsel.EndpointID {
+		ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
+			Endpoint: &kapsel.Endpoint{TenantID: ten.ID, Name: "e", URL: url, Timeout: time.Second, RetryPolicy: kapsel.DefaultRetryPolicy()},
+			Now:      now,
+		})
+		fatal(err)
+		return ep.ID
+	}
+	a, b := addEndpoint(destA.srv.URL), addEndpoint(destB.srv.URL)
+
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var last time.Time
+	cfg := &delivery.Config{
+		Workers: 64, PerEndpointConcurrency: c.per, AllowPrivateDestinations: true,
+		Logger: slog.New(slog.DiscardHandler),
+		Hooks: kapsel.Hooks{OnAttempt: func(i kapsel.AttemptInfo) {
+			if i.EndpointID == b && i.Outcome == kapsel.OutcomeDelivered {
+				mu.Lock()
+				latencies = append(latencies, i.EndToEnd)
+				last = time.Now()
+				mu.Unlock()
+			}
+		}},
+	}
+	if c.breakers {
+		cfg.Breakers = breaker.New(store, &breaker.Config{Logger: slog.New(slog.DiscardHandler)})
+	}
+	d, err := delivery.New(store, cfg)
+	fatal(err)
+
+	e.insert(a, neighbourBacklog, time.Now())
+	fatal(d.Start(ctx))
+	defer func() {
+		destA.unhang()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		fatal(d.Stop(sctx))
+	}()
+
+	// Feed B at a fixed rate, in batches every 10 ms.
+	start := time.Now()
+	total := int(neighbourRate * neighbourFeed / time.Second)
+	perTick := neighbourRate / 100
+	tick := time.NewTicker(10 * time.Millisecond)
+	for sent := 0; sent < total; sent += perTick {
+		<-tick.C
+		e.insert(b, perTick, time.Now())
+		d.Wake()
+	}
+	tick.Stop()
+	fed := time.Now()
+	deadline := time.Now().Add(20 * time.Second)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		mu.Lock()
+		n := len(latencies)
+		mu.Unlock()
+		if n >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%+v: %d of %d events of B delivered after 20 s", c, n, total)
+		}
+		<-poll.C
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(latencies)
+	q := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
+	return neighbourResult{
+		p50: q(0.5), p99: q(0.99), max: latencies[len(latencies)-1],
+		lag:       max(last.Sub(fed), 0),
+		rate:      float64(total) / last.Sub(start).Seconds(),
+		aRequests: destA.hits.Load(),
+	}
+}
+
+func newNeighbourDest(tb testing.TB, sick bool) *destination {
+	d := &destination{release: make(chan struct{})}
+	d.status.Store(http.StatusOK)
+	d.hang.Store(sick)
+	d.srv = newServer(d)
+	tb.Cleanup(d.srv.Close)
+	tb.Cleanup(d.unhang)
+	return d
+}
+
+// TestSickNeighbourDoesNotHurt compares B with A healthy and with A timing
+// out on every attempt (breakers on, default per-endpoint cap). The bounds
+// are generous — the machine is shared — but a pool occupied by A would push
+// B's p99 towards a second (A's timeout). docs/breaker.md records measured
+// numbers.
+func TestSickNeighbourDoesNotHurt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds on the wall clock")
+	}
+	healthy := runNeighbours(t, neighbourCase{breakers: true})
+	sick := runNeighbours(t, neighbourCase{sick: true, breakers: true})
+	t.Logf("A healthy: B p50 %s p99 %s max %s lag %s rate %.0f/s", healthy.p50, healthy.p99, healthy.max, healthy.lag, healthy.rate)
+	t.Logf("A sick:    B p50 %s p99 %s max %s lag %s rate %.0f/s; A requests %d", sick.p50, sick.p99, sick.max, sick.lag, sick.rate, sick.aRequests)
+	if bound := 2*healthy.p99 + 250*time.Millisecond; sick.p99 > bound {
+		t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 250 ms)", sick.p99, bound)
+	}
+	// Half A's timeout: no event of B ever waited for a slot that A held.
+	if sick.p99 >= 500*time.Millisecond {
+		t.Errorf("B's p99 with A sick is %s: B waited behind A's timeouts", sick.p99)
+	}
+	if sick.rate < 0.8*healthy.rate {
+		t.Errorf("B's delivery rate with A sick is %.0f/s, under 80%% of %.0f/s", sick.rate, healthy.rate)
+	}
+	// The breaker stopped A after its first wave of timeouts: without it A
+	// would be attempted again every ~2 s, about 32 requests a second.
+	if sick.aRequests > 64+8 {
+		t.Errorf("A received %d requests; the breaker should have stopped it after the first wave", sick.aRequests)
+	}
+}
+
+// BenchmarkNeighbours measures B next to a sick A with and without breakers
+// and the per-endpoint cap. Run with -benchtime=1x; each run takes ~3 s.
+func BenchmarkNeighbours(b *testing.B) {
+	cases := []struct {
+		name string
+		c    neighbourCase
+	}{
+		{"A-healthy", neighbourCase{breakers: true}},
+		{"A-sick/breaker+cap", neighbourCase{sick: true, breakers: true}},
+		{"A-sick/cap-only", neighbourCase{sick: true}},
+		{"A-sick/breaker-only", neighbourCase{sick: true, breakers: true, per: 64}},
+		{"A-sick/neither", neighbourCase{sick: true, per: 64}},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			var r neighbourResult
+			for range b.N {
+				r = runNeighbours(b, bc.c)
+			}
+			b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(r.max.Microseconds())/1000, "max-ms")
+			b.ReportMetric(r.rate, "B-deliveries/s")
+			b.ReportMetric(float64(r.aRequests), "A-requests")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
