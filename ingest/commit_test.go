@@ -1,0 +1,335 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// postAsync posts n requests concurrently and returns their recorders once
+// all are answered, through the returned wait function.
+func (e *env) postAsync(n int, id func(i int) kapsel.EndpointID, body func(i int) string) func() []*httptest.ResponseRecorder {
+	out := make([]*httptest.ResponseRecorder, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); out[i] = e.post(id(i), body(i)) }()
+	}
+	return func() []*httptest.ResponseRecorder { wg.Wait(); return out }
+}
+
+func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cfg  *Config
+		fail func(f *faultStore)
+	}{
+		{"unavailable", nil, func(f *faultStore) {
+			f.failBatch = func([]*kapsel.EventInsertParams) error { return fmt.Errorf("dial: %w", kapsel.ErrUnavailable) }
+		}},
+		{"any other error", nil, func(f *faultStore) {
+			f.failBatch = func([]*kapsel.EventInsertParams) error { return errors.New("disk full") }
+		}},
+		{"commit timeout", &Config{CommitTimeout: 20 * time.Millisecond}, func(f *faultStore) { f.hold = make(chan struct{}) }},
+		{"endpoint lookup fails", nil, func(f *faultStore) { f.failGet = fmt.Errorf("%w: reset", kapsel.ErrUnavailable) }},
+		{"no group commit", &Config{DisableGroupCommit: true}, func(f *faultStore) {
+			f.failBatch = func([]*kapsel.EventInsertParams) error { return fmt.Errorf("dial: %w", kapsel.ErrUnavailable) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, f := setupFault(t, tc.cfg)
+			ep := e.endpoint(nil, kapsel.VerifierConfig{})
+			f.set(tc.fail)
+			answers := e.postAsync(8, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })()
+			for _, w := range answers {
+				d := refused(t, w, 503, kapsel.CodeStorageUnavailable)
+				if w.Header().Get("Retry-After") != "1" {
+					t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+				}
+				if strings.Contains(d.Detail, "disk full") || strings.Contains(d.Detail, "dial") {
+					t.Fatalf("internal error leaked: %q", d.Detail)
+				}
+			}
+			if n := len(e.events(ep.ID)); n != 0 {
+				t.Fatalf("%d events written", n)
+			}
+			if e.wakeCount() != 0 {
+				t.Fatal("dispatcher woken for nothing")
+			}
+			// The store recovers: ingest works again (the lookup error was not cached).
+			f.set(func(f *faultStore) { f.failBatch, f.failGet, f.hold = nil, nil, nil })
+			accepted(t, e.post(ep.ID, "after"), 202)
+		})
+	}
+}
+
+// holdFirstCommit makes the store hold every commit until release is
+// called, and waits until the first one is held.
+func holdCommits(t *testing.T, f *faultStore) (release func()) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{}, 64)
+	f.set(func(f *faultStore) { f.hold, f.held = hold, held })
+	return func() { close(hold) }
+}
+
+func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{MaxFlushes: 1})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	release := holdCommits(t, f)
+	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	const n = 30
+	rest := e.postAsync(n, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
+	if got := f.batchSizes(); len(got) != 1 {
+		t.Fatalf("a second commit started while the only slot was busy: %v", got)
+	}
+	release()
+	answers := append(first(), rest()...)
+	ids := map[kapsel.EventID]bool{}
+	for _, w := range answers {
+		ids[accepted(t, w, 202).ID] = true
+	}
+	if len(ids) != n+1 || len(e.events(ep.ID)) != n+1 {
+		t.Fatalf("%d distinct ids, %d events; want %d", len(ids), len(e.events(ep.ID)), n+1)
+	}
+	if got := f.batchSizes(); len(got) != 2 || got[0] != 1 || got[1] != n {
+		t.Fatalf("commits %v, want [1 %d]", got, n)
+	}
+	if e.wakeCount() != 2 {
+		t.Fatalf("%d wakes, want one per batch (2)", e.wakeCount())
+	}
+}
+
+func TestBatchSizeBounded(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{MaxFlushes: 1, BatchSize: 7})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	release := holdCommits(t, f)
+	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	rest := e.postAsync(20, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	waitFor(t, "rows queued", func() bool { return e.in.batcher.waiting.Load() == 20 })
+	release()
+	first()
+	rest()
+	total := 0
+	for _, s := range f.batchSizes() {
+		if s > 7 {
+			t.Fatalf("batch of %d over BatchSize 7: %v", s, f.batchSizes())
+		}
+		total += s
+	}
+	if total != 21 {
+		t.Fatalf("%d rows committed, want 21", total)
+	}
+}
+
+func TestBadRowDoesNotFailNeighbours(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{MaxFlushes: 1})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	gone := e.endpoint(nil, kapsel.VerifierConfig{})
+	accepted(t, e.post(gone.ID, "warm the cache"), 202)
+	// Deleted after being cached: its rows reach the store, which refuses
+	// the whole call (as a foreign key would).
+	if err := e.store.EndpointDelete(e.ctx, &kapsel.EndpointDeleteParams{ID: gone.ID, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *faultStore) {
+		f.failBatch = func(rows []*kapsel.EventInsertParams) error {
+			for _, r := range rows {
+				if string(r.Body) == "poison" {
+					return errors.New("invalid byte sequence")
+				}
+			}
+			return nil
+		}
+	})
+	release := holdCommits(t, f)
+	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 2 })
+	const n = 12
+	body := func(i int) string {
+		switch i {
+		case 3:
+			return "poison"
+		}
+		return fmt.Sprint(i)
+	}
+	id := func(i int) kapsel.EndpointID {
+		if i == 7 {
+			return gone.ID
+		}
+		return ep.ID
+	}
+	rest := e.postAsync(n, id, body)
+	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
+	release()
+	first()
+	answers := rest()
+	for i, w := range answers {
+		switch i {
+		case 3:
+			refused(t, w, 503, kapsel.CodeStorageUnavailable)
+		case 7:
+			refused(t, w, 404, kapsel.CodeUnknownEndpoint)
+		default:
+			accepted(t, w, 202)
+		}
+	}
+	var bodies []string
+	for _, ev := range e.events(ep.ID) {
+		bodies = append(bodies, string(ev.Body))
+	}
+	sort.Strings(bodies)
+	if len(bodies) != n-1 || strings.Contains(strings.Join(bodies, ","), "poison") {
+		t.Fatalf("stored %v", bodies)
+	}
+	if e.wakeCount() != 3 { // warm-up, first, the retried batch once
+		t.Fatalf("%d wakes, want 3", e.wakeCount())
+	}
+}
+
+func TestStopFlushesThenRefuses(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, nil)
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	release := holdCommits(t, f)
+	answers := e.postAsync(10, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	waitFor(t, "requests under way", func() bool {
+		rows := int(e.in.batcher.waiting.Load())
+		for _, n := range f.batchSizes() {
+			rows += n
+		}
+		return rows == 10
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.in.Stop(context.Background()) }()
+	waitFor(t, "stop refusing", func() bool {
+		release, err := e.in.admit()
+		if err == nil {
+			release()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) before the commits under way ended", err)
+	default:
+	}
+	release()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range answers() {
+		accepted(t, w, 202)
+	}
+	w := e.post(ep.ID, "after stop")
+	refused(t, w, 503, kapsel.CodeShuttingDown)
+	if w.Header().Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if n := len(e.events(ep.ID)); n != 10 {
+		t.Fatalf("%d events, want 10", n)
+	}
+	if err := e.in.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+}
+
+func TestNotStartedRefuses(t *testing.T) {
+	t.Parallel()
+	in, err := New(newFaultStore(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	in.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/ingest/"+string(kapsel.NewEndpointID()), strings.NewReader("x")))
+	refused(t, w, 503, kapsel.CodeShuttingDown)
+	if err := in.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
+
+func TestAbandonedRowIsNeverCommitted(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{MaxFlushes: 1})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	release := holdCommits(t, f)
+	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.in.Ingest(ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Body: []byte("abandoned")})
+		done <- err
+	}()
+	waitFor(t, "row queued", func() bool { return e.in.batcher.waiting.Load() == 1 })
+	cancel()
+	if err := <-done; kapsel.CodeOf(err) != kapsel.CodeStorageUnavailable {
+		t.Fatalf("cancelled ingest: %v", err)
+	}
+	release()
+	accepted(t, first()[0], 202)
+	accepted(t, e.post(ep.ID, "next"), 202)
+	for _, ev := range e.events(ep.ID) {
+		if string(ev.Body) == "abandoned" {
+			t.Fatal("an abandoned row was committed")
+		}
+	}
+}
+
+func TestQueueFullAnswers503(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{MaxFlushes: 1, QueueSize: 1, BatchSize: 1})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	release := holdCommits(t, f)
+	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	// The loop holds one full batch waiting for the slot and the queue one
+	// more; the next is refused at once.
+	second := e.postAsync(2, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	waitFor(t, "two rows waiting", func() bool { return e.in.batcher.waiting.Load() == 2 })
+	w := e.post(ep.ID, "overflow")
+	refused(t, w, 503, kapsel.CodeStorageUnavailable)
+	if w.Header().Get("Retry-After") != "1" {
+		t.Fatal("no Retry-After")
+	}
+	release()
+	accepted(t, first()[0], 202)
+	for _, w := range second() {
+		accepted(t, w, 202)
+	}
+}
+
+func TestWithoutGroupCommit(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, &Config{DisableGroupCommit: true})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	for _, w := range e.postAsync(10, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })() {
+		accepted(t, w, 202)
+	}
+	for _, s := range f.batchSizes() {
+		if s != 1 {
+			t.Fatalf("batches %v, want one row each", f.batchSizes())
+		}
+	}
+	if len(f.batchSizes()) != 10 || e.wakeCount() != 10 {
+		t.Fatalf("%d commits, %d wakes; want 10 each", len(f.batchSizes()), e.wakeCount())
+	}
+}

@@ -1,0 +1,106 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/problem"
+)
+
+// Pattern is the ServeMux pattern the ingest handler serves.
+const Pattern = "POST /ingest/{endpoint_id}"
+
+// Response is the JSON body of a successful ingest (202, or 200 for a
+// duplicate).
+type Response struct {
+	ID        kapsel.EventID     `json:"id"`
+	Status    kapsel.EventStatus `json:"status"`
+	Duplicate bool               `json:"duplicate"`
+}
+
+// Handler returns an http.Handler serving [Pattern]. Mount it on the
+// application's mux (mux.Handle("/ingest/", in.Handler())) or serve it alone.
+func (in *Ingester) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(Pattern, in)
+	return mux
+}
+
+// ServeHTTP ingests one webhook. The endpoint id is the request's
+// "endpoint_id" path value, so the ingester can also be registered directly
+// with a pattern of the application's that names it.
+//
+// Order of checks: shutting down (503 E3003), endpoint (404 E1003), body
+// size (413 E1002, read with the limit enforced while streaming), signature
+// (401 E1001), idempotency key (400 E1004), tenant rate (429 E1006), then the
+// commit (202; 200 duplicate; 422 E1005; 503 E3001).
+func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := kapsel.IngestInfo{}
+	res, err := in.serve(w, r, &info)
+	if err != nil {
+		problem.WriteError(w, err)
+	} else {
+		out := Response{ID: res.Event.ID, Status: res.Event.Status, Duplicate: res.Duplicate}
+		status := http.StatusAccepted
+		if res.Duplicate {
+			status = http.StatusOK
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(out)
+	}
+	in.report(&info, res, err, start)
+}
+
+func (in *Ingester) serve(w http.ResponseWriter, r *http.Request, info *kapsel.IngestInfo) (*kapsel.IngestResult, error) {
+	release, err := in.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tgt, err := in.resolve(r.Context(), r.PathValue("endpoint_id"), info)
+	if err != nil {
+		return nil, err
+	}
+	body, err := readBody(w, r, in.cfg.MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return in.accept(r.Context(), tgt, r.Header, body)
+}
+
+// readBody reads the whole body, refusing it with 413 E1002 as soon as it
+// crosses limit. Content-Length is only a hint for the first allocation,
+// capped, so a lying or missing one changes nothing.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	const maxHint = 1 << 20
+	hint := min(r.ContentLength, limit, maxHint)
+	if hint < 0 {
+		hint = 512
+	}
+	buf := make([]byte, 0, hint+1)
+	body := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, tooLarge(limit)
+			}
+			return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body", Err: err}
+		}
+	}
+}

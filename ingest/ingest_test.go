@@ -1,0 +1,180 @@
+package ingest
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+func TestAcceptedStoresEventByteForByte(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s3cret"}})
+	// Invalid JSON and invalid UTF-8: the body is opaque.
+	body := "{not json \xff\x00 " + `"amount":42}`
+	sig := "sha256=" + hmacHex("s3cret", body)
+	w := e.post(ep.ID, body, "X-Kapsel-Signature", sig, "Content-Type", "text/weird; charset=x", "X-Custom", "a", "X-Custom", "b")
+	r := accepted(t, w, http.StatusAccepted)
+	if r.Status != kapsel.EventPending || r.Duplicate {
+		t.Fatalf("answer %+v", r)
+	}
+	if w.Header().Get("Idempotent-Replayed") != "" {
+		t.Fatal("Idempotent-Replayed on a first delivery")
+	}
+	evs := e.events(ep.ID)
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	ev := evs[0]
+	if ev.ID != r.ID || !bytes.Equal(ev.Body, []byte(body)) || ev.ContentType != "text/weird; charset=x" || ev.TenantID != ep.TenantID {
+		t.Fatalf("stored %+v", ev)
+	}
+	if got := ev.Headers.Values("X-Custom"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("X-Custom %q", got)
+	}
+	if ev.Headers.Get("Content-Type") != "" {
+		t.Fatal("content type duplicated into forwarded headers")
+	}
+	if e.wakes != 1 {
+		t.Fatalf("%d wakes, want 1", e.wakes)
+	}
+}
+
+func TestResponses(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	open := e.endpoint(nil, kapsel.VerifierConfig{})
+	gh := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s3cret"}})
+	deleted := e.endpoint(nil, kapsel.VerifierConfig{})
+	if err := e.store.EndpointDelete(e.ctx, &kapsel.EndpointDeleteParams{ID: deleted.ID, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	misconfigured := e.endpoint(nil, kapsel.VerifierConfig{Scheme: "no-such-scheme"})
+
+	for _, tc := range []struct {
+		name   string
+		id     kapsel.EndpointID
+		body   string
+		hdr    []string
+		status int
+		code   kapsel.Code
+	}{
+		{"malformed id", "nope", "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"wrong prefix", kapsel.EndpointID("evt_" + string(open.ID[3:])), "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"unknown id", kapsel.NewEndpointID(), "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"deleted", deleted.ID, "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"no signature", gh.ID, "x", nil, 401, kapsel.CodeSignature},
+		{"bad signature", gh.ID, "x", []string{"X-Hub-Signature-256", "sha256=" + hmacHex("other", "x")}, 401, kapsel.CodeSignature},
+		{"signature of other body", gh.ID, "y", []string{"X-Hub-Signature-256", "sha256=" + hmacHex("s3cret", "x")}, 401, kapsel.CodeSignature},
+		{"empty key", open.ID, "x", []string{"X-Idempotency-Key", ""}, 400, kapsel.CodeBadIdempotencyKey},
+		{"long key", open.ID, "x", []string{"Idempotency-Key", string(bytes.Repeat([]byte("k"), 256))}, 400, kapsel.CodeBadIdempotencyKey},
+		{"unknown scheme", misconfigured.ID, "x", nil, 500, kapsel.CodeInternal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := refused(t, e.post(tc.id, tc.body, tc.hdr...), tc.status, tc.code)
+			if d.Detail == "" {
+				t.Fatal("no detail")
+			}
+		})
+	}
+	for _, ep := range []*kapsel.Endpoint{open, gh, deleted, misconfigured} {
+		if n := len(e.events(ep.ID)); n != 0 {
+			t.Fatalf("endpoint %s got %d events from refused requests", ep.ID, n)
+		}
+	}
+	// A valid GitHub request still passes.
+	accepted(t, e.post(gh.ID, "x", "X-Hub-Signature-256", "sha256="+hmacHex("s3cret", "x")), 202)
+}
+
+func TestPausedAndDisabledEndpointsAccept(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	for _, st := range []kapsel.EndpointState{kapsel.EndpointPaused, kapsel.EndpointDisabled} {
+		ep := e.endpoint(nil, kapsel.VerifierConfig{})
+		if _, err := e.store.EndpointSetState(e.ctx, &kapsel.EndpointSetStateParams{ID: ep.ID, State: st,
+			DisabledReason: kapsel.DisabledManual, Now: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		accepted(t, e.post(ep.ID, "x"), 202)
+		if n := len(e.events(ep.ID)); n != 1 {
+			t.Fatalf("%s: %d events", st, n)
+		}
+	}
+}
+
+func TestDuplicateAndConflict(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	first := accepted(t, e.post(ep.ID, "body", "X-Idempotency-Key", "k1"), 202)
+	w := e.post(ep.ID, "body", "X-Idempotency-Key", "k1")
+	dup := accepted(t, w, 200)
+	if dup.ID != first.ID || !dup.Duplicate || w.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("duplicate answer %+v, headers %v", dup, w.Header())
+	}
+	refused(t, e.post(ep.ID, "other body", "X-Idempotency-Key", "k1"), 422, kapsel.CodeIdempotencyReused)
+	// Same key on another endpoint is another event.
+	other := e.endpoint(nil, kapsel.VerifierConfig{})
+	if r := accepted(t, e.post(other.ID, "body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
+		t.Fatal("idempotency key not scoped per endpoint")
+	}
+	// After the window the key is free again.
+	e.clock.Advance(kapsel.DefaultIdempotencyWindow)
+	if r := accepted(t, e.post(ep.ID, "other body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
+		t.Fatal("key still taken after the window")
+	}
+	if n := len(e.events(ep.ID)); n != 2 {
+		t.Fatalf("%d events, want 2", n)
+	}
+	if e.wakes != 3 {
+		t.Fatalf("%d wakes, want 3 (duplicates and conflicts wake nobody)", e.wakes)
+	}
+}
+
+func TestHooksSeeEveryRequest(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	e.post(ep.ID, "a", "Idempotency-Key", "k")
+	e.post(ep.ID, "a", "Idempotency-Key", "k")
+	e.post("bad", "a")
+	want := []kapsel.IngestInfo{
+		{EndpointID: ep.ID, TenantID: ep.TenantID, Status: 202},
+		{EndpointID: ep.ID, TenantID: ep.TenantID, Status: 200, Duplicate: true},
+		{Status: 404, Code: kapsel.CodeUnknownEndpoint},
+	}
+	if len(e.infos) != len(want) {
+		t.Fatalf("%d hook calls, want %d", len(e.infos), len(want))
+	}
+	for i, w := range want {
+		got := e.infos[i]
+		if got.Duration <= 0 || got.Duration > time.Minute {
+			t.Fatalf("call %d duration %v", i, got.Duration)
+		}
+		got.Duration = 0
+		if got != w {
+			t.Fatalf("call %d: %+v, want %+v", i, got, w)
+		}
+	}
+}
+
+func TestIngestAPI(t *testing.T) {
+	t.Parallel()
+	e := setup(t, &Config{MaxBodyBytes: 4})
+	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	res, err := e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Header: http.Header{}, Body: []byte("1234")})
+	if err != nil || res.Duplicate || res.Event.Status != kapsel.EventPending || string(res.Event.Body) != "1234" {
+		t.Fatalf("Ingest: %+v, %v", res, err)
+	}
+	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Header: http.Header{}, Body: []byte("12345")})
+	if kapsel.CodeOf(err) != kapsel.CodeBodyTooLarge {
+		t.Fatalf("5 bytes over a 4-byte limit: %v", err)
+	}
+	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: "ep_x", Header: http.Header{}})
+	if kapsel.CodeOf(err) != kapsel.CodeUnknownEndpoint {
+		t.Fatalf("bad id: %v", err)
+	}
+}

@@ -1,0 +1,238 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/ingest/verify"
+)
+
+var _ kapsel.Ingester = (*Ingester)(nil)
+
+// Ingester is Kapsel's default [kapsel.Ingester]: it verifies webhooks,
+// group-commits them to the store and answers each only after its own row is
+// committed. Its HTTP side is [Ingester.Handler].
+//
+// Call Start before ingesting and Stop when done; before Start and after Stop
+// every ingest answers 503 E3003.
+type Ingester struct {
+	store     kapsel.IngestStore
+	cfg       Config
+	endpoints *endpointCache
+	limiters  *rateLimiters
+	batcher   *batcher // nil with DisableGroupCommit
+
+	mu       sync.RWMutex
+	state    int // stateNew, stateRunning, stateStopped
+	requests sync.WaitGroup
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// New returns an ingester storing into store. cfg may be nil; an invalid
+// field is reported as an error wrapping kapsel.ErrInvalid.
+func New(store kapsel.IngestStore, cfg *Config) (*Ingester, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: ingest.New needs a store", kapsel.ErrInvalid)
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	in := &Ingester{
+		store: store,
+		cfg:   c,
+		endpoints: &endpointCache{store: store, clock: c.Clock, ttl: c.EndpointCacheTTL, max: c.EndpointCacheSize,
+			entries: map[kapsel.EndpointID]*cacheEntry{}},
+		limiters: &rateLimiters{max: c.RateLimiters, m: map[kapsel.TenantID]*rate.Limiter{}},
+	}
+	if !c.DisableGroupCommit {
+		in.batcher = newBatcher(&in.cfg, in.commit, func() error {
+			return in.unavailable("ingest queue is full; retry later", kapsel.ErrUnavailable)
+		})
+	}
+	return in, nil
+}
+
+// Start starts the group-commit loop. It returns an error when the ingester
+// was already started or stopped.
+func (in *Ingester) Start(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.state != stateNew {
+		return fmt.Errorf("ingest: Start called twice or after Stop")
+	}
+	in.state = stateRunning
+	if in.batcher != nil {
+		go in.batcher.run()
+	}
+	return nil
+}
+
+// Stop makes new ingests answer 503 E3003, waits for the requests under way
+// (each still gets its own commit's answer), flushes the queue and stops the
+// group-commit loop, or gives up waiting when ctx ends. Stopping twice is
+// safe.
+func (in *Ingester) Stop(ctx context.Context) error {
+	in.mu.Lock()
+	prev := in.state
+	in.state = stateStopped
+	in.mu.Unlock()
+	if prev != stateRunning {
+		return nil
+	}
+	waited := make(chan struct{})
+	go func() { in.requests.Wait(); close(waited) }()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if in.batcher != nil {
+		// Even when ctx has ended, close the queue: what is queued is still
+		// flushed in the background.
+		if cerr := in.batcher.close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// admit registers a request unless the ingester is not running.
+func (in *Ingester) admit() (release func(), err error) {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	if in.state != stateRunning {
+		return nil, shuttingDown()
+	}
+	in.requests.Add(1)
+	return in.requests.Done, nil
+}
+
+// Ingest verifies and stores one webhook (see [kapsel.Ingester]). Errors are
+// *kapsel.Error values with the codes of SPEC §4.
+func (in *Ingester) Ingest(ctx context.Context, req *kapsel.IngestRequest) (*kapsel.IngestResult, error) {
+	start := time.Now()
+	info := kapsel.IngestInfo{}
+	res, err := in.ingest(ctx, req, &info)
+	in.report(&info, res, err, start)
+	return res, err
+}
+
+func (in *Ingester) ingest(ctx context.Context, req *kapsel.IngestRequest, info *kapsel.IngestInfo) (*kapsel.IngestResult, error) {
+	release, err := in.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tgt, err := in.resolve(ctx, req.EndpointID, info)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(req.Body)) > in.cfg.MaxBodyBytes {
+		return nil, tooLarge(in.cfg.MaxBodyBytes)
+	}
+	return in.accept(ctx, tgt, req.Header, req.Body)
+}
+
+// resolve finds the endpoint an ingest is for: 404 E1003 when the id is
+// malformed, unknown or deleted; 503 E3001 when the store fails.
+func (in *Ingester) resolve(ctx context.Context, rawID string, info *kapsel.IngestInfo) (*target, error) {
+	id, err := kapsel.ParseEndpointID(rawID)
+	if err != nil {
+		return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: "endpoint id is malformed", Err: err}
+	}
+	info.EndpointID = id
+	tgt, err := in.endpoints.get(ctx, id)
+	if err != nil {
+		if errors.Is(err, kapsel.ErrNotFound) {
+			return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", id), Err: err}
+		}
+		in.cfg.Logger.Error("ingest endpoint lookup failed", slog.String("endpoint_id", string(id)), slog.String("error", err.Error()))
+		return nil, in.unavailable("storage unavailable; retry later", err)
+	}
+	info.TenantID = tgt.tenant.ID
+	return tgt, nil
+}
+
+// accept checks the signature, the idempotency key and the tenant's rate,
+// then commits the event and waits for that commit.
+func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header, body []byte) (*kapsel.IngestResult, error) {
+	ep := tgt.endpoint
+	now := in.cfg.Clock.Now()
+	v, ok := in.cfg.Verifiers.Lookup(ep.IngestVerifier.Scheme)
+	if !ok {
+		in.cfg.Logger.Error("ingest endpoint has an unknown verifier scheme",
+			slog.String("endpoint_id", string(ep.ID)), slog.String("scheme", ep.IngestVerifier.Scheme))
+		return nil, &kapsel.Error{Code: kapsel.CodeInternal, Detail: "endpoint verifier is misconfigured"}
+	}
+	if err := v.Verify(&verify.Params{Header: header, Body: body, Secrets: ep.IngestVerifier.Secrets,
+		SignatureHeader: ep.IngestVerifier.Header, Now: now}); err != nil {
+		in.cfg.Logger.Debug("ingest signature rejected", slog.String("endpoint_id", string(ep.ID)), slog.String("reason", err.Error()))
+		return nil, &kapsel.Error{Code: kapsel.CodeSignature, Detail: err.Error(), Err: err}
+	}
+	key, err := IdempotencyKey(header)
+	if err != nil {
+		return nil, &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
+	}
+	if ok, wait := in.limiters.allow(tgt.tenant, now); !ok {
+		return nil, &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
+			RetryAfterSeconds: retryAfterSeconds(wait)}
+	}
+	sum := sha256.Sum256(body)
+	row := &kapsel.EventInsertParams{
+		TenantID:       ep.TenantID,
+		EndpointID:     ep.ID,
+		Body:           body,
+		ContentType:    header.Get("Content-Type"),
+		Headers:        ForwardedHeaders(header),
+		IdempotencyKey: key,
+		BodyHash:       sum[:],
+	}
+	var o outcome
+	if in.batcher != nil {
+		o = in.batcher.submit(ctx, row)
+	} else {
+		o = in.commit(ctx, []*kapsel.EventInsertParams{row})[0]
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	return &kapsel.IngestResult{Event: o.res.Event, Duplicate: o.res.Duplicate}, nil
+}
+
+// report calls the OnIngest hook.
+func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, err error, start time.Time) {
+	if in.cfg.Hooks.OnIngest == nil {
+		return
+	}
+	info.Duration = time.Since(start)
+	switch {
+	case err != nil:
+		info.Code = kapsel.CodeOf(err)
+		info.Status = info.Code.Info().Status
+	case res.Duplicate:
+		info.Status, info.Duplicate = 200, true
+	default:
+		info.Status = 202
+	}
+	in.cfg.Hooks.OnIngest(*info)
+}
+
+func tooLarge(limit int64) error {
+	return &kapsel.Error{Code: kapsel.CodeBodyTooLarge, Detail: fmt.Sprintf("body is larger than %d bytes", limit)}
+}

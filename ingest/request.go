@@ -1,0 +1,105 @@
+package ingest
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// IdempotencyHeaders are read in order; the first one present holds the
+// event's idempotency key. The last three are the providers' own delivery
+// ids (GitHub, Standard Webhooks, Shopify).
+var IdempotencyHeaders = []string{
+	"X-Idempotency-Key",
+	"Idempotency-Key",
+	"X-GitHub-Delivery",
+	"Webhook-Id",
+	"X-Shopify-Webhook-Id",
+}
+
+// MaxIdempotencyKeyLen is the longest idempotency key accepted.
+const MaxIdempotencyKeyLen = 255
+
+// IdempotencyKey returns the idempotency key of a request: the first value of
+// the first header of [IdempotencyHeaders] that is present, or "" when none
+// is. A present key must be 1–255 characters of printable ASCII (0x20–0x7E,
+// space included; HTTP already strips spaces around a header value), else
+// the error wraps kapsel.ErrInvalid. A header that is present but empty is
+// invalid, not absent.
+func IdempotencyKey(h http.Header) (string, error) {
+	for _, name := range IdempotencyHeaders {
+		vs := h.Values(name)
+		if len(vs) == 0 {
+			continue
+		}
+		if err := ValidIdempotencyKey(vs[0]); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		return vs[0], nil
+	}
+	return "", nil
+}
+
+// ValidIdempotencyKey checks that key is 1–255 characters of printable ASCII
+// (0x20–0x7E); the error wraps kapsel.ErrInvalid.
+func ValidIdempotencyKey(key string) error {
+	if len(key) == 0 || len(key) > MaxIdempotencyKeyLen {
+		return fmt.Errorf("%w: idempotency key must be 1–%d characters, got %d", kapsel.ErrInvalid, MaxIdempotencyKeyLen, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return fmt.Errorf("%w: idempotency key must be printable ASCII; byte %d is 0x%02x", kapsel.ErrInvalid, i, key[i])
+		}
+	}
+	return nil
+}
+
+// droppedHeaders are never forwarded: Host and Content-Length describe this
+// request only; Content-Type is kept separately on the event; the
+// hop-by-hop headers of RFC 9110 §7.6.1 (and the legacy Proxy-Connection);
+// Expect, a per-connection negotiation Kapsel already answered; and the
+// credentials Cookie and Authorization.
+var droppedHeaders = map[string]bool{
+	"Host":                true,
+	"Content-Length":      true,
+	"Content-Type":        true,
+	"Connection":          true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Proxy-Connection":    true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+	"Expect":              true,
+	"Cookie":              true,
+	"Authorization":       true,
+}
+
+// ForwardedHeaders returns a copy of the end-to-end headers of h that are
+// stored with the event and sent on delivery: every header except Host,
+// Content-Length, Content-Type (stored separately), hop-by-hop headers (the
+// fixed list and any header named in Connection), Expect, Cookie and
+// Authorization. Names are canonicalised.
+func ForwardedHeaders(h http.Header) http.Header {
+	named := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				named[http.CanonicalHeaderKey(tok)] = true
+			}
+		}
+	}
+	out := make(http.Header, len(h))
+	for name, vs := range h {
+		ck := http.CanonicalHeaderKey(name)
+		if droppedHeaders[ck] || named[ck] || len(vs) == 0 {
+			continue
+		}
+		out[ck] = append(out[ck], vs...)
+	}
+	return out
+}
