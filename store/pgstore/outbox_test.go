@@ -1,0 +1,179 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/store/pgstore"
+)
+
+// orders is the application's business table in the outbox tests.
+func (f *fixture) createOrders() {
+	f.t.Helper()
+	if _, err := f.s.Pool().Exec(f.t.Context(), `CREATE TABLE orders (id text PRIMARY KEY)`); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) orderExists(id string) bool {
+	f.t.Helper()
+	var ok bool
+	if err := f.s.Pool().QueryRow(f.t.Context(), `SELECT EXISTS (SELECT FROM orders WHERE id = $1)`, id).Scan(&ok); err != nil {
+		f.t.Fatal(err)
+	}
+	return ok
+}
+
+// placeOrder writes an order and its webhook in one application transaction
+// and commits or rolls back.
+func (f *fixture) placeOrder(id string, commit bool) *kapsel.EventInsertResult {
+	f.t.Helper()
+	ctx := f.t.Context()
+	var res *kapsel.EventInsertResult
+	err := pgx.BeginFunc(ctx, f.s.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id) VALUES ($1)`, id); err != nil {
+			return err
+		}
+		body := []byte(`{"order":"` + id + `"}`)
+		sum := sha256.Sum256(body)
+		var err error
+		res, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], ContentType: "application/json",
+			IdempotencyKey: "order-" + id,
+		}})
+		if err != nil {
+			return err
+		}
+		if !commit {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		f.t.Fatalf("order transaction: %v", err)
+	}
+	return res
+}
+
+var errRollback = errors.New("roll back")
+
+func TestOutboxCommit(t *testing.T) {
+	f := setup(t)
+	f.createOrders()
+	ch, err := f.s.EventListen(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := f.placeOrder("o1", true)
+	if res.Err != nil || res.Duplicate || res.Event == nil {
+		t.Fatalf("EventInsertTx: %+v", res)
+	}
+	if !f.orderExists("o1") {
+		t.Fatal("the order was not committed")
+	}
+	got, err := f.s.EventGet(t.Context(), &kapsel.EventGetParams{ID: res.Event.ID, IncludeBody: true})
+	if err != nil {
+		t.Fatalf("the webhook was not committed with the order: %v", err)
+	}
+	if string(got.Body) != `{"order":"o1"}` || got.Status != kapsel.EventPending || got.TenantID != f.ep.TenantID {
+		t.Fatalf("stored event = %+v", got)
+	}
+	if time.Since(got.CreatedAt) > time.Minute {
+		t.Fatalf("CreatedAt = %v, want the wall clock when Now is zero", got.CreatedAt)
+	}
+	waitWake(t, ch, "after the application's commit")
+	evs, err := f.s.EventClaim(t.Context(), &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: time.Now()})
+	if err != nil || len(evs) != 1 || evs[0].ID != res.Event.ID {
+		t.Fatalf("claim after commit = %v, %v; want the outbox event", evs, err)
+	}
+}
+
+func TestOutboxRollback(t *testing.T) {
+	f := setup(t)
+	f.createOrders()
+	l := f.rawListener()
+	res := f.placeOrder("o2", false)
+	if res.Err != nil || res.Event == nil {
+		t.Fatalf("EventInsertTx: %+v", res)
+	}
+	if f.orderExists("o2") {
+		t.Fatal("the order survived the rollback")
+	}
+	if _, err := f.s.EventGet(t.Context(), &kapsel.EventGetParams{ID: res.Event.ID}); !errors.Is(err, kapsel.ErrNotFound) {
+		t.Fatalf("EventGet of a rolled-back webhook = %v, want ErrNotFound", err)
+	}
+	if n := l.count(300 * time.Millisecond); n != 0 {
+		t.Fatalf("a rolled-back transaction sent %d notifications, want 0", n)
+	}
+	// The rolled-back key was never taken: the retried order goes through.
+	retried := f.placeOrder("o2", true)
+	if retried.Err != nil || retried.Duplicate {
+		t.Fatalf("retrying the order after a rollback: %+v, want a new event", retried)
+	}
+	if n := l.count(300 * time.Millisecond); n != 1 {
+		t.Fatalf("the committed retry sent %d notifications, want 1", n)
+	}
+}
+
+func TestOutboxIdempotencyAcrossTransactions(t *testing.T) {
+	f := setup(t)
+	f.createOrders()
+	first := f.placeOrder("o3", true)
+	ctx := t.Context()
+	err := pgx.BeginFunc(ctx, f.s.Pool(), func(tx pgx.Tx) error {
+		body := []byte(`{"order":"o3"}`)
+		sum := sha256.Sum256(body)
+		res, err := f.s.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{
+			{EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], IdempotencyKey: "order-o3"},
+			{EndpointID: f.ep.ID, Body: []byte("other"), BodyHash: []byte("x"), IdempotencyKey: "order-o3"},
+		}})
+		if err != nil {
+			return err
+		}
+		if !res[0].Duplicate || res[0].Event.ID != first.Event.ID {
+			t.Errorf("same key, same body in a later transaction: %+v, want a duplicate of %s", res[0], first.Event.ID)
+		}
+		if !errors.Is(res[1].Err, kapsel.ErrIdempotencyConflict) {
+			t.Errorf("same key, other body: %v, want ErrIdempotencyConflict", res[1].Err)
+		}
+		// The application's transaction is still usable.
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o4')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.orderExists("o4") {
+		t.Fatal("the application's write after the duplicate was lost")
+	}
+}
+
+func TestOutboxUnknownEndpointKeepsTransaction(t *testing.T) {
+	f := setup(t)
+	f.createOrders()
+	ctx := t.Context()
+	err := pgx.BeginFunc(ctx, f.s.Pool(), func(tx pgx.Tx) error {
+		_, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			EndpointID: "ep_01J00000000000000000000000", Body: []byte("b"),
+		}})
+		if !errors.Is(err, kapsel.ErrNotFound) {
+			t.Errorf("EventInsertTx for an unknown endpoint = %v, want ErrNotFound", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o5')`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the transaction after ErrNotFound: %v", err)
+	}
+	if !f.orderExists("o5") {
+		t.Fatal("the order was lost")
+	}
+	if _, err := f.s.EventInsertTx(context.Background(), nil, &pgstore.EventInsertTxParams{}); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Fatalf("EventInsertTx with a nil tx = %v, want ErrInvalid", err)
+	}
+}
