@@ -114,12 +114,14 @@ func (s *Set) Allow(ctx context.Context, endpoint kapsel.EndpointID, now time.Ti
 }
 
 // retryAt is when an attempt refused at now should be tried again: the end
-// of the cool-down; while a probe is out, the sooner of the probe's lease end
-// and one base cool-down, so that the events held back follow soon after a
-// successful probe (the store's claim skips the endpoint until then anyway).
+// of the cool-down; while a probe is out, SyncInterval from now (at the
+// latest the probe lease's end). The probe may settle any moment, and the
+// events held back should follow it at once when it succeeds; until it does,
+// the store's claim skips the endpoint (OpenUntil is the lease's end), so an
+// early retryAt costs nothing.
 func (s *Set) retryAt(st *kapsel.BreakerState, now time.Time) time.Time {
 	if st.Status == kapsel.BreakerHalfOpen {
-		if t := now.Add(s.cfg.CoolDown); t.Before(st.OpenUntil) {
+		if t := now.Add(s.cfg.SyncInterval); t.Before(st.OpenUntil) {
 			return t
 		}
 	}

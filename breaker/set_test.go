@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 		!probe.OpenUntil.Equal(probe.ProbeUntil) {
 		t.Fatalf("while probing: %+v", probe)
 	}
-	f.wantDenied(f.set, f.now().Add(breaker.DefaultCoolDown))
+	f.wantDenied(f.set, f.now().Add(breaker.DefaultSyncInterval))
 	f.wantTransitions("closed>open", "open>half_open")
 
 	// The probe fails a second later: open again for twice as long.

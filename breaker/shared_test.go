@@ -108,7 +108,7 @@ func TestAbandonedProbeIsTakenOver(t *testing.T) {
 	}
 	probeUntil := f.state().ProbeUntil
 	f.clock.Set(probeUntil.Add(-time.Nanosecond))
-	f.wantDenied(other, probeUntil) // the sooner of the lease end and a cool-down
+	f.wantDenied(other, probeUntil) // SyncInterval from now, at most the lease end
 	// Once the lease is over the other takes it over.
 	f.clock.Set(probeUntil)
 	if ok, _ := f.allow(other); !ok {
