@@ -1,0 +1,159 @@
+package delivery_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+// TestPerEndpointConcurrency: a hanging endpoint holds at most
+// PerEndpointConcurrency workers; another endpoint's events are delivered
+// meanwhile.
+func TestPerEndpointConcurrency(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.Workers = 8
+		c.PerEndpointConcurrency = 2
+	})
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	for range 10 {
+		f.insert(nil, `{"slow":true}`)
+	}
+	f.dest.WaitForRequests(t, 2, waitLong)
+
+	fast := kapseltest.NewDestination(t)
+	ep := f.newEndpoint(fast.URL + "/fast")
+	var evs []*kapsel.Event
+	for range 12 {
+		evs = append(evs, f.insert(ep, `{"fast":true}`))
+	}
+	for _, ev := range evs {
+		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	}
+	if n := f.dest.Count(); n != 2 {
+		t.Fatalf("the hanging endpoint received %d concurrent requests, want PerEndpointConcurrency = 2", n)
+	}
+	f.dest.SetDefault(kapseltest.Response{})
+	f.dest.Release()
+	f.dest.WaitForRequests(t, 10, waitLong)
+}
+
+// TestBacklogDrainsInBatches: a backlog larger than a claim batch is claimed
+// again and again without waiting for a poll (the fake clock never moves).
+func TestBacklogDrainsInBatches(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.Workers = 16
+		c.PerEndpointConcurrency = 16
+		c.ClaimBatch = 8
+		c.CompleteBatch = 8
+	})
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	params := &kapsel.EventInsertManyParams{Now: f.clock.Now()}
+	for range n {
+		params.Events = append(params.Events, &kapsel.EventInsertParams{TenantID: f.tenant.ID, EndpointID: f.ep.ID, Body: []byte(`{}`)})
+	}
+	res, err := f.store.EventInsertMany(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	d := f.newDispatcher(&cfg)
+	d.Wake()
+	for _, r := range res {
+		kapseltest.RequireDelivered(t, f.store, r.Event.ID, waitLong)
+	}
+	if c := f.dest.Count(); c != n {
+		t.Fatalf("destination got %d requests for %d events", c, n)
+	}
+}
+
+// notifyingStore is a memstore with the Notifier capability, fed by the test.
+type notifyingStore struct {
+	*memstore.Store
+	ch chan struct{}
+}
+
+func (s *notifyingStore) EventListen(ctx context.Context) (<-chan struct{}, error) {
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.ch:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// TestNotifierWakes: with a Notifier store, a notification alone (no Wake,
+// no poll: the fake clock never moves) gets a new event delivered.
+func TestNotifierWakes(t *testing.T) {
+	t.Parallel()
+	store := &notifyingStore{Store: memstore.New(), ch: make(chan struct{}, 1)}
+	f := setupOn(t, store, kapseltest.NewClock(time.Time{}), nil)
+	f.spy.waitClaims(t, 0) // the start-up claim is over
+
+	// Insert behind the dispatcher's back: no Wake.
+	res, err := store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
+		Events: []*kapsel.EventInsertParams{{TenantID: f.tenant.ID, EndpointID: f.ep.ID, Body: []byte(`{}`)}},
+		Now:    f.clock.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.ch <- struct{}{}
+	kapseltest.RequireDelivered(t, f.store, res[0].Event.ID, waitLong)
+}
+
+// TestManyEndpointsConcurrently: events spread over several endpoints, with
+// a pool smaller than the work, are all delivered exactly once.
+func TestManyEndpointsConcurrently(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.Workers = 6
+		c.PerEndpointConcurrency = 3
+		c.ClaimBatch = 5
+	})
+	var mu sync.Mutex
+	var evs []*kapsel.Event
+	dests := make([]*kapseltest.Destination, 4)
+	for i := range dests {
+		dests[i] = kapseltest.NewDestination(t)
+		ep := f.newEndpoint(dests[i].URL)
+		for range 25 {
+			ev := f.insert(ep, `{}`)
+			mu.Lock()
+			evs = append(evs, ev)
+			mu.Unlock()
+		}
+	}
+	for _, ev := range evs {
+		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	}
+	for i, d := range dests {
+		seen := map[string]int{}
+		for _, r := range d.Requests() {
+			seen[r.WebhookID]++
+		}
+		if len(seen) != 25 || d.Count() != 25 {
+			t.Errorf("destination %d: %d requests for %d distinct events, want 25/25", i, d.Count(), len(seen))
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+func TestStartStopLifecycle(t *testing.T) {
+	t.Parallel()
+	store := memstore.New()
+	if _, err := delivery.New(nil, nil); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Fatalf("New(nil store) = %v, want ErrInvalid", err)
+	}
+	if _, err := delivery.New(store, &delivery.Config{LeaseDuration: time.Second}); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Fatalf("New with a 1 s lease = %v, want ErrInvalid", err)
+	}
+	if _, err := delivery.New(store, &delivery.Config{Workers: -1}); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Fatalf("New with -1 workers = %v, want ErrInvalid", err)
+	}
+
+	// Stop before Start is safe.
+	d, err := delivery.New(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err = delivery.New(store, &delivery.Config{Clock: kapseltest.NewClock(time.Time{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); !errors.Is(err, delivery.ErrStarted) {
+		t.Fatalf("second Start = %v, want ErrStarted", err)
+	}
+	for range 2 {
+		if err := d.Stop(context.Background()); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	}
+	if err := d.Start(context.Background()); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
+
+// TestStopLetsInFlightFinish: Stop waits for in-flight attempts, which are
+// delivered and recorded before it returns.
+func TestStopLetsInFlightFinish(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	var evs []*kapsel.Event
+	for range 5 {
+		evs = append(evs, f.insert(nil, `{}`))
+	}
+	f.dest.WaitForRequests(t, 5, waitLong)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- f.d.Stop(context.Background()) }()
+	// Stop must be waiting for the hung attempts.
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while attempts were in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.dest.Release()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if got := f.event(ev.ID); got.Status != kapsel.EventDelivered || got.Attempts != 1 {
+			t.Errorf("event %s after Stop: %s, %d attempts", ev.ID, got.Status, got.Attempts)
+		}
+	}
+}
+
+// TestStopDeadlineLosesNothing: attempts still hanging when Stop's deadline
+// passes are cut short, recorded (E3003) and put back for now; another
+// dispatcher then delivers every event.
+func TestStopDeadlineLosesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	var evs []*kapsel.Event
+	for range 5 {
+		evs = append(evs, f.insert(nil, `{}`))
+	}
+	f.dest.WaitForRequests(t, 5, waitLong)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := f.d.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	now := f.clock.Now()
+	for _, ev := range evs {
+		got := f.event(ev.ID)
+		if got.Status != kapsel.EventPending || got.LeaseToken != "" || got.NextAttemptAt.After(now) {
+			t.Fatalf("event after a cut-short Stop: status %s lease %q next %s", got.Status, got.LeaseToken, got.NextAttemptAt)
+		}
+		as := f.attemptsOf(ev.ID)
+		if len(as) != 1 || as[0].ErrorCode != kapsel.CodeShuttingDown {
+			t.Fatalf("attempts after a cut-short Stop: %+v", as)
+		}
+	}
+
+	// Another dispatcher takes them at once — no lease to wait for.
+	f.dest.SetDefault(kapseltest.Response{Status: 200})
+	cfg := f.cfg
+	d2 := f.newDispatcher(&cfg)
+	d2.Wake()
+	for _, ev := range evs {
+		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	}
+}
+
+// TestStaleCompletionChangesNothing: a worker whose lease expired and whose
+// event was claimed and delivered by another worker cannot record anything.
+func TestStaleCompletionChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.LeaseDuration = 10 * time.Second
+		c.PollInterval = time.Hour // only the test's wake-up claims
+	})
+	f.dest.Respond(kapseltest.Response{Hang: true})
+	ev := f.insert(nil, `{}`)
+	f.dest.WaitForRequests(t, 1, waitLong)
+
+	// The lease expires; another worker (here: the test) claims the event
+	// and delivers it.
+	f.clock.Advance(11 * time.Second)
+	claimed, err := f.store.EventClaim(context.Background(), &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: f.clock.Now()})
+	if err != nil || len(claimed) != 1 || claimed[0].ID != ev.ID {
+		t.Fatalf("re-claim: %v, %d events", err, len(claimed))
+	}
+	errs, err := f.store.EventComplete(context.Background(), &kapsel.EventCompleteParams{
+		Completions: []kapsel.EventCompletion{{
+			EventID: ev.ID, LeaseToken: claimed[0].LeaseToken, Status: kapsel.EventDelivered,
+			Attempt: kapsel.Attempt{Number: 1, StatusCode: 200, StartedAt: f.clock.Now()},
+		}},
+		Now: f.clock.Now(),
+	})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("completing the re-claim: %v %v", err, errs)
+	}
+
+	// The stale worker's attempt now ends with a 200 and tries to record it.
+	f.dest.Release()
+	info := <-f.attempt
+	if info.Outcome != kapsel.OutcomeLeaseLost {
+		t.Fatalf("stale attempt outcome %s, want lease_lost", info.Outcome)
+	}
+	got := f.event(ev.ID)
+	if got.Status != kapsel.EventDelivered || got.Attempts != 1 {
+		t.Fatalf("event %s with %d attempts, want delivered with 1", got.Status, got.Attempts)
+	}
+	if as := f.attemptsOf(ev.ID); len(as) != 1 {
+		t.Fatalf("%d attempts recorded, want only the live worker's", len(as))
+	}
+}
+
+// TestLeaseRescue: a worker that died mid-attempt (here: a claim nobody
+// completes) leaves a lease that expires; the dispatcher then re-claims and
+// delivers the event.
+func TestLeaseRescue(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.insert(nil, `{}`)
+	dead, err := f.store.EventClaim(context.Background(), &kapsel.EventClaimParams{Limit: 1, LeaseDuration: 30 * time.Second, Now: f.clock.Now()})
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("claim by the doomed worker: %v, %d", err, len(dead))
+	}
+
+	cfg := f.cfg
+	cfg.PollInterval = time.Second
+	d := f.newDispatcher(&cfg)
+	claims, _ := f.spy.counts()
+	d.Wake()
+	f.spy.waitClaims(t, claims)
+	if f.dest.Count() != 0 || f.event(ev.ID).Status != kapsel.EventDelivering {
+		t.Fatal("the event was taken while its lease was live")
+	}
+	f.advanceUntil(dead[0].LeaseExpiresAt, func() bool { return f.dest.Count() > 0 })
+	got := kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	if got.Attempts != 1 {
+		t.Fatalf("attempts %d, want 1", got.Attempts)
+	}
+}
+
+// fakeBreakers refuses every attempt until a time.
+type fakeBreakers struct {
+	mu      sync.Mutex
+	until   time.Time
+	records []bool
+}
+
+func (b *fakeBreakers) Allow(_ context.Context, _ kapsel.EndpointID, now time.Time) (bool, time.Time, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !now.Before(b.until), b.until, nil
+}
+
+func (b *fakeBreakers) Record(_ context.Context, _ kapsel.EndpointID, success bool, _ time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.records = append(b.records, success)
+	return nil
+}
+
+// TestBreakerRefusalSpendsNoAttempt: while the breaker refuses, the event is
+// released to the breaker's retry time without an attempt; then it is
+// attempted and the outcome reported to the breaker.
+func TestBreakerRefusalSpendsNoAttempt(t *testing.T) {
+	t.Parallel()
+	b := &fakeBreakers{until: time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC)}
+	f := setup(t, func(c *delivery.Config) { c.Breakers = b })
+	ev := f.insert(nil, `{}`)
+	got := kapseltest.WaitForEvent(t, f.store, ev.ID, waitLong, func(e *kapsel.Event) bool {
+		return e.Status == kapsel.EventPending && e.NextAttemptAt.Equal(b.until)
+	})
+	if got.Attempts != 0 || f.dest.Count() != 0 {
+		t.Fatalf("refused by the breaker, yet %d attempts and %d requests", got.Attempts, f.dest.Count())
+	}
+	f.advanceUntil(b.until, func() bool { return f.dest.Count() > 0 })
+	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.records) != 1 || !b.records[0] {
+		t.Fatalf("breaker told %v, want one success", b.records)
+	}
+}
