@@ -10,14 +10,27 @@ import (
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/breaker"
+	"github.com/kapsel-dev/kapsel/internal/testdb"
 	"github.com/kapsel-dev/kapsel/kapseltest"
 	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
 // storeFactories are the real stores the breaker is checked against, beyond
 // the fake one of the unit tests.
 var storeFactories = map[string]func(t *testing.T) kapsel.Store{
 	"memstore": func(*testing.T) kapsel.Store { return memstore.New() },
+	"pgstore": func(t *testing.T) kapsel.Store {
+		s, err := pgstore.Open(t.Context(), testdb.New(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
 }
 
 // TestOnStores runs the breaker's whole cycle, shared by four Sets, on each
