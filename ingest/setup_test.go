@@ -3,6 +3,9 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,7 +22,7 @@ import (
 
 // env is one test's ingester, store and clock.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store *memstore.Store
 	clock *kapseltest.Clock
 	in    *Ingester
@@ -35,7 +38,7 @@ func (e *env) Wake() { e.mu.Lock(); e.wakes++; e.mu.Unlock() }
 
 // setup starts an ingester on a memstore (or on store when given) with a
 // fake clock; cfg may be nil. It is stopped when the test ends.
-func setup(t *testing.T, cfg *Config, store ...kapsel.IngestStore) *env {
+func setup(t testing.TB, cfg *Config, store ...kapsel.IngestStore) *env {
 	t.Helper()
 	e := &env{t: t, store: memstore.New(), clock: kapseltest.NewClock(time.Time{}), ctx: context.Background()}
 	var c Config
@@ -169,4 +172,11 @@ func readAll(t *testing.T, r io.Reader) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// hmacHex signs body as the github and hmac-sha256 schemes expect.
+func hmacHex(secret, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+func macHex(key []byte, msg string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TestSchemesThroughHandler signs a request for every scheme at the fake
+// clock's time and checks that the handler passes that clock to the
+// verifiers: accepted at exactly the tolerance, refused one step later.
+func TestSchemesThroughHandler(t *testing.T) {
+	t.Parallel()
+	const body = `{"type":"ping"}`
+	swhKey := []byte("0123456789abcdef0123456789abcdef")
+	swhSecret := "whsec_" + base64.StdEncoding.EncodeToString(swhKey)
+	for _, tc := range []struct {
+		scheme  string
+		secrets []string
+		header  string
+		sign    func(ts int64) []string
+		timed   bool
+	}{
+		{kapsel.SchemeNone, nil, "", func(int64) []string { return nil }, false},
+		{kapsel.SchemeHMACSHA256, []string{"k"}, "X-Acme", func(int64) []string {
+			return []string{"X-Acme", "sha256=" + macHex([]byte("k"), body)}
+		}, false},
+		{kapsel.SchemeGitHub, []string{"old", "k"}, "", func(int64) []string {
+			return []string{"X-Hub-Signature-256", "sha256=" + macHex([]byte("k"), body)}
+		}, false},
+		{kapsel.SchemeShopify, []string{"k"}, "", func(int64) []string {
+			m := hmac.New(sha256.New, []byte("k"))
+			m.Write([]byte(body))
+			return []string{"X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(m.Sum(nil))}
+		}, false},
+		{kapsel.SchemeStripe, []string{"whsec_k"}, "", func(ts int64) []string {
+			t := strconv.FormatInt(ts, 10)
+			return []string{"Stripe-Signature", "t=" + t + ",v1=" + macHex([]byte("whsec_k"), t+"."+body)}
+		}, true},
+		{kapsel.SchemeSlack, []string{"k"}, "", func(ts int64) []string {
+			t := strconv.FormatInt(ts, 10)
+			return []string{"X-Slack-Request-Timestamp", t, "X-Slack-Signature", "v0=" + macHex([]byte("k"), "v0:"+t+":"+body)}
+		}, true},
+		{kapsel.SchemeStandardWebhooks, []string{swhSecret}, "", func(ts int64) []string {
+			t := strconv.FormatInt(ts, 10)
+			m := hmac.New(sha256.New, swhKey)
+			m.Write([]byte("msg_1." + t + "." + body))
+			return []string{"webhook-id", "msg_1", "webhook-timestamp", t, "webhook-signature", "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))}
+		}, true},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, nil)
+			ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: tc.scheme, Secrets: tc.secrets, Header: tc.header})
+			hdr := tc.sign(e.clock.Now().Unix())
+			accepted(t, e.post(ep.ID, body, hdr...), 202)
+			// The same request again is a duplicate when it carries a
+			// provider delivery id, otherwise a new event.
+			e.clock.Advance(300 * time.Second)
+			if w := e.post(ep.ID, body, hdr...); w.Code != 202 && w.Code != 200 {
+				t.Fatalf("at exactly the tolerance: %d %s", w.Code, w.Body)
+			}
+			e.clock.Advance(time.Second)
+			w := e.post(ep.ID, body, hdr...)
+			if tc.timed {
+				refused(t, w, 401, kapsel.CodeSignature)
+			} else if w.Code != 202 && w.Code != 200 {
+				t.Fatalf("untimed scheme refused later: %d", w.Code)
+			}
+			if tc.scheme != kapsel.SchemeNone {
+				refused(t, e.post(ep.ID, body+" ", hdr...), 401, kapsel.CodeSignature)
+			}
+		})
+	}
+}
