@@ -146,11 +146,11 @@ func setupOn(t *testing.T, store testStore, clock *kapseltest.Clock, edit func(*
 	return f
 }
 
-func newSecret(t *testing.T) string {
+func newSecret(t testing.TB) string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(t))
 }
 
-func randomBytes(t *testing.T) []byte {
+func randomBytes(t testing.TB) []byte {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
