@@ -47,7 +47,10 @@ CREATE INDEX endpoints_tenant_id_idx ON endpoints (tenant_id, id) WHERE deleted_
 CREATE TABLE events (
     id               text COLLATE "C" PRIMARY KEY,
     tenant_id        text COLLATE "C" NOT NULL,
-    endpoint_id      text COLLATE "C" NOT NULL REFERENCES endpoints (id),
+    -- No foreign key: endpoints are only ever soft-deleted, and the insert
+    -- statement checks the endpoint itself (it must anyway, for deleted_at
+    -- and the tenant); the key's per-row trigger cost ~15 % of a batch insert.
+    endpoint_id      text COLLATE "C" NOT NULL,
     status           text NOT NULL CHECK (status IN ('pending', 'delivering', 'delivered', 'failed')),
     attempts         integer NOT NULL,
     -- When the event is next due (pending), or was due (other statuses).
