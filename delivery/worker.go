@@ -55,6 +55,8 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		allowed, retryAt, err := b.Allow(ctx, ep.ID, d.cfg.Clock.Now())
 		cancel()
 		switch {
+		case err != nil && d.attemptCtx.Err() != nil:
+			return release(d.cfg.Clock.Now()) // cut short by Stop
 		case err != nil:
 			// The breaker protects destinations; it is not needed for
 			// correctness, so a failing breaker store does not stop delivery.
