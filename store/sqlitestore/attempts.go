@@ -1,0 +1,62 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// AttemptList lists an event's attempts, oldest first (attempt numbers and
+// ids both grow with time). ErrNotFound when the event is not visible to
+// TenantID.
+func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParams) ([]*kapsel.Attempt, error) {
+	if _, err := eventByID(ctx, s.r, params.EventID, params.TenantID, false); err != nil {
+		return nil, fmt.Errorf("listing attempts of %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, event_id, endpoint_id, tenant_id, number, trigger, started_at,
+		duration_ns, status_code, error_code, error, response_body
+		FROM attempts WHERE event_id = ? AND id > ? ORDER BY number LIMIT ?`,
+		params.EventID, params.Cursor, pageLimit(params.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
+	}
+	defer rows.Close()
+	var out []*kapsel.Attempt
+	for rows.Next() {
+		var a kapsel.Attempt
+		var started sql.NullInt64
+		var duration int64
+		if err := rows.Scan(&a.ID, &a.EventID, &a.EndpointID, &a.TenantID, &a.Number, &a.Trigger, &started,
+			&duration, &a.StatusCode, &a.ErrorCode, &a.Error, &a.ResponseBody); err != nil {
+			return nil, fmt.Errorf("listing attempts: %w", mapError(err))
+		}
+		a.StartedAt, a.Duration = fromMicros(started), time.Duration(duration)
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// AttemptStats summarises an endpoint's attempts started at or after Since;
+// LastSuccessAt and LastFailureAt cover its whole history.
+func (s *Store) AttemptStats(ctx context.Context, params *kapsel.AttemptStatsParams) (*kapsel.AttemptStats, error) {
+	var st kapsel.AttemptStats
+	var lastOK, lastFail sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT
+			count(*) FILTER (WHERE started_at >= ?2),
+			count(*) FILTER (WHERE started_at >= ?2 AND status_code BETWEEN 200 AND 299),
+			max(started_at) FILTER (WHERE status_code BETWEEN 200 AND 299),
+			max(started_at) FILTER (WHERE status_code NOT BETWEEN 200 AND 299)
+		FROM attempts WHERE endpoint_id = ?1`,
+		params.EndpointID, params.Since.UnixMicro()).Scan(&st.Total, &st.Succeeded, &lastOK, &lastFail)
+	if err != nil {
+		return nil, fmt.Errorf("summarising attempts of endpoint %s: %w", params.EndpointID, mapError(err))
+	}
+	st.LastSuccessAt, st.LastFailureAt = fromMicros(lastOK), fromMicros(lastFail)
+	return &st, nil
+}

@@ -1,0 +1,206 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// endpointConfig is the JSON document in endpoints.config.
+type endpointConfig struct {
+	IngestVerifier kapsel.VerifierConfig `json:"ingest_verifier"`
+	SigningSecrets []signingSecret       `json:"signing_secrets"`
+	RetryPolicy    kapsel.RetryPolicy    `json:"retry_policy"`
+	Timeout        time.Duration         `json:"timeout_ns"`
+	Headers        map[string]string     `json:"headers,omitempty"`
+}
+
+type signingSecret struct {
+	Secret    string `json:"secret"`
+	ExpiresAt int64  `json:"expires_at_us,omitempty"`
+}
+
+func encodeConfig(e *kapsel.Endpoint) (string, error) {
+	c := endpointConfig{
+		IngestVerifier: e.IngestVerifier, RetryPolicy: e.RetryPolicy, Timeout: e.Timeout, Headers: e.Headers,
+	}
+	for _, s := range e.SigningSecrets {
+		ss := signingSecret{Secret: s.Secret}
+		if !s.ExpiresAt.IsZero() {
+			ss.ExpiresAt = s.ExpiresAt.UnixMicro()
+		}
+		c.SigningSecrets = append(c.SigningSecrets, ss)
+	}
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+func decodeConfig(s string, e *kapsel.Endpoint) error {
+	var c endpointConfig
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return fmt.Errorf("decoding endpoint config: %w", err)
+	}
+	e.IngestVerifier, e.RetryPolicy, e.Timeout, e.Headers = c.IngestVerifier, c.RetryPolicy, c.Timeout, c.Headers
+	e.SigningSecrets = nil
+	for _, ss := range c.SigningSecrets {
+		s := kapsel.SigningSecret{Secret: ss.Secret}
+		if ss.ExpiresAt != 0 {
+			s.ExpiresAt = time.UnixMicro(ss.ExpiresAt).UTC()
+		}
+		e.SigningSecrets = append(e.SigningSecrets, s)
+	}
+	return nil
+}
+
+const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, config, created_at, updated_at`
+
+func scanEndpoint(row interface{ Scan(...any) error }) (*kapsel.Endpoint, error) {
+	var e kapsel.Endpoint
+	var config string
+	var created, updated sql.NullInt64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason, &config, &created, &updated); err != nil {
+		return nil, mapError(err)
+	}
+	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &e, decodeConfig(config, &e)
+}
+
+// live is the condition on a visible endpoint: not deleted and, with a
+// tenant given (the second placeholder), owned by it.
+const live = `deleted_at IS NULL AND (?2 = '' OR tenant_id = ?2)`
+
+// EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
+// exist (the foreign key).
+func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	e := *params.Endpoint
+	e.ID = kapsel.NewEndpointID()
+	if e.State == "" {
+		e.State = kapsel.EndpointActive
+	}
+	if e.State != kapsel.EndpointDisabled {
+		e.DisabledReason = kapsel.DisabledNone
+	}
+	config, err := encodeConfig(&e)
+	if err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", err)
+	}
+	now := params.Now.UnixMicro()
+	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, e.Name, e.URL, e.State, e.DisabledReason, config, now, now)
+	if err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", mapError(err))
+	}
+	return s.endpointByID(ctx, s.w, e.ID, "")
+}
+
+// querier is what reads need from a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) endpointByID(ctx context.Context, q querier, id kapsel.EndpointID, tenant kapsel.TenantID) (*kapsel.Endpoint, error) {
+	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?1 AND `+live, id, tenant))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// EndpointGet returns the endpoint; ErrNotFound when it does not exist, was
+// deleted, or belongs to another tenant.
+func (s *Store) EndpointGet(ctx context.Context, params *kapsel.EndpointGetParams) (*kapsel.Endpoint, error) {
+	e, err := s.endpointByID(ctx, s.r, params.ID, params.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("getting %w", err)
+	}
+	return e, nil
+}
+
+// EndpointList lists a tenant's live endpoints in id order, after Cursor.
+func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListParams) ([]*kapsel.Endpoint, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints
+		WHERE tenant_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?`,
+		params.TenantID, params.Cursor, pageLimit(params.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
+	}
+	defer rows.Close()
+	var out []*kapsel.Endpoint
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing endpoints: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// EndpointUpdate replaces the endpoint's configuration; state, ids and
+// creation time are kept.
+func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
+	config, err := encodeConfig(params.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("updating endpoint: %w", err)
+	}
+	return s.updateEndpoint(ctx, "updating", params.Endpoint.ID, params.TenantID,
+		`name = ?3, url = ?4, config = ?5, updated_at = ?6`,
+		params.Endpoint.Name, params.Endpoint.URL, config, params.Now.UnixMicro())
+}
+
+// EndpointSetState sets State and DisabledReason (cleared unless disabled).
+func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSetStateParams) (*kapsel.Endpoint, error) {
+	if !params.State.Valid() {
+		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, params.State)
+	}
+	reason := params.DisabledReason
+	if params.State != kapsel.EndpointDisabled {
+		reason = kapsel.DisabledNone
+	}
+	return s.updateEndpoint(ctx, "setting state of", params.ID, params.TenantID,
+		`state = ?3, disabled_reason = ?4, updated_at = ?5`, params.State, reason, params.Now.UnixMicro())
+}
+
+// updateEndpoint applies set (whose placeholders start at ?3) to the
+// visible endpoint and returns it.
+func (s *Store) updateEndpoint(ctx context.Context, what string, id kapsel.EndpointID, tenant kapsel.TenantID, set string, args ...any) (*kapsel.Endpoint, error) {
+	var e *kapsel.Endpoint
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET `+set+` WHERE id = ?1 AND `+live,
+			append([]any{id, tenant}, args...)...)
+		if err != nil {
+			return mapError(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+		}
+		e, err = s.endpointByID(ctx, tx, id, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %w", what, err)
+	}
+	return e, nil
+}
+
+// EndpointDelete deletes the endpoint softly: it disappears from gets, lists
+// and claims; its events and attempts are kept.
+func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE endpoints SET deleted_at = ?3 WHERE id = ?1 AND `+live,
+		params.ID, params.TenantID, params.Now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("deleting endpoint %s: %w", params.ID, kapsel.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package sqlitestore
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+func openInternal(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestClaimQueryPlan checks that claiming pending events walks the partial
+// index in claim order and stops at the limit, rather than sorting every due
+// event: the difference between a constant-cost claim and one that grows
+// with the backlog.
+func TestClaimQueryPlan(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimPending, int64(0), "[]", 10)
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("scanning plan: %v", err)
+		}
+		plan = append(plan, detail)
+	}
+	text := strings.Join(plan, "\n")
+	t.Logf("claim plan:\n%s", text)
+	if !strings.Contains(text, "events_pending_idx") {
+		t.Errorf("claim does not use events_pending_idx:\n%s", text)
+	}
+	if strings.Contains(text, "TEMP B-TREE FOR ORDER BY") {
+		t.Errorf("claim sorts the due events instead of reading them in index order:\n%s", text)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	cases := []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL: the WAL is fsynced at every commit
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+	}
+	for _, c := range cases {
+		var got string
+		if err := s.w.QueryRowContext(t.Context(), "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	var readOnly string
+	if err := s.r.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&readOnly); err != nil || readOnly != "1" {
+		t.Errorf("reader PRAGMA query_only = %q (%v), want 1", readOnly, err)
+	}
+}
+
+func TestPingSchemaBehind(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	if _, err := s.w.ExecContext(t.Context(), "DELETE FROM kapsel_migrations WHERE version = ?", LatestVersion()); err != nil {
+		t.Fatalf("forgetting a migration: %v", err)
+	}
+	err := s.Ping(t.Context())
+	if !errors.Is(err, kapsel.ErrUnavailable) || kapsel.CodeOf(err) != kapsel.CodeSchemaMismatch {
+		t.Fatalf("Ping with the schema behind = %v (code %s), want ErrUnavailable with %s", err, kapsel.CodeOf(err), kapsel.CodeSchemaMismatch)
+	}
+}
+
+func TestMigrationsNumbered(t *testing.T) {
+	t.Parallel()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	if len(ms) == 0 || LatestVersion() != len(ms) {
+		t.Fatalf("%d migrations, LatestVersion %d", len(ms), LatestVersion())
+	}
+}
