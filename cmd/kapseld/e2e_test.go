@@ -1,0 +1,442 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/kapsel-dev/kapsel/internal/testdb"
+)
+
+// received is one request a destination received.
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+// destination is an httptest server that records what it receives and
+// answers status.
+type destination struct {
+	srv    *httptest.Server
+	status atomic.Int32
+	got    chan received
+	// ok counts the requests answered 2xx, per path.
+	mu sync.Mutex
+	ok map[string]int
+}
+
+// okCount returns how many requests to path were answered 2xx; "" = all.
+func (d *destination) okCount(path string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if path != "" {
+		return d.ok[path]
+	}
+	n := 0
+	for _, c := range d.ok {
+		n += c
+	}
+	return n
+}
+
+func newDestination(t *testing.T) *destination {
+	d := &destination{got: make(chan received, 100), ok: map[string]int{}}
+	d.status.Store(200)
+	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		status := int(d.status.Load())
+		if status < 300 {
+			d.mu.Lock()
+			d.ok[r.URL.Path]++
+			d.mu.Unlock()
+		}
+		d.got <- received{header: r.Header.Clone(), body: body}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(d.srv.Close)
+	return d
+}
+
+// next returns the next delivery, failing after 15 s.
+func (d *destination) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case got := <-d.got:
+		return got
+	case <-time.After(15 * time.Second):
+		t.Fatal("the destination received nothing within 15 s")
+		return received{}
+	}
+}
+
+// expect returns the next delivery, which must be event id signed with every
+// one of secrets (Standard Webhooks reference library).
+func (d *destination) expect(t *testing.T, id string, secrets ...string) received {
+	t.Helper()
+	got := d.next(t)
+	if got.header.Get("webhook-id") != id {
+		t.Fatalf("destination got webhook-id %q, want %q", got.header.Get("webhook-id"), id)
+	}
+	for _, s := range secrets {
+		if err := verify(t, got, s); err != nil {
+			t.Fatalf("signature of %s does not verify with a secret: %v (webhook-signature %q)", id, err, got.header.Get("webhook-signature"))
+		}
+	}
+	return got
+}
+
+// verify checks a delivery's signature with the Standard Webhooks
+// reference library.
+func verify(t *testing.T, got received, secret string) error {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wh.Verify(got.body, got.header)
+}
+
+// eventually polls cond every 10 ms until it holds, failing after 15 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func githubSign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// TestEndToEndPostgres walks the whole story over HTTP against kapseld on
+// Postgres: tenants, endpoints, signed ingest, signed delivery, attempts,
+// failure and replay, manual retry, secret rotation, pause/resume,
+// isolation, auth, metrics, readiness, logs, graceful shutdown.
+func TestEndToEndPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.New(t)
+	dest := newDestination(t)
+	const admin = "e2e-admin-token-5b1f"
+	r := startServer(t, map[string]string{
+		"KAPSEL_DATABASE_URL": dsn,
+		"KAPSEL_ADMIN_TOKEN":  admin,
+		// The destination is an httptest server on 127.0.0.1.
+		"KAPSEL_ALLOW_PRIVATE_DESTINATIONS": "true",
+		"KAPSEL_LOG_LEVEL":                  "debug",
+	})
+	if r.srv.store.kind != "postgres" {
+		t.Fatalf("store %s", r.srv.store.kind)
+	}
+	r.must(200, "GET", "/healthz", "", nil)
+	r.must(200, "GET", "/readyz", "", nil)
+
+	// Tenants.
+	keyA := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "acme"})["api_key"].(string)
+	keyB := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "globex"})["api_key"].(string)
+
+	// An endpoint verifying GitHub signatures, failing for good after one attempt.
+	const ghSecret = "gh-secret-9c2e"
+	ep := r.must(201, "POST", "/v1/endpoints", keyA, map[string]any{
+		"name":            "orders",
+		"url":             dest.srv.URL + "/hooks",
+		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{ghSecret}},
+		"retry_policy":    map[string]any{"max_attempts": 1},
+		"headers":         map[string]string{"X-Team": "payments"},
+	})
+	epID, secret1 := ep["id"].(string), ep["signing_secret"].(string)
+	ingestURL := ep["ingest_url"].(string)
+
+	accepted, duplicates, rejected := 0, 0, 0
+	ingest := func(path string, body []byte, status int, header ...string) map[string]any {
+		t.Helper()
+		out := r.must(status, "POST", path, "", body, header...)
+		switch status {
+		case 202:
+			accepted++
+		case 200:
+			duplicates++
+		case 401:
+			rejected++
+		}
+		return out
+	}
+	body1 := []byte(`{"action":"opened","marker":"body-marker-7f3a"}`)
+	ev1 := ingest(ingestURL, body1, 202, "X-Hub-Signature-256", githubSign(ghSecret, body1),
+		"X-GitHub-Delivery", "d-1", "Content-Type", "application/json")
+	id1 := ev1["id"].(string)
+	if ev1["status"] != "pending" || ev1["duplicate"] != false {
+		t.Fatalf("ingest answer %v", ev1)
+	}
+	// A bad signature is refused; the same delivery id again is a duplicate.
+	ingest(ingestURL, body1, 401, "X-Hub-Signature-256", githubSign("wrong", body1), "X-GitHub-Delivery", "d-x")
+	dup := ingest(ingestURL, body1, 200, "X-Hub-Signature-256", githubSign(ghSecret, body1), "X-GitHub-Delivery", "d-1")
+	if dup["id"] != id1 || dup["duplicate"] != true {
+		t.Fatalf("duplicate answer %v", dup)
+	}
+
+	// Delivered, byte for byte, signed, with the custom header.
+	got := dest.expect(t, id1, secret1)
+	if string(got.body) != string(body1) || got.header.Get("X-Team") != "payments" || got.header.Get("X-Kapsel-Attempt") != "1" ||
+		got.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("delivery %q %v", got.body, got.header)
+	}
+	eventually(t, "event 1 delivered", func() bool {
+		_, ev, _ := r.call("GET", "/v1/events/"+id1, keyA, nil)
+		return ev["status"] == "delivered"
+	})
+	ev := r.must(200, "GET", "/v1/events/"+id1+"?include=body", keyA, nil)
+	if ev["body"] != string(body1) || ev["attempts"] != 1.0 || ev["idempotency_key"] != "d-1" || ev["endpoint_id"] != epID {
+		t.Fatalf("event %v", ev)
+	}
+	atts := r.must(200, "GET", "/v1/events/"+id1+"/attempts", keyA, nil)["data"].([]any)
+	if len(atts) != 1 || atts[0].(map[string]any)["status_code"] != 200.0 || atts[0].(map[string]any)["trigger"] != "scheduled" {
+		t.Fatalf("attempts %v", atts)
+	}
+
+	// The destination fails: with one attempt allowed the event fails.
+	dest.status.Store(500)
+	body2 := []byte(`{"action":"closed"}`)
+	id2 := ingest(ingestURL, body2, 202, "X-Hub-Signature-256", githubSign(ghSecret, body2), "X-GitHub-Delivery", "d-2")["id"].(string)
+	dest.expect(t, id2, secret1)
+	eventually(t, "event 2 failed", func() bool {
+		_, ev, _ := r.call("GET", "/v1/events/"+id2, keyA, nil)
+		return ev["status"] == "failed"
+	})
+	a := r.must(200, "GET", "/v1/events/"+id2+"/attempts", keyA, nil)["data"].([]any)[0].(map[string]any)
+	if a["status_code"] != 500.0 || a["error_code"] != "E2005" {
+		t.Fatalf("failed attempt %v", a)
+	}
+
+	// The destination recovers; replaying failed events delivers it, same id.
+	dest.status.Store(200)
+	if out := r.must(202, "POST", "/v1/endpoints/"+epID+"/replay", keyA, map[string]any{"status": "failed"}); out["count"] != 1.0 {
+		t.Fatalf("replay %v", out)
+	}
+	dest.expect(t, id2, secret1)
+	eventually(t, "event 2 delivered after replay", func() bool {
+		_, ev, _ := r.call("GET", "/v1/events/"+id2, keyA, nil)
+		return ev["status"] == "delivered"
+	})
+	atts = r.must(200, "GET", "/v1/events/"+id2+"/attempts", keyA, nil)["data"].([]any)
+	if len(atts) != 2 || atts[1].(map[string]any)["trigger"] != "manual" || atts[1].(map[string]any)["attempt"] != 2.0 {
+		t.Fatalf("attempts after replay %v", atts)
+	}
+
+	// A manual retry of a delivered event: same webhook-id again.
+	r.must(202, "POST", "/v1/events/"+id1+"/retry", keyA, nil)
+	if got := dest.expect(t, id1, secret1); got.header.Get("X-Kapsel-Attempt") != "2" {
+		t.Fatalf("retry attempt header %q", got.header.Get("X-Kapsel-Attempt"))
+	}
+
+	// Rotation: the new secret is shown once; during the grace period both sign.
+	rot := r.must(200, "POST", "/v1/endpoints/"+epID+"/rotate-signing-secret", keyA, map[string]any{"grace_period_s": 600})
+	secret2 := rot["signing_secret"].(string)
+	if secret2 == secret1 || !strings.HasPrefix(secret2, "whsec_") {
+		t.Fatalf("rotation %v", rot)
+	}
+	body3 := []byte(`{"action":"rotated"}`)
+	id3 := ingest(ingestURL, body3, 202, "X-Hub-Signature-256", githubSign(ghSecret, body3), "X-GitHub-Delivery", "d-3")["id"].(string)
+	// The old secret keeps signing during the grace period. The dispatcher
+	// caches endpoints for up to 1 s, so the new secret joins within it:
+	// retry the event until a delivery verifies with both (bounded).
+	got = dest.expect(t, id3, secret1)
+	for tries := 0; verify(t, got, secret2) != nil; tries++ {
+		if tries == 200 {
+			t.Fatal("no delivery signed with the rotated secret")
+		}
+		eventually(t, "event 3 delivered", func() bool {
+			_, ev, _ := r.call("GET", "/v1/events/"+id3, keyA, nil)
+			return ev["status"] == "delivered"
+		})
+		r.must(202, "POST", "/v1/events/"+id3+"/retry", keyA, nil)
+		got = dest.expect(t, id3, secret1)
+	}
+	t.Logf("deliveries until the rotated secret signed: %d", dest.okCount("/hooks"))
+	if sigs := strings.Fields(got.header.Get("webhook-signature")); len(sigs) != 2 {
+		t.Fatalf("during the grace period want two signatures, got %q", sigs)
+	}
+
+	// Pause: events wait. A second, active endpoint's delivery is the
+	// barrier showing the dispatcher ran while the first waited.
+	r.must(200, "POST", "/v1/endpoints/"+epID+"/pause", keyA, nil)
+	other := r.must(201, "POST", "/v1/endpoints", keyA, map[string]any{"url": dest.srv.URL + "/other"})
+	body4 := []byte(`{"action":"while-paused"}`)
+	id4 := ingest(ingestURL, body4, 202, "X-Hub-Signature-256", githubSign(ghSecret, body4), "X-GitHub-Delivery", "d-4")["id"].(string)
+	id5 := ingest(other["ingest_url"].(string), []byte("plain text"), 202, "Content-Type", "text/plain")["id"].(string)
+	dest.expect(t, id5, other["signing_secret"].(string))
+	if ev := r.must(200, "GET", "/v1/events/"+id4, keyA, nil); ev["status"] != "pending" || ev["attempts"] != 0.0 {
+		t.Fatalf("event of a paused endpoint %v", ev)
+	}
+	r.must(200, "POST", "/v1/endpoints/"+epID+"/resume", keyA, nil)
+	dest.expect(t, id4, secret1, secret2) // inside the grace period both secrets verify
+	eventually(t, "event 4 delivered after resume", func() bool {
+		_, ev, _ := r.call("GET", "/v1/events/"+id4, keyA, nil)
+		return ev["status"] == "delivered"
+	})
+	health := r.must(200, "GET", "/v1/endpoints/"+epID+"/health", keyA, nil)
+	// Every attempt to the first endpoint, 2xx or not, is in the window.
+	if health["state"] != "active" || health["attempts"] != float64(dest.okCount("/hooks")+1) || health["last_failure_at"] == nil {
+		t.Fatalf("health %v", health)
+	}
+
+	// Isolation and authentication over the wire.
+	for _, path := range []string{"/v1/endpoints/" + epID, "/v1/events/" + id1, "/v1/events/" + id1 + "/attempts"} {
+		if st, p, _ := r.call("GET", path, keyB, nil); st != 404 || p["code"] != "E1011" {
+			t.Fatalf("tenant B GET %s: %d %v", path, st, p)
+		}
+	}
+	if st, p, _ := r.call("POST", "/v1/events/"+id1+"/retry", keyB, nil); st != 404 || p["code"] != "E1011" {
+		t.Fatalf("tenant B retry: %d %v", st, p)
+	}
+	if list := r.must(200, "GET", "/v1/events", keyB, nil)["data"].([]any); len(list) != 0 {
+		t.Fatalf("tenant B sees events %v", list)
+	}
+	for _, tok := range []string{"", "nope", keyA + "x", admin} {
+		if st, p, _ := r.call("GET", "/v1/endpoints", tok, nil); st != 401 || p["code"] != "E1010" {
+			t.Fatalf("token %q: %d %v", tok, st, p)
+		}
+	}
+	_, _, h := r.call("GET", "/v1/endpoints", keyA, nil, "X-Request-Id", "e2e-request-42")
+	if h.Get("X-Request-Id") != "e2e-request-42" {
+		t.Fatalf("request id not echoed: %v", h)
+	}
+
+	// Metrics match the traffic: 5 accepted, 1 duplicate, 1 bad signature;
+	// one failed attempt; as many delivered attempts as the destination
+	// answered 2xx (events 1–5, the replay, the retries).
+	delivered := float64(dest.okCount(""))
+	if delivered < 7 {
+		t.Fatalf("destination answered 2xx %v times, want at least 7", delivered)
+	}
+	want := map[string]float64{
+		`kapsel_ingest_requests_total{code="",status="202"}`:      float64(accepted),
+		`kapsel_ingest_requests_total{code="",status="200"}`:      float64(duplicates),
+		`kapsel_ingest_requests_total{code="E1001",status="401"}`: float64(rejected),
+		`kapsel_events_ingested_total`:                            float64(accepted),
+		`kapsel_attempts_total{code="",outcome="delivered"}`:      delivered,
+		`kapsel_attempts_total{code="E2005",outcome="failed"}`:    1,
+		`kapsel_delivery_latency_seconds_count`:                   delivered,
+		`kapsel_queue_depth{status="delivered"}`:                  float64(accepted),
+		`kapsel_queue_depth{status="pending"}`:                    0,
+	}
+	var metrics map[string]float64
+	eventually(t, "metrics to match the traffic", func() bool {
+		metrics = scrape(t, r.base)
+		for k, v := range want {
+			if metrics[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	if accepted != 5 || duplicates != 1 || rejected != 1 {
+		t.Fatalf("traffic bookkeeping %d/%d/%d", accepted, duplicates, rejected)
+	}
+
+	// Readiness follows the database: move the schema away, then back.
+	schema := searchPath(t, dsn)
+	renameSchema(t, dsn, schema, schema+"_away")
+	eventually(t, "/readyz 503 without the schema", func() bool {
+		st, p, _ := r.call("GET", "/readyz", "", nil)
+		return st == 503 && (p["code"] == "E3001" || p["code"] == "E3004")
+	})
+	r.must(200, "GET", "/healthz", "", nil) // alive all the same
+	renameSchema(t, dsn, schema+"_away", schema)
+	eventually(t, "/readyz 200 with the schema back", func() bool {
+		st, _, _ := r.call("GET", "/readyz", "", nil)
+		return st == 200
+	})
+
+	// SIGTERM: a clean shutdown returns nil.
+	if err := r.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	// No log line carries a secret, a key, a body or an Authorization header.
+	lines := r.logs.lines(t)
+	if len(lines) < 30 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	logs := r.logs.String()
+	for _, secret := range []string{admin, keyA, keyB, secret1, secret2, other["signing_secret"].(string), ghSecret,
+		"body-marker-7f3a", "while-paused", "plain text", "Bearer", "Authorization"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("logs contain %q", secret)
+		}
+	}
+	if !strings.Contains(logs, `"request_id":"e2e-request-42"`) {
+		t.Fatal("the honoured request id is not logged")
+	}
+	for _, l := range lines {
+		if l["msg"] == "request" && l["request_id"] == nil {
+			t.Fatalf("request line without id: %v", l)
+		}
+	}
+}
+
+// scrape reads /metrics into "name{labels}" → value.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+func searchPath(t *testing.T, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Query().Get("search_path") == "" {
+		t.Fatalf("no search_path in the test database URL")
+	}
+	return u.Query().Get("search_path")
+}
+
+func renameSchema(t *testing.T, dsn, from, to string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{from}.Sanitize()+" RENAME TO "+pgx.Identifier{to}.Sanitize()); err != nil {
+		t.Fatalf("renaming schema %s: %v", from, err)
+	}
+}

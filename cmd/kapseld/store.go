@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/pgstore"
+)
+
+// store is the opened store and the operations kapseld needs beyond
+// kapsel.Store, for either backend.
+type store struct {
+	kapsel.Store
+	// kind is "postgres" or "embedded", for logs.
+	kind string
+	// migrate applies missing schema migrations.
+	migrate func(ctx context.Context) error
+	// version returns the applied and the latest schema versions.
+	version func(ctx context.Context) (current, latest int, err error)
+	close   func()
+}
+
+// openStore opens Postgres when cfg.DatabaseURL is set, else the embedded
+// SQLite store in cfg.DataDir. Neither is migrated here, except the
+// embedded store, which always migrates on open: it belongs to this one
+// process, so nothing can run an older binary against it concurrently.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store, error) {
+	if cfg.DatabaseURL == "" {
+		// TEMPORARY until store/sqlitestore lands: the in-memory store.
+		log.LogAttrs(ctx, slog.LevelWarn, "NO DATABASE CONFIGURED: using the IN-MEMORY store; everything is lost on exit (set KAPSEL_DATABASE_URL)")
+		m := memstore.New()
+		return &store{
+			Store: m, kind: "memory",
+			migrate: func(context.Context) error { return nil },
+			version: func(context.Context) (int, int, error) { return 1, 1, nil },
+			close:   func() {},
+		}, nil
+	}
+	s, err := pgstore.Open(ctx, cfg.DatabaseURL, &pgstore.Config{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening Postgres (KAPSEL_DATABASE_URL): %s", redact(err.Error(), cfg.DatabaseURL))
+	}
+	return &store{
+		Store: s, kind: "postgres",
+		migrate: s.Migrate,
+		version: s.SchemaVersion,
+		close:   s.Close,
+	}, nil
+}
+
+// migrateCommand runs "kapseld migrate up|status".
+func migrateCommand(ctx context.Context, sub string, cfg *config, log *slog.Logger, stdout func(format string, args ...any)) error {
+	if sub != "up" && sub != "status" {
+		return fmt.Errorf("usage: kapseld migrate up|status [flags]")
+	}
+	s, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if sub == "up" {
+		if err := s.migrate(ctx); err != nil {
+			return err
+		}
+	}
+	current, latest, err := s.version(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	state := "current"
+	if current < latest {
+		state = "behind: run kapseld migrate up"
+	}
+	stdout("%s store: schema version %d, latest %d (%s)\n", s.kind, current, latest, state)
+	return nil
+}
+
+// redact removes from msg the password of the connection string dsn (URL or
+// key=value form), which driver errors may quote.
+func redact(msg, dsn string) string {
+	var secrets []string
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+	}
+	for _, f := range strings.Fields(dsn) {
+		if v, ok := strings.CutPrefix(f, "password="); ok {
+			secrets = append(secrets, strings.Trim(v, "'"))
+		}
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
