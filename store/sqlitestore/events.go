@@ -59,6 +59,8 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 	now := time.UnixMicro(params.Now.UnixMicro()).UTC()
 	var results []kapsel.EventInsertResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmts := &stmtCache{tx: tx}
+		defer stmts.close()
 		results = make([]kapsel.EventInsertResult, len(params.Events))
 		owners := map[kapsel.EndpointID]kapsel.TenantID{}
 		for i, in := range params.Events {
@@ -74,7 +76,7 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 			if in.TenantID != "" && in.TenantID != owner {
 				return fmt.Errorf("endpoint %s: %w", in.EndpointID, kapsel.ErrNotFound)
 			}
-			r, err := insertEvent(ctx, tx, in, owner, now, window)
+			r, err := insertEvent(ctx, stmts, in, owner, now, window)
 			if err != nil {
 				return err
 			}
@@ -91,11 +93,11 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 // insertEvent inserts one event, or reports the live holder of its
 // idempotency key. The caller's IMMEDIATE transaction holds the write lock,
 // so the lookup and the insert cannot race another writer.
-func insertEvent(ctx context.Context, tx *sql.Tx, in *kapsel.EventInsertParams, tenant kapsel.TenantID, now time.Time, window time.Duration) (kapsel.EventInsertResult, error) {
+func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParams, tenant kapsel.TenantID, now time.Time, window time.Duration) (kapsel.EventInsertResult, error) {
 	if in.IdempotencyKey != "" {
 		var holder kapsel.EventID
 		var hash []byte
-		err := tx.QueryRowContext(ctx, `SELECT event_id, body_hash FROM idempotency_keys
+		err := tx.queryRow(ctx, `SELECT event_id, body_hash FROM idempotency_keys
 			WHERE endpoint_id = ? AND key = ? AND expires_at > ?`,
 			in.EndpointID, in.IdempotencyKey, now.UnixMicro()).Scan(&holder, &hash)
 		switch {
@@ -103,7 +105,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, in *kapsel.EventInsertParams, 
 			return kapsel.EventInsertResult{Err: fmt.Errorf("idempotency key %q: %w (first event %s)",
 				in.IdempotencyKey, kapsel.ErrIdempotencyConflict, holder)}, nil
 		case err == nil:
-			first, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, holder), false)
+			first, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, holder), false)
 			if err != nil {
 				return kapsel.EventInsertResult{}, fmt.Errorf("reading event %s: %w", holder, err)
 			}
@@ -122,7 +124,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, in *kapsel.EventInsertParams, 
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
 		Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled, CreatedAt: now,
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at,
+	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at,
 		next_trigger, last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
 		VALUES (?1, ?2, ?3, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10)`,
 		e.ID, e.TenantID, e.EndpointID, now.UnixMicro(), e.IdempotencyKey, e.ContentType, headers,
@@ -131,7 +133,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, in *kapsel.EventInsertParams, 
 		return kapsel.EventInsertResult{}, mapError(err)
 	}
 	if in.IdempotencyKey != "" {
-		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (endpoint_id, key, event_id, body_hash, expires_at)
+		err = tx.exec(ctx, `INSERT INTO idempotency_keys (endpoint_id, key, event_id, body_hash, expires_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (endpoint_id, key) DO UPDATE SET event_id = excluded.event_id,
 				body_hash = excluded.body_hash, expires_at = excluded.expires_at`,

@@ -137,8 +137,10 @@ func candidates(ctx context.Context, tx *sql.Tx, query string, now int64, exclud
 func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteParams) ([]error, error) {
 	errs := make([]error, len(params.Completions))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmts := &stmtCache{tx: tx}
+		defer stmts.close()
 		for i := range params.Completions {
-			err := complete(ctx, tx, &params.Completions[i], params.Now)
+			err := complete(ctx, stmts, &params.Completions[i], params.Now)
 			var perRow *rowError
 			if errors.As(err, &perRow) {
 				errs[i] = perRow.err
@@ -161,7 +163,7 @@ type rowError struct{ err error }
 
 func (e *rowError) Error() string { return e.err.Error() }
 
-func complete(ctx context.Context, tx *sql.Tx, c *kapsel.EventCompletion, now time.Time) error {
+func complete(ctx context.Context, tx *stmtCache, c *kapsel.EventCompletion, now time.Time) error {
 	switch c.Status {
 	case kapsel.EventDelivered, kapsel.EventFailed, kapsel.EventPending:
 	default:
@@ -171,7 +173,7 @@ func complete(ctx context.Context, tx *sql.Tx, c *kapsel.EventCompletion, now ti
 	var trigger kapsel.AttemptTrigger
 	var endpoint kapsel.EndpointID
 	var tenant kapsel.TenantID
-	err := tx.QueryRowContext(ctx, `SELECT attempts, next_trigger, endpoint_id, tenant_id FROM events
+	err := tx.queryRow(ctx, `SELECT attempts, next_trigger, endpoint_id, tenant_id FROM events
 		WHERE id = ? AND status = 'delivering' AND lease_token = ?`, c.EventID, c.LeaseToken).
 		Scan(&attempts, &trigger, &endpoint, &tenant)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -188,7 +190,7 @@ func complete(ctx context.Context, tx *sql.Tx, c *kapsel.EventCompletion, now ti
 	if len(body) > kapsel.MaxResponseBody {
 		body = body[:kapsel.MaxResponseBody]
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO attempts (id, event_id, endpoint_id, tenant_id, number, trigger,
+	err = tx.exec(ctx, `INSERT INTO attempts (id, event_id, endpoint_id, tenant_id, number, trigger,
 		started_at, duration_ns, status_code, error_code, error, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		kapsel.NewAttemptID(), c.EventID, endpoint, tenant, attempts+1, a.Trigger, a.StartedAt.UnixMicro(),
 		int64(a.Duration), a.StatusCode, a.ErrorCode, a.Error, blob(body))
@@ -202,7 +204,7 @@ func complete(ctx context.Context, tx *sql.Tx, c *kapsel.EventCompletion, now ti
 	case kapsel.EventPending:
 		next = c.NextAttemptAt.UnixMicro()
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, status = ?2, last_error = ?3,
+	err = tx.exec(ctx, `UPDATE events SET attempts = attempts + 1, status = ?2, last_error = ?3,
 		next_trigger = 'scheduled', lease_token = NULL, lease_expires_at = NULL,
 		delivered_at = coalesce(?4, delivered_at), next_attempt_at = coalesce(?5, next_attempt_at)
 		WHERE id = ?1`, c.EventID, c.Status, c.LastError, delivered, next)
@@ -210,7 +212,7 @@ func complete(ctx context.Context, tx *sql.Tx, c *kapsel.EventCompletion, now ti
 		return mapError(err)
 	}
 	if c.DisableEndpoint != kapsel.DisabledNone {
-		_, err = tx.ExecContext(ctx, `UPDATE endpoints SET state = 'disabled', disabled_reason = ?, updated_at = ? WHERE id = ?`,
+		err = tx.exec(ctx, `UPDATE endpoints SET state = 'disabled', disabled_reason = ?, updated_at = ? WHERE id = ?`,
 			c.DisableEndpoint, now.UnixMicro(), endpoint)
 		if err != nil {
 			return mapError(err)
