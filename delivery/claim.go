@@ -63,15 +63,15 @@ func (d *Dispatcher) claimMightFind() bool {
 }
 
 // saturatedLocked reports whether endpoint id is too busy to be claimed for.
-// An endpoint stops being claimed for when fewer than a quarter of its
+// An endpoint stops being claimed for when fewer than half of its
 // PerEndpointConcurrency slots are free, and every claim is limited to the
 // free slots of the busiest endpoint still claimed for: a claim can then
 // never return more events of one endpoint than it has room for, so nothing
-// claimed has to be given back. The quarter keeps claims from shrinking to
-// one event at a time.
+// claimed has to be given back. The half keeps claims large: each claim is a
+// commit (an fsync), so a backlog drains at claim size × claims per second.
 func (d *Dispatcher) saturatedLocked(id kapsel.EndpointID) bool {
 	per := d.cfg.PerEndpointConcurrency
-	return per-d.inflight[id] < max(1, per/4)
+	return per-d.inflight[id] < max(1, per/2)
 }
 
 // capacity returns the size of the next claim and the endpoints to exclude

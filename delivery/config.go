@@ -14,9 +14,9 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultWorkers                = 64
-	DefaultPerEndpointConcurrency = 32
-	DefaultClaimBatch             = 64
+	DefaultWorkers                = 128
+	DefaultPerEndpointConcurrency = 64
+	DefaultClaimBatch             = 128
 	DefaultCompleteBatch          = 256
 	DefaultLeaseDuration          = 150 * time.Second
 	DefaultPollInterval           = time.Second
@@ -29,13 +29,16 @@ const MinLeaseDuration = 2 * time.Second
 
 // Config configures a [Dispatcher]. The zero value works.
 type Config struct {
-	// Workers is the number of attempts in flight at once. Defaults to 64.
+	// Workers is the number of attempts in flight at once. Defaults to 128.
 	Workers int
 	// PerEndpointConcurrency caps the attempts in flight to one endpoint, so
-	// that one slow or dead endpoint cannot occupy the whole pool. Defaults
-	// to 32 (half of the default pool); it is capped at Workers.
+	// that one slow or dead endpoint cannot occupy the whole pool. An
+	// endpoint is claimed for only while at least half of its slots are free,
+	// and a claim never brings more of its events than it has free slots, so
+	// a busy endpoint's claims carry between half and all of this many
+	// events. Defaults to 64 (half of the default pool); capped at Workers.
 	PerEndpointConcurrency int
-	// ClaimBatch is the most events claimed in one store call. Defaults to 64.
+	// ClaimBatch is the most events claimed in one store call. Defaults to 128.
 	ClaimBatch int
 	// CompleteBatch is the most attempt outcomes recorded in one store call.
 	// Defaults to 256.
