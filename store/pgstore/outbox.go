@@ -11,6 +11,8 @@ import (
 
 // EventInsertTxParams are the arguments of EventInsertTx.
 type EventInsertTxParams struct {
+	// Event is the webhook to create; an empty TenantID is taken from its
+	// endpoint.
 	Event *kapsel.EventInsertParams
 	// IdempotencyWindow is how long the event's idempotency key stays taken.
 	// Defaults to kapsel.DefaultIdempotencyWindow (24 h).
@@ -36,11 +38,11 @@ type EventInsertTxParams struct {
 //	tx.Commit(ctx)
 //
 // tx must be on the database and search_path of Kapsel's schema. Errors are
-// as EventInsertMany's; a result whose Err is set (idempotency key reused
-// with another body) wrote nothing. On an error wrapping
-// kapsel.ErrUnavailable — which includes serialization failures under
-// REPEATABLE READ or SERIALIZABLE — the transaction is no longer usable:
-// roll it back and retry it whole.
+// as EventInsertMany's. ErrNotFound (unknown endpoint), ErrInvalid and a
+// result whose Err is set (idempotency key reused with another body) wrote
+// nothing and leave tx usable. After any other error tx is aborted: roll it
+// back, and on kapsel.ErrUnavailable — which includes serialization
+// failures under REPEATABLE READ or SERIALIZABLE — retry it whole.
 func (s *Store) EventInsertTx(ctx context.Context, tx pgx.Tx, params *EventInsertTxParams) (*kapsel.EventInsertResult, error) {
 	res, err := s.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{
 		Events:            []*kapsel.EventInsertParams{params.Event},
