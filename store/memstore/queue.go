@@ -107,6 +107,11 @@ func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
 	default:
 		return fmt.Errorf("completing event %s: %w: status %q", c.EventID, kapsel.ErrInvalid, c.Status)
 	}
+	switch c.DisableEndpoint {
+	case kapsel.DisabledNone, kapsel.DisabledManual, kapsel.DisabledGone, kapsel.DisabledFailing:
+	default:
+		return fmt.Errorf("completing event %s: %w: disable reason %q", c.EventID, kapsel.ErrInvalid, c.DisableEndpoint)
+	}
 	e, err := s.leased(c.EventID, c.LeaseToken)
 	if err != nil {
 		return fmt.Errorf("completing %w", err)

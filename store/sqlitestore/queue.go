@@ -169,6 +169,11 @@ func complete(ctx context.Context, tx *stmtCache, c *kapsel.EventCompletion, now
 	default:
 		return &rowError{fmt.Errorf("completing event %s: %w: status %q", c.EventID, kapsel.ErrInvalid, c.Status)}
 	}
+	switch c.DisableEndpoint {
+	case kapsel.DisabledNone, kapsel.DisabledManual, kapsel.DisabledGone, kapsel.DisabledFailing:
+	default:
+		return &rowError{fmt.Errorf("completing event %s: %w: disable reason %q", c.EventID, kapsel.ErrInvalid, c.DisableEndpoint)}
+	}
 	var attempts int
 	var trigger kapsel.AttemptTrigger
 	var endpoint kapsel.EndpointID

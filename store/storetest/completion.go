@@ -15,7 +15,7 @@ func testCompletion(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		ev := h.event(ep, Base)
 		c := h.claimOne(ev.ID, time.Minute, Base)
 		comp := completion(c, 200, kapsel.EventDelivered, at(time.Second))
-		comp.Attempt.ResponseBody = []byte(`{"ok":true}`)
+		comp.Attempt.ResponseBody = randomBytes(kapsel.MaxResponseBody) // the most an attempt keeps
 		errs := h.complete(at(2*time.Second), comp)
 		must(t, errs[0], "completion")
 
@@ -181,6 +181,24 @@ func testCompletion(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "valid event Status", h.get(a.ID).Status, kapsel.EventDelivered)
 		equal(t, "stale event Status", h.get(b.ID).Status, kapsel.EventDelivering)
 		equal(t, "stale event attempts", len(h.attempts(b.ID)), 0)
+	})
+
+	t.Run("InvalidCompletion", func(t *testing.T) {
+		h := setup(t, newStore)
+		ev := h.event(h.endpoint(h.tenant()), Base)
+		c := h.claimOne(ev.ID, time.Minute, Base)
+		badStatus := completion(c, 200, kapsel.EventDelivering, Base)
+		badReason := completion(c, 410, kapsel.EventFailed, Base)
+		badReason.DisableEndpoint = "bogus"
+		errs := h.complete(Base, badStatus, badReason)
+		mustIs(t, errs[0], kapsel.ErrInvalid, "completion with status delivering")
+		mustIs(t, errs[1], kapsel.ErrInvalid, "completion with an unknown disable reason")
+		got := h.get(ev.ID)
+		equal(t, "Status", got.Status, kapsel.EventDelivering)
+		equal(t, "LeaseToken", got.LeaseToken, c.LeaseToken)
+		equal(t, "attempts recorded", len(h.attempts(ev.ID)), 0)
+		equal(t, "endpoint State", h.getEndpoint(ev.EndpointID, "").State, kapsel.EndpointActive)
+		must(t, h.complete(Base, completion(c, 200, kapsel.EventDelivered, Base))[0], "valid completion after invalid ones")
 	})
 
 	t.Run("Release", func(t *testing.T) {

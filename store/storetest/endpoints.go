@@ -153,6 +153,9 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		})
 		mustIs(t, err, kapsel.ErrNotFound, "EndpointSetState by another tenant")
 		equal(t, "State after a foreign change", h.getEndpoint(ep.ID, "").State, kapsel.EndpointActive)
+		_, err = h.s.EndpointSetState(h.ctx, &kapsel.EndpointSetStateParams{ID: ep.ID, State: "sleeping", Now: Base})
+		mustIs(t, err, kapsel.ErrInvalid, "EndpointSetState to an unknown state")
+		equal(t, "State after an invalid change", h.getEndpoint(ep.ID, "").State, kapsel.EndpointActive)
 	})
 
 	t.Run("SoftDelete", func(t *testing.T) {

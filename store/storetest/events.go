@@ -193,15 +193,36 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 3)
 	})
 
-	t.Run("UnknownEndpointFailsTheCall", func(t *testing.T) {
+	t.Run("TenantTakenFromEndpoint", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
-		ghost := &kapsel.Endpoint{ID: kapsel.NewEndpointID(), TenantID: ep.TenantID}
-		_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{
-			Events: []*kapsel.EventInsertParams{input(ep, "", []byte("ok")), input(ghost, "", []byte("lost"))}, Now: Base,
-		})
-		mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany with an unknown endpoint")
-		equal(t, "events written by the failed call", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 0)
+		in := input(ep, "", []byte("x"))
+		in.TenantID = ""
+		r := h.insertMany(Base, 0, in)[0]
+		must(t, r.Err, "insert without TenantID")
+		equal(t, "TenantID", r.Event.TenantID, ep.TenantID)
+		equal(t, "stored TenantID", h.get(r.Event.ID).TenantID, ep.TenantID)
+	})
+
+	t.Run("UnreachableEndpointFailsTheCall", func(t *testing.T) {
+		h := setup(t, newStore)
+		a, b := h.tenant(), h.tenant()
+		ep, deleted := h.endpoint(a), h.endpoint(a)
+		must(t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: deleted.ID, Now: Base}), "EndpointDelete")
+		foreign := input(ep, "", []byte("x"))
+		foreign.TenantID = b.ID
+		cases := map[string]*kapsel.EventInsertParams{
+			"unknown endpoint": input(&kapsel.Endpoint{ID: kapsel.NewEndpointID(), TenantID: a.ID}, "", []byte("x")),
+			"deleted endpoint": input(deleted, "", []byte("x")),
+			"foreign tenant":   foreign,
+		}
+		for name, bad := range cases {
+			_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{
+				Events: []*kapsel.EventInsertParams{input(ep, "", []byte("ok")), bad}, Now: Base,
+			})
+			mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany with an "+name)
+		}
+		equal(t, "events written by failed calls", len(h.listEvents(kapsel.EventListParams{})), 0)
 	})
 
 	t.Run("ConcurrentSameKey", func(t *testing.T) {

@@ -29,9 +29,14 @@
 //     delivers them; which of the due events are claimed follows
 //     NextAttemptAt, but the order of the returned slice is not specified.
 //   - EventInsertMany returns new events with their Body, duplicates without.
-//     A row for an unknown endpoint fails the whole call with ErrNotFound and
-//     nothing is written (what a foreign key does in SQL); the ingester
-//     checks endpoints before inserting, so this is a safety net.
+//     A row for an unknown or deleted endpoint, or whose TenantID does not
+//     own the endpoint, fails the whole call with ErrNotFound and nothing is
+//     written (what a foreign key does in SQL); the ingester checks
+//     endpoints before inserting, so this is a safety net. An empty TenantID
+//     is taken from the endpoint.
+//   - A completion with a Status other than delivered, failed or pending, or
+//     an unknown DisableEndpoint reason, gets ErrInvalid and nothing of it is
+//     written; EndpointSetState with an unknown state answers ErrInvalid.
 //   - Events and attempts of a deleted endpoint stay readable by id (the
 //     audit trail) but are never claimed.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
