@@ -150,7 +150,7 @@ func TestRunCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate", "status", "-data-dir", dir}, env(nil), &out, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), " store: schema version") || !strings.Contains(out.String(), "(current)") {
+	if !strings.Contains(out.String(), "embedded store: schema version") || !strings.Contains(out.String(), "(current)") {
 		t.Fatalf("migrate status: %q", out.String())
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/store/memstore"
 	"github.com/kapsel-dev/kapsel/store/pgstore"
+	"github.com/kapsel-dev/kapsel/store/sqlitestore"
 )
 
 // store is the opened store and the operations kapseld needs beyond
@@ -31,14 +31,21 @@ type store struct {
 // process, so nothing can run an older binary against it concurrently.
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store, error) {
 	if cfg.DatabaseURL == "" {
-		// TEMPORARY until store/sqlitestore lands: the in-memory store.
-		log.LogAttrs(ctx, slog.LevelWarn, "NO DATABASE CONFIGURED: using the IN-MEMORY store; everything is lost on exit (set KAPSEL_DATABASE_URL)")
-		m := memstore.New()
+		s, err := sqlitestore.Open(ctx, cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("opening the embedded store in %s: %w", cfg.DataDir, err)
+		}
 		return &store{
-			Store: m, kind: "memory",
+			Store: s, kind: "embedded",
 			migrate: func(context.Context) error { return nil },
-			version: func(context.Context) (int, int, error) { return 1, 1, nil },
-			close:   func() {},
+			version: func(ctx context.Context) (int, int, error) {
+				latest := sqlitestore.LatestVersion()
+				if err := s.Ping(ctx); err != nil {
+					return 0, latest, err
+				}
+				return latest, latest, nil
+			},
+			close: func() { _ = s.Close() },
 		}, nil
 	}
 	s, err := pgstore.Open(ctx, cfg.DatabaseURL, &pgstore.Config{Logger: log})

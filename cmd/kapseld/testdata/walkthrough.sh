@@ -77,5 +77,5 @@ curl -sf -X POST "$BASE/v1/endpoints/$EP/replay" -H "Authorization: Bearer $KEY"
 
 # 8. Operations.
 curl -sf "$BASE/readyz" > /dev/null
-curl -sf "$BASE/metrics" | grep -q '^kapsel_events_ingested_total'
+curl -sf "$BASE/metrics" | grep '^kapsel_events_ingested_total' > /dev/null
 echo "walk-through OK"
