@@ -24,9 +24,12 @@ type Response struct {
 
 // Handler returns an http.Handler serving [Pattern]. Mount it on the
 // application's mux (mux.Handle("/ingest/", in.Handler())) or serve it alone.
+// A POST to any other path under /ingest/ (no id, extra segments) answers
+// 404 E1003 like an unknown id; other methods answer 405.
 func (in *Ingester) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(Pattern, in)
+	mux.Handle("POST /ingest/", in) // no endpoint_id path value: refused as malformed
 	return mux
 }
 

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -63,6 +64,8 @@ func TestResponses(t *testing.T) {
 		code   kapsel.Code
 	}{
 		{"malformed id", "nope", "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"no id", "", "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"extra segment", open.ID + "/more", "x", nil, 404, kapsel.CodeUnknownEndpoint},
 		{"wrong prefix", kapsel.EndpointID("evt_" + string(open.ID[3:])), "x", nil, 404, kapsel.CodeUnknownEndpoint},
 		{"unknown id", kapsel.NewEndpointID(), "x", nil, 404, kapsel.CodeUnknownEndpoint},
 		{"deleted", deleted.ID, "x", nil, 404, kapsel.CodeUnknownEndpoint},
@@ -84,6 +87,11 @@ func TestResponses(t *testing.T) {
 		if n := len(e.events(ep.ID)); n != 0 {
 			t.Fatalf("endpoint %s got %d events from refused requests", ep.ID, n)
 		}
+	}
+	get := httptest.NewRecorder()
+	e.h.ServeHTTP(get, httptest.NewRequest(http.MethodGet, "/ingest/"+string(open.ID), nil))
+	if get.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET answered %d, want 405", get.Code)
 	}
 	// A valid GitHub request still passes.
 	accepted(t, e.post(gh.ID, "x", "X-Hub-Signature-256", "sha256="+hmacHex("s3cret", "x")), 202)
