@@ -1,9 +1,9 @@
 package memstore
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -26,23 +26,22 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var due []*kapsel.Event
+	// Keep the Limit earliest due events in a max-heap while scanning, so a
+	// claim over a large backlog costs O(n log Limit), not a full sort.
+	due := &claimHeap{}
 	for _, e := range s.events {
-		if s.due(e, now) && !exclude[e.EndpointID] && s.claimable(e.EndpointID, now) {
-			due = append(due, e)
+		if !s.due(e, now) || exclude[e.EndpointID] || !s.claimable(e.EndpointID, now) {
+			continue
+		}
+		if due.Len() < params.Limit {
+			heap.Push(due, e)
+		} else if claimsBefore(e, (*due)[0]) {
+			(*due)[0] = e
+			heap.Fix(due, 0)
 		}
 	}
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].NextAttemptAt.Equal(due[j].NextAttemptAt) {
-			return due[i].NextAttemptAt.Before(due[j].NextAttemptAt)
-		}
-		return due[i].ID < due[j].ID
-	})
-	if len(due) > params.Limit {
-		due = due[:params.Limit]
-	}
-	out := make([]*kapsel.Event, len(due))
-	for i, e := range due {
+	out := make([]*kapsel.Event, due.Len())
+	for i, e := range *due {
 		e.Status = kapsel.EventDelivering
 		e.LeaseToken = newLeaseToken()
 		e.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
@@ -168,4 +167,28 @@ func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleasePar
 		n++
 	}
 	return n, nil
+}
+
+// claimsBefore reports whether a is claimed before b: earlier NextAttemptAt,
+// then lower id.
+func claimsBefore(a, b *kapsel.Event) bool {
+	if !a.NextAttemptAt.Equal(b.NextAttemptAt) {
+		return a.NextAttemptAt.Before(b.NextAttemptAt)
+	}
+	return a.ID < b.ID
+}
+
+// claimHeap is a max-heap of events by claim order: its root is the event
+// that would be claimed last.
+type claimHeap []*kapsel.Event
+
+func (h claimHeap) Len() int           { return len(h) }
+func (h claimHeap) Less(i, j int) bool { return claimsBefore(h[j], h[i]) }
+func (h claimHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *claimHeap) Push(x any)        { *h = append(*h, x.(*kapsel.Event)) }
+func (h *claimHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }

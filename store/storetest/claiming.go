@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -63,6 +64,34 @@ func testClaiming(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("claimed %v with Limit 2, want the two earliest %v", got, want)
 		}
 		h.claimOne(e3.ID, time.Minute, at(3*time.Minute))
+	})
+
+	t.Run("EarliestOfMany", func(t *testing.T) {
+		h := setup(t, newStore)
+		const n, limit = 100, 10
+		evs := h.claim(n, time.Minute, Base) // none yet
+		equal(t, "claimed from an empty store", len(evs), 0)
+		h.events(h.endpoint(h.tenant()), n, Base)
+		evs = h.claim(n, time.Minute, Base)
+		equal(t, "claimed", len(evs), n)
+		// Give them back due at shuffled times Base+1s … Base+100s.
+		releases := make([]kapsel.EventRelease, n)
+		dueAt := map[kapsel.EventID]time.Time{}
+		for i, p := range rand.Perm(n) {
+			e := evs[i]
+			dueAt[e.ID] = at(time.Duration(p+1) * time.Second)
+			releases[i] = kapsel.EventRelease{EventID: e.ID, LeaseToken: e.LeaseToken, NextAttemptAt: dueAt[e.ID]}
+		}
+		released, err := h.s.EventRelease(h.ctx, &kapsel.EventReleaseParams{Releases: releases, Now: Base})
+		must(t, err, "EventRelease")
+		equal(t, "released", released, n)
+		got := h.claim(limit, time.Minute, at(time.Hour))
+		equal(t, "claimed with a limit", len(got), limit)
+		for _, e := range got {
+			if d := dueAt[e.ID]; d.After(at(limit * time.Second)) {
+				t.Fatalf("claimed an event due at %v; the %d earliest are due by %v", d, limit, at(limit*time.Second))
+			}
+		}
 	})
 
 	t.Run("SkipsUnavailableEndpoints", func(t *testing.T) {
