@@ -17,16 +17,17 @@ func (d *Dispatcher) claimLoop() {
 	defer close(d.claimDone)
 	timer := d.cfg.Clock.NewTimer(d.cfg.PollInterval)
 	defer timer.Stop()
-	want := false
+	want, followUp := false, false
 	for {
 		if want {
-			again := d.claimOnce()
+			again := d.claimOnce(followUp)
 			select {
 			case <-d.quit:
 				return
 			default:
 			}
 			if again {
+				followUp = true
 				continue
 			}
 			timer.Stop()
@@ -36,11 +37,11 @@ func (d *Dispatcher) claimLoop() {
 		case <-d.quit:
 			return
 		case <-d.wakeCh:
-			want = true
+			want, followUp = true, false
 		case <-timer.C():
-			want = true
+			want, followUp = true, false
 		case <-d.freedCh:
-			want = d.claimMightFind()
+			want, followUp = d.claimMightFind(), true
 		}
 	}
 }
@@ -92,11 +93,20 @@ func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
 }
 
 // claimOnce makes one claim and starts a worker per claimed event. It
-// reports whether to claim again at once.
-func (d *Dispatcher) claimOnce() bool {
+// reports whether to claim again at once. followUp is true when the claim
+// follows a full batch or a freed worker rather than a wake-up or a poll.
+func (d *Dispatcher) claimOnce(followUp bool) bool {
 	limit, exclude := d.capacity()
 	d.lastExcluded = exclude
 	if limit == 0 {
+		d.lastFull = true
+		return false
+	}
+	if followUp && len(exclude) > 0 && d.othersIdle {
+		// A busy endpoint's backlog is being drained, and the last claim
+		// that looked past it found nothing else: until a wake-up or a
+		// poll says otherwise, another such claim would be an empty round
+		// trip. Claim again once the busy endpoint has room.
 		d.lastFull = true
 		return false
 	}
@@ -115,6 +125,7 @@ func (d *Dispatcher) claimOnce() bool {
 		return false
 	}
 	d.lastFull = len(events) == limit
+	d.othersIdle = len(exclude) > 0 && len(events) == 0
 	if len(events) == 0 {
 		return false
 	}

@@ -49,6 +49,7 @@ type Dispatcher struct {
 	cache        endpointCache
 	lastFull     bool
 	lastExcluded []kapsel.EndpointID
+	othersIdle   bool // the last claim that excluded busy endpoints found nothing
 
 	mu          sync.Mutex
 	started     bool
