@@ -93,7 +93,7 @@ func (a *API) rotateSigningSecret(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := rotateResponse{SigningSecret: secret}
 	if grace > 0 {
-		t := now.Add(grace).UTC()
+		t := now.Add(grace).UTC().Truncate(time.Microsecond)
 		out.PreviousExpiresAt = &t
 	}
 	writeJSON(w, http.StatusOK, out)
