@@ -15,7 +15,7 @@ import (
 // are coalesced: the channel holds at most one, and a reader that was busy
 // sees one wake-up for everything it missed.
 //
-// The listener has a dedicated connection, outside the pool. When the
+// The listener has a dedicated connection, taken out of the pool. When the
 // connection fails it reconnects with exponential backoff
 // (ListenReconnectMin up to ListenReconnectMax, for as long as ctx lasts) and
 // sends one wake-up after reconnecting, since events may have been committed
@@ -34,13 +34,15 @@ func (s *Store) EventListen(ctx context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
-// listenConnect opens a connection with the pool's settings (search_path
-// included), learns its schema and starts listening.
+// listenConnect takes a connection out of the pool for good (so it was set
+// up exactly as the store's others: search_path, AfterConnect hooks), learns
+// its schema and starts listening.
 func (s *Store) listenConnect(ctx context.Context) (*pgx.Conn, string, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, "", err
 	}
+	conn := pc.Hijack()
 	var schema string
 	err = conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema)
 	if err == nil {
