@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -168,7 +169,7 @@ func TestEndToEndPostgres(t *testing.T) {
 	epID, secret1 := ep["id"].(string), ep["signing_secret"].(string)
 	ingestURL := ep["ingest_url"].(string)
 
-	accepted, duplicates, rejected := 0, 0, 0
+	accepted, duplicates, rejected, limited := 0, 0, 0, 0
 	ingest := func(path string, body []byte, status int, header ...string) map[string]any {
 		t.Helper()
 		out := r.must(status, "POST", path, "", body, header...)
@@ -179,6 +180,8 @@ func TestEndToEndPostgres(t *testing.T) {
 			duplicates++
 		case 401:
 			rejected++
+		case 429:
+			limited++
 		}
 		return out
 	}
@@ -301,14 +304,45 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("health %v", health)
 	}
 
-	// Isolation and authentication over the wire.
-	for _, path := range []string{"/v1/endpoints/" + epID, "/v1/events/" + id1, "/v1/events/" + id1 + "/attempts"} {
-		if st, p, _ := r.call("GET", path, keyB, nil); st != 404 || p["code"] != "E1011" {
-			t.Fatalf("tenant B GET %s: %d %v", path, st, p)
+	// Isolation over the wire: tenant B's key against every route with
+	// tenant A's ids answers 404 E1011 and changes nothing of A's.
+	snapshot := func() string {
+		epNow := r.must(200, "GET", "/v1/endpoints/"+epID, keyA, nil)
+		evs := r.must(200, "GET", "/v1/events?endpoint_id="+epID, keyA, nil)
+		raw, _ := json.Marshal([]any{epNow, evs})
+		return string(raw)
+	}
+	before := snapshot()
+	epPath, evPath := "/v1/endpoints/"+epID, "/v1/events/"+id2
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", epPath, nil},
+		{"PATCH", epPath, map[string]any{"name": "stolen"}},
+		{"DELETE", epPath, nil},
+		{"POST", epPath + "/pause", nil},
+		{"POST", epPath + "/resume", nil},
+		{"POST", epPath + "/rotate-signing-secret", map[string]any{"grace_period_s": 0}},
+		{"GET", epPath + "/health", nil},
+		{"POST", epPath + "/replay", map[string]any{"status": "delivered"}},
+		{"GET", "/v1/events?endpoint_id=" + epID, nil},
+		{"GET", evPath + "?include=body", nil},
+		{"GET", evPath + "/attempts", nil},
+		{"POST", evPath + "/retry", nil},
+	} {
+		st, p, _ := r.call(c.method, c.path, keyB, c.body)
+		if st != 404 || p["code"] != "E1011" {
+			t.Fatalf("tenant B %s %s: %d %v", c.method, c.path, st, p)
 		}
 	}
-	if st, p, _ := r.call("POST", "/v1/events/"+id1+"/retry", keyB, nil); st != 404 || p["code"] != "E1011" {
-		t.Fatalf("tenant B retry: %d %v", st, p)
+	if after := snapshot(); after != before {
+		t.Fatalf("tenant B changed tenant A's resources:\nbefore %s\nafter  %s", before, after)
+	}
+	select {
+	case got := <-dest.got:
+		t.Fatalf("a refused call caused a delivery of %s", got.header.Get("webhook-id"))
+	default:
 	}
 	if list := r.must(200, "GET", "/v1/events", keyB, nil)["data"].([]any); len(list) != 0 {
 		t.Fatalf("tenant B sees events %v", list)
@@ -323,17 +357,29 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("request id not echoed: %v", h)
 	}
 
-	// Metrics match the traffic: 5 accepted, 1 duplicate, 1 bad signature;
+	// Per-tenant ingest rate limit: one event per 1000 s, burst 1.
+	keyC := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "slow", "rate_limit": 0.001, "rate_burst": 1})["api_key"].(string)
+	epC := r.must(201, "POST", "/v1/endpoints", keyC, map[string]any{"url": dest.srv.URL + "/slow"})
+	idC := ingest(epC["ingest_url"].(string), []byte("first"), 202)["id"].(string)
+	st, p, h := r.call("POST", epC["ingest_url"].(string), "", []byte("second"))
+	if st != 429 || p["code"] != "E1006" || h.Get("Retry-After") == "" {
+		t.Fatalf("over the rate: %d %v %v", st, p, h)
+	}
+	limited++
+	dest.expect(t, idC, epC["signing_secret"].(string))
+
+	// Metrics match the traffic: 6 accepted, 1 rate-limited, 1 duplicate, 1 bad signature;
 	// one failed attempt; as many delivered attempts as the destination
-	// answered 2xx (events 1–5, the replay, the retries).
+	// answered 2xx (six events, the replay, the retries).
 	delivered := float64(dest.okCount(""))
-	if delivered < 7 {
+	if delivered < 8 {
 		t.Fatalf("destination answered 2xx %v times, want at least 7", delivered)
 	}
 	want := map[string]float64{
 		`kapsel_ingest_requests_total{code="",status="202"}`:      float64(accepted),
 		`kapsel_ingest_requests_total{code="",status="200"}`:      float64(duplicates),
 		`kapsel_ingest_requests_total{code="E1001",status="401"}`: float64(rejected),
+		`kapsel_ingest_requests_total{code="E1006",status="429"}`: float64(limited),
 		`kapsel_events_ingested_total`:                            float64(accepted),
 		`kapsel_attempts_total{code="",outcome="delivered"}`:      delivered,
 		`kapsel_attempts_total{code="E2005",outcome="failed"}`:    1,
@@ -351,8 +397,8 @@ func TestEndToEndPostgres(t *testing.T) {
 		}
 		return true
 	})
-	if accepted != 5 || duplicates != 1 || rejected != 1 {
-		t.Fatalf("traffic bookkeeping %d/%d/%d", accepted, duplicates, rejected)
+	if accepted != 6 || duplicates != 1 || rejected != 1 || limited != 1 {
+		t.Fatalf("traffic bookkeeping %d/%d/%d/%d", accepted, duplicates, rejected, limited)
 	}
 
 	// Readiness follows the database: move the schema away, then back.
