@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -102,11 +103,12 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 		d.lastFull = true
 		return false
 	}
-	if followUp && len(exclude) > 0 && d.othersIdle {
-		// A busy endpoint's backlog is being drained, and the last claim
-		// that looked past it found nothing else: until a wake-up or a
-		// poll says otherwise, another such claim would be an empty round
-		// trip. Claim again once the busy endpoint has room.
+	if followUp && d.idleExcluded != nil && containsAll(exclude, d.idleExcluded) {
+		// Busy endpoints' backlogs are being drained, and the last claim
+		// that looked past them found nothing else. This claim would look
+		// at no more endpoints than that one, so until a wake-up or a poll
+		// says otherwise it would be an empty round trip. Claim again once
+		// one of them has room.
 		d.lastFull = true
 		return false
 	}
@@ -125,7 +127,10 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 		return false
 	}
 	d.lastFull = len(events) == limit
-	d.othersIdle = len(exclude) > 0 && len(events) == 0
+	d.idleExcluded = nil
+	if len(exclude) > 0 && len(events) == 0 {
+		d.idleExcluded = exclude
+	}
 	if len(events) == 0 {
 		return false
 	}
@@ -216,3 +221,13 @@ func (d *Dispatcher) endpointsFor(ctx context.Context, events []*kapsel.Event, n
 
 // maxCachedEndpoints bounds the endpoint cache; it is emptied when full.
 const maxCachedEndpoints = 4096
+
+// containsAll reports whether every id of sub is in set.
+func containsAll(set, sub []kapsel.EndpointID) bool {
+	for _, id := range sub {
+		if !slices.Contains(set, id) {
+			return false
+		}
+	}
+	return true
+}

@@ -49,7 +49,9 @@ type Dispatcher struct {
 	cache        endpointCache
 	lastFull     bool
 	lastExcluded []kapsel.EndpointID
-	othersIdle   bool // the last claim that excluded busy endpoints found nothing
+	// idleExcluded are the endpoints excluded by the last claim when it
+	// found nothing; nil otherwise.
+	idleExcluded []kapsel.EndpointID
 
 	mu          sync.Mutex
 	started     bool
