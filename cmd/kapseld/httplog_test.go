@@ -29,7 +29,7 @@ func (s *syncBuffer) String() string {
 }
 
 // lines decodes every JSON log line, failing on one that is not JSON.
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+func (s *syncBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {

@@ -13,7 +13,7 @@ import (
 
 // running is a kapseld started by startServer.
 type running struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server
 	base   string // http://127.0.0.1:port
 	logs   *syncBuffer
@@ -24,7 +24,7 @@ type running struct {
 
 // startServer runs "kapseld serve" with env (listening on 127.0.0.1:0 unless
 // env says otherwise) until the test ends or stop is called.
-func startServer(t *testing.T, vars map[string]string) *running {
+func startServer(t testing.TB, vars map[string]string) *running {
 	t.Helper()
 	e := map[string]string{"KAPSEL_LISTEN": "127.0.0.1:0"}
 	for k, v := range vars {
