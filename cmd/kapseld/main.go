@@ -68,12 +68,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		s, err := newServer(ctx, cfg, log)
 		if err != nil {
-			return err
+			return redactErr(err, cfg.DatabaseURL)
 		}
 		if ready != nil {
 			ready(s)
 		}
-		return s.Run(ctx)
+		return redactErr(s.Run(ctx), cfg.DatabaseURL)
 	case "migrate":
 		if len(rest) == 0 || (rest[0] != "up" && rest[0] != "status") {
 			return errors.New("usage: kapseld migrate up|status [flags]")
@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		return migrateCommand(ctx, rest[0], cfg, log, func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) })
+		err = migrateCommand(ctx, rest[0], cfg, log, func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) })
+		return redactErr(err, cfg.DatabaseURL)
 	case "help":
 		fmt.Fprintln(stdout, "usage: kapseld [serve] [flags] | kapseld migrate up|status [flags] | kapseld version\n"+
 			"Run \"kapseld serve -h\" for the flags.")

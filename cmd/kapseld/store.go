@@ -50,7 +50,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store, erro
 	}
 	s, err := pgstore.Open(ctx, cfg.DatabaseURL, &pgstore.Config{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("opening Postgres (KAPSEL_DATABASE_URL): %s", redact(err.Error(), cfg.DatabaseURL))
+		return nil, fmt.Errorf("opening Postgres (KAPSEL_DATABASE_URL): %w", err)
 	}
 	return &store{
 		Store: s, kind: "postgres",
@@ -107,4 +107,22 @@ func redact(msg, dsn string) string {
 		}
 	}
 	return msg
+}
+
+// redactedError is an error whose message has been scrubbed of the
+// database password; errors.Is and errors.As still see the cause.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactErr scrubs err's message of the password in dsn.
+func redactErr(err error, dsn string) error {
+	if err == nil || dsn == "" {
+		return err
+	}
+	return &redactedError{msg: redact(err.Error(), dsn), err: err}
 }
