@@ -73,10 +73,14 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 	return b, nil
 }
 
-// BreakerDelete forgets the endpoint's breaker state; forgetting a state that
-// does not exist is not an error.
+// BreakerDelete forgets the endpoint's breaker state (a reset); forgetting a
+// state that does not exist is not an error. Events the claim held until the
+// breaker's OpenUntil are due again at once.
 func (s *Store) BreakerDelete(ctx context.Context, params *kapsel.BreakerDeleteParams) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM breakers WHERE endpoint_id = $1`, params.EndpointID); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM breakers WHERE endpoint_id = $1`, params.EndpointID)
+	b.Queue(releaseHeldSQL, params.EndpointID)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("deleting breaker of endpoint %s: %w", params.EndpointID, mapError(err))
 	}
 	return nil

@@ -107,7 +107,9 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 }
 
 // EndpointSetState sets State and DisabledReason (cleared unless the state is
-// disabled). ErrInvalid for an unknown state; ErrNotFound as EndpointGet.
+// disabled). Making an endpoint active also gives its held events back to
+// the claim (see claimSQL), in the same transaction. ErrInvalid for an
+// unknown state; ErrNotFound as EndpointGet.
 func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSetStateParams) (*kapsel.Endpoint, error) {
 	if !params.State.Valid() {
 		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, params.State)
@@ -116,16 +118,32 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 	if params.State != kapsel.EndpointDisabled {
 		reason = kapsel.DisabledNone
 	}
-	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
-		UPDATE endpoints SET state = $3, disabled_reason = $4, updated_at = $5
-		WHERE `+visibleEndpoint+`
-		RETURNING `+endpointColumns,
-		params.ID, params.TenantID, params.State, reason, params.Now))
+	var e *kapsel.Endpoint
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		e, err = scanEndpoint(tx.QueryRow(ctx, `
+			UPDATE endpoints SET state = $3, disabled_reason = $4, updated_at = $5
+			WHERE `+visibleEndpoint+`
+			RETURNING `+endpointColumns,
+			params.ID, params.TenantID, params.State, reason, params.Now))
+		if err != nil || params.State != kapsel.EndpointActive {
+			return err
+		}
+		// A second statement, so that its snapshot sees what claims that
+		// held the endpoint row (FOR SHARE) until our update took it held.
+		_, err = tx.Exec(ctx, releaseHeldSQL, params.ID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("setting state of endpoint %s: %w", params.ID, mapError(err))
 	}
 	return e, nil
 }
+
+// releaseHeldSQL gives an endpoint's held events (see claimSQL) back to the
+// claim, due again at their NextAttemptAt. It reads events_held_idx.
+const releaseHeldSQL = `UPDATE events SET claimable_at = next_attempt_at
+	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at`
 
 // EndpointDelete deletes the endpoint softly: deleted_at is set, so it
 // disappears from reads, ingest and claims while its events and attempts

@@ -31,6 +31,7 @@ done AS (
 		status = c.status,
 		attempts = e.attempts + 1,
 		next_attempt_at = CASE WHEN c.status = 'pending' THEN c.next_attempt_at ELSE e.next_attempt_at END,
+		claimable_at = CASE WHEN c.status = 'pending' THEN c.next_attempt_at ELSE e.claimable_at END,
 		next_trigger = 'scheduled',
 		last_error = c.last_error,
 		lease_token = NULL,
@@ -166,7 +167,7 @@ func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleasePar
 		return 0, nil
 	}
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE events e SET status = 'pending', next_attempt_at = r.next_attempt_at,
+		UPDATE events e SET status = 'pending', next_attempt_at = r.next_attempt_at, claimable_at = r.next_attempt_at,
 			lease_token = NULL, lease_expires_at = NULL
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(id, token, next_attempt_at)
 		WHERE e.id = r.id AND e.status = 'delivering' AND e.lease_token = r.token::uuid`,

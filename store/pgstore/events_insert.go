@@ -51,9 +51,9 @@ keys AS (
 	RETURNING k.event_id
 ),
 ins AS (
-	INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at, next_trigger, last_error,
-		idempotency_key, content_type, headers, body_hash, size, created_at, body)
-	SELECT id, owner, endpoint_id, 'pending', 0, $10, 'scheduled', '',
+	INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at, claimable_at, next_trigger,
+		last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
+	SELECT id, owner, endpoint_id, 'pending', 0, $10, $10, 'scheduled', '',
 		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $10, body
 	FROM checked
 	WHERE (SELECT ok FROM valid) AND (key = '' OR id IN (SELECT event_id FROM keys))

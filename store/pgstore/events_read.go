@@ -58,7 +58,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 
 // requeue is the change of a manual retry or replay: pending now, the next
 // attempt recorded as manual, last error kept.
-const requeue = `status = 'pending', next_attempt_at = $3, next_trigger = 'manual',
+const requeue = `status = 'pending', next_attempt_at = $3, claimable_at = $3, next_trigger = 'manual',
 	lease_token = NULL, lease_expires_at = NULL`
 
 // EventRetry puts one delivered or failed event back in the queue for a

@@ -103,39 +103,54 @@ func TestClaimUsesIndexes(t *testing.T) {
 		FROM r WHERE r.id = e.id`, now); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE events SET claimable_at = next_attempt_at`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Pool().Exec(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, exclude := range [][]string{{}, {string(eps[0].ID), string(eps[1].ID)}} {
-		var raw []byte
-		if err := s.Pool().QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+pgstore.ClaimSQL,
-			now, 10, exclude, now.Add(time.Minute)).Scan(&raw); err != nil {
-			t.Fatalf("EXPLAIN: %v", err)
-		}
-		var plans []struct{ Plan planNode }
-		if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-			t.Fatalf("decoding the plan: %v (%s)", err, raw)
-		}
-		root := &plans[0].Plan
-		indexes := map[string]bool{}
-		root.walk(func(n *planNode) {
-			if n.RelationName == "events" && strings.Contains(n.NodeType, "Seq Scan") {
-				t.Errorf("the claim query scans the events table:\n%s", root)
+		for _, q := range []struct {
+			name string
+			sql  string
+			args []any
+		}{
+			{"hold", pgstore.HoldSQL, []any{now, exclude, 256}},
+			{"claim", pgstore.ClaimSQL, []any{now, 10, exclude, now.Add(time.Minute)}},
+		} {
+			var raw []byte
+			if err := s.Pool().QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+q.sql, q.args...).Scan(&raw); err != nil {
+				t.Fatalf("EXPLAIN %s: %v", q.name, err)
 			}
-			if n.IndexName != "" {
-				indexes[n.IndexName] = true
+			var plans []struct{ Plan planNode }
+			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+				t.Fatalf("decoding the plan: %v (%s)", err, raw)
 			}
-		})
-		for _, idx := range []string{"events_pending_idx", "events_delivering_idx"} {
-			if !indexes[idx] {
-				t.Errorf("the claim query does not use %s:\n%s", idx, root)
+			root := &plans[0].Plan
+			indexes := map[string]bool{}
+			root.walk(func(n *planNode) {
+				if n.RelationName == "events" && strings.Contains(n.NodeType, "Seq Scan") {
+					t.Errorf("the %s query scans the events table:\n%s", q.name, root)
+				}
+				if n.IndexName != "" {
+					indexes[n.IndexName] = true
+				}
+			})
+			want := []string{"events_pending_idx"}
+			if q.name == "claim" {
+				want = append(want, "events_delivering_idx")
 			}
+			for _, idx := range want {
+				if !indexes[idx] {
+					t.Errorf("the %s query does not use %s:\n%s", q.name, idx, root)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			t.Logf("%s plan (exclude %d endpoints):\n%s", q.name, len(exclude), root)
 		}
-		if t.Failed() {
-			return
-		}
-		t.Logf("claim plan (exclude %d endpoints):\n%s", len(exclude), root)
 	}
 
 	// And it claims the due events: 1 % of the table, but for those of the

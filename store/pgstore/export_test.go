@@ -1,4 +1,7 @@
 package pgstore
 
-// ClaimSQL is the claim query, for the EXPLAIN test.
-const ClaimSQL = claimSQL
+// ClaimSQL and HoldSQL are the claim's statements, for the EXPLAIN tests.
+const (
+	ClaimSQL = claimSQL
+	HoldSQL  = holdSQL
+)

@@ -32,6 +32,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -106,6 +107,15 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
 	config   Config
+	// holdScan is the claim's window for blocked endpoints' events (see
+	// claimSQL), adapted by every claim.
+	holdScan atomic.Int64
+}
+
+func newStore(pool *pgxpool.Pool, owns bool, config Config) *Store {
+	s := &Store{pool: pool, ownsPool: owns, config: config}
+	s.holdScan.Store(minHoldScan)
+	return s
 }
 
 // New returns a Store on an existing pool, which the caller keeps owning:
@@ -119,7 +129,7 @@ func New(pool *pgxpool.Pool, config *Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, config: c}, nil
+	return newStore(pool, false, c), nil
 }
 
 // Open connects a new pool to connString (a pgx connection string or URL,
@@ -138,7 +148,7 @@ func Open(ctx context.Context, connString string, config *Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: opening pool: %w", mapError(err))
 	}
-	return &Store{pool: pool, ownsPool: true, config: c}, nil
+	return newStore(pool, true, c), nil
 }
 
 // Pool returns the store's connection pool, for applications that begin the
