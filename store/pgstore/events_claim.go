@@ -106,7 +106,7 @@ RETURNING ` + eventColumnsE + `, e.body`
 // endpoint is moved out of the way in a few claims) and shrinks back when it
 // finds none (a claim then reads little beyond the events it takes).
 const (
-	minHoldScan = 256
+	minHoldScan = 64
 	maxHoldScan = 16384
 	// maxHoldRounds bounds the extra claims one EventClaim call makes while
 	// it is moving blocked events out of the way and has not filled its
