@@ -116,14 +116,14 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 	// Rows sent to the database: every input, except that an (endpoint, key)
 	// goes only once; a later input with the same key follows the first.
 	var (
-		ids                                   = make([]kapsel.EventID, len(in))
-		first                                 = map[idemKey]int{}
-		follows                               = make([]int, len(in)) // index of the first input with the key, or -1
-		sent                                  []int
-		aID, aTenant, aEndpoint, aCType, aHdr []string
-		aKey                                  []string
-		aBody, aHash                          [][]byte
-		lossEndpoint, lossKey, lossProposed   []string
+		ids                                    = make([]kapsel.EventID, len(in))
+		first                                  = map[idemKey]int{}
+		follows                                = make([]int, len(in)) // index of the first input with the key, or -1
+		sent                                   []int
+		aID, aTenant, aEndpoint, aCType, aHdr  []string
+		aKey                                   []string
+		aBody, aHash                           [][]byte
+		keyedEndpoint, keyedKey, keyedProposed []string
 	)
 	for i, e := range in {
 		ids[i] = kapsel.NewEventID()
@@ -135,9 +135,9 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 				continue
 			}
 			first[k] = i
-			lossEndpoint = append(lossEndpoint, string(e.EndpointID))
-			lossKey = append(lossKey, e.IdempotencyKey)
-			lossProposed = append(lossProposed, string(ids[i]))
+			keyedEndpoint = append(keyedEndpoint, string(e.EndpointID))
+			keyedKey = append(keyedKey, e.IdempotencyKey)
+			keyedProposed = append(keyedProposed, string(ids[i]))
 		}
 		hdr, err := json.Marshal(e.Headers)
 		if err != nil {
@@ -156,8 +156,8 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 
 	b := &pgx.Batch{}
 	b.Queue(insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now)
-	if len(lossKey) > 0 {
-		b.Queue(keyOwnersSQL, lossEndpoint, lossKey, lossProposed)
+	if len(keyedKey) > 0 {
+		b.Queue(keyOwnersSQL, keyedEndpoint, keyedKey, keyedProposed)
 	}
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
@@ -185,7 +185,7 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		return nil, mapError(err)
 	}
 	keyOwners := map[idemKey]keyOwner{}
-	if len(lossKey) > 0 {
+	if len(keyedKey) > 0 {
 		rows, _ := br.Query()
 		for rows.Next() {
 			var (
