@@ -145,7 +145,7 @@ func startContainer() (string, error) {
 		return conn.Close(ctx)
 	}); err != nil {
 		_ = pool.Purge(res)
-		return "", fmt.Errorf("Postgres container never answered: %w", err)
+		return "", fmt.Errorf("the Postgres container never answered: %w", err)
 	}
 	return u, nil
 }
