@@ -39,8 +39,10 @@ func (d *Dispatcher) claimLoop() {
 			return
 		case <-d.wakeCh:
 			want, followUp = true, false
+			d.idleExcluded = nil // new events may be due anywhere
 		case <-timer.C():
 			want, followUp = true, false
+			d.idleExcluded = nil
 		case <-d.freedCh:
 			want, followUp = d.claimMightFind(), true
 		}
@@ -64,36 +66,7 @@ func (d *Dispatcher) claimMightFind() bool {
 	return false
 }
 
-// saturatedLocked reports whether endpoint id is too busy to be claimed for.
-// An endpoint stops being claimed for when fewer than half of its
-// PerEndpointConcurrency slots are free, and every claim is limited to the
-// free slots of the busiest endpoint still claimed for: a claim can then
-// never return more events of one endpoint than it has room for, so nothing
-// claimed has to be given back. The half keeps claims large: each claim is a
-// commit (an fsync), so a backlog drains at claim size × claims per second.
-func (d *Dispatcher) saturatedLocked(id kapsel.EndpointID) bool {
-	per := d.cfg.PerEndpointConcurrency
-	return per-d.inflight[id] < max(1, per/2)
-}
-
-// capacity returns the size of the next claim and the endpoints to exclude
-// from it.
-func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	per := d.cfg.PerEndpointConcurrency
-	limit = min(d.cfg.ClaimBatch, d.cfg.Workers-d.running, per)
-	for id, n := range d.inflight {
-		if d.saturatedLocked(id) {
-			exclude = append(exclude, id)
-			continue
-		}
-		limit = min(limit, per-n)
-	}
-	return max(limit, 0), exclude
-}
-
-// claimOnce makes one claim and starts a worker per claimed event. It
+// claimOnce makes one claim and runs or queues each claimed event. It
 // reports whether to claim again at once. followUp is true when the claim
 // follows a full batch or a freed worker rather than a wake-up or a poll.
 func (d *Dispatcher) claimOnce(followUp bool) bool {
@@ -107,8 +80,9 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 		// Busy endpoints' backlogs are being drained, and the last claim
 		// that looked past them found nothing else. This claim would look
 		// at no more endpoints than that one, so until a wake-up or a poll
-		// says otherwise it would be an empty round trip. Claim again once
-		// one of them has room.
+		// says otherwise it would be an empty round trip — and not a cheap
+		// one: the store walks the busy endpoints' due rows to skip them.
+		// Claim again once one of them has room.
 		d.lastFull = true
 		return false
 	}
@@ -127,9 +101,14 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 		return false
 	}
 	d.lastFull = len(events) == limit
-	d.idleExcluded = nil
-	if len(exclude) > 0 && len(events) == 0 {
-		d.idleExcluded = exclude
+	if len(exclude) > 0 {
+		// A claim that looked past busy endpoints: remember whether it found
+		// anything. That stays true until a wake-up or a poll (claims that
+		// exclude nothing take events; they make none due elsewhere).
+		d.idleExcluded = nil
+		if len(events) == 0 {
+			d.idleExcluded = exclude
+		}
 	}
 	if len(events) == 0 {
 		return false
@@ -148,12 +127,7 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 			d.completeCh <- &outcome{release: &kapsel.EventRelease{EventID: ev.ID, LeaseToken: ev.LeaseToken, NextAttemptAt: next}}
 			continue
 		}
-		d.mu.Lock()
-		d.running++
-		d.inflight[ev.EndpointID]++
-		d.mu.Unlock()
-		d.workers.Add(1)
-		go d.work(ev, ep)
+		d.admit(&job{ev: ev, ep: ep})
 	}
 	return d.lastFull
 }

@@ -157,3 +157,90 @@ func TestManyEndpointsConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedEventsReleasedAtStop: events claimed for an endpoint whose slots
+// are all busy wait in its queue; Stop gives them back unattempted.
+func TestQueuedEventsReleasedAtStop(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.Workers = 4
+		c.PerEndpointConcurrency = 1
+		c.ClaimBatch = 2
+	})
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	first, second := f.insert(nil, `{"n":1}`), f.insert(nil, `{"n":2}`)
+	cfg := f.cfg
+	d := f.newDispatcher(&cfg)
+	d.Wake()
+	f.dest.WaitForRequests(t, 1, waitLong)
+	if _, claimed := f.spy.counts(); claimed != 2 {
+		t.Fatalf("%d events claimed, want both (one running, one queued)", claimed)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.dest.Count() != 1 {
+		t.Fatalf("destination got %d requests, want 1 (the queued event is never sent)", f.dest.Count())
+	}
+	for _, ev := range []*kapsel.Event{first, second} {
+		got := f.event(ev.ID)
+		if got.Status != kapsel.EventPending || got.LeaseToken != "" {
+			t.Fatalf("event %s after Stop: %s, lease %q", ev.ID, got.Status, got.LeaseToken)
+		}
+	}
+	// Claims are not ordered among equal due times: the queued event is the
+	// one the destination did not see.
+	queued := first.ID
+	if f.dest.Requests()[0].WebhookID == string(first.ID) {
+		queued = second.ID
+	}
+	if got := f.event(queued); got.Attempts != 0 || f.spy.releases(queued) != 1 {
+		t.Fatalf("queued event: %d attempts, %d releases; want 0 and 1", got.Attempts, f.spy.releases(queued))
+	}
+}
+
+// TestQueuedEventReleasedNearLeaseEnd: an event that waited in its
+// endpoint's queue until too little of its lease was left for an attempt is
+// released instead of attempted.
+func TestQueuedEventReleasedNearLeaseEnd(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) {
+		c.PerEndpointConcurrency = 1
+		c.LeaseDuration = 10 * time.Second // attempts capped at 8 s
+		c.PollInterval = time.Hour
+	})
+	f.dest.Respond(kapseltest.Response{Hang: true})
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first, second := f.insert(nil, `{"n":1}`), f.insert(nil, `{"n":2}`)
+	cfg := f.cfg
+	d := f.newDispatcher(&cfg)
+	d.Wake()
+	reqs := f.dest.WaitForRequests(t, 1, waitLong)
+	queued := first.ID
+	if reqs[0].WebhookID == string(first.ID) {
+		queued = second.ID
+	}
+
+	f.clock.Advance(3 * time.Second) // 7 s of lease left, less than the 8 s an attempt may take
+	// Paused, the endpoint's released events are not claimed again, so what
+	// the queue did with its event stays visible.
+	if _, err := f.store.EndpointSetState(context.Background(), &kapsel.EndpointSetStateParams{ID: f.ep.ID, State: kapsel.EndpointPaused, Now: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.dest.Release()
+	kapseltest.WaitForEvent(t, f.store, queued, waitLong, func(*kapsel.Event) bool { return f.spy.releases(queued) > 0 })
+	if n := f.dest.Count(); n != 1 {
+		t.Fatalf("destination got %d requests, want 1", n)
+	}
+	if got := f.event(queued); got.Attempts != 0 {
+		t.Fatalf("released event has %d attempts", got.Attempts)
+	}
+}

@@ -33,10 +33,9 @@ type Config struct {
 	Workers int
 	// PerEndpointConcurrency caps the attempts in flight to one endpoint, so
 	// that one slow or dead endpoint cannot occupy the whole pool. An
-	// endpoint is claimed for only while at least half of its slots are free,
-	// and a claim never brings more of its events than it has free slots, so
-	// a busy endpoint's claims carry between half and all of this many
-	// events. Defaults to 64 (half of the default pool); capped at Workers.
+	// endpoint may also hold as many claimed events queued behind its
+	// running attempts (they hold no worker); see docs/delivery.md. Defaults to 64
+	// (half of the default pool); capped at Workers.
 	PerEndpointConcurrency int
 	// ClaimBatch is the most events claimed in one store call. Defaults to 128.
 	ClaimBatch int

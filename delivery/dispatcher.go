@@ -19,7 +19,8 @@ var ErrStarted = errors.New("delivery: dispatcher already started")
 // Dispatcher is the default [kapsel.Dispatcher]. A claim loop leases due
 // events from the store in batches and hands each to a worker goroutine (at
 // most Config.Workers at once, at most Config.PerEndpointConcurrency per
-// endpoint); each worker makes one HTTP attempt and passes the outcome to a
+// endpoint, with a short queue per endpoint behind its running attempts);
+// each worker makes one HTTP attempt at a time and passes the outcome to a
 // completer that records many outcomes per store call, each fenced by its
 // lease token. See docs/delivery.md for the whole story.
 type Dispatcher struct {
@@ -58,8 +59,10 @@ type Dispatcher struct {
 	stopStarted bool
 	stopDone    chan struct{}
 	stopErr     error
-	running     int
-	inflight    map[kapsel.EndpointID]int
+	running     int                          // worker goroutines
+	inflight    map[kapsel.EndpointID]int    // attempts running per endpoint
+	queued      map[kapsel.EndpointID][]*job // claimed, waiting for a slot
+	queuedTotal int
 	recordErr   error // first store failure recording outcomes, for Stop
 }
 
@@ -92,6 +95,7 @@ func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
 		stopDone:   make(chan struct{}),
 		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]cachedEndpoint{}},
 		inflight:   map[kapsel.EndpointID]int{},
+		queued:     map[kapsel.EndpointID][]*job{},
 	}
 	d.attemptCtx, d.attemptCancel = context.WithCancel(context.Background())
 	return d, nil
@@ -183,6 +187,11 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	close(d.quit)
 	<-d.claimDone
 	d.listenCancel()
+	// Claimed events still waiting for a slot were never in flight: give
+	// them back at once.
+	for _, j := range d.dropQueued() {
+		d.completeCh <- &outcome{release: &kapsel.EventRelease{EventID: j.ev.ID, LeaseToken: j.ev.LeaseToken, NextAttemptAt: d.cfg.Clock.Now()}}
+	}
 
 	idle := make(chan struct{})
 	go func() { d.workers.Wait(); close(idle) }()

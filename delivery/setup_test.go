@@ -29,6 +29,8 @@ type spyStore struct {
 	claims  int
 	claimed int
 	changed chan struct{} // closed and replaced after each claim
+
+	released []kapsel.EventID
 }
 
 func newSpy(s testStore) *spyStore { return &spyStore{testStore: s, changed: make(chan struct{})} }
@@ -42,6 +44,29 @@ func (s *spyStore) EventClaim(ctx context.Context, p *kapsel.EventClaimParams) (
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return evs, err
+}
+
+func (s *spyStore) EventRelease(ctx context.Context, p *kapsel.EventReleaseParams) (int, error) {
+	n, err := s.testStore.EventRelease(ctx, p)
+	s.mu.Lock()
+	for _, r := range p.Releases {
+		s.released = append(s.released, r.EventID)
+	}
+	s.mu.Unlock()
+	return n, err
+}
+
+// releases returns how many times the event was released.
+func (s *spyStore) releases(id kapsel.EventID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.released {
+		if r == id {
+			n++
+		}
+	}
+	return n
 }
 
 // EventListen passes the wrapped store's notifications through; without a

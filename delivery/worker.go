@@ -19,27 +19,6 @@ type outcome struct {
 	createdAt time.Time
 }
 
-// work delivers one claimed event and hands its outcome to the completer.
-// The worker's slot is freed only once the completer took the outcome, so a
-// slow store slows claiming down instead of piling up outcomes.
-func (d *Dispatcher) work(ev *kapsel.Event, ep *kapsel.Endpoint) {
-	defer d.workers.Done()
-	out := d.attempt(ev, ep)
-	d.completeCh <- out
-	d.mu.Lock()
-	d.running--
-	if n := d.inflight[ev.EndpointID] - 1; n > 0 {
-		d.inflight[ev.EndpointID] = n
-	} else {
-		delete(d.inflight, ev.EndpointID)
-	}
-	d.mu.Unlock()
-	select {
-	case d.freedCh <- struct{}{}:
-	default:
-	}
-}
-
 // attempt makes one delivery attempt of ev to ep, unless the dispatcher is
 // being stopped or the endpoint's breaker refuses it (then the event is
 // released without an attempt).
@@ -49,6 +28,11 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 	}
 	if d.attemptCtx.Err() != nil {
 		return release(d.cfg.Clock.Now())
+	}
+	if now := d.cfg.Clock.Now(); !ev.LeaseExpiresAt.IsZero() && now.Add(d.cfg.attemptTimeout(ep)).After(ev.LeaseExpiresAt) {
+		// Queued behind a slow endpoint for so long that the attempt could
+		// outlive the lease: give it back rather than risk a duplicate.
+		return release(now)
 	}
 	if b := d.cfg.Breakers; b != nil {
 		ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.StoreTimeout)

@@ -1,0 +1,122 @@
+package delivery
+
+import (
+	"github.com/kapsel-dev/kapsel"
+)
+
+// job is one claimed event and its endpoint.
+type job struct {
+	ev *kapsel.Event
+	ep *kapsel.Endpoint
+}
+
+// Slots. At most Config.Workers attempts run at once, and at most
+// PerEndpointConcurrency ("per") to one endpoint. Besides its running
+// attempts an endpoint may hold up to per more claimed events queued, which
+// start as its attempts finish: that keeps its slots busy while the next
+// claim is on its way, instead of letting them run dry during every claim's
+// round trip. Queued events hold no worker, so an endpoint whose attempts
+// all hang holds per workers and per queued events, never the pool.
+//
+// An endpoint is claimed for while it holds at most per events (running and
+// queued), and every claim is limited to the room (2·per minus what it
+// holds) of the fullest endpoint still claimed for: a claim can never return
+// more events of one endpoint than it has room for, so nothing claimed has
+// to be given back for lack of room, and claims carry at least per events
+// when the backlog has them — each claim is a commit, so a backlog drains at
+// claim size × claims per second.
+
+// heldLocked is what endpoint id holds: running and queued events.
+func (d *Dispatcher) heldLocked(id kapsel.EndpointID) int {
+	return d.inflight[id] + len(d.queued[id])
+}
+
+// saturatedLocked reports whether endpoint id is too busy to be claimed for.
+func (d *Dispatcher) saturatedLocked(id kapsel.EndpointID) bool {
+	return d.heldLocked(id) > d.cfg.PerEndpointConcurrency
+}
+
+// capacity returns the size of the next claim and the endpoints to exclude
+// from it.
+func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	per := d.cfg.PerEndpointConcurrency
+	// Every claimed event may need a worker (its endpoint may have free
+	// slots), and queued events are bounded by Workers too (memory).
+	limit = min(d.cfg.ClaimBatch, d.cfg.Workers-d.running, d.cfg.Workers-d.queuedTotal, 2*per)
+	for id := range d.inflight { // an endpoint with queued events has running ones
+		if d.saturatedLocked(id) {
+			exclude = append(exclude, id)
+			continue
+		}
+		limit = min(limit, 2*per-d.heldLocked(id))
+	}
+	return max(limit, 0), exclude
+}
+
+// admit runs a claimed event at once when its endpoint has a free slot, and
+// queues it otherwise.
+func (d *Dispatcher) admit(j *job) {
+	id := j.ev.EndpointID
+	d.mu.Lock()
+	if d.inflight[id] >= d.cfg.PerEndpointConcurrency {
+		d.queued[id] = append(d.queued[id], j)
+		d.queuedTotal++
+		d.mu.Unlock()
+		return
+	}
+	d.inflight[id]++
+	d.running++
+	d.mu.Unlock()
+	d.workers.Add(1)
+	go d.work(j)
+}
+
+// work delivers claimed events of one endpoint: the one it was started with,
+// then whatever is queued for that endpoint. Each outcome goes to the
+// completer; the slot is given up only once the completer took the outcome,
+// so a slow store slows claiming down instead of piling up outcomes.
+func (d *Dispatcher) work(j *job) {
+	defer d.workers.Done()
+	id := j.ev.EndpointID
+	for j != nil {
+		d.completeCh <- d.attempt(j.ev, j.ep)
+		d.mu.Lock()
+		j = nil
+		if q := d.queued[id]; len(q) > 0 {
+			j, q[0] = q[0], nil
+			if len(q) == 1 {
+				delete(d.queued, id)
+			} else {
+				d.queued[id] = q[1:]
+			}
+			d.queuedTotal--
+		} else {
+			d.running--
+			if n := d.inflight[id] - 1; n > 0 {
+				d.inflight[id] = n
+			} else {
+				delete(d.inflight, id)
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case d.freedCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dropQueued empties the queues and returns what they held.
+func (d *Dispatcher) dropQueued() []*job {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*job
+	for id, q := range d.queued {
+		out = append(out, q...)
+		delete(d.queued, id)
+	}
+	d.queuedTotal = 0
+	return out
+}
