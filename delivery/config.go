@@ -86,8 +86,8 @@ type Config struct {
 	// Logger receives operational messages (never bodies or secrets).
 	// Defaults to slog.Default().
 	Logger *slog.Logger
-	// Rand returns uniform random numbers in [0, 1) for retry jitter.
-	// Defaults to math/rand/v2.Float64.
+	// Rand returns uniform random numbers in [0, 1) for retry jitter; it is
+	// called from many goroutines at once. Defaults to math/rand/v2.Float64.
 	Rand func() float64
 }
 
