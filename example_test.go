@@ -2,6 +2,7 @@ package kapsel_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,7 +33,13 @@ func Example() {
 	}))
 	defer dest.Close()
 
-	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", Now: time.Now()})
+	// A tenant's API key authenticates it to the management API; the store
+	// keeps only its hash.
+	keyHash := sha256.Sum256([]byte("kap_example-key"))
+	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: keyHash[:], Now: time.Now()})
+	if err != nil {
+		panic(err)
+	}
 	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Now: time.Now(), Endpoint: &kapsel.Endpoint{
 		TenantID:       tenant.ID,
 		Name:           "orders",

@@ -2,6 +2,7 @@ package kapsel
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -72,7 +73,8 @@ type TenantGetter interface {
 // TenantStore keeps tenants.
 type TenantStore interface {
 	TenantGetter
-	// TenantInsert creates a tenant. ErrDuplicate when the API key hash is
+	// TenantInsert creates a tenant. ErrInvalid when params fail
+	// [TenantInsertParams.Validate]; ErrDuplicate when the API key hash is
 	// already used.
 	TenantInsert(ctx context.Context, params *TenantInsertParams) (*Tenant, error)
 	// TenantGetByAPIKey returns the tenant owning the API key hash;
@@ -82,11 +84,25 @@ type TenantStore interface {
 
 // TenantInsertParams are the arguments of TenantInsert.
 type TenantInsertParams struct {
-	Name       string
+	Name string
+	// APIKeyHash is required: every tenant is an API principal, and the hash
+	// is how its key finds it.
 	APIKeyHash []byte
 	RateLimit  float64
 	RateBurst  int
 	Now        time.Time
+}
+
+// Validate returns an error wrapping ErrInvalid when the API key hash is
+// missing or the rate limit is negative. Every store checks it first.
+func (p *TenantInsertParams) Validate() error {
+	switch {
+	case len(p.APIKeyHash) == 0:
+		return fmt.Errorf("%w: tenant api key hash is required", ErrInvalid)
+	case p.RateLimit < 0 || p.RateBurst < 0:
+		return fmt.Errorf("%w: tenant rate limit and burst must not be negative", ErrInvalid)
+	}
+	return nil
 }
 
 // TenantGetParams are the arguments of TenantGet.

@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
@@ -47,7 +48,8 @@ func run(ctx context.Context) error {
 	}
 
 	now := time.Now()
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "example", Now: now})
+	keyHash := sha256.Sum256([]byte("kap_example-key")) // the management API's key, stored hashed
+	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "example", APIKeyHash: keyHash[:], Now: now})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 
 // TenantInsert creates a tenant; ErrDuplicate when the API key hash is taken.
 func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertParams) (*kapsel.Tenant, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting tenant: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.tenantByKey[string(params.APIKeyHash)]; ok {

@@ -21,6 +21,9 @@ func scanTenant(row pgx.Row) (*kapsel.Tenant, error) {
 // TenantInsert creates a tenant; ErrDuplicate when the API key hash is taken
 // (the unique constraint on api_key_hash decides).
 func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertParams) (*kapsel.Tenant, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting tenant: %w", err)
+	}
 	t, err := scanTenant(s.pool.QueryRow(ctx, `
 		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)

@@ -23,6 +23,9 @@ func scanTenant(row interface{ Scan(...any) error }) (*kapsel.Tenant, error) {
 
 // TenantInsert creates a tenant; ErrDuplicate when the API key hash is taken.
 func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertParams) (*kapsel.Tenant, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting tenant: %w", err)
+	}
 	t := &kapsel.Tenant{
 		ID: kapsel.NewTenantID(), Name: params.Name, APIKeyHash: append([]byte{}, params.APIKeyHash...),
 		RateLimit: params.RateLimit, RateBurst: params.RateBurst,

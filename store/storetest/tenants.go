@@ -53,6 +53,20 @@ func testTenants(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		mustIs(t, err, kapsel.ErrDuplicate, "second TenantInsert with the same key hash")
 	})
 
+	t.Run("InsertInvalid", func(t *testing.T) {
+		h := setup(t, newStore)
+		for name, params := range map[string]*kapsel.TenantInsertParams{
+			"no api key hash":     {Name: "a", Now: Base},
+			"negative rate limit": {Name: "a", APIKeyHash: hash([]byte("k1")), RateLimit: -1, Now: Base},
+		} {
+			_, err := h.s.TenantInsert(h.ctx, params)
+			mustIs(t, err, kapsel.ErrInvalid, "TenantInsert with "+name)
+		}
+		// Nothing was written: the key of the refused tenant is still free.
+		_, err := h.s.TenantGetByAPIKey(h.ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: hash([]byte("k1"))})
+		mustIs(t, err, kapsel.ErrNotFound, "TenantGetByAPIKey after a refused insert")
+	})
+
 	t.Run("GetByAPIKey", func(t *testing.T) {
 		h := setup(t, newStore)
 		a, b := h.tenant(), h.tenant()
