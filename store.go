@@ -62,6 +62,18 @@ const (
 	MaxPageLimit     = 500
 )
 
+// PageLimit applies a list's default and cap to limit: DefaultPageLimit when
+// it is not positive, MaxPageLimit when it is larger.
+func PageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageLimit
+	case limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return limit
+}
+
 // ---- Tenants ----
 
 // TenantGetter reads tenants.

@@ -15,7 +15,7 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	if _, err := s.event(params.EventID, params.TenantID); err != nil {
 		return nil, fmt.Errorf("listing attempts of %w", err)
 	}
-	limit := pageLimit(params.Limit)
+	limit := kapsel.PageLimit(params.Limit)
 	var out []*kapsel.Attempt
 	for _, a := range s.attempts[params.EventID] {
 		if params.Cursor != "" && a.ID <= params.Cursor {

@@ -64,7 +64,7 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	if limit := pageLimit(params.Limit); len(out) > limit {
+	if limit := kapsel.PageLimit(params.Limit); len(out) > limit {
 		out = out[:limit]
 	}
 	for i, e := range out {

@@ -124,7 +124,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	if limit := pageLimit(params.Limit); len(out) > limit {
+	if limit := kapsel.PageLimit(params.Limit); len(out) > limit {
 		out = out[:limit]
 	}
 	for i, e := range out {

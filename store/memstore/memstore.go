@@ -68,17 +68,6 @@ func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
 // ts keeps t at microsecond precision, as Postgres does.
 func ts(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
 
-// pageLimit applies the default and the cap of a list's Limit.
-func pageLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return kapsel.DefaultPageLimit
-	case limit > kapsel.MaxPageLimit:
-		return kapsel.MaxPageLimit
-	}
-	return limit
-}
-
 // newLeaseToken returns a fresh random lease token.
 func newLeaseToken() string {
 	var b [16]byte

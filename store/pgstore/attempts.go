@@ -43,7 +43,7 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 		WHERE event_id = $1
 			AND number > coalesce((SELECT number FROM attempts WHERE id = $2 AND event_id = $1), 0)
 		ORDER BY number LIMIT $3`,
-		params.EventID, params.Cursor, pageLimit(params.Limit))
+		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts of event %s: %w", params.EventID, mapError(err))
 	}

@@ -77,7 +77,7 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 		SELECT `+endpointColumns+` FROM endpoints
 		WHERE tenant_id = $1 AND deleted_at IS NULL AND id > $2
 		ORDER BY id LIMIT $3`,
-		params.TenantID, params.Cursor, pageLimit(params.Limit))
+		params.TenantID, params.Cursor, kapsel.PageLimit(params.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
 	}

@@ -43,7 +43,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 			where += fmt.Sprintf(" AND %s = $%d", f.column, len(args))
 		}
 	}
-	args = append(args, pageLimit(params.Limit))
+	args = append(args, kapsel.PageLimit(params.Limit))
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM events WHERE %s ORDER BY id LIMIT $%d`,
 		eventColumns, where, len(args)), args...)
 	if err != nil {

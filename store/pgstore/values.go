@@ -2,8 +2,6 @@ package pgstore
 
 import (
 	"time"
-
-	"github.com/kapsel-dev/kapsel"
 )
 
 // Conversions between Go values and columns.
@@ -32,14 +30,3 @@ func timeVal(p *time.Time) time.Time {
 
 // nanos reads a duration kept as integer nanoseconds.
 func nanos(n int64) time.Duration { return time.Duration(n) }
-
-// pageLimit applies the default and the cap of a list's Limit.
-func pageLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return kapsel.DefaultPageLimit
-	case limit > kapsel.MaxPageLimit:
-		return kapsel.MaxPageLimit
-	}
-	return limit
-}

@@ -19,7 +19,7 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	rows, err := s.r.QueryContext(ctx, `SELECT id, event_id, endpoint_id, tenant_id, number, trigger, started_at,
 		duration_ns, status_code, error_code, error, response_body
 		FROM attempts WHERE event_id = ? AND id > ? ORDER BY number LIMIT ?`,
-		params.EventID, params.Cursor, pageLimit(params.Limit))
+		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
 	}

@@ -125,7 +125,7 @@ func (s *Store) EndpointGet(ctx context.Context, params *kapsel.EndpointGetParam
 func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListParams) ([]*kapsel.Endpoint, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints
 		WHERE tenant_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?`,
-		params.TenantID, params.Cursor, pageLimit(params.Limit))
+		params.TenantID, params.Cursor, kapsel.PageLimit(params.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("listing endpoints: %w", mapError(err))
 	}

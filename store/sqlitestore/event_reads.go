@@ -37,7 +37,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE (?1 = '' OR tenant_id = ?1) AND (?2 = '' OR endpoint_id = ?2) AND (?3 = '' OR status = ?3) AND id > ?4
 		ORDER BY id LIMIT ?5`,
-		params.TenantID, params.EndpointID, params.Status, params.Cursor, pageLimit(params.Limit))
+		params.TenantID, params.EndpointID, params.Status, params.Cursor, kapsel.PageLimit(params.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("listing events: %w", mapError(err))
 	}

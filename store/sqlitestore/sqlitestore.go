@@ -148,14 +148,3 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return mapError(tx.Commit())
 }
-
-// pageLimit applies the default and the cap of a list's Limit.
-func pageLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return kapsel.DefaultPageLimit
-	case limit > kapsel.MaxPageLimit:
-		return kapsel.MaxPageLimit
-	}
-	return limit
-}
