@@ -18,9 +18,35 @@
 //   - breaker: per-endpoint circuit breakers persisted through the store.
 //   - store/pgstore: the Postgres [Store], with transactional ingest inside
 //     the caller's own pgx transaction (an outbox).
+//   - store/sqlitestore: an embedded, durable [Store] for a single process
+//     (kapseld's zero-config default).
 //   - store/memstore: an in-memory [Store] for unit tests and examples.
-//   - store/storetest: the conformance suite every [Store] passes.
+//   - store/storetest: the conformance suite every [Store] passes; a
+//     third-party store proves itself with one call, storetest.Run.
+//   - api: the management API, an http.Handler to mount on your own mux.
+//   - metrics/prommetrics: Prometheus metrics fed by [Hooks].
+//   - kapseltest: a fake [Clock], a fake destination and assertions for
+//     your own tests.
 //   - cmd/kapseld: the standalone server built from these parts.
+//
+// # Embedding
+//
+// A typical application opens a store, starts a dispatcher, and mounts the
+// ingest handler and the management API on its own mux; the ingester wakes
+// the dispatcher after each commit, so a new event is attempted within
+// milliseconds:
+//
+//	store, err := pgstore.Open(ctx, databaseURL, nil)
+//	// … store.Migrate(ctx)
+//	dispatcher, err := delivery.New(store, &delivery.Config{Breakers: breaker.New(store, nil)})
+//	// … dispatcher.Start(ctx); defer dispatcher.Stop(ctx)
+//	ingester, err := ingest.New(store, &ingest.Config{Waker: dispatcher})
+//	// … ingester.Start(ctx); defer ingester.Stop(ctx)
+//	mux.Handle(ingest.Pattern, ingester)
+//
+// With pgstore, an application can also create an outgoing webhook inside its
+// own pgx transaction (pgstore's EventInsertTx), so that the webhook commits
+// or rolls back with the business write it announces.
 //
 // # Guarantees
 //
