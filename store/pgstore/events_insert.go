@@ -65,14 +65,16 @@ notified AS (
 SELECT ord, owner, id IN (SELECT id FROM ins) AS inserted, (SELECT count(*) FROM notified)
 FROM checked ORDER BY ord`
 
-// keyOwnersSQL returns, for keys this batch proposed an event for but did not
-// win, the owning event. It runs as the next statement of the same
-// transaction, so it sees an owner that committed while the insert waited
-// for it (a statement's own snapshot would not).
+// keyOwnersSQL returns, for keys this batch lost, the owning event. It runs
+// only when a key was lost (a provider's retry; rare), after the insert
+// statement, in a new snapshot: that sees an owner that committed while the
+// insert waited for it, which the insert statement's own snapshot would not.
+// The owner has committed by then, since ON CONFLICT waits for a concurrent
+// inserter of the key to finish.
 const keyOwnersSQL = `
 SELECT q.endpoint_id, q.key, k.body_hash, ` + eventColumnsE + `
-FROM unnest($1::text[], $2::text[], $3::text[]) AS q(endpoint_id, key, proposed)
-JOIN idempotency_keys k ON k.endpoint_id = q.endpoint_id AND k.key = q.key AND k.event_id <> q.proposed
+FROM unnest($1::text[], $2::text[]) AS q(endpoint_id, key)
+JOIN idempotency_keys k ON k.endpoint_id = q.endpoint_id AND k.key = q.key
 JOIN events e ON e.id = k.event_id`
 
 // idemKey is what an idempotency key is unique over.
@@ -100,8 +102,9 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 	return res, nil
 }
 
-// insertEvents does EventInsertMany on q: the pool (the batch then runs in
-// one implicit transaction) or an application's transaction.
+// insertEvents does EventInsertMany on q: the pool (the insert statement then
+// commits on its own, before its results are complete) or an application's
+// transaction.
 func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	in := params.Events
 	if len(in) == 0 {
@@ -116,14 +119,13 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 	// Rows sent to the database: every input, except that an (endpoint, key)
 	// goes only once; a later input with the same key follows the first.
 	var (
-		ids                                    = make([]kapsel.EventID, len(in))
-		first                                  = map[idemKey]int{}
-		follows                                = make([]int, len(in)) // index of the first input with the key, or -1
-		sent                                   []int
-		aID, aTenant, aEndpoint, aCType, aHdr  []string
-		aKey                                   []string
-		aBody, aHash                           [][]byte
-		keyedEndpoint, keyedKey, keyedProposed []string
+		ids                                   = make([]kapsel.EventID, len(in))
+		first                                 = map[idemKey]int{}
+		follows                               = make([]int, len(in)) // index of the first input with the key, or -1
+		sent                                  []int
+		aID, aTenant, aEndpoint, aCType, aHdr []string
+		aKey                                  []string
+		aBody, aHash                          [][]byte
 	)
 	for i, e := range in {
 		ids[i] = kapsel.NewEventID()
@@ -135,9 +137,6 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 				continue
 			}
 			first[k] = i
-			keyedEndpoint = append(keyedEndpoint, string(e.EndpointID))
-			keyedKey = append(keyedKey, e.IdempotencyKey)
-			keyedProposed = append(keyedProposed, string(ids[i]))
 		}
 		hdr, err := json.Marshal(e.Headers)
 		if err != nil {
@@ -154,17 +153,12 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		aHash = append(aHash, nonNil(e.BodyHash))
 	}
 
-	b := &pgx.Batch{}
-	b.Queue(insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now)
-	if len(keyedKey) > 0 {
-		b.Queue(keyOwnersSQL, keyedEndpoint, keyedKey, keyedProposed)
+	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now)
+	if err != nil {
+		return nil, mapError(err)
 	}
-	br := q.SendBatch(ctx, b)
-	defer br.Close()
-
 	owners := make([]kapsel.TenantID, len(in))
 	inserted := make([]bool, len(in))
-	rows, _ := br.Query()
 	var (
 		ord      int
 		owner    *string
@@ -172,7 +166,7 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		notified int64
 		invalid  []kapsel.EndpointID
 	)
-	_, err := pgx.ForEachRow(rows, []any{&ord, &owner, &ins, &notified}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&ord, &owner, &ins, &notified}, func() error {
 		i := sent[ord-1]
 		if owner == nil {
 			invalid = append(invalid, in[i].EndpointID)
@@ -184,36 +178,52 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 	if err != nil {
 		return nil, mapError(err)
 	}
-	keyOwners := map[idemKey]keyOwner{}
-	if len(keyedKey) > 0 {
-		rows, _ := br.Query()
-		for rows.Next() {
-			var (
-				k  idemKey
-				o  keyOwner
-				er eventRow
-			)
-			if err := rows.Scan(append([]any{&k.endpoint, &k.key, &o.bodyHash}, er.dest(false)...)...); err != nil {
-				rows.Close()
-				return nil, mapError(err)
-			}
-			if o.event, err = er.event(); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			keyOwners[k] = o
-		}
-		if err := rows.Err(); err != nil {
-			return nil, mapError(err)
-		}
-	}
-	if err := br.Close(); err != nil {
-		return nil, mapError(err)
-	}
 	if len(invalid) > 0 {
 		return nil, fmt.Errorf("endpoint %s: %w", invalid[0], kapsel.ErrNotFound)
 	}
+	// A sent row that was not inserted lost its key: read the owners.
+	var lostEndpoint, lostKey []string
+	for _, i := range sent {
+		if !inserted[i] {
+			lostEndpoint = append(lostEndpoint, string(in[i].EndpointID))
+			lostKey = append(lostKey, in[i].IdempotencyKey)
+		}
+	}
+	keyOwners := map[idemKey]keyOwner{}
+	if len(lostKey) > 0 {
+		if keyOwners, err = readKeyOwners(ctx, q, lostEndpoint, lostKey); err != nil {
+			return nil, err
+		}
+	}
 	return insertResults(in, ids, follows, owners, inserted, keyOwners, now), nil
+}
+
+// readKeyOwners returns the events holding the (endpoint, key) pairs.
+func readKeyOwners(ctx context.Context, q querier, endpoints, keys []string) (map[idemKey]keyOwner, error) {
+	rows, err := q.Query(ctx, keyOwnersSQL, endpoints, keys)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	owners := make(map[idemKey]keyOwner, len(keys))
+	for rows.Next() {
+		var (
+			k  idemKey
+			o  keyOwner
+			er eventRow
+		)
+		if err := rows.Scan(append([]any{&k.endpoint, &k.key, &o.bodyHash}, er.dest(false)...)...); err != nil {
+			return nil, mapError(err)
+		}
+		if o.event, err = er.event(); err != nil {
+			return nil, err
+		}
+		owners[k] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return owners, nil
 }
 
 // insertResults builds one result per input from what the database decided.
