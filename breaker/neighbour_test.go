@@ -20,22 +20,25 @@ import (
 // on the wall clock (it measures latency), against memstore.
 
 type neighbourCase struct {
-	sick     bool // A hangs until its 1 s timeout
+	sick     bool // A hangs until its timeout (neighbourTimeout)
 	breakers bool
-	per      int // PerEndpointConcurrency; 0 = the default (32 of 64 workers)
+	per      int // PerEndpointConcurrency; 0 = the default (half of the pool: 32)
 }
 
 type neighbourResult struct {
 	p50, p99, max time.Duration // B's end-to-end latency
 	lag           time.Duration // last B delivery after the last B insert
 	rate          float64       // B deliveries per second over the run
-	aRequests     int64
+	aRequests     int64         // requests A received…
+	aElapsed      time.Duration // …from the dispatcher's start until they were counted
 }
 
 const (
 	neighbourBacklog = 300 // A's events waiting at the start
 	neighbourRate    = 300 // B's events per second
 	neighbourFeed    = 2 * time.Second
+	neighbourWorkers = 64
+	neighbourTimeout = time.Second // both endpoints' attempt timeout
 )
 
 func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
@@ -55,7 +58,7 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 	destA, destB := newNeighbourDest(tb, c.sick), newNeighbourDest(tb, false)
 	addEndpoint := func(url string) kapsel.EndpointID {
 		ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-			Endpoint: &kapsel.Endpoint{TenantID: ten.ID, Name: "e", URL: url, Timeout: time.Second, RetryPolicy: kapsel.DefaultRetryPolicy()},
+			Endpoint: &kapsel.Endpoint{TenantID: ten.ID, Name: "e", URL: url, Timeout: neighbourTimeout, RetryPolicy: kapsel.DefaultRetryPolicy()},
 			Now:      now,
 		})
 		fatal(err)
@@ -67,7 +70,7 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 	var latencies []time.Duration
 	var last time.Time
 	cfg := &delivery.Config{
-		Workers: 64, PerEndpointConcurrency: c.per, AllowPrivateDestinations: true,
+		Workers: neighbourWorkers, PerEndpointConcurrency: c.per, AllowPrivateDestinations: true,
 		Logger: slog.New(slog.DiscardHandler),
 		Hooks: kapsel.Hooks{OnAttempt: func(i kapsel.AttemptInfo) {
 			if i.EndpointID == b && i.Outcome == kapsel.OutcomeDelivered {
@@ -85,6 +88,7 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 	fatal(err)
 
 	e.insert(a, neighbourBacklog, time.Now())
+	started := time.Now()
 	fatal(d.Start(ctx))
 	defer func() {
 		destA.unhang()
@@ -120,6 +124,8 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 		}
 		<-poll.C
 	}
+	aRequests := destA.hits.Load()
+	aElapsed := time.Since(started)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -129,7 +135,8 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 		p50: q(0.5), p99: q(0.99), max: latencies[len(latencies)-1],
 		lag:       max(last.Sub(fed), 0),
 		rate:      float64(total) / last.Sub(start).Seconds(),
-		aRequests: destA.hits.Load(),
+		aRequests: aRequests,
+		aElapsed:  aElapsed,
 	}
 }
 
@@ -144,32 +151,57 @@ func newNeighbourDest(tb testing.TB, sick bool) *destination {
 }
 
 // TestSickNeighbourDoesNotHurt compares B with A healthy and with A timing
-// out on every attempt (breakers on, default per-endpoint cap). The bounds
-// are generous — the machine is shared — but a pool occupied by A would push
-// B's p99 towards a second (A's timeout). docs/breaker.md records measured
-// numbers.
+// out on every attempt, with the default per-endpoint cap (half of the
+// pool), with and without breakers. It runs in CI with -race next to other
+// packages on a loaded machine, so it asserts what a sick A structurally
+// changes rather than tight latency percentiles: B's rate, no B event
+// waiting as long as A's timeout, B's p99 within a generous margin of the
+// healthy run's, and the number of requests A can have received. Without
+// the cap (a default letting A take every worker) B's p99 reaches A's
+// timeout and its rate halves. docs/breaker.md records measured numbers.
 func TestSickNeighbourDoesNotHurt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for several seconds on the wall clock")
 	}
 	healthy := runNeighbours(t, neighbourCase{breakers: true})
-	sick := runNeighbours(t, neighbourCase{sick: true, breakers: true})
 	t.Logf("A healthy: B p50 %s p99 %s max %s lag %s rate %.0f/s", healthy.p50, healthy.p99, healthy.max, healthy.lag, healthy.rate)
-	t.Logf("A sick:    B p50 %s p99 %s max %s lag %s rate %.0f/s; A requests %d", sick.p50, sick.p99, sick.max, sick.lag, sick.rate, sick.aRequests)
-	if bound := 2*healthy.p99 + 250*time.Millisecond; sick.p99 > bound {
-		t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 250 ms)", sick.p99, bound)
-	}
-	// Well under A's 1 s timeout: no event of B waited for a slot A held.
-	if sick.p99 >= 750*time.Millisecond {
-		t.Errorf("B's p99 with A sick is %s: B waited behind A's timeouts", sick.p99)
-	}
-	if sick.rate < 0.8*healthy.rate {
-		t.Errorf("B's delivery rate with A sick is %.0f/s, under 80%% of %.0f/s", sick.rate, healthy.rate)
-	}
-	// The breaker stopped A after its first wave of timeouts: without it A
-	// would be attempted again every ~2 s, about 32 requests a second.
-	if sick.aRequests > 64+8 {
-		t.Errorf("A received %d requests; the breaker should have stopped it after the first wave", sick.aRequests)
+	const per = neighbourWorkers / 2 // the default cap
+	for _, c := range []struct {
+		name string
+		c    neighbourCase
+	}{
+		{"breaker+cap", neighbourCase{sick: true, breakers: true}},
+		{"cap-only", neighbourCase{sick: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sick := runNeighbours(t, c.c)
+			t.Logf("A sick: B p50 %s p99 %s max %s lag %s rate %.0f/s; A requests %d in %s",
+				sick.p50, sick.p99, sick.max, sick.lag, sick.rate, sick.aRequests, sick.aElapsed.Round(time.Millisecond))
+			if sick.rate < 0.8*healthy.rate {
+				t.Errorf("B's delivery rate with A sick is %.0f/s, under 80%% of %.0f/s", sick.rate, healthy.rate)
+			}
+			// A B event that waited for a worker or a claim held up by A
+			// waits up to A's timeout; a loaded machine does not stall a
+			// process for a second.
+			if sick.max >= neighbourTimeout {
+				t.Errorf("a B event took %s with A sick, as long as A's timeout: it waited behind A", sick.max)
+			}
+			if bound := 2*healthy.p99 + 500*time.Millisecond; sick.p99 > bound {
+				t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 500 ms)", sick.p99, bound)
+			}
+			// Every request to A lasts its whole timeout and at most per run
+			// at once, so per "lanes" of back-to-back requests bound them —
+			// whatever the machine's load.
+			if lanes := per * (int64(sick.aElapsed/neighbourTimeout) + 1); sick.aRequests > lanes {
+				t.Errorf("A received %d requests in %s: more than %d at once", sick.aRequests, sick.aElapsed, per)
+			}
+			// With the breaker: A's first wave (per requests) and at most
+			// the attempts that started between its first failure and the
+			// trip (ConsecutiveFailures-1); no probe before the cool-down.
+			if most := int64(per + breaker.DefaultConsecutiveFailures); c.c.breakers && sick.aRequests > most {
+				t.Errorf("A received %d requests, over %d: the breaker should have stopped it after the first wave", sick.aRequests, most)
+			}
+		})
 	}
 }
 
@@ -183,8 +215,8 @@ func BenchmarkNeighbours(b *testing.B) {
 		{"A-healthy", neighbourCase{breakers: true}},
 		{"A-sick/breaker+cap", neighbourCase{sick: true, breakers: true}},
 		{"A-sick/cap-only", neighbourCase{sick: true}},
-		{"A-sick/breaker-only", neighbourCase{sick: true, breakers: true, per: 64}},
-		{"A-sick/neither", neighbourCase{sick: true, per: 64}},
+		{"A-sick/breaker-only", neighbourCase{sick: true, breakers: true, per: neighbourWorkers}},
+		{"A-sick/neither", neighbourCase{sick: true, per: neighbourWorkers}},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {

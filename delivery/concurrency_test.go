@@ -13,35 +13,48 @@ import (
 )
 
 // TestPerEndpointConcurrency: a hanging endpoint holds at most
-// PerEndpointConcurrency workers; another endpoint's events are delivered
-// meanwhile.
+// PerEndpointConcurrency workers — by default half of the pool, whatever its
+// size — and another endpoint's events are delivered meanwhile.
 func TestPerEndpointConcurrency(t *testing.T) {
 	t.Parallel()
-	f := setup(t, func(c *delivery.Config) {
-		c.Workers = 8
-		c.PerEndpointConcurrency = 2
-	})
-	f.dest.SetDefault(kapseltest.Response{Hang: true})
-	for range 10 {
-		f.insert(nil, `{"slow":true}`)
-	}
-	f.dest.WaitForRequests(t, 2, waitLong)
+	for _, tc := range []struct {
+		name           string
+		workers, per   int
+		wantConcurrent int
+	}{
+		{"explicit", 8, 2, 2},
+		{"default is half the pool", 8, 0, 4},
+		{"default of a pool of three", 3, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, func(c *delivery.Config) {
+				c.Workers = tc.workers
+				c.PerEndpointConcurrency = tc.per
+			})
+			f.dest.SetDefault(kapseltest.Response{Hang: true})
+			for range 10 {
+				f.insert(nil, `{"slow":true}`)
+			}
+			f.dest.WaitForRequests(t, tc.wantConcurrent, waitLong)
 
-	fast := kapseltest.NewDestination(t)
-	ep := f.newEndpoint(fast.URL + "/fast")
-	var evs []*kapsel.Event
-	for range 12 {
-		evs = append(evs, f.insert(ep, `{"fast":true}`))
+			fast := kapseltest.NewDestination(t)
+			ep := f.newEndpoint(fast.URL + "/fast")
+			var evs []*kapsel.Event
+			for range 12 {
+				evs = append(evs, f.insert(ep, `{"fast":true}`))
+			}
+			for _, ev := range evs {
+				kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+			}
+			if n := f.dest.Count(); n != tc.wantConcurrent {
+				t.Fatalf("the hanging endpoint received %d concurrent requests, want %d", n, tc.wantConcurrent)
+			}
+			f.dest.SetDefault(kapseltest.Response{})
+			f.dest.Release()
+			f.dest.WaitForRequests(t, 10, waitLong)
+		})
 	}
-	for _, ev := range evs {
-		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
-	}
-	if n := f.dest.Count(); n != 2 {
-		t.Fatalf("the hanging endpoint received %d concurrent requests, want PerEndpointConcurrency = 2", n)
-	}
-	f.dest.SetDefault(kapseltest.Response{})
-	f.dest.Release()
-	f.dest.WaitForRequests(t, 10, waitLong)
 }
 
 // TestBacklogDrainsInBatches: a backlog larger than a claim batch is claimed

@@ -34,8 +34,10 @@ type Config struct {
 	// PerEndpointConcurrency caps the attempts in flight to one endpoint, so
 	// that one slow or dead endpoint cannot occupy the whole pool. An
 	// endpoint may also hold as many claimed events queued behind its
-	// running attempts (they hold no worker); see docs/delivery.md. Defaults to 64
-	// (half of the default pool); capped at Workers.
+	// running attempts (they hold no worker); see docs/delivery.md. Defaults
+	// to DefaultPerEndpointConcurrency (64) or half of Workers, whichever is
+	// less (at least 1); an explicit value is capped at Workers, and one equal
+	// to Workers turns the isolation between endpoints off.
 	PerEndpointConcurrency int
 	// ClaimBatch is the most events claimed in one store call. Defaults to 128.
 	ClaimBatch int
@@ -108,7 +110,10 @@ func (c *Config) withDefaults() (Config, error) {
 		out.Workers = DefaultWorkers
 	}
 	if out.PerEndpointConcurrency == 0 {
-		out.PerEndpointConcurrency = DefaultPerEndpointConcurrency
+		// Half the pool at most, whatever its size: a default that let one
+		// endpoint take every worker would let one dead endpoint stop all
+		// delivery.
+		out.PerEndpointConcurrency = max(1, min(DefaultPerEndpointConcurrency, out.Workers/2))
 	}
 	out.PerEndpointConcurrency = min(out.PerEndpointConcurrency, out.Workers)
 	if out.ClaimBatch == 0 {

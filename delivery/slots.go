@@ -15,8 +15,7 @@ type job struct {
 // attempts an endpoint may hold up to per more claimed events queued, which
 // start as its attempts finish: that keeps its slots busy while the next
 // claim is on its way, instead of letting them run dry during every claim's
-// round trip. Queued events hold no worker, so an endpoint whose attempts
-// all hang holds per workers and per queued events, never the pool.
+// round trip.
 //
 // An endpoint is claimed for while it holds at most per events (running and
 // queued), and every claim is limited to the room (2·per minus what it
@@ -25,6 +24,22 @@ type job struct {
 // to be given back for lack of room, and claims carry at least per events
 // when the backlog has them — each claim is a commit, so a backlog drains at
 // claim size × claims per second.
+//
+// Isolation. A sick endpoint (every attempt hanging until its timeout)
+// delays a healthy one's events by at most one claim, never by its timeout,
+// as long as per is less than Workers (the default is half the pool):
+//   - it holds at most per workers; queued events hold none, so the others
+//     keep Workers − per;
+//   - its queued events wait behind its own attempts only;
+//   - claims return the earliest due events first, so whenever it has room
+//     its older backlog may fill a claim; that claim is then full and the
+//     next one follows at once, with the endpoint excluded (it then holds
+//     2·per). Room opens once per timeout of its attempts, so this costs a
+//     healthy endpoint one claim's round trip that often.
+//
+// With per equal to Workers there is no isolation: one endpoint may take
+// every worker, and its queue refills them as its attempts time out.
+// TestSickNeighbourDoesNotHurt (package breaker) measures all this.
 
 // heldLocked is what endpoint id holds: running and queued events.
 func (d *Dispatcher) heldLocked(id kapsel.EndpointID) int {
