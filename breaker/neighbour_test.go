@@ -29,6 +29,7 @@ type neighbourResult struct {
 	p50, p99, max time.Duration // B's end-to-end latency
 	lag           time.Duration // last B delivery after the last B insert
 	rate          float64       // B deliveries per second over the run
+	fedRate       float64       // B inserts per second (the feeder slows down on a loaded machine)
 	aRequests     int64         // requests A received…
 	aElapsed      time.Duration // …from the dispatcher's start until they were counted
 }
@@ -135,6 +136,7 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 		p50: q(0.5), p99: q(0.99), max: latencies[len(latencies)-1],
 		lag:       max(last.Sub(fed), 0),
 		rate:      float64(total) / last.Sub(start).Seconds(),
+		fedRate:   float64(total) / fed.Sub(start).Seconds(),
 		aRequests: aRequests,
 		aElapsed:  aElapsed,
 	}
@@ -154,17 +156,18 @@ func newNeighbourDest(tb testing.TB, sick bool) *destination {
 // out on every attempt, with the default per-endpoint cap (half of the
 // pool), with and without breakers. It runs in CI with -race next to other
 // packages on a loaded machine, so it asserts what a sick A structurally
-// changes rather than tight latency percentiles: B's rate, no B event
-// waiting as long as A's timeout, B's p99 within a generous margin of the
-// healthy run's, and the number of requests A can have received. Without
-// the cap (a default letting A take every worker) B's p99 reaches A's
-// timeout and its rate halves. docs/breaker.md records measured numbers.
+// changes rather than tight latency percentiles: B keeping up with its
+// feed, no B event waiting as long as A's timeout, B's p99 within a
+// generous margin of the healthy run's, and the number of requests A can
+// have received. Without the cap (a default letting A take every worker) B's
+// p99 reaches A's timeout and its rate halves. docs/breaker.md records
+// measured numbers.
 func TestSickNeighbourDoesNotHurt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for several seconds on the wall clock")
 	}
 	healthy := runNeighbours(t, neighbourCase{breakers: true})
-	t.Logf("A healthy: B p50 %s p99 %s max %s lag %s rate %.0f/s", healthy.p50, healthy.p99, healthy.max, healthy.lag, healthy.rate)
+	t.Logf("A healthy: B p50 %s p99 %s max %s lag %s rate %.0f/s (fed %.0f/s)", healthy.p50, healthy.p99, healthy.max, healthy.lag, healthy.rate, healthy.fedRate)
 	const per = neighbourWorkers / 2 // the default cap
 	for _, c := range []struct {
 		name string
@@ -175,23 +178,26 @@ func TestSickNeighbourDoesNotHurt(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sick := runNeighbours(t, c.c)
-			t.Logf("A sick: B p50 %s p99 %s max %s lag %s rate %.0f/s; A requests %d in %s",
-				sick.p50, sick.p99, sick.max, sick.lag, sick.rate, sick.aRequests, sick.aElapsed.Round(time.Millisecond))
-			if sick.rate < 0.8*healthy.rate {
-				t.Errorf("B's delivery rate with A sick is %.0f/s, under 80%% of %.0f/s", sick.rate, healthy.rate)
+			t.Logf("A sick: B p50 %s p99 %s max %s lag %s rate %.0f/s (fed %.0f/s); A requests %d in %s",
+				sick.p50, sick.p99, sick.max, sick.lag, sick.rate, sick.fedRate, sick.aRequests, sick.aElapsed.Round(time.Millisecond))
+			// Against this run's own feed, not the healthy run's: on a
+			// loaded machine the feeder itself falls behind its 300/s.
+			if sick.rate < 0.8*sick.fedRate {
+				t.Errorf("B was delivered at %.0f/s with A sick, under 80%% of the %.0f/s it was fed at", sick.rate, sick.fedRate)
 			}
 			// A B event that waited for a worker or a claim held up by A
-			// waits up to A's timeout; a loaded machine does not stall a
-			// process for a second.
+			// waits up to A's timeout. The latency bounds leave room for
+			// stalls of a loaded machine (up to 0.7 s seen under -race with
+			// other packages' tests alongside); the cap itself is checked
+			// by the request counts below, which no load can break.
 			if sick.max >= neighbourTimeout {
 				t.Errorf("a B event took %s with A sick, as long as A's timeout: it waited behind A", sick.max)
 			}
-			if bound := 2*healthy.p99 + 500*time.Millisecond; sick.p99 > bound {
-				t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 500 ms)", sick.p99, bound)
+			if bound := 2*healthy.p99 + 750*time.Millisecond; sick.p99 > bound {
+				t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 750 ms)", sick.p99, bound)
 			}
 			// Every request to A lasts its whole timeout and at most per run
-			// at once, so per "lanes" of back-to-back requests bound them —
-			// whatever the machine's load.
+			// at once, so per "lanes" of back-to-back requests bound them.
 			if lanes := per * (int64(sick.aElapsed/neighbourTimeout) + 1); sick.aRequests > lanes {
 				t.Errorf("A received %d requests in %s: more than %d at once", sick.aRequests, sick.aElapsed, per)
 			}
