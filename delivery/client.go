@@ -128,7 +128,9 @@ func classify(err error, ctx context.Context, stopping bool) (kapsel.Code, strin
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return kapsel.CodeAttemptTimeout, "attempt timed out: " + msg
 	case errors.As(err, &dnsErr):
-		return kapsel.CodeAttemptDNS, msg
+		// net.DNSError's text names the resolver Kapsel asked (an address of
+		// Kapsel's own network); tenants read this message, so leave it out.
+		return kapsel.CodeAttemptDNS, "DNS lookup of " + dnsErr.Name + " failed: " + dnsErr.Err
 	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alert), isTLSMessage(msg):
 		return kapsel.CodeAttemptTLS, msg
 	case errors.As(err, &netErr) && netErr.Timeout():

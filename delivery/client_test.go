@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +121,10 @@ func TestSendDNSFailure(t *testing.T) {
 	res := post(t, c, "http://kapsel-test.example/", 5*time.Second)
 	if res.errorCode != kapsel.CodeAttemptDNS {
 		t.Fatalf("code %q (%s), want E2003", res.errorCode, res.errMsg)
+	}
+	// Tenants read the message: it names their host, never Kapsel's resolver.
+	if !strings.HasPrefix(res.errMsg, "DNS lookup of kapsel-test.example failed") || strings.Contains(res.errMsg, ":53") {
+		t.Fatalf("message %q names more than the destination host", res.errMsg)
 	}
 }
 

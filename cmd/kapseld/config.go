@@ -54,7 +54,7 @@ var settings = []setting{
 		func(c *config, v string) error { c.AdminToken = v; return nil }},
 	{"allow-private-destinations", "KAPSEL_ALLOW_PRIVATE_DESTINATIONS", "false", "turn the SSRF guard off (local development only)",
 		boolSetting(func(c *config, b bool) { c.AllowPrivateDestinations = b })},
-	{"workers", "KAPSEL_WORKERS", "0", "delivery attempts in flight at once; 0 = the dispatcher's default (64)",
+	{"workers", "KAPSEL_WORKERS", "0", "delivery attempts in flight at once; 0 = the dispatcher's default (128; at most half of them, and at most 64, to one endpoint)",
 		intSetting(func(c *config, n int64) { c.Workers = int(n) })},
 	{"max-body-bytes", "KAPSEL_MAX_BODY_BYTES", "0", "largest webhook body accepted; 0 = the ingester's default (10 MiB)",
 		intSetting(func(c *config, n int64) { c.MaxBodyBytes = n })},
