@@ -1,0 +1,59 @@
+package kapsel
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// TenantGetter reads tenants.
+type TenantGetter interface {
+	// TenantGet returns the tenant; ErrNotFound when there is none.
+	TenantGet(ctx context.Context, params *TenantGetParams) (*Tenant, error)
+}
+
+// TenantStore keeps tenants.
+type TenantStore interface {
+	TenantGetter
+	// TenantInsert creates a tenant. ErrInvalid when params fail
+	// [TenantInsertParams.Validate]; ErrDuplicate when the API key hash is
+	// already used.
+	TenantInsert(ctx context.Context, params *TenantInsertParams) (*Tenant, error)
+	// TenantGetByAPIKey returns the tenant owning the API key hash;
+	// ErrNotFound when none does.
+	TenantGetByAPIKey(ctx context.Context, params *TenantGetByAPIKeyParams) (*Tenant, error)
+}
+
+// TenantInsertParams are the arguments of TenantInsert.
+type TenantInsertParams struct {
+	Name string
+	// APIKeyHash is required: every tenant is an API principal, and the hash
+	// is how its key finds it.
+	APIKeyHash []byte
+	RateLimit  float64
+	RateBurst  int
+	Now        time.Time
+}
+
+// Validate returns an error wrapping ErrInvalid when the API key hash is
+// missing or the rate limit is negative. Every store checks it first.
+func (p *TenantInsertParams) Validate() error {
+	switch {
+	case len(p.APIKeyHash) == 0:
+		return fmt.Errorf("%w: tenant api key hash is required", ErrInvalid)
+	case p.RateLimit < 0 || p.RateBurst < 0:
+		return fmt.Errorf("%w: tenant rate limit and burst must not be negative", ErrInvalid)
+	}
+	return nil
+}
+
+// TenantGetParams are the arguments of TenantGet.
+type TenantGetParams struct {
+	ID TenantID
+}
+
+// TenantGetByAPIKeyParams are the arguments of TenantGetByAPIKey.
+type TenantGetByAPIKeyParams struct {
+	APIKeyHash []byte
+}
+
