@@ -36,4 +36,3 @@ type AttemptStats struct {
 	// endpoint's whole history.
 	LastSuccessAt, LastFailureAt time.Time
 }
-

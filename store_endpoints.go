@@ -85,4 +85,3 @@ type EndpointDeleteParams struct {
 	TenantID TenantID
 	Now      time.Time
 }
-

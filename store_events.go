@@ -190,4 +190,3 @@ type EventStats struct {
 	// when none is due.
 	OldestDue time.Time
 }
-

@@ -56,4 +56,3 @@ type TenantGetParams struct {
 type TenantGetByAPIKeyParams struct {
 	APIKeyHash []byte
 }
-
