@@ -28,6 +28,14 @@ import (
 // the claim cannot deadlock with an EndpointSetState that waits for it (an
 // endpoint being changed just has its events held by a later claim). It
 // returns how many events it held.
+//
+// The outer query finds the walked events by primary key only: it does not
+// repeat the walk's status and claimable_at conditions, which the planner
+// would otherwise answer by scanning events_pending_idx with the ids as a
+// filter (50–100 ms at 20,000 due events). An event that stopped being
+// pending since the walk's snapshot may so get claimable_at moved; that is
+// harmless, because claimable_at is read only while an event is pending and
+// every change back to pending sets it.
 const holdSQL = `
 WITH hold AS (
 	SELECT e.id, CASE WHEN ep.state = 'active' AND ep.deleted_at IS NULL THEN b.open_until
@@ -40,7 +48,6 @@ WITH hold AS (
 			WHERE f.status = 'pending' AND f.claimable_at <= $1 AND f.endpoint_id <> ALL ($2::text[])
 			ORDER BY f.claimable_at, f.id
 			LIMIT $3))
-		AND e.status = 'pending' AND e.claimable_at <= $1
 		AND (ep.state <> 'active' OR ep.deleted_at IS NOT NULL OR b.open_until IS NOT NULL)
 	FOR UPDATE OF e SKIP LOCKED
 	FOR SHARE OF ep SKIP LOCKED
@@ -67,31 +74,24 @@ SELECT count(*) FROM held`
 // picked row gets a fresh random lease token, which is what fences later
 // completions. A single statement, so it is atomic on its own.
 //
-// The pending branch is written so that its plan cannot depend on the
-// table's statistics, which for a queue are always stale: the ordered walk
-// and its row locks are a sub-select over events alone (ARRAY(...): the
-// planner has nothing to join it with, and an index scan with LIMIT is its
-// cheapest plan whatever it thinks the row count is), and the endpoint and
-// breaker checks are scalar sub-selects per candidate, which the planner
-// cannot turn into joins. Written as EXISTS/NOT EXISTS joins in one query,
-// the planner chose, both on a fresh table (no statistics) and right after
-// ANALYZE, to read every due event — by endpoint, or by a sequential scan
-// — and sort them all: ~30 ms per claim at 10,000 due events and growing
-// with the backlog, against ~10 ms now at any backlog (docs/benchmarks.md,
-// "Delivery"). The walk skips rows other claimers locked, as before; the
-// candidates of blocked endpoints it locks are dropped by the checks (the
-// hold step just before has moved nearly all of them out of the window).
+// Plan. Both branches must walk their index from the front and stop at the
+// limit: anything else reads every due event, so a claim would cost
+// O(backlog). The planner cannot be trusted to see that, because a queue
+// table's statistics are always stale: on a fresh table (no statistics), on
+// one analyzed while nearly empty, and right after ANALYZE of a backlog
+// alike, it read all due events — by a bitmap scan, by endpoint, or by a
+// sequential scan — and sorted them (EXPLAIN ANALYZE at 5,000–20,000 due
+// events: 20,000+ buffers and 30–190 ms for 128 rows). So the shape is fixed
+// twice: the endpoint and breaker checks are scalar sub-selects per row,
+// which the planner cannot turn into joins (events stays the only table in
+// FROM), and claimPlanSettings switch off the scans that read a whole range
+// for this transaction only, leaving the ordered index scan with LIMIT (128
+// rows: ~3,700 buffers, ~10 ms, independent of the backlog).
 const claimSQL = `
 WITH pending AS (
-	SELECT e.id, e.claimable_at AS due_at
-	FROM unnest(ARRAY(
-			SELECT f.id FROM events f
-			WHERE f.status = 'pending' AND f.claimable_at <= $1 AND f.endpoint_id <> ALL ($3::text[])
-			ORDER BY f.claimable_at, f.id
-			LIMIT $2
-			FOR UPDATE OF f SKIP LOCKED)) AS c(id)
-		JOIN events e ON e.id = c.id
+	SELECT e.id, e.claimable_at AS due_at FROM events e
 	WHERE e.status = 'pending' AND e.claimable_at <= $1
+		AND e.endpoint_id <> ALL ($3::text[])
 		AND (SELECT ep.state = 'active' AND ep.deleted_at IS NULL FROM endpoints ep WHERE ep.id = e.endpoint_id)
 		AND NOT coalesce((SELECT b.open_until > $1 FROM breakers b WHERE b.endpoint_id = e.endpoint_id), false)
 	ORDER BY e.claimable_at, e.id
@@ -102,9 +102,8 @@ expired AS (
 	SELECT e.id, e.next_attempt_at AS due_at FROM events e
 	WHERE e.status = 'delivering' AND e.lease_expires_at <= $1
 		AND e.endpoint_id <> ALL ($3::text[])
-		AND EXISTS (SELECT FROM endpoints ep
-			WHERE ep.id = e.endpoint_id AND ep.state = 'active' AND ep.deleted_at IS NULL)
-		AND NOT EXISTS (SELECT FROM breakers b WHERE b.endpoint_id = e.endpoint_id AND b.open_until > $1)
+		AND (SELECT ep.state = 'active' AND ep.deleted_at IS NULL FROM endpoints ep WHERE ep.id = e.endpoint_id)
+		AND NOT coalesce((SELECT b.open_until > $1 FROM breakers b WHERE b.endpoint_id = e.endpoint_id), false)
 	ORDER BY e.lease_expires_at
 	LIMIT $2
 	FOR UPDATE OF e SKIP LOCKED
@@ -179,15 +178,26 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	return evs, nil
 }
 
+// claimPlanSettings pins the claim's plan (see claimSQL): for the claim's
+// implicit transaction only (set_config with is_local), sequential and bitmap
+// scans of events are off, so that the claim reads its partial indexes in
+// order and stops at the limit. The planner still costs everything else.
+// It applies to holdSQL too.
+const claimPlanSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
+
 // claim runs holdSQL and claimSQL in one pipelined batch (one round trip,
 // one implicit transaction) and returns the events leased and how many
 // events were held.
 func (s *Store) claim(ctx context.Context, now time.Time, limit int, exclude []string, leaseUntil time.Time, scan int64) ([]*kapsel.Event, int64, error) {
 	b := &pgx.Batch{}
+	b.Queue(claimPlanSettings)
 	b.Queue(holdSQL, now, exclude, scan)
 	b.Queue(claimSQL, now, limit, exclude, leaseUntil)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, 0, mapError(err)
+	}
 	var held int64
 	if err := br.QueryRow().Scan(&held); err != nil {
 		return nil, 0, mapError(err)
