@@ -1,6 +1,7 @@
 package kapsel
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
@@ -116,24 +117,12 @@ func DefaultRetryPolicy() RetryPolicy {
 // WithDefaults returns p with every zero numeric field set to its default.
 func (p RetryPolicy) WithDefaults() RetryPolicy {
 	d := DefaultRetryPolicy()
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = d.MaxAttempts
-	}
-	if p.InitialInterval == 0 {
-		p.InitialInterval = d.InitialInterval
-	}
-	if p.Multiplier == 0 {
-		p.Multiplier = d.Multiplier
-	}
-	if p.Jitter == 0 {
-		p.Jitter = d.Jitter
-	}
-	if p.MaxInterval == 0 {
-		p.MaxInterval = d.MaxInterval
-	}
-	if p.MaxAge == 0 {
-		p.MaxAge = d.MaxAge
-	}
+	p.MaxAttempts = cmp.Or(p.MaxAttempts, d.MaxAttempts)
+	p.InitialInterval = cmp.Or(p.InitialInterval, d.InitialInterval)
+	p.Multiplier = cmp.Or(p.Multiplier, d.Multiplier)
+	p.Jitter = cmp.Or(p.Jitter, d.Jitter)
+	p.MaxInterval = cmp.Or(p.MaxInterval, d.MaxInterval)
+	p.MaxAge = cmp.Or(p.MaxAge, d.MaxAge)
 	return p
 }
 

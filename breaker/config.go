@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -118,39 +119,17 @@ func (c *Config) withDefaults() Config {
 	if c != nil {
 		out = *c
 	}
-	if out.ConsecutiveFailures == 0 {
-		out.ConsecutiveFailures = DefaultConsecutiveFailures
-	}
-	if out.FailureRate == 0 {
-		out.FailureRate = DefaultFailureRate
-	}
-	if out.MinRequests == 0 {
-		out.MinRequests = DefaultMinRequests
-	}
-	if out.Window == 0 {
-		out.Window = DefaultWindow
-	}
-	if out.CoolDown == 0 {
-		out.CoolDown = DefaultCoolDown
-	}
-	if out.MaxCoolDown == 0 {
-		out.MaxCoolDown = max(DefaultMaxCoolDown, out.CoolDown)
-	}
-	if out.ProbeLease == 0 {
-		out.ProbeLease = DefaultProbeLease
-	}
-	if out.DisableAfter == 0 {
-		out.DisableAfter = DefaultDisableAfter
-	}
-	if out.SyncInterval == 0 {
-		out.SyncInterval = min(DefaultSyncInterval, out.CoolDown/2)
-	}
-	if out.IdleTimeout == 0 {
-		out.IdleTimeout = DefaultIdleTimeout
-	}
-	if out.MaxEndpoints == 0 {
-		out.MaxEndpoints = DefaultMaxEndpoints
-	}
+	out.ConsecutiveFailures = cmp.Or(out.ConsecutiveFailures, DefaultConsecutiveFailures)
+	out.FailureRate = cmp.Or(out.FailureRate, DefaultFailureRate)
+	out.MinRequests = cmp.Or(out.MinRequests, DefaultMinRequests)
+	out.Window = cmp.Or(out.Window, DefaultWindow)
+	out.CoolDown = cmp.Or(out.CoolDown, DefaultCoolDown)
+	out.MaxCoolDown = cmp.Or(out.MaxCoolDown, max(DefaultMaxCoolDown, out.CoolDown))
+	out.ProbeLease = cmp.Or(out.ProbeLease, DefaultProbeLease)
+	out.DisableAfter = cmp.Or(out.DisableAfter, DefaultDisableAfter)
+	out.SyncInterval = cmp.Or(out.SyncInterval, min(DefaultSyncInterval, out.CoolDown/2))
+	out.IdleTimeout = cmp.Or(out.IdleTimeout, DefaultIdleTimeout)
+	out.MaxEndpoints = cmp.Or(out.MaxEndpoints, DefaultMaxEndpoints)
 	if out.Clock == nil {
 		out.Clock = kapsel.SystemClock()
 	}

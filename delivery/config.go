@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -106,9 +107,7 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.LeaseDuration < 0 || out.PollInterval < 0 || out.StoreTimeout < 0 {
 		return out, fmt.Errorf("%w: delivery config: LeaseDuration, PollInterval and StoreTimeout must not be negative", kapsel.ErrInvalid)
 	}
-	if out.Workers == 0 {
-		out.Workers = DefaultWorkers
-	}
+	out.Workers = cmp.Or(out.Workers, DefaultWorkers)
 	if out.PerEndpointConcurrency == 0 {
 		// Half the pool at most, whatever its size: a default that let one
 		// endpoint take every worker would let one dead endpoint stop all
@@ -116,30 +115,16 @@ func (c *Config) withDefaults() (Config, error) {
 		out.PerEndpointConcurrency = max(1, min(DefaultPerEndpointConcurrency, out.Workers/2))
 	}
 	out.PerEndpointConcurrency = min(out.PerEndpointConcurrency, out.Workers)
-	if out.ClaimBatch == 0 {
-		out.ClaimBatch = DefaultClaimBatch
-	}
-	if out.CompleteBatch == 0 {
-		out.CompleteBatch = DefaultCompleteBatch
-	}
-	if out.LeaseDuration == 0 {
-		out.LeaseDuration = DefaultLeaseDuration
-	}
+	out.ClaimBatch = cmp.Or(out.ClaimBatch, DefaultClaimBatch)
+	out.CompleteBatch = cmp.Or(out.CompleteBatch, DefaultCompleteBatch)
+	out.LeaseDuration = cmp.Or(out.LeaseDuration, DefaultLeaseDuration)
 	if out.LeaseDuration < MinLeaseDuration {
 		return out, fmt.Errorf("%w: delivery config: LeaseDuration must be at least %s, got %s", kapsel.ErrInvalid, MinLeaseDuration, out.LeaseDuration)
 	}
-	if out.PollInterval == 0 {
-		out.PollInterval = DefaultPollInterval
-	}
-	if out.EndpointCacheTTL == 0 {
-		out.EndpointCacheTTL = DefaultEndpointCacheTTL
-	}
-	if out.StoreTimeout == 0 {
-		out.StoreTimeout = DefaultStoreTimeout
-	}
-	if out.UserAgent == "" {
-		out.UserAgent = DefaultUserAgent
-	}
+	out.PollInterval = cmp.Or(out.PollInterval, DefaultPollInterval)
+	out.EndpointCacheTTL = cmp.Or(out.EndpointCacheTTL, DefaultEndpointCacheTTL)
+	out.StoreTimeout = cmp.Or(out.StoreTimeout, DefaultStoreTimeout)
+	out.UserAgent = cmp.Or(out.UserAgent, DefaultUserAgent)
 	for i, p := range out.AllowedCIDRs {
 		if !p.IsValid() {
 			return out, fmt.Errorf("%w: delivery config: AllowedCIDRs[%d] is not a valid prefix", kapsel.ErrInvalid, i)
@@ -161,9 +146,7 @@ func (c *Config) withDefaults() (Config, error) {
 // unset, clamped to 1–120 s), capped at 4/5 of the lease.
 func (c *Config) attemptTimeout(ep *kapsel.Endpoint) time.Duration {
 	t := ep.Timeout
-	if t == 0 {
-		t = kapsel.DefaultAttemptTimeout
-	}
+	t = cmp.Or(t, kapsel.DefaultAttemptTimeout)
 	t = min(max(t, kapsel.MinAttemptTimeout), kapsel.MaxAttemptTimeout)
 	return min(t, c.LeaseDuration*4/5)
 }

@@ -29,6 +29,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -82,15 +83,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
-	if out.ListenReconnectMin == 0 {
-		out.ListenReconnectMin = DefaultListenReconnectMin
-	}
-	if out.ListenReconnectMax == 0 {
-		out.ListenReconnectMax = DefaultListenReconnectMax
-	}
-	if out.ListenPingInterval == 0 {
-		out.ListenPingInterval = DefaultListenPingInterval
-	}
+	out.ListenReconnectMin = cmp.Or(out.ListenReconnectMin, DefaultListenReconnectMin)
+	out.ListenReconnectMax = cmp.Or(out.ListenReconnectMax, DefaultListenReconnectMax)
+	out.ListenPingInterval = cmp.Or(out.ListenPingInterval, DefaultListenPingInterval)
 	switch {
 	case out.ListenReconnectMin < 0:
 		return out, fmt.Errorf("pgstore: %w: ListenReconnectMin must not be negative", kapsel.ErrInvalid)
