@@ -58,7 +58,8 @@ type EventStore interface {
 	// EventReplay does EventRetry for every event of the endpoint with the
 	// given status created in [Since, Until) and returns how many.
 	EventReplay(ctx context.Context, params *EventReplayParams) (int, error)
-	// EventStats returns queue depths, for metrics.
+	// EventStats returns queue depths, for metrics. Events of deleted
+	// endpoints are not counted: they will never be attempted.
 	EventStats(ctx context.Context, params *EventStatsParams) (*EventStats, error)
 }
 

@@ -184,7 +184,7 @@ func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParam
 
 // EventStats counts events per status (every status is present, zero
 // included) and finds the earliest due pending event, whatever its
-// endpoint's state.
+// endpoint's state; events of deleted endpoints are left out.
 func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,6 +193,9 @@ func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams)
 		kapsel.EventPending: 0, kapsel.EventDelivering: 0, kapsel.EventDelivered: 0, kapsel.EventFailed: 0,
 	}}
 	for _, e := range s.events {
+		if r := s.endpoints[e.EndpointID]; r == nil || r.deleted() {
+			continue
+		}
 		st.Count[e.Status]++
 		if e.Status == kapsel.EventPending && !e.NextAttemptAt.After(now) &&
 			(st.OldestDue.IsZero() || e.NextAttemptAt.Before(st.OldestDue)) {

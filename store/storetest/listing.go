@@ -110,4 +110,19 @@ func testListing(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("OldestDue = %v with nothing pending due", st.OldestDue)
 		}
 	})
+
+	t.Run("EventStatsSkipsDeletedEndpoints", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		gone, kept := h.endpoint(ten), h.endpoint(ten)
+		h.event(gone, at(time.Minute))
+		h.event(kept, at(3*time.Minute))
+		must(t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: gone.ID, Now: at(5 * time.Minute)}), "EndpointDelete")
+		st, err := h.s.EventStats(h.ctx, &kapsel.EventStatsParams{Now: at(10 * time.Minute)})
+		must(t, err, "EventStats")
+		// The deleted endpoint's event will never be attempted: it is not
+		// queue depth, and it must not age the oldest due event forever.
+		equal(t, "Count[pending]", st.Count[kapsel.EventPending], int64(1))
+		sameTime(t, "OldestDue", st.OldestDue, at(3*time.Minute))
+	})
 }

@@ -52,7 +52,8 @@
 //   - AttemptStats counts attempts whose StartedAt >= Since; an attempt
 //     succeeded when its StatusCode is 2xx. LastSuccessAt and LastFailureAt
 //     are attempt StartedAt values.
-//   - EventStats.OldestDue considers pending events only.
+//   - EventStats counts no event of a deleted endpoint, and OldestDue
+//     considers pending events only.
 //   - BreakerDelete of a state that does not exist is not an error.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
