@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -15,18 +16,8 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	if _, err := s.event(params.EventID, params.TenantID); err != nil {
 		return nil, fmt.Errorf("listing attempts of %w", err)
 	}
-	limit := kapsel.PageLimit(params.Limit)
-	var out []*kapsel.Attempt
-	for _, a := range s.attempts[params.EventID] {
-		if params.Cursor != "" && a.ID <= params.Cursor {
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, copyAttempt(a))
-	}
-	return out, nil
+	list := slices.Values(s.attempts[params.EventID])
+	return page(list, func(a *kapsel.Attempt) kapsel.AttemptID { return a.ID }, params.Cursor, params.Limit, copyAttempt), nil
 }
 
 // AttemptStats summarises an endpoint's attempts started at or after Since;

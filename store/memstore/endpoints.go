@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -55,22 +54,14 @@ func (s *Store) EndpointGet(ctx context.Context, params *kapsel.EndpointGetParam
 func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListParams) ([]*kapsel.Endpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*kapsel.Endpoint
-	for _, r := range s.endpoints {
-		e := r.endpoint
-		if r.deleted() || e.TenantID != params.TenantID || (params.Cursor != "" && e.ID <= params.Cursor) {
-			continue
+	visible := func(yield func(*kapsel.Endpoint) bool) {
+		for _, r := range s.endpoints {
+			if !r.deleted() && r.endpoint.TenantID == params.TenantID && !yield(r.endpoint) {
+				return
+			}
 		}
-		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	if limit := kapsel.PageLimit(params.Limit); len(out) > limit {
-		out = out[:limit]
-	}
-	for i, e := range out {
-		out[i] = copyEndpoint(e)
-	}
-	return out, nil
+	return page(visible, func(e *kapsel.Endpoint) kapsel.EndpointID { return e.ID }, params.Cursor, params.Limit, copyEndpoint), nil
 }
 
 // EndpointUpdate replaces the endpoint's configuration; state, ids and

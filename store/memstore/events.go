@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -112,25 +111,20 @@ func (s *Store) EventGet(ctx context.Context, params *kapsel.EventGetParams) (*k
 func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) ([]*kapsel.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*kapsel.Event
-	for _, e := range s.events {
-		switch {
-		case params.TenantID != "" && e.TenantID != params.TenantID,
-			params.EndpointID != "" && e.EndpointID != params.EndpointID,
-			params.Status != "" && e.Status != params.Status,
-			params.Cursor != "" && e.ID <= params.Cursor:
-			continue
+	matching := func(yield func(*kapsel.Event) bool) {
+		for _, e := range s.events {
+			switch {
+			case params.TenantID != "" && e.TenantID != params.TenantID,
+				params.EndpointID != "" && e.EndpointID != params.EndpointID,
+				params.Status != "" && e.Status != params.Status:
+				continue
+			}
+			if !yield(e) {
+				return
+			}
 		}
-		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	if limit := kapsel.PageLimit(params.Limit); len(out) > limit {
-		out = out[:limit]
-	}
-	for i, e := range out {
-		out[i] = copyEvent(e, false)
-	}
-	return out, nil
+	return page(matching, func(e *kapsel.Event) kapsel.EventID { return e.ID }, params.Cursor, params.Limit, func(e *kapsel.Event) *kapsel.Event { return copyEvent(e, false) }), nil
 }
 
 // EventRetry puts one delivered or failed event back in the queue for a
