@@ -12,40 +12,19 @@ import (
 	"github.com/kapsel-dev/kapsel/internal/problem"
 )
 
-// errorTable is the one mapping from domain errors to the management API's
-// error codes; the HTTP status of each code comes from [kapsel.Code.Info].
-// The first sentinel in the chain that appears here decides. Only the
-// *kapsel.Error details and the messages of ErrInvalid are shown to the
-// caller; everything else answers with the code's title.
-var errorTable = []struct {
-	err  error
-	code kapsel.Code
-}{
-	{kapsel.ErrNotFound, kapsel.CodeNotFound},
-	{kapsel.ErrInvalid, kapsel.CodeMalformedRequest},
-	{kapsel.ErrIllegalTransition, kapsel.CodeMalformedRequest},
-	{kapsel.ErrUnavailable, kapsel.CodeStorageUnavailable},
-	{kapsel.ErrShuttingDown, kapsel.CodeShuttingDown},
-	// A duplicate API key hash or a lost compare-and-set cannot be caused by
-	// the caller's input; they are internal errors.
-	{kapsel.ErrDuplicate, kapsel.CodeInternal},
-	{kapsel.ErrConflict, kapsel.CodeInternal},
-}
-
-// ErrorCode returns the code the management API answers err with: the code
-// of a *kapsel.Error in the chain, else the code of the first sentinel of
-// the table above, else E3002.
+// ErrorCode returns the code the management API answers err with:
+// [kapsel.CodeOf], except that a status change the lifecycle refuses
+// (kapsel.ErrIllegalTransition, e.g. retrying a pending event) is the
+// caller's mistake, E1009. A duplicate API key hash or a lost compare-and-set
+// cannot be caused by the caller's input, so CodeOf's E3002 stands for them.
+// Only the *kapsel.Error details and the messages of ErrInvalid are shown to
+// the caller; everything else answers with the code's title.
 func ErrorCode(err error) kapsel.Code {
 	var ke *kapsel.Error
-	if errors.As(err, &ke) {
-		return ke.Code
+	if !errors.As(err, &ke) && errors.Is(err, kapsel.ErrIllegalTransition) {
+		return kapsel.CodeMalformedRequest
 	}
-	for _, row := range errorTable {
-		if errors.Is(err, row.err) {
-			return row.code
-		}
-	}
-	return kapsel.CodeInternal
+	return kapsel.CodeOf(err)
 }
 
 // writeError answers with the problem for err, logging it when it is the
