@@ -60,12 +60,7 @@ func TestStartStopLifecycle(t *testing.T) {
 func TestStopLetsInFlightFinish(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	f.dest.SetDefault(kapseltest.Response{Hang: true})
-	var evs []*kapsel.Event
-	for range 5 {
-		evs = append(evs, f.insert(nil, `{}`))
-	}
-	f.dest.WaitForRequests(t, 5, waitLong)
+	evs := f.insertHanging(5)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- f.d.Stop(context.Background()) }()
@@ -92,12 +87,7 @@ func TestStopLetsInFlightFinish(t *testing.T) {
 func TestStopDeadlineLosesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	f.dest.SetDefault(kapseltest.Response{Hang: true})
-	var evs []*kapsel.Event
-	for range 5 {
-		evs = append(evs, f.insert(nil, `{}`))
-	}
-	f.dest.WaitForRequests(t, 5, waitLong)
+	evs := f.insertHanging(5)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

@@ -250,6 +250,19 @@ func (f *fixture) insert(ep *kapsel.Endpoint, body string) *kapsel.Event {
 	return res[0].Event
 }
 
+// insertHanging makes the fixture's destination hang every request, inserts
+// n events for it and waits until all n attempts are in flight.
+func (f *fixture) insertHanging(n int) []*kapsel.Event {
+	f.t.Helper()
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	evs := make([]*kapsel.Event, n)
+	for i := range evs {
+		evs[i] = f.insert(nil, `{}`)
+	}
+	f.dest.WaitForRequests(f.t, n, waitLong)
+	return evs
+}
+
 // event reads an event.
 func (f *fixture) event(id kapsel.EventID) *kapsel.Event {
 	f.t.Helper()
