@@ -80,7 +80,8 @@ type Config struct {
 	// one probe through; it doubles with each failed probe, up to
 	// MaxCoolDown. Defaults to DefaultCoolDown (30 s).
 	CoolDown time.Duration
-	// MaxCoolDown caps the cool-down. Defaults to DefaultMaxCoolDown (10 min).
+	// MaxCoolDown caps the cool-down. Defaults to DefaultMaxCoolDown (10 min),
+	// or to CoolDown when that is longer.
 	MaxCoolDown time.Duration
 	// ProbeLease is how long a probe belongs to the dispatcher that took it
 	// before another may take it over. It must exceed the longest attempt
@@ -92,7 +93,8 @@ type Config struct {
 	DisableAfter time.Duration
 	// SyncInterval is how long a cached copy of the persisted state is
 	// trusted. It must be shorter than CoolDown: that is what guarantees a
-	// single probe across dispatchers. Defaults to DefaultSyncInterval (1 s).
+	// single probe across dispatchers. Defaults to DefaultSyncInterval (1 s),
+	// or to half of CoolDown when that is shorter.
 	SyncInterval time.Duration
 	// IdleTimeout drops an endpoint's in-memory breaker after this long
 	// unused. Defaults to DefaultIdleTimeout (2 h).
