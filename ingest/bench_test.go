@@ -37,37 +37,13 @@ func BenchmarkIngestPostgres(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/clients=%d", mode.name, clients), func(b *testing.B) {
 				// Enough connections for one transaction per client.
 				f := newPGFixture(b, clients+4, &ingest.Config{DisableGroupCommit: mode.single})
-				var next atomic.Int64
-				var failed atomic.Int64
-				lat := make([][]time.Duration, clients)
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				for c := range clients {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							r := f.request(benchBody, fmt.Sprint(b.Name(), "-", i))
-							w := httptest.NewRecorder()
-							start := time.Now()
-							f.h.ServeHTTP(w, r)
-							lat[c] = append(lat[c], time.Since(start))
-							if w.Code != 202 {
-								failed.Add(1)
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				b.StopTimer()
-				if n := failed.Load(); n > 0 {
-					b.Fatalf("%d of %d requests not accepted", n, b.N)
-				}
-				reportLatency(b, slices.Concat(lat...))
+				runClients(b, clients, func(i int64) (time.Duration, bool) {
+					r := f.request(benchBody, fmt.Sprint(b.Name(), "-", i))
+					w := httptest.NewRecorder()
+					start := time.Now()
+					f.h.ServeHTTP(w, r)
+					return time.Since(start), w.Code == http.StatusAccepted
+				})
 			})
 		}
 	}
@@ -121,43 +97,47 @@ func benchHTTP(b *testing.B, h http.Handler, path, signature string) {
 	url := srv.URL + path
 	prefix := b.Name()
 
+	runClients(b, clients, func(i int64) (time.Duration, bool) {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchBody))
+		if err != nil {
+			b.Error(err)
+			return 0, false
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "GitHub-Hookshot/bench")
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", prefix+"-"+strconv.FormatInt(i, 10))
+		req.Header.Set("X-Hub-Signature-256", signature)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, false
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return time.Since(start), resp.StatusCode == http.StatusAccepted
+	})
+}
+
+// runClients resets b's timer and has clients goroutines call send for
+// request numbers 1 to b.N between them; send returns the request's latency
+// and whether it was accepted. It fails b if any was not, else reports
+// events/s and the latency percentiles.
+func runClients(b *testing.B, clients int, send func(i int64) (time.Duration, bool)) {
 	var next, failed atomic.Int64
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchBody))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("User-Agent", "GitHub-Hookshot/bench")
-				req.Header.Set("X-GitHub-Event", "push")
-				req.Header.Set("X-GitHub-Delivery", prefix+"-"+strconv.FormatInt(i, 10))
-				req.Header.Set("X-Hub-Signature-256", signature)
-				start := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				lat[c] = append(lat[c], time.Since(start))
-				if resp.StatusCode != http.StatusAccepted {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				d, ok := send(i)
+				lat[c] = append(lat[c], d)
+				if !ok {
 					failed.Add(1)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	b.StopTimer()
