@@ -73,22 +73,30 @@ func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
 	}
 }
 
-// holdFirstCommit makes the store hold every commit until release is
-// called, and waits until the first one is held.
-func holdCommits(t *testing.T, f *faultStore) (release func()) {
-	t.Helper()
-	hold, held := make(chan struct{}), make(chan struct{}, 64)
-	f.set(func(f *faultStore) { f.hold, f.held = hold, held })
+// holdCommits makes the store hold every commit until release is called.
+func holdCommits(f *faultStore) (release func()) {
+	hold := make(chan struct{})
+	f.set(func(f *faultStore) { f.hold = hold })
 	return func() { close(hold) }
+}
+
+// holdFirstCommit makes the store hold every commit until release is
+// called, posts "first" to ep and waits until its commit is held; first
+// returns that request's answer once it is given.
+func (e *env) holdFirstCommit(t *testing.T, f *faultStore, ep kapsel.EndpointID) (first func() []*httptest.ResponseRecorder, release func()) {
+	t.Helper()
+	commits := len(f.batchSizes()) + 1
+	release = holdCommits(f)
+	first = e.postAsync(1, func(int) kapsel.EndpointID { return ep }, func(int) string { return "first" })
+	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == commits })
+	return first, release
 }
 
 func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
 	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	release := holdCommits(t, f)
-	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
-	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	first, release := e.holdFirstCommit(t, f, ep.ID)
 	const n = 30
 	rest := e.postAsync(n, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
@@ -116,9 +124,7 @@ func TestBatchSizeBounded(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1, BatchSize: 7})
 	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	release := holdCommits(t, f)
-	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
-	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	first, release := e.holdFirstCommit(t, f, ep.ID)
 	rest := e.postAsync(20, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "rows queued", func() bool { return e.in.batcher.waiting.Load() == 20 })
 	release()
@@ -157,9 +163,7 @@ func TestBadRowDoesNotFailNeighbours(t *testing.T) {
 			return nil
 		}
 	})
-	release := holdCommits(t, f)
-	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
-	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 2 })
+	first, release := e.holdFirstCommit(t, f, ep.ID)
 	const n = 12
 	body := func(i int) string {
 		switch i {
@@ -206,7 +210,7 @@ func TestStopFlushesThenRefuses(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, nil)
 	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	release := holdCommits(t, f)
+	release := holdCommits(f)
 	answers := e.postAsync(10, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "requests under way", func() bool {
 		rows := int(e.in.batcher.waiting.Load())
@@ -270,9 +274,7 @@ func TestAbandonedRowIsNeverCommitted(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
 	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	release := holdCommits(t, f)
-	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
-	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	first, release := e.holdFirstCommit(t, f, ep.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -298,9 +300,7 @@ func TestQueueFullAnswers503(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1, QueueSize: 1, BatchSize: 1})
 	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	release := holdCommits(t, f)
-	first := e.postAsync(1, func(int) kapsel.EndpointID { return ep.ID }, func(int) string { return "first" })
-	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == 1 })
+	first, release := e.holdFirstCommit(t, f, ep.ID)
 	// The loop holds one full batch waiting for the slot and the queue one
 	// more; the next is refused at once.
 	second := e.postAsync(2, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })

@@ -16,10 +16,9 @@ type faultStore struct {
 	*memstore.Store
 
 	mu        sync.Mutex
-	batches   []int // rows per EventInsertMany call, in call order
-	lookups   int   // EndpointGet calls
-	hold      chan struct{}
-	held      chan struct{} // receives when a call is being held
+	batches   []int         // rows per EventInsertMany call, in call order
+	lookups   int           // EndpointGet calls
+	hold      chan struct{} // when set, commits wait until it is closed
 	failBatch func(rows []*kapsel.EventInsertParams) error
 	failGet   error
 }
@@ -29,12 +28,9 @@ func newFaultStore(m *memstore.Store) *faultStore { return &faultStore{Store: m}
 func (f *faultStore) EventInsertMany(ctx context.Context, p *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	f.mu.Lock()
 	f.batches = append(f.batches, len(p.Events))
-	hold, held, fail := f.hold, f.held, f.failBatch
+	hold, fail := f.hold, f.failBatch
 	f.mu.Unlock()
 	if hold != nil {
-		if held != nil {
-			held <- struct{}{}
-		}
 		select {
 		case <-hold:
 		case <-ctx.Done():
