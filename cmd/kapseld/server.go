@@ -72,7 +72,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 	if current, latest, err := s.store.version(ctx); err != nil || current < latest {
 		// Not fatal: /readyz answers 503 until the schema is current.
 		log.LogAttrs(ctx, slog.LevelWarn, "schema not current; run kapseld migrate up",
-			slog.Int("current", current), slog.Int("latest", latest), slog.Any("error", err))
+			slog.Int("current", current), slog.Int("latest", latest), slog.Any("error", redactErr(err, cfg.DatabaseURL)))
 	}
 
 	metrics, err := prommetrics.New(s.registry, &prommetrics.Config{Store: s.store, Logger: log})
@@ -199,7 +199,7 @@ func (s *server) shutdown() error {
 	}
 	err := errors.Join(errs...)
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "shutdown incomplete", slog.String("error", err.Error()))
+		s.log.LogAttrs(ctx, slog.LevelError, "shutdown incomplete", slog.String("error", redact(err.Error(), s.cfg.DatabaseURL)))
 	} else {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "shut down cleanly")
 	}
