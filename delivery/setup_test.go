@@ -88,7 +88,7 @@ func (s *spyStore) counts() (claims, claimed int) {
 // waitClaims waits (real time) until more than n claims were made.
 func (s *spyStore) waitClaims(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
+	deadline := time.NewTimer(waitLong)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
@@ -286,7 +286,7 @@ func (f *fixture) attemptsOf(id kapsel.EventID) []*kapsel.Attempt {
 // waitAttempts waits until the event has n recorded attempts.
 func (f *fixture) waitAttempts(id kapsel.EventID, n int) *kapsel.Event {
 	f.t.Helper()
-	return kapseltest.WaitForEvent(f.t, f.store, id, 20*time.Second, func(ev *kapsel.Event) bool {
+	return kapseltest.WaitForEvent(f.t, f.store, id, waitLong, func(ev *kapsel.Event) bool {
 		return ev.Attempts >= n && ev.Status != kapsel.EventDelivering
 	})
 }
