@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -130,33 +131,18 @@ func (c *Config) withDefaults() (Config, error) {
 			return out, fmt.Errorf("%w: ingest.Config.%s must not be negative", kapsel.ErrInvalid, f.name)
 		}
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def64 := func(v *int64, d int64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def64(&out.MaxBodyBytes, DefaultMaxBodyBytes)
-	defDur(&out.IdempotencyWindow, kapsel.DefaultIdempotencyWindow)
-	def(&out.BatchSize, DefaultBatchSize)
-	def64(&out.BatchBytes, DefaultBatchBytes)
-	defDur(&out.BatchWait, DefaultBatchWait)
-	def(&out.MaxFlushes, DefaultMaxFlushes)
-	def(&out.QueueSize, DefaultQueueSize)
-	defDur(&out.CommitTimeout, DefaultCommitTimeout)
-	defDur(&out.EndpointCacheTTL, DefaultEndpointCacheTTL)
-	def(&out.EndpointCacheSize, DefaultEndpointCacheSize)
-	def(&out.RateLimiters, DefaultRateLimiters)
-	defDur(&out.RetryAfter, DefaultRetryAfter)
+	out.MaxBodyBytes = cmp.Or(out.MaxBodyBytes, DefaultMaxBodyBytes)
+	out.IdempotencyWindow = cmp.Or(out.IdempotencyWindow, kapsel.DefaultIdempotencyWindow)
+	out.BatchSize = cmp.Or(out.BatchSize, DefaultBatchSize)
+	out.BatchBytes = cmp.Or(out.BatchBytes, DefaultBatchBytes)
+	out.BatchWait = cmp.Or(out.BatchWait, DefaultBatchWait)
+	out.MaxFlushes = cmp.Or(out.MaxFlushes, DefaultMaxFlushes)
+	out.QueueSize = cmp.Or(out.QueueSize, DefaultQueueSize)
+	out.CommitTimeout = cmp.Or(out.CommitTimeout, DefaultCommitTimeout)
+	out.EndpointCacheTTL = cmp.Or(out.EndpointCacheTTL, DefaultEndpointCacheTTL)
+	out.EndpointCacheSize = cmp.Or(out.EndpointCacheSize, DefaultEndpointCacheSize)
+	out.RateLimiters = cmp.Or(out.RateLimiters, DefaultRateLimiters)
+	out.RetryAfter = cmp.Or(out.RetryAfter, DefaultRetryAfter)
 	if out.Clock == nil {
 		out.Clock = kapsel.SystemClock()
 	}
