@@ -45,9 +45,10 @@ type batcher struct {
 	closeMu    sync.RWMutex
 	closed     bool
 	unavailErr func() error // the answer when the queue is full
+	closedErr  func() error // the answer once closed
 }
 
-func newBatcher(cfg *Config, commit func(context.Context, []*kapsel.EventInsertParams) []outcome, unavail func() error) *batcher {
+func newBatcher(cfg *Config, commit func(context.Context, []*kapsel.EventInsertParams) []outcome, unavail, closed func() error) *batcher {
 	return &batcher{
 		commit:     commit,
 		size:       cfg.BatchSize,
@@ -58,6 +59,7 @@ func newBatcher(cfg *Config, commit func(context.Context, []*kapsel.EventInsertP
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 		unavailErr: unavail,
+		closedErr:  closed,
 	}
 }
 
@@ -70,7 +72,7 @@ func (b *batcher) submit(ctx context.Context, row *kapsel.EventInsertParams) out
 	b.closeMu.RLock()
 	if b.closed {
 		b.closeMu.RUnlock()
-		return outcome{err: shuttingDown()}
+		return outcome{err: b.closedErr()}
 	}
 	select {
 	case b.queue <- it:
@@ -223,10 +225,4 @@ func (b *batcher) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// shuttingDown is the answer once the ingester stops.
-func shuttingDown() error {
-	return &kapsel.Error{Code: kapsel.CodeShuttingDown, Detail: "ingester is shutting down; retry later",
-		RetryAfterSeconds: 1, Err: kapsel.ErrShuttingDown}
 }

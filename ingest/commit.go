@@ -115,3 +115,10 @@ func (in *Ingester) unavailable(detail string, err error) error {
 	return &kapsel.Error{Code: kapsel.CodeStorageUnavailable, Detail: detail,
 		RetryAfterSeconds: retryAfterSeconds(in.cfg.RetryAfter), Err: err}
 }
+
+// shuttingDown is the 503 E3003 answer before Start and once the ingester
+// stops, carrying the configured Retry-After.
+func (in *Ingester) shuttingDown() error {
+	return &kapsel.Error{Code: kapsel.CodeShuttingDown, Detail: "ingester is shutting down; retry later",
+		RetryAfterSeconds: retryAfterSeconds(in.cfg.RetryAfter), Err: kapsel.ErrShuttingDown}
+}

@@ -255,13 +255,16 @@ func TestStopFlushesThenRefuses(t *testing.T) {
 
 func TestNotStartedRefuses(t *testing.T) {
 	t.Parallel()
-	in, err := New(newFaultStore(nil), nil)
+	in, err := New(newFaultStore(nil), &Config{RetryAfter: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
 	in.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/ingest/"+string(kapsel.NewEndpointID()), strings.NewReader("x")))
 	refused(t, w, 503, kapsel.CodeShuttingDown)
+	if got := w.Header().Get("Retry-After"); got != "3" {
+		t.Fatalf("Retry-After %q, want the configured 3", got)
+	}
 	if err := in.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

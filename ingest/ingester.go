@@ -62,7 +62,7 @@ func New(store kapsel.IngestStore, cfg *Config) (*Ingester, error) {
 	if !c.DisableGroupCommit {
 		in.batcher = newBatcher(&in.cfg, in.commit, func() error {
 			return in.unavailable("ingest queue is full; retry later", kapsel.ErrUnavailable)
-		})
+		}, in.shuttingDown)
 	}
 	return in, nil
 }
@@ -117,7 +117,7 @@ func (in *Ingester) admit() (release func(), err error) {
 	in.mu.RLock()
 	defer in.mu.RUnlock()
 	if in.state != stateRunning {
-		return nil, shuttingDown()
+		return nil, in.shuttingDown()
 	}
 	in.requests.Add(1)
 	return in.requests.Done, nil
