@@ -10,7 +10,7 @@
 //	reg := prometheus.NewRegistry()
 //	m, err := prommetrics.New(reg, &prommetrics.Config{Store: store})
 //	hooks := m.Hooks()
-//	ing := ingest.New(store, &ingest.Config{Hooks: hooks})
+//	ing, err := ingest.New(store, &ingest.Config{Hooks: hooks})
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // # Series
