@@ -12,7 +12,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/api"
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/store/memstore"
@@ -48,8 +48,10 @@ func run(ctx context.Context) error {
 	}
 
 	now := time.Now()
-	keyHash := sha256.Sum256([]byte("kap_example-key")) // the management API's key, stored hashed
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "example", APIKeyHash: keyHash[:], Now: now})
+	// The tenant's management API key is stored only as its hash.
+	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{
+		Name: "example", APIKeyHash: api.HashAPIKey("kap_example-key"), Now: now,
+	})
 	if err != nil {
 		return err
 	}
