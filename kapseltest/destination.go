@@ -1,6 +1,7 @@
 package kapseltest
 
 import (
+	"cmp"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -194,11 +195,9 @@ func (d *Destination) serve(w http.ResponseWriter, r *http.Request) {
 	req.Attempt, _ = strconv.Atoi(r.Header.Get("X-Kapsel-Attempt"))
 
 	d.mu.Lock()
-	if len(d.verify) > 0 {
-		for _, wh := range d.verify {
-			if req.SignatureErr = wh.VerifyIgnoringTimestamp(body, r.Header); req.SignatureErr == nil {
-				break
-			}
+	for _, wh := range d.verify {
+		if req.SignatureErr = wh.VerifyIgnoringTimestamp(body, r.Header); req.SignatureErr == nil {
+			break
 		}
 	}
 	resp := d.def
@@ -228,11 +227,7 @@ func (d *Destination) serve(w http.ResponseWriter, r *http.Request) {
 	if resp.Location != "" {
 		w.Header().Set("Location", resp.Location)
 	}
-	status := resp.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
+	w.WriteHeader(cmp.Or(resp.Status, http.StatusOK))
 	_, _ = w.Write(resp.Body)
 	if resp.Stream > 0 {
 		d.stream(w, resp.Stream)
