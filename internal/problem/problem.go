@@ -48,21 +48,16 @@ func Write(w http.ResponseWriter, code kapsel.Code, detail string, retryAfter in
 // WriteError answers with the problem for err: its *kapsel.Error code,
 // detail and Retry-After, or the code [kapsel.CodeOf] derives. Errors that are
 // not *kapsel.Error get a generic detail, so that internal messages never reach
-// the caller; storage unavailability always carries Retry-After.
+// the caller; storage unavailability and shutting down always carry
+// Retry-After (1 s unless the error names another).
 func WriteError(w http.ResponseWriter, err error) {
-	var ke *kapsel.Error
-	if errors.As(err, &ke) {
-		retry := ke.RetryAfterSeconds
-		if retry <= 0 && (ke.Code == kapsel.CodeStorageUnavailable || ke.Code == kapsel.CodeShuttingDown) {
-			retry = 1
-		}
-		Write(w, ke.Code, ke.Detail, retry)
-		return
-	}
 	code := kapsel.CodeOf(err)
-	retry := 0
-	if code == kapsel.CodeStorageUnavailable || code == kapsel.CodeShuttingDown {
+	detail, retry := code.Info().Title, 0
+	if ke := (*kapsel.Error)(nil); errors.As(err, &ke) {
+		detail, retry = ke.Detail, ke.RetryAfterSeconds
+	}
+	if retry <= 0 && (code == kapsel.CodeStorageUnavailable || code == kapsel.CodeShuttingDown) {
 		retry = 1
 	}
-	Write(w, code, code.Info().Title, retry)
+	Write(w, code, detail, retry)
 }

@@ -22,6 +22,9 @@ func TestWriteError(t *testing.T) {
 		{"typed", kapsel.NewError(kapsel.CodeSignature, "no signature"), 401, "E1001", "", "no signature"},
 		{"rate", &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "slow down", RetryAfterSeconds: 3}, 429, "E1006", "3", "slow down"},
 		{"storage sentinel", fmt.Errorf("insert: %w", kapsel.ErrUnavailable), 503, "E3001", "1", "Storage unavailable"},
+		{"typed storage keeps its Retry-After", &kapsel.Error{Code: kapsel.CodeStorageUnavailable, Detail: "busy", RetryAfterSeconds: 5}, 503, "E3001", "5", "busy"},
+		{"typed shutting down without Retry-After", &kapsel.Error{Code: kapsel.CodeShuttingDown, Detail: "stopping"}, 503, "E3003", "1", "stopping"},
+		{"shutting down sentinel", fmt.Errorf("stop: %w", kapsel.ErrShuttingDown), 503, "E3003", "1", kapsel.CodeShuttingDown.Info().Title},
 		{"internal hides message", fmt.Errorf("secret=hunter2"), 500, "E3002", "", "Internal error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
