@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/api"
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
@@ -43,9 +44,8 @@ func run(ctx context.Context, url string) error {
 	now := time.Now()
 	// Tenants authenticate to the management API with a key stored hashed;
 	// this example never uses it, so the key is thrown away.
-	key := sha256.Sum256([]byte(fmt.Sprintf("example-key-%d", now.UnixNano())))
-	keyHash := sha256.Sum256(key[:])
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "shop", APIKeyHash: keyHash[:], Now: now})
+	_, keyHash := api.NewAPIKey()
+	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "shop", APIKeyHash: keyHash, Now: now})
 	if err != nil {
 		return err
 	}
