@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -144,17 +143,13 @@ func TestManyEndpointsConcurrently(t *testing.T) {
 		c.PerEndpointConcurrency = 3
 		c.ClaimBatch = 5
 	})
-	var mu sync.Mutex
 	var evs []*kapsel.Event
 	dests := make([]*kapseltest.Destination, 4)
 	for i := range dests {
 		dests[i] = kapseltest.NewDestination(t)
 		ep := f.newEndpoint(dests[i].URL)
 		for range 25 {
-			ev := f.insert(ep, `{}`)
-			mu.Lock()
-			evs = append(evs, ev)
-			mu.Unlock()
+			evs = append(evs, f.insert(ep, `{}`))
 		}
 	}
 	for _, ev := range evs {
