@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -51,10 +52,7 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 	}
 
 	number := ev.Attempts + 1
-	trigger := ev.NextTrigger
-	if trigger == "" {
-		trigger = kapsel.TriggerScheduled
-	}
+	trigger := cmp.Or(ev.NextTrigger, kapsel.TriggerScheduled)
 	startedAt := d.cfg.Clock.Now()
 	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
 	res := d.send(ctx, ev, ep, number, startedAt)
