@@ -29,8 +29,9 @@ func (s *Set) sync(ctx context.Context, e *entry, now time.Time) error {
 	return nil
 }
 
-// save writes next if the stored version is still that of the cached state.
-// On a conflict it re-reads the state and returns ok false with no error.
+// save writes next if the stored version is still that of the cached state,
+// and returns what was stored. On a conflict it re-reads the state and
+// returns a nil state, with the re-read's error if that failed.
 func (s *Set) save(ctx context.Context, e *entry, next *kapsel.BreakerState, now time.Time) (saved *kapsel.BreakerState, err error) {
 	var version int64
 	if e.state != nil {
