@@ -75,10 +75,11 @@ type Config struct {
 	AllowPrivateDestinations bool
 	// ValidateURL checks a destination URL; it returns an error to refuse it
 	// with 422 E1007 (its message is shown to the caller). Defaults to
-	// [CheckURL]; kapseld sets it to delivery.ValidateURL.
+	// [CheckURL], which is delivery.ValidateURL.
 	ValidateURL func(raw string, allowPrivate bool) error
 	// ValidateHeaders checks custom outbound headers; it returns an error to
-	// refuse them with 422 E1008. Defaults to [CheckHeaders].
+	// refuse them with 422 E1008. Defaults to [CheckHeaders]; kapseld sets it
+	// to delivery.ValidateHeaders.
 	ValidateHeaders func(headers map[string]string) error
 	// Breakers resets an endpoint's breaker when it is resumed. Defaults to
 	// deleting the breaker state from the store.
