@@ -4,19 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
-
-func macHex(key []byte, msg string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // TestSchemesThroughHandler signs a request for every scheme at the fake
 // clock's time and checks that the handler passes that clock to the
@@ -35,10 +28,10 @@ func TestSchemesThroughHandler(t *testing.T) {
 	}{
 		{kapsel.SchemeNone, nil, "", func(int64) []string { return nil }, false},
 		{kapsel.SchemeHMACSHA256, []string{"k"}, "X-Acme", func(int64) []string {
-			return []string{"X-Acme", "sha256=" + macHex([]byte("k"), body)}
+			return []string{"X-Acme", "sha256=" + hmacHex("k", body)}
 		}, false},
 		{kapsel.SchemeGitHub, []string{"old", "k"}, "", func(int64) []string {
-			return []string{"X-Hub-Signature-256", "sha256=" + macHex([]byte("k"), body)}
+			return []string{"X-Hub-Signature-256", "sha256=" + hmacHex("k", body)}
 		}, false},
 		{kapsel.SchemeShopify, []string{"k"}, "", func(int64) []string {
 			m := hmac.New(sha256.New, []byte("k"))
@@ -47,11 +40,11 @@ func TestSchemesThroughHandler(t *testing.T) {
 		}, false},
 		{kapsel.SchemeStripe, []string{"whsec_k"}, "", func(ts int64) []string {
 			t := strconv.FormatInt(ts, 10)
-			return []string{"Stripe-Signature", "t=" + t + ",v1=" + macHex([]byte("whsec_k"), t+"."+body)}
+			return []string{"Stripe-Signature", "t=" + t + ",v1=" + hmacHex("whsec_k", t+"."+body)}
 		}, true},
 		{kapsel.SchemeSlack, []string{"k"}, "", func(ts int64) []string {
 			t := strconv.FormatInt(ts, 10)
-			return []string{"X-Slack-Request-Timestamp", t, "X-Slack-Signature", "v0=" + macHex([]byte("k"), "v0:"+t+":"+body)}
+			return []string{"X-Slack-Request-Timestamp", t, "X-Slack-Signature", "v0=" + hmacHex("k", "v0:"+t+":"+body)}
 		}, true},
 		{kapsel.SchemeStandardWebhooks, []string{swhSecret}, "", func(ts int64) []string {
 			t := strconv.FormatInt(ts, 10)
