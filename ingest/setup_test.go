@@ -174,7 +174,8 @@ func readAll(t *testing.T, r io.Reader) []byte {
 	return b
 }
 
-// hmacHex signs body as the github and hmac-sha256 schemes expect.
+// hmacHex is the hex HMAC-SHA256 of body keyed by secret: the github and
+// hmac-sha256 signature of body (stripe and slack sign a longer message).
 func hmacHex(secret, body string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(body))
