@@ -36,8 +36,8 @@ func newBreakerTracker(ns string) *breakerTracker {
 func (b *breakerTracker) set(id kapsel.EndpointID, s kapsel.BreakerStatus) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s == kapsel.BreakerClosed {
-		delete(b.open, id)
+	if s != kapsel.BreakerOpen && s != kapsel.BreakerHalfOpen {
+		delete(b.open, id) // closed, or a state no series counts
 		return
 	}
 	b.open[id] = s

@@ -138,6 +138,8 @@ func TestBreakerStates(t *testing.T) {
 	h.OnBreaker(kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerHalfOpen, To: kapsel.BreakerClosed})
 	h.OnEndpointDisabled(kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledFailing})
 	h.OnEndpointDisabled(kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledGone})
+	d := kapsel.NewEndpointID() // an unknown state is not tracked
+	h.OnBreaker(kapsel.BreakerInfo{EndpointID: d, From: kapsel.BreakerClosed, To: kapsel.BreakerStatus("weird")})
 
 	for _, tc := range []struct {
 		name   string
