@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
 )
 
-// SigningSecretPrefix starts every signing secret (Standard Webhooks form).
-const SigningSecretPrefix = "whsec_"
+// SigningSecretPrefix starts every signing secret (Standard Webhooks form):
+// the prefix the dispatcher's signer expects.
+const SigningSecretPrefix = delivery.SigningSecretPrefix
 
 // Signing secret key sizes, in bytes once base64-decoded. Generated secrets
 // have 32 bytes (256 bits, the HMAC-SHA256 block-size sweet spot); supplied
