@@ -33,29 +33,6 @@ const (
 	DisabledFailing DisabledReason = "failing" // it has done nothing but fail for the auto-disable window
 )
 
-// Verifier schemes for [VerifierConfig.Scheme].
-const (
-	SchemeNone             = "none"
-	SchemeHMACSHA256       = "hmac-sha256"
-	SchemeGitHub           = "github"
-	SchemeStripe           = "stripe"
-	SchemeStandardWebhooks = "standard-webhooks"
-	SchemeShopify          = "shopify"
-	SchemeSlack            = "slack"
-)
-
-// VerifierConfig says how inbound webhooks for an endpoint are authenticated.
-type VerifierConfig struct {
-	// Scheme is one of the Scheme* constants, or the name of a verifier an
-	// application registered with the ingester. Defaults to "none".
-	Scheme string
-	// Secrets are tried in turn; any match passes (this is how rotation works).
-	Secrets []string
-	// Header overrides the signature header name, for schemes that allow it
-	// ("hmac-sha256" defaults to X-Kapsel-Signature).
-	Header string
-}
-
 // SigningSecret is one secret an endpoint signs outbound deliveries with, in
 // the Standard Webhooks form "whsec_<base64>".
 type SigningSecret struct {

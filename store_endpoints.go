@@ -23,16 +23,29 @@ type EndpointStateSetter interface {
 type EndpointStore interface {
 	EndpointGetter
 	EndpointStateSetter
-	// EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
-	// exist.
+	// EndpointInsert creates an endpoint with a new, unguessable id;
+	// ErrNotFound when the tenant does not exist; ErrInvalid (a *Error with
+	// code E1007, E1008 or E1009) when [Endpoint.ValidateConfig] refuses it,
+	// in which case nothing is written.
 	EndpointInsert(ctx context.Context, params *EndpointInsertParams) (*Endpoint, error)
 	// EndpointList lists a tenant's endpoints in id order, after Cursor.
 	EndpointList(ctx context.Context, params *EndpointListParams) ([]*Endpoint, error)
 	// EndpointUpdate replaces the endpoint's configuration with Endpoint's
-	// (Name, URL, IngestVerifier, SigningSecrets, RetryPolicy, Timeout,
-	// Headers); state, ids and creation time are kept. ErrNotFound as
-	// EndpointGet.
+	// (Name, URL, IngestVerifier, RetryPolicy, Timeout, Headers); state,
+	// signing secrets, ids and creation time are kept — signing secrets
+	// change only through EndpointRotateSecret, so that an update computed
+	// from an earlier read can never undo a rotation (SPEC I8).
+	// Endpoint.SigningSecrets is ignored. ErrNotFound as EndpointGet;
+	// ErrInvalid as EndpointInsert (the signing secrets are not checked).
 	EndpointUpdate(ctx context.Context, params *EndpointUpdateParams) (*Endpoint, error)
+	// EndpointRotateSecret makes Secret the endpoint's current signing
+	// secret, atomically (one statement or transaction: a concurrent
+	// rotation or update never loses it). The stored secrets become
+	// [RotateSigningSecrets] of the stored ones, so the previous current
+	// secret keeps signing until Now+Grace and at most [MaxSigningSecrets]
+	// are kept. ErrNotFound as EndpointGet; ErrInvalid when
+	// [CheckSigningSecret] refuses Secret or Grace is negative.
+	EndpointRotateSecret(ctx context.Context, params *EndpointRotateSecretParams) (*Endpoint, error)
 	// EndpointDelete deletes an endpoint softly: it disappears from gets,
 	// lists and ingest, its events are no longer delivered, and its audit
 	// trail is kept. ErrNotFound as EndpointGet.
@@ -46,6 +59,10 @@ type EndpointInsertParams struct {
 	Endpoint *Endpoint
 	Now      time.Time
 }
+
+// Validate returns the error of [Endpoint.ValidateConfig] (wrapping
+// [ErrInvalid]); stores call it before they touch anything.
+func (p *EndpointInsertParams) Validate() error { return p.Endpoint.ValidateConfig() }
 
 // EndpointGetParams are the arguments of EndpointGet. An empty TenantID
 // skips the tenant check (for the ingester and the dispatcher).
@@ -68,6 +85,39 @@ type EndpointUpdateParams struct {
 	TenantID TenantID
 	Endpoint *Endpoint
 	Now      time.Time
+}
+
+// Validate returns the error of [Endpoint.ValidateConfig] for what
+// EndpointUpdate writes — everything but the signing secrets, which it
+// ignores; stores call it before they touch anything.
+func (p *EndpointUpdateParams) Validate() error {
+	e := *p.Endpoint
+	e.SigningSecrets = nil
+	return e.ValidateConfig()
+}
+
+// EndpointRotateSecretParams are the arguments of EndpointRotateSecret.
+type EndpointRotateSecretParams struct {
+	ID       EndpointID
+	TenantID TenantID
+	// Secret is the new current signing secret, "whsec_<base64>".
+	Secret string
+	// Grace is how long the previous current secret keeps signing; 0 drops
+	// it at once.
+	Grace time.Duration
+	Now   time.Time
+}
+
+// Validate returns an error wrapping [ErrInvalid] when the params cannot
+// be applied; stores call it before they touch anything.
+func (p *EndpointRotateSecretParams) Validate() error {
+	if err := CheckSigningSecret(p.Secret); err != nil {
+		return err
+	}
+	if p.Grace < 0 {
+		return invalid(CodeMalformedRequest, "grace period must not be negative")
+	}
+	return nil
 }
 
 // EndpointSetStateParams are the arguments of EndpointSetState.

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
 )
 
 // Default values of [Config].
@@ -71,16 +72,16 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// AllowPrivateDestinations lets endpoint URLs name loopback, private and
-	// other internal addresses (SPEC I7). Defaults to false.
+	// other internal addresses (SPEC I7) when Guard is nil. Defaults to
+	// false.
 	AllowPrivateDestinations bool
-	// ValidateURL checks a destination URL; it returns an error to refuse it
-	// with 422 E1007 (its message is shown to the caller). Defaults to
-	// [CheckURL], which is delivery.ValidateURL.
-	ValidateURL func(raw string, allowPrivate bool) error
-	// ValidateHeaders checks custom outbound headers; it returns an error to
-	// refuse them with 422 E1008. Defaults to [CheckHeaders]; kapseld sets it
-	// to delivery.ValidateHeaders.
-	ValidateHeaders func(headers map[string]string) error
+	// Guard is the SSRF guard endpoint URLs are checked with
+	// ([delivery.Guard.ValidateURL], E1007): pass the dispatcher's own
+	// (delivery.Dispatcher.Guard), so that the API refuses exactly what
+	// delivery would refuse, its AllowedCIDRs included. Defaults to a guard
+	// with AllowPrivate set to AllowPrivateDestinations and no allowed
+	// ranges.
+	Guard *delivery.Guard
 	// Breakers resets an endpoint's breaker when it is resumed. Defaults to
 	// deleting the breaker state from the store.
 	Breakers BreakerResetter
@@ -89,8 +90,8 @@ type Config struct {
 	// (the dispatcher's polling picks them up).
 	Waker kapsel.Waker
 	// Schemes are the ingest verifier schemes accepted for endpoints.
-	// Defaults to the built-in schemes ([BuiltinSchemes]); add the names of
-	// verifiers registered with the ingester.
+	// Defaults to the built-in schemes (kapsel.BuiltinSchemes); add the
+	// names of verifiers registered with the ingester.
 	Schemes []string
 	// DefaultRateLimit and DefaultRateBurst apply to tenants created without
 	// rate_limit / rate_burst. Defaults to 0: unlimited.
@@ -102,12 +103,6 @@ type Config struct {
 	// MaxRequestBytes limits request bodies; larger ones answer 413 E1002.
 	// Defaults to DefaultMaxRequestBytes (1 MiB).
 	MaxRequestBytes int64
-}
-
-// BuiltinSchemes are the verifier schemes the ingest package implements.
-var BuiltinSchemes = []string{
-	kapsel.SchemeNone, kapsel.SchemeHMACSHA256, kapsel.SchemeGitHub, kapsel.SchemeStripe,
-	kapsel.SchemeStandardWebhooks, kapsel.SchemeShopify, kapsel.SchemeSlack,
 }
 
 // API is the management API handler. Create it with [New].
@@ -133,11 +128,8 @@ func New(store kapsel.Store, cfg *Config) *API {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.ValidateURL == nil {
-		c.ValidateURL = CheckURL
-	}
-	if c.ValidateHeaders == nil {
-		c.ValidateHeaders = CheckHeaders
+	if c.Guard == nil {
+		c.Guard = &delivery.Guard{AllowPrivate: c.AllowPrivateDestinations}
 	}
 	if c.Breakers == nil {
 		c.Breakers = storeBreakerReset{store}
@@ -149,7 +141,7 @@ func New(store kapsel.Store, cfg *Config) *API {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	a.schemes = map[string]bool{}
-	for _, s := range BuiltinSchemes {
+	for _, s := range kapsel.BuiltinSchemes() {
 		a.schemes[s] = true
 	}
 	for _, s := range c.Schemes {

@@ -66,9 +66,12 @@ type rotateResponse struct {
 
 // rotateSigningSecret: POST /v1/endpoints/{id}/rotate-signing-secret. The
 // new secret signs from now on; during the grace period deliveries carry
-// both signatures.
+// the previous one's signature too (at most kapsel.MaxSigningSecrets in
+// all, the oldest dropped). The rotation is one store operation
+// (EndpointRotateSecret), so no concurrent PATCH or rotation can undo it
+// once it is answered (SPEC I8).
 func (a *API) rotateSigningSecret(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.getOwnEndpoint(r)
+	id, err := endpointID(r)
 	if err != nil {
 		return err
 	}
@@ -85,10 +88,13 @@ func (a *API) rotateSigningSecret(w http.ResponseWriter, r *http.Request) error 
 	}
 	now := a.now()
 	secret := NewSigningSecret()
-	e.SigningSecrets = rotate(e.SigningSecrets, secret, now, grace)
-	if _, err := a.store.EndpointUpdate(r.Context(), &kapsel.EndpointUpdateParams{
-		TenantID: e.TenantID, Endpoint: e, Now: now,
-	}); err != nil {
+	_, err = a.store.EndpointRotateSecret(r.Context(), &kapsel.EndpointRotateSecretParams{
+		ID: id, TenantID: tenantFrom(r.Context()).ID, Secret: secret, Grace: grace, Now: now,
+	})
+	if errors.Is(err, kapsel.ErrNotFound) {
+		return notFound("endpoint", string(id))
+	}
+	if err != nil {
 		return err
 	}
 	out := rotateResponse{SigningSecret: secret}

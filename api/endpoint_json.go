@@ -131,7 +131,7 @@ func (a *API) apply(req *endpointRequest, e *kapsel.Endpoint) error {
 	if req.URL != nil {
 		e.URL = strings.TrimSpace(*req.URL)
 	}
-	if err := a.cfg.ValidateURL(e.URL, a.cfg.AllowPrivateDestinations); err != nil {
+	if err := a.cfg.Guard.ValidateURL(e.URL); err != nil {
 		return validationError(kapsel.CodeInvalidURL, err)
 	}
 	if req.IngestVerifier != nil {
@@ -166,7 +166,7 @@ func (a *API) apply(req *endpointRequest, e *kapsel.Endpoint) error {
 			}
 			h[k] = v
 		}
-		if err := a.cfg.ValidateHeaders(h); err != nil {
+		if err := kapsel.CheckHeaders(h); err != nil {
 			return validationError(kapsel.CodeInvalidHeader, err)
 		}
 		e.Headers = h
@@ -175,8 +175,8 @@ func (a *API) apply(req *endpointRequest, e *kapsel.Endpoint) error {
 }
 
 // validationError turns a validator's error into one with code; the
-// detail is the *kapsel.Error's own detail when it is one (as delivery's
-// validators return), else its message.
+// detail is the *kapsel.Error's own detail when it is one (as the policies
+// return), else its message.
 func validationError(code kapsel.Code, err error) error {
 	var ke *kapsel.Error
 	if errors.As(err, &ke) {
@@ -204,48 +204,16 @@ func (a *API) verifier(req *verifierRequest) (kapsel.VerifierConfig, error) {
 	if !a.schemes[v.Scheme] {
 		return v, badRequest("ingest_verifier.scheme %q is not one of %s", clip(v.Scheme), strings.Join(a.schemeNames(), ", "))
 	}
-	switch {
-	case v.Scheme == kapsel.SchemeNone && len(v.Secrets) > 0:
-		return v, badRequest("ingest_verifier.secrets must be empty for scheme none")
-	case v.Scheme != kapsel.SchemeNone && len(v.Secrets) == 0:
-		return v, badRequest("ingest_verifier.secrets needs at least one secret for scheme %s", v.Scheme)
-	case len(v.Secrets) > maxSecrets:
-		return v, badRequest("ingest_verifier.secrets has more than %d secrets", maxSecrets)
-	}
-	for i, s := range v.Secrets {
-		if s == "" || len(s) > maxSecretLength {
-			return v, badRequest("ingest_verifier.secrets[%d] must be 1–%d bytes", i, maxSecretLength)
-		}
-		if v.Scheme == kapsel.SchemeStandardWebhooks {
-			if err := checkSigningSecret(s); err != nil {
-				return v, badRequest("ingest_verifier.secrets[%d] must be a whsec_ secret of 24–64 bytes", i)
-			}
-		}
-	}
-	if v.Header != "" {
-		if v.Scheme != kapsel.SchemeHMACSHA256 && a.isBuiltin(v.Scheme) {
-			return v, badRequest("ingest_verifier.header applies only to scheme hmac-sha256")
-		}
-		if !validToken(v.Header) {
-			return v, badRequest("ingest_verifier.header is not a valid HTTP field name")
-		}
+	if err := v.Validate(); err != nil {
+		return v, badRequest("%s", detail(err))
 	}
 	return v, nil
 }
 
-func (a *API) isBuiltin(scheme string) bool {
-	for _, s := range BuiltinSchemes {
-		if s == scheme {
-			return true
-		}
-	}
-	return false
-}
-
 func (a *API) schemeNames() []string {
-	names := append([]string(nil), BuiltinSchemes...)
+	names := kapsel.BuiltinSchemes()
 	for _, s := range a.cfg.Schemes {
-		if !a.isBuiltin(s) {
+		if !kapsel.IsBuiltinScheme(s) {
 			names = append(names, s)
 		}
 	}

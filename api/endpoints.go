@@ -98,7 +98,9 @@ func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 // updateEndpoint: PATCH /v1/endpoints/{id}. Present fields replace the
-// stored ones whole; the signing secret changes only by rotation.
+// stored ones whole; the signing secret changes only by rotation: the
+// store's EndpointUpdate never writes signing secrets, so this
+// read-change-write cannot undo a rotation that ran in between (SPEC I8).
 func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	e, err := a.getOwnEndpoint(r)
 	if err != nil {
@@ -114,6 +116,7 @@ func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := a.apply(&req, e); err != nil {
 		return err
 	}
+	e.SigningSecrets = nil // not written; stated so that no reader wonders
 	updated, err := a.store.EndpointUpdate(r.Context(), &kapsel.EndpointUpdateParams{
 		TenantID: e.TenantID, Endpoint: e, Now: a.now(),
 	})

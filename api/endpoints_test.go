@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/delivery"
 )
 
 func TestCreateEndpoint(t *testing.T) {
@@ -151,25 +153,24 @@ func TestEndpointPrivateDestinationsAllowed(t *testing.T) {
 	f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "http://a:b@127.0.0.1/"})
 }
 
-func TestEndpointCustomValidators(t *testing.T) {
+// TestEndpointGuardAllowedCIDRs: the API checks URLs with the guard it is
+// given — the dispatcher's — so a range delivery may dial is accepted, and
+// one it may not is refused (issue 9 item 18: the API ignored AllowedCIDRs).
+func TestEndpointGuardAllowedCIDRs(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.handler = api.New(f.store, &api.Config{
-		AdminToken:  adminToken,
-		ValidateURL: func(raw string, _ bool) error { return fmt.Errorf("custom says no to %s", raw) },
+		AdminToken: adminToken,
+		Guard:      &delivery.Guard{Allowed: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 	})
 	_, key := f.tenant("acme")
-	p := f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/"})
-	if p["detail"] != "custom says no to https://example.com/" {
-		t.Fatalf("detail %v", p["detail"])
+	f.endpoint(key, map[string]any{"url": "http://10.1.2.3:8080/hook"})
+	p := f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "http://192.168.1.1/hook"})
+	if !strings.Contains(p["detail"].(string), "blocked") {
+		t.Fatalf("detail %v, want the guard's reason", p["detail"])
 	}
-	f.handler = api.New(f.store, &api.Config{
-		ValidateHeaders: func(map[string]string) error { return kapsel.NewError(kapsel.CodeInvalidHeader, "typed header rule") },
-	})
-	p = f.problem(422, kapsel.CodeInvalidHeader, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "headers": map[string]string{"X-A": "b"}})
-	if p["detail"] != "typed header rule" {
-		t.Fatalf("a *kapsel.Error's detail should be shown as is: %v", p["detail"])
-	}
+	// Syntax comes first, whatever the guard allows.
+	f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "ftp://10.1.2.3/"})
 }
 
 func TestListEndpointsPagination(t *testing.T) {

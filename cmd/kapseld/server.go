@@ -103,13 +103,11 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		return nil, fmt.Errorf("configuring ingest: %w", err)
 	}
 	management := api.New(s.store, &api.Config{
-		AdminToken:               cfg.AdminToken,
-		Logger:                   log,
-		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
-		ValidateURL:              delivery.ValidateURL,
-		ValidateHeaders:          delivery.ValidateHeaders,
-		Breakers:                 breakers,
-		Waker:                    s.dispatcher,
+		AdminToken: cfg.AdminToken,
+		Logger:     log,
+		Guard:      s.dispatcher.Guard(), // the API refuses what delivery would refuse
+		Breakers:   breakers,
+		Waker:      s.dispatcher,
 	})
 
 	mux := http.NewServeMux()

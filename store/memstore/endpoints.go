@@ -18,8 +18,11 @@ func (s *Store) endpoint(id kapsel.EndpointID, tenant kapsel.TenantID) (*endpoin
 }
 
 // EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
-// exist.
+// exist; ErrInvalid when kapsel.Endpoint.ValidateConfig refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.tenants[params.Endpoint.TenantID]; !ok {
@@ -64,9 +67,12 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return page(visible, func(e *kapsel.Endpoint) kapsel.EndpointID { return e.ID }, params.Cursor, params.Limit, copyEndpoint), nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, ids and
-// creation time are kept.
+// EndpointUpdate replaces the endpoint's configuration; state, signing
+// secrets, ids and creation time are kept. ErrInvalid as EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.Endpoint.ID, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.endpoint(params.Endpoint.ID, params.TenantID)
@@ -76,10 +82,27 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 	in := copyEndpoint(params.Endpoint)
 	e := r.endpoint
 	e.Name, e.URL = in.Name, in.URL
-	e.IngestVerifier, e.SigningSecrets = in.IngestVerifier, in.SigningSecrets
+	e.IngestVerifier = in.IngestVerifier
 	e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
 	e.UpdatedAt = ts(params.Now)
 	return copyEndpoint(e), nil
+}
+
+// EndpointRotateSecret makes params.Secret the current signing secret under
+// the store's lock, so no concurrent write interleaves.
+func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.EndpointRotateSecretParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.endpoint(params.ID, params.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("rotating the signing secret of %w", err)
+	}
+	r.endpoint.SigningSecrets = kapsel.RotateSigningSecrets(r.endpoint.SigningSecrets, params.Secret, ts(params.Now), params.Grace)
+	r.endpoint.UpdatedAt = ts(params.Now)
+	return copyEndpoint(r.endpoint), nil
 }
 
 // EndpointSetState sets State and DisabledReason (cleared unless disabled).

@@ -36,8 +36,12 @@ func scanEndpoint(row pgx.Row) (*kapsel.Endpoint, error) {
 
 // EndpointInsert creates an endpoint with a new id; an empty State means
 // active, and DisabledReason is kept only for a disabled endpoint.
-// ErrNotFound when the tenant does not exist (the foreign key decides).
+// ErrNotFound when the tenant does not exist (the foreign key decides);
+// ErrInvalid when kapsel.Endpoint.ValidateConfig refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", err)
+	}
 	in := params.Endpoint
 	state, reason := in.State, in.DisabledReason
 	if state == "" {
@@ -88,20 +92,53 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return out, nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, ids and
-// creation time are kept. ErrNotFound as EndpointGet.
+// EndpointUpdate replaces the endpoint's configuration; state, signing
+// secrets, ids and creation time are kept: the statement does not write
+// signing_secrets, so it cannot undo a rotation. ErrNotFound as
+// EndpointGet; ErrInvalid as EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	in := params.Endpoint
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, err)
+	}
 	cfg := newEndpointConfig(in)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
-		UPDATE endpoints SET name = $3, url = $4, ingest_verifier = $5, signing_secrets = $6,
-			retry_policy = $7, timeout_ns = $8, headers = $9, updated_at = $10
+		UPDATE endpoints SET name = $3, url = $4, ingest_verifier = $5,
+			retry_policy = $6, timeout_ns = $7, headers = $8, updated_at = $9
 		WHERE `+visibleEndpoint+`
 		RETURNING `+endpointColumns,
-		in.ID, params.TenantID, in.Name, in.URL, cfg.Verifier, cfg.Secrets, cfg.Policy,
+		in.ID, params.TenantID, in.Name, in.URL, cfg.Verifier, cfg.Policy,
 		int64(in.Timeout), cfg.Headers, params.Now))
 	if err != nil {
 		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, mapError(err))
+	}
+	return e, nil
+}
+
+// EndpointRotateSecret makes params.Secret the current signing secret. The
+// row is read FOR UPDATE and written in one transaction, so a concurrent
+// rotation waits for this one and then rotates what it wrote: none is lost.
+// ErrNotFound as EndpointGet; ErrInvalid for a bad secret or grace.
+func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.EndpointRotateSecretParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, err)
+	}
+	var e *kapsel.Endpoint
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := scanEndpoint(tx.QueryRow(ctx,
+			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, params.ID, params.TenantID))
+		if err != nil {
+			return err
+		}
+		cur.SigningSecrets = kapsel.RotateSigningSecrets(cur.SigningSecrets, params.Secret, params.Now, params.Grace)
+		e, err = scanEndpoint(tx.QueryRow(ctx, `
+			UPDATE endpoints SET signing_secrets = $2, updated_at = $3 WHERE id = $1
+			RETURNING `+endpointColumns,
+			params.ID, newEndpointConfig(cur).Secrets, params.Now))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, mapError(err))
 	}
 	return e, nil
 }

@@ -74,8 +74,12 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*kapsel.Endpoint, error)
 const live = `deleted_at IS NULL AND (?2 = '' OR tenant_id = ?2)`
 
 // EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
-// exist (the foreign key).
+// exist (the foreign key); ErrInvalid when kapsel.Endpoint.ValidateConfig
+// refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", err)
+	}
 	e := *params.Endpoint
 	e.ID = kapsel.NewEndpointID()
 	if e.State == "" {
@@ -144,16 +148,59 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return out, nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, ids and
-// creation time are kept.
+// EndpointUpdate replaces the endpoint's configuration; state, signing
+// secrets, ids and creation time are kept. ErrInvalid as EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
-	config, err := encodeConfig(params.Endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("updating endpoint: %w", err)
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.Endpoint.ID, err)
 	}
-	return s.updateEndpoint(ctx, "updating", params.Endpoint.ID, params.TenantID,
-		`name = ?3, url = ?4, config = ?5, updated_at = ?6`,
-		params.Endpoint.Name, params.Endpoint.URL, config, params.Now.UnixMicro())
+	in := params.Endpoint
+	return s.modifyEndpoint(ctx, "updating", in.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) {
+		e.Name, e.URL, e.IngestVerifier = in.Name, in.URL, in.IngestVerifier
+		e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
+	})
+}
+
+// EndpointRotateSecret makes params.Secret the current signing secret, in
+// one transaction on the single writer connection, so no concurrent write
+// interleaves between its read and its write.
+func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.EndpointRotateSecretParams) (*kapsel.Endpoint, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, err)
+	}
+	return s.modifyEndpoint(ctx, "rotating the signing secret of", params.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) {
+		e.SigningSecrets = kapsel.RotateSigningSecrets(e.SigningSecrets, params.Secret, params.Now, params.Grace)
+	})
+}
+
+// modifyEndpoint reads the visible endpoint, lets change modify it and
+// writes its name, url and config back, all in one write transaction: the
+// config column is one JSON document holding the signing secrets beside the
+// rest, so an update keeps them (and a rotation keeps the rest) by reading
+// them inside the transaction that writes.
+func (s *Store) modifyEndpoint(ctx context.Context, what string, id kapsel.EndpointID, tenant kapsel.TenantID, now time.Time, change func(*kapsel.Endpoint)) (*kapsel.Endpoint, error) {
+	var out *kapsel.Endpoint
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		e, err := s.endpointByID(ctx, tx, id, tenant)
+		if err != nil {
+			return err
+		}
+		change(e)
+		config, err := encodeConfig(e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET name = ?3, url = ?4, config = ?5, updated_at = ?6 WHERE id = ?1 AND `+live,
+			id, tenant, e.Name, e.URL, config, now.UnixMicro()); err != nil {
+			return mapError(err)
+		}
+		out, err = s.endpointByID(ctx, tx, id, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %w", what, err)
+	}
+	return out, nil
 }
 
 // EndpointSetState sets State and DisabledReason (cleared unless disabled).

@@ -16,7 +16,7 @@ func fullEndpoint(ten *kapsel.Tenant) *kapsel.Endpoint {
 		Name:     "payments",
 		URL:      "https://hooks.example.com/stripe?x=1",
 		IngestVerifier: kapsel.VerifierConfig{
-			Scheme: kapsel.SchemeStripe, Secrets: []string{"whsec_old", "whsec_new"}, Header: "Stripe-Signature",
+			Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s3cret-old", "s3cret-new"}, Header: "X-Payments-Signature",
 		},
 		SigningSecrets: []kapsel.SigningSecret{
 			{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
@@ -54,6 +54,9 @@ func sameConfig(t *testing.T, got, want *kapsel.Endpoint) {
 }
 
 func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
+	testEndpointPolicy(t, newStore)
+	testEndpointSecrets(t, newStore)
+
 	t.Run("InsertGet", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
@@ -107,6 +110,7 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: a.ID, Endpoint: want, Now: at(3 * time.Minute)})
 		must(t, err, "EndpointUpdate")
+		want.SigningSecrets = ep.SigningSecrets // an update never writes signing secrets
 		for _, got := range []*kapsel.Endpoint{got, h.getEndpoint(ep.ID, a.ID)} {
 			sameConfig(t, got, want)
 			equal(t, "State kept", got.State, kapsel.EndpointPaused)
