@@ -9,10 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kapsel-dev/kapsel"
 )
 
-// SigningSecretPrefix starts every Standard Webhooks signing secret.
-const SigningSecretPrefix = "whsec_"
+// SigningSecretPrefix starts every Standard Webhooks signing secret:
+// kapsel.SigningSecretPrefix.
+const SigningSecretPrefix = kapsel.SigningSecretPrefix
 
 // ErrSigningSecret is returned for a signing secret that is not
 // "whsec_<base64>" with a non-empty key.
@@ -49,16 +52,12 @@ func SignatureHeader(secrets []string, id string, timestamp time.Time, body []by
 	return b.String(), nil
 }
 
-// signingKey decodes a "whsec_<base64>" secret with standard, padded base64
-// — exactly what the Standard Webhooks reference libraries decode, so that a
-// receiver holding the same secret derives the same key.
+// signingKey decodes a "whsec_<base64>" secret with kapsel.ParseSigningSecret,
+// the one parser of that format — the standard-webhooks ingest verifier uses
+// it too — so that a receiver holding the same secret derives the same key.
 func signingKey(secret string) ([]byte, error) {
-	enc, ok := strings.CutPrefix(secret, SigningSecretPrefix)
-	if !ok {
-		return nil, ErrSigningSecret
-	}
-	key, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || len(key) == 0 {
+	key, err := kapsel.ParseSigningSecret(secret)
+	if err != nil {
 		return nil, ErrSigningSecret
 	}
 	return key, nil

@@ -81,7 +81,7 @@ func FuzzHandler(f *testing.F) {
 	var ids []kapsel.EndpointID
 	for _, v := range []kapsel.VerifierConfig{
 		{}, {Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}}, {Scheme: kapsel.SchemeStripe, Secrets: []string{"s"}},
-		{Scheme: kapsel.SchemeStandardWebhooks, Secrets: []string{"whsec_c2VjcmV0"}}, {Scheme: kapsel.SchemeSlack, Secrets: []string{"s"}},
+		{Scheme: kapsel.SchemeStandardWebhooks, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, {Scheme: kapsel.SchemeSlack, Secrets: []string{"s"}},
 		{Scheme: kapsel.SchemeShopify, Secrets: []string{"s"}}, {Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s"}, Header: "X-Sig"},
 	} {
 		ids = append(ids, e.endpoint(nil, v).ID)

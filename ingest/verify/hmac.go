@@ -111,9 +111,15 @@ func mac(key []byte, parts ...[]byte) []byte {
 // matchAny computes the expected MAC for every secret and compares it with
 // every candidate signature in constant time (lengths included). It returns
 // nil on the first match, ErrMismatch naming header otherwise; with no secret
-// at all it fails closed.
+// at all it fails closed. An empty secret is skipped: anyone can compute a
+// MAC keyed by nothing, so it never verifies anything (SPEC §4), whatever
+// reached the verifier — the stores refuse to keep one, and this is the last
+// line.
 func matchAny(secrets []string, candidates [][]byte, expected func(secret string) []byte, header string) error {
 	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
 		want := expected(secret)
 		if want == nil {
 			continue

@@ -15,18 +15,38 @@ type Registry struct {
 	m  map[string]Verifier
 }
 
-// NewRegistry returns a registry holding every built-in scheme (the
-// kapsel.Scheme* names) with its default settings.
+// NewRegistry returns a registry holding every built-in scheme
+// (kapsel.BuiltinSchemes, the one list of their names) with its default
+// settings.
 func NewRegistry() *Registry {
-	return &Registry{m: map[string]Verifier{
-		kapsel.SchemeNone:             None{},
-		kapsel.SchemeHMACSHA256:       HMACSHA256{},
-		kapsel.SchemeGitHub:           GitHub{},
-		kapsel.SchemeStripe:           Stripe{},
-		kapsel.SchemeStandardWebhooks: StandardWebhooks{},
-		kapsel.SchemeShopify:          Shopify{},
-		kapsel.SchemeSlack:            Slack{},
-	}}
+	r := &Registry{m: map[string]Verifier{}}
+	for _, scheme := range kapsel.BuiltinSchemes() {
+		r.m[scheme] = builtin(scheme)
+	}
+	return r
+}
+
+// builtin returns the verifier of a built-in scheme name. A name in
+// kapsel.BuiltinSchemes without a verifier here is a programming error,
+// caught by every test that builds a registry.
+func builtin(scheme string) Verifier {
+	switch scheme {
+	case kapsel.SchemeNone:
+		return None{}
+	case kapsel.SchemeHMACSHA256:
+		return HMACSHA256{}
+	case kapsel.SchemeGitHub:
+		return GitHub{}
+	case kapsel.SchemeStripe:
+		return Stripe{}
+	case kapsel.SchemeStandardWebhooks:
+		return StandardWebhooks{}
+	case kapsel.SchemeShopify:
+		return Shopify{}
+	case kapsel.SchemeSlack:
+		return Slack{}
+	}
+	panic("verify: built-in scheme " + scheme + " has no verifier")
 }
 
 // ErrBadScheme is returned by Register for an empty scheme name or a nil

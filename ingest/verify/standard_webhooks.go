@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kapsel-dev/kapsel"
 )
 
 // Standard Webhooks headers.
@@ -61,13 +63,16 @@ func (s StandardWebhooks) Verify(p *Params) error {
 	}, StandardWebhooksSignatureHeader)
 }
 
-// StandardWebhooksKey returns the HMAC key of a "whsec_<base64>" secret: the
-// standard base64 decoding of what follows the prefix (the prefix is
-// optional, as in the reference libraries).
+// StandardWebhooksKey returns the HMAC key of a "whsec_<base64>" secret:
+// kapsel.ParseSigningSecret, the one parser of that format, which the
+// dispatcher signs with too. The prefix is required (one format, the one
+// Kapsel generates and accepts everywhere), and a secret whose key is
+// empty ("whsec_") is refused, so it never verifies anything. The error
+// wraps ErrMalformed and never contains the secret.
 func StandardWebhooksKey(secret string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	key, err := kapsel.ParseSigningSecret(secret)
 	if err != nil {
-		return nil, fmt.Errorf("%w: secret is not whsec_<base64>", ErrMalformed)
+		return nil, fmt.Errorf("%w: secret is not whsec_<base64> with a non-empty key", ErrMalformed)
 	}
 	return key, nil
 }

@@ -196,7 +196,7 @@ func TestStandardWebhooks(t *testing.T) {
 	s := []string{secret}
 	runCases(t, StandardWebhooks{}, []verifyCase{
 		{name: "valid", header: h(sig), secrets: s},
-		{name: "prefix optional", header: h(sig), secrets: []string{secret[len("whsec_"):]}},
+		{name: "prefix required", header: h(sig), secrets: []string{secret[len("whsec_"):]}, want: ErrMismatch},
 		{name: "several entries", header: h("v1a,AAAA v1,AAAA " + sig), secrets: s},
 		{name: "rotation", header: h(sig), secrets: []string{"whsec_AAAAAAAA", secret}},
 		{name: "non-base64 secret skipped", header: h(sig), secrets: []string{"whsec_!!", secret}},
