@@ -16,10 +16,27 @@ const (
 	AttemptIDPrefix  = "att_"
 )
 
-// TenantID identifies a [Tenant]; on the wire it reads "ten_" followed by a ULID.
+// Two kinds of id share the ULID form (48-bit millisecond timestamp, 80 more
+// bits, Crockford base32):
+//
+//   - Events and attempts must sort in creation order, so their ids come
+//     from one monotonic source: within a millisecond the 80 bits are the
+//     previous id's plus one.
+//   - Tenant and endpoint ids (and source ids, later) are capabilities: an
+//     endpoint's id is its ingest URL (SPEC I9 wants at least 80
+//     unpredictable bits). Their 80 bits are drawn from crypto/rand for
+//     every id, never derived from another id; were they taken from the
+//     monotonic source, an endpoint created in the same millisecond as an
+//     event would be that event's id plus one. They keep the timestamp, so
+//     they still sort roughly by creation and parse as before.
+
+// TenantID identifies a [Tenant]; on the wire it reads "ten_" followed by a
+// ULID whose 80 low bits are random.
 type TenantID string
 
-// EndpointID identifies an [Endpoint]; on the wire it reads "ep_" followed by a ULID.
+// EndpointID identifies an [Endpoint]; on the wire it reads "ep_" followed
+// by a ULID whose 80 low bits are random. It is a capability (the ingest URL
+// names it), so it is unguessable.
 type EndpointID string
 
 // EventID identifies an [Event]; on the wire it reads "evt_" followed by a ULID.
@@ -29,11 +46,12 @@ type EventID string
 // AttemptID identifies an [Attempt]; on the wire it reads "att_" followed by a ULID.
 type AttemptID string
 
-// NewTenantID returns a new, time-sortable TenantID.
-func NewTenantID() TenantID { return TenantID(TenantIDPrefix + newULID()) }
+// NewTenantID returns a new TenantID with 80 bits from crypto/rand.
+func NewTenantID() TenantID { return TenantID(TenantIDPrefix + newRandomULID()) }
 
-// NewEndpointID returns a new, time-sortable EndpointID.
-func NewEndpointID() EndpointID { return EndpointID(EndpointIDPrefix + newULID()) }
+// NewEndpointID returns a new EndpointID with 80 bits from crypto/rand: it is
+// unrelated to every id made before it.
+func NewEndpointID() EndpointID { return EndpointID(EndpointIDPrefix + newRandomULID()) }
 
 // NewEventID returns a new, time-sortable EventID.
 func NewEventID() EventID { return EventID(EventIDPrefix + newULID()) }
@@ -156,6 +174,19 @@ func newULID() string {
 	var v [16]byte
 	binary.BigEndian.PutUint64(v[0:8], ms<<16|uint64(hi))
 	binary.BigEndian.PutUint64(v[8:16], lo)
+	return encodeCrockford(v)
+}
+
+// newRandomULID returns a ULID of the current millisecond whose 80 low bits
+// are fresh from crypto/rand: no state is shared with any other id.
+func newRandomULID() string {
+	var v [16]byte
+	if _, err := rand.Read(v[6:]); err != nil {
+		panic("kapsel: crypto/rand failed: " + err.Error())
+	}
+	ms := uint64(time.Now().UnixMilli())
+	binary.BigEndian.PutUint16(v[4:6], uint16(ms))
+	binary.BigEndian.PutUint32(v[0:4], uint32(ms>>16))
 	return encodeCrockford(v)
 }
 
