@@ -55,6 +55,14 @@
 //   - EventStats counts no event of a deleted endpoint, and OldestDue
 //     considers pending events only.
 //   - BreakerDelete of a state that does not exist is not an error.
+//   - EndpointInsert and EndpointUpdate refuse what
+//     kapsel.Endpoint.ValidateConfig refuses with its *kapsel.Error (code
+//     E1007, E1008 or E1009, wrapping ErrInvalid) and write nothing;
+//     EndpointUpdate does not check or write signing secrets. Syntax only:
+//     an http URL naming 127.0.0.1 is stored (the SSRF guard is not the
+//     store's), and an application-registered scheme may have no secret.
+//   - EndpointRotateSecret with more than MaxSigningSecrets in their grace
+//     period keeps the newest (rotation order, not expiry order).
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
 // the others, so a store built on a shared server must isolate each one (a
