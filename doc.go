@@ -66,6 +66,21 @@
 // is recorded ([EventQueue.EventComplete]): delivered, failed, or pending
 // again with a later NextAttemptAt. See [EventStatus.CanTransitionTo].
 //
+// # Rules for what an endpoint holds
+//
+// Each rule is written once, here, and the management API, the dispatcher,
+// the ingest verifiers and every store apply the same one: [CheckURL]
+// (http or https, a host, no credentials), [CheckHeaders] (the custom header
+// policy of SPEC §6), [VerifierConfig.Validate] (no empty secret),
+// [ParseSigningSecret] and [CheckSigningSecret] (the "whsec_<base64>"
+// format, prefix required), [BuiltinSchemes] (the verifier scheme names) and
+// [RotateSigningSecrets] (at most [MaxSigningSecrets] kept). Stores check
+// [Endpoint.ValidateConfig] on insert and update, so writing through a store
+// directly is held to the same rules. Which addresses may be dialled is the
+// SSRF guard's decision (package delivery), which the API shares with the
+// dispatcher. Tenant and endpoint ids carry 80 random bits each, since an
+// endpoint's id is its ingest URL.
+//
 // # Errors
 //
 // Stores and components return errors wrapping the sentinels ([ErrNotFound],

@@ -118,7 +118,7 @@ func testEndpointPolicy(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h := setup(t, newStore)
 		ten := h.tenant()
 		e := fullEndpoint(ten)
-		e.URL = "HTTP://[2001:db8::1]:8443/hook?q=1#frag" // syntax only: the SSRF guard is not the store's
+		e.URL = "HTTP://127.0.0.1:8443/hook?q=1#frag" // syntax only: the SSRF guard is not the store's
 		e.Headers = map[string]string{"X-Big": strings.Repeat("a", kapsel.MaxHeaderValueLength), "X-Tab": "a\tb"}
 		e.IngestVerifier = kapsel.VerifierConfig{Scheme: "my-scheme"} // a registered scheme may need no secret
 		e.SigningSecrets = nil                                        // delivered unsigned
