@@ -34,6 +34,11 @@ type IngestResult struct {
 	// Duplicate is true when the idempotency key was already used, with the
 	// same body, within its window; Event is then the first event.
 	Duplicate bool
+	// Challenge is set, and Event is nil, when the request was a verified
+	// handshake that asks for an answer instead of being an event — Slack's
+	// url_verification: nothing was stored, and the answer must carry this
+	// value (ingest's handler answers 200 text/plain with it).
+	Challenge string
 }
 
 // Dispatcher delivers stored events to their destinations with retries,

@@ -24,12 +24,15 @@ const DefaultUserAgent = "Kapsel/" + kapsel.Version
 // notForwarded are forwarded headers the dispatcher drops because it sets
 // them itself or because they describe a connection, not the message.
 // Accept-Encoding is dropped so that the response body recorded on the
-// attempt is the destination's plain answer.
+// attempt is the destination's plain answer. A provider's svix-* headers,
+// which events stored before ingest stopped forwarding them may carry, are
+// dropped because Svix's verifiers read them before Kapsel's webhook-*.
 var notForwarded = []string{
 	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
 	"Proxy-Connection", "Te", "Trailer", "Upgrade", "Accept-Encoding",
 	"User-Agent", HeaderAttempt,
 	HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature,
+	"Svix-Id", "Svix-Timestamp", "Svix-Signature",
 }
 
 // NewRequest builds the HTTP request of one delivery attempt exactly as SPEC

@@ -40,16 +40,27 @@ func (in *Ingester) Handler() http.Handler {
 // Order of checks: shutting down (503 E3003), endpoint (404 E1003; 503
 // E3001 when the store fails), body (413 E1002, the limit enforced while
 // streaming; 400 E1009 when it cannot be read), verifier scheme (500 E3002
-// when not registered), signature (401 E1001), idempotency key (400 E1004),
+// when not registered), signature (401 E1001), a slack endpoint's
+// url_verification (200 text/plain with its challenge, nothing stored),
+// idempotency key (400 E1004),
 // tenant rate (429 E1006), then the commit (202; 200 duplicate; 422 E1005;
 // 404 E1003; 503 E3001). docs/ingest.md has the full table.
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := kapsel.IngestInfo{}
 	res, err := in.serve(w, r, &info)
-	if err != nil {
+	switch {
+	case err != nil:
 		problem.WriteError(w, err)
-	} else {
+	case res.Challenge != "":
+		// Slack's url_verification: its documentation answers the challenge
+		// as text/plain (it also takes JSON or a form; plain is its first
+		// example and needs no encoding).
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, res.Challenge)
+	default:
 		out := Response{ID: res.Event.ID, Status: res.Event.Status, Duplicate: res.Duplicate}
 		status := http.StatusAccepted
 		if res.Duplicate {

@@ -169,8 +169,9 @@ func (in *Ingester) resolve(ctx context.Context, rawID string, info *kapsel.Inge
 	return tgt, nil
 }
 
-// accept checks the signature, the idempotency key and the tenant's rate,
-// then commits the event and waits for that commit.
+// accept checks the signature, answers a verified Slack url_verification
+// with its challenge (storing nothing), checks the idempotency key and the
+// tenant's rate, then commits the event and waits for that commit.
 func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header, body []byte) (*kapsel.IngestResult, error) {
 	ep := tgt.endpoint
 	now := in.cfg.Clock.Now()
@@ -185,7 +186,11 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 		in.cfg.Logger.Debug("ingest signature rejected", slog.String("endpoint_id", string(ep.ID)), slog.String("reason", err.Error()))
 		return nil, &kapsel.Error{Code: kapsel.CodeSignature, Detail: err.Error(), Err: err}
 	}
-	key, err := IdempotencyKey(header)
+	fields := newJSONBody(body) // parsed only if a scheme's rule reads it
+	if c, ok := slackChallenge(ep.IngestVerifier.Scheme, fields); ok {
+		return &kapsel.IngestResult{Challenge: c}, nil
+	}
+	key, err := requestIdempotencyKey(ep.IngestVerifier.Scheme, header, fields)
 	if err != nil {
 		return nil, &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
 	}
@@ -227,6 +232,8 @@ func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, er
 		info.Status = info.Code.Info().Status
 	case res.Duplicate:
 		info.Status, info.Duplicate = 200, true
+	case res.Challenge != "":
+		info.Status = 200
 	default:
 		info.Status = 202
 	}

@@ -9,14 +9,18 @@ import (
 )
 
 // IdempotencyHeaders are read in order; the first one present holds the
-// event's idempotency key. The last three are the providers' own delivery
-// ids (GitHub, Standard Webhooks, Shopify).
+// event's idempotency key. After the two generic headers come the
+// providers' own delivery ids: GitHub's, Standard Webhooks' (under its own
+// name and Svix's), Shopify's (with and without the X- prefix, as its
+// signature header).
 var IdempotencyHeaders = []string{
 	"X-Idempotency-Key",
 	"Idempotency-Key",
 	"X-GitHub-Delivery",
 	"Webhook-Id",
+	"Svix-Id",
 	"X-Shopify-Webhook-Id",
+	"Shopify-Webhook-Id",
 }
 
 // MaxIdempotencyKeyLen is the longest idempotency key accepted.
@@ -60,7 +64,8 @@ func ValidIdempotencyKey(key string) error {
 // request only; Content-Type is kept separately on the event; the
 // hop-by-hop headers of RFC 9110 §7.6.1 (and the legacy Proxy-Connection);
 // Expect, a per-connection negotiation Kapsel already answered; and the
-// credentials Cookie and Authorization.
+// credentials Cookie and Authorization. Headers starting with one of
+// droppedPrefixes go too.
 var droppedHeaders = map[string]bool{
 	"Host":                true,
 	"Content-Length":      true,
@@ -79,11 +84,33 @@ var droppedHeaders = map[string]bool{
 	"Authorization":       true,
 }
 
+// droppedPrefixes (canonical form) are the inbound Standard Webhooks and
+// Svix headers — a provider's webhook-id/-timestamp/-signature or
+// svix-id/-timestamp/-signature. Kapsel signs each delivery with its own
+// webhook-* headers; a provider's would only confuse the destination's
+// verifier (Svix's libraries read svix-* first and then refuse Kapsel's
+// signature).
+var droppedPrefixes = [...]string{"Webhook-", "Svix-"}
+
+// dropped reports whether the canonical header name ck is never forwarded.
+func dropped(ck string) bool {
+	if droppedHeaders[ck] {
+		return true
+	}
+	for _, p := range droppedPrefixes {
+		if strings.HasPrefix(ck, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ForwardedHeaders returns a copy of the end-to-end headers of h that are
 // stored with the event and sent on delivery: every header except Host,
 // Content-Length, Content-Type (stored separately), hop-by-hop headers (the
-// fixed list and any header named in Connection), Expect, Cookie and
-// Authorization. Names are canonicalised.
+// fixed list and any header named in Connection), Expect, Cookie,
+// Authorization, and the provider's webhook-* and svix-* headers. Names are
+// canonicalised.
 func ForwardedHeaders(h http.Header) http.Header {
 	named := map[string]bool{}
 	for _, v := range h.Values("Connection") {
@@ -96,7 +123,7 @@ func ForwardedHeaders(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for name, vs := range h {
 		ck := http.CanonicalHeaderKey(name)
-		if droppedHeaders[ck] || named[ck] || len(vs) == 0 {
+		if dropped(ck) || named[ck] || len(vs) == 0 {
 			continue
 		}
 		out[ck] = append(out[ck], vs...)

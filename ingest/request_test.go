@@ -25,6 +25,10 @@ func TestIdempotencyKeyChain(t *testing.T) {
 		{"github delivery", []string{"X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958", "webhook-id", "msg_1"}, "72d3162e-cc78-11e3-81ab-4c9367dc0958", false},
 		{"standard webhooks id", []string{"webhook-id", "msg_1", "X-Shopify-Webhook-Id", "s"}, "msg_1", false},
 		{"shopify", []string{"X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"}, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", false},
+		{"svix id", []string{"svix-id", "msg_2", "X-Shopify-Webhook-Id", "s"}, "msg_2", false},
+		{"webhook-id before svix-id", []string{"svix-id", "msg_2", "webhook-id", "msg_1"}, "msg_1", false},
+		{"shopify unprefixed", []string{"Shopify-Webhook-Id", "b54557e4"}, "b54557e4", false},
+		{"shopify prefixed first", []string{"Shopify-Webhook-Id", "b", "X-Shopify-Webhook-Id", "a"}, "a", false},
 		{"first value of a repeated header", []string{"Idempotency-Key", "one", "Idempotency-Key", "two"}, "one", false},
 		{"inner space allowed", []string{"Idempotency-Key", "order 42"}, "order 42", false},
 		{"all printable", []string{"Idempotency-Key", "!~"}, "!~", false},
@@ -81,6 +85,17 @@ func TestForwardedHeaders(t *testing.T) {
 		"User-Agent":          {"GitHub-Hookshot/1"},
 		"X-Multi":             {"a", "b"},
 		"x-lower-case":        {"kept"},
+		// A provider's own Standard Webhooks / Svix headers: Kapsel signs
+		// its deliveries itself, and Svix's verifiers read svix-* first.
+		"Svix-Id":           {"msg_1"},
+		"Svix-Timestamp":    {"1767225600"},
+		"Svix-Signature":    {"v1,AAAA"},
+		"svix-future":       {"x"},
+		"Webhook-Id":        {"msg_1"},
+		"Webhook-Timestamp": {"1767225600"},
+		"Webhook-Signature": {"v1,AAAA"},
+		"webhook-version":   {"1"},
+		"X-Svix-Id":         {"kept: not the prefix"},
 	}
 	got := ForwardedHeaders(in)
 	want := http.Header{
@@ -89,6 +104,7 @@ func TestForwardedHeaders(t *testing.T) {
 		"User-Agent":          {"GitHub-Hookshot/1"},
 		"X-Multi":             {"a", "b"},
 		"X-Lower-Case":        {"kept"},
+		"X-Svix-Id":           {"kept: not the prefix"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("forwarded %v\nwant %v", got, want)

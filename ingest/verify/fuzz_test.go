@@ -106,6 +106,11 @@ func FuzzVerifiers(f *testing.F) {
 		}
 		h := hdr("X-Kapsel-Signature", sig, GitHubHeader, sig, ShopifyHeader, sig, SlackSignatureHeader, sig,
 			SlackTimestampHeader, ts, StripeHeader, stripe, "webhook-id", ts, "webhook-timestamp", ts, "webhook-signature", swh)
+		// The second spellings get other values, so that each one is fuzzed.
+		h.Set(ShopifyUnprefixedHeader, stripe)
+		h.Set(SvixIDHeader, sig)
+		h.Set(SvixTimestampHeader, ts)
+		h.Set(SvixSignatureHeader, stripe)
 		p := &Params{Header: h, Body: body, Secrets: []string{"s3cret", "whsec_stripe123", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Now: time.Unix(1767225600, 0)}
 		for _, v := range []Verifier{HMACSHA256{}, GitHub{}, Shopify{}, Stripe{}, Slack{}, StandardWebhooks{}} {
 			if err := v.Verify(p); err == nil {

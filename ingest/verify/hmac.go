@@ -78,24 +78,48 @@ func ParseGitHubHeader(value string) ([]byte, error) {
 
 // Shopify is the "shopify" scheme: X-Shopify-Hmac-Sha256: <base64 (standard
 // alphabet, padded) HMAC-SHA256 of the body>, keyed by the secret string.
+// The unprefixed Shopify-Hmac-Sha256 of Shopify's newer deliveries is
+// accepted the same way; when both are present, either may match, and one
+// that is not base64 is skipped while the other decodes.
 type Shopify struct{}
 
-// ShopifyHeader is the header Shopify signs with.
-const ShopifyHeader = "X-Shopify-Hmac-Sha256"
+// Shopify signs with ShopifyHeader; its newer deliveries carry the same
+// signature under ShopifyUnprefixedHeader.
+const (
+	ShopifyHeader           = "X-Shopify-Hmac-Sha256"
+	ShopifyUnprefixedHeader = "Shopify-Hmac-Sha256"
+)
 
 // Verify implements [Verifier].
 func (Shopify) Verify(p *Params) error {
-	value := p.Header.Get(ShopifyHeader)
-	if value == "" {
+	var sigs [][]byte
+	named, malformed := "", ""
+	for _, name := range [...]string{ShopifyHeader, ShopifyUnprefixedHeader} {
+		value := p.Header.Get(name)
+		if value == "" {
+			continue
+		}
+		if named == "" {
+			named = name
+		}
+		sig, err := base64.StdEncoding.DecodeString(value)
+		if err != nil {
+			if malformed == "" {
+				malformed = name
+			}
+			continue
+		}
+		sigs = append(sigs, sig)
+	}
+	switch {
+	case named == "":
 		return fmt.Errorf("%s: %w", ShopifyHeader, ErrMissing)
+	case len(sigs) == 0:
+		return fmt.Errorf("%s: %w: signature is not base64", malformed, ErrMalformed)
 	}
-	sig, err := base64.StdEncoding.DecodeString(value)
-	if err != nil {
-		return fmt.Errorf("%s: %w: signature is not base64", ShopifyHeader, ErrMalformed)
-	}
-	return matchAny(p.Secrets, [][]byte{sig}, func(secret string) []byte {
+	return matchAny(p.Secrets, sigs, func(secret string) []byte {
 		return mac([]byte(secret), p.Body)
-	}, ShopifyHeader)
+	}, named)
 }
 
 // mac returns HMAC-SHA256(key, parts...), writing the parts in turn so that a

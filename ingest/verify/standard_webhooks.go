@@ -16,6 +16,23 @@ const (
 	StandardWebhooksSignatureHeader = "webhook-signature"
 )
 
+// The same headers as Svix, and the providers that send through Svix, name
+// them.
+const (
+	SvixIDHeader        = "svix-id"
+	SvixTimestampHeader = "svix-timestamp"
+	SvixSignatureHeader = "svix-signature"
+)
+
+// swhNames is one spelling of the three Standard Webhooks headers.
+type swhNames struct{ id, timestamp, signature string }
+
+// swhSpellings are tried in turn: the specification's names, then Svix's.
+var swhSpellings = [...]swhNames{
+	{StandardWebhooksIDHeader, StandardWebhooksTimestampHeader, StandardWebhooksSignatureHeader},
+	{SvixIDHeader, SvixTimestampHeader, SvixSignatureHeader},
+}
+
 // StandardWebhooks is the "standard-webhooks" scheme
 // (https://www.standardwebhooks.com): webhook-signature carries a
 // space-separated list of "v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">",
@@ -23,6 +40,13 @@ const (
 // other versions (v1a, …) are ignored. A secret that is not valid base64
 // never matches. The timestamp must be within Tolerance of now in both
 // directions, as the specification says.
+//
+// The svix-id, svix-timestamp and svix-signature headers (Svix's names for
+// the same three) are accepted the same way. A spelling is used only when
+// all three of its headers are present, never mixed with the other; when a
+// request carries both complete spellings, it passes when either does —
+// the Standard Webhooks library reads only webhook-*, Svix's reads svix-*
+// first, and Kapsel accepts what either accepts.
 type StandardWebhooks struct {
 	// Tolerance is how far webhook-timestamp may be from now. Defaults to
 	// DefaultTolerance.
@@ -31,28 +55,45 @@ type StandardWebhooks struct {
 
 // Verify implements [Verifier].
 func (s StandardWebhooks) Verify(p *Params) error {
-	id := p.Header.Get(StandardWebhooksIDHeader)
-	rawTS := p.Header.Get(StandardWebhooksTimestampHeader)
-	value := p.Header.Get(StandardWebhooksSignatureHeader)
-	for _, h := range [...]struct{ name, value string }{
-		{StandardWebhooksIDHeader, id},
-		{StandardWebhooksTimestampHeader, rawTS},
-		{StandardWebhooksSignatureHeader, value},
-	} {
-		if h.value == "" {
-			return fmt.Errorf("%s: %w", h.name, ErrMissing)
+	var first error
+	found := false
+	for _, names := range swhSpellings {
+		id, rawTS, value := p.Header.Get(names.id), p.Header.Get(names.timestamp), p.Header.Get(names.signature)
+		if id == "" || rawTS == "" || value == "" {
+			continue
+		}
+		found = true
+		err := s.verify(p, names, id, rawTS, value)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
 		}
 	}
+	if !found {
+		// Name the first missing header of the specification's spelling.
+		for _, name := range [...]string{StandardWebhooksIDHeader, StandardWebhooksTimestampHeader, StandardWebhooksSignatureHeader} {
+			if p.Header.Get(name) == "" {
+				return fmt.Errorf("%s: %w", name, ErrMissing)
+			}
+		}
+	}
+	return first
+}
+
+// verify checks one spelling's id, timestamp and signature header values.
+func (s StandardWebhooks) verify(p *Params, names swhNames, id, rawTS, value string) error {
 	ts, err := ParseTimestamp(rawTS)
 	if err != nil {
-		return fmt.Errorf("%s: %w", StandardWebhooksTimestampHeader, err)
+		return fmt.Errorf("%s: %w", names.timestamp, err)
 	}
 	sigs, err := ParseStandardWebhooksHeader(value)
 	if err != nil {
-		return fmt.Errorf("%s: %w", StandardWebhooksSignatureHeader, err)
+		return fmt.Errorf("%s: %w", names.signature, err)
 	}
 	if err := checkTimestamp(ts, p.Now, s.Tolerance); err != nil {
-		return fmt.Errorf("%s: %w", StandardWebhooksTimestampHeader, err)
+		return fmt.Errorf("%s: %w", names.timestamp, err)
 	}
 	return matchAny(p.Secrets, sigs, func(secret string) []byte {
 		key, err := StandardWebhooksKey(secret)
@@ -60,7 +101,7 @@ func (s StandardWebhooks) Verify(p *Params) error {
 			return nil
 		}
 		return mac(key, []byte(id), []byte{'.'}, []byte(rawTS), []byte{'.'}, p.Body)
-	}, StandardWebhooksSignatureHeader)
+	}, names.signature)
 }
 
 // StandardWebhooksKey returns the HMAC key of a "whsec_<base64>" secret:
