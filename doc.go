@@ -25,6 +25,9 @@
 //     third-party store proves itself with one call, storetest.Run.
 //   - api: the management API, an http.Handler to mount on your own mux.
 //   - metrics/prommetrics: Prometheus metrics fed by [Hooks].
+//   - receiver: for applications that receive Kapsel's deliveries, an
+//     http.Handler middleware that verifies their signature and handles
+//     each event once.
 //   - kapseltest: a fake [Clock], a fake destination and assertions for
 //     your own tests.
 //   - cmd/kapseld: the standalone server built from these parts.
