@@ -57,8 +57,8 @@ type Config struct {
 	// remembered ids. Defaults to kapsel.SystemClock().
 	Clock kapsel.Clock
 	// Logger receives rejected deliveries (at debug level) and SeenStore
-	// failures; never bodies or secrets. Defaults to a logger that discards
-	// everything.
+	// failures; never bodies or secrets. Defaults to slog.Default(), like
+	// every other Kapsel component.
 	Logger *slog.Logger
 }
 
@@ -111,25 +111,21 @@ func (c Config) withDefaults() (Config, error) {
 		c.Clock = kapsel.SystemClock()
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	return c, nil
 }
 
 // checkSecret refuses a secret that can never verify anything: empty, not
-// base64 after the "whsec_" prefix, or with nothing after it. It is the
-// package's one use of the whsec_ key format; the signature check itself is
-// ingest/verify's.
+// "whsec_" followed by base64, or with nothing after the prefix. The format
+// is kapsel.ParseSigningSecret's, the one parser Kapsel signs with; the
+// signature check itself is ingest/verify's.
 func checkSecret(s string) error {
 	if s == "" {
 		return errors.New("secret is empty")
 	}
-	key, err := verify.StandardWebhooksKey(s)
-	if err != nil {
-		return errors.New("secret is not whsec_<base64>")
-	}
-	if len(key) == 0 {
-		return errors.New("secret has no key after whsec_")
+	if _, err := kapsel.ParseSigningSecret(s); err != nil {
+		return errors.New("secret is not whsec_<base64> with a non-empty key")
 	}
 	return nil
 }
