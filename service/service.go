@@ -92,10 +92,23 @@ type Config struct {
 	Delivery delivery.Config
 	// Breaker tunes the circuit breakers. Defaults to the zero value.
 	Breaker breaker.Config
-	// API tunes the management API (health window, request size, default
-	// rate limits). Defaults to the zero value.
-	API api.Config
+	// HealthWindow is the period of [Service.EndpointHealth]'s success rate.
+	// Defaults to DefaultHealthWindow (1 h).
+	HealthWindow time.Duration
+	// DefaultRateLimit and DefaultRateBurst apply to tenants created without
+	// a rate of their own. Defaults to 0: unlimited.
+	DefaultRateLimit float64
+	DefaultRateBurst int
+	// MaxRequestBytes limits a management API request body; larger ones
+	// answer 413 E1002. Defaults to DefaultMaxRequestBytes (1 MiB).
+	MaxRequestBytes int64
 }
+
+// Default values of [Config].
+const (
+	DefaultHealthWindow    = time.Hour
+	DefaultMaxRequestBytes = 1 << 20
+)
 
 // Service is Kapsel embedded in an application: ingest, delivery, circuit
 // breakers and the management API over one store. Build it with [New], run
@@ -168,7 +181,15 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: Ingest: %w", err)
 	}
 
-	ac := cfg.API
+	if cfg.HealthWindow <= 0 {
+		cfg.HealthWindow = DefaultHealthWindow
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	s.cfg = cfg
+	ac := api.Config{HealthWindow: cfg.HealthWindow, MaxRequestBytes: cfg.MaxRequestBytes,
+		DefaultRateLimit: cfg.DefaultRateLimit, DefaultRateBurst: cfg.DefaultRateBurst}
 	ac.AdminToken, ac.Logger, ac.Clock = cfg.AdminToken, cfg.Logger, cfg.Clock
 	ac.AllowPrivateDestinations = cfg.AllowPrivateDestinations
 	ac.ValidateURL = func(raw string, _ bool) error { return s.dispatcher.Guard().ValidateURL(raw) }
