@@ -22,6 +22,11 @@ type TenantStore interface {
 	// TenantGetByAPIKey returns the tenant owning the API key hash;
 	// ErrNotFound when none does.
 	TenantGetByAPIKey(ctx context.Context, params *TenantGetByAPIKeyParams) (*Tenant, error)
+	// TenantRotateAPIKey replaces the tenant's API key hash in one write:
+	// from its return on, the old key finds no tenant. ErrInvalid when the
+	// new hash is empty; ErrNotFound when there is no such tenant;
+	// ErrDuplicate when another tenant uses the hash.
+	TenantRotateAPIKey(ctx context.Context, params *TenantRotateAPIKeyParams) (*Tenant, error)
 }
 
 // TenantInsertParams are the arguments of TenantInsert.
@@ -54,5 +59,11 @@ type TenantGetParams struct {
 
 // TenantGetByAPIKeyParams are the arguments of TenantGetByAPIKey.
 type TenantGetByAPIKeyParams struct {
+	APIKeyHash []byte
+}
+
+// TenantRotateAPIKeyParams are the arguments of TenantRotateAPIKey.
+type TenantRotateAPIKeyParams struct {
+	ID         TenantID
 	APIKeyHash []byte
 }

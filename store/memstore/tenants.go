@@ -52,3 +52,23 @@ func (s *Store) TenantGetByAPIKey(ctx context.Context, params *kapsel.TenantGetB
 	}
 	return copyTenant(s.tenants[id]), nil
 }
+
+// TenantRotateAPIKey replaces the tenant's API key hash.
+func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRotateAPIKeyParams) (*kapsel.Tenant, error) {
+	if len(params.APIKeyHash) == 0 {
+		return nil, fmt.Errorf("rotating tenant api key: %w: api key hash is required", kapsel.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[params.ID]
+	if !ok {
+		return nil, fmt.Errorf("rotating tenant api key %s: %w", params.ID, kapsel.ErrNotFound)
+	}
+	if owner, ok := s.tenantByKey[string(params.APIKeyHash)]; ok && owner != t.ID {
+		return nil, fmt.Errorf("rotating tenant api key: %w: api key hash already used", kapsel.ErrDuplicate)
+	}
+	delete(s.tenantByKey, string(t.APIKeyHash))
+	t.APIKeyHash = cloneBytes(params.APIKeyHash)
+	s.tenantByKey[string(t.APIKeyHash)] = t.ID
+	return copyTenant(t), nil
+}

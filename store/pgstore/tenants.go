@@ -53,3 +53,17 @@ func (s *Store) TenantGetByAPIKey(ctx context.Context, params *kapsel.TenantGetB
 	}
 	return t, nil
 }
+
+// TenantRotateAPIKey replaces the tenant's API key hash in one UPDATE; the
+// unique constraint on api_key_hash refuses another tenant's hash.
+func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRotateAPIKeyParams) (*kapsel.Tenant, error) {
+	if len(params.APIKeyHash) == 0 {
+		return nil, fmt.Errorf("rotating tenant api key: %w: api key hash is required", kapsel.ErrInvalid)
+	}
+	t, err := scanTenant(s.pool.QueryRow(ctx, `UPDATE tenants SET api_key_hash = $1 WHERE id = $2 RETURNING `+tenantColumns,
+		params.APIKeyHash, params.ID))
+	if err != nil {
+		return nil, fmt.Errorf("rotating tenant api key %s: %w", params.ID, mapError(err))
+	}
+	return t, nil
+}

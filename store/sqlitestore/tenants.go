@@ -58,3 +58,16 @@ func (s *Store) TenantGetByAPIKey(ctx context.Context, params *kapsel.TenantGetB
 	}
 	return t, nil
 }
+
+// TenantRotateAPIKey replaces the tenant's API key hash in one UPDATE.
+func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRotateAPIKeyParams) (*kapsel.Tenant, error) {
+	if len(params.APIKeyHash) == 0 {
+		return nil, fmt.Errorf("rotating tenant api key: %w: api key hash is required", kapsel.ErrInvalid)
+	}
+	t, err := scanTenant(s.w.QueryRowContext(ctx, `UPDATE tenants SET api_key_hash = ? WHERE id = ? RETURNING `+tenantColumns,
+		blob(params.APIKeyHash), params.ID))
+	if err != nil {
+		return nil, fmt.Errorf("rotating tenant api key %s: %w", params.ID, err)
+	}
+	return t, nil
+}

@@ -79,6 +79,38 @@ func testTenants(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		mustIs(t, err, kapsel.ErrNotFound, "TenantGetByAPIKey of an unknown hash")
 	})
 
+	t.Run("RotateAPIKey", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten, other := h.tenant(), h.tenant()
+		old := append([]byte{}, ten.APIKeyHash...)
+		next := hash([]byte("rotated"))
+		got, err := h.s.TenantRotateAPIKey(h.ctx, &kapsel.TenantRotateAPIKeyParams{ID: ten.ID, APIKeyHash: next})
+		must(t, err, "TenantRotateAPIKey")
+		equal(t, "rotated tenant id", got.ID, ten.ID)
+		if !bytes.Equal(got.APIKeyHash, next) {
+			t.Fatalf("APIKeyHash after rotation = %x, want %x", got.APIKeyHash, next)
+		}
+		byNew, err := h.s.TenantGetByAPIKey(h.ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: next})
+		must(t, err, "TenantGetByAPIKey of the new key")
+		equal(t, "tenant found by the new key", byNew.ID, ten.ID)
+		_, err = h.s.TenantGetByAPIKey(h.ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: old})
+		mustIs(t, err, kapsel.ErrNotFound, "TenantGetByAPIKey of the rotated-out key")
+
+		_, err = h.s.TenantRotateAPIKey(h.ctx, &kapsel.TenantRotateAPIKeyParams{ID: ten.ID, APIKeyHash: other.APIKeyHash})
+		mustIs(t, err, kapsel.ErrDuplicate, "TenantRotateAPIKey to another tenant's key")
+		_, err = h.s.TenantRotateAPIKey(h.ctx, &kapsel.TenantRotateAPIKeyParams{ID: ten.ID})
+		mustIs(t, err, kapsel.ErrInvalid, "TenantRotateAPIKey without a hash")
+		_, err = h.s.TenantRotateAPIKey(h.ctx, &kapsel.TenantRotateAPIKeyParams{ID: kapsel.NewTenantID(), APIKeyHash: hash([]byte("x"))})
+		mustIs(t, err, kapsel.ErrNotFound, "TenantRotateAPIKey of an unknown tenant")
+		// The refused rotations changed nothing.
+		if got := h.getTenant(ten.ID); !bytes.Equal(got.APIKeyHash, next) {
+			t.Fatalf("APIKeyHash after refused rotations = %x, want %x", got.APIKeyHash, next)
+		}
+		if got := h.getTenant(other.ID); !bytes.Equal(got.APIKeyHash, other.APIKeyHash) {
+			t.Fatal("a refused rotation changed the other tenant's key")
+		}
+	})
+
 	t.Run("ReturnedValuesAreCopies", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()

@@ -1,0 +1,210 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/service"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+// loopback lets the tests deliver to httptest servers on 127.0.0.1.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	store *memstore.Store
+	svc   *service.Service
+	srv   *httptest.Server
+}
+
+// setup builds a started service over a memstore, served on an httptest
+// server, and stops both when the test ends.
+func setup(t *testing.T, cfg service.Config) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), store: memstore.New()}
+	if cfg.AllowedCIDRs == nil {
+		cfg.AllowedCIDRs = loopback
+	}
+	svc, err := service.New(e.store, cfg)
+	if err != nil {
+		t.Fatalf("service.New: %v", err)
+	}
+	if err := svc.Start(e.ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	e.svc = svc
+	e.srv = httptest.NewServer(svc.Handler())
+	t.Cleanup(func() {
+		e.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := svc.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *env) tenant() *kapsel.Tenant {
+	e.t.Helper()
+	ten, _, err := e.svc.CreateTenant(e.ctx, service.TenantCreate{Name: "acme"})
+	if err != nil {
+		e.t.Fatalf("CreateTenant: %v", err)
+	}
+	return ten
+}
+
+// endpoint stores an endpoint with no verifier delivering to url.
+func (e *env) endpoint(ten *kapsel.Tenant, url string) *kapsel.Endpoint {
+	e.t.Helper()
+	ep, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{Now: time.Now(), Endpoint: &kapsel.Endpoint{
+		TenantID: ten.ID, Name: "dest", URL: url, State: kapsel.EndpointActive,
+		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone},
+		SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+		RetryPolicy:    kapsel.DefaultRetryPolicy(), Timeout: kapsel.DefaultAttemptTimeout,
+	}})
+	if err != nil {
+		e.t.Fatalf("EndpointInsert: %v", err)
+	}
+	return ep
+}
+
+// post sends body to path on the service's handler and returns the status
+// and the answer.
+func (e *env) post(path string, body []byte) (int, []byte) {
+	e.t.Helper()
+	resp, err := http.Post(e.srv.URL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func requireCode(t *testing.T, err error, code kapsel.Code, what string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: no error, want %s", what, code)
+	}
+	if got := kapsel.CodeOf(err); got != code {
+		t.Fatalf("%s: code %s (%v), want %s", what, got, err, code)
+	}
+}
+
+func TestNewRefusesANilStoreAndBadConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := service.New(nil, service.Config{}); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Fatalf("New(nil store) = %v, want ErrInvalid", err)
+	}
+	if _, err := service.New(memstore.New(), service.Config{Workers: -1}); err == nil {
+		t.Fatal("New with Workers -1 succeeded")
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, err := service.New(memstore.New(), service.Config{})
+	if err != nil {
+		t.Fatalf("New with the zero Config: %v", err)
+	}
+	// Before Start, ingest answers 503 E3003: nothing is accepted that
+	// would not be delivered.
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/ingest/ep_01J0000000000000000000000", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("ingest before Start answered %d, want 503", resp.StatusCode)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := svc.Start(ctx); err == nil {
+		t.Fatal("a second Start succeeded")
+	}
+	if err := svc.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := svc.Stop(ctx); err != nil {
+		t.Fatalf("a second Stop: %v", err)
+	}
+	if err := svc.Start(ctx); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
+
+func TestStopBeforeStartIsSafe(t *testing.T) {
+	t.Parallel()
+	svc, err := service.New(memstore.New(), service.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop before Start: %v", err)
+	}
+}
+
+func TestHandlerIngestsAndDelivers(t *testing.T) {
+	t.Parallel()
+	e := setup(t, service.Config{})
+	dest := kapseltest.NewDestination(t)
+	ep := e.endpoint(e.tenant(), dest.URL+"/hook")
+
+	status, answer := e.post("/ingest/"+string(ep.ID), []byte(`{"hello":"world"}`))
+	if status != http.StatusAccepted {
+		t.Fatalf("ingest answered %d %s, want 202", status, answer)
+	}
+	reqs := dest.WaitForRequests(t, 1, 10*time.Second)
+	if got := string(reqs[0].Body); got != `{"hello":"world"}` {
+		t.Fatalf("destination received %q", got)
+	}
+	// Unknown routes answer problem+json 404 from the one handler.
+	if status, _ := e.post("/nowhere", nil); status != http.StatusNotFound {
+		t.Fatalf("unknown route answered %d, want 404", status)
+	}
+}
+
+func TestSeparateHandlersServeTheirRoutes(t *testing.T) {
+	t.Parallel()
+	e := setup(t, service.Config{AdminToken: "admin"})
+	mux := http.NewServeMux()
+	mux.Handle("/ingest/", e.svc.IngestHandler())
+	mux.Handle("/v1/", e.svc.ManagementHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/tenants", bytes.NewReader([]byte(`{"name":"acme"}`)))
+	req.Header.Set("Authorization", "Bearer admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/tenants on the management handler answered %d, want 201", resp.StatusCode)
+	}
+	resp, err = http.Post(srv.URL+"/ingest/ep_nope", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("ingest of a malformed id on the ingest handler answered %d, want 404", resp.StatusCode)
+	}
+}

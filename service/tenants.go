@@ -1,0 +1,122 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"math"
+	"strings"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// APIKeyPrefix starts every tenant API key, so that leaked keys are easy to
+// recognise (secret scanners) and never confused with the admin token.
+const APIKeyPrefix = "kap_"
+
+// MaxNameLength is the longest tenant, endpoint or source name, in bytes.
+const MaxNameLength = 200
+
+// apiKeyBytes is the entropy of an API key: 256 bits.
+const apiKeyBytes = 32
+
+// NewAPIKey returns a new random tenant API key and the SHA-256 hash under
+// which it is stored. Only the hash is kept; the key is shown once.
+func NewAPIKey() (key string, hash []byte) {
+	var b [apiKeyBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	key = APIKeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return key, HashAPIKey(key)
+}
+
+// HashAPIKey returns the hash a key is stored and looked up by. The key has
+// 256 bits of entropy, so a fast unsalted hash is enough: nothing can be
+// guessed, and a lookup by hash needs a deterministic one.
+func HashAPIKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// TenantCreate is the input of [Service.CreateTenant].
+type TenantCreate struct {
+	// Name is required: 1 to MaxNameLength bytes once trimmed.
+	Name string
+	// RateLimit is the tenant's ingest rate in events per second, 0 for
+	// unlimited. Defaults (nil) to Config.DefaultRateLimit.
+	RateLimit *float64
+	// RateBurst is how many events above the rate may arrive at once.
+	// Defaults (nil) to Config.DefaultRateBurst.
+	RateBurst *int
+}
+
+// CreateTenant creates a tenant and its API key. The key is returned this
+// once; only its hash is stored. Errors: E1009 for a missing or too long
+// name or a negative or non-finite rate.
+func (s *Service) CreateTenant(ctx context.Context, in TenantCreate) (tenant *kapsel.Tenant, apiKey string, err error) {
+	name, err := checkName(in.Name, true)
+	if err != nil {
+		return nil, "", err
+	}
+	params := &kapsel.TenantInsertParams{
+		Name: name, RateLimit: s.cfg.DefaultRateLimit, RateBurst: s.cfg.DefaultRateBurst, Now: s.now(),
+	}
+	if r := in.RateLimit; r != nil {
+		if *r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0) {
+			return nil, "", invalid("rate_limit must be a non-negative number of events per second (0 = unlimited)")
+		}
+		params.RateLimit = *r
+	}
+	if b := in.RateBurst; b != nil {
+		if *b < 0 {
+			return nil, "", invalid("rate_burst must be a non-negative integer")
+		}
+		params.RateBurst = *b
+	}
+	apiKey, params.APIKeyHash = NewAPIKey()
+	tenant, err = s.store.TenantInsert(ctx, params)
+	if err != nil {
+		return nil, "", err
+	}
+	return tenant, apiKey, nil
+}
+
+// GetTenant returns a tenant. Errors: E1011 when there is none.
+func (s *Service) GetTenant(ctx context.Context, id kapsel.TenantID) (*kapsel.Tenant, error) {
+	t, err := s.store.TenantGet(ctx, &kapsel.TenantGetParams{ID: id})
+	if err != nil {
+		return nil, notFoundErr(err, "tenant", string(id))
+	}
+	return t, nil
+}
+
+// RotateTenantAPIKey gives the tenant a new API key, returned this once. The
+// old key stops working when RotateTenantAPIKey returns. Errors: E1011 when
+// there is no such tenant.
+func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (apiKey string, err error) {
+	key, hash := NewAPIKey()
+	if _, err := s.store.TenantRotateAPIKey(ctx, &kapsel.TenantRotateAPIKeyParams{ID: id, APIKeyHash: hash}); err != nil {
+		return "", notFoundErr(err, "tenant", string(id))
+	}
+	return key, nil
+}
+
+// AuthenticateTenant returns the tenant whose API key is apiKey. Errors:
+// E1010 when no tenant has it. The key is looked up by its hash, so the
+// comparison happens inside the store's index, never on the key itself.
+func (s *Service) AuthenticateTenant(ctx context.Context, apiKey string) (*kapsel.Tenant, error) {
+	if !strings.HasPrefix(apiKey, APIKeyPrefix) {
+		return nil, errUnauthenticated
+	}
+	t, err := s.store.TenantGetByAPIKey(ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: HashAPIKey(apiKey)})
+	if errors.Is(err, kapsel.ErrNotFound) {
+		return nil, errUnauthenticated
+	}
+	return t, err
+}
+
+// errUnauthenticated is the answer to every missing or wrong credential. It
+// never says which part was wrong.
+var errUnauthenticated = kapsel.NewError(kapsel.CodeUnauthenticated,
+	"missing or invalid credentials; send Authorization: Bearer <token>")
