@@ -192,8 +192,7 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 		DefaultRateLimit: cfg.DefaultRateLimit, DefaultRateBurst: cfg.DefaultRateBurst}
 	ac.AdminToken, ac.Logger, ac.Clock = cfg.AdminToken, cfg.Logger, cfg.Clock
 	ac.AllowPrivateDestinations = cfg.AllowPrivateDestinations
-	ac.ValidateURL = func(raw string, _ bool) error { return s.dispatcher.Guard().ValidateURL(raw) }
-	ac.ValidateHeaders = delivery.ValidateHeaders
+	ac.Guard = s.dispatcher.Guard()
 	ac.Breakers = s.breakers
 	ac.Waker = s.dispatcher
 	ac.Schemes = cfg.Verifiers.Schemes()
