@@ -65,17 +65,12 @@ func (e *env) tenant() *kapsel.Tenant {
 	return ten
 }
 
-// endpoint stores an endpoint with no verifier delivering to url.
+// endpoint creates an endpoint with no verifier delivering to url.
 func (e *env) endpoint(ten *kapsel.Tenant, url string) *kapsel.Endpoint {
 	e.t.Helper()
-	ep, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{Now: time.Now(), Endpoint: &kapsel.Endpoint{
-		TenantID: ten.ID, Name: "dest", URL: url, State: kapsel.EndpointActive,
-		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone},
-		SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-		RetryPolicy:    kapsel.DefaultRetryPolicy(), Timeout: kapsel.DefaultAttemptTimeout,
-	}})
+	ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{Name: "dest", URL: url})
 	if err != nil {
-		e.t.Fatalf("EndpointInsert: %v", err)
+		e.t.Fatalf("CreateEndpoint: %v", err)
 	}
 	return ep
 }
