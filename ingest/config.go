@@ -53,7 +53,7 @@ type Config struct {
 	// rate limits and the endpoint cache. Defaults to kapsel.SystemClock().
 	Clock kapsel.Clock
 	// Logger receives errors and rejected signatures; never bodies or
-	// secrets. Defaults to a logger that discards everything.
+	// secrets. Defaults to slog.Default(), like every Kapsel component.
 	Logger *slog.Logger
 	// Hooks.OnIngest is called once per request, after the answer. Defaults
 	// to no hooks.
@@ -147,7 +147,7 @@ func (c *Config) withDefaults() (Config, error) {
 		out.Clock = kapsel.SystemClock()
 	}
 	if out.Logger == nil {
-		out.Logger = slog.New(slog.DiscardHandler)
+		out.Logger = slog.Default()
 	}
 	if out.Verifiers == nil {
 		out.Verifiers = verify.NewRegistry()
