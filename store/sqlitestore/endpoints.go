@@ -77,7 +77,7 @@ const live = `deleted_at IS NULL AND (?2 = '' OR tenant_id = ?2)`
 // exist (the foreign key).
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
 	e := *params.Endpoint
-	e.ID = kapsel.NewEndpointID()
+	e.ID, e.Name = kapsel.NewEndpointID(), kapsel.SafeText(e.Name)
 	if e.State == "" {
 		e.State = kapsel.EndpointActive
 	}
@@ -153,7 +153,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 	}
 	return s.updateEndpoint(ctx, "updating", params.Endpoint.ID, params.TenantID,
 		`name = ?3, url = ?4, config = ?5, updated_at = ?6`,
-		params.Endpoint.Name, params.Endpoint.URL, config, params.Now.UnixMicro())
+		kapsel.SafeText(params.Endpoint.Name), params.Endpoint.URL, config, params.Now.UnixMicro())
 }
 
 // EndpointSetState sets State and DisabledReason (cleared unless disabled).

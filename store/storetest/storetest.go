@@ -95,6 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Retry", testRetry},
 		{"Listing", testListing},
 		{"Breakers", testBreakers},
+		{"Text", testText},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
