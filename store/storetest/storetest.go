@@ -55,6 +55,18 @@
 //   - EventStats counts no event of a deleted endpoint, and OldestDue
 //     considers pending events only.
 //   - BreakerDelete of a state that does not exist is not an error.
+//   - Text from outside (attempt Error, LastError, ContentType, forwarded
+//     header names and values, IdempotencyKey, tenant and endpoint names) is
+//     stored as kapsel.SafeText makes it: invalid UTF-8 and NUL become
+//     U+FFFD, never a refusal, so one destination's bytes cannot fail a batch
+//     and every store reads back the same text. Event bodies and response
+//     bodies are bytes and are kept byte for byte. An EndpointID with such
+//     bytes names no endpoint (ErrNotFound).
+//   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
+//     whole EventInsertMany call with ErrInvalid and nothing is written: the
+//     store does not hash bodies itself, and without a hash it could not tell
+//     a retry from another event reusing the key (SPEC I2). Every store
+//     checks inputs with kapsel.EventInsertParams.Storable before writing.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
 // the others, so a store built on a shared server must isolate each one (a

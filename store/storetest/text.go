@@ -173,4 +173,12 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("keyless insert without BodyHash: %v", res[0].Err)
 		}
 	})
+	t.Run("EndpointIDWithOutsideBytes", func(t *testing.T) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		bad := input(ep, "", []byte(`{}`))
+		bad.EndpointID = ep.ID + "\xff\x00"
+		_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{bad}, Now: Base})
+		mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany for an endpoint id with invalid bytes")
+	})
 }
