@@ -122,9 +122,17 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 		next, _ := clock.NextDeadline()
 		clock.Set(next)
 	}
-	// The last step may have fired the poll timer only: a backoff wait is
-	// at most 5 s, so this fires the completer's for sure.
-	clock.Advance(5 * time.Second)
+	// The last step may have fired the poll timer only: move on until the
+	// completer's last wait (at most 5 s) has ended and everything is
+	// recorded.
+	f.advanceUntil(clock.Now(), func() bool {
+		for _, ev := range evs {
+			if f.event(ev.ID).Status != kapsel.EventDelivered {
+				return false
+			}
+		}
+		return true
+	})
 	f.auditEqualsReality(evs)
 	if store.failedCalls() < 5 {
 		t.Fatalf("only %d completion calls failed during the outage", store.failedCalls())
