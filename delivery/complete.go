@@ -6,18 +6,47 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/kapsel-dev/kapsel"
 )
 
-// completeRetries is how many times a failed EventComplete or EventRelease
-// call is retried, and completeRetryWait the first wait (doubled each time).
-// The waits are real time: they pace a struggling store, they are not part
-// of any schedule. The outcome is safe to retry: a completion that was in
-// fact written comes back as ErrLeaseLost and changes nothing.
+// Recording outcomes. An attempt that reached its destination must get its
+// attempt record (SPEC I5), so the completer does not give an outcome up
+// while its lease may still be saved:
+//
+//   - A store that is unavailable (kapsel.ErrUnavailable, a timed-out call)
+//     is retried with backoff (completeRetryWait doubling up to
+//     completeRetryMaxWait, jittered, waited on Config.Clock) until shortly
+//     before the outcome's lease ends (completeMargin). Past that point the
+//     lease may be re-claimed and the event attempted again by someone
+//     else; the completion would come back as ErrLeaseLost anyway.
+//   - A batch the store refuses for any other reason may be refused because
+//     of one row (bytes Postgres cannot store, say): the batch is split in
+//     halves and each half recorded on its own, down to the single row the
+//     store refuses, which is given up at once. One bad outcome never takes
+//     its neighbours down.
+//   - Once Stop's context has ended, each outcome left is tried once more,
+//     without waiting, so Stop stays bounded (by one Config.StoreTimeout per
+//     store call it still makes).
+//
+// Retrying is safe: a completion that was in fact written comes back as
+// ErrLeaseLost and changes nothing.
 const (
-	completeRetries   = 3
-	completeRetryWait = 50 * time.Millisecond
+	completeRetryWait    = 50 * time.Millisecond
+	completeRetryMaxWait = 5 * time.Second
+	// releaseRetries is how many times a failed EventRelease is retried. A
+	// release that fails for good costs only a wait for the lease to expire;
+	// no attempt is lost.
+	releaseRetries = 3
 )
+
+// completeMargin is how long before its lease ends an outcome is given up:
+// a tenth of the lease, at most Config.StoreTimeout (the longest a last
+// store call can take).
+func (c *Config) completeMargin() time.Duration {
+	return min(c.LeaseDuration/10, c.StoreTimeout)
+}
 
 // completer records outcomes: it takes whatever outcomes are waiting, up to
 // Config.CompleteBatch, and records them in one EventComplete (and one
@@ -47,97 +76,221 @@ func (d *Dispatcher) completer() {
 
 // flush records one batch of outcomes and runs the hooks of those recorded.
 func (d *Dispatcher) flush(batch []*outcome) {
-	var comps []kapsel.EventCompletion
 	var owners []*outcome
 	var rels []kapsel.EventRelease
 	for _, o := range batch {
 		if o.completion != nil {
-			comps = append(comps, *o.completion)
 			owners = append(owners, o)
 		} else {
 			rels = append(rels, *o.release)
 		}
 	}
-	if len(comps) > 0 {
-		d.complete(comps, owners)
+	if len(owners) > 0 {
+		d.complete(owners)
 	}
 	if len(rels) > 0 {
 		d.release(rels)
 	}
 }
 
-func (d *Dispatcher) complete(comps []kapsel.EventCompletion, owners []*outcome) {
-	var errs []error
-	err := d.retryStore(func(ctx context.Context) error {
-		var err error
-		errs, err = d.store.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: comps, Now: d.cfg.Clock.Now()})
-		return err
-	})
-	if err != nil {
-		d.noteRecordErr(err)
-		d.log.Error("recording attempts failed; their leases will expire and the events be retried",
-			slog.Int("count", len(comps)), slog.Any("error", err))
-	}
+// complete records the outcomes and then runs their hooks.
+func (d *Dispatcher) complete(owners []*outcome) {
 	now := d.cfg.Clock.Now()
-	for i, o := range owners {
-		info := o.info
-		var itemErr error
+	for _, o := range owners {
+		if o.giveUpAt.IsZero() {
+			lease := o.leaseExpiresAt
+			if lease.IsZero() {
+				lease = now.Add(d.cfg.LeaseDuration)
+			}
+			o.giveUpAt = lease.Add(-d.cfg.completeMargin())
+		}
+	}
+	d.record(owners)
+	now = d.cfg.Clock.Now()
+	for _, o := range owners {
+		d.report(o, now)
+	}
+}
+
+// record writes the outcomes' completions, setting each outcome's recordErr:
+// nil, the store's answer for that completion, or why it was given up. It
+// retries and splits as described at the top of this file.
+func (d *Dispatcher) record(owners []*outcome) {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     completeRetryWait,
+		RandomizationFactor: 0.25,
+		Multiplier:          2,
+		MaxInterval:         completeRetryMaxWait,
+		MaxElapsedTime:      0, // the leases decide
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	b.Reset()
+	for try := 0; ; try++ {
+		if try > 0 {
+			owners = d.dropExpired(owners)
+			if len(owners) == 0 {
+				return
+			}
+		}
+		comps := make([]kapsel.EventCompletion, len(owners))
+		for i, o := range owners {
+			comps[i] = *o.completion
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+		errs, err := d.store.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: comps, Now: d.cfg.Clock.Now()})
+		cancel()
+		if err == nil {
+			for i, o := range owners {
+				if i < len(errs) {
+					o.recordErr = errs[i]
+				}
+			}
+			return
+		}
+		if !retryable(err) {
+			if len(owners) > 1 {
+				d.log.Warn("the store refused a batch of attempts; recording its halves apart",
+					slog.Int("count", len(owners)), slog.Any("error", err))
+				half := len(owners) / 2
+				d.record(owners[:half])
+				d.record(owners[half:])
+				return
+			}
+			d.giveUp(owners, err, "the store refused the attempt record")
+			return
+		}
+		if d.abandoned() {
+			d.giveUp(owners, err, "stop deadline reached while the store was unavailable")
+			return
+		}
+		wait := b.NextBackOff()
+		if until := d.earliestGiveUp(owners).Sub(d.cfg.Clock.Now()); until < wait {
+			wait = max(until, 0)
+		}
+		d.log.Warn("recording attempts failed; retrying",
+			slog.Int("count", len(owners)), slog.Duration("wait", wait), slog.Any("error", err))
+		t := d.cfg.Clock.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-d.giveUpCh:
+			t.Stop()
+		}
+	}
+}
+
+// retryable reports whether a failed store call may succeed if made again:
+// the store is unavailable or the call timed out. Anything else is a
+// refusal, possibly of one row.
+func retryable(err error) bool {
+	return errors.Is(err, kapsel.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// dropExpired gives up the outcomes whose time has come and returns the
+// others.
+func (d *Dispatcher) dropExpired(owners []*outcome) []*outcome {
+	now := d.cfg.Clock.Now()
+	keep := owners[:0:0]
+	var expired []*outcome
+	for _, o := range owners {
+		if now.Before(o.giveUpAt) {
+			keep = append(keep, o)
+		} else {
+			expired = append(expired, o)
+		}
+	}
+	if len(expired) > 0 {
+		d.giveUp(expired, errLeaseEnding, "the store stayed unavailable until the lease was about to end")
+	}
+	return keep
+}
+
+// errLeaseEnding is why an outcome was given up near the end of its lease.
+var errLeaseEnding = errors.New("delivery: lease about to end before the attempt could be recorded")
+
+func (d *Dispatcher) earliestGiveUp(owners []*outcome) time.Time {
+	t := owners[0].giveUpAt
+	for _, o := range owners[1:] {
+		if o.giveUpAt.Before(t) {
+			t = o.giveUpAt
+		}
+	}
+	return t
+}
+
+// giveUp marks outcomes as not recorded: their leases will expire and the
+// events be attempted again.
+func (d *Dispatcher) giveUp(owners []*outcome, err error, why string) {
+	d.noteRecordErr(err)
+	for _, o := range owners {
+		o.recordErr, o.givenUp = err, true
+		d.log.Error("recording attempt failed; its lease will expire and the event be attempted again",
+			slog.String("reason", why), slog.String("event_id", string(o.info.EventID)),
+			slog.Int("attempt", o.info.Number), slog.Any("error", err))
+	}
+}
+
+// abandoned reports whether Stop's context has ended.
+func (d *Dispatcher) abandoned() bool {
+	select {
+	case <-d.giveUpCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// report runs the hooks of one outcome once the store has answered.
+func (d *Dispatcher) report(o *outcome, now time.Time) {
+	info := o.info
+	if err := o.recordErr; err != nil {
 		switch {
-		case err != nil:
-			itemErr = err
-		case i < len(errs):
-			itemErr = errs[i]
+		case o.givenUp:
+			// Logged by giveUp.
+		case errors.Is(err, kapsel.ErrLeaseLost):
+			d.log.Info("lease lost before the attempt was recorded; another worker owns the event",
+				slog.String("event_id", string(info.EventID)), slog.Int("attempt", info.Number))
+		default:
+			d.log.Error("recording attempt failed", slog.String("event_id", string(info.EventID)), slog.Any("error", err))
 		}
-		if itemErr != nil {
-			if err == nil && !errors.Is(itemErr, kapsel.ErrLeaseLost) {
-				d.log.Error("recording attempt failed", slog.String("event_id", string(info.EventID)), slog.Any("error", itemErr))
-			} else if err == nil {
-				d.log.Info("lease lost before the attempt was recorded; another worker owns the event",
-					slog.String("event_id", string(info.EventID)), slog.Int("attempt", info.Number))
-			}
-			info.Outcome = kapsel.OutcomeLeaseLost
-		}
-		if info.Outcome == kapsel.OutcomeDelivered {
-			info.EndToEnd = now.Sub(o.createdAt)
-		}
-		if h := d.cfg.Hooks.OnAttempt; h != nil {
-			h(info)
-		}
-		if info.Outcome == kapsel.OutcomeDisabled {
-			d.log.Warn("destination answered 410 Gone; endpoint disabled", slog.String("endpoint_id", string(info.EndpointID)))
-			if h := d.cfg.Hooks.OnEndpointDisabled; h != nil {
-				h(kapsel.EndpointDisabledInfo{EndpointID: info.EndpointID, Reason: kapsel.DisabledGone})
-			}
+		info.Outcome = kapsel.OutcomeLeaseLost
+	}
+	if info.Outcome == kapsel.OutcomeDelivered {
+		info.EndToEnd = now.Sub(o.createdAt)
+	}
+	if h := d.cfg.Hooks.OnAttempt; h != nil {
+		h(info)
+	}
+	if info.Outcome == kapsel.OutcomeDisabled {
+		d.log.Warn("destination answered 410 Gone; endpoint disabled", slog.String("endpoint_id", string(info.EndpointID)))
+		if h := d.cfg.Hooks.OnEndpointDisabled; h != nil {
+			h(kapsel.EndpointDisabledInfo{EndpointID: info.EndpointID, Reason: kapsel.DisabledGone})
 		}
 	}
 }
 
 func (d *Dispatcher) release(rels []kapsel.EventRelease) {
-	err := d.retryStore(func(ctx context.Context) error {
-		_, err := d.store.EventRelease(ctx, &kapsel.EventReleaseParams{Releases: rels, Now: d.cfg.Clock.Now()})
-		return err
-	})
-	if err != nil {
-		d.noteRecordErr(err)
-		d.log.Error("releasing leases failed; they will expire instead", slog.Int("count", len(rels)), slog.Any("error", err))
-	}
-}
-
-// retryStore runs one store call with Config.StoreTimeout, retrying it a
-// few times when it fails.
-func (d *Dispatcher) retryStore(call func(ctx context.Context) error) error {
 	wait := completeRetryWait
 	var err error
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
-		err = call(ctx)
+		_, err = d.store.EventRelease(ctx, &kapsel.EventReleaseParams{Releases: rels, Now: d.cfg.Clock.Now()})
 		cancel()
-		if err == nil || try == completeRetries {
-			return err
+		if err == nil || try == releaseRetries || d.abandoned() {
+			break
 		}
+		// Real time: this paces a struggling store and is no schedule.
 		t := time.NewTimer(wait)
-		<-t.C
+		select {
+		case <-t.C:
+		case <-d.giveUpCh:
+			t.Stop()
+		}
 		wait *= 2
+	}
+	if err != nil {
+		d.noteRecordErr(err)
+		d.log.Error("releasing leases failed; they will expire instead", slog.Int("count", len(rels)), slog.Any("error", err))
 	}
 }
 

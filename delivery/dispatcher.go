@@ -37,6 +37,9 @@ type Dispatcher struct {
 	claimDone  chan struct{}
 	completeCh chan *outcome
 	compDone   chan struct{}
+	// giveUpCh is closed by Stop when its context ends: the completer stops
+	// waiting for an unavailable store (complete.go).
+	giveUpCh chan struct{}
 
 	// attemptCtx is the parent of every attempt; Stop cancels it when its
 	// own context ends before the attempts do.
@@ -92,6 +95,7 @@ func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
 		claimDone:  make(chan struct{}),
 		completeCh: make(chan *outcome, c.Workers),
 		compDone:   make(chan struct{}),
+		giveUpCh:   make(chan struct{}),
 		stopDone:   make(chan struct{}),
 		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]cachedEndpoint{}},
 		inflight:   map[kapsel.EndpointID]int{},
@@ -162,9 +166,11 @@ func (d *Dispatcher) Wake() {
 // cancels the remaining ones: an attempt whose request was already sent is
 // recorded (code E3003) and rescheduled for now, one not yet sent is released
 // without an attempt, so another dispatcher can take them at once. It returns
-// after every outcome was recorded; the error reports a store failure while
-// recording (the affected leases then expire and are re-claimed). Stopping
-// twice, or before Start, is safe.
+// after every outcome was recorded; while the store is unavailable it keeps
+// retrying until ctx ends, then tries each outcome left once more (each store
+// call bounded by Config.StoreTimeout). The error reports a store failure
+// while recording (the affected leases then expire and are re-claimed).
+// Stopping twice, or before Start, is safe.
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	if d.stopStarted {
@@ -204,7 +210,14 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	}
 	d.attemptCancel()
 	close(d.completeCh)
-	<-d.compDone
+	select {
+	case <-d.compDone:
+	case <-ctx.Done():
+		// The store is slow or unavailable: each outcome left is tried once
+		// more, without waiting for the store to come back.
+		close(d.giveUpCh)
+		<-d.compDone
+	}
 	d.transport.CloseIdleConnections()
 
 	d.mu.Lock()

@@ -18,6 +18,13 @@ type outcome struct {
 	// For the hooks, once recorded.
 	info      kapsel.AttemptInfo
 	createdAt time.Time
+	// leaseExpiresAt is the lease of the attempt's event; the completer
+	// gives the completion up shortly before it (giveUpAt).
+	leaseExpiresAt time.Time
+	// Set by the completer.
+	giveUpAt  time.Time
+	recordErr error
+	givenUp   bool
 }
 
 // attempt makes one delivery attempt of ev to ep, unless the dispatcher is
@@ -90,8 +97,9 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		c.LastError = string(res.errorCode) + ": " + res.errMsg
 	}
 	return &outcome{
-		completion: c,
-		createdAt:  ev.CreatedAt,
+		completion:     c,
+		createdAt:      ev.CreatedAt,
+		leaseExpiresAt: ev.LeaseExpiresAt,
 		info: kapsel.AttemptInfo{
 			EndpointID: ep.ID,
 			EventID:    ev.ID,

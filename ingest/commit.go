@@ -100,11 +100,17 @@ func (in *Ingester) rowOutcome(r kapsel.EventInsertResult) outcome {
 }
 
 // storeError turns a failed insert into the caller's answer: 404 E1003 when
-// the endpoint disappeared in the meantime, else 503 E3001 with Retry-After
-// (never a 2xx: nothing of this row was committed).
+// the endpoint disappeared in the meantime; 400 E1009 when the store refused
+// the row as invalid (kapsel.ErrInvalid: sending it again would never
+// succeed); else 503 E3001 with Retry-After (never a 2xx: nothing of this
+// row was committed).
 func (in *Ingester) storeError(err error, row *kapsel.EventInsertParams) error {
 	if errors.Is(err, kapsel.ErrNotFound) {
 		return &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", row.EndpointID), Err: err}
+	}
+	if errors.Is(err, kapsel.ErrInvalid) {
+		in.cfg.Logger.Warn("ingest row refused by the store", slog.String("endpoint_id", string(row.EndpointID)), slog.String("error", err.Error()))
+		return &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "the request holds a value Kapsel cannot store", Err: err}
 	}
 	in.cfg.Logger.Error("ingest commit failed", slog.String("endpoint_id", string(row.EndpointID)), slog.String("error", err.Error()))
 	return in.unavailable("storage unavailable; retry later", err)

@@ -42,9 +42,10 @@ func (in *Ingester) Handler() http.Handler {
 // streaming; 400 E1009 when it cannot be read), verifier scheme (500 E3002
 // when not registered), signature (401 E1001), a slack endpoint's
 // url_verification (200 text/plain with its challenge, nothing stored),
-// idempotency key (400 E1004),
-// tenant rate (429 E1006), then the commit (202; 200 duplicate; 422 E1005;
-// 404 E1003; 503 E3001). docs/ingest.md has the full table.
+// idempotency key (400 E1004), a Content-Type Kapsel cannot store as it is
+// (400 E1009), tenant rate (429 E1006), then the commit (202; 200
+// duplicate; 422 E1005; 404 E1003; 400 E1009 when the store refuses the row
+// as invalid; 503 E3001). docs/ingest.md has the full table.
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := kapsel.IngestInfo{}

@@ -194,6 +194,9 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 	if err != nil {
 		return nil, &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
 	}
+	if err := storableContentType(header); err != nil {
+		return nil, err
+	}
 	if ok, wait := in.limiters.allow(tgt.tenant, now); !ok {
 		return nil, &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
 			RetryAfterSeconds: retryAfterSeconds(wait)}

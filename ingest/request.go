@@ -130,3 +130,17 @@ func ForwardedHeaders(h http.Header) http.Header {
 	}
 	return out
 }
+
+// storableContentType refuses (400 E1009) a Content-Type that
+// kapsel.SafeText would change — invalid UTF-8 or NUL — because the content
+// type is stored and delivered exactly as received, and a changed one would
+// misdescribe the body. Other forwarded headers are stored made safe (see
+// kapsel.SafeHeader): they describe the request, not the body.
+func storableContentType(h http.Header) error {
+	ct := h.Get("Content-Type")
+	if kapsel.SafeText(ct) == ct {
+		return nil
+	}
+	return &kapsel.Error{Code: kapsel.CodeMalformedRequest,
+		Detail: "Content-Type holds bytes Kapsel cannot store (invalid UTF-8 or NUL)", Err: kapsel.ErrInvalid}
+}

@@ -29,7 +29,7 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 		return nil, fmt.Errorf("inserting endpoint: tenant %s: %w", params.Endpoint.TenantID, kapsel.ErrNotFound)
 	}
 	e := copyEndpoint(params.Endpoint)
-	e.ID = kapsel.NewEndpointID()
+	e.ID, e.Name = kapsel.NewEndpointID(), kapsel.SafeText(e.Name)
 	if e.State == "" {
 		e.State = kapsel.EndpointActive
 	}
@@ -81,7 +81,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 	}
 	in := copyEndpoint(params.Endpoint)
 	e := r.endpoint
-	e.Name, e.URL = in.Name, in.URL
+	e.Name, e.URL = kapsel.SafeText(in.Name), in.URL
 	e.IngestVerifier = in.IngestVerifier
 	e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
 	e.UpdatedAt = ts(params.Now)

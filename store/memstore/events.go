@@ -34,11 +34,18 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 		window = kapsel.DefaultIdempotencyWindow
 	}
 	now := ts(params.Now)
+	events := make([]*kapsel.EventInsertParams, len(params.Events))
+	for i, in := range params.Events {
+		var err error
+		if events[i], err = in.Storable(); err != nil {
+			return nil, fmt.Errorf("inserting events: %w", err)
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	owners := make([]kapsel.TenantID, len(params.Events))
-	for i, in := range params.Events {
+	owners := make([]kapsel.TenantID, len(events))
+	for i, in := range events {
 		r, err := s.endpoint(in.EndpointID, in.TenantID)
 		if err != nil {
 			return nil, fmt.Errorf("inserting events: %w", err)
@@ -46,8 +53,8 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 		owners[i] = r.endpoint.TenantID
 	}
 
-	results := make([]kapsel.EventInsertResult, len(params.Events))
-	for i, in := range params.Events {
+	results := make([]kapsel.EventInsertResult, len(events))
+	for i, in := range events {
 		ik := idempotencyKey{in.EndpointID, in.IdempotencyKey}
 		if in.IdempotencyKey != "" {
 			if held, ok := s.idempotency[ik]; ok && now.Before(held.expiresAt) {

@@ -122,6 +122,7 @@ func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
 		a.Trigger = e.NextTrigger
 	}
 	a.StartedAt = ts(a.StartedAt)
+	a.Error = kapsel.SafeText(a.Error)
 	if len(a.ResponseBody) > kapsel.MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:kapsel.MaxResponseBody]
 	}
@@ -129,7 +130,7 @@ func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
 
 	e.Attempts++
 	e.Status = c.Status
-	e.LastError = c.LastError
+	e.LastError = kapsel.SafeText(c.LastError)
 	e.NextTrigger = kapsel.TriggerScheduled
 	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
 	switch c.Status {

@@ -19,7 +19,7 @@ func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertPar
 	}
 	t := &kapsel.Tenant{
 		ID:         kapsel.NewTenantID(),
-		Name:       params.Name,
+		Name:       kapsel.SafeText(params.Name),
 		APIKeyHash: cloneBytes(params.APIKeyHash),
 		RateLimit:  params.RateLimit,
 		RateBurst:  params.RateBurst,

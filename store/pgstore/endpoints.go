@@ -56,7 +56,7 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
 		RETURNING `+endpointColumns,
-		kapsel.NewEndpointID(), in.TenantID, in.Name, in.URL, state, reason, cfg.Verifier,
+		kapsel.NewEndpointID(), in.TenantID, kapsel.SafeText(in.Name), in.URL, state, reason, cfg.Verifier,
 		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now))
 	if err != nil {
 		return nil, fmt.Errorf("inserting endpoint of tenant %s: %w", in.TenantID, mapError(err))
@@ -107,7 +107,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 			retry_policy = $6, timeout_ns = $7, headers = $8, updated_at = $9
 		WHERE `+visibleEndpoint+`
 		RETURNING `+endpointColumns,
-		in.ID, params.TenantID, in.Name, in.URL, cfg.Verifier, cfg.Policy,
+		in.ID, params.TenantID, kapsel.SafeText(in.Name), in.URL, cfg.Verifier, cfg.Policy,
 		int64(in.Timeout), cfg.Headers, params.Now))
 	if err != nil {
 		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, mapError(err))

@@ -61,7 +61,11 @@ const (
 //   - pgx.ErrNoRows, foreign key violation → kapsel.ErrNotFound
 //   - unique violation → kapsel.ErrDuplicate
 //   - data exceptions (SQLSTATE class 22), not-null and check violations
-//     → kapsel.ErrInvalid
+//     → kapsel.ErrInvalid, never ErrUnavailable: the same statement would
+//     fail again, so callers isolate the row instead of retrying the batch
+//     (the ingester answers 400 E1009, the completer bisects). Outside text
+//     is made safe by kapsel.SafeText before it is written, so invalid
+//     UTF-8 and NUL (22021, 22P05) no longer reach Postgres.
 //   - connection failures and timeouts, server shutdown or start-up,
 //     resource exhaustion (class 53), cancelled statements, serialization
 //     failures and deadlocks, a cancelled context

@@ -27,6 +27,8 @@ func TestMapError(t *testing.T) {
 		{"not null violation", pg("23502"), kapsel.ErrInvalid},
 		{"check violation", pg("23514"), kapsel.ErrInvalid},
 		{"invalid text representation", pg("22P02"), kapsel.ErrInvalid},
+		{"invalid byte sequence", pg("22021"), kapsel.ErrInvalid},
+		{"unsupported unicode escape in jsonb", pg("22P05"), kapsel.ErrInvalid},
 		{"connection failure", pg("08006"), kapsel.ErrUnavailable},
 		{"too many connections", pg("53300"), kapsel.ErrUnavailable},
 		{"admin shutdown", pg("57P01"), kapsel.ErrUnavailable},

@@ -102,7 +102,7 @@ func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteP
 		aToken = append(aToken, c.LeaseToken)
 		aStatus = append(aStatus, string(c.Status))
 		aNext = append(aNext, micro(c.NextAttemptAt))
-		aLastErr = append(aLastErr, c.LastError)
+		aLastErr = append(aLastErr, kapsel.SafeText(c.LastError))
 		aDisable = append(aDisable, string(c.DisableEndpoint))
 		aAttempt = append(aAttempt, string(kapsel.NewAttemptID()))
 		aTrigger = append(aTrigger, string(a.Trigger))
@@ -111,7 +111,7 @@ func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteP
 		aCode = append(aCode, int32(a.StatusCode))
 		aBody = append(aBody, nonNil(body))
 		aErrCode = append(aErrCode, string(a.ErrorCode))
-		aErr = append(aErr, a.Error)
+		aErr = append(aErr, kapsel.SafeText(a.Error))
 	}
 	if len(sent) == 0 {
 		return errs, nil

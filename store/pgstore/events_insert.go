@@ -106,9 +106,18 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 // commits on its own, before its results are complete) or an application's
 // transaction.
 func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
-	in := params.Events
-	if len(in) == 0 {
+	if len(params.Events) == 0 {
 		return []kapsel.EventInsertResult{}, nil
+	}
+	// Everything that can be refused is refused here, before the first
+	// statement: in an application's transaction (EventInsertTx) a statement
+	// that fails aborts the transaction, and ErrInvalid promises it does not.
+	in := make([]*kapsel.EventInsertParams, len(params.Events))
+	for i, e := range params.Events {
+		var err error
+		if in[i], err = e.Storable(); err != nil {
+			return nil, err
+		}
 	}
 	window := params.IdempotencyWindow
 	if window <= 0 {

@@ -40,9 +40,13 @@ type EventInsertTxParams struct {
 // tx must be on the database and search_path of Kapsel's schema. Errors are
 // as EventInsertMany's. ErrNotFound (unknown endpoint), ErrInvalid and a
 // result whose Err is set (idempotency key reused with another body) wrote
-// nothing and leave tx usable. After any other error tx is aborted: roll it
-// back, and on kapsel.ErrUnavailable — which includes serialization
-// failures under REPEATABLE READ or SERIALIZABLE — retry it whole.
+// nothing and leave tx usable: ErrInvalid (an idempotency key without a
+// BodyHash, see kapsel.EventInsertParams.Storable) is decided before any
+// statement runs in tx, and text Postgres could not store (invalid UTF-8,
+// NUL) is made safe by kapsel.SafeText rather than sent, so it cannot abort
+// tx either. After any other error tx is aborted: roll it back, and on
+// kapsel.ErrUnavailable — which includes serialization failures under
+// REPEATABLE READ or SERIALIZABLE — retry it whole.
 func (s *Store) EventInsertTx(ctx context.Context, tx pgx.Tx, params *EventInsertTxParams) (*kapsel.EventInsertResult, error) {
 	res, err := s.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{
 		Events:            []*kapsel.EventInsertParams{params.Event},

@@ -177,3 +177,61 @@ func TestOutboxUnknownEndpointKeepsTransaction(t *testing.T) {
 		t.Fatalf("EventInsertTx with a nil tx = %v, want ErrInvalid", err)
 	}
 }
+
+// TestOutboxRefusalLeavesTxUsable: EventInsertTx's doc promises that
+// ErrInvalid and ErrNotFound leave the application's transaction usable. A
+// statement that failed in Postgres (a class-22 error for bytes it cannot
+// store) would abort it, so everything that can be refused is refused before
+// the first statement, and outside text is made safe rather than refused.
+func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
+	f := setup(t)
+	f.createOrders()
+	ctx := t.Context()
+	body := []byte(`{"order":"o2"}`)
+	sum := sha256.Sum256(body)
+	var stored *kapsel.EventInsertResult
+	err := pgx.BeginFunc(ctx, f.s.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o1')`); err != nil {
+			return err
+		}
+		// An idempotency key without a body hash: refused (SPEC I2).
+		_, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			EndpointID: f.ep.ID, Body: body, IdempotencyKey: "order-o2",
+		}})
+		if !errors.Is(err, kapsel.ErrInvalid) {
+			t.Errorf("EventInsertTx without BodyHash: got %v, want ErrInvalid", err)
+		}
+		// An endpoint id holding bytes Postgres cannot store: unknown.
+		_, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			EndpointID: "ep_\xff\x00", Body: body, BodyHash: sum[:],
+		}})
+		if !errors.Is(err, kapsel.ErrNotFound) {
+			t.Errorf("EventInsertTx with a malformed endpoint id: got %v, want ErrNotFound", err)
+		}
+		// Outside bytes in the content type and headers: stored, made safe.
+		stored, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], ContentType: "text/plain; x=\xff\x00",
+			Headers: map[string][]string{"X-Note": {"\xfe"}}, IdempotencyKey: "order-o2",
+		}})
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o2')`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the application's transaction failed after a refusal: %v", err)
+	}
+	for _, id := range []string{"o1", "o2"} {
+		if !f.orderExists(id) {
+			t.Fatalf("order %s was not committed", id)
+		}
+	}
+	got, err := f.s.EventGet(ctx, &kapsel.EventGetParams{ID: stored.Event.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ContentType != "text/plain; x=\uFFFD\uFFFD" || got.Headers.Get("X-Note") != "\uFFFD" {
+		t.Fatalf("stored ContentType %q, X-Note %q", got.ContentType, got.Headers.Get("X-Note"))
+	}
+}

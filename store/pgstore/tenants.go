@@ -28,7 +28,7 @@ func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertPar
 		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING `+tenantColumns,
-		kapsel.NewTenantID(), params.Name, params.APIKeyHash, params.RateLimit, params.RateBurst, params.Now))
+		kapsel.NewTenantID(), kapsel.SafeText(params.Name), params.APIKeyHash, params.RateLimit, params.RateBurst, params.Now))
 	if err != nil {
 		return nil, fmt.Errorf("inserting tenant: %w", mapError(err))
 	}

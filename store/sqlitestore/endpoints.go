@@ -81,7 +81,7 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 		return nil, fmt.Errorf("inserting endpoint: %w", err)
 	}
 	e := *params.Endpoint
-	e.ID = kapsel.NewEndpointID()
+	e.ID, e.Name = kapsel.NewEndpointID(), kapsel.SafeText(e.Name)
 	if e.State == "" {
 		e.State = kapsel.EndpointActive
 	}
@@ -156,7 +156,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 	}
 	in := params.Endpoint
 	return s.modifyEndpoint(ctx, "updating", in.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) {
-		e.Name, e.URL, e.IngestVerifier = in.Name, in.URL, in.IngestVerifier
+		e.Name, e.URL, e.IngestVerifier = kapsel.SafeText(in.Name), in.URL, in.IngestVerifier
 		e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
 	})
 }

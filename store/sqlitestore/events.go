@@ -57,13 +57,20 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 		window = kapsel.DefaultIdempotencyWindow
 	}
 	now := time.UnixMicro(params.Now.UnixMicro()).UTC()
+	events := make([]*kapsel.EventInsertParams, len(params.Events))
+	for i, in := range params.Events {
+		var err error
+		if events[i], err = in.Storable(); err != nil {
+			return nil, fmt.Errorf("inserting events: %w", err)
+		}
+	}
 	var results []kapsel.EventInsertResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmts := &stmtCache{tx: tx}
 		defer stmts.close()
-		results = make([]kapsel.EventInsertResult, len(params.Events))
+		results = make([]kapsel.EventInsertResult, len(events))
 		owners := map[kapsel.EndpointID]kapsel.TenantID{}
-		for i, in := range params.Events {
+		for i, in := range events {
 			owner, ok := owners[in.EndpointID]
 			if !ok {
 				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM endpoints WHERE id = ?1 AND `+live,

@@ -198,7 +198,7 @@ func complete(ctx context.Context, tx *stmtCache, c *kapsel.EventCompletion, now
 	err = tx.exec(ctx, `INSERT INTO attempts (id, event_id, endpoint_id, tenant_id, number, trigger,
 		started_at, duration_ns, status_code, error_code, error, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		kapsel.NewAttemptID(), c.EventID, endpoint, tenant, attempts+1, a.Trigger, a.StartedAt.UnixMicro(),
-		int64(a.Duration), a.StatusCode, a.ErrorCode, a.Error, blob(body))
+		int64(a.Duration), a.StatusCode, a.ErrorCode, kapsel.SafeText(a.Error), blob(body))
 	if err != nil {
 		return mapError(err)
 	}
@@ -212,7 +212,7 @@ func complete(ctx context.Context, tx *stmtCache, c *kapsel.EventCompletion, now
 	err = tx.exec(ctx, `UPDATE events SET attempts = attempts + 1, status = ?2, last_error = ?3,
 		next_trigger = 'scheduled', lease_token = NULL, lease_expires_at = NULL,
 		delivered_at = coalesce(?4, delivered_at), next_attempt_at = coalesce(?5, next_attempt_at)
-		WHERE id = ?1`, c.EventID, c.Status, c.LastError, delivered, next)
+		WHERE id = ?1`, c.EventID, c.Status, kapsel.SafeText(c.LastError), delivered, next)
 	if err != nil {
 		return mapError(err)
 	}

@@ -27,7 +27,7 @@ func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertPar
 		return nil, fmt.Errorf("inserting tenant: %w", err)
 	}
 	t := &kapsel.Tenant{
-		ID: kapsel.NewTenantID(), Name: params.Name, APIKeyHash: append([]byte{}, params.APIKeyHash...),
+		ID: kapsel.NewTenantID(), Name: kapsel.SafeText(params.Name), APIKeyHash: append([]byte{}, params.APIKeyHash...),
 		RateLimit: params.RateLimit, RateBurst: params.RateBurst,
 		CreatedAt: time.UnixMicro(params.Now.UnixMicro()).UTC(),
 	}

@@ -63,6 +63,18 @@
 //     store's), and an application-registered scheme may have no secret.
 //   - EndpointRotateSecret with more than MaxSigningSecrets in their grace
 //     period keeps the newest (rotation order, not expiry order).
+//   - Text from outside (attempt Error, LastError, ContentType, forwarded
+//     header names and values, IdempotencyKey, tenant and endpoint names) is
+//     stored as kapsel.SafeText makes it: invalid UTF-8 and NUL become
+//     U+FFFD, never a refusal, so one destination's bytes cannot fail a batch
+//     and every store reads back the same text. Event bodies and response
+//     bodies are bytes and are kept byte for byte. An EndpointID with such
+//     bytes names no endpoint (ErrNotFound).
+//   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
+//     whole EventInsertMany call with ErrInvalid and nothing is written: the
+//     store does not hash bodies itself, and without a hash it could not tell
+//     a retry from another event reusing the key (SPEC I2). Every store
+//     checks inputs with kapsel.EventInsertParams.Storable before writing.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
 // the others, so a store built on a shared server must isolate each one (a
@@ -103,6 +115,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Retry", testRetry},
 		{"Listing", testListing},
 		{"Breakers", testBreakers},
+		{"Text", testText},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })

@@ -1,0 +1,187 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+)
+
+// outageStore fails EventComplete with ErrUnavailable while down reports
+// true, as a database restart does, and counts the failed calls.
+type outageStore struct {
+	testStore
+	down func() bool
+
+	mu        sync.Mutex
+	failed    int
+	firstFail chan struct{} // closed at the first failed call
+}
+
+func newOutageStore(down func() bool) *outageStore {
+	return &outageStore{testStore: memstore.New(), down: down, firstFail: make(chan struct{})}
+}
+
+func (s *outageStore) EventComplete(ctx context.Context, p *kapsel.EventCompleteParams) ([]error, error) {
+	if s.down() {
+		s.mu.Lock()
+		s.failed++
+		if s.failed == 1 {
+			close(s.firstFail)
+		}
+		s.mu.Unlock()
+		return nil, fmt.Errorf("completing events: %w: connection refused", kapsel.ErrUnavailable)
+	}
+	return s.testStore.EventComplete(ctx, p)
+}
+
+func (s *outageStore) failedCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// auditEqualsReality requires the destination to have received exactly one
+// request per attempt record of the events, and each event to be delivered.
+func (f *fixture) auditEqualsReality(evs []*kapsel.Event) {
+	f.t.Helper()
+	records := 0
+	for _, ev := range evs {
+		got := f.waitAttempts(ev.ID, 1)
+		if got.Status != kapsel.EventDelivered {
+			f.t.Fatalf("event %s: status %s", ev.ID, got.Status)
+		}
+		records += len(f.attemptsOf(ev.ID))
+	}
+	if n := f.dest.Count(); n != records {
+		f.t.Fatalf("the destination received %d requests, the audit trail has %d attempts (SPEC I5)", n, records)
+	}
+}
+
+// TestStoreOutageOfOneSecondLosesNoAttempt: the store refuses every
+// completion for one second of real time (a database restart); each request
+// that reached the destination still gets its attempt record, because the
+// completer retries until shortly before the lease ends (issue 9 item 2).
+func TestStoreOutageOfOneSecondLosesNoAttempt(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var until time.Time
+	store := newOutageStore(func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Before(until)
+	})
+	f := setupOn(t, store, kapseltest.NewClock(time.Time{}), func(c *delivery.Config) {
+		c.Clock = kapsel.SystemClock() // the outage is real time
+		c.LeaseDuration = 3 * time.Second
+	})
+	mu.Lock()
+	until = time.Now().Add(time.Second)
+	mu.Unlock()
+	start := time.Now()
+	evs := make([]*kapsel.Event, 20)
+	for i := range evs {
+		evs[i] = f.insert(nil, `{}`)
+	}
+	f.dest.WaitForRequests(t, len(evs), waitLong)
+	f.auditEqualsReality(evs)
+	if store.failedCalls() == 0 {
+		t.Fatal("no completion failed: the outage did not happen")
+	}
+	t.Logf("recorded after %v; %d completion calls failed during the outage", time.Since(start).Round(time.Millisecond), store.failedCalls())
+}
+
+// TestStoreOutageOfTenSecondsLosesNoAttempt: as above for a 10 s outage,
+// measured on the fake clock that the completer's backoff waits on; the test
+// runs the clock from one timer to the next.
+func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
+	t.Parallel()
+	clock := kapseltest.NewClock(time.Time{})
+	end := clock.Now().Add(10 * time.Second)
+	store := newOutageStore(func() bool { return clock.Now().Before(end) })
+	f := setupOn(t, store, clock, func(c *delivery.Config) { c.LeaseDuration = 30 * time.Second })
+	evs := make([]*kapsel.Event, 20)
+	for i := range evs {
+		evs[i] = f.insert(nil, `{}`)
+	}
+	f.dest.WaitForRequests(t, len(evs), waitLong)
+	// The claim loop's poll timer and the completer's backoff timer: the
+	// completer failed and waits for the store.
+	for clock.Now().Before(end) {
+		if !clock.WaitForTimers(2, waitLong) {
+			t.Fatalf("the completer did not wait for the store at %v", clock.Now())
+		}
+		next, _ := clock.NextDeadline()
+		clock.Set(next)
+	}
+	// The last step may have fired the poll timer only: move on until the
+	// completer's last wait (at most 5 s) has ended and everything is
+	// recorded.
+	f.advanceUntil(clock.Now(), func() bool {
+		for _, ev := range evs {
+			if f.event(ev.ID).Status != kapsel.EventDelivered {
+				return false
+			}
+		}
+		return true
+	})
+	f.auditEqualsReality(evs)
+	if store.failedCalls() < 5 {
+		t.Fatalf("only %d completion calls failed during the outage", store.failedCalls())
+	}
+	t.Logf("%d completion calls failed during the 10 s outage", store.failedCalls())
+}
+
+// TestStopBoundedWhileStoreUnavailable: with the store down for good, Stop
+// returns soon after its context ends (not at the end of the 150 s lease),
+// reporting the failure; the event is not recorded and its lease will
+// expire.
+func TestStopBoundedWhileStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	store := newOutageStore(down.Load)
+	f := setupOn(t, store, kapseltest.NewClock(time.Time{}), nil)
+	// The fixture's dispatcher stops cleanly; this test's own one does not.
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	d, err := delivery.New(f.store, &f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.insert(nil, `{}`)
+	d.Wake()
+	f.dest.WaitForRequests(t, 1, waitLong)
+	select {
+	case <-store.firstFail:
+	case <-time.After(waitLong):
+		t.Fatal("the completer never tried to record the attempt")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = d.Stop(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, kapsel.ErrUnavailable) {
+		t.Fatalf("Stop = %v, want the recording failure", err)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("Stop took %v with a 200 ms context", took)
+	}
+	if got := f.event(ev.ID); got.Status != kapsel.EventDelivering || got.Attempts != 0 {
+		t.Fatalf("event: status %s, attempts %d; want delivering, 0 (its lease expires)", got.Status, got.Attempts)
+	}
+	t.Logf("Stop returned after %v: %v", took.Round(time.Millisecond), err)
+}

@@ -1,0 +1,39 @@
+package kapsel
+
+import "fmt"
+
+// Storable returns the copy of p that a store writes, or an error wrapping
+// ErrInvalid when p cannot be stored. Every store calls it on each input of
+// EventInsertMany before it writes anything, so a refused input leaves
+// nothing behind (and, for a store writing in its caller's transaction,
+// leaves that transaction usable).
+//
+//   - TenantID and EndpointID go through [SafeText] too: an id with bytes
+//     no id has names no endpoint, and the insert answers ErrNotFound as
+//     for any unknown endpoint.
+//   - ContentType, the names and values of Headers, and IdempotencyKey go
+//     through [SafeText] (see [SafeHeader]); Body and BodyHash are kept byte
+//     for byte. The ingester refuses a Content-Type it would have to change
+//     (400 E1009) before it gets here; this is the rule for every other
+//     caller.
+//   - An IdempotencyKey without a BodyHash is refused: the store could not
+//     tell a retry from another event reusing the key (SPEC I2: an insert
+//     that could not compare bodies is refused, never deduplicated).
+//
+// p itself is not changed.
+func (p *EventInsertParams) Storable() (*EventInsertParams, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: event to insert is nil", ErrInvalid)
+	}
+	if p.IdempotencyKey != "" && len(p.BodyHash) == 0 {
+		return nil, fmt.Errorf("%w: event with idempotency key %q has no BodyHash to compare duplicates by",
+			ErrInvalid, SafeText(p.IdempotencyKey))
+	}
+	out := *p
+	out.TenantID = TenantID(SafeText(string(p.TenantID)))
+	out.EndpointID = EndpointID(SafeText(string(p.EndpointID)))
+	out.ContentType = SafeText(p.ContentType)
+	out.Headers = SafeHeader(p.Headers)
+	out.IdempotencyKey = SafeText(p.IdempotencyKey)
+	return &out, nil
+}
