@@ -53,7 +53,11 @@
 //     succeeded when its StatusCode is 2xx. LastSuccessAt and LastFailureAt
 //     are attempt StartedAt values.
 //   - EventStats counts no event of a deleted endpoint, and OldestDue
-//     considers pending events only.
+//     considers pending events only. A count stopped at Limit reads
+//     Limit: when more than Limit events of a status exist, a store may
+//     read Limit+1 of them to tell "exactly Limit" from "more"; the events
+//     of deleted endpoints among those it read are left out, so a capped
+//     count is a lower bound.
 //   - BreakerDelete of a state that does not exist is not an error.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
@@ -94,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Completion", testCompletion},
 		{"Retry", testRetry},
 		{"Listing", testListing},
+		{"Stats", testStats},
 		{"Breakers", testBreakers},
 	}
 	for _, a := range areas {
