@@ -99,6 +99,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Retry", testRetry},
 		{"Listing", testListing},
 		{"Stats", testStats},
+		{"Attempts", testAttempts},
 		{"Breakers", testBreakers},
 	}
 	for _, a := range areas {
