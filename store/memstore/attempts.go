@@ -18,7 +18,9 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	}
 	list := slices.Values(s.attempts[params.EventID])
 	return page(list, func(a *kapsel.Attempt) kapsel.AttemptID { return a.ID }, params.Cursor, params.Limit,
-		func(a *kapsel.Attempt) *kapsel.Attempt { return cutAttempt(a, params.ResponseBodyLimit, params.ErrorLimit) }), nil
+		func(a *kapsel.Attempt) *kapsel.Attempt {
+			return cutAttempt(a, params.ResponseBodyLimit, params.ErrorLimit)
+		}), nil
 }
 
 // cutAttempt copies a with its response body cut to bodyLimit bytes and its
