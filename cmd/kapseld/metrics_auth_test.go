@@ -38,7 +38,7 @@ func TestMetricsToken(t *testing.T) {
 		status, challenge, body := getMetrics(t, r.base, auth)
 		if status != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer") ||
 			!strings.Contains(body, `"E1010"`) || strings.Contains(body, "kapsel_") {
-			t.Fatalf("Authorization %q: status %d, WWW-Authenticate %q, body %q; want 401 E1010 with a Bearer challenge", auth, status, challenge, body)
+			t.Fatalf("Authorization %q: status %d, WWW-Authenticate %q, body %.200q; want 401 E1010 with a Bearer challenge", auth, status, challenge, body)
 		}
 	}
 	for _, auth := range []string{"Bearer " + token, "bearer  " + token} {
