@@ -21,6 +21,15 @@ type AttemptListParams struct {
 	Limit    int
 	// Cursor is the last attempt id of the previous page.
 	Cursor AttemptID
+	// ResponseBodyLimit, when positive, cuts each ResponseBody to its first
+	// ResponseBodyLimit bytes, and ErrorLimit each Error to its first
+	// ErrorLimit characters, in the store's read itself: a page then holds
+	// at most Limit × (ResponseBodyLimit + 4×ErrorLimit) bytes of them
+	// whatever the rows hold. Zero reads them whole (up to MaxResponseBody
+	// for a body). A caller that asks for one byte more than it shows
+	// learns whether a body was cut.
+	ResponseBodyLimit int
+	ErrorLimit        int
 }
 
 // AttemptStatsParams are the arguments of AttemptStats.

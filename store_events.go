@@ -58,8 +58,11 @@ type EventStore interface {
 	// EventReplay does EventRetry for every event of the endpoint with the
 	// given status created in [Since, Until) and returns how many.
 	EventReplay(ctx context.Context, params *EventReplayParams) (int, error)
-	// EventStats returns queue depths, for metrics. Events of deleted
-	// endpoints are not counted: they will never be attempted.
+	// EventStats returns the depth of the queue's live part (pending and
+	// delivering events), for metrics. It costs the same whatever the number
+	// of delivered and failed events, and reads at most Limit events per
+	// status: past that, a count is a lower bound and says so. Events of
+	// deleted endpoints are not counted: they will never be attempted.
 	EventStats(ctx context.Context, params *EventStatsParams) (*EventStats, error)
 }
 
@@ -180,14 +183,47 @@ type EventReplayParams struct {
 
 // EventStatsParams are the arguments of EventStats.
 type EventStatsParams struct {
-	Now time.Time
+	// Limit bounds the work: a store reads at most Limit events per status,
+	// and at most Limit of the first due events to find OldestDue. Defaults
+	// to DefaultEventStatsLimit; at most MaxEventStatsLimit.
+	Limit int
+	Now   time.Time
 }
 
-// EventStats are queue depths.
+// Bounds of EventStatsParams.Limit.
+const (
+	DefaultEventStatsLimit = 10_000
+	MaxEventStatsLimit     = 1_000_000
+)
+
+// EventStats are the depths of the queue's live part. Delivered and failed
+// events are not counted: they are the history, which only grows, and
+// counting it would make every read cost O(history). Count them from
+// Hooks.OnAttempt instead (prommetrics' kapsel_attempts_total).
 type EventStats struct {
-	// Count is the number of events per status.
+	// Count is the number of pending and delivering events (those two keys
+	// only, zero included).
 	Count map[EventStatus]int64
-	// OldestDue is the NextAttemptAt of the earliest due pending event; zero
-	// when none is due.
+	// Capped is set for a status whose count stopped at Limit: there are at
+	// least Count[status] such events, maybe many more.
+	Capped map[EventStatus]bool
+	// OldestDue is the NextAttemptAt of the earliest due pending event, due
+	// as EventClaim means it (its endpoint active, undeleted, its breaker
+	// not open at Now): the event a claim would take first. Events waiting
+	// for a paused or disabled endpoint or an open breaker wait visibly in
+	// Count, not here. Zero when none is due, or when none of the first
+	// Limit due events in the store's claim order can be claimed.
 	OldestDue time.Time
+}
+
+// StatsLimit returns Limit bounded to [1, MaxEventStatsLimit], with
+// DefaultEventStatsLimit for zero or less.
+func (p *EventStatsParams) StatsLimit() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultEventStatsLimit
+	case p.Limit > MaxEventStatsLimit:
+		return MaxEventStatsLimit
+	}
+	return p.Limit
 }

@@ -72,6 +72,9 @@ type attemptJSON struct {
 	Error                string           `json:"error"`
 	ResponseBody         string           `json:"response_body"`
 	ResponseBodyEncoding string           `json:"response_body_encoding"`
+	// ResponseBodyTruncated is set when ResponseBody is a preview of a
+	// longer stored body (lists; see AttemptBodyPreview).
+	ResponseBodyTruncated bool `json:"response_body_truncated"`
 }
 
 func toAttemptJSON(at *kapsel.Attempt) attemptJSON {
@@ -157,34 +160,6 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 		out.Body, out.BodyEncoding = &body, enc
 	}
 	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// listAttempts: GET /v1/events/{id}/attempts, oldest first.
-func (a *API) listAttempts(w http.ResponseWriter, r *http.Request) error {
-	id, err := eventID(r)
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := pageParams(r, func(s string) error { _, err := kapsel.ParseAttemptID(s); return err })
-	if err != nil {
-		return err
-	}
-	tenant := tenantFrom(r.Context()).ID
-	p, err := list(limit, cursor,
-		func(limit int, cursor string) ([]*kapsel.Attempt, error) {
-			return a.store.AttemptList(r.Context(), &kapsel.AttemptListParams{
-				EventID: id, TenantID: tenant, Limit: limit, Cursor: kapsel.AttemptID(cursor),
-			})
-		},
-		func(at *kapsel.Attempt) string { return string(at.ID) }, toAttemptJSON)
-	if err != nil {
-		if errors.Is(err, kapsel.ErrNotFound) {
-			return notFound("event", string(id))
-		}
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
 	return nil
 }
 

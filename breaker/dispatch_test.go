@@ -210,12 +210,22 @@ func (e *env) idle() bool {
 	return err == nil && st.Count[kapsel.EventDelivering] == 0
 }
 
+// count returns how many events have the status, paging through EventList
+// (EventStats counts only pending and delivering events).
 func (e *env) count(status kapsel.EventStatus) int {
-	st, err := e.store.EventStats(e.ctx, &kapsel.EventStatsParams{Now: e.clock.Now()})
-	if err != nil {
-		e.t.Fatal(err)
+	n := 0
+	p := &kapsel.EventListParams{Status: status, Limit: kapsel.MaxPageLimit}
+	for {
+		page, err := e.store.EventList(e.ctx, p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n += len(page)
+		if len(page) < p.Limit {
+			return n
+		}
+		p.Cursor = page[len(page)-1].ID
 	}
-	return int(st.Count[status])
 }
 
 func (e *env) attempts(ids []kapsel.EventID) (total int, per []int) {

@@ -27,6 +27,7 @@ type config struct {
 	DataDir                  string
 	Listen                   string
 	AdminToken               string
+	MetricsToken             string
 	AllowPrivateDestinations bool
 	Workers                  int
 	MaxBodyBytes             int64
@@ -52,6 +53,8 @@ var settings = []setting{
 		func(c *config, v string) error { c.Listen = v; return nonEmpty(v) }},
 	{"admin-token", "KAPSEL_ADMIN_TOKEN", "", "token for the tenant routes; empty = generate one and print it once to stderr (prefer the environment variable: flags show in ps)",
 		func(c *config, v string) error { c.AdminToken = v; return nil }},
+	{"metrics-token", "KAPSEL_METRICS_TOKEN", "", "bearer token GET /metrics requires; empty = /metrics is open to anyone who reaches the listener (prefer the environment variable: flags show in ps)",
+		func(c *config, v string) error { c.MetricsToken = v; return nil }},
 	{"allow-private-destinations", "KAPSEL_ALLOW_PRIVATE_DESTINATIONS", "false", "turn the SSRF guard off (local development only)",
 		boolSetting(func(c *config, b bool) { c.AllowPrivateDestinations = b })},
 	{"workers", "KAPSEL_WORKERS", "0", "delivery attempts in flight at once; 0 = the dispatcher's default (128; at most half of them, and at most 64, to one endpoint)",

@@ -36,6 +36,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		"KAPSEL_DATA_DIR":                   "/var/lib/kapsel",
 		"KAPSEL_LISTEN":                     ":9000",
 		"KAPSEL_ADMIN_TOKEN":                "from-env",
+		"KAPSEL_METRICS_TOKEN":              "scrape-env",
 		"KAPSEL_ALLOW_PRIVATE_DESTINATIONS": "true",
 		"KAPSEL_WORKERS":                    "8",
 		"KAPSEL_MAX_BODY_BYTES":             "1048576",
@@ -49,7 +50,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		DatabaseURL: "postgres://env", DataDir: "/var/lib/kapsel", Listen: ":9000", AdminToken: "from-env",
+		DatabaseURL: "postgres://env", DataDir: "/var/lib/kapsel", Listen: ":9000", AdminToken: "from-env", MetricsToken: "scrape-env",
 		AllowPrivateDestinations: true, Workers: 8, MaxBodyBytes: 1 << 20, LogLevel: slog.LevelDebug,
 		LogFormat: "text", Migrate: false, ShutdownTimeout: 5 * time.Second,
 	}

@@ -261,8 +261,8 @@ func TestEndToEndPostgres(t *testing.T) {
 		`kapsel_attempts_total{code="",outcome="delivered"}`:      delivered,
 		`kapsel_attempts_total{code="E2005",outcome="failed"}`:    1,
 		`kapsel_delivery_latency_seconds_count`:                   delivered,
-		`kapsel_queue_depth{status="delivered"}`:                  float64(accepted),
 		`kapsel_queue_depth{status="pending"}`:                    0,
+		`kapsel_queue_depth{status="delivering"}`:                 0,
 	}
 	var metrics map[string]float64
 	eventually(t, "metrics to match the traffic", func() bool {

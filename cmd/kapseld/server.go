@@ -115,9 +115,9 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 	mux.Handle("/v1/", management)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", requireMetricsToken(cfg.MetricsToken, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}))
+	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, kapsel.CodeNotFound, "no such route", 0)
 	})

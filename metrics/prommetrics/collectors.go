@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,26 +60,44 @@ func (b *breakerTracker) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// queueCollector reads queue depths from the store at scrape time, so the
-// numbers are the database's, shared by every node, not this process's.
+// queueCollector reads the depth of the queue's live part from the store,
+// so the numbers are the database's, shared by every node, not this
+// process's. One read serves every scrape for StatsCacheTTL: concurrent
+// scrapes wait for the read under way rather than each starting one, and a
+// failed read is not retried before the period ends either, so scrapers,
+// however many and however frequent, cost the database at most one bounded
+// read (EventStats with DepthLimit, under StatsTimeout) per period.
 type queueCollector struct {
 	cfg    *Config
 	depth  *prometheus.Desc
+	capped *prometheus.Desc
 	oldest *prometheus.Desc
 	errors prometheus.Counter
+
+	mu     sync.Mutex // held during a read: one read at a time
+	readAt time.Time  // when the cached answer was read; zero before the first
+	stats  *kapsel.EventStats
+	err    error
 }
+
+// queueStatuses are the statuses whose depth is exported.
+var queueStatuses = []kapsel.EventStatus{kapsel.EventPending, kapsel.EventDelivering}
 
 func newQueueCollector(cfg *Config) *queueCollector {
 	ns := cfg.Namespace
 	return &queueCollector{
 		cfg: cfg,
 		depth: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "depth"),
-			"Events per status, read from the store at scrape time.", []string{"status"}, nil),
+			"Pending and delivering events, read from the store; a count stops at the depth limit (see queue_depth_capped).",
+			[]string{"status"}, nil),
+		capped: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "depth_capped"),
+			"1 when queue_depth stopped at the depth limit: there are at least that many events, maybe more.",
+			[]string{"status"}, nil),
 		oldest: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "oldest_due_age_seconds"),
-			"How long the earliest due pending event has been due; 0 when none is.", nil, nil),
+			"How long the due event a claim would take first has been due; 0 when none is.", nil, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: "queue", Name: "stats_errors_total",
-			Help: "Store reads for queue metrics that failed at scrape time.",
+			Help: "Store reads for queue metrics that failed.",
 		}),
 	}
 }
@@ -86,26 +105,47 @@ func newQueueCollector(cfg *Config) *queueCollector {
 // Describe implements prometheus.Collector.
 func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- q.depth
+	ch <- q.capped
 	ch <- q.oldest
 	q.errors.Describe(ch)
 }
 
-// Collect implements prometheus.Collector. A failed store read omits the
-// queue series from this scrape (rather than failing the whole scrape) and
-// increments kapsel_queue_stats_errors_total.
-func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	defer q.errors.Collect(ch)
+// read returns the cached stats, reading them again when they are older
+// than StatsCacheTTL.
+func (q *queueCollector) read(now time.Time) (*kapsel.EventStats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.readAt.IsZero() && now.Sub(q.readAt) < q.cfg.StatsCacheTTL && !now.Before(q.readAt) {
+		return q.stats, q.err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.StatsTimeout)
 	defer cancel()
-	now := q.cfg.Clock.Now()
-	st, err := q.cfg.Store.EventStats(ctx, &kapsel.EventStatsParams{Now: now})
-	if err != nil {
+	q.stats, q.err = q.cfg.Store.EventStats(ctx, &kapsel.EventStatsParams{Limit: q.cfg.DepthLimit, Now: now})
+	q.readAt = now
+	if q.err != nil {
 		q.errors.Inc()
-		q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "reading queue stats for metrics", slog.String("error", err.Error()))
+		q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "reading queue stats for metrics", slog.String("error", q.err.Error()))
+	}
+	return q.stats, q.err
+}
+
+// Collect implements prometheus.Collector. A failed store read omits the
+// queue series (rather than failing the whole scrape) and increments
+// kapsel_queue_stats_errors_total once per read.
+func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	defer q.errors.Collect(ch)
+	now := q.cfg.Clock.Now()
+	st, err := q.read(now)
+	if err != nil {
 		return
 	}
-	for _, s := range []kapsel.EventStatus{kapsel.EventPending, kapsel.EventDelivering, kapsel.EventDelivered, kapsel.EventFailed} {
+	for _, s := range queueStatuses {
 		ch <- prometheus.MustNewConstMetric(q.depth, prometheus.GaugeValue, float64(st.Count[s]), string(s))
+		capped := 0.0
+		if st.Capped[s] {
+			capped = 1
+		}
+		ch <- prometheus.MustNewConstMetric(q.capped, prometheus.GaugeValue, capped, string(s))
 	}
 	age := 0.0
 	if !st.OldestDue.IsZero() && now.After(st.OldestDue) {

@@ -24,9 +24,23 @@
 //	kapsel_breaker_transitions_total{to}          counter   circuit breaker transitions
 //	kapsel_breakers{state}                        gauge     endpoints per breaker state, as seen by this process
 //	kapsel_endpoints_disabled_total{reason}       counter   automatic endpoint disables
-//	kapsel_queue_depth{status}                    gauge     events per status (from the store)
-//	kapsel_queue_oldest_due_age_seconds           gauge     how long the earliest due event has waited
-//	kapsel_queue_stats_errors_total               counter   failed store reads at scrape time
+//	kapsel_queue_depth{status}                    gauge     pending and delivering events (from the store), up to DepthLimit
+//	kapsel_queue_depth_capped{status}             gauge     1 when that count stopped at DepthLimit
+//	kapsel_queue_oldest_due_age_seconds           gauge     how long the due event a claim would take first has waited
+//	kapsel_queue_stats_errors_total               counter   failed store reads
+//
+// # Cost of a scrape
+//
+// The queue series cost one [kapsel.EventStore.EventStats] read per
+// StatsCacheTTL (5 s), shared by every scrape in that period, concurrent ones
+// included. That read counts only the queue's live part (pending and
+// delivering events) and stops at DepthLimit (10,000) events per status, so
+// it costs the same with an empty table as with millions of delivered events
+// or a paused endpoint's backlog of any size; past the limit,
+// kapsel_queue_depth reads the limit and kapsel_queue_depth_capped 1.
+// Delivered and failed totals are not read from the store (that read would
+// grow with the history): kapsel_attempts_total{outcome="delivered"} and
+// {outcome="failed"} count them, per process.
 //
 // # Cardinality
 //
@@ -49,8 +63,10 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultNamespace    = "kapsel"
-	DefaultStatsTimeout = 2 * time.Second
+	DefaultNamespace     = "kapsel"
+	DefaultStatsTimeout  = 2 * time.Second
+	DefaultStatsCacheTTL = 5 * time.Second
+	DefaultDepthLimit    = kapsel.DefaultEventStatsLimit
 )
 
 // DefaultDurationBuckets are the buckets, in seconds, of the ingest and
@@ -64,11 +80,18 @@ var DefaultDurationBuckets = []float64{
 type Config struct {
 	// Namespace prefixes every series. Defaults to "kapsel".
 	Namespace string
-	// Store, when set, is read at each scrape for queue depth and the age of
-	// the oldest due event. Defaults to none: those series are absent.
+	// Store, when set, is read for queue depth and the age of the oldest due
+	// event. Defaults to none: those series are absent.
 	Store StatsSource
-	// StatsTimeout bounds the store read at scrape time. Defaults to 2 s.
+	// StatsTimeout bounds one store read. Defaults to 2 s.
 	StatsTimeout time.Duration
+	// StatsCacheTTL is how long one store read serves scrapes. Defaults to
+	// 5 s (DefaultStatsCacheTTL).
+	StatsCacheTTL time.Duration
+	// DepthLimit is where queue depth counts stop (EventStatsParams.Limit):
+	// the bound on what one read costs. Defaults to 10,000
+	// (DefaultDepthLimit).
+	DepthLimit int
 	// Clock is the source of time for ages. Defaults to the system clock.
 	Clock kapsel.Clock
 	// Buckets of the duration histograms, in seconds. Defaults to
@@ -104,6 +127,12 @@ func New(reg prometheus.Registerer, cfg *Config) (*Metrics, error) {
 	}
 	if c.StatsTimeout <= 0 {
 		c.StatsTimeout = DefaultStatsTimeout
+	}
+	if c.StatsCacheTTL <= 0 {
+		c.StatsCacheTTL = DefaultStatsCacheTTL
+	}
+	if c.DepthLimit <= 0 {
+		c.DepthLimit = DefaultDepthLimit
 	}
 	if c.Clock == nil {
 		c.Clock = kapsel.SystemClock()

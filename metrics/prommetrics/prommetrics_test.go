@@ -208,8 +208,14 @@ func TestQueueCollector(t *testing.T) {
 	if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": "pending"}); got != 3 {
 		t.Fatalf("pending depth %v, want 3", got)
 	}
-	if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": "failed"}); got != 0 {
-		t.Fatalf("failed depth %v, want 0", got)
+	// The history is not read from the store: no delivered or failed depth.
+	for _, status := range []string{"delivered", "failed"} {
+		if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": status}); got != -1 {
+			t.Fatalf("%s depth %v, want no such series", status, got)
+		}
+	}
+	if got := value(t, reg, "kapsel_queue_depth_capped", map[string]string{"status": "pending"}); got != 0 {
+		t.Fatalf("pending depth capped %v, want 0", got)
 	}
 	if got := value(t, reg, "kapsel_queue_oldest_due_age_seconds", nil); got != 42 {
 		t.Fatalf("oldest due age %v, want 42", got)
@@ -224,7 +230,8 @@ func (failingStats) EventStats(context.Context, *kapsel.EventStatsParams) (*kaps
 
 func TestQueueCollectorStoreDown(t *testing.T) {
 	t.Parallel()
-	reg, h := setup(t, &prommetrics.Config{Store: failingStats{}})
+	clock := kapseltest.NewClock(time.Time{})
+	reg, h := setup(t, &prommetrics.Config{Store: failingStats{}, Clock: clock})
 	h.OnIngest(kapsel.IngestInfo{Status: 202})
 	// The scrape still succeeds, without the queue series.
 	if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": "pending"}); got != -1 {
@@ -233,8 +240,13 @@ func TestQueueCollectorStoreDown(t *testing.T) {
 	if got := value(t, reg, "kapsel_events_ingested_total", nil); got != 1 {
 		t.Fatalf("other series missing: %v", got)
 	}
-	if got := value(t, reg, "kapsel_queue_stats_errors_total", nil); got < 1 {
-		t.Fatalf("stats errors %v", got)
+	// One failed read per cache period, however many scrapes.
+	if got := value(t, reg, "kapsel_queue_stats_errors_total", nil); got != 1 {
+		t.Fatalf("stats errors %v, want 1", got)
+	}
+	clock.Advance(prommetrics.DefaultStatsCacheTTL)
+	if got := value(t, reg, "kapsel_queue_stats_errors_total", nil); got != 2 {
+		t.Fatalf("stats errors after the cache period %v, want 2", got)
 	}
 }
 

@@ -17,7 +17,33 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 		return nil, fmt.Errorf("listing attempts of %w", err)
 	}
 	list := slices.Values(s.attempts[params.EventID])
-	return page(list, func(a *kapsel.Attempt) kapsel.AttemptID { return a.ID }, params.Cursor, params.Limit, copyAttempt), nil
+	return page(list, func(a *kapsel.Attempt) kapsel.AttemptID { return a.ID }, params.Cursor, params.Limit,
+		func(a *kapsel.Attempt) *kapsel.Attempt {
+			return cutAttempt(a, params.ResponseBodyLimit, params.ErrorLimit)
+		}), nil
+}
+
+// cutAttempt copies a with its response body cut to bodyLimit bytes and its
+// error to errorLimit characters (a zero limit keeps it whole), copying no
+// more of the body than it keeps.
+func cutAttempt(a *kapsel.Attempt, bodyLimit, errorLimit int) *kapsel.Attempt {
+	c := *a
+	body := a.ResponseBody
+	if bodyLimit > 0 && len(body) > bodyLimit {
+		body = body[:bodyLimit]
+	}
+	c.ResponseBody = cloneBytes(body)
+	if errorLimit > 0 {
+		n := 0
+		for i := range c.Error { // i is the byte offset of each character
+			if n == errorLimit {
+				c.Error = c.Error[:i]
+				break
+			}
+			n++
+		}
+	}
+	return &c
 }
 
 // AttemptStats summarises an endpoint's attempts started at or after Since;

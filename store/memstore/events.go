@@ -182,26 +182,3 @@ func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParam
 	}
 	return n, nil
 }
-
-// EventStats counts events per status (every status is present, zero
-// included) and finds the earliest due pending event, whatever its
-// endpoint's state; events of deleted endpoints are left out.
-func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := ts(params.Now)
-	st := &kapsel.EventStats{Count: map[kapsel.EventStatus]int64{
-		kapsel.EventPending: 0, kapsel.EventDelivering: 0, kapsel.EventDelivered: 0, kapsel.EventFailed: 0,
-	}}
-	for _, e := range s.events {
-		if r := s.endpoints[e.EndpointID]; r == nil || r.deleted() {
-			continue
-		}
-		st.Count[e.Status]++
-		if e.Status == kapsel.EventPending && !e.NextAttemptAt.After(now) &&
-			(st.OldestDue.IsZero() || e.NextAttemptAt.Before(st.OldestDue)) {
-			st.OldestDue = e.NextAttemptAt
-		}
-	}
-	return st, nil
-}

@@ -38,12 +38,22 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	if !visible {
 		return nil, fmt.Errorf("listing attempts of event %s: %w", params.EventID, kapsel.ErrNotFound)
 	}
+	// The cut happens in the query (substring of bytea counts bytes, left of
+	// text characters), so a page never carries more than the limits across
+	// the wire nor into memory.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+attemptColumns+` FROM attempts
-		WHERE event_id = $1
-			AND number > coalesce((SELECT number FROM attempts WHERE id = $2 AND event_id = $1), 0)
-		ORDER BY number LIMIT $3`,
-		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit))
+		SELECT `+attemptColumns+` FROM (
+			SELECT a.id, a.event_id, a.endpoint_id, a.tenant_id, a.number, a.trigger, a.started_at,
+				a.duration_ns, a.status_code, a.error_code,
+				CASE WHEN $4 > 0 THEN substring(a.response_body FROM 1 FOR $4) ELSE a.response_body END AS response_body,
+				CASE WHEN $5 > 0 THEN left(a.error, $5) ELSE a.error END AS error
+			FROM attempts a
+			WHERE a.event_id = $1
+				AND a.number > coalesce((SELECT number FROM attempts WHERE id = $2 AND event_id = $1), 0)
+			ORDER BY a.number LIMIT $3
+		) AS page
+		ORDER BY number`,
+		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit), max(params.ResponseBodyLimit, 0), max(params.ErrorLimit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts of event %s: %w", params.EventID, mapError(err))
 	}

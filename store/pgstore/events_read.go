@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
@@ -114,34 +113,4 @@ func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParam
 		return 0, fmt.Errorf("replaying events of endpoint %s: %w", params.EndpointID, kapsel.ErrNotFound)
 	}
 	return n, nil
-}
-
-// EventStats counts events per status (every status present, zero
-// included) and finds the earliest due pending event, whatever its
-// endpoint's state; events of deleted endpoints are left out. Both read
-// every row of their statuses, so scrape metrics at a modest interval.
-func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
-	st := &kapsel.EventStats{Count: map[kapsel.EventStatus]int64{
-		kapsel.EventPending: 0, kapsel.EventDelivering: 0, kapsel.EventDelivered: 0, kapsel.EventFailed: 0,
-	}}
-	rows, err := s.pool.Query(ctx, `SELECT e.status, count(*) FROM events e JOIN endpoints p ON p.id = e.endpoint_id AND p.deleted_at IS NULL GROUP BY e.status`)
-	if err != nil {
-		return nil, fmt.Errorf("counting events: %w", mapError(err))
-	}
-	var (
-		status kapsel.EventStatus
-		n      int64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { st.Count[status] = n; return nil }); err != nil {
-		return nil, fmt.Errorf("counting events: %w", mapError(err))
-	}
-	var oldest *time.Time
-	if err := s.pool.QueryRow(ctx,
-		`SELECT min(e.next_attempt_at) FROM events e JOIN endpoints p ON p.id = e.endpoint_id AND p.deleted_at IS NULL
-		 WHERE e.status = 'pending' AND e.next_attempt_at <= $1`,
-		micro(params.Now)).Scan(&oldest); err != nil {
-		return nil, fmt.Errorf("finding the oldest due event: %w", mapError(err))
-	}
-	st.OldestDue = timeVal(oldest)
-	return st, nil
 }

@@ -16,10 +16,15 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 	if _, err := eventByID(ctx, s.r, params.EventID, params.TenantID, false); err != nil {
 		return nil, fmt.Errorf("listing attempts of %w", err)
 	}
+	// The cut happens in the query (substr counts bytes of a BLOB and
+	// characters of TEXT), so a page never reads more than the limits into
+	// memory.
 	rows, err := s.r.QueryContext(ctx, `SELECT id, event_id, endpoint_id, tenant_id, number, trigger, started_at,
-		duration_ns, status_code, error_code, error, response_body
-		FROM attempts WHERE event_id = ? AND id > ? ORDER BY number LIMIT ?`,
-		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit))
+		duration_ns, status_code, error_code,
+		CASE WHEN ?5 > 0 THEN substr(error, 1, ?5) ELSE error END,
+		CASE WHEN ?4 > 0 THEN substr(response_body, 1, ?4) ELSE response_body END
+		FROM attempts WHERE event_id = ?1 AND id > ?2 ORDER BY number LIMIT ?3`,
+		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit), max(params.ResponseBodyLimit, 0), max(params.ErrorLimit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
 	}

@@ -110,36 +110,3 @@ func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParam
 	}
 	return int(n), nil
 }
-
-// EventStats counts events per status (every status is present, zero
-// included) and finds the earliest due pending event; events of deleted
-// endpoints are left out.
-func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
-	st := &kapsel.EventStats{Count: map[kapsel.EventStatus]int64{
-		kapsel.EventPending: 0, kapsel.EventDelivering: 0, kapsel.EventDelivered: 0, kapsel.EventFailed: 0,
-	}}
-	rows, err := s.r.QueryContext(ctx, `SELECT e.status, count(*) FROM events e JOIN endpoints p ON p.id = e.endpoint_id AND p.deleted_at IS NULL GROUP BY e.status`)
-	if err != nil {
-		return nil, fmt.Errorf("counting events: %w", mapError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var status kapsel.EventStatus
-		var n int64
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, fmt.Errorf("counting events: %w", mapError(err))
-		}
-		st.Count[status] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("counting events: %w", mapError(err))
-	}
-	var oldest sql.NullInt64
-	err = s.r.QueryRowContext(ctx, `SELECT min(e.next_attempt_at) FROM events e JOIN endpoints p ON p.id = e.endpoint_id AND p.deleted_at IS NULL WHERE e.status = 'pending' AND e.next_attempt_at <= ?`,
-		params.Now.UnixMicro()).Scan(&oldest)
-	if err != nil {
-		return nil, fmt.Errorf("finding the oldest due event: %w", mapError(err))
-	}
-	st.OldestDue = fromMicros(oldest)
-	return st, nil
-}

@@ -3,7 +3,6 @@ package storetest
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -82,47 +81,5 @@ func testListing(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		if !slices.Equal(ids(got), want[:kapsel.MaxPageLimit]) {
 			t.Fatal("a full page is not the first ids in order")
 		}
-	})
-
-	t.Run("EventStats", func(t *testing.T) {
-		h := setup(t, newStore)
-		ep := h.endpoint(h.tenant())
-		evs := h.events(ep, 3, at(time.Minute))
-		h.event(ep, at(2*time.Minute))
-		h.event(ep, at(time.Hour)) // not due yet
-		h.finish(evs[0].ID, kapsel.EventDelivered, at(10*time.Minute))
-		h.finish(evs[1].ID, kapsel.EventFailed, at(10*time.Minute))
-		h.lease(evs[2].ID, time.Minute, at(10*time.Minute))
-
-		st, err := h.s.EventStats(h.ctx, &kapsel.EventStatsParams{Now: at(10 * time.Minute)})
-		must(t, err, "EventStats")
-		want := map[kapsel.EventStatus]int64{
-			kapsel.EventPending: 2, kapsel.EventDelivering: 1, kapsel.EventDelivered: 1, kapsel.EventFailed: 1,
-		}
-		for s, n := range want {
-			equal(t, "Count["+string(s)+"]", st.Count[s], n)
-		}
-		sameTime(t, "OldestDue", st.OldestDue, at(2*time.Minute))
-
-		st, err = h.s.EventStats(h.ctx, &kapsel.EventStatsParams{Now: at(time.Minute)})
-		must(t, err, "EventStats")
-		if !st.OldestDue.IsZero() {
-			t.Fatalf("OldestDue = %v with nothing pending due", st.OldestDue)
-		}
-	})
-
-	t.Run("EventStatsSkipsDeletedEndpoints", func(t *testing.T) {
-		h := setup(t, newStore)
-		ten := h.tenant()
-		gone, kept := h.endpoint(ten), h.endpoint(ten)
-		h.event(gone, at(time.Minute))
-		h.event(kept, at(3*time.Minute))
-		must(t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: gone.ID, Now: at(5 * time.Minute)}), "EndpointDelete")
-		st, err := h.s.EventStats(h.ctx, &kapsel.EventStatsParams{Now: at(10 * time.Minute)})
-		must(t, err, "EventStats")
-		// The deleted endpoint's event will never be attempted: it is not
-		// queue depth, and it must not age the oldest due event forever.
-		equal(t, "Count[pending]", st.Count[kapsel.EventPending], int64(1))
-		sameTime(t, "OldestDue", st.OldestDue, at(3*time.Minute))
 	})
 }

@@ -53,7 +53,11 @@
 //     succeeded when its StatusCode is 2xx. LastSuccessAt and LastFailureAt
 //     are attempt StartedAt values.
 //   - EventStats counts no event of a deleted endpoint, and OldestDue
-//     considers pending events only.
+//     considers pending events only. A count stopped at Limit reads
+//     Limit: when more than Limit events of a status exist, a store may
+//     read Limit+1 of them to tell "exactly Limit" from "more"; the events
+//     of deleted endpoints among those it read are left out, so a capped
+//     count is a lower bound.
 //   - BreakerDelete of a state that does not exist is not an error.
 //   - EndpointInsert and EndpointUpdate refuse what
 //     kapsel.Endpoint.ValidateConfig refuses with its *kapsel.Error (code
@@ -114,6 +118,8 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Completion", testCompletion},
 		{"Retry", testRetry},
 		{"Listing", testListing},
+		{"Stats", testStats},
+		{"Attempts", testAttempts},
 		{"Breakers", testBreakers},
 		{"Text", testText},
 	}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/problem"
+)
+
+// requireMetricsToken wraps the /metrics handler: with a token configured
+// (KAPSEL_METRICS_TOKEN, SPEC §7), a scrape must send it as
+// "Authorization: Bearer <token>" and anything else answers 401 E1010 with
+// WWW-Authenticate; without one, h is returned as it is. The comparison is
+// of SHA-256 digests in constant time, so neither the token's content nor
+// its length leaks through timing.
+func requireMetricsToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok || !strings.EqualFold(scheme, "Bearer") {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kapseld metrics"`)
+			problem.Write(w, kapsel.CodeUnauthenticated, "send Authorization: Bearer <KAPSEL_METRICS_TOKEN>", 0)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

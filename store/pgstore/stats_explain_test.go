@@ -1,0 +1,153 @@
+package pgstore_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/store/pgstore"
+)
+
+// analyzedNode is one node of EXPLAIN (ANALYZE, FORMAT JSON).
+type analyzedNode struct {
+	NodeType     string         `json:"Node Type"`
+	RelationName string         `json:"Relation Name"`
+	IndexName    string         `json:"Index Name"`
+	ActualRows   float64        `json:"Actual Rows"`
+	ActualLoops  float64        `json:"Actual Loops"`
+	Plans        []analyzedNode `json:"Plans"`
+}
+
+func (n *analyzedNode) walk(f func(*analyzedNode)) {
+	f(n)
+	for i := range n.Plans {
+		n.Plans[i].walk(f)
+	}
+}
+
+// TestStatsReadBoundedRows runs EventStats' statements under EXPLAIN ANALYZE
+// on a table whose history (delivered events) and backlog (a paused
+// endpoint's due events, not yet met by any claim) are both far larger than
+// the limit, and checks what they read from events: only the partial
+// indexes of the live statuses, and never more than limit+1 rows. That is
+// what makes a scrape cost the same whatever the table holds (SPEC §7).
+func TestStatsReadBoundedRows(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ten, err := s.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte("stats-explain"), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eps []*kapsel.Endpoint
+	for _, name := range []string{"active", "paused"} {
+		ep, err := s.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
+			TenantID: ten.ID, Name: name, URL: "https://example.com/", RetryPolicy: kapsel.DefaultRetryPolicy(),
+		}, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep)
+	}
+	if _, err := s.EndpointSetState(ctx, &kapsel.EndpointSetStateParams{
+		ID: eps[1].ID, TenantID: ten.ID, State: kapsel.EndpointPaused, Now: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// 20,000 delivered and 200 leased events of the active endpoint, 5,000
+	// due pending events of the paused one (earliest), then 5,000 of the
+	// active one.
+	for _, r := range []struct {
+		prefix, ep, status string
+		n                  int
+		due                time.Duration
+	}{
+		{"a", string(eps[0].ID), "delivered", 20_000, -2 * time.Hour},
+		{"b", string(eps[0].ID), "delivering", 200, -2 * time.Hour},
+		{"c", string(eps[1].ID), "pending", 5_000, -time.Hour},
+		{"d", string(eps[0].ID), "pending", 5_000, -time.Minute},
+	} {
+		if _, err := s.Pool().Exec(ctx, `
+			INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
+				next_trigger, last_error, content_type, headers, body_hash, size, created_at, body,
+				lease_token, lease_expires_at)
+			SELECT 'evt_'||$5||lpad(i::text, 25, '0'), $1, $2, $3, 0, $4::timestamptz, $4::timestamptz,
+				'scheduled', '', 'application/json', '{}', '\x00', 2, $4, '\x7b7d',
+				CASE WHEN $3 = 'delivering' THEN gen_random_uuid() END,
+				CASE WHEN $3 = 'delivering' THEN $4::timestamptz + interval '1 day' END
+			FROM generate_series(1, $6) AS i`,
+			string(ten.ID), r.ep, r.status, now.Add(r.due), r.prefix, r.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, `ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+
+	const limit = 100
+	for _, q := range []struct {
+		name  string
+		sql   string
+		args  []any
+		index string
+	}{
+		{"count pending", pgstore.CountLiveSQL, []any{limit + 1, "pending"}, "events_pending_idx"},
+		{"count delivering", pgstore.CountLiveSQL, []any{limit + 1, "delivering"}, "events_delivering_idx"},
+		{"oldest due", pgstore.OldestDueSQL, []any{now, limit}, "events_pending_idx"},
+	} {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, pgstore.StatsPlanSettings, "5000"); err != nil {
+			t.Fatal(err)
+		}
+		var raw []byte
+		if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q.sql, q.args...).Scan(&raw); err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q.name, err)
+		}
+		_ = tx.Rollback(ctx)
+		var plans []struct{ Plan analyzedNode }
+		if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+			t.Fatalf("decoding the plan: %v (%s)", err, raw)
+		}
+		used := false
+		plans[0].Plan.walk(func(n *analyzedNode) {
+			if n.RelationName != "events" {
+				return
+			}
+			if n.IndexName != q.index {
+				t.Errorf("%s reads events through %s %q, want %s", q.name, n.NodeType, n.IndexName, q.index)
+			}
+			used = true
+			if read := n.ActualRows * n.ActualLoops; read > limit+1 {
+				t.Errorf("%s read %v rows of events, want at most %d", q.name, read, limit+1)
+			}
+		})
+		if !used {
+			t.Errorf("%s does not read events: %s", q.name, raw)
+		}
+	}
+
+	// And the answers: capped counts, and no oldest due event, since the
+	// window holds only the paused endpoint's backlog, which no claim met yet.
+	st, err := s.EventStats(ctx, &kapsel.EventStatsParams{Limit: limit, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count[kapsel.EventPending] != limit || !st.Capped[kapsel.EventPending] ||
+		st.Count[kapsel.EventDelivering] != limit || !st.Capped[kapsel.EventDelivering] || !st.OldestDue.IsZero() {
+		t.Fatalf("EventStats = %+v", st)
+	}
+	// With a window larger than the blocked backlog, the oldest claimable
+	// event shows.
+	st, err = s.EventStats(ctx, &kapsel.EventStatsParams{Limit: 6_000, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.OldestDue.Equal(now.Add(-time.Minute)) || st.Count[kapsel.EventDelivering] != 200 || st.Capped[kapsel.EventDelivering] {
+		t.Fatalf("EventStats with a large window = %+v", st)
+	}
+}

@@ -1,0 +1,50 @@
+package sqlitestore
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestStatsQueryPlan checks that EventStats' statements read events only
+// through the live statuses' partial indexes (the delivered and failed
+// history is never scanned) and that the oldest-due window walks
+// events_pending_idx in order instead of sorting every due event. With
+// their LIMITs, that bounds what a scrape reads whatever the table holds.
+func TestStatsQueryPlan(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	for _, q := range []struct {
+		name, sql, index string
+		args             []any
+	}{
+		{"count pending", countLiveSQL, "events_pending_idx", []any{101, "pending"}},
+		{"count delivering", countLiveSQL, "events_delivering_idx", []any{101, "delivering"}},
+		{"oldest due", oldestDueSQL, "events_pending_idx", []any{int64(0), 100}},
+	} {
+		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatalf("scanning plan: %v", err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		t.Logf("%s plan:\n%s", q.name, text)
+		for _, line := range plan {
+			// "SCAN e …" or "SEARCH e …": a read of events (alias e).
+			if f := strings.Fields(line); len(f) > 1 && f[1] == "e" && !strings.Contains(line, q.index) {
+				t.Errorf("%s reads events other than through %s: %q", q.name, q.index, line)
+			}
+		}
+		if !strings.Contains(text, q.index) || strings.Contains(text, "TEMP B-TREE FOR ORDER BY") {
+			t.Errorf("%s does not walk %s in order:\n%s", q.name, q.index, text)
+		}
+	}
+}
