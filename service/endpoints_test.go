@@ -72,9 +72,9 @@ func TestCreateEndpointValidatesWithTheOneSetOfRules(t *testing.T) {
 	}
 }
 
-func TestUpdateEndpoint(t *testing.T) {
+func TestUpdateEndpointOperation(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	ten := e.tenant()
 	ep, secret, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{
 		Name: "a", URL: "https://example.com/a", Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Team": "billing"},
@@ -111,9 +111,9 @@ func TestUpdateEndpoint(t *testing.T) {
 	requireCode(t, err, kapsel.CodeNotFound, "UpdateEndpoint of another tenant's endpoint")
 }
 
-func TestRotateSigningSecret(t *testing.T) {
+func TestRotateSigningSecretOperation(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	ten := e.tenant()
 	ep, first, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{URL: "https://example.com/"})
 	if err != nil {
@@ -149,7 +149,7 @@ func TestRotateSigningSecret(t *testing.T) {
 
 func TestPauseResumeDeleteAndHealth(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	ten := e.tenant()
 	ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{URL: "https://example.com/"})
 	if err != nil {

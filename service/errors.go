@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/kapsel-dev/kapsel"
@@ -21,7 +22,7 @@ func notFoundErr(err error, kind, id string) error {
 	if len(id) > 64 {
 		id = id[:64] + "…"
 	}
-	return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: "no " + kind + " " + id, Err: err}
+	return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("%s %q not found", kind, id), Err: err}
 }
 
 // checkName trims a resource name and checks its length; required says

@@ -12,7 +12,7 @@ import (
 
 func TestEventOperations(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	dest := kapseltest.NewDestination(t)
 	ten := e.tenant()
 	ep := e.endpoint(ten, dest.URL)
@@ -59,15 +59,15 @@ func TestEventOperations(t *testing.T) {
 	kapseltest.WaitForEvent(t, e.store, id, 10*time.Second, func(ev *kapsel.Event) bool {
 		return ev.Status == kapsel.EventDelivered && ev.Attempts == 2
 	})
-	attempts, err := e.svc.ListAttempts(e.ctx, ten.ID, id, service.ListOptions{Limit: 1})
+	attempts, err := e.svc.ListAttempts(e.ctx, ten.ID, id, service.AttemptListOptions{ListOptions: service.ListOptions{Limit: 1}})
 	if err != nil || len(attempts.Data) != 1 || !attempts.HasMore || attempts.NextCursor != string(attempts.Data[0].ID) {
 		t.Fatalf("ListAttempts(limit 1) = %+v, %v; want one attempt and a cursor", attempts, err)
 	}
-	rest, err := e.svc.ListAttempts(e.ctx, ten.ID, id, service.ListOptions{Cursor: attempts.NextCursor})
+	rest, err := e.svc.ListAttempts(e.ctx, ten.ID, id, service.AttemptListOptions{ListOptions: service.ListOptions{Cursor: attempts.NextCursor}})
 	if err != nil || len(rest.Data) != 1 || rest.HasMore || rest.Data[0].Number != 2 {
 		t.Fatalf("ListAttempts(second page) = %+v, %v; want attempt 2 and no more", rest, err)
 	}
-	_, err = e.svc.ListAttempts(e.ctx, other.ID, id, service.ListOptions{})
+	_, err = e.svc.ListAttempts(e.ctx, other.ID, id, service.AttemptListOptions{})
 	requireCode(t, err, kapsel.CodeNotFound, "ListAttempts of another tenant's event")
 	_, err = e.svc.RetryEvent(e.ctx, other.ID, id)
 	requireCode(t, err, kapsel.CodeNotFound, "RetryEvent of another tenant's event")
@@ -75,7 +75,7 @@ func TestEventOperations(t *testing.T) {
 
 func TestRetryRefusesAnUnfinishedEvent(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	ten := e.tenant()
 	ep := e.endpoint(ten, "http://127.0.0.1:9/")
 	if _, err := e.svc.PauseEndpoint(e.ctx, ten.ID, ep.ID); err != nil {

@@ -25,6 +25,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,6 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
 	"github.com/kapsel-dev/kapsel/breaker"
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/ingest"
@@ -52,9 +52,10 @@ import (
 // The component configs (Ingest, Delivery, Breaker) carry the tuning knobs
 // of one part; their shared fields are overwritten by the ones here.
 type Config struct {
-	// AdminToken authorises the tenant routes of the management API.
-	// Defaults to none: every tenant route answers 401 (the Go operations
-	// need no token).
+	// AdminToken authorises the tenant routes of the management API
+	// (POST /v1/tenants, GET /v1/tenants/{id}, rotate-api-key). Defaults to
+	// none: every tenant route answers 401 E1010 (the Go operations need no
+	// token).
 	AdminToken string
 	// Logger receives every component's logs (never bodies or secrets).
 	// Defaults to slog.Default().
@@ -124,6 +125,7 @@ type Service struct {
 	ingester   *ingest.Ingester
 	management http.Handler
 	handler    http.Handler
+	maxBody    int64 // the ingester's MaxBodyBytes, which sends follow too
 
 	mu      sync.Mutex
 	state   int
@@ -177,6 +179,7 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 	if cfg.MaxBodyBytes != 0 {
 		ic.MaxBodyBytes = cfg.MaxBodyBytes
 	}
+	s.maxBody = cmp.Or(ic.MaxBodyBytes, ingest.DefaultMaxBodyBytes)
 	if s.ingester, err = ingest.New(store, &ic); err != nil {
 		return nil, fmt.Errorf("service: Ingest: %w", err)
 	}
@@ -188,15 +191,7 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	s.cfg = cfg
-	ac := api.Config{HealthWindow: cfg.HealthWindow, MaxRequestBytes: cfg.MaxRequestBytes,
-		DefaultRateLimit: cfg.DefaultRateLimit, DefaultRateBurst: cfg.DefaultRateBurst}
-	ac.AdminToken, ac.Logger, ac.Clock = cfg.AdminToken, cfg.Logger, cfg.Clock
-	ac.AllowPrivateDestinations = cfg.AllowPrivateDestinations
-	ac.Guard = s.dispatcher.Guard()
-	ac.Breakers = s.breakers
-	ac.Waker = s.dispatcher
-	ac.Schemes = cfg.Verifiers.Schemes()
-	s.management = api.New(store, &ac)
+	s.management = s.managementRoutes()
 
 	mux := http.NewServeMux()
 	mux.Handle("/ingest/", s.ingester.Handler())

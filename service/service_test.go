@@ -28,9 +28,9 @@ type env struct {
 	srv   *httptest.Server
 }
 
-// setup builds a started service over a memstore, served on an httptest
+// newEnv builds a started service over a memstore, served on an httptest
 // server, and stops both when the test ends.
-func setup(t *testing.T, cfg service.Config) *env {
+func newEnv(t *testing.T, cfg service.Config) *env {
 	t.Helper()
 	e := &env{t: t, ctx: context.Background(), store: memstore.New()}
 	if cfg.AllowedCIDRs == nil {
@@ -157,7 +157,7 @@ func TestStopBeforeStartIsSafe(t *testing.T) {
 
 func TestHandlerIngestsAndDelivers(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	dest := kapseltest.NewDestination(t)
 	ep := e.endpoint(e.tenant(), dest.URL+"/hook")
 
@@ -177,7 +177,7 @@ func TestHandlerIngestsAndDelivers(t *testing.T) {
 
 func TestSeparateHandlersServeTheirRoutes(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{AdminToken: "admin"})
+	e := newEnv(t, service.Config{AdminToken: "admin"})
 	mux := http.NewServeMux()
 	mux.Handle("/ingest/", e.svc.IngestHandler())
 	mux.Handle("/v1/", e.svc.ManagementHandler())

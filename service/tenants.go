@@ -17,7 +17,7 @@ import (
 const APIKeyPrefix = "kap_"
 
 // MaxNameLength is the longest tenant, endpoint or source name, in bytes.
-const MaxNameLength = 200
+const MaxNameLength = 255
 
 // apiKeyBytes is the entropy of an API key: 256 bits.
 const apiKeyBytes = 32

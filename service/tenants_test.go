@@ -10,7 +10,7 @@ import (
 
 func TestCreateTenantValidates(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	neg, nan := -1.0, 0.0
 	nan = nan / nan
 	burst := -1
@@ -28,7 +28,7 @@ func TestCreateTenantValidates(t *testing.T) {
 
 func TestCreateTenantUsesTheConfiguredDefaultRate(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{DefaultRateLimit: 5, DefaultRateBurst: 7})
+	e := newEnv(t, service.Config{DefaultRateLimit: 5, DefaultRateBurst: 7})
 	ten, key, err := e.svc.CreateTenant(e.ctx, service.TenantCreate{Name: "  acme  "})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestCreateTenantUsesTheConfiguredDefaultRate(t *testing.T) {
 
 func TestRotateTenantAPIKey(t *testing.T) {
 	t.Parallel()
-	e := setup(t, service.Config{})
+	e := newEnv(t, service.Config{})
 	ten, old, err := e.svc.CreateTenant(e.ctx, service.TenantCreate{Name: "acme"})
 	if err != nil {
 		t.Fatal(err)

@@ -15,12 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
-	"github.com/kapsel-dev/kapsel/breaker"
-	"github.com/kapsel-dev/kapsel/delivery"
-	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 	"github.com/kapsel-dev/kapsel/metrics/prommetrics"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 // HTTP server limits: slow or malicious clients cannot pin connections.
@@ -36,23 +33,23 @@ const (
 	readyTimeout = 2 * time.Second
 )
 
-// server is kapseld: the library's parts wired on one listener.
+// server is kapseld: configuration, the front door (service.Service) and an
+// http.Server. It holds no business logic.
 type server struct {
-	cfg        *config
-	log        *slog.Logger
-	store      *store
-	ingester   *ingest.Ingester
-	dispatcher *delivery.Dispatcher
-	registry   *prometheus.Registry
-	http       *http.Server
-	ln         net.Listener
-	stopping   atomic.Bool
+	cfg      *config
+	log      *slog.Logger
+	store    *store
+	kapsel   *service.Service
+	registry *prometheus.Registry
+	http     *http.Server
+	ln       net.Listener
+	stopping atomic.Bool
 }
 
 // newServer opens the store (migrating it when configured), builds the
-// ingester, the dispatcher, the breakers, the management API and the
-// metrics, and binds the listener — so Addr is known before Run (tests
-// listen on :0). On error everything opened is closed again.
+// front door with the metrics' hooks, and binds the listener — so Addr is
+// known before Run (tests listen on :0). On error everything opened is
+// closed again.
 func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, err error) {
 	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	s.store, err = openStore(ctx, cfg, log)
@@ -80,39 +77,22 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		return nil, err
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hooks := metrics.Hooks()
 
-	breakers := breaker.New(s.store, &breaker.Config{Logger: log, Hooks: hooks})
-	s.dispatcher, err = delivery.New(s.store, &delivery.Config{
-		Workers:                  cfg.Workers,
-		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
-		Breakers:                 breakers,
-		Hooks:                    hooks,
+	s.kapsel, err = service.New(s.store, service.Config{
+		AdminToken:               cfg.AdminToken,
 		Logger:                   log,
+		Hooks:                    metrics.Hooks(),
+		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
+		Workers:                  cfg.Workers,
+		MaxBodyBytes:             cfg.MaxBodyBytes,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("configuring delivery: %w", err)
+		return nil, fmt.Errorf("configuring kapsel: %w", err)
 	}
-	s.ingester, err = ingest.New(s.store, &ingest.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Hooks:        hooks,
-		Waker:        s.dispatcher, // in-process hand-off: a commit wakes the dispatcher at once
-		Logger:       log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("configuring ingest: %w", err)
-	}
-	management := api.New(s.store, &api.Config{
-		AdminToken: cfg.AdminToken,
-		Logger:     log,
-		Guard:      s.dispatcher.Guard(), // the API refuses what delivery would refuse
-		Breakers:   breakers,
-		Waker:      s.dispatcher,
-	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/ingest/", s.ingester.Handler())
-	mux.Handle("/v1/", management)
+	mux.Handle("/ingest/", s.kapsel.IngestHandler())
+	mux.Handle("/v1/", s.kapsel.ManagementHandler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", requireMetricsToken(cfg.MetricsToken, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
@@ -147,14 +127,9 @@ func (s *server) Addr() net.Addr { return s.ln.Addr() }
 // and returns nil after a clean stop.
 func (s *server) Run(ctx context.Context) error {
 	defer s.store.close()
-	if err := s.dispatcher.Start(ctx); err != nil {
+	if err := s.kapsel.Start(ctx); err != nil {
 		s.ln.Close()
-		return fmt.Errorf("starting delivery: %w", err)
-	}
-	if err := s.ingester.Start(ctx); err != nil {
-		s.ln.Close()
-		_ = s.dispatcher.Stop(context.Background())
-		return fmt.Errorf("starting ingest: %w", err)
+		return err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "kapseld serving",
 		slog.String("addr", s.Addr().String()), slog.String("store", s.store.kind),
@@ -176,9 +151,9 @@ func (s *server) Run(ctx context.Context) error {
 
 // shutdown stops in the order that loses nothing, within ShutdownTimeout:
 // /readyz turns 503 and the listener closes; HTTP requests under way finish
-// (each ingest still waits for its own commit); the ingester flushes and
-// stops; the dispatcher stops claiming, lets in-flight attempts finish and
-// releases the remaining leases. The store closes last (in Run).
+// (each ingest still waits for its own commit); then the front door stops
+// (service.Service.Stop: ingest flushes, delivery lets in-flight attempts
+// finish and releases the remaining leases). The store closes last (in Run).
 func (s *server) shutdown() error {
 	s.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -189,11 +164,8 @@ func (s *server) shutdown() error {
 		errs = append(errs, fmt.Errorf("draining HTTP: %w", err))
 		_ = s.http.Close()
 	}
-	if err := s.ingester.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping ingest: %w", err))
-	}
-	if err := s.dispatcher.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping delivery: %w", err))
+	if err := s.kapsel.Stop(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
 	if err != nil {

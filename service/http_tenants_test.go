@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 func TestCreateTenant(t *testing.T) {
@@ -15,7 +15,7 @@ func TestCreateTenant(t *testing.T) {
 	f := setup(t)
 	out := f.ok(http.StatusCreated, "POST", "/v1/tenants", adminToken, map[string]any{"name": "acme", "rate_limit": 100, "rate_burst": 200})
 	key, _ := out["api_key"].(string)
-	if !strings.HasPrefix(key, api.APIKeyPrefix) || len(key) != len(api.APIKeyPrefix)+43 {
+	if !strings.HasPrefix(key, service.APIKeyPrefix) || len(key) != len(service.APIKeyPrefix)+43 {
 		t.Fatalf("api_key %q is not kap_ + 43 base64url characters", key)
 	}
 	if out["name"] != "acme" || out["rate_limit"] != 100.0 || out["rate_burst"] != 200.0 || out["created_at"] != "2026-01-01T00:00:00Z" {
@@ -30,7 +30,7 @@ func TestCreateTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(stored.APIKeyHash, api.HashAPIKey(key)) || bytes.Contains(stored.APIKeyHash, []byte(key)) {
+	if !bytes.Equal(stored.APIKeyHash, service.HashAPIKey(key)) || bytes.Contains(stored.APIKeyHash, []byte(key)) {
 		t.Fatalf("stored hash %x does not match the key", stored.APIKeyHash)
 	}
 	// The key authenticates the tenant's routes.
@@ -76,7 +76,7 @@ func TestTenantValidation(t *testing.T) {
 		{"not json", "{name:", 400, kapsel.CodeMalformedRequest},
 		{"empty", "", 400, kapsel.CodeMalformedRequest},
 		{"trailing data", `{"name":"x"} {}`, 400, kapsel.CodeMalformedRequest},
-		{"too large", `{"name":"` + strings.Repeat("x", api.DefaultMaxRequestBytes) + `"}`, 413, kapsel.CodeBodyTooLarge},
+		{"too large", `{"name":"` + strings.Repeat("x", service.DefaultMaxRequestBytes) + `"}`, 413, kapsel.CodeBodyTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.body == "" {
@@ -144,7 +144,7 @@ func TestAuthFailures(t *testing.T) {
 func TestNoAdminTokenConfigured(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.handler = api.New(f.store, nil)
+	f.handler = managementHandler(t, f.store, service.Config{})
 	f.problem(401, kapsel.CodeUnauthenticated, "POST", "/v1/tenants", "", map[string]any{"name": "x"})
 	f.problem(401, kapsel.CodeUnauthenticated, "POST", "/v1/tenants", " ", map[string]any{"name": "x"})
 }

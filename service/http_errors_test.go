@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
@@ -29,7 +29,7 @@ func TestErrorCode(t *testing.T) {
 		{errors.New("boom"), kapsel.CodeInternal},
 		{fmt.Errorf("wrapped: %w", kapsel.NewError(kapsel.CodeInvalidURL, "bad")), kapsel.CodeInvalidURL},
 	} {
-		if got := api.ErrorCode(tc.err); got != tc.code {
+		if got := service.ErrorCode(tc.err); got != tc.code {
 			t.Errorf("ErrorCode(%v) = %s, want %s", tc.err, got, tc.code)
 		}
 	}
@@ -58,7 +58,7 @@ func TestStorageErrors(t *testing.T) {
 	f := setup(t)
 	fs := &flakyStore{Store: f.store, err: fmt.Errorf("dial tcp 10.0.0.5:5432: %w", kapsel.ErrUnavailable)}
 	var logs strings.Builder
-	f.handler = api.New(fs, &api.Config{AdminToken: adminToken, Logger: newTextLogger(&logs)})
+	f.handler = managementHandler(t, fs, service.Config{AdminToken: adminToken, Logger: newTextLogger(&logs)})
 	_, key := f.tenant("acme")
 
 	// The list fails in the store: 503 E3001 with Retry-After, no internals.

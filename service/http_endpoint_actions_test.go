@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"testing"
@@ -39,18 +39,11 @@ func TestPauseResume(t *testing.T) {
 	if got := f.ok(200, "GET", path, key, nil); got["state"] != "disabled" || got["disabled_reason"] != "failing" {
 		t.Fatalf("disabled endpoint reads %v / %v", got["state"], got["disabled_reason"])
 	}
-	wakes := f.wakes.Load()
 	if out := f.ok(200, "POST", path+"/resume", key, nil); out["state"] != "active" || out["disabled_reason"] != nil {
 		t.Fatalf("resumed: %v", out)
 	}
-	if f.resets.Load() != 1 {
-		t.Fatalf("breaker resets %d, want 1", f.resets.Load())
-	}
 	if _, err := f.store.BreakerGet(ctx, &kapsel.BreakerGetParams{EndpointID: id}); err == nil {
 		t.Fatal("breaker state survived resume")
-	}
-	if f.wakes.Load() != wakes+1 {
-		t.Fatal("resume did not wake the dispatcher")
 	}
 	// Resuming an active endpoint is harmless.
 	f.ok(200, "POST", path+"/resume", key, nil)
@@ -176,13 +169,9 @@ func TestReplay(t *testing.T) {
 	f.attempt(200)
 
 	// Only failed events of this endpoint within [since, until).
-	wakes := f.wakes.Load()
 	out := f.ok(202, "POST", path, key, map[string]any{"status": "failed", "since": "2026-01-01T00:30:00Z", "until": "2026-01-01T03:00:00Z"})
 	if out["count"] != 1.0 {
 		t.Fatalf("replayed %v, want 1", out["count"])
-	}
-	if f.wakes.Load() != wakes+1 {
-		t.Fatal("replay did not wake the dispatcher")
 	}
 	events := data(t, f.ok(200, "GET", "/v1/events?endpoint_id="+id+"&status=pending", key, nil))
 	if len(events) != 1 {

@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 // pausingStore holds the first EndpointUpdate after arm, between the API's
@@ -39,7 +39,7 @@ func TestPatchDoesNotUndoRotation(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ps := &pausingStore{Store: f.store, reached: make(chan struct{}), release: make(chan struct{})}
-	f.handler = api.New(ps, &api.Config{AdminToken: adminToken, Clock: f.clock})
+	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
 	_, key := f.tenant("acme")
 	created := f.endpoint(key, nil)
 	id, first := created["id"].(string), created["signing_secret"].(string)

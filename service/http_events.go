@@ -1,8 +1,7 @@
-package api
+package service
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -73,85 +72,59 @@ type attemptJSON struct {
 	ResponseBody         string           `json:"response_body"`
 	ResponseBodyEncoding string           `json:"response_body_encoding"`
 	// ResponseBodyTruncated is set when ResponseBody is a preview of a
-	// longer stored body (lists; see AttemptBodyPreview).
+	// longer stored body (see AttemptBodyPreview).
 	ResponseBodyTruncated bool `json:"response_body_truncated"`
 }
 
-func toAttemptJSON(at *kapsel.Attempt) attemptJSON {
+func toAttemptJSON(la ListedAttempt) attemptJSON {
+	at := la.Attempt
 	body, enc := encodeBody(at.ResponseBody)
 	return attemptJSON{
 		ID: at.ID, EventID: at.EventID, Attempt: at.Number, Trigger: string(at.Trigger),
 		StartedAt: at.StartedAt.UTC(), DurationMS: at.Duration.Milliseconds(),
 		StatusCode: at.StatusCode, ErrorCode: string(at.ErrorCode), Error: at.Error,
-		ResponseBody: body, ResponseBodyEncoding: enc,
+		ResponseBody: body, ResponseBodyEncoding: enc, ResponseBodyTruncated: la.ResponseBodyTruncated,
 	}
 }
 
-// eventID parses the {id} path value; malformed ids answer 404.
 func eventID(r *http.Request) (kapsel.EventID, error) {
-	id, err := kapsel.ParseEventID(r.PathValue("id"))
-	if err != nil {
-		return "", notFound("event", r.PathValue("id"))
-	}
-	return id, nil
+	return pathID(r, "event", kapsel.ParseEventID)
 }
 
-// listEvents: GET /v1/events?endpoint_id=&status=&limit=&cursor=. A
-// foreign or unknown endpoint_id answers 404, like every foreign id.
-func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
-	limit, cursor, err := pageParams(r, func(s string) error { _, err := kapsel.ParseEventID(s); return err })
+// httpListEvents: GET /v1/events?endpoint_id=&status=&limit=&cursor=. A
+// malformed, unknown or foreign endpoint_id answers 404.
+func (s *Service) httpListEvents(w http.ResponseWriter, r *http.Request) error {
+	o, err := listOptions(r)
 	if err != nil {
 		return err
 	}
-	tenant := tenantFrom(r.Context()).ID
 	q := r.URL.Query()
-	params := kapsel.EventListParams{TenantID: tenant, Status: kapsel.EventStatus(q.Get("status"))}
-	if params.Status != "" && !params.Status.Valid() {
-		return badRequest("status must be one of pending, delivering, delivered, failed")
-	}
-	if s := q.Get("endpoint_id"); s != "" {
-		id, err := kapsel.ParseEndpointID(s)
-		if err != nil {
-			return notFound("endpoint", s)
+	f := EventFilter{Status: kapsel.EventStatus(q.Get("status")), ListOptions: o}
+	if v := q.Get("endpoint_id"); v != "" {
+		if f.EndpointID, err = kapsel.ParseEndpointID(v); err != nil {
+			return notFoundErr(kapsel.ErrNotFound, "endpoint", v)
 		}
-		if _, err := a.store.EndpointGet(r.Context(), &kapsel.EndpointGetParams{ID: id, TenantID: tenant}); err != nil {
-			if errors.Is(err, kapsel.ErrNotFound) {
-				return notFound("endpoint", s)
-			}
-			return err
-		}
-		params.EndpointID = id
 	}
-	p, err := list(limit, cursor,
-		func(limit int, cursor string) ([]*kapsel.Event, error) {
-			params.Limit, params.Cursor = limit, kapsel.EventID(cursor)
-			return a.store.EventList(r.Context(), &params)
-		},
-		func(e *kapsel.Event) string { return string(e.ID) }, toEventJSON)
+	p, err := s.ListEvents(r.Context(), tenantOf(r), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, toPageJSON(p, toEventJSON))
 	return nil
 }
 
-// getEvent: GET /v1/events/{id}[?include=body].
-func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
+// httpGetEvent: GET /v1/events/{id}[?include=body].
+func (s *Service) httpGetEvent(w http.ResponseWriter, r *http.Request) error {
 	id, err := eventID(r)
 	if err != nil {
 		return err
 	}
 	include := r.URL.Query().Get("include")
 	if include != "" && include != "body" {
-		return badRequest(`include must be "body"`)
+		return invalid(`include must be "body"`)
 	}
-	e, err := a.store.EventGet(r.Context(), &kapsel.EventGetParams{
-		ID: id, TenantID: tenantFrom(r.Context()).ID, IncludeBody: include == "body",
-	})
+	e, err := s.GetEvent(r.Context(), tenantOf(r), id, include == "body")
 	if err != nil {
-		if errors.Is(err, kapsel.ErrNotFound) {
-			return notFound("event", string(id))
-		}
 		return err
 	}
 	out := toEventJSON(e)
@@ -163,26 +136,38 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// retryEvent: POST /v1/events/{id}/retry → 202 with the event. Only a
-// delivered or failed event can be retried; a pending or delivering one
-// answers 400 E1009.
-func (a *API) retryEvent(w http.ResponseWriter, r *http.Request) error {
+// httpListAttempts: GET /v1/events/{id}/attempts[?include=response_body].
+func (s *Service) httpListAttempts(w http.ResponseWriter, r *http.Request) error {
 	id, err := eventID(r)
 	if err != nil {
 		return err
 	}
-	e, err := a.store.EventRetry(r.Context(), &kapsel.EventRetryParams{
-		ID: id, TenantID: tenantFrom(r.Context()).ID, Now: a.now(),
-	})
-	switch {
-	case errors.Is(err, kapsel.ErrNotFound):
-		return notFound("event", string(id))
-	case errors.Is(err, kapsel.ErrIllegalTransition):
-		return badRequest("event %s is neither delivered nor failed; only finished events can be retried", id)
-	case err != nil:
+	o, err := listOptions(r)
+	if err != nil {
 		return err
 	}
-	a.wake()
+	include := r.URL.Query().Get("include")
+	if include != "" && include != "response_body" {
+		return invalid(`include must be "response_body"`)
+	}
+	p, err := s.ListAttempts(r.Context(), tenantOf(r), id, AttemptListOptions{ListOptions: o, WholeBodies: include != ""})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPageJSON(p, toAttemptJSON))
+	return nil
+}
+
+// httpRetryEvent: POST /v1/events/{id}/retry → 202 with the event.
+func (s *Service) httpRetryEvent(w http.ResponseWriter, r *http.Request) error {
+	id, err := eventID(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.RetryEvent(r.Context(), tenantOf(r), id)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusAccepted, toEventJSON(e))
 	return nil
 }

@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"fmt"
@@ -8,8 +8,7 @@ import (
 	"testing"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
-	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 func TestCreateEndpoint(t *testing.T) {
@@ -24,7 +23,7 @@ func TestCreateEndpoint(t *testing.T) {
 	})
 	id := out["id"].(string)
 	secret, _ := out["signing_secret"].(string)
-	if !strings.HasPrefix(secret, api.SigningSecretPrefix) || len(secret) != len("whsec_")+44 {
+	if !strings.HasPrefix(secret, kapsel.SigningSecretPrefix) || len(secret) != len("whsec_")+44 {
 		t.Fatalf("signing_secret %q is not whsec_ + base64 of 32 bytes", secret)
 	}
 	want := map[string]any{
@@ -46,7 +45,7 @@ func TestCreateEndpoint(t *testing.T) {
 		t.Errorf("retry_policy %v", rp)
 	}
 	h := out["headers"].(map[string]any)
-	if h["X-Team"] != "payments" || h["Authorization"] != api.RedactedValue {
+	if h["X-Team"] != "payments" || h["Authorization"] != service.RedactedValue {
 		t.Errorf("headers %v", h)
 	}
 
@@ -152,22 +151,24 @@ func TestEndpointValidation(t *testing.T) {
 func TestEndpointPrivateDestinationsAllowed(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.handler = api.New(f.store, &api.Config{AdminToken: adminToken, AllowPrivateDestinations: true})
+	f.handler = managementHandler(t, f.store, service.Config{AdminToken: adminToken, AllowPrivateDestinations: true})
 	_, key := f.tenant("acme")
 	f.endpoint(key, map[string]any{"url": "http://127.0.0.1:9999/hook"})
 	// Credentials stay refused even then.
 	f.problem(422, kapsel.CodeInvalidURL, "POST", "/v1/endpoints", key, map[string]any{"url": "http://a:b@127.0.0.1/"})
 }
 
-// TestEndpointGuardAllowedCIDRs: the API checks URLs with the guard it is
-// given — the dispatcher's — so a range delivery may dial is accepted, and
+// TestEndpointGuardAllowedCIDRs: the API checks URLs with the dispatcher's
+// own guard, so a range delivery may dial is accepted, and
 // one it may not is refused (issue 9 item 18: the API ignored AllowedCIDRs).
 func TestEndpointGuardAllowedCIDRs(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.handler = api.New(f.store, &api.Config{
+	f.handler = managementHandler(t, f.store, service.Config{
 		AdminToken: adminToken,
-		Guard:      &delivery.Guard{Allowed: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+		// The service hands its dispatcher's guard to the endpoint
+		// operations: the same AllowedCIDRs decide both.
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	})
 	_, key := f.tenant("acme")
 	f.endpoint(key, map[string]any{"url": "http://10.1.2.3:8080/hook"})
@@ -235,7 +236,7 @@ func TestListEndpointsMaxLimitHasMore(t *testing.T) {
 	f := setup(t)
 	_, key := f.tenant("acme")
 	ctx := t.Context()
-	tn, err := f.store.TenantGetByAPIKey(ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: api.HashAPIKey(key)})
+	tn, err := f.store.TenantGetByAPIKey(ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: service.HashAPIKey(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestUpdateEndpoint(t *testing.T) {
 	out := f.ok(200, "PATCH", path, key, map[string]any{
 		"name":         "renamed",
 		"url":          "https://example.org/new",
-		"headers":      map[string]string{"X-Api-Key": api.RedactedValue, "X-Team": "b"},
+		"headers":      map[string]string{"X-Api-Key": service.RedactedValue, "X-Team": "b"},
 		"retry_policy": map[string]any{"retry_4xx": false},
 	})
 	if out["name"] != "renamed" || out["url"] != "https://example.org/new" || out["updated_at"] != "2026-01-01T00:01:01Z" ||

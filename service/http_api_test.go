@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"bytes"
@@ -10,48 +10,43 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/kapseltest"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
 const adminToken = "test-admin-token"
 
-// fixture is one API over a fresh memstore and a fake clock.
+// fixture is the management API of a service over a fresh memstore and a
+// fake clock. The service is not started: the management routes need no
+// running dispatcher, and the tests record attempts by hand.
 type fixture struct {
 	t       testing.TB
 	store   *memstore.Store
 	clock   *kapseltest.Clock
 	handler http.Handler
-	wakes   atomic.Int64
-	resets  atomic.Int64
-}
-
-func (f *fixture) Wake() { f.wakes.Add(1) }
-
-// fixtureBreakers counts resets and deletes the stored state, as breaker.Set does.
-type fixtureBreakers struct{ f *fixture }
-
-func (b fixtureBreakers) Reset(ctx context.Context, id kapsel.EndpointID) error {
-	b.f.resets.Add(1)
-	return b.f.store.BreakerDelete(ctx, &kapsel.BreakerDeleteParams{EndpointID: id})
 }
 
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: memstore.New(), clock: kapseltest.NewClock(time.Time{})}
-	f.handler = api.New(f.store, &api.Config{
-		AdminToken: adminToken,
-		Clock:      f.clock,
-		Waker:      f,
-		Breakers:   fixtureBreakers{f},
-	})
+	f.handler = managementHandler(t, f.store, service.Config{AdminToken: adminToken, Clock: f.clock})
 	return f
+}
+
+// managementHandler builds a service over st and returns its management
+// handler.
+func managementHandler(t testing.TB, st kapsel.Store, cfg service.Config) http.Handler {
+	t.Helper()
+	svc, err := service.New(st, cfg)
+	if err != nil {
+		t.Fatalf("service.New: %v", err)
+	}
+	return svc.ManagementHandler()
 }
 
 // do sends one request; body is marshalled unless it is a string.

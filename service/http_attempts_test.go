@@ -1,4 +1,4 @@
-package api_test
+package service_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 // readCounter is a store that counts the bytes of bodies and errors its
@@ -72,7 +72,7 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	counter := &readCounter{Store: f.store}
-	f.handler = api.New(counter, &api.Config{AdminToken: adminToken, Clock: f.clock})
+	f.handler = managementHandler(t, counter, service.Config{AdminToken: adminToken, Clock: f.clock})
 	tid, key := f.tenant("acme")
 	ep := f.endpoint(key, nil)["id"].(string)
 	id := f.event(tid, ep, "x")
@@ -84,13 +84,13 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 		t.Fatalf("status %d: %.300s", rec.Code, rec.Body)
 	}
 	// 500 × (4 KiB as base64 + 1 KiB of error + ~300 bytes of fields).
-	const bound = 500 * (api.AttemptBodyPreview*4/3 + 4 + api.AttemptErrorPreview + 400)
+	const bound = 500 * (service.AttemptBodyPreview*4/3 + 4 + service.AttemptErrorPreview + 400)
 	t.Logf("a page of 500 attempts: %d bytes (bound %d); store handed over %d bytes", rec.Body.Len(), bound, counter.bytes.Load())
 	if rec.Body.Len() > bound {
 		t.Fatalf("a page of 500 attempts is %d bytes, want at most %d", rec.Body.Len(), bound)
 	}
 	// The store read 501 rows (one to learn has_more), each cut.
-	if got, want := counter.bytes.Load(), int64(501*(api.AttemptBodyPreview+1+api.AttemptErrorPreview)); got > want {
+	if got, want := counter.bytes.Load(), int64(501*(service.AttemptBodyPreview+1+service.AttemptErrorPreview)); got > want {
 		t.Fatalf("the store handed over %d bytes of bodies and errors, want at most %d", got, want)
 	}
 	var page struct {
@@ -113,16 +113,16 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 	}
 	for i, a := range page.Data {
 		body := []byte(a.ResponseBody)
-		if a.ResponseBodyEncoding == api.EncodingBase64 {
+		if a.ResponseBodyEncoding == service.EncodingBase64 {
 			var err error
 			if body, err = base64.StdEncoding.DecodeString(a.ResponseBody); err != nil {
 				t.Fatal(err)
 			}
 		}
 		wantText := a.Attempt%2 == 0
-		if a.Attempt != i+1 || !a.ResponseBodyTruncated || len(body) > api.AttemptBodyPreview ||
-			len(body) < api.AttemptBodyPreview-3 || (a.ResponseBodyEncoding == api.EncodingText) != wantText ||
-			(wantText && !utf8.Valid(body)) || utf8.RuneCountInString(a.Error) != api.AttemptErrorPreview {
+		if a.Attempt != i+1 || !a.ResponseBodyTruncated || len(body) > service.AttemptBodyPreview ||
+			len(body) < service.AttemptBodyPreview-3 || (a.ResponseBodyEncoding == service.EncodingText) != wantText ||
+			(wantText && !utf8.Valid(body)) || utf8.RuneCountInString(a.Error) != service.AttemptErrorPreview {
 			t.Fatalf("attempt %d: %d-byte %s body, truncated %v, %d-character error", a.Attempt,
 				len(body), a.ResponseBodyEncoding, a.ResponseBodyTruncated, utf8.RuneCountInString(a.Error))
 		}
@@ -135,7 +135,7 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 	// Whole bodies: pages of 16, the cursor leading on.
 	full := f.ok(200, "GET", "/v1/events/"+string(id)+"/attempts?include=response_body&limit=500", key, nil)
 	atts := data(t, full)
-	if len(atts) != api.MaxFullBodyAttempts || full["has_more"] != true || full["next_cursor"] != atts[len(atts)-1]["id"] {
+	if len(atts) != service.MaxFullBodyAttempts || full["has_more"] != true || full["next_cursor"] != atts[len(atts)-1]["id"] {
 		t.Fatalf("page with whole bodies: %d attempts, has_more %v", len(atts), full["has_more"])
 	}
 	for _, a := range atts {
@@ -145,7 +145,7 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 		}
 	}
 	next := data(t, f.ok(200, "GET", "/v1/events/"+string(id)+"/attempts?include=response_body&limit=2&cursor="+full["next_cursor"].(string), key, nil))
-	if len(next) != 2 || next[0]["attempt"] != float64(api.MaxFullBodyAttempts+1) {
+	if len(next) != 2 || next[0]["attempt"] != float64(service.MaxFullBodyAttempts+1) {
 		t.Fatalf("next page with whole bodies %v", next)
 	}
 	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events/"+string(id)+"/attempts?include=body", key, nil)

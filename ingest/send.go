@@ -1,0 +1,84 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// Send stores an event an application sends itself (nothing to verify) to
+// one of a tenant's endpoints: row.TenantID and row.EndpointID name them,
+// row.Body, row.ContentType, row.Headers and row.IdempotencyKey are the
+// event; BodyHash is computed here. It is group-committed with ingests and
+// returns after its own commit, with ingest's rules and errors: 404 E1003
+// for an endpoint that is not the tenant's, 413 E1002 over MaxBodyBytes,
+// 400 E1004 for a malformed idempotency key, 400 E1009 for a content type
+// Kapsel cannot store, 429 E1006 over the tenant's rate, 422 E1005 for a key
+// reused with another body, 503 E3001/E3003. The front door's Send calls
+// it; OnIngest hooks see it like an ingest.
+func (in *Ingester) Send(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
+	start := time.Now()
+	info := kapsel.IngestInfo{EndpointID: row.EndpointID, TenantID: row.TenantID}
+	res, err := in.send(ctx, row)
+	in.report(&info, res, err, start)
+	return res, err
+}
+
+func (in *Ingester) send(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
+	release, err := in.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tgt, err := in.endpoints.get(ctx, row.EndpointID)
+	switch {
+	case errors.Is(err, kapsel.ErrNotFound) || (err == nil && tgt.tenant.ID != row.TenantID):
+		return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", row.EndpointID), Err: kapsel.ErrNotFound}
+	case err != nil:
+		return nil, in.unavailable("storage unavailable; retry later", err)
+	}
+	if err := CheckSend(row, in.cfg.MaxBodyBytes); err != nil {
+		return nil, err
+	}
+	if ok, wait := in.limiters.allow(tgt.tenant, in.cfg.Clock.Now()); !ok {
+		return nil, &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
+			RetryAfterSeconds: retryAfterSeconds(wait)}
+	}
+	var o outcome
+	if in.batcher != nil {
+		o = in.batcher.submit(ctx, row)
+	} else {
+		o = in.commit(ctx, []*kapsel.EventInsertParams{row})[0]
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	return &kapsel.IngestResult{Event: o.res.Event, Duplicate: o.res.Duplicate}, nil
+}
+
+// CheckSend applies ingest's rules to an event an application sends and
+// sets its BodyHash: the body at most maxBody bytes (E1002), the
+// idempotency key empty or 1–255 printable ASCII (E1004), the content type
+// storable as it is (E1009). Forwarded header values are made safe by the
+// store, as for ingest.
+func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
+	if int64(len(row.Body)) > maxBody {
+		return tooLarge(maxBody)
+	}
+	if row.IdempotencyKey != "" {
+		if err := ValidIdempotencyKey(row.IdempotencyKey); err != nil {
+			return &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
+		}
+	}
+	if kapsel.SafeText(row.ContentType) != row.ContentType {
+		return &kapsel.Error{Code: kapsel.CodeMalformedRequest,
+			Detail: "content type holds bytes Kapsel cannot store (invalid UTF-8 or NUL)", Err: kapsel.ErrInvalid}
+	}
+	sum := sha256.Sum256(row.Body)
+	row.BodyHash = sum[:]
+	return nil
+}

@@ -1,0 +1,114 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// The management API (docs/api.md) is a thin JSON layer over the
+// operations: each handler decodes its request, calls one operation and
+// encodes the answer. No rule lives here.
+
+// handlerFunc is a management route: it answers, or returns the error to
+// answer with.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// managementRoutes builds the /v1 mux.
+func (s *Service) managementRoutes() http.Handler {
+	m := http.NewServeMux()
+	m.Handle("POST /v1/tenants", s.admin(s.httpCreateTenant))
+	m.Handle("GET /v1/tenants/{id}", s.admin(s.httpGetTenant))
+	m.Handle("POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey))
+
+	m.Handle("POST /v1/endpoints", s.tenant(s.httpCreateEndpoint))
+	m.Handle("GET /v1/endpoints", s.tenant(s.httpListEndpoints))
+	m.Handle("GET /v1/endpoints/{id}", s.tenant(s.httpGetEndpoint))
+	m.Handle("PATCH /v1/endpoints/{id}", s.tenant(s.httpUpdateEndpoint))
+	m.Handle("DELETE /v1/endpoints/{id}", s.tenant(s.httpDeleteEndpoint))
+	m.Handle("POST /v1/endpoints/{id}/pause", s.tenant(s.httpPauseEndpoint))
+	m.Handle("POST /v1/endpoints/{id}/resume", s.tenant(s.httpResumeEndpoint))
+	m.Handle("POST /v1/endpoints/{id}/rotate-signing-secret", s.tenant(s.httpRotateSigningSecret))
+	m.Handle("GET /v1/endpoints/{id}/health", s.tenant(s.httpEndpointHealth))
+	m.Handle("POST /v1/endpoints/{id}/replay", s.tenant(s.httpReplayEndpoint))
+
+	m.Handle("GET /v1/events", s.tenant(s.httpListEvents))
+	m.Handle("GET /v1/events/{id}", s.tenant(s.httpGetEvent))
+	m.Handle("GET /v1/events/{id}/attempts", s.tenant(s.httpListAttempts))
+	m.Handle("POST /v1/events/{id}/retry", s.tenant(s.httpRetryEvent))
+
+	// Anything else under /v1 is a problem+json 404, not the mux's text one.
+	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, kapsel.NewError(kapsel.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return m
+}
+
+// bearer returns the token of r's "Authorization: Bearer …" header, or "".
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// admin wraps a route that only the admin token may call.
+func (s *Service) admin(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.isAdmin(bearer(r)) {
+			s.writeError(w, r, errUnauthenticated)
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// isAdmin compares token with the admin token in constant time. Both are
+// hashed first, so neither the content nor the length leaks through timing.
+func (s *Service) isAdmin(token string) bool {
+	if s.cfg.AdminToken == "" || token == "" {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.cfg.AdminToken))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+type tenantKey struct{}
+
+// tenantOf returns the id of the tenant the request was authenticated as.
+func tenantOf(r *http.Request) kapsel.TenantID {
+	t, _ := r.Context().Value(tenantKey{}).(*kapsel.Tenant)
+	return t.ID
+}
+
+// tenant wraps a route that a tenant API key must authorise
+// ([Service.AuthenticateTenant]); the route finds the tenant with tenantOf.
+func (s *Service) tenant(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.AuthenticateTenant(r.Context(), bearer(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), tenantKey{}, t))
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// logError logs a management request that failed by the server's fault.
+func (s *Service) logError(r *http.Request, code kapsel.Code, err error) {
+	// Store errors carry ids and driver messages, never secrets or bodies.
+	s.log.LogAttrs(r.Context(), slog.LevelError, "management request failed",
+		slog.String("method", r.Method), slog.String("route", r.Pattern),
+		slog.String("code", string(code)), slog.String("error", err.Error()))
+}

@@ -1,0 +1,162 @@
+package service
+
+import (
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// endpointJSON is an endpoint on the wire. SigningSecret is set only in the
+// answer to its creation; verifier secrets are never sent, and custom
+// header values that look like credentials are redacted (RedactedValue).
+type endpointJSON struct {
+	ID             kapsel.EndpointID `json:"id"`
+	TenantID       kapsel.TenantID   `json:"tenant_id"`
+	Name           string            `json:"name"`
+	URL            string            `json:"url"`
+	State          string            `json:"state"`
+	DisabledReason *string           `json:"disabled_reason"`
+	IngestURL      string            `json:"ingest_url"`
+	IngestVerifier verifierJSON      `json:"ingest_verifier"`
+	SigningSecret  string            `json:"signing_secret,omitempty"`
+	RetryPolicy    retryPolicyJSON   `json:"retry_policy"`
+	TimeoutMS      int64             `json:"timeout_ms"`
+	Headers        map[string]string `json:"headers"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// verifierJSON is an ingest verifier as answered: never its secrets.
+type verifierJSON struct {
+	Scheme string `json:"scheme"`
+	Header string `json:"header,omitempty"`
+	// SecretCount says how many secrets are configured, so that a rotation
+	// can be checked without revealing them.
+	SecretCount int `json:"secret_count"`
+}
+
+// retryPolicyJSON is a retry policy on the wire.
+type retryPolicyJSON struct {
+	MaxAttempts       int   `json:"max_attempts"`
+	InitialIntervalMS int64 `json:"initial_interval_ms"`
+	MaxIntervalMS     int64 `json:"max_interval_ms"`
+	MaxAgeS           int64 `json:"max_age_s"`
+	Retry4xx          bool  `json:"retry_4xx"`
+}
+
+// IngestURL returns the path providers send an endpoint's webhooks to.
+func IngestURL(id kapsel.EndpointID) string { return "/ingest/" + string(id) }
+
+func toEndpointJSON(e *kapsel.Endpoint) endpointJSON {
+	p := e.RetryPolicy
+	out := endpointJSON{
+		ID: e.ID, TenantID: e.TenantID, Name: e.Name, URL: e.URL, State: string(e.State),
+		IngestURL: IngestURL(e.ID),
+		IngestVerifier: verifierJSON{
+			Scheme: e.IngestVerifier.Scheme, Header: e.IngestVerifier.Header,
+			SecretCount: len(e.IngestVerifier.Secrets),
+		},
+		RetryPolicy: retryPolicyJSON{
+			MaxAttempts: p.MaxAttempts, InitialIntervalMS: p.InitialInterval.Milliseconds(),
+			MaxIntervalMS: p.MaxInterval.Milliseconds(), MaxAgeS: int64(p.MaxAge / time.Second),
+			Retry4xx: p.Retry4xx,
+		},
+		TimeoutMS: e.Timeout.Milliseconds(),
+		Headers:   map[string]string{},
+		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+	}
+	if out.IngestVerifier.Scheme == "" {
+		out.IngestVerifier.Scheme = kapsel.SchemeNone
+	}
+	if e.DisabledReason != kapsel.DisabledNone {
+		reason := string(e.DisabledReason)
+		out.DisabledReason = &reason
+	}
+	for k, v := range e.Headers {
+		if SensitiveHeader(k) {
+			v = RedactedValue
+		}
+		out.Headers[k] = v
+	}
+	return out
+}
+
+// endpointRequest is the body of POST /v1/endpoints and PATCH
+// /v1/endpoints/{id}. In a PATCH, absent fields are kept and present ones
+// replace the stored value whole.
+type endpointRequest struct {
+	Name           *string             `json:"name"`
+	URL            *string             `json:"url"`
+	IngestVerifier *verifierRequest    `json:"ingest_verifier"`
+	SigningSecret  *string             `json:"signing_secret"`
+	RetryPolicy    *retryPolicyRequest `json:"retry_policy"`
+	TimeoutMS      *int64              `json:"timeout_ms"`
+	Headers        *map[string]string  `json:"headers"`
+}
+
+type verifierRequest struct {
+	Scheme  string   `json:"scheme"`
+	Secrets []string `json:"secrets"`
+	Header  string   `json:"header"`
+}
+
+type retryPolicyRequest struct {
+	MaxAttempts       *int   `json:"max_attempts"`
+	InitialIntervalMS *int64 `json:"initial_interval_ms"`
+	MaxIntervalMS     *int64 `json:"max_interval_ms"`
+	MaxAgeS           *int64 `json:"max_age_s"`
+	Retry4xx          *bool  `json:"retry_4xx"`
+}
+
+// Upper bounds of the JSON retry policy and timeout fields, checked before
+// they become durations so that no value overflows.
+const (
+	maxIntervalMS = int64(7 * 24 * time.Hour / time.Millisecond)
+	maxAgeS       = int64(365 * 24 * time.Hour / time.Second)
+	maxTimeoutMS  = int64(time.Hour / time.Millisecond)
+)
+
+// update converts the request into the operation's input.
+func (req *endpointRequest) update() (EndpointUpdate, error) {
+	u := EndpointUpdate{Name: req.Name, URL: req.URL}
+	if v := req.IngestVerifier; v != nil {
+		u.IngestVerifier = &kapsel.VerifierConfig{Scheme: v.Scheme, Secrets: v.Secrets, Header: v.Header}
+	}
+	if p := req.RetryPolicy; p != nil {
+		u.RetryPolicy = &RetryPolicyUpdate{MaxAttempts: p.MaxAttempts, Retry4xx: p.Retry4xx}
+		var err error
+		if u.RetryPolicy.InitialInterval, err = duration(p.InitialIntervalMS, time.Millisecond, maxIntervalMS, "retry_policy.initial_interval_ms"); err != nil {
+			return u, err
+		}
+		if u.RetryPolicy.MaxInterval, err = duration(p.MaxIntervalMS, time.Millisecond, maxIntervalMS, "retry_policy.max_interval_ms"); err != nil {
+			return u, err
+		}
+		if u.RetryPolicy.MaxAge, err = duration(p.MaxAgeS, time.Second, maxAgeS, "retry_policy.max_age_s"); err != nil {
+			return u, err
+		}
+	}
+	var err error
+	if u.Timeout, err = duration(req.TimeoutMS, time.Millisecond, maxTimeoutMS, "timeout_ms"); err != nil {
+		return u, err
+	}
+	if req.Headers != nil {
+		u.Headers = *req.Headers
+		if u.Headers == nil {
+			u.Headers = map[string]string{}
+		}
+	}
+	return u, nil
+}
+
+// duration converts a JSON count of units, refusing values below 1 or
+// above maxUnits with an E1009 naming the field.
+func duration(v *int64, unit time.Duration, maxUnits int64, field string) (*time.Duration, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < 1 || *v > maxUnits {
+		return nil, invalid("%s must be from 1 to %d", field, maxUnits)
+	}
+	d := time.Duration(*v) * unit
+	return &d, nil
+}

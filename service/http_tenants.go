@@ -1,0 +1,83 @@
+package service
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+)
+
+// tenantJSON is a tenant on the wire. APIKey is set only in the answers to
+// its creation and to a key rotation.
+type tenantJSON struct {
+	ID        kapsel.TenantID `json:"id"`
+	Name      string          `json:"name"`
+	APIKey    string          `json:"api_key,omitempty"`
+	RateLimit float64         `json:"rate_limit"`
+	RateBurst int             `json:"rate_burst"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+func toTenantJSON(t *kapsel.Tenant) tenantJSON {
+	return tenantJSON{ID: t.ID, Name: t.Name, RateLimit: t.RateLimit, RateBurst: t.RateBurst, CreatedAt: t.CreatedAt.UTC()}
+}
+
+// createTenantRequest is the body of POST /v1/tenants.
+type createTenantRequest struct {
+	Name string `json:"name"`
+	// RateLimit is the ingest rate in events per second; 0 = unlimited.
+	RateLimit *float64 `json:"rate_limit"`
+	RateBurst *int     `json:"rate_burst"`
+}
+
+// httpCreateTenant: POST /v1/tenants (admin) → 201 with the API key, once.
+func (s *Service) httpCreateTenant(w http.ResponseWriter, r *http.Request) error {
+	var req createTenantRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	t, key, err := s.CreateTenant(r.Context(), TenantCreate(req))
+	if err != nil {
+		return err
+	}
+	out := toTenantJSON(t)
+	out.APIKey = key
+	w.Header().Set("Location", "/v1/tenants/"+string(t.ID))
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// httpGetTenant: GET /v1/tenants/{id} (admin).
+func (s *Service) httpGetTenant(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "tenant", kapsel.ParseTenantID)
+	if err != nil {
+		return err
+	}
+	t, err := s.GetTenant(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toTenantJSON(t))
+	return nil
+}
+
+// httpRotateTenantAPIKey: POST /v1/tenants/{id}/rotate-api-key (admin) →
+// 200 with the tenant and its new API key, once; the old key stops working.
+func (s *Service) httpRotateTenantAPIKey(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "tenant", kapsel.ParseTenantID)
+	if err != nil {
+		return err
+	}
+	key, err := s.RotateTenantAPIKey(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	t, err := s.GetTenant(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := toTenantJSON(t)
+	out.APIKey = key
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
