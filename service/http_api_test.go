@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
