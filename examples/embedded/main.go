@@ -1,7 +1,9 @@
-// Command embedded shows Kapsel embedded in an application's own HTTP server:
-// the ingest handler mounted on the application's mux, and a dispatcher in the
-// same process delivering to a destination. It uses the in-memory store so it
-// runs anywhere; swap in store/pgstore for durability.
+// Command embedded shows Kapsel embedded in an application's own HTTP
+// server: the front door built in one call, its handler mounted on the
+// application's mux, an endpoint created through a validated operation, and
+// a webhook ingested and delivered in the same process. It uses the
+// in-memory store so it runs anywhere; swap in store/pgstore or
+// store/sqlitestore for durability.
 //
 //	go run ./examples/embedded
 //
@@ -22,76 +24,57 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
-	"github.com/kapsel-dev/kapsel/delivery"
-	"github.com/kapsel-dev/kapsel/ingest"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context) error {
-	store := memstore.New()
-
+func run(ctx context.Context, w io.Writer) error {
 	// A destination the application owns (in real life: another service).
 	got := make(chan string, 1)
 	dest, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		got <- fmt.Sprintf("webhook-id=%s body=%s", r.Header.Get("webhook-id"), body)
+		got <- fmt.Sprintf("body %q, signed: %t", body, r.Header.Get("webhook-signature") != "")
 	}))
 	if err != nil {
 		return err
 	}
 
-	now := time.Now()
-	// The tenant's management API key is stored only as its hash.
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{
-		Name: "example", APIKeyHash: api.HashAPIKey("kap_example-key"), Now: now,
-	})
-	if err != nil {
-		return err
-	}
-	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Now: now, Endpoint: &kapsel.Endpoint{
-		TenantID:       tenant.ID,
-		Name:           "example",
-		URL:            "http://" + dest + "/hook",
-		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
-		SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-		RetryPolicy:    kapsel.DefaultRetryPolicy(),
-	}})
-	if err != nil {
-		return err
-	}
-
-	dispatcher, err := delivery.New(store, &delivery.Config{
-		// The destination is on loopback, which the SSRF guard blocks by default.
+	// Kapsel, in one call. The destination is on loopback, which the SSRF
+	// guard refuses unless allowed.
+	k, err := service.New(memstore.New(), service.Config{
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {
 		return err
 	}
-	if err := dispatcher.Start(ctx); err != nil {
+	if err := k.Start(ctx); err != nil {
 		return err
 	}
-	defer dispatcher.Stop(ctx)
+	defer k.Stop(context.Background())
 
-	ingester, err := ingest.New(store, &ingest.Config{Waker: dispatcher})
+	// The application's own mux, with Kapsel mounted on it.
+	mux := http.NewServeMux()
+	mux.Handle("/", k.Handler())
+	addr, err := serve(mux)
 	if err != nil {
 		return err
 	}
-	if err := ingester.Start(ctx); err != nil {
+
+	tenant, _, err := k.CreateTenant(ctx, service.TenantCreate{Name: "example"})
+	if err != nil {
 		return err
 	}
-	defer ingester.Stop(ctx)
-
-	// The application's own mux, with Kapsel's ingest handler mounted on it.
-	mux := http.NewServeMux()
-	mux.Handle(ingest.Pattern, ingester)
-	addr, err := serve(mux)
+	ep, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name:           "github",
+		URL:            "http://" + dest + "/hook",
+		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
+	})
 	if err != nil {
 		return err
 	}
@@ -105,13 +88,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	fmt.Fprintf(os.Stdout, "ingest answered %d %s", resp.StatusCode, answer)
+	fmt.Fprintln(w, "ingest answered", resp.StatusCode)
 
 	select {
 	case s := <-got:
-		fmt.Println("destination received", s)
+		fmt.Fprintln(w, "destination received", s)
 		return nil
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("not delivered within 10 s")

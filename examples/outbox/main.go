@@ -1,4 +1,4 @@
-// Command outbox shows Kapsel's transactional ingest: an application writes
+// Command outbox shows Kapsel's transactional send: an application writes
 // its own row and the outgoing webhook in ONE Postgres transaction, so the
 // webhook exists if and only if the business write committed.
 //
@@ -7,17 +7,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/api"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
@@ -26,12 +25,12 @@ func main() {
 	if url == "" {
 		log.Fatal("set KAPSEL_DATABASE_URL to a Postgres connection string")
 	}
-	if err := run(context.Background(), url); err != nil {
+	if err := run(context.Background(), url, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, url string) error {
+func run(ctx context.Context, url string, w io.Writer) error {
 	store, err := pgstore.Open(ctx, url, nil)
 	if err != nil {
 		return err
@@ -40,22 +39,17 @@ func run(ctx context.Context, url string) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
-
-	now := time.Now()
-	// Tenants authenticate to the management API with a key stored hashed;
-	// this example never uses it, so the key is thrown away.
-	_, keyHash := api.NewAPIKey()
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "shop", APIKeyHash: keyHash, Now: now})
+	k, err := service.New(store, service.Config{})
 	if err != nil {
 		return err
 	}
-	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Now: now, Endpoint: &kapsel.Endpoint{
-		TenantID:       tenant.ID,
-		Name:           "billing",
-		URL:            "https://billing.example.com/hooks",
-		SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-		RetryPolicy:    kapsel.DefaultRetryPolicy(),
-	}})
+	// No Start: this program only writes webhooks; a kapseld (or a started
+	// service) on the same database delivers them.
+	tenant, _, err := k.CreateTenant(ctx, service.TenantCreate{Name: "shop"})
+	if err != nil {
+		return err
+	}
+	ep, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "billing", URL: "https://billing.example.com/hooks"})
 	if err != nil {
 		return err
 	}
@@ -70,15 +64,22 @@ func run(ctx context.Context, url string) error {
 	}
 
 	// Committed: the order and its webhook.
-	id, err := placeOrder(ctx, conn, store, ep.ID, 4200, false)
+	id, err := placeOrder(ctx, conn, k, tenant.ID, ep.ID, 4200, false)
 	if err != nil {
 		return err
 	}
-	fmt.Println("committed event", id)
+	if _, err := k.GetEvent(ctx, tenant.ID, id, false); err != nil {
+		return fmt.Errorf("the committed webhook: %w", err)
+	}
+	fmt.Fprintln(w, "committed: the order and its webhook")
 
 	// Rolled back: neither the order nor its webhook exists afterwards.
-	_, err = placeOrder(ctx, conn, store, ep.ID, 999, true)
-	fmt.Println("rolled back:", err)
+	_, err = placeOrder(ctx, conn, k, tenant.ID, ep.ID, 999, true)
+	events, lerr := k.ListEvents(ctx, tenant.ID, service.EventFilter{})
+	if lerr != nil {
+		return lerr
+	}
+	fmt.Fprintf(w, "rolled back (%v): %d webhook stored in all\n", err, len(events.Data))
 	return nil
 }
 
@@ -86,7 +87,7 @@ var errPaymentDeclined = errors.New("payment declined")
 
 // placeOrder inserts an order and its webhook in one transaction; with fail
 // set it fails after both writes, and both roll back.
-func placeOrder(ctx context.Context, conn *pgx.Conn, store *pgstore.Store, ep kapsel.EndpointID, cents int64, fail bool) (kapsel.EventID, error) {
+func placeOrder(ctx context.Context, conn *pgx.Conn, k *service.Service, tenant kapsel.TenantID, ep kapsel.EndpointID, cents int64, fail bool) (kapsel.EventID, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return "", err
@@ -97,20 +98,13 @@ func placeOrder(ctx context.Context, conn *pgx.Conn, store *pgstore.Store, ep ka
 	if err := tx.QueryRow(ctx, `INSERT INTO outbox_example_orders (total_cents) VALUES ($1) RETURNING id`, cents).Scan(&orderID); err != nil {
 		return "", err
 	}
-	body := []byte(fmt.Sprintf(`{"type":"order.placed","order_id":%d,"total_cents":%d}`, orderID, cents))
-	sum := sha256.Sum256(body)
-	res, err := store.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+	res, err := k.SendTx(ctx, tx, tenant, service.Send{
 		EndpointID:     ep,
-		Body:           body,
-		BodyHash:       sum[:],
-		ContentType:    "application/json",
+		Body:           fmt.Appendf(nil, `{"type":"order.placed","order_id":%d,"total_cents":%d}`, orderID, cents),
 		IdempotencyKey: fmt.Sprintf("order-%d", orderID),
-	}})
+	})
 	if err != nil {
 		return "", err
-	}
-	if res.Err != nil {
-		return "", res.Err
 	}
 	if fail {
 		return "", errPaymentDeclined
