@@ -2,27 +2,25 @@ package kapsel_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"time"
 
-	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/delivery"
-	"github.com/kapsel-dev/kapsel/ingest"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// Embedding Kapsel: an ingester accepts a webhook into a store, and a
-// dispatcher in the same process delivers it to its destination, signed per
-// Standard Webhooks. The in-memory store keeps the example self-contained;
-// production code uses store/pgstore.
+// Embedding Kapsel: the front door (package service) is built from a store
+// and a Config in one call; a webhook ingested through its handler is
+// committed, then delivered to its destination, signed per Standard
+// Webhooks. The in-memory store keeps the example self-contained;
+// production code uses store/pgstore or store/sqlitestore.
 func Example() {
 	ctx := context.Background()
-	store := memstore.New()
 
 	// The destination: prints what it receives.
 	received := make(chan string, 1)
@@ -33,58 +31,36 @@ func Example() {
 	}))
 	defer dest.Close()
 
-	// A tenant's API key authenticates it to the management API; the store
-	// keeps only its hash.
-	keyHash := sha256.Sum256([]byte("kap_example-key"))
-	tenant, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: keyHash[:], Now: time.Now()})
-	if err != nil {
-		panic(err)
-	}
-	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Now: time.Now(), Endpoint: &kapsel.Endpoint{
-		TenantID:       tenant.ID,
-		Name:           "orders",
-		URL:            dest.URL,
-		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone},
-		SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-		RetryPolicy:    kapsel.DefaultRetryPolicy(),
-	}})
-	if err != nil {
-		panic(err)
-	}
-
-	// The dispatcher; the destination is on loopback, which the SSRF guard
-	// blocks unless allowed.
-	dispatcher, err := delivery.New(store, &delivery.Config{
+	// The destination is on loopback, which the SSRF guard blocks unless
+	// allowed.
+	k, err := service.New(memstore.New(), service.Config{
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {
 		panic(err)
 	}
-	if err := dispatcher.Start(ctx); err != nil {
+	if err := k.Start(ctx); err != nil {
 		panic(err)
 	}
-	defer dispatcher.Stop(ctx)
+	defer k.Stop(ctx)
+	kapseld := httptest.NewServer(k.Handler())
+	defer kapseld.Close()
 
-	// The ingester wakes the dispatcher after each commit.
-	ingester, err := ingest.New(store, &ingest.Config{Waker: dispatcher})
+	tenant, _, err := k.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
 	if err != nil {
 		panic(err)
 	}
-	if err := ingester.Start(ctx); err != nil {
-		panic(err)
-	}
-	defer ingester.Stop(ctx)
-
-	body := []byte(`{"order":42}`)
-	res, err := ingester.Ingest(ctx, &kapsel.IngestRequest{
-		EndpointID: string(ep.ID),
-		Header:     http.Header{"Content-Type": {"application/json"}},
-		Body:       body,
-	})
+	ep, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: dest.URL})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("accepted:", res.Event.Status, "duplicate:", res.Duplicate)
+
+	resp, err := http.Post(kapseld.URL+"/ingest/"+string(ep.ID), "application/json", strings.NewReader(`{"order":42}`))
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println("ingest answered", resp.StatusCode)
 
 	select {
 	case got := <-received:
@@ -93,6 +69,6 @@ func Example() {
 		fmt.Println("not delivered")
 	}
 	// Output:
-	// accepted: pending duplicate: false
+	// ingest answered 202
 	// destination got: POST {"order":42} attempt=1 signed=true
 }

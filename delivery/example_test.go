@@ -14,7 +14,9 @@ import (
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/kapseltest"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
@@ -36,15 +38,11 @@ func ExampleNew() {
 
 	ctx := context.Background()
 	store := memstore.New()
-	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: []byte("hash"), Now: time.Now()})
-	ep, _ := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-		Endpoint: &kapsel.Endpoint{
-			TenantID:       tenant.ID,
-			URL:            dest.URL + "/webhooks",
-			SigningSecrets: []kapsel.SigningSecret{{Secret: secret}},
-		},
-		Now: time.Now(),
-	})
+	// The front door's operations create what the dispatcher delivers for;
+	// the front door itself would also build and start the dispatcher.
+	ops, _ := service.New(store, service.Config{AllowedCIDRs: kapseltest.Loopback})
+	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
+	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL + "/webhooks", SigningSecret: secret})
 
 	d, err := delivery.New(store, &delivery.Config{
 		AllowedCIDRs: kapseltest.Loopback, // the destination is on 127.0.0.1
@@ -58,11 +56,13 @@ func ExampleNew() {
 	}
 	defer d.Stop(ctx)
 
-	_, _ = store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{EndpointID: ep.ID, Body: []byte(`{"type":"order.paid"}`), ContentType: "application/json"}},
-		Now:    time.Now(),
+	// An ingester stores the event and wakes the dispatcher after its commit.
+	in, _ := ingest.New(store, &ingest.Config{Waker: d, Logger: slog.New(slog.DiscardHandler)})
+	_ = in.Start(ctx)
+	defer in.Stop(ctx)
+	_, _ = in.Ingest(ctx, &kapsel.IngestRequest{
+		EndpointID: string(ep.ID), Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"type":"order.paid"}`),
 	})
-	d.Wake() // the ingester does this after each commit
 
 	fmt.Println(<-received)
 	// Output: Kapsel/0.1.0 attempt 1: {"type":"order.paid"}

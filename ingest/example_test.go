@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
@@ -22,11 +22,14 @@ import (
 func Example() {
 	ctx := context.Background()
 	store := memstore.New()
-	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: []byte("h"), Now: time.Now()})
-	ep, _ := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
-		TenantID: tenant.ID, Name: "github", URL: "https://example.com/hooks",
+	// The front door's operations create the endpoint; the front door
+	// itself would also build and start the ingester.
+	ops, _ := service.New(store, service.Config{})
+	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
+	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name: "github", URL: "https://example.com/hooks",
 		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
-	}, Now: time.Now()})
+	})
 
 	in, err := ingest.New(store, nil)
 	if err != nil {

@@ -2,35 +2,41 @@ package memstore_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/ingest"
+	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// A store's life in miniature: an event is inserted, claimed with a lease,
-// and completed with its attempt recorded. A second insert with the same
-// idempotency key returns the first event.
+// A store's life in miniature: an event is ingested (twice, with one
+// idempotency key: the second returns the first event), claimed with a
+// lease, and completed with its attempt recorded. The front door's
+// operations create the tenant and the endpoint; the ingester stores the
+// event; the claim and the completion are the store calls a dispatcher
+// makes.
 func Example() {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	store := memstore.New()
 
-	key := sha256.Sum256([]byte("tenant api key"))
-	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: key[:], Now: now})
-	ep, _ := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-		Endpoint: &kapsel.Endpoint{TenantID: tenant.ID, Name: "orders", URL: "https://example.com/hook"},
-		Now:      now,
-	})
+	ops, _ := service.New(store, service.Config{})
+	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
+	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: "https://example.com/hook"})
 
-	body := []byte(`{"order":42}`)
-	hash := sha256.Sum256(body)
-	in := &kapsel.EventInsertParams{EndpointID: ep.ID, Body: body, IdempotencyKey: "order-42", BodyHash: hash[:]}
-	first, _ := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{in}, Now: now})
-	again, _ := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{in}, Now: now.Add(time.Minute)})
-	fmt.Println("duplicate:", again[0].Duplicate, "same event:", again[0].Event.ID == first[0].Event.ID)
+	in, _ := ingest.New(store, &ingest.Config{Logger: slog.New(slog.DiscardHandler)})
+	_ = in.Start(ctx)
+	defer in.Stop(ctx)
+	req := &kapsel.IngestRequest{EndpointID: string(ep.ID), Body: []byte(`{"order":42}`),
+		Header: http.Header{"Idempotency-Key": {"order-42"}}}
+	first, _ := in.Ingest(ctx, req)
+	again, _ := in.Ingest(ctx, req)
+	fmt.Println("duplicate:", again.Duplicate, "same event:", again.Event.ID == first.Event.ID)
+
+	now := time.Now() // the ingester stamped the event with the system clock
 
 	claimed, _ := store.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: now})
 	ev := claimed[0]
