@@ -11,6 +11,10 @@
 //
 // # Parts
 //
+//   - service: the front door an application embeds — built from a store and
+//     a Config in one call, started and stopped once, mounted as one
+//     http.Handler (ingest and the management API), with the validated
+//     operations (tenants, endpoints, sends, events) as Go methods.
 //   - ingest: the default [Ingester] and its http.Handler for
 //     POST /ingest/{endpoint_id}, with signature verifiers and group commit.
 //   - delivery: the default [Dispatcher]: leases, retries, Standard Webhooks
@@ -23,7 +27,6 @@
 //   - store/memstore: an in-memory [Store] for unit tests and examples.
 //   - store/storetest: the conformance suite every [Store] passes; a
 //     third-party store proves itself with one call, storetest.Run.
-//   - api: the management API, an http.Handler to mount on your own mux.
 //   - metrics/prommetrics: Prometheus metrics fed by [Hooks].
 //   - receiver: for applications that receive Kapsel's deliveries, an
 //     http.Handler middleware that verifies their signature and handles
@@ -34,22 +37,29 @@
 //
 // # Embedding
 //
-// A typical application opens a store, starts a dispatcher, and mounts the
-// ingest handler and the management API on its own mux; the ingester wakes
-// the dispatcher after each commit, so a new event is attempted within
-// milliseconds:
+// An application builds the front door from a store, starts it, mounts its
+// handler and operates it from Go; the ingester wakes the dispatcher after
+// each commit, so a new event is attempted within milliseconds:
 //
 //	store, err := pgstore.Open(ctx, databaseURL, nil)
 //	// … store.Migrate(ctx)
-//	dispatcher, err := delivery.New(store, &delivery.Config{Breakers: breaker.New(store, nil)})
-//	// … dispatcher.Start(ctx); defer dispatcher.Stop(ctx)
-//	ingester, err := ingest.New(store, &ingest.Config{Waker: dispatcher})
-//	// … ingester.Start(ctx); defer ingester.Stop(ctx)
-//	mux.Handle(ingest.Pattern, ingester)
+//	k, err := service.New(store, service.Config{Logger: logger})
+//	// … k.Start(ctx); defer k.Stop(ctx)
+//	mux.Handle("/", k.Handler())
+//	ep, secret, err := k.CreateEndpoint(ctx, tenantID, service.EndpointCreate{URL: url})
 //
-// With pgstore, an application can also create an outgoing webhook inside its
-// own pgx transaction (pgstore's EventInsertTx), so that the webhook commits
-// or rolls back with the business write it announces.
+// With pgstore, an application can also send a webhook inside its own pgx
+// transaction (the front door's SendTx), so that the webhook commits or
+// rolls back with the business write it announces.
+//
+// # For store implementers
+//
+// [Store] and its role interfaces ([TenantStore], [EndpointStore],
+// [EventStore], [AttemptStore], [BreakerStore]) with their …Params types
+// (the store*.go files) are the contract a storage backend implements; an
+// application never calls them to create or change anything — the front
+// door's operations do, with their validation. A new store proves itself
+// with store/storetest's Run.
 //
 // # Guarantees
 //
