@@ -4,7 +4,11 @@ import (
 	"context"
 )
 
-// Store is everything Kapsel keeps. It is composed of small role interfaces;
+// Store is everything Kapsel keeps: the contract a storage backend
+// implements. It is for store implementers and for the components that sit
+// on it (ingest, delivery, breaker); an application creates and changes
+// things through the front door (package service), whose operations
+// validate before they call the store. It is composed of small role interfaces;
 // each consumer asks only for the part it needs ([IngestStore] for the
 // ingester, [DeliveryStore] for the dispatcher). Implementations:
 // store/pgstore (Postgres, production), store/sqlitestore (embedded, durable,
