@@ -1,5 +1,7 @@
 // Package kapseltest helps test code that uses Kapsel: a fake [Clock] that
-// tests move by hand, and (in later files) fake destinations and assertions.
+// tests move by hand, a fake [Destination] that fails, stalls or verifies
+// signatures on cue, and RequireDelivered-style assertions that wait for an
+// event's status.
 package kapseltest
 
 import (
