@@ -156,3 +156,26 @@ func TestUnknownRoute(t *testing.T) {
 	f.problem(404, kapsel.CodeNotFound, "GET", "/v1/nothing", key, nil)
 	f.problem(404, kapsel.CodeNotFound, "PUT", "/v1/endpoints", key, nil)
 }
+
+func TestRotateTenantAPIKeyRoute(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id, old := f.tenant("acme")
+	path := "/v1/tenants/" + string(id) + "/rotate-api-key"
+
+	// Only the admin token may rotate; a tenant key cannot rotate itself.
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "POST", path, old, nil)
+	out := f.ok(http.StatusOK, "POST", path, adminToken, nil)
+	key, _ := out["api_key"].(string)
+	if out["id"] != string(id) || !strings.HasPrefix(key, service.APIKeyPrefix) || key == old {
+		t.Fatalf("rotation answered %v", out)
+	}
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "GET", "/v1/endpoints", old, nil)
+	f.ok(http.StatusOK, "GET", "/v1/endpoints", key, nil)
+	// The key is shown once: reads never carry it.
+	if got := f.ok(http.StatusOK, "GET", "/v1/tenants/"+string(id), adminToken, nil); got["api_key"] != nil {
+		t.Fatalf("tenant read shows an api key: %v", got)
+	}
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "POST", "/v1/tenants/"+string(kapsel.NewTenantID())+"/rotate-api-key", adminToken, nil)
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "POST", "/v1/tenants/ten_nope/rotate-api-key", adminToken, nil)
+}
