@@ -66,11 +66,27 @@ type Waker interface {
 // before each attempt and tells it each outcome; the default implementation
 // is breaker.Set, which persists state through a [BreakerStore].
 type Breakers interface {
-	// Allow reports whether an attempt to the endpoint may start at now.
-	// When it may not, retryAt is when the next attempt (a probe) may be made.
-	// In the half-open state it allows exactly one caller, the probe, across
-	// every dispatcher sharing the store.
-	Allow(ctx context.Context, endpoint EndpointID, now time.Time) (allowed bool, retryAt time.Time, err error)
-	// Record reports the outcome of an attempt that Allow let through.
-	Record(ctx context.Context, endpoint EndpointID, success bool, now time.Time) error
+	// Allow reports whether an attempt to the endpoint may start at now, in
+	// permit.Allowed. When it may not, retryAt is when the next attempt (a
+	// probe) may be made. In the half-open state it allows exactly one
+	// caller, the probe, across every dispatcher sharing the store; that
+	// caller's permit carries the probe's token.
+	Allow(ctx context.Context, endpoint EndpointID, now time.Time) (permit BreakerPermit, retryAt time.Time, err error)
+	// Record reports the outcome of an attempt that Allow let through, with
+	// the permit Allow gave it. Only the probe's own outcome (its permit)
+	// settles a half-open breaker; outcomes of attempts allowed before the
+	// breaker opened do not move it.
+	Record(ctx context.Context, endpoint EndpointID, permit BreakerPermit, success bool, now time.Time) error
+}
+
+// BreakerPermit is Allow's answer for one attempt, handed back to Record
+// with that attempt's outcome. The zero value is an ordinary attempt's
+// permit without the allowance: Record counts it as an ordinary outcome.
+type BreakerPermit struct {
+	// Allowed reports whether the attempt may start.
+	Allowed bool
+	// Probe is non-zero when the attempt is the half-open breaker's probe:
+	// it identifies that probe, so that Record settles the breaker with the
+	// probe's outcome and with no other.
+	Probe int64
 }

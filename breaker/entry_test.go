@@ -20,10 +20,11 @@ func TestNoGoroutinePerBreaker(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for i := range 1000 {
 		id := kapsel.EndpointID(fmt.Sprintf("ep_%d", i))
-		if _, _, err := f.set.Allow(context.Background(), id, f.now()); err != nil {
+		p, _, err := f.set.Allow(context.Background(), id, f.now())
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.set.Record(context.Background(), id, i%2 == 0, f.now()); err != nil {
+		if err := f.set.Record(context.Background(), id, p, i%2 == 0, f.now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,18 +28,20 @@ func Example() {
 	endpoint := kapsel.EndpointID("ep_example")
 
 	for range breaker.DefaultConsecutiveFailures {
-		set.Allow(ctx, endpoint, clock.Now())
-		set.Record(ctx, endpoint, false, clock.Now())
+		permit, _, _ := set.Allow(ctx, endpoint, clock.Now())
+		// … the attempt fails …
+		set.Record(ctx, endpoint, permit, false, clock.Now())
 	}
-	allowed, retryAt, _ := set.Allow(ctx, endpoint, clock.Now())
-	fmt.Println("allowed:", allowed, "retry in:", retryAt.Sub(clock.Now()))
+	permit, retryAt, _ := set.Allow(ctx, endpoint, clock.Now())
+	fmt.Println("allowed:", permit.Allowed, "retry in:", retryAt.Sub(clock.Now()))
 
 	clock.Advance(breaker.DefaultCoolDown)
-	allowed, _, _ = set.Allow(ctx, endpoint, clock.Now())
-	fmt.Println("probe allowed:", allowed)
-	set.Record(ctx, endpoint, true, clock.Now())
-	allowed, _, _ = set.Allow(ctx, endpoint, clock.Now())
-	fmt.Println("allowed:", allowed)
+	probe, _, _ := set.Allow(ctx, endpoint, clock.Now())
+	fmt.Println("probe allowed:", probe.Allowed)
+	// Only the probe's own outcome, handed back with its permit, settles it.
+	set.Record(ctx, endpoint, probe, true, clock.Now())
+	permit, _, _ = set.Allow(ctx, endpoint, clock.Now())
+	fmt.Println("allowed:", permit.Allowed)
 	// Output:
 	// closed → open: 10 consecutive failures
 	// allowed: false retry in: 30s

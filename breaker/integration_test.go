@@ -87,8 +87,8 @@ func TestDispatcherRestartKeepsTheBreakerOpen(t *testing.T) {
 
 	// The restart: a new Set knows nothing in memory, yet refuses.
 	set2, hooks2 := e.set(cfg)
-	if ok, at, err := set2.Allow(e.ctx, a, e.clock.Now()); ok || err != nil || !at.Equal(open.OpenUntil) {
-		t.Fatalf("new Set: Allow = %v, %s, %v; want false until %s", ok, at, err, open.OpenUntil)
+	if p, at, err := set2.Allow(e.ctx, a, e.clock.Now()); p.Allowed || err != nil || !at.Equal(open.OpenUntil) {
+		t.Fatalf("new Set: Allow = %v, %s, %v; want false until %s", p.Allowed, at, err, open.OpenUntil)
 	}
 	d2, w2 := e.dispatcher(set2, 1)
 	e.stepThrough(open.OpenUntil.Add(-time.Millisecond), 10*time.Second, []*delivery.Dispatcher{d2}, []*claimWatcher{w2}, func() {

@@ -18,8 +18,10 @@
 // probe, and the dispatcher reschedules the event there without spending an
 // attempt; the store's EventClaim skips the endpoint altogether. After the
 // cool-down exactly one dispatcher wins the probe by a compare-and-set on the
-// state's version; a probe whose dispatcher died is taken over when its lease
-// ends. An endpoint whose failures have run uninterrupted for
+// state's version, and its permit carries that version as the probe's token:
+// only a Record with that token settles the half-open state, so an attempt
+// started before the trip and finishing late cannot decide it. A probe whose
+// dispatcher died is taken over when its lease ends. An endpoint whose failures have run uninterrupted for
 // [Config.DisableAfter] (5 days) is disabled with reason failing; resuming it
 // means setting it active and calling [Set.Reset].
 //
@@ -72,22 +74,23 @@ func New(store Store, config *Config) *Set {
 // Allow reports whether an attempt to the endpoint may start at now. While
 // the breaker is open it answers false and retryAt, the time of the next
 // probe; once the cool-down is over it answers true to exactly one caller
-// across every Set sharing the store — the probe — and false to the others.
-// Every true answer must be followed by a [Set.Record] of the attempt's
-// outcome.
+// across every Set sharing the store — the probe, whose permit carries the
+// probe's token (the version of the half-open state it took) — and false to
+// the others. Every allowed attempt must be followed by a [Set.Record] of
+// its outcome with its permit.
 //
 // Allow reads the store only when its cached copy of the endpoint's state is
 // older than SyncInterval or a probe is due, and writes it only to take a
 // probe. When the store cannot be read and nothing is cached, Allow returns
-// false and the error.
-func (s *Set) Allow(ctx context.Context, endpoint kapsel.EndpointID, now time.Time) (allowed bool, retryAt time.Time, err error) {
+// a refusal and the error.
+func (s *Set) Allow(ctx context.Context, endpoint kapsel.EndpointID, now time.Time) (permit kapsel.BreakerPermit, retryAt time.Time, err error) {
 	e := s.entry(endpoint, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.loaded || now.Sub(e.syncedAt) >= s.cfg.SyncInterval {
 		if err := s.sync(ctx, e, now); err != nil {
 			if !e.loaded {
-				return false, time.Time{}, err
+				return kapsel.BreakerPermit{}, time.Time{}, err
 			}
 			s.cfg.Logger.WarnContext(ctx, "breaker: using cached state", "endpoint_id", endpoint, "error", err)
 		}
@@ -98,19 +101,19 @@ func (s *Set) Allow(ctx context.Context, endpoint kapsel.EndpointID, now time.Ti
 		st := e.state
 		switch {
 		case isClosed(st):
-			return true, time.Time{}, nil
+			return kapsel.BreakerPermit{Allowed: true}, time.Time{}, nil
 		case st.OpenUntil.After(now):
-			return false, s.retryAt(st, now), nil
+			return kapsel.BreakerPermit{}, s.retryAt(st, now), nil
 		}
 		won, err := s.takeProbe(ctx, e, now)
 		if err != nil {
-			return false, time.Time{}, err
+			return kapsel.BreakerPermit{}, time.Time{}, err
 		}
 		if won {
-			return true, time.Time{}, nil
+			return kapsel.BreakerPermit{Allowed: true, Probe: e.probeVersion}, time.Time{}, nil
 		}
 	}
-	return false, now.Add(s.cfg.SyncInterval), nil
+	return kapsel.BreakerPermit{}, now.Add(s.cfg.SyncInterval), nil
 }
 
 // retryAt is when an attempt refused at now should be tried again: the end
@@ -128,18 +131,28 @@ func (s *Set) retryAt(st *kapsel.BreakerState, now time.Time) time.Time {
 	return st.OpenUntil
 }
 
-// Record reports the outcome of an attempt that Allow let through. Outcomes
-// are counted in memory; the store is written only when the breaker changes
-// state (a trip, or the probe's verdict), and the endpoint is disabled when
-// its failures have run for DisableAfter.
-func (s *Set) Record(ctx context.Context, endpoint kapsel.EndpointID, success bool, now time.Time) error {
+// Record reports the outcome of an attempt that Allow let through, with the
+// permit Allow gave it. Outcomes are counted in memory; the store is written
+// only when the breaker changes state (a trip, or the probe's verdict), and
+// the endpoint is disabled when its failures have run for DisableAfter.
+//
+// Only the probe settles a half-open breaker: an outcome settles it only
+// when its permit carries the token of the probe this Set owns. An attempt
+// allowed before the breaker opened can finish after the cool-down, while
+// the probe is out (an endpoint timeout longer than the cool-down); its
+// outcome, like that of a probe whose lease another dispatcher took over,
+// changes nothing.
+func (s *Set) Record(ctx context.Context, endpoint kapsel.EndpointID, permit kapsel.BreakerPermit, success bool, now time.Time) error {
 	e := s.entry(endpoint, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.probing {
-		return s.settleProbe(ctx, e, success, now)
+	if permit.Probe != 0 {
+		if e.probing && permit.Probe == e.probeVersion {
+			return s.settleProbe(ctx, e, success, now)
+		}
+		return nil // a probe that is no longer ours to settle
 	}
-	if e.loaded && !isClosed(e.state) {
+	if e.probing || (e.loaded && !isClosed(e.state)) {
 		// An attempt allowed before the breaker opened, finishing late: the
 		// probe decides, not stragglers.
 		return nil

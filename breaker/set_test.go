@@ -50,31 +50,38 @@ func (f *fixture) another() *breaker.Set { return breaker.New(f.store, f.cfg) }
 func (f *fixture) now() time.Time { return f.clock.Now() }
 
 // allow calls Allow at the fake time and fails the test on an error.
-func (f *fixture) allow(s *breaker.Set) (bool, time.Time) {
+func (f *fixture) allow(s *breaker.Set) (kapsel.BreakerPermit, time.Time) {
 	f.t.Helper()
-	ok, at, err := s.Allow(f.ctx, ep, f.now())
+	p, at, err := s.Allow(f.ctx, ep, f.now())
 	if err != nil {
 		f.t.Fatalf("Allow: %v", err)
 	}
-	return ok, at
+	return p, at
+}
+
+// record calls Record at the fake time and fails the test on an error.
+func (f *fixture) record(s *breaker.Set, p kapsel.BreakerPermit, success bool) {
+	f.t.Helper()
+	if err := s.Record(f.ctx, ep, p, success, f.now()); err != nil {
+		f.t.Fatalf("Record: %v", err)
+	}
 }
 
 // attempt is Allow (which must allow) then Record of the outcome.
 func (f *fixture) attempt(s *breaker.Set, success bool) {
 	f.t.Helper()
-	if ok, at := f.allow(s); !ok {
+	p, at := f.allow(s)
+	if !p.Allowed {
 		f.t.Fatalf("at %s: Allow = false (retry at %s), want true", f.now(), at)
 	}
-	if err := s.Record(f.ctx, ep, success, f.now()); err != nil {
-		f.t.Fatalf("Record: %v", err)
-	}
+	f.record(s, p, success)
 }
 
 func (f *fixture) wantDenied(s *breaker.Set, retryAt time.Time) {
 	f.t.Helper()
-	ok, at := f.allow(s)
-	if ok || !at.Equal(retryAt) {
-		f.t.Fatalf("at %s: Allow = %v, retry at %s; want false, retry at %s", f.now(), ok, at, retryAt)
+	p, at := f.allow(s)
+	if p.Allowed || !at.Equal(retryAt) {
+		f.t.Fatalf("at %s: Allow = %v, retry at %s; want false, retry at %s", f.now(), p.Allowed, at, retryAt)
 	}
 }
 
@@ -126,8 +133,9 @@ func TestLifecycle(t *testing.T) {
 
 	// At OpenUntil one probe goes; the next caller is refused.
 	f.clock.Set(st.OpenUntil)
-	if ok, _ := f.allow(f.set); !ok {
-		t.Fatal("probe refused at OpenUntil")
+	permit, _ := f.allow(f.set)
+	if !permit.Allowed || permit.Probe == 0 {
+		t.Fatalf("probe permit at OpenUntil = %+v, want allowed with a probe token", permit)
 	}
 	probe := f.state()
 	if probe.Status != kapsel.BreakerHalfOpen || !probe.ProbeUntil.Equal(f.now().Add(breaker.DefaultProbeLease)) ||
@@ -139,9 +147,7 @@ func TestLifecycle(t *testing.T) {
 
 	// The probe fails a second later: open again for twice as long.
 	f.clock.Advance(time.Second)
-	if err := f.set.Record(f.ctx, ep, false, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(f.set, permit, false)
 	st = f.state()
 	if st.Status != kapsel.BreakerOpen || st.Trips != 2 || !st.OpenUntil.Equal(f.now().Add(time.Minute)) ||
 		!st.ProbeUntil.IsZero() || !st.FailingSince.Equal(start) {
@@ -268,21 +274,18 @@ func TestStragglersDoNotDecide(t *testing.T) {
 	t.Parallel()
 	f := setup(t, &breaker.Config{ConsecutiveFailures: 1})
 	// Two attempts allowed while closed; the first fails and trips.
-	for range 2 {
-		if ok, _ := f.allow(f.set); !ok {
-			t.Fatal("refused while closed")
+	var permits [2]kapsel.BreakerPermit
+	for i := range permits {
+		if permits[i], _ = f.allow(f.set); !permits[i].Allowed || permits[i].Probe != 0 {
+			t.Fatalf("permit while closed = %+v, want allowed, no probe", permits[i])
 		}
 	}
-	if err := f.set.Record(f.ctx, ep, false, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(f.set, permits[0], false)
 	before := f.state()
 	// The second finishes late, successfully: the breaker stays open; only
 	// the probe can close it.
 	f.clock.Advance(time.Second)
-	if err := f.set.Record(f.ctx, ep, true, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(f.set, permits[1], true)
 	if after := f.state(); after != before {
 		t.Fatalf("a straggler changed the state: %+v → %+v", before, after)
 	}
@@ -370,4 +373,37 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}()
 	breaker.New(newFakeStore(), &breaker.Config{FailureRate: 2})
+}
+
+// TestStragglerDoesNotSettleTheProbe (issue 9 item 5): an attempt allowed
+// while the breaker was closed finishes, failing, after the cool-down, while
+// this same Set's probe is out. Only the probe settles the half-open state:
+// the straggler's failure changes nothing, and the probe's success closes
+// the breaker.
+func TestStragglerDoesNotSettleTheProbe(t *testing.T) {
+	t.Parallel()
+	f := setup(t, &breaker.Config{ConsecutiveFailures: 1})
+	straggler, _ := f.allow(f.set) // a slow attempt starts
+	f.attempt(f.set, false)        // another one fails: the breaker trips
+	open := f.state()
+	f.clock.Set(open.OpenUntil)
+	probe, _ := f.allow(f.set)
+	if !probe.Allowed || probe.Probe == 0 {
+		t.Fatalf("probe permit = %+v", probe)
+	}
+	halfOpen := f.state()
+
+	// The straggler, with an endpoint timeout above the cool-down, fails now.
+	f.clock.Advance(10 * time.Second)
+	f.record(f.set, straggler, false)
+	if st := f.state(); st != halfOpen {
+		t.Fatalf("the straggler's failure moved the half-open breaker: %+v → %+v", halfOpen, st)
+	}
+	// The probe succeeds: closed.
+	f.clock.Advance(time.Second)
+	f.record(f.set, probe, true)
+	if st := f.state(); st.Status != kapsel.BreakerClosed || st.Trips != 0 {
+		t.Fatalf("after the probe succeeded: %+v, want closed", st)
+	}
+	f.wantTransitions("closed>open", "open>half_open", "half_open>closed")
 }

@@ -55,11 +55,11 @@ func TestOneProbeAcrossDispatchers(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, at, err := s.Allow(f.ctx, ep, f.now())
+				p, at, err := s.Allow(f.ctx, ep, f.now())
 				if err != nil {
 					t.Error(err)
 				}
-				if ok {
+				if p.Allowed {
 					allowed.Add(1)
 				} else if !at.After(f.now()) {
 					t.Errorf("refused with retryAt %s, not after now %s", at, f.now())
@@ -83,12 +83,11 @@ func TestTripIsSeenByOtherDispatchersWithinSyncInterval(t *testing.T) {
 	openUntil := f.state().OpenUntil
 	// The other dispatcher's cached copy is trusted for SyncInterval…
 	f.clock.Advance(breaker.DefaultSyncInterval - time.Nanosecond)
-	if ok, _ := f.allow(other); !ok {
+	late, _ := f.allow(other)
+	if !late.Allowed {
 		t.Fatal("cached closed state not trusted within SyncInterval")
 	}
-	if err := other.Record(f.ctx, ep, false, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(other, late, false)
 	// …and no longer: it sees the open breaker. Its own late failure did
 	// not trip the breaker a second time.
 	f.clock.Advance(time.Nanosecond)
@@ -103,7 +102,8 @@ func TestAbandonedProbeIsTakenOver(t *testing.T) {
 	f.attempt(f.set, false)
 	f.clock.Set(f.state().OpenUntil)
 	// The first Set takes the probe and dies before recording it.
-	if ok, _ := f.allow(f.set); !ok {
+	first, _ := f.allow(f.set)
+	if !first.Allowed {
 		t.Fatal("probe refused")
 	}
 	probeUntil := f.state().ProbeUntil
@@ -111,19 +111,16 @@ func TestAbandonedProbeIsTakenOver(t *testing.T) {
 	f.wantDenied(other, probeUntil) // SyncInterval from now, at most the lease end
 	// Once the lease is over the other takes it over.
 	f.clock.Set(probeUntil)
-	if ok, _ := f.allow(other); !ok {
-		t.Fatal("abandoned probe not taken over at ProbeUntil")
+	second, _ := f.allow(other)
+	if !second.Allowed || second.Probe == first.Probe {
+		t.Fatalf("abandoned probe not taken over at ProbeUntil: %+v (first %+v)", second, first)
 	}
 	// The first Set's verdict, arriving late, is not the probe's any more.
-	if err := f.set.Record(f.ctx, ep, true, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(f.set, first, true)
 	if st := f.state(); st.Status != kapsel.BreakerHalfOpen {
 		t.Fatalf("a stale probe verdict was applied: %+v", st)
 	}
-	if err := other.Record(f.ctx, ep, false, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(other, second, false)
 	if st := f.state(); st.Status != kapsel.BreakerOpen || st.Trips != 2 {
 		t.Fatalf("after the taken-over probe failed: %+v", st)
 	}
@@ -138,23 +135,22 @@ func TestStoreErrors(t *testing.T) {
 
 	// Nothing cached: Allow cannot decide.
 	f.store.setFail(errDown)
-	ok, _, err := f.set.Allow(f.ctx, ep, f.now())
-	if ok || !errors.Is(err, errDown) {
-		t.Fatalf("Allow with the store down and nothing cached = %v, %v", ok, err)
+	p, _, err := f.set.Allow(f.ctx, ep, f.now())
+	if p.Allowed || !errors.Is(err, errDown) {
+		t.Fatalf("Allow with the store down and nothing cached = %v, %v", p.Allowed, err)
 	}
 	// Cached: Allow goes on with it.
 	f.store.setFail(nil)
 	f.attempt(f.set, true)
 	f.store.setFail(errDown)
 	f.clock.Advance(time.Minute)
-	if ok, _, err := f.set.Allow(f.ctx, ep, f.now()); !ok || err != nil {
-		t.Fatalf("Allow with the store down and a cached closed state = %v, %v", ok, err)
+	p, _, err = f.set.Allow(f.ctx, ep, f.now())
+	if !p.Allowed || err != nil {
+		t.Fatalf("Allow with the store down and a cached closed state = %v, %v", p.Allowed, err)
 	}
 	// A trip that cannot be saved is reported, and counting starts afresh.
-	if err := f.set.Record(f.ctx, ep, false, f.now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.set.Record(f.ctx, ep, false, f.now()); !errors.Is(err, errDown) {
+	f.record(f.set, p, false)
+	if err := f.set.Record(f.ctx, ep, p, false, f.now()); !errors.Is(err, errDown) {
 		t.Fatalf("unsaved trip: Record = %v", err)
 	}
 	f.store.setFail(nil)
@@ -204,7 +200,8 @@ func TestProbeOwnerIsNotDropped(t *testing.T) {
 	f := setup(t, &breaker.Config{ConsecutiveFailures: 1, IdleTimeout: time.Minute})
 	f.attempt(f.set, false)
 	f.clock.Set(f.state().OpenUntil)
-	if ok, _ := f.allow(f.set); !ok {
+	probe, _ := f.allow(f.set)
+	if !probe.Allowed {
 		t.Fatal("probe refused")
 	}
 	// The probe takes two minutes (within its lease); other endpoints come
@@ -213,9 +210,7 @@ func TestProbeOwnerIsNotDropped(t *testing.T) {
 	if _, _, err := f.set.Allow(f.ctx, "ep_other", f.now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.set.Record(f.ctx, ep, true, f.now()); err != nil {
-		t.Fatal(err)
-	}
+	f.record(f.set, probe, true)
 	if st := f.state(); st.Status != kapsel.BreakerClosed {
 		t.Fatalf("the probe's verdict was lost: %+v", st)
 	}

@@ -77,30 +77,33 @@ func testCycle(t *testing.T, store kapsel.Store) {
 	}
 	attempt := func(s *breaker.Set, success bool) {
 		t.Helper()
-		if ok, at, err := s.Allow(ctx, id, clock.Now()); !ok || err != nil {
-			t.Fatalf("Allow = %v, %s, %v", ok, at, err)
+		p, at, err := s.Allow(ctx, id, clock.Now())
+		if !p.Allowed || err != nil {
+			t.Fatalf("Allow = %v, %s, %v", p.Allowed, at, err)
 		}
-		if err := s.Record(ctx, id, success, clock.Now()); err != nil {
+		if err := s.Record(ctx, id, p, success, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// concurrentProbe has every Set ask eight times at once and returns
 	// which Set won the single probe.
-	concurrentProbe := func() *breaker.Set {
+	concurrentProbe := func() (*breaker.Set, kapsel.BreakerPermit) {
 		t.Helper()
 		var wins atomic.Int32
 		var winner atomic.Pointer[breaker.Set]
+		var permit atomic.Pointer[kapsel.BreakerPermit]
 		var wg sync.WaitGroup
 		for _, s := range sets {
 			for range 8 {
 				wg.Go(func() {
-					ok, _, err := s.Allow(ctx, id, clock.Now())
+					p, _, err := s.Allow(ctx, id, clock.Now())
 					if err != nil {
 						t.Error(err)
 					}
-					if ok {
+					if p.Allowed {
 						wins.Add(1)
 						winner.Store(s)
+						permit.Store(&p)
 					}
 				})
 			}
@@ -109,7 +112,7 @@ func testCycle(t *testing.T, store kapsel.Store) {
 		if n := wins.Load(); n != 1 {
 			t.Fatalf("%d probes allowed, want 1", n)
 		}
-		return winner.Load()
+		return winner.Load(), *permit.Load()
 	}
 
 	start := clock.Now()
@@ -121,8 +124,8 @@ func testCycle(t *testing.T, store kapsel.Store) {
 	}
 	// A restart keeps it open.
 	restarted := breaker.New(store, cfg)
-	if ok, at, err := restarted.Allow(ctx, id, clock.Now()); ok || err != nil || !at.Equal(start.Add(breaker.DefaultCoolDown)) {
-		t.Fatalf("restarted Set: Allow = %v, %s, %v", ok, at, err)
+	if p, at, err := restarted.Allow(ctx, id, clock.Now()); p.Allowed || err != nil || !at.Equal(start.Add(breaker.DefaultCoolDown)) {
+		t.Fatalf("restarted Set: Allow = %v, %s, %v", p.Allowed, at, err)
 	}
 
 	// Probes fail, one at a time however many ask, until the hour is up.
@@ -131,8 +134,8 @@ func testCycle(t *testing.T, store kapsel.Store) {
 			t.Fatal("never disabled")
 		}
 		clock.Set(get().OpenUntil)
-		w := concurrentProbe()
-		if err := w.Record(ctx, id, false, clock.Now()); err != nil {
+		w, p := concurrentProbe()
+		if err := w.Record(ctx, id, p, false, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		ep, err := store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id})

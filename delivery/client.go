@@ -26,7 +26,10 @@ type attemptResult struct {
 	errMsg    string
 	// sent is true once the request headers were written: the destination
 	// may have seen the request.
-	sent     bool
+	sent bool
+	// local is true for a failure on Kapsel's side before anything was sent
+	// (the request could not be built): not the destination's doing.
+	local    bool
 	duration time.Duration
 }
 

@@ -192,23 +192,29 @@ func TestLeaseRescue(t *testing.T) {
 	}
 }
 
-// fakeBreakers refuses every attempt until a time.
+// fakeBreakers refuses every attempt until a time; the permits it gives
+// carry probe token 7, and it notes what Record is told.
 type fakeBreakers struct {
 	mu      sync.Mutex
 	until   time.Time
 	records []bool
+	permits []kapsel.BreakerPermit
 }
 
-func (b *fakeBreakers) Allow(_ context.Context, _ kapsel.EndpointID, now time.Time) (bool, time.Time, error) {
+func (b *fakeBreakers) Allow(_ context.Context, _ kapsel.EndpointID, now time.Time) (kapsel.BreakerPermit, time.Time, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !now.Before(b.until), b.until, nil
+	if now.Before(b.until) {
+		return kapsel.BreakerPermit{}, b.until, nil
+	}
+	return kapsel.BreakerPermit{Allowed: true, Probe: 7}, b.until, nil
 }
 
-func (b *fakeBreakers) Record(_ context.Context, _ kapsel.EndpointID, success bool, _ time.Time) error {
+func (b *fakeBreakers) Record(_ context.Context, _ kapsel.EndpointID, permit kapsel.BreakerPermit, success bool, _ time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records = append(b.records, success)
+	b.permits = append(b.permits, permit)
 	return nil
 }
 
@@ -232,5 +238,8 @@ func TestBreakerRefusalSpendsNoAttempt(t *testing.T) {
 	defer b.mu.Unlock()
 	if len(b.records) != 1 || !b.records[0] {
 		t.Fatalf("breaker told %v, want one success", b.records)
+	}
+	if b.permits[0] != (kapsel.BreakerPermit{Allowed: true, Probe: 7}) {
+		t.Fatalf("Record got permit %+v, want the one Allow gave", b.permits[0])
 	}
 }

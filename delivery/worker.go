@@ -42,9 +42,12 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		// outlive the lease: give it back rather than risk a duplicate.
 		return release(now)
 	}
+	// permit is handed back to Record with the outcome: only the probe's
+	// own outcome settles a half-open breaker.
+	var permit kapsel.BreakerPermit
 	if b := d.cfg.Breakers; b != nil {
 		ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.StoreTimeout)
-		allowed, retryAt, err := b.Allow(ctx, ep.ID, d.cfg.Clock.Now())
+		p, retryAt, err := b.Allow(ctx, ep.ID, d.cfg.Clock.Now())
 		cancel()
 		switch {
 		case err != nil && d.attemptCtx.Err() != nil:
@@ -53,9 +56,10 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 			// The breaker protects destinations; it is not needed for
 			// correctness, so a failing breaker store does not stop delivery.
 			d.log.Warn("circuit breaker unavailable; attempting anyway", slog.String("endpoint_id", string(ep.ID)), slog.Any("error", err))
-		case !allowed:
+		case !p.Allowed:
 			return release(retryAt)
 		}
+		permit = p
 	}
 
 	number := ev.Attempts + 1
@@ -68,9 +72,13 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		return release(d.cfg.Clock.Now())
 	}
 	now := d.cfg.Clock.Now()
-	if b := d.cfg.Breakers; b != nil && res.errorCode != kapsel.CodeShuttingDown {
+	// A failure on Kapsel's side before anything was sent (the request could
+	// not be built: an undecodable signing secret, an unusable URL) says
+	// nothing about the destination, so the breaker is not told; the attempt
+	// is still recorded and retried like any other failure.
+	if b := d.cfg.Breakers; b != nil && res.errorCode != kapsel.CodeShuttingDown && !res.local {
 		rctx, rcancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
-		if err := b.Record(rctx, ep.ID, res.errorCode == "", now); err != nil {
+		if err := b.Record(rctx, ep.ID, permit, res.errorCode == "", now); err != nil {
 			d.log.Warn("recording circuit breaker outcome failed", slog.String("endpoint_id", string(ep.ID)), slog.Any("error", err))
 		}
 		rcancel()
@@ -122,7 +130,7 @@ func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endp
 		if errors.Is(err, ErrSigningSecret) {
 			code = kapsel.CodeInternal
 		}
-		return &attemptResult{errorCode: code, errMsg: err.Error()}
+		return &attemptResult{errorCode: code, errMsg: err.Error(), local: true}
 	}
 	stopping := func() bool { return d.attemptCtx.Err() != nil }
 	return send(d.client, req, stopping)

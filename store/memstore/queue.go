@@ -30,7 +30,11 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	// claim over a large backlog costs O(n log Limit), not a full sort.
 	due := &claimHeap{}
 	for _, e := range s.events {
-		if !s.due(e, now) || exclude[e.EndpointID] || !s.claimable(e.EndpointID, now) {
+		if !s.due(e, now) || exclude[e.EndpointID] {
+			continue
+		}
+		if until, blocked := s.blockedUntil(e.EndpointID, now); blocked {
+			s.block(e, until, now)
 			continue
 		}
 		if due.Len() < params.Limit {
@@ -42,6 +46,7 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	}
 	out := make([]*kapsel.Event, due.Len())
 	for i, e := range *due {
+		delete(s.held, e.ID)
 		e.Status = kapsel.EventDelivering
 		e.LeaseToken = newLeaseToken()
 		e.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
@@ -50,27 +55,17 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	return out, nil
 }
 
-// due reports whether e waits for an attempt at now: pending and due, or
-// delivering with a lease that has expired (LeaseExpiresAt <= now).
+// due reports whether e waits for an attempt at now: pending, due and not
+// held, or delivering with a lease that has expired (LeaseExpiresAt <= now).
 func (s *Store) due(e *kapsel.Event, now time.Time) bool {
 	switch e.Status {
 	case kapsel.EventPending:
-		return !e.NextAttemptAt.After(now)
+		h, held := s.held[e.ID]
+		return !e.NextAttemptAt.After(now) && (!held || !h.until.After(now))
 	case kapsel.EventDelivering:
 		return !e.LeaseExpiresAt.After(now)
 	}
 	return false
-}
-
-// claimable reports whether the endpoint's events may be attempted at now:
-// it is active, not deleted, and its breaker is not open.
-func (s *Store) claimable(id kapsel.EndpointID, now time.Time) bool {
-	r, ok := s.endpoints[id]
-	if !ok || r.deleted() || r.endpoint.State != kapsel.EndpointActive {
-		return false
-	}
-	b, ok := s.breakers[id]
-	return !ok || !b.OpenUntil.After(now)
 }
 
 // leased returns the event when token still owns it; ErrLeaseLost otherwise.

@@ -40,10 +40,17 @@ func (s *Store) BreakerGet(ctx context.Context, params *kapsel.BreakerGetParams)
 }
 
 // BreakerSave writes the state when the stored version is ExpectedVersion (0:
-// none stored), in one statement, and returns it with Version incremented
-// and UpdatedAt = Now; ErrConflict otherwise. Version 0 inserts (the primary
-// key refuses a second first save); any other version updates where the
-// version still matches.
+// none stored) and returns it with Version incremented and UpdatedAt = Now;
+// ErrConflict otherwise. Version 0 inserts (the primary key refuses a second
+// first save); any other version updates where the version still matches.
+//
+// Events a claim held until the breaker's old OpenUntil (see holdSQL) are
+// brought forward to the new one in the same transaction — given back at
+// once when the breaker closes — so that a recovered endpoint's events do
+// not wait for a cool-down or probe lease that no longer applies. The
+// release is a second statement: the save's row lock waits for any claim
+// that share-locked the breaker row while holding events, and the release's
+// fresh snapshot then sees what that claim held.
 func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParams) (*kapsel.BreakerState, error) {
 	in := params.State
 	args := []any{in.EndpointID, in.Status, in.Trips, timePtr(in.OpenUntil), timePtr(in.ProbeUntil),
@@ -62,7 +69,15 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 		ON CONFLICT (endpoint_id) DO NOTHING
 		RETURNING ` + breakerColumns
 	}
-	b, err := scanBreaker(s.pool.QueryRow(ctx, sql, args...))
+	var b *kapsel.BreakerState
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if b, err = scanBreaker(tx.QueryRow(ctx, sql, args...)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, releaseBreakerHeldSQL, in.EndpointID, timePtr(b.OpenUntil))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("saving breaker of endpoint %s: %w: expected version %d is stale",
 			in.EndpointID, kapsel.ErrConflict, params.ExpectedVersion)
@@ -72,6 +87,16 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 	}
 	return b, nil
 }
+
+// releaseBreakerHeldSQL brings the endpoint's events held for its breaker
+// forward to the breaker's new open_until ($2; NULL when it lets everything
+// through): those held later than that are held until then, or not at all
+// when their next_attempt_at is later. Events held for an inactive endpoint
+// ('infinity') stay held. It reads events_held_idx.
+const releaseBreakerHeldSQL = `UPDATE events
+	SET claimable_at = greatest(next_attempt_at, coalesce($2::timestamptz, '-infinity'))
+	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
+		AND claimable_at <> 'infinity' AND claimable_at > coalesce($2::timestamptz, '-infinity')`
 
 // BreakerDelete forgets the endpoint's breaker state (a reset); forgetting a
 // state that does not exist is not an error. Events the claim held until the

@@ -16,18 +16,22 @@ import (
 // paused, disabled or deleted, or has a breaker open at $1, get claimable_at
 // set: to the breaker's open_until, or to 'infinity' until EndpointSetState
 // makes the endpoint active again or BreakerDelete resets its breaker (both
-// set it back to next_attempt_at). next_attempt_at, which the API shows, is
-// left alone. Without this, the due events of a blocked endpoint would stay
-// at the front for as long as it is blocked, and every claim would walk all
-// of them (100,000 cost ~0.2 s per claim).
+// set it back to next_attempt_at); a BreakerSave that closes the breaker or
+// brings open_until forward brings its held events forward too. next_attempt_at,
+// which the API shows, is left alone. Without this, the due events of a
+// blocked endpoint would stay at the front for as long as it is blocked, and
+// every claim would walk all of them (100,000 cost ~0.2 s per claim).
 //
-// The endpoint row is locked FOR SHARE: a concurrent EndpointSetState either
-// committed first — the lock then re-reads the row, sees it active and holds
-// nothing — or waits for this transaction and releases what it held in its
-// next statement. Both locks skip rows locked by others and never wait, so
-// the claim cannot deadlock with an EndpointSetState that waits for it (an
-// endpoint being changed just has its events held by a later claim). It
-// returns how many events it held.
+// The endpoint row is locked FOR SHARE, and so is the row of an open
+// breaker: a concurrent EndpointSetState, BreakerSave or BreakerDelete
+// either committed first — the lock then re-reads the row (READ COMMITTED),
+// sees the endpoint active or the breaker closed, and holds nothing — or
+// waits for this transaction and releases what it held in its next
+// statement. Every lock here skips rows locked by others and never waits, so
+// the claim cannot deadlock with a writer that waits for it (an endpoint or
+// breaker being changed just has its events held by a later claim; a
+// breaker row skipped counts as closed, and claimSQL still skips its events
+// by its own reading). It returns how many events it held.
 //
 // The outer query finds the walked events by primary key only: it does not
 // repeat the walk's status and claimable_at conditions, which the planner
@@ -37,17 +41,24 @@ import (
 // harmless, because claimable_at is read only while an event is pending and
 // every change back to pending sets it.
 const holdSQL = `
-WITH hold AS (
+WITH walked AS MATERIALIZED (
+	SELECT f.id, f.endpoint_id FROM events f
+	WHERE f.status = 'pending' AND f.claimable_at <= $1 AND f.endpoint_id <> ALL ($2::text[])
+	ORDER BY f.claimable_at, f.id
+	LIMIT $3
+),
+open_breakers AS MATERIALIZED (
+	SELECT b.endpoint_id, b.open_until FROM breakers b
+	WHERE b.endpoint_id = ANY (ARRAY(SELECT DISTINCT endpoint_id FROM walked)) AND b.open_until > $1
+	FOR SHARE SKIP LOCKED
+),
+hold AS (
 	SELECT e.id, CASE WHEN ep.state = 'active' AND ep.deleted_at IS NULL THEN b.open_until
 		ELSE 'infinity'::timestamptz END AS until
 	FROM events e
 	JOIN endpoints ep ON ep.id = e.endpoint_id
-	LEFT JOIN breakers b ON b.endpoint_id = e.endpoint_id AND b.open_until > $1
-	WHERE e.id = ANY (ARRAY(
-			SELECT f.id FROM events f
-			WHERE f.status = 'pending' AND f.claimable_at <= $1 AND f.endpoint_id <> ALL ($2::text[])
-			ORDER BY f.claimable_at, f.id
-			LIMIT $3))
+	LEFT JOIN open_breakers b ON b.endpoint_id = e.endpoint_id
+	WHERE e.id = ANY (ARRAY(SELECT id FROM walked))
 		AND (ep.state <> 'active' OR ep.deleted_at IS NOT NULL OR b.open_until IS NOT NULL)
 	FOR UPDATE OF e SKIP LOCKED
 	FOR SHARE OF ep SKIP LOCKED
@@ -57,6 +68,47 @@ held AS (
 	RETURNING 1
 )
 SELECT count(*) FROM held`
+
+// sweepSQL ends the delivering state of events whose lease ran out while
+// their endpoint could not be claimed (SPEC I3: nothing stays delivering
+// past its lease), up to $2 of them: claimSQL skips such events, so without
+// this they would show delivering for as long as the endpoint is blocked,
+// or forever once it is deleted. An event of a paused or disabled endpoint,
+// or of one whose breaker is open, goes back to pending with its lease
+// cleared, as if released (attempts and next_attempt_at unchanged; the hold
+// that follows in the same batch moves it out of the claim's way); one of a
+// deleted endpoint ends as failed with last_error $3 (SPEC §3: deleting an
+// endpoint ends its unfinished deliveries).
+//
+// It walks events_delivering_idx from the front, as claimSQL's expired
+// branch does, with the same per-row sub-selects; expired leases are rare
+// (a crashed node's, for one lease) and those of blocked endpoints leave
+// the index here, so the walk stays short. Rows other claimers hold are
+// skipped.
+const sweepSQL = `
+WITH blocked AS (
+	SELECT e.id, coalesce((SELECT ep.deleted_at IS NOT NULL FROM endpoints ep WHERE ep.id = e.endpoint_id), true) AS gone
+	FROM events e
+	WHERE e.status = 'delivering' AND e.lease_expires_at <= $1
+		AND NOT coalesce((SELECT ep.state = 'active' AND ep.deleted_at IS NULL FROM endpoints ep WHERE ep.id = e.endpoint_id)
+			AND NOT coalesce((SELECT b.open_until > $1 FROM breakers b WHERE b.endpoint_id = e.endpoint_id), false), false)
+	ORDER BY e.lease_expires_at
+	LIMIT $2
+	FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE events e
+SET status = CASE WHEN blocked.gone THEN 'failed' ELSE 'pending' END,
+	last_error = CASE WHEN blocked.gone THEN $3 ELSE e.last_error END,
+	lease_token = NULL, lease_expires_at = NULL, claimable_at = e.next_attempt_at
+FROM blocked
+WHERE e.id = blocked.id`
+
+// maxSweep bounds the expired leases one claim ends (sweepSQL).
+const maxSweep = 256
+
+// deletedEndpointError is the LastError of an event whose lease ran out
+// after its endpoint was deleted.
+const deletedEndpointError = "endpoint deleted: the delivery was ended unattempted"
 
 // claimSQL leases up to $2 due events. It runs right after holdSQL, in the
 // same implicit transaction (one pipelined batch, one round trip) but with
@@ -185,18 +237,21 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 // It applies to holdSQL too.
 const claimPlanSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
 
-// claim runs holdSQL and claimSQL in one pipelined batch (one round trip,
-// one implicit transaction) and returns the events leased and how many
-// events were held.
+// claim runs sweepSQL, holdSQL and claimSQL in one pipelined batch (one
+// round trip, one implicit transaction) and returns the events leased and
+// how many events were held.
 func (s *Store) claim(ctx context.Context, now time.Time, limit int, exclude []string, leaseUntil time.Time, scan int64) ([]*kapsel.Event, int64, error) {
 	b := &pgx.Batch{}
 	b.Queue(claimPlanSettings)
+	b.Queue(sweepSQL, now, maxSweep, deletedEndpointError)
 	b.Queue(holdSQL, now, exclude, scan)
 	b.Queue(claimSQL, now, limit, exclude, leaseUntil)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, 0, mapError(err)
+	for range 2 { // plan settings, sweep
+		if _, err := br.Exec(); err != nil {
+			return nil, 0, mapError(err)
+		}
 	}
 	var held int64
 	if err := br.QueryRow().Scan(&held); err != nil {

@@ -118,6 +118,7 @@ func TestClaimUsesIndexes(t *testing.T) {
 		}{
 			{"hold", pgstore.HoldSQL, []any{now, exclude, 256}},
 			{"claim", pgstore.ClaimSQL, []any{now, 10, exclude, now.Add(time.Minute)}},
+			{"sweep", pgstore.SweepSQL, []any{now, 256, "endpoint deleted"}},
 		} {
 			var raw []byte
 			if err := s.Pool().QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+q.sql, q.args...).Scan(&raw); err != nil {
@@ -138,8 +139,11 @@ func TestClaimUsesIndexes(t *testing.T) {
 				}
 			})
 			want := []string{"events_pending_idx"}
-			if q.name == "claim" {
+			switch q.name {
+			case "claim":
 				want = append(want, "events_delivering_idx")
+			case "sweep":
+				want = []string{"events_delivering_idx"}
 			}
 			for _, idx := range want {
 				if !indexes[idx] {

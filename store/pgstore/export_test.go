@@ -1,7 +1,8 @@
 package pgstore
 
-// ClaimSQL and HoldSQL are the claim's statements, for the EXPLAIN tests.
+// ClaimSQL, HoldSQL and SweepSQL are the claim's statements, for the EXPLAIN tests.
 const (
 	ClaimSQL = claimSQL
 	HoldSQL  = holdSQL
+	SweepSQL = sweepSQL
 )

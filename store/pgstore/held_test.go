@@ -215,3 +215,74 @@ func TestPauseResumeWhileClaiming(t *testing.T) {
 		t.Fatalf("delivered %d of %d events; %d pending events are still held", got, rounds*perRound, stranded)
 	}
 }
+
+// TestBreakerCloseWhileClaiming opens and closes an endpoint's breaker while
+// claimers run, so that claims holding events for the open breaker race
+// with saves that close it; every event must still be delivered with the
+// clock standing still — none left held until an OpenUntil that no longer
+// applies.
+func TestBreakerCloseWhileClaiming(t *testing.T) {
+	f := setup(t)
+	ctx := t.Context()
+	ep := f.endpoint(kapsel.EndpointActive)
+	const rounds, perRound = 8, 150
+	var delivered atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				evs, err := f.s.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 20, LeaseDuration: time.Hour, Now: f.now})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				cs := make([]kapsel.EventCompletion, len(evs))
+				for i, e := range evs {
+					cs[i] = kapsel.EventCompletion{EventID: e.ID, LeaseToken: e.LeaseToken, Status: kapsel.EventDelivered,
+						Attempt: kapsel.Attempt{StartedAt: f.now, StatusCode: 200}}
+				}
+				if len(cs) > 0 {
+					if _, err := f.s.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: cs, Now: f.now}); err != nil {
+						t.Error(err)
+						return
+					}
+					delivered.Add(int64(len(cs)))
+				}
+			}
+		})
+	}
+	var version int64
+	save := func(status kapsel.BreakerStatus, openUntil time.Time) {
+		st, err := f.s.BreakerSave(ctx, &kapsel.BreakerSaveParams{State: &kapsel.BreakerState{
+			EndpointID: ep.ID, Status: status, OpenUntil: openUntil}, ExpectedVersion: version, Now: f.now})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		version = st.Version
+	}
+	for range rounds {
+		save(kapsel.BreakerOpen, f.now.Add(time.Hour))
+		f.backlog(ep, perRound, f.now.Add(-time.Minute))
+		save(kapsel.BreakerClosed, time.Time{})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for delivered.Load() < rounds*perRound && time.Now().Before(deadline) {
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if got := delivered.Load(); got != rounds*perRound {
+		stranded := f.count(`SELECT count(*) FROM events WHERE status = 'pending' AND claimable_at > next_attempt_at`)
+		t.Fatalf("delivered %d of %d events; %d pending events are still held", got, rounds*perRound, stranded)
+	}
+}

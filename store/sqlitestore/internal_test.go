@@ -18,34 +18,43 @@ func openInternal(t *testing.T) *Store {
 	return s
 }
 
-// TestClaimQueryPlan checks that claiming pending events walks the partial
-// index in claim order and stops at the limit, rather than sorting every due
+// TestClaimQueryPlan checks that the claim's statements walk their partial
+// index in claim order and stop at the limit, rather than sorting every due
 // event: the difference between a constant-cost claim and one that grows
 // with the backlog.
 func TestClaimQueryPlan(t *testing.T) {
 	t.Parallel()
 	s := openInternal(t)
-	rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimPending, int64(0), "[]", 10)
-	if err != nil {
-		t.Fatalf("EXPLAIN: %v", err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatalf("scanning plan: %v", err)
+	for _, q := range []struct {
+		name, sql, index string
+		args             []any
+	}{
+		{"claim", claimPending, "events_claim_idx", []any{int64(0), "[]", 10}},
+		{"hold", holdSQL, "events_claim_idx", []any{int64(0), "[]", 64}},
+		{"sweep", sweepSQL, "events_delivering_idx", []any{int64(0), 256, "x"}},
+	} {
+		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q.name, err)
 		}
-		plan = append(plan, detail)
-	}
-	text := strings.Join(plan, "\n")
-	t.Logf("claim plan:\n%s", text)
-	if !strings.Contains(text, "events_pending_idx") {
-		t.Errorf("claim does not use events_pending_idx:\n%s", text)
-	}
-	if strings.Contains(text, "TEMP B-TREE FOR ORDER BY") {
-		t.Errorf("claim sorts the due events instead of reading them in index order:\n%s", text)
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatalf("scanning plan: %v", err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		t.Logf("%s plan:\n%s", q.name, text)
+		if !strings.Contains(text, "USING INDEX "+q.index) {
+			t.Errorf("%s does not use %s:\n%s", q.name, q.index, text)
+		}
+		if strings.Contains(text, "TEMP B-TREE FOR ORDER BY") {
+			t.Errorf("%s sorts the due events instead of reading them in index order:\n%s", q.name, text)
+		}
 	}
 }
 

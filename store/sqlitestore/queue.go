@@ -14,34 +14,37 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// claimCandidates returns, in claim order, up to ?3 claimable events of one
-// kind (the WHERE condition on e, with ?1 = Now): of an active, undeleted
-// endpoint whose breaker is not open and that is not in the JSON array ?2.
-// For pending events the planner walks events_pending_idx in
-// (next_attempt_at, id) order and stops at the limit, so a claim costs the
-// same with a backlog of a million events as with ten; TestClaimQueryPlan
-// checks that.
-func claimCandidates(kind string) string {
-	return `SELECT e.id, e.next_attempt_at FROM events e
+// claimCandidates returns, in claim order (order, an expression on e), up
+// to ?3 claimable events of one kind (the WHERE condition on e, with ?1 =
+// Now): of an active, undeleted endpoint whose breaker is not open and that
+// is not in the JSON array ?2. For pending events the planner walks
+// events_claim_idx in claim order and stops at the limit, and the hold that
+// runs first has moved blocked endpoints' events out of its front, so a
+// claim costs the same with a backlog of a million events as with ten,
+// paused or not; TestClaimQueryPlan and BenchmarkClaimPausedBacklog check
+// that.
+func claimCandidates(kind, order string) string {
+	return `SELECT e.id, ` + order + ` FROM events e
 		JOIN endpoints p ON p.id = e.endpoint_id
 		LEFT JOIN breakers b ON b.endpoint_id = e.endpoint_id
 		WHERE ` + kind + `
 			AND p.state = 'active' AND p.deleted_at IS NULL
 			AND (b.open_until IS NULL OR b.open_until <= ?1)
 			AND e.endpoint_id NOT IN (SELECT value FROM json_each(?2))
-		ORDER BY e.next_attempt_at, e.id
+		ORDER BY ` + order + `, e.id
 		LIMIT ?3`
 }
 
 var (
-	claimPending = claimCandidates(`e.status = 'pending' AND e.next_attempt_at <= ?1`)
-	claimExpired = claimCandidates(`e.status = 'delivering' AND e.lease_expires_at <= ?1`)
+	claimPending = claimCandidates(`e.status = 'pending' AND `+claimOrder+` <= ?1`, claimOrder)
+	claimExpired = claimCandidates(`e.status = 'delivering' AND e.lease_expires_at <= ?1`, `e.next_attempt_at`)
 )
 
 // claimUpdate leases the chosen events (?2, a JSON array of ids) until ?1;
-// randomblob is evaluated per row, so each event gets its own token.
+// randomblob is evaluated per row, so each event gets its own token. The
+// hold is forgotten: it lasts only while an event stays pending.
 const claimUpdate = `UPDATE events
-	SET status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = ?1
+	SET status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = ?1, held_until = NULL
 	WHERE id IN (SELECT value FROM json_each(?2))
 	RETURNING ` + eventColumns + `, ` + bodyColumn
 
@@ -52,9 +55,13 @@ type candidate struct {
 }
 
 // EventClaim leases up to Limit due events, earliest NextAttemptAt first
-// (ties by id), and returns them with their bodies. Due pending events and
-// expired leases are read separately, each through its own index and
-// limited, then merged.
+// (ties by id), and returns them with their bodies. It first ends the
+// expired leases of blocked endpoints and holds blocked endpoints' due
+// events (held.go). Due pending events and expired leases are then read
+// separately, each through its own index and limited, and merged.
+//
+// "Earliest" is by claim order: NextAttemptAt, except for events that were
+// held for a breaker and are claimed in the order the breaker let them go.
 func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
 	if params.Limit <= 0 {
 		return nil, nil
@@ -70,6 +77,9 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	now := params.Now.UnixMicro()
 	var out []*kapsel.Event
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.hold(ctx, tx, now, string(excludeJSON)); err != nil {
+			return err
+		}
 		var all []candidate
 		for _, q := range []string{claimPending, claimExpired} {
 			found, err := candidates(ctx, tx, q, now, string(excludeJSON), params.Limit)

@@ -64,6 +64,7 @@ type Store struct {
 	r         *sql.DB // read-only pool
 	closeOnce sync.Once
 	closeErr  error
+	holdScan  holdScan // the claim's hold window (held.go)
 }
 
 // Open opens (creating it when needed, with mode 0700) the directory dir,

@@ -3,6 +3,8 @@ package sqlitestore
 import (
 	"strings"
 	"testing"
+
+	"github.com/kapsel-dev/kapsel"
 )
 
 // TestStatsQueryPlan checks that EventStats' statements read events only
@@ -17,8 +19,8 @@ func TestStatsQueryPlan(t *testing.T) {
 		name, sql, index string
 		args             []any
 	}{
-		{"count pending", countLiveSQL, "events_pending_idx", []any{101, "pending"}},
-		{"count delivering", countLiveSQL, "events_delivering_idx", []any{101, "delivering"}},
+		{"count pending", countLiveSQL[kapsel.EventPending], "events_pending_idx", []any{101}},
+		{"count delivering", countLiveSQL[kapsel.EventDelivering], "events_delivering_idx", []any{101}},
 		{"oldest due", oldestDueSQL, "events_pending_idx", []any{int64(0), 100}},
 	} {
 		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)

@@ -109,4 +109,76 @@ func testBreakers(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		must(t, err, "BreakerGet")
 		equal(t, "Version", got.Version, int64(2))
 	})
+
+	testBreakerRelease(t, newStore)
+}
+
+// testBreakerRelease checks that events a claim skipped (a store may hold
+// them back until the breaker's OpenUntil, so that claims do not walk them)
+// are due again as soon as the breaker lets them through: when a save closes
+// it or brings OpenUntil forward, and when it is reset (SPEC §5: on closing,
+// the endpoint's waiting deliveries are due at once).
+func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
+	// blocked returns a store with one due event of an endpoint whose
+	// breaker (version 1) is open until Base+1h, after a claim at Base+1min
+	// that skipped it.
+	blocked := func(t *testing.T) (*harness, *kapsel.Endpoint, *kapsel.Event, *kapsel.BreakerState) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		ev := h.event(ep, Base)
+		b := h.saveBreaker(ep.ID, kapsel.BreakerOpen, at(time.Hour))
+		if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
+			t.Fatalf("claimed %v while the breaker is open", ids(got))
+		}
+		return h, ep, ev, b
+	}
+	resave := func(h *harness, b *kapsel.BreakerState, status kapsel.BreakerStatus, openUntil time.Time, now time.Time) {
+		h.t.Helper()
+		next := *b
+		next.Status, next.OpenUntil = status, openUntil
+		_, err := h.s.BreakerSave(h.ctx, &kapsel.BreakerSaveParams{State: &next, ExpectedVersion: b.Version, Now: now})
+		must(h.t, err, "BreakerSave")
+	}
+
+	t.Run("ClosingReleasesHeldEvents", func(t *testing.T) {
+		h, _, ev, b := blocked(t)
+		resave(h, b, kapsel.BreakerClosed, time.Time{}, at(2*time.Minute))
+		h.claimOne(ev.ID, time.Minute, at(2*time.Minute))
+	})
+
+	t.Run("EarlierOpenUntilReleasesHeldEvents", func(t *testing.T) {
+		h, _, ev, b := blocked(t)
+		resave(h, b, kapsel.BreakerOpen, at(5*time.Minute), at(2*time.Minute))
+		if got := h.claim(10, time.Minute, at(5*time.Minute-time.Microsecond)); len(got) != 0 {
+			t.Fatalf("claimed %v before the new OpenUntil", ids(got))
+		}
+		h.claimOne(ev.ID, time.Minute, at(5*time.Minute))
+	})
+
+	t.Run("LaterOpenUntilKeepsEventsBack", func(t *testing.T) {
+		h, _, ev, b := blocked(t)
+		resave(h, b, kapsel.BreakerHalfOpen, at(2*time.Hour), at(2*time.Minute))
+		if got := h.claim(10, time.Minute, at(2*time.Hour-time.Microsecond)); len(got) != 0 {
+			t.Fatalf("claimed %v before the new OpenUntil", ids(got))
+		}
+		h.claimOne(ev.ID, time.Minute, at(2*time.Hour))
+	})
+
+	t.Run("ResetReleasesHeldEvents", func(t *testing.T) {
+		h, ep, ev, _ := blocked(t)
+		must(t, h.s.BreakerDelete(h.ctx, &kapsel.BreakerDeleteParams{EndpointID: ep.ID}), "BreakerDelete")
+		h.claimOne(ev.ID, time.Minute, at(2*time.Minute))
+	})
+
+	t.Run("ClosingKeepsPausedEndpointBack", func(t *testing.T) {
+		h, ep, ev, b := blocked(t)
+		h.setState(ep, kapsel.EndpointPaused, "", at(90*time.Second))
+		h.claim(10, time.Minute, at(100*time.Second))
+		resave(h, b, kapsel.BreakerClosed, time.Time{}, at(2*time.Minute))
+		if got := h.claim(10, time.Minute, at(3*time.Minute)); len(got) != 0 {
+			t.Fatalf("claimed %v of a paused endpoint after its breaker closed", ids(got))
+		}
+		h.setState(ep, kapsel.EndpointActive, "", at(4*time.Minute))
+		h.claimOne(ev.ID, time.Minute, at(4*time.Minute))
+	})
 }

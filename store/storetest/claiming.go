@@ -226,4 +226,6 @@ func testClaiming(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "claimed events", len(got), total)
 		equal(t, "distinct lease tokens", len(tokens), total)
 	})
+
+	testBlockedLeases(t, newStore)
 }

@@ -79,6 +79,18 @@
 //     store does not hash bodies itself, and without a hash it could not tell
 //     a retry from another event reusing the key (SPEC I2). Every store
 //     checks inputs with kapsel.EventInsertParams.Storable before writing.
+//   - A claim ends the delivering state of events whose lease expired while
+//     their endpoint could not be claimed (SPEC I3): paused, disabled or
+//     breaker open — back to pending, lease cleared, Attempts and
+//     NextAttemptAt unchanged; deleted — failed, with a LastError that says
+//     the endpoint was deleted. Claims that find nothing to lease do it too.
+//     A live lease of a blocked endpoint is left alone.
+//   - A store may hold back (skip without walking) the due events of a
+//     blocked endpoint, but what lets the endpoint through again makes them
+//     due at once: EndpointSetState to active, BreakerDelete, and a
+//     BreakerSave that closes the breaker or brings OpenUntil forward (the
+//     events are then due from the new OpenUntil). Closing the breaker of a
+//     paused endpoint does not make its events claimable.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
 // the others, so a store built on a shared server must isolate each one (a
