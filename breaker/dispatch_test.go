@@ -175,7 +175,7 @@ func (e *env) dispatcher(set *breaker.Set, per int) (*delivery.Dispatcher, *clai
 func (e *env) set(cfg breaker.Config) (*breaker.Set, *hookLog) {
 	h := &hookLog{}
 	cfg.Clock, cfg.Hooks, cfg.Logger = e.clock, h.hooks(), slog.New(slog.DiscardHandler)
-	return breaker.New(e.store, &cfg), h
+	return mustNew(e.t, e.store, &cfg), h
 }
 
 // waitFor polls cond (waking the dispatchers each time) until it holds or

@@ -18,13 +18,16 @@ import (
 func Example() {
 	ctx := context.Background()
 	clock := kapseltest.NewClock(time.Time{})
-	set := breaker.New(memstore.New(), &breaker.Config{
+	set, err := breaker.New(memstore.New(), &breaker.Config{
 		Clock:  clock,
 		Logger: slog.New(slog.DiscardHandler),
 		Hooks: kapsel.Hooks{OnBreaker: func(i kapsel.BreakerInfo) {
 			fmt.Printf("%s → %s: %s\n", i.From, i.To, i.Reason)
 		}},
 	})
+	if err != nil {
+		panic(err)
+	}
 	endpoint := kapsel.EndpointID("ep_example")
 
 	for range breaker.DefaultConsecutiveFailures {

@@ -83,7 +83,9 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 		}},
 	}
 	if c.breakers {
-		cfg.Breakers = breaker.New(store, &breaker.Config{Logger: slog.New(slog.DiscardHandler)})
+		set, err := breaker.New(store, &breaker.Config{Logger: slog.New(slog.DiscardHandler)})
+		fatal(err)
+		cfg.Breakers = set
 	}
 	d, err := delivery.New(store, cfg)
 	fatal(err)

@@ -62,13 +62,16 @@ type Set struct {
 }
 
 // New returns a Set that keeps its state in store. A nil config is the zero
-// value. New panics when config fails [Config.Validate]; call Validate first
-// to get the error instead.
-func New(store Store, config *Config) *Set {
-	if err := config.Validate(); err != nil {
-		panic(err)
+// value. It returns [Config.Validate]'s error, which wraps kapsel.ErrInvalid
+// and names the field, for an invalid config, and an error for a nil store.
+func New(store Store, config *Config) (*Set, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: breaker.New needs a store", kapsel.ErrInvalid)
 	}
-	return &Set{store: store, cfg: config.withDefaults(), entries: map[kapsel.EndpointID]*entry{}}
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	return &Set{store: store, cfg: config.withDefaults(), entries: map[kapsel.EndpointID]*entry{}}, nil
 }
 
 // Allow reports whether an attempt to the endpoint may start at now. While

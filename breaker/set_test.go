@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -39,13 +40,13 @@ func setup(t *testing.T, cfg *breaker.Config) *fixture {
 	}
 	cfg.Hooks = f.hooks.hooks()
 	f.cfg = cfg
-	f.set = breaker.New(f.store, cfg)
+	f.set = mustNew(t, f.store, cfg)
 	return f
 }
 
 // another returns a second Set on the same store: a second dispatcher, or
 // the same one after a restart.
-func (f *fixture) another() *breaker.Set { return breaker.New(f.store, f.cfg) }
+func (f *fixture) another() *breaker.Set { return mustNew(f.t, f.store, f.cfg) }
 
 func (f *fixture) now() time.Time { return f.clock.Now() }
 
@@ -367,12 +368,12 @@ func TestConfigValidate(t *testing.T) {
 	if err := nilCfg.Validate(); err != nil {
 		t.Errorf("nil config: %v", err)
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("New accepted an invalid config")
-		}
-	}()
-	breaker.New(newFakeStore(), &breaker.Config{FailureRate: 2})
+	if _, err := breaker.New(newFakeStore(), &breaker.Config{FailureRate: 2}); !errors.Is(err, kapsel.ErrInvalid) || !strings.Contains(err.Error(), "Config.FailureRate") {
+		t.Errorf("New with an invalid config: %v, want ErrInvalid naming Config.FailureRate", err)
+	}
+	if _, err := breaker.New(nil, nil); !errors.Is(err, kapsel.ErrInvalid) {
+		t.Errorf("New with a nil store: %v, want ErrInvalid", err)
+	}
 }
 
 // TestStragglerDoesNotSettleTheProbe (issue 9 item 5): an attempt allowed
@@ -406,4 +407,14 @@ func TestStragglerDoesNotSettleTheProbe(t *testing.T) {
 		t.Fatalf("after the probe succeeded: %+v, want closed", st)
 	}
 	f.wantTransitions("closed>open", "open>half_open", "half_open>closed")
+}
+
+// mustNew is breaker.New for a config the test knows to be valid.
+func mustNew(t testing.TB, store breaker.Store, cfg *breaker.Config) *breaker.Set {
+	t.Helper()
+	s, err := breaker.New(store, cfg)
+	if err != nil {
+		t.Fatalf("breaker.New: %v", err)
+	}
+	return s
 }

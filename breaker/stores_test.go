@@ -66,7 +66,7 @@ func testCycle(t *testing.T, store kapsel.Store) {
 		ConsecutiveFailures: 3, DisableAfter: time.Hour,
 		Clock: clock, Hooks: hooks.hooks(), Logger: slog.New(slog.DiscardHandler),
 	}
-	sets := []*breaker.Set{breaker.New(store, cfg), breaker.New(store, cfg), breaker.New(store, cfg), breaker.New(store, cfg)}
+	sets := []*breaker.Set{mustNew(t, store, cfg), mustNew(t, store, cfg), mustNew(t, store, cfg), mustNew(t, store, cfg)}
 	get := func() *kapsel.BreakerState {
 		t.Helper()
 		st, err := store.BreakerGet(ctx, &kapsel.BreakerGetParams{EndpointID: id})
@@ -123,7 +123,7 @@ func testCycle(t *testing.T, store kapsel.Store) {
 		t.Fatalf("after the trip: %+v", st)
 	}
 	// A restart keeps it open.
-	restarted := breaker.New(store, cfg)
+	restarted := mustNew(t, store, cfg)
 	if p, at, err := restarted.Allow(ctx, id, clock.Now()); p.Allowed || err != nil || !at.Equal(start.Add(breaker.DefaultCoolDown)) {
 		t.Fatalf("restarted Set: Allow = %v, %s, %v", p.Allowed, at, err)
 	}

@@ -155,12 +155,12 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 	}
 	s := &Service{store: store, cfg: cfg, log: cfg.Logger}
 
+	var err error
 	bc := cfg.Breaker
 	bc.Logger, bc.Clock, bc.Hooks = cfg.Logger, cfg.Clock, cfg.Hooks
-	if err := bc.Validate(); err != nil {
+	if s.breakers, err = breaker.New(store, &bc); err != nil {
 		return nil, fmt.Errorf("service: Breaker: %w", err)
 	}
-	s.breakers = breaker.New(store, &bc)
 
 	dc := cfg.Delivery
 	dc.Logger, dc.Clock, dc.Hooks, dc.Breakers = cfg.Logger, cfg.Clock, cfg.Hooks, s.breakers
@@ -168,7 +168,6 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 	if cfg.Workers != 0 {
 		dc.Workers = cfg.Workers
 	}
-	var err error
 	if s.dispatcher, err = delivery.New(store, &dc); err != nil {
 		return nil, fmt.Errorf("service: Delivery: %w", err)
 	}
