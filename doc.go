@@ -84,7 +84,7 @@
 // Each rule is written once, here, and the management API, the dispatcher,
 // the ingest verifiers and every store apply the same one: [CheckURL]
 // (http or https, a host, no credentials), [CheckHeaders] (the custom header
-// policy of SPEC §6), [VerifierConfig.Validate] (no empty secret),
+// policy of docs/api.md), [VerifierConfig.Validate] (no empty secret),
 // [ParseSigningSecret] and [CheckSigningSecret] (the "whsec_<base64>"
 // format, prefix required), [BuiltinSchemes] (the verifier scheme names) and
 // [RotateSigningSecrets] (at most [MaxSigningSecrets] kept). Stores check

@@ -42,7 +42,7 @@ type SigningSecret struct {
 	ExpiresAt time.Time
 }
 
-// Default retry policy values (SPEC §5).
+// Default retry policy values (docs/delivery.md).
 const (
 	DefaultMaxAttempts     = 25
 	DefaultInitialInterval = 2 * time.Second
@@ -78,7 +78,7 @@ type RetryPolicy struct {
 	Retry4xx bool
 }
 
-// DefaultRetryPolicy returns the SPEC §5 default policy.
+// DefaultRetryPolicy returns the docs/delivery.md default policy.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxAttempts:     DefaultMaxAttempts,

@@ -37,7 +37,7 @@ var (
 	ErrIllegalTransition = errors.New("kapsel: illegal status transition")
 )
 
-// Code is one of Kapsel's documented error codes (SPEC §8). E1xxx codes are
+// Code is one of Kapsel's documented error codes (docs/api.md#errors). E1xxx codes are
 // about a request, E2xxx about a delivery attempt, E3xxx about Kapsel itself.
 type Code string
 

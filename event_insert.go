@@ -17,7 +17,7 @@ import "fmt"
 //     (400 E1009) before it gets here; this is the rule for every other
 //     caller.
 //   - An IdempotencyKey without a BodyHash is refused: the store could not
-//     tell a retry from another event reusing the key (SPEC I2: an insert
+//     tell a retry from another event reusing the key (I2 of docs/guarantees.md: an insert
 //     that could not compare bodies is refused, never deduplicated).
 //
 // p itself is not changed.

@@ -23,7 +23,7 @@ const (
 //     from one monotonic source: within a millisecond the 80 bits are the
 //     previous id's plus one.
 //   - Tenant and endpoint ids (and source ids, later) are capabilities: an
-//     endpoint's id is its ingest URL (SPEC I9 wants at least 80
+//     endpoint's id is its ingest URL (I9 of docs/guarantees.md wants at least 80
 //     unpredictable bits). Their 80 bits are drawn from crypto/rand for
 //     every id, never derived from another id; were they taken from the
 //     monotonic source, an endpoint created in the same millisecond as an

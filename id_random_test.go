@@ -37,7 +37,7 @@ func indexCrockford(c byte) int {
 // TestCapabilityIDsAreUnpredictable: tenant and endpoint ids carry 80 bits
 // from crypto/rand each, unrelated to any id made before them — in
 // particular not an event id plus one, which the shared monotonic source
-// produced (SPEC I9; issue 9 item 8: 990 of 1,000 pairs were exactly +1).
+// produced (I9 of docs/guarantees.md; issue 9 item 8: 990 of 1,000 pairs were exactly +1).
 func TestCapabilityIDsAreUnpredictable(t *testing.T) {
 	t.Parallel()
 	const n = 1000

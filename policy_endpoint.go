@@ -2,7 +2,7 @@ package kapsel
 
 // ValidateConfig checks the rules every store applies to an endpoint it is
 // asked to insert or update, so that an embedder writing through the store
-// directly is held to the same rules as the management API (SPEC §6, I7,
+// directly is held to the same rules as the management API (docs/api.md, I7,
 // I8):
 //
 //   - URL: [CheckURL] (E1007);

@@ -42,7 +42,7 @@ var reservedHeaders = map[string]bool{
 var reservedHeaderPrefixes = []string{"Proxy-", "Webhook-", "Svix-"}
 
 // CheckHeaders applies the one policy for an endpoint's custom outbound
-// headers (SPEC §6), which the management API, the dispatcher and every store
+// headers (docs/api.md), which the management API, the dispatcher and every store
 // share: at most [MaxCustomHeaders] headers; each name a valid HTTP field
 // name of at most [MaxHeaderNameLength] bytes, not two names that differ
 // only in case (delivery could send only one of them), and none that

@@ -9,7 +9,7 @@ import (
 // MaxURLLength is the longest destination URL accepted, in bytes.
 const MaxURLLength = 2048
 
-// CheckURL applies the syntactic rules for a destination URL (SPEC §6): at
+// CheckURL applies the syntactic rules for a destination URL (docs/api.md): at
 // most [MaxURLLength] bytes, absolute, scheme http or https, a host, no
 // credentials (user:password@), and a port, when given, of 1–65535. Every
 // store checks it on insert and update, so that no path — the management

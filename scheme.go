@@ -5,7 +5,7 @@ import (
 )
 
 // Verifier schemes for [VerifierConfig.Scheme]: the names of the verifiers
-// package ingest/verify implements (SPEC §4). [BuiltinSchemes] lists them;
+// package ingest/verify implements (docs/ingest.md). [BuiltinSchemes] lists them;
 // that list is the only one — the verifier registry, the management API and
 // the stores' validation all read it.
 const (
@@ -19,14 +19,14 @@ const (
 )
 
 // builtinSchemes is the one list of built-in scheme names, in the order
-// SPEC §4 gives them.
+// docs/ingest.md gives them.
 var builtinSchemes = []string{
 	SchemeNone, SchemeHMACSHA256, SchemeGitHub, SchemeStripe,
 	SchemeStandardWebhooks, SchemeShopify, SchemeSlack,
 }
 
 // BuiltinSchemes returns the names of the built-in verifier schemes, in the
-// order SPEC §4 lists them. The slice is the caller's to keep or change.
+// order docs/ingest.md lists them. The slice is the caller's to keep or change.
 func BuiltinSchemes() []string { return slices.Clone(builtinSchemes) }
 
 // IsBuiltinScheme reports whether scheme is one of the built-in verifier
@@ -54,7 +54,7 @@ type VerifierConfig struct {
 }
 
 // Validate checks the rules every store, the management API and the library
-// apply to a verifier (SPEC §4: an empty secret is never accepted):
+// apply to a verifier (docs/ingest.md: an empty secret is never accepted):
 //
 //   - the scheme "none" (or empty) has no secrets;
 //   - every other built-in scheme has 1–[MaxVerifierSecrets] secrets;

@@ -33,7 +33,7 @@ const (
 
 // MaxSigningSecrets is how many signing secrets an endpoint keeps: the
 // current one and at most four rotated-out ones still in their grace period
-// (SPEC §5), so a delivery never carries more than five signatures.
+// (docs/delivery.md), so a delivery never carries more than five signatures.
 const MaxSigningSecrets = 5
 
 // ParseSigningSecret returns the HMAC key of a "whsec_<base64>" secret: the

@@ -34,7 +34,7 @@ type EndpointStore interface {
 	// (Name, URL, IngestVerifier, RetryPolicy, Timeout, Headers); state,
 	// signing secrets, ids and creation time are kept — signing secrets
 	// change only through EndpointRotateSecret, so that an update computed
-	// from an earlier read can never undo a rotation (SPEC I8).
+	// from an earlier read can never undo a rotation (I8 of docs/guarantees.md).
 	// Endpoint.SigningSecrets is ignored. ErrNotFound as EndpointGet;
 	// ErrInvalid as EndpointInsert (the signing secrets are not checked).
 	EndpointUpdate(ctx context.Context, params *EndpointUpdateParams) (*Endpoint, error)

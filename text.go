@@ -19,7 +19,7 @@ import (
 // NUL in text columns (SQLSTATE 22021) and would refuse the whole statement,
 // with every other row in it. So every store passes such text through
 // SafeText before it writes it, and reads back the same thing whichever store
-// it is (SPEC §3: made safe, not refused). Bytes kept as bytes (event
+// it is (docs/storage.md: made safe, not refused). Bytes kept as bytes (event
 // bodies, response bodies, hashes) are stored as they are.
 //
 // NUL is replaced rather than removed so that the record still shows that

@@ -1,5 +1,5 @@
 // Package breaker guards each endpoint with a circuit breaker and disables
-// endpoints that have done nothing but fail for days (SPEC §5).
+// endpoints that have done nothing but fail for days (docs/delivery.md).
 //
 // A [Set] holds one breaker per endpoint and implements [kapsel.Breakers]:
 // the dispatcher calls Allow before each attempt and Record after it. Each

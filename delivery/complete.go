@@ -12,7 +12,7 @@ import (
 )
 
 // Recording outcomes. An attempt that reached its destination must get its
-// attempt record (SPEC I5), so the completer does not give an outcome up
+// attempt record (I5 of docs/guarantees.md), so the completer does not give an outcome up
 // while its lease may still be saved:
 //
 //   - A store that is unavailable (kapsel.ErrUnavailable, a timed-out call)

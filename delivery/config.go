@@ -52,7 +52,7 @@ type Config struct {
 	// At least MinLeaseDuration. Defaults to 150 s.
 	LeaseDuration time.Duration
 	// PollInterval is how often the store is asked for due events when
-	// nothing woke the dispatcher. SPEC §5 wants at most 1 s. Defaults to 1 s.
+	// nothing woke the dispatcher. docs/delivery.md wants at most 1 s. Defaults to 1 s.
 	PollInterval time.Duration
 	// EndpointCacheTTL is how long an endpoint read from the store is reused
 	// for further claimed events; negative disables the cache. A change to an

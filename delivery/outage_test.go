@@ -62,7 +62,7 @@ func (f *fixture) auditEqualsReality(evs []*kapsel.Event) {
 		records += len(f.attemptsOf(ev.ID))
 	}
 	if n := f.dest.Count(); n != records {
-		f.t.Fatalf("the destination received %d requests, the audit trail has %d attempts (SPEC I5)", n, records)
+		f.t.Fatalf("the destination received %d requests, the audit trail has %d attempts (I5 of docs/guarantees.md)", n, records)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// Outbound header names (SPEC §5).
+// Outbound header names (docs/delivery.md).
 const (
 	HeaderWebhookID        = "webhook-id"
 	HeaderWebhookTimestamp = "webhook-timestamp"
@@ -35,8 +35,8 @@ var notForwarded = []string{
 	"Svix-Id", "Svix-Timestamp", "Svix-Signature",
 }
 
-// NewRequest builds the HTTP request of one delivery attempt exactly as SPEC
-// §5 says: POST to the endpoint URL with the event body byte for byte; the
+// NewRequest builds the HTTP request of one delivery attempt exactly as
+// docs/delivery.md says: POST to the endpoint URL with the event body byte for byte; the
 // forwarded headers, then the stored Content-Type, then the endpoint's custom
 // headers, then Kapsel's own — User-Agent, webhook-id (the event id, the same
 // on every attempt), webhook-timestamp (now, unix seconds), webhook-signature

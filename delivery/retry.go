@@ -21,7 +21,7 @@ import (
 // (with its own randomisation off). Kapsel applies the jitter itself because
 // backoff draws from the global math/rand source, which tests cannot inject,
 // and because it caps the randomised value, which backoff does not: a wait is
-// never longer than MaxInterval (SPEC §5). The interval depends only on n, not
+// never longer than MaxInterval (docs/delivery.md). The interval depends only on n, not
 // on a stored backoff state, so any dispatcher can compute any retry.
 func RetryInterval(p kapsel.RetryPolicy, n int, r float64) time.Duration {
 	p = p.WithDefaults()

@@ -6,7 +6,7 @@ import (
 	"syscall"
 )
 
-// Guard is the SSRF guard (SPEC I7). The dispatcher installs it as the
+// Guard is the SSRF guard (I7 of docs/guarantees.md). The dispatcher installs it as the
 // net.Dialer Control hook, so it judges the address actually being dialled,
 // after DNS resolution: a name that resolves (or re-resolves, as in DNS
 // rebinding) to a blocked address is refused just like a literal one.

@@ -97,5 +97,5 @@ func invalidURL(format string, args ...any) error {
 
 // ValidateHeaders checks an endpoint's custom outbound headers: it is
 // kapsel.CheckHeaders, the one header policy the management API and the
-// stores apply too (SPEC §6). It returns a *kapsel.Error with code E1008.
+// stores apply too (docs/api.md). It returns a *kapsel.Error with code E1008.
 func ValidateHeaders(headers map[string]string) error { return kapsel.CheckHeaders(headers) }

@@ -49,7 +49,7 @@ func BenchmarkIngestPostgres(b *testing.B) {
 	}
 }
 
-// BenchmarkIngestHTTP is SPEC §9's ingest number as stated: webhooks over
+// BenchmarkIngestHTTP is docs/benchmarks.md's ingest number as stated: webhooks over
 // real HTTP to the ingest handler on a net/http server (127.0.0.1:0), GitHub
 // signature checked, each acknowledged only after its own row's commit in
 // pgstore, delivery held back (no dispatcher runs). 64 clients in this

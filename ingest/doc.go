@@ -7,7 +7,7 @@
 // [github.com/kapsel-dev/kapsel/ingest/verify]), the idempotency key
 // ([IdempotencyKey]) and the tenant's rate, then group-commits the event with
 // others and answers 202 only after its own row is committed (200 for a
-// duplicate). Refusals are problem+json answers with the codes of SPEC §4.
+// duplicate). Refusals are problem+json answers with the codes of docs/ingest.md.
 // docs/ingest.md states the order of checks and every choice made where
-// SPEC is silent.
+// the product specification is silent.
 package ingest

@@ -124,7 +124,7 @@ func (in *Ingester) admit() (release func(), err error) {
 }
 
 // Ingest verifies and stores one webhook (see [kapsel.Ingester]). Errors are
-// *kapsel.Error values with the codes of SPEC §4.
+// *kapsel.Error values with the codes of docs/ingest.md.
 func (in *Ingester) Ingest(ctx context.Context, req *kapsel.IngestRequest) (*kapsel.IngestResult, error) {
 	start := time.Now()
 	info := kapsel.IngestInfo{}

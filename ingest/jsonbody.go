@@ -6,7 +6,7 @@ import (
 )
 
 // jsonBody reads string fields of a request body that may be a JSON object.
-// The body stays opaque bytes (SPEC §4): it is parsed only when a field is
+// The body stays opaque bytes (docs/ingest.md): it is parsed only when a field is
 // first asked for, at most once, and a body that is not a JSON object simply
 // has no fields — reading never fails a request.
 //
@@ -18,7 +18,7 @@ import (
 //
 // It is what ingest reads of a provider's body: Stripe's and Slack's
 // delivery ids, Slack's url_verification challenge, and — with dotted paths
-// such as "event.type" — the event types of SPEC §4.
+// such as "event.type" — the event types of docs/ingest.md.
 type jsonBody struct {
 	raw    []byte
 	parsed bool

@@ -8,7 +8,7 @@ import (
 
 // bodyDeliveryIDs names, per verifier scheme, the top-level body member in
 // which the provider puts its delivery id — the providers that send it in
-// no header (SPEC §4): Stripe's event "id" (evt_…, the same on every retry
+// no header (docs/ingest.md): Stripe's event "id" (evt_…, the same on every retry
 // of the event) and Slack's Events API "event_id". Only a request verified
 // with that scheme is read this way: another source's "id" is its own
 // business.
@@ -18,7 +18,7 @@ var bodyDeliveryIDs = map[string]string{
 }
 
 // RequestIdempotencyKey returns the idempotency key of a request verified
-// with scheme, following SPEC §4's chain: the headers of
+// with scheme, following docs/ingest.md's chain: the headers of
 // [IdempotencyHeaders] as [IdempotencyKey] reads them (a present but
 // invalid header is an error wrapping kapsel.ErrInvalid), then, for the
 // stripe and slack schemes, the provider's delivery id in the JSON body.

@@ -10,7 +10,7 @@ import (
 
 // TestContentTypeKapselCannotStore: a Content-Type holding bytes that would
 // have to change to be stored (invalid UTF-8, NUL) is refused with 400
-// E1009 (SPEC §4), and nothing is stored; it used to get 503 forever. A
+// E1009 (docs/ingest.md), and nothing is stored; it used to get 503 forever. A
 // valid non-ASCII one is stored as it is.
 func TestContentTypeKapselCannotStore(t *testing.T) {
 	t.Parallel()

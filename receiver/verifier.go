@@ -15,7 +15,7 @@ import (
 	"github.com/kapsel-dev/kapsel/internal/problem"
 )
 
-// Standard Webhooks headers Kapsel signs every delivery with (SPEC §5).
+// Standard Webhooks headers Kapsel signs every delivery with (docs/delivery.md).
 const (
 	IDHeader        = verify.StandardWebhooksIDHeader
 	TimestampHeader = verify.StandardWebhooksTimestampHeader

@@ -64,7 +64,7 @@ func bigAttempts(t *testing.T, f *fixture, id kapsel.EventID, n int) {
 	}
 }
 
-// A page of 500 attempts with 64 KiB bodies stays small (SPEC §6): bodies
+// A page of 500 attempts with 64 KiB bodies stays small (docs/api.md): bodies
 // are 4 KiB previews marked truncated, errors 1,024 characters, and neither
 // the store's answer nor the response carries more — whole, that page was
 // ~43 MiB of JSON. ?include=response_body gives whole bodies in pages of 16.

@@ -10,7 +10,7 @@ import (
 )
 
 // TestTenantIsolation sends tenant B's key against every route with tenant
-// A's ids: each answers 404 E1011 and nothing of A's changes (SPEC I9).
+// A's ids: each answers 404 E1011 and nothing of A's changes (I9 of docs/guarantees.md).
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

@@ -33,7 +33,7 @@ func (s *pausingStore) EndpointUpdate(ctx context.Context, p *kapsel.EndpointUpd
 // TestPatchDoesNotUndoRotation interleaves, deterministically, a PATCH that
 // has read the endpoint with a rotation that completes before the PATCH
 // writes: the secret the rotation answered must be the one that signs
-// afterwards (SPEC I8; issue 9 item 7 — the PATCH wrote the endpoint back
+// afterwards (I8 of docs/guarantees.md; issue 9 item 7 — the PATCH wrote the endpoint back
 // whole, old secrets included, and the rotation was lost).
 func TestPatchDoesNotUndoRotation(t *testing.T) {
 	t.Parallel()

@@ -21,11 +21,11 @@ import (
 // ack rate, the sustained delivery rate (first request sent → last delivery
 // received) and the latency from sending an ingest request to the
 // destination receiving it (p50_ms, p99_ms), and from the client having the
-// ack to the destination receiving it (ack_p50_ms, ack_p99_ms: SPEC §9's
+// ack to the destination receiving it (ack_p50_ms, ack_p99_ms: docs/benchmarks.md's
 // definition). rate=max is a closed loop of 64 clients (the
 // latency then includes the backlog); rate=N sends N requests per second,
 // open loop (the achieved rate is reported as sent/s), which is how latency
-// targets are stated (SPEC §9: 1,000/s and 3,000/s). Client, server,
+// targets are stated (docs/benchmarks.md: 1,000/s and 3,000/s). Client, server,
 // destination and database share the machine.
 //
 //	go test ./cmd/kapseld -run '^$' -bench Server -benchtime 3000x

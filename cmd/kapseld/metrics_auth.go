@@ -11,7 +11,7 @@ import (
 )
 
 // requireMetricsToken wraps the /metrics handler: with a token configured
-// (KAPSEL_METRICS_TOKEN, SPEC §7), a scrape must send it as
+// (KAPSEL_METRICS_TOKEN, docs/operations.md), a scrape must send it as
 // "Authorization: Bearer <token>" and anything else answers 401 E1010 with
 // WWW-Authenticate; without one, h is returned as it is. The comparison is
 // of SHA-256 digests in constant time, so neither the token's content nor

@@ -28,7 +28,7 @@ func getMetrics(t *testing.T, base, authorization string) (int, string, string) 
 }
 
 // TestMetricsToken: with KAPSEL_METRICS_TOKEN set, /metrics answers only a
-// scrape that sends it as a bearer token (SPEC §7); the other routes are
+// scrape that sends it as a bearer token (docs/operations.md); the other routes are
 // unaffected, and without the variable /metrics stays open.
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()

@@ -17,7 +17,7 @@ import (
 
 // TestShutdownUnderLoad stops kapseld while clients keep ingesting and the
 // dispatcher keeps delivering: Run returns nil, every event answered 202 is
-// in the database (SPEC I1), and no event is left leased (delivering).
+// in the database (I1 of docs/guarantees.md), and no event is left leased (delivering).
 func TestShutdownUnderLoad(t *testing.T) {
 	t.Parallel()
 	dsn := testdb.New(t)

@@ -136,7 +136,7 @@ func mac(key []byte, parts ...[]byte) []byte {
 // every candidate signature in constant time (lengths included). It returns
 // nil on the first match, ErrMismatch naming header otherwise; with no secret
 // at all it fails closed. An empty secret is skipped: anyone can compute a
-// MAC keyed by nothing, so it never verifies anything (SPEC §4), whatever
+// MAC keyed by nothing, so it never verifies anything (docs/ingest.md), whatever
 // reached the verifier — the stores refuse to keep one, and this is the last
 // line.
 func matchAny(secrets []string, candidates [][]byte, expected func(secret string) []byte, header string) error {

@@ -16,7 +16,7 @@ import (
 
 // TestEmptySecretNeverVerifies: a request "signed" with an empty key — what
 // anyone can compute — is refused by every scheme, whether the empty secret
-// is alone or beside a real one (SPEC §4; issue 9 item 10).
+// is alone or beside a real one (docs/ingest.md; issue 9 item 10).
 func TestEmptySecretNeverVerifies(t *testing.T) {
 	t.Parallel()
 	body := []byte(testBody)

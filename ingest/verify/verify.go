@@ -1,5 +1,5 @@
 // Package verify checks the signatures that webhook providers put on the
-// requests they send, one [Verifier] per scheme of SPEC §4: none,
+// requests they send, one [Verifier] per scheme of docs/ingest.md: none,
 // hmac-sha256, github, stripe, standard-webhooks, shopify and slack.
 //
 // Every verifier follows the same rules:

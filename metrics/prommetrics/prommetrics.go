@@ -1,4 +1,4 @@
-// Package prommetrics exports Kapsel's metrics to Prometheus (SPEC §7).
+// Package prommetrics exports Kapsel's metrics to Prometheus (docs/operations.md).
 //
 // The core never imports Prometheus: it reports what it does through
 // [kapsel.Hooks]. [New] registers the series on a registry the application
@@ -71,7 +71,7 @@ const (
 
 // DefaultDurationBuckets are the buckets, in seconds, of the ingest and
 // attempt duration and delivery latency histograms: 1 ms to 2 min, dense
-// where SPEC §9's targets lie (10–50 ms).
+// where docs/benchmarks.md's targets lie (10–50 ms).
 var DefaultDurationBuckets = []float64{
 	.001, .0025, .005, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120,
 }

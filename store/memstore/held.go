@@ -49,7 +49,7 @@ func (s *Store) blockedUntil(id kapsel.EndpointID, now time.Time) (time.Time, bo
 
 // block deals with a due event of a blocked endpoint. A pending one is held
 // until until. A delivering one, whose lease has expired, must not stay
-// delivering (SPEC I3): it goes back to pending, held, with its lease
+// delivering (I3 of docs/guarantees.md): it goes back to pending, held, with its lease
 // cleared — or, when its endpoint was deleted, ends as failed.
 func (s *Store) block(e *kapsel.Event, until, now time.Time) {
 	if e.Status == kapsel.EventDelivering {

@@ -2,7 +2,7 @@
 // and experiments.
 //
 // It is NOT durable: everything it holds is lost when the process exits, so
-// it breaks Kapsel's durable-acceptance promise (SPEC I1) by design. Use
+// it breaks Kapsel's durable-acceptance promise (I1 of docs/guarantees.md) by design. Use
 // store/pgstore in production, or store/sqlitestore for a single durable
 // process.
 //

@@ -70,14 +70,14 @@ held AS (
 SELECT count(*) FROM held`
 
 // sweepSQL ends the delivering state of events whose lease ran out while
-// their endpoint could not be claimed (SPEC I3: nothing stays delivering
+// their endpoint could not be claimed (I3 of docs/guarantees.md: nothing stays delivering
 // past its lease), up to $2 of them: claimSQL skips such events, so without
 // this they would show delivering for as long as the endpoint is blocked,
 // or forever once it is deleted. An event of a paused or disabled endpoint,
 // or of one whose breaker is open, goes back to pending with its lease
 // cleared, as if released (attempts and next_attempt_at unchanged; the hold
 // that follows in the same batch moves it out of the claim's way); one of a
-// deleted endpoint ends as failed with last_error $3 (SPEC §3: deleting an
+// deleted endpoint ends as failed with last_error $3 (docs/storage.md: deleting an
 // endpoint ends its unfinished deliveries).
 //
 // It walks events_delivering_idx from the front, as claimSQL's expired

@@ -12,10 +12,10 @@ import (
 // completeSQL applies a batch of completions in one statement:
 //
 //   - done: each completion is a compare-and-set on its lease token (fencing,
-//     SPEC I6): only an event still delivering under that token changes. It
+//     I6 of docs/guarantees.md): only an event still delivering under that token changes. It
 //     counts the attempt, applies the outcome and clears the lease.
 //   - an attempt record for each winner, numbered by the event's new count,
-//     in the same statement (SPEC I5); a loser writes nothing.
+//     in the same statement (I5 of docs/guarantees.md); a loser writes nothing.
 //   - the endpoints some winners asked to disable (410 Gone).
 //
 // It returns the event ids that won.

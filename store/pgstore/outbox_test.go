@@ -194,7 +194,7 @@ func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
 		if _, err := tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o1')`); err != nil {
 			return err
 		}
-		// An idempotency key without a body hash: refused (SPEC I2).
+		// An idempotency key without a body hash: refused (I2 of docs/guarantees.md).
 		_, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
 			EndpointID: f.ep.ID, Body: body, IdempotencyKey: "order-o2",
 		}})

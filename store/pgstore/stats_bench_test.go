@@ -14,7 +14,7 @@ import (
 // on an empty table, then with KAPSEL_BENCH_EVENTS delivered events (default
 // 1,000,000), then with a paused endpoint's backlog of 100,000 pending
 // events on top — first as no claim has met it yet, then after claims moved
-// it out of the claim index's way, as a running dispatcher does. SPEC §7: a scrape costs the same whatever the size of the
+// it out of the claim index's way, as a running dispatcher does. docs/operations.md: a scrape costs the same whatever the size of the
 // tables, so the three should be alike.
 //
 // The rows are written by one INSERT … SELECT FROM generate_series (about

@@ -31,7 +31,7 @@ func (n *analyzedNode) walk(f func(*analyzedNode)) {
 // endpoint's due events, not yet met by any claim) are both far larger than
 // the limit, and checks what they read from events: only the partial
 // indexes of the live statuses, and never more than limit+1 rows. That is
-// what makes a scrape cost the same whatever the table holds (SPEC §7).
+// what makes a scrape cost the same whatever the table holds (docs/operations.md).
 func TestStatsReadBoundedRows(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)

@@ -12,7 +12,7 @@ import (
 
 // BenchmarkClaimPausedBacklog measures one claim of 10 due events of an
 // active endpoint while a paused endpoint has 0 or 100,000 due events
-// waiting: a claim must not walk the paused backlog (SPEC §9: claim costs
+// waiting: a claim must not walk the paused backlog (docs/benchmarks.md: claim costs
 // what it costs on an empty database). Each round claims the 10 events and
 // gives them back due again, outside the timer. The first 20 claims, which
 // move the paused backlog out of the way once, run before the timer starts;

@@ -17,7 +17,7 @@ import (
 // process that inserts events into the directory it names.
 const crashChildEnv = "KAPSEL_SQLITE_CRASH_CHILD"
 
-// TestKill9KeepsAcknowledgedEvents is SPEC I1 for the embedded store: a
+// TestKill9KeepsAcknowledgedEvents is I1 of docs/guarantees.md for the embedded store: a
 // child process inserts batches and prints the ids of each batch once
 // EventInsertMany has returned (the moment the ingester would answer 2xx);
 // the parent kills it with SIGKILL mid-stream, reopens the directory and

@@ -43,13 +43,12 @@ const holdSQL = `UPDATE events SET held_until = blocked.until
 	WHERE events.id = blocked.id`
 
 // sweepSQL ends the delivering state of up to ?2 events whose lease ran out
-// while their endpoint could not be claimed (SPEC I3: nothing stays
+// while their endpoint could not be claimed (I3 of docs/guarantees.md: nothing stays
 // delivering past its lease; the claim skips such events). Those of a
 // paused or disabled endpoint, or of one whose breaker is open, go back to
 // pending with the lease cleared, as if released (attempts and
 // next_attempt_at unchanged; the hold that follows moves them out of the
-// way); those of a deleted endpoint end as failed with last_error ?3 (SPEC
-// §3). It walks events_delivering_idx, where expired leases are rare.
+// way); those of a deleted endpoint end as failed with last_error ?3 (docs/storage.md). It walks events_delivering_idx, where expired leases are rare.
 const sweepSQL = `UPDATE events SET
 		status = CASE WHEN blocked.gone THEN 'failed' ELSE 'pending' END,
 		last_error = CASE WHEN blocked.gone THEN ?3 ELSE events.last_error END,

@@ -7,7 +7,7 @@
 //
 // The database runs in WAL mode with synchronous=FULL: a commit returns only
 // after the write-ahead log is fsynced, so an event the ingester answered 2xx
-// for survives kill -9 and power loss (SPEC I1). EventInsertMany writes all
+// for survives kill -9 and power loss (I1 of docs/guarantees.md). EventInsertMany writes all
 // its rows in one transaction, so the ingester's group commit costs one
 // fsync.
 //

@@ -10,7 +10,7 @@ import (
 
 func testAttempts(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	// A list can ask for cut bodies and errors, so that a page of large
-	// attempts stays small in memory (SPEC §6); the cut happens in the
+	// attempts stays small in memory (docs/api.md); the cut happens in the
 	// store's read, and a zero limit reads them whole.
 	t.Run("AttemptListCutsBodiesAndErrors", func(t *testing.T) {
 		h := setup(t, newStore)

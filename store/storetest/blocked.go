@@ -9,7 +9,7 @@ import (
 )
 
 // testBlockedLeases checks that an event whose lease ran out while its
-// endpoint could not be claimed does not stay delivering (SPEC I3): a claim
+// endpoint could not be claimed does not stay delivering (I3 of docs/guarantees.md): a claim
 // gives it back as pending (lease cleared, nothing else changed) when the
 // endpoint is paused, disabled or has its breaker open, and ends it as failed
 // when the endpoint was deleted.

@@ -116,7 +116,7 @@ func testBreakers(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 // testBreakerRelease checks that events a claim skipped (a store may hold
 // them back until the breaker's OpenUntil, so that claims do not walk them)
 // are due again as soon as the breaker lets them through: when a save closes
-// it or brings OpenUntil forward, and when it is reset (SPEC §5: on closing,
+// it or brings OpenUntil forward, and when it is reset (docs/delivery.md: on closing,
 // the endpoint's waiting deliveries are due at once).
 func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	// blocked returns a store with one due event of an endpoint whose

@@ -19,7 +19,7 @@ type badConfig struct {
 
 // badConfigs are the endpoint configurations kapsel.Endpoint.ValidateConfig
 // refuses: the one URL, header, verifier and signing-secret policy that the
-// management API also applies (SPEC §6, I8; issue 9 items 10 and 18).
+// management API also applies (docs/api.md, I8; issue 9 items 10 and 18).
 func badConfigs() []badConfig {
 	header := func(kv ...string) func(*kapsel.Endpoint) {
 		return func(e *kapsel.Endpoint) {

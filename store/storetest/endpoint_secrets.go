@@ -112,7 +112,7 @@ func testEndpointSecrets(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	})
 
 	// Rotations are atomic: concurrent ones are all applied, none undone by
-	// another computed from an older read (SPEC I8, issue 9 item 7).
+	// another computed from an older read (I8 of docs/guarantees.md, issue 9 item 7).
 	t.Run("RotateConcurrently", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())

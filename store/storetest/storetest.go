@@ -77,10 +77,10 @@
 //   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
 //     whole EventInsertMany call with ErrInvalid and nothing is written: the
 //     store does not hash bodies itself, and without a hash it could not tell
-//     a retry from another event reusing the key (SPEC I2). Every store
+//     a retry from another event reusing the key (I2 of docs/guarantees.md). Every store
 //     checks inputs with kapsel.EventInsertParams.Storable before writing.
 //   - A claim ends the delivering state of events whose lease expired while
-//     their endpoint could not be claimed (SPEC I3): paused, disabled or
+//     their endpoint could not be claimed (I3 of docs/guarantees.md): paused, disabled or
 //     breaker open — back to pending, lease cleared, Attempts and
 //     NextAttemptAt unchanged; deleted — failed, with a LastError that says
 //     the endpoint was deleted. Claims that find nothing to lease do it too.
