@@ -210,9 +210,9 @@ func ExampleService_CreateEndpoint() {
 	fmt.Println("created:", ep.Name, ep.State, ep.RetryPolicy.MaxAttempts, "attempts")
 	fmt.Println("signing secret returned once:", strings.HasPrefix(secret, "whsec_"))
 	// Output:
-	// E1007 400 ftp://files.example.com/hooks
-	// E1007 400 https://user:pass@example.com/hooks
-	// E1007 400 http://127.0.0.1:8080/hooks
+	// E1007 422 ftp://files.example.com/hooks
+	// E1007 422 https://user:pass@example.com/hooks
+	// E1007 422 http://127.0.0.1:8080/hooks
 	// E1008 Host header
 	// created: orders active 25 attempts
 	// signing secret returned once: true
