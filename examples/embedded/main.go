@@ -1,22 +1,24 @@
-// Command embedded shows Kapsel embedded in an application's own HTTP
-// server: the front door built in one call, its handler mounted on the
-// application's mux, an endpoint created through a validated operation, and
-// a webhook ingested and delivered in the same process. It uses the
-// in-memory store so it runs anywhere; swap in store/pgstore or
-// store/sqlitestore for durability.
+// Command embedded shows Kapsel embedded in an application's own HTTP server
+// through its front door, package service: the service's handler mounted on
+// the application's mux beside its own routes, and delivery running in the
+// same process. It uses the in-memory store so it runs anywhere; swap in
+// store/pgstore or store/sqlitestore for durability.
 //
 //	go run ./examples/embedded
 //
-// It ingests one webhook through its own HTTP listener, prints what the
+// It creates a tenant and an endpoint that accepts GitHub-signed webhooks,
+// ingests one through its own listener on 127.0.0.1, prints what the
 // destination receives, and exits.
 package main
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,79 +36,114 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, w io.Writer) error {
-	// A destination the application owns (in real life: another service).
-	got := make(chan string, 1)
-	dest, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		got <- fmt.Sprintf("body %q, signed: %t", body, r.Header.Get("webhook-signature") != "")
-	}))
-	if err != nil {
-		return err
-	}
-
-	// Kapsel, in one call. The destination is on loopback, which the SSRF
-	// guard refuses unless allowed.
-	k, err := service.New(memstore.New(), service.Config{
+// run serves the application with Kapsel mounted, ingests one webhook,
+// writes what happens to out, and stops.
+func run(ctx context.Context, out io.Writer) error {
+	svc, err := service.New(memstore.New(), service.Config{
+		Logger: slog.New(slog.DiscardHandler),
+		// The destination is on loopback, which the SSRF guard refuses by
+		// default.
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {
 		return err
 	}
-	if err := k.Start(ctx); err != nil {
+	if err := svc.Start(ctx); err != nil {
 		return err
 	}
-	defer k.Stop(context.Background())
+	defer stop(svc)
 
-	// The application's own mux, with Kapsel mounted on it.
-	mux := http.NewServeMux()
-	mux.Handle("/", k.Handler())
-	addr, err := serve(mux)
+	// A destination the application owns (in real life: another service).
+	got := make(chan string, 1)
+	dest, closeDest, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%s (webhook-id set: %t)", body, r.Header.Get("webhook-id") != "")
+	}))
 	if err != nil {
 		return err
 	}
+	defer closeDest()
 
-	tenant, _, err := k.CreateTenant(ctx, service.TenantCreate{Name: "example"})
+	tenant, _, err := svc.CreateTenant(ctx, service.TenantCreate{Name: "example"})
 	if err != nil {
 		return err
 	}
-	ep, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
-		Name:           "github",
-		URL:            "http://" + dest + "/hook",
+	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name: "github",
+		URL:  "http://" + dest + "/hook",
+		// Webhooks arriving at the ingest URL must carry GitHub's signature.
 		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
 	})
 	if err != nil {
 		return err
 	}
 
-	// A provider sends a GitHub-signed webhook (GitHub's published test vector).
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost,
-		"http://"+addr+"/ingest/"+string(ep.ID), bytes.NewReader([]byte("Hello, World!")))
-	req.Header.Set("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
-	req.Header.Set("X-GitHub-Delivery", "delivery-1")
-	resp, err := http.DefaultClient.Do(req)
+	// The application's own mux: its routes, and Kapsel's at the root
+	// (POST /ingest/{id} and the management API under /v1/).
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("/", svc.Handler())
+	addr, closeApp, err := serve(mux)
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	fmt.Fprintln(w, "ingest answered", resp.StatusCode)
+	defer closeApp()
+
+	// A provider sends a GitHub-signed webhook (GitHub's published test
+	// vector), then a forged one.
+	ingestURL := "http://" + addr + "/ingest/" + string(ep.ID)
+	for _, sig := range []string{
+		"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+		"sha256=0000000000000000000000000000000000000000000000000000000000000000",
+	} {
+		status, err := post(ctx, ingestURL, sig)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "ingest answered %d %s\n", status, http.StatusText(status))
+	}
 
 	select {
 	case s := <-got:
-		fmt.Fprintln(w, "destination received", s)
-		return nil
+		fmt.Fprintln(out, "destination received", s)
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("not delivered within 10 s")
+		return errors.New("not delivered within 10 s")
 	}
+	return nil
 }
 
-// serve serves h on a free loopback port and returns its address.
-func serve(h http.Handler) (string, error) {
+// post sends "Hello, World!" to url with a GitHub signature header.
+func post(ctx context.Context, url, signature string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader([]byte("Hello, World!")))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Hub-Signature-256", signature)
+	req.Header.Set("X-GitHub-Delivery", "delivery-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// serve serves h on a free port of 127.0.0.1 and returns its address and a
+// function that shuts it down.
+func serve(h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return ln.Addr().String(), nil
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// stop stops the service within a bounded time.
+func stop(svc *service.Service) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = svc.Stop(ctx)
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/service"
+	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/storetest"
+)
+
+// TestConformance proves the wrapper keeps the store contract.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) kapsel.Store { return Wrap(memstore.New()) })
+}
+
+// TestCounts checks that writes are counted per row, failures apart, and
+// reads not at all. It writes through the service, as an application does.
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := Wrap(memstore.New())
+	svc, err := service.New(s, service.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ten, _, err := svc.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GetTenant(ctx, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Refused by the service before the store is asked: not a store failure.
+	if _, _, err := svc.CreateEndpoint(ctx, ten.ID, service.EndpointCreate{URL: "ftp://example.com"}); kapsel.CodeOf(err) != kapsel.CodeInvalidURL {
+		t.Fatalf("CreateEndpoint with an ftp URL: %v, want E1007", err)
+	}
+	// Refused by the store: a failure.
+	if _, err := svc.RotateTenantAPIKey(ctx, "ten_unknown"); !errors.Is(err, kapsel.ErrNotFound) {
+		t.Fatalf("RotateTenantAPIKey of an unknown tenant: %v, want ErrNotFound", err)
+	}
+
+	if w := s.Writes(); len(w) != 1 || w["TenantInsert"] != 1 {
+		t.Fatalf("Writes() = %v, want only TenantInsert: 1", w)
+	}
+	if f := s.Failures(); len(f) != 1 || f["TenantRotateAPIKey"] != 1 {
+		t.Fatalf("Failures() = %v, want TenantRotateAPIKey: 1", f)
+	}
+}
