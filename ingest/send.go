@@ -14,8 +14,9 @@ import (
 // one of a tenant's endpoints: row.TenantID and row.EndpointID name them,
 // row.Body, row.ContentType, row.Headers and row.IdempotencyKey are the
 // event; BodyHash is computed here. It is group-committed with ingests and
-// returns after its own commit, with ingest's rules and errors: 404 E1003
-// for an endpoint that is not the tenant's, 413 E1002 over MaxBodyBytes,
+// returns after its own commit, with ingest's rules and errors — except that
+// an endpoint that is not the tenant's is 404 E1011, as for every operation
+// a tenant calls by API key (E1003 answers an ingest URL); 413 E1002 over MaxBodyBytes,
 // 400 E1004 for a malformed idempotency key, 400 E1009 for a content type
 // Kapsel cannot store, 429 E1006 over the tenant's rate, 422 E1005 for a key
 // reused with another body, 503 E3001/E3003. The front door's Send calls
@@ -37,7 +38,7 @@ func (in *Ingester) send(ctx context.Context, row *kapsel.EventInsertParams) (*k
 	tgt, err := in.endpoints.get(ctx, row.EndpointID)
 	switch {
 	case errors.Is(err, kapsel.ErrNotFound) || (err == nil && tgt.tenant.ID != row.TenantID):
-		return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", row.EndpointID), Err: kapsel.ErrNotFound}
+		return nil, &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("endpoint %q not found", row.EndpointID), Err: kapsel.ErrNotFound}
 	case err != nil:
 		return nil, in.unavailable("storage unavailable; retry later", err)
 	}

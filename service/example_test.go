@@ -253,7 +253,7 @@ func ExampleService_Send() {
 	// webhook-id is the event id: true
 	// event: delivered after 1 attempt
 	// again: duplicate true same event true <nil>
-	// unknown endpoint: E1003
+	// unknown endpoint: E1011
 }
 
 // A paused endpoint keeps accepting events; they wait, and are delivered

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +55,7 @@ func (s *Service) row(tenant kapsel.TenantID, in *Send) (*kapsel.EventInsertPara
 // Send stores an event and returns once it is committed; the dispatcher
 // then delivers it like an ingested webhook (in-process wake-up, within
 // milliseconds). It is group-committed with ingests and follows their
-// rules. Errors: E1003 when the endpoint is not the tenant's; E1002, E1004,
+// rules. Errors: E1011 when the endpoint is not the tenant's; E1002, E1004,
 // E1009 for a body, idempotency key or content type ingest would refuse;
 // E1005 for an idempotency key reused with another body; E1006 over the
 // tenant's rate; E3001 or E3003 when nothing could be stored (retry).
@@ -96,7 +95,7 @@ func (s *Service) SendTx(ctx context.Context, tx pgx.Tx, tenant kapsel.TenantID,
 		return nil, kapsel.NewError(kapsel.CodeInternal, "SendTx needs a store that inserts in the caller's transaction (pgstore)")
 	}
 	if _, err := s.GetEndpoint(ctx, tenant, in.EndpointID); err != nil {
-		return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: "endpoint " + string(in.EndpointID) + " does not exist", Err: err}
+		return nil, err
 	}
 	row, err := s.row(tenant, &in)
 	if err != nil {
@@ -106,10 +105,7 @@ func (s *Service) SendTx(ctx context.Context, tx pgx.Tx, tenant kapsel.TenantID,
 		Events: []*kapsel.EventInsertParams{row}, IdempotencyWindow: s.cfg.Ingest.IdempotencyWindow, Now: s.now(),
 	})
 	if err != nil {
-		if errors.Is(err, kapsel.ErrNotFound) {
-			return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: "endpoint " + string(in.EndpointID) + " does not exist", Err: err}
-		}
-		return nil, err
+		return nil, notFoundErr(err, "endpoint", string(in.EndpointID))
 	}
 	if err := res[0].Err; err != nil {
 		return nil, &kapsel.Error{Code: kapsel.CodeIdempotencyReused, Detail: "idempotency key reused with another body", Err: err}

@@ -46,7 +46,7 @@ func TestSendDeliversAndDeduplicates(t *testing.T) {
 		in   service.Send
 		code kapsel.Code
 	}{
-		"another tenant's endpoint": {service.Send{EndpointID: e.endpoint(e.tenant(), dest.URL).ID}, kapsel.CodeUnknownEndpoint},
+		"another tenant's endpoint": {service.Send{EndpointID: e.endpoint(e.tenant(), dest.URL).ID}, kapsel.CodeNotFound},
 		"body over the limit":       {service.Send{EndpointID: ep.ID, Body: bytes.Repeat([]byte("x"), 65)}, kapsel.CodeBodyTooLarge},
 		"bad idempotency key":       {service.Send{EndpointID: ep.ID, IdempotencyKey: "tab\there"}, kapsel.CodeBadIdempotencyKey},
 		"unstorable content type":   {service.Send{EndpointID: ep.ID, ContentType: "text/\xff"}, kapsel.CodeMalformedRequest},
@@ -136,7 +136,7 @@ func TestSendTxCommitsWithTheCallersTransaction(t *testing.T) {
 	_, err = svc.SendTx(ctx, tx, ten.ID, service.Send{EndpointID: ep.ID, IdempotencyKey: "\x00"})
 	requireCode(t, err, kapsel.CodeBadIdempotencyKey, "SendTx with a bad key")
 	_, err = svc.SendTx(ctx, tx, e2Tenant(t, svc), service.Send{EndpointID: ep.ID})
-	requireCode(t, err, kapsel.CodeUnknownEndpoint, "SendTx to another tenant's endpoint")
+	requireCode(t, err, kapsel.CodeNotFound, "SendTx to another tenant's endpoint")
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatalf("commit after refused sends: %v", err)
 	}
