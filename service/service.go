@@ -250,9 +250,11 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // Handler serves everything an application exposes of Kapsel: ingest
-// (POST /ingest/{id}) and the management API (/v1/…). Mount it at the root
-// of a mux, or mount [Service.IngestHandler] and
-// [Service.ManagementHandler] separately.
+// (POST /ingest/{id}) and the management API (/v1/…), and answers any other
+// path with a problem+json 404 E1011. Mount it at the root of a mux that
+// Kapsel owns; on a mux with routes of the application's own, mount
+// [Service.IngestHandler] at "/ingest/" and [Service.ManagementHandler] at
+// "/v1/" instead, so that the application keeps its own 404s.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // IngestHandler serves POST /ingest/{id}; mount it at "/ingest/".
