@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
+	"github.com/kapsel-dev/kapsel/internal/lifecycle"
 )
 
 var _ kapsel.Ingester = (*Ingester)(nil)
@@ -31,16 +31,10 @@ type Ingester struct {
 	limiters  *rateLimiters
 	batcher   *batcher // nil with DisableGroupCommit
 
-	mu       sync.RWMutex
-	state    int // stateNew, stateRunning, stateStopped
-	requests sync.WaitGroup
+	// life is new, running or stopped; it admits the requests under way,
+	// which Stop waits for.
+	life lifecycle.Runner
 }
-
-const (
-	stateNew = iota
-	stateRunning
-	stateStopped
-)
 
 // New returns an ingester storing into store. cfg may be nil; an invalid
 // field is reported as an error wrapping kapsel.ErrInvalid.
@@ -70,57 +64,43 @@ func New(store kapsel.IngestStore, cfg *Config) (*Ingester, error) {
 // Start starts the group-commit loop. It returns an error when the ingester
 // was already started or stopped.
 func (in *Ingester) Start(ctx context.Context) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.state != stateNew {
-		return fmt.Errorf("ingest: Start called twice or after Stop")
-	}
-	in.state = stateRunning
-	if in.batcher != nil {
-		go in.batcher.run()
+	err := in.life.Start(func() error {
+		if in.batcher != nil {
+			go in.batcher.run()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: Start called twice or after Stop: %w", err)
 	}
 	return nil
 }
 
 // Stop makes new ingests answer 503 E3003, waits for the requests under way
 // (each still gets its own commit's answer), flushes the queue and stops the
-// group-commit loop, or gives up waiting when ctx ends. Stopping twice is
-// safe.
+// group-commit loop, or gives up waiting when ctx ends. Stopping twice, or
+// before Start, is safe; a second Stop waits for the first one's result.
 func (in *Ingester) Stop(ctx context.Context) error {
-	in.mu.Lock()
-	prev := in.state
-	in.state = stateStopped
-	in.mu.Unlock()
-	if prev != stateRunning {
-		return nil
-	}
-	waited := make(chan struct{})
-	go func() { in.requests.Wait(); close(waited) }()
-	var err error
-	select {
-	case <-waited:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	if in.batcher != nil {
-		// Even when ctx has ended, close the queue: what is queued is still
-		// flushed in the background.
-		if cerr := in.batcher.close(ctx); err == nil {
-			err = cerr
+	return in.life.Stop(ctx, func(ctx context.Context) error {
+		err := in.life.Drain(ctx)
+		if in.batcher != nil {
+			// Even when ctx has ended, close the queue: what is queued is
+			// still flushed in the background.
+			if cerr := in.batcher.close(ctx); err == nil {
+				err = cerr
+			}
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // admit registers a request unless the ingester is not running.
 func (in *Ingester) admit() (release func(), err error) {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	if in.state != stateRunning {
+	release, ok := in.life.Admit()
+	if !ok {
 		return nil, in.shuttingDown()
 	}
-	in.requests.Add(1)
-	return in.requests.Done, nil
+	return release, nil
 }
 
 // Ingest verifies and stores one webhook (see [kapsel.Ingester]). Errors are
