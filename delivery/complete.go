@@ -297,8 +297,11 @@ func (d *Dispatcher) release(rels []kapsel.EventRelease) {
 // noteRecordErr keeps the first recording failure after Stop began, for
 // Stop to return.
 func (d *Dispatcher) noteRecordErr(err error) {
+	if !d.life.Stopping() {
+		return
+	}
 	d.mu.Lock()
-	if d.stopStarted && d.recordErr == nil {
+	if d.recordErr == nil {
 		d.recordErr = err
 	}
 	d.mu.Unlock()

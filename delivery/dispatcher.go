@@ -9,11 +9,13 @@ import (
 	"sync"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/lifecycle"
 )
 
 var _ kapsel.Dispatcher = (*Dispatcher)(nil)
 
-// ErrStarted is returned by Start on a dispatcher that was already started.
+// ErrStarted is returned by Start on a dispatcher that was already started
+// (whether or not it was stopped since).
 var ErrStarted = errors.New("delivery: dispatcher already started")
 
 // Dispatcher is the default [kapsel.Dispatcher]. A claim loop leases due
@@ -57,11 +59,11 @@ type Dispatcher struct {
 	// found nothing; nil otherwise.
 	idleExcluded []kapsel.EndpointID
 
+	// life is new, running or stopped: Start and Stop run once, a second
+	// Stop waits for the first one's result.
+	life lifecycle.Runner
+
 	mu          sync.Mutex
-	started     bool
-	stopStarted bool
-	stopDone    chan struct{}
-	stopErr     error
 	running     int                          // worker goroutines
 	inflight    map[kapsel.EndpointID]int    // attempts running per endpoint
 	queued      map[kapsel.EndpointID][]*job // claimed, waiting for a slot
@@ -96,7 +98,6 @@ func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
 		completeCh: make(chan *outcome, c.Workers),
 		compDone:   make(chan struct{}),
 		giveUpCh:   make(chan struct{}),
-		stopDone:   make(chan struct{}),
 		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]cachedEndpoint{}},
 		inflight:   map[kapsel.EndpointID]int{},
 		queued:     map[kapsel.EndpointID][]*job{},
@@ -113,20 +114,25 @@ func (d *Dispatcher) Guard() *Guard { return d.guard }
 // Start begins claiming and delivering in the background. When the store is
 // a kapsel.Notifier, the dispatcher also wakes on its notifications; without
 // one (or when listening fails) it polls every Config.PollInterval. ctx bounds
-// only the start-up. A second Start returns ErrStarted.
+// only the start-up; when it has already ended, Start returns its error and
+// may be called again. A second Start returns ErrStarted; a Start after a
+// Stop that came first returns kapsel.ErrShuttingDown.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.started {
+	err := d.life.Start(func() error { return d.start(ctx) })
+	switch {
+	case errors.Is(err, lifecycle.ErrStarted):
 		return ErrStarted
-	}
-	if d.stopStarted {
+	case errors.Is(err, lifecycle.ErrStopped):
 		return kapsel.ErrShuttingDown
 	}
+	return err
+}
+
+// start is Start's work, run once by d.life.
+func (d *Dispatcher) start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d.started = true
 	listenCtx, cancel := context.WithCancel(context.Background())
 	d.listenCancel = cancel
 	if n, ok := d.store.(kapsel.Notifier); ok {
@@ -170,26 +176,15 @@ func (d *Dispatcher) Wake() {
 // retrying until ctx ends, then tries each outcome left once more (each store
 // call bounded by Config.StoreTimeout). The error reports a store failure
 // while recording (the affected leases then expire and are re-claimed).
-// Stopping twice, or before Start, is safe.
+// Stopping twice, or before Start, is safe: a second Stop waits for the first
+// one and returns its result, or returns ctx.Err() when its own ctx ends
+// first.
 func (d *Dispatcher) Stop(ctx context.Context) error {
-	d.mu.Lock()
-	if d.stopStarted {
-		d.mu.Unlock()
-		select {
-		case <-d.stopDone:
-			return d.stopErr
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	d.stopStarted = true
-	started := d.started
-	d.mu.Unlock()
-	if !started {
-		close(d.stopDone)
-		return nil
-	}
+	return d.life.Stop(ctx, d.stop)
+}
 
+// stop is Stop's work, run once by d.life and only after a Start.
+func (d *Dispatcher) stop(ctx context.Context) error {
 	close(d.quit)
 	<-d.claimDone
 	d.listenCancel()
@@ -221,8 +216,6 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.transport.CloseIdleConnections()
 
 	d.mu.Lock()
-	d.stopErr = d.recordErr
-	d.mu.Unlock()
-	close(d.stopDone)
-	return d.stopErr
+	defer d.mu.Unlock()
+	return d.recordErr
 }
