@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -40,6 +39,7 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
+	"github.com/kapsel-dev/kapsel/internal/lifecycle"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 )
 
@@ -127,16 +127,10 @@ type Service struct {
 	handler    http.Handler
 	maxBody    int64 // the ingester's MaxBodyBytes, which sends follow too
 
-	mu      sync.Mutex
-	state   int
-	stopErr error
+	// life is new, running or stopped: Start and Stop run once, a second
+	// Stop waits for the first one's result.
+	life lifecycle.Runner
 }
-
-const (
-	stateNew = iota
-	stateRunning
-	stateStopped
-)
 
 // New builds a Service over store. It returns an error naming the field
 // when cfg is invalid; nothing is started until [Service.Start].
@@ -204,20 +198,20 @@ func New(store kapsel.Store, cfg Config) (*Service, error) {
 // are committed and delivered. ctx bounds only the start-up. Start after
 // Start or Stop returns an error.
 func (s *Service) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateNew {
-		return fmt.Errorf("service: Start called twice or after Stop")
+	err := s.life.Start(func() error {
+		if err := s.dispatcher.Start(ctx); err != nil {
+			return fmt.Errorf("starting delivery: %w", err)
+		}
+		if err := s.ingester.Start(ctx); err != nil {
+			_ = s.dispatcher.Stop(context.Background())
+			return fmt.Errorf("starting ingest: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, lifecycle.ErrStarted) || errors.Is(err, lifecycle.ErrStopped) {
+		return fmt.Errorf("service: Start called twice or after Stop: %w", err)
 	}
-	if err := s.dispatcher.Start(ctx); err != nil {
-		return fmt.Errorf("starting delivery: %w", err)
-	}
-	if err := s.ingester.Start(ctx); err != nil {
-		_ = s.dispatcher.Stop(context.Background())
-		return fmt.Errorf("starting ingest: %w", err)
-	}
-	s.state = stateRunning
-	return nil
+	return err
 }
 
 // Stop shuts down in the order that loses nothing, within ctx: new ingests
@@ -226,27 +220,19 @@ func (s *Service) Start(ctx context.Context) error {
 // in-flight attempts finish until ctx ends, records what was cut short and
 // releases the remaining leases so another node can take them at once.
 // Stopping twice, or before Start, is safe; the second call returns the
-// first one's result.
+// first one's result (waiting for it, or returning ctx.Err() when its own
+// ctx ends first).
 func (s *Service) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.state {
-	case stateNew:
-		s.state = stateStopped
-		return nil
-	case stateStopped:
-		return s.stopErr
-	}
-	s.state = stateStopped
-	var errs []error
-	if err := s.ingester.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping ingest: %w", err))
-	}
-	if err := s.dispatcher.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping delivery: %w", err))
-	}
-	s.stopErr = errors.Join(errs...)
-	return s.stopErr
+	return s.life.Stop(ctx, func(ctx context.Context) error {
+		var errs []error
+		if err := s.ingester.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping ingest: %w", err))
+		}
+		if err := s.dispatcher.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping delivery: %w", err))
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // Handler serves everything an application exposes of Kapsel: ingest
