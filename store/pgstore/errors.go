@@ -54,6 +54,7 @@ const (
 	pgCrashShutdown        = "57P02"
 	pgCannotConnectNow     = "57P03"
 	pgLockNotAvailable     = "55P03" // lock_timeout
+	pgReadOnlyTransaction  = "25006" // a primary demoted to a standby by a failover
 )
 
 // mapError is the one place where driver errors become Kapsel's sentinels:
@@ -67,9 +68,15 @@ const (
 //     is made safe by kapsel.SafeText before it is written, so invalid
 //     UTF-8 and NUL (22021, 22P05) no longer reach Postgres.
 //   - connection failures and timeouts, server shutdown or start-up,
-//     resource exhaustion (class 53), cancelled statements, serialization
-//     failures and deadlocks, a cancelled context
+//     resource exhaustion (class 53), system errors such as I/O failures
+//     (class 58), a read-only server (25006: a primary demoted by a
+//     failover, until the pool reconnects to the new one), cancelled
+//     statements, serialization failures and deadlocks, a cancelled context
 //     → kapsel.ErrUnavailable (the operation may be retried)
+//
+// What is none of these is returned unclassified, and callers treat it as a
+// refusal: the completer isolates the row it comes with rather than retry
+// a statement the server refuses for a reason nobody listed.
 //
 // The driver error stays in the chain for logs. Other errors are returned
 // unchanged.
@@ -96,7 +103,7 @@ func classify(err error) error {
 			return kapsel.ErrNotFound
 		case code[:2] == "22", code == pgNotNullViolation, code == pgCheckViolation:
 			return kapsel.ErrInvalid
-		case code[:2] == "08", code[:2] == "53",
+		case code[:2] == "08", code[:2] == "53", code[:2] == "58", code == pgReadOnlyTransaction,
 			code == pgSerializationFailure, code == pgDeadlockDetected,
 			code == pgQueryCanceled, code == pgAdminShutdown, code == pgCrashShutdown,
 			code == pgCannotConnectNow, code == pgLockNotAvailable:
