@@ -137,7 +137,13 @@ func ForwardedHeaders(h http.Header) http.Header {
 // misdescribe the body. Other forwarded headers are stored made safe (see
 // kapsel.SafeHeader): they describe the request, not the body.
 func storableContentType(h http.Header) error {
-	ct := h.Get("Content-Type")
+	return checkContentType(h.Get("Content-Type"))
+}
+
+// checkContentType is the rule for a content type, sent or ingested: it is
+// stored and delivered exactly as given, so bytes kapsel.SafeText would
+// change (invalid UTF-8, NUL) are refused with 400 E1009.
+func checkContentType(ct string) error {
 	if kapsel.SafeText(ct) == ct {
 		return nil
 	}

@@ -56,9 +56,19 @@ func (in *Ingester) send(ctx context.Context, row *kapsel.EventInsertParams) (*k
 		o = in.commit(ctx, []*kapsel.EventInsertParams{row})[0]
 	}
 	if o.err != nil {
-		return nil, o.err
+		return nil, sendError(o.err, row.EndpointID)
 	}
 	return &kapsel.IngestResult{Event: o.res.Event, Duplicate: o.res.Duplicate}, nil
+}
+
+// sendError is the commit's answer, except that an endpoint that
+// disappeared since it was looked up (deleted meanwhile) is E1011, as for
+// every operation a tenant calls: E1003 is the answer of an ingest URL.
+func sendError(err error, id kapsel.EndpointID) error {
+	if kapsel.CodeOf(err) == kapsel.CodeUnknownEndpoint {
+		return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("endpoint %q not found", id), Err: err}
+	}
+	return err
 }
 
 // CheckSend applies ingest's rules to an event an application sends and
@@ -75,9 +85,8 @@ func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
 			return &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
 		}
 	}
-	if kapsel.SafeText(row.ContentType) != row.ContentType {
-		return &kapsel.Error{Code: kapsel.CodeMalformedRequest,
-			Detail: "content type holds bytes Kapsel cannot store (invalid UTF-8 or NUL)", Err: kapsel.ErrInvalid}
+	if err := checkContentType(row.ContentType); err != nil {
+		return err
 	}
 	sum := sha256.Sum256(row.Body)
 	row.BodyHash = sum[:]

@@ -37,19 +37,16 @@ type SendResult struct {
 	Duplicate bool
 }
 
-// row builds the stored event of a send, with ingest's checks.
-func (s *Service) row(tenant kapsel.TenantID, in *Send) (*kapsel.EventInsertParams, error) {
-	row := &kapsel.EventInsertParams{
+// row builds the stored event of a send; ingest.CheckSend checks it.
+func row(tenant kapsel.TenantID, in *Send) *kapsel.EventInsertParams {
+	r := &kapsel.EventInsertParams{
 		TenantID: tenant, EndpointID: in.EndpointID, Body: in.Body, ContentType: in.ContentType,
 		Headers: ingest.ForwardedHeaders(in.Headers), IdempotencyKey: in.IdempotencyKey,
 	}
-	if row.ContentType == "" {
-		row.ContentType = "application/json"
+	if r.ContentType == "" {
+		r.ContentType = "application/json"
 	}
-	if err := ingest.CheckSend(row, s.maxBody); err != nil {
-		return nil, err
-	}
-	return row, nil
+	return r
 }
 
 // Send stores an event and returns once it is committed; the dispatcher
@@ -60,11 +57,7 @@ func (s *Service) row(tenant kapsel.TenantID, in *Send) (*kapsel.EventInsertPara
 // E1005 for an idempotency key reused with another body; E1006 over the
 // tenant's rate; E3001 or E3003 when nothing could be stored (retry).
 func (s *Service) Send(ctx context.Context, tenant kapsel.TenantID, in Send) (*SendResult, error) {
-	row, err := s.row(tenant, &in)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.ingester.Send(ctx, row)
+	res, err := s.ingester.Send(ctx, row(tenant, &in))
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +90,12 @@ func (s *Service) SendTx(ctx context.Context, tx pgx.Tx, tenant kapsel.TenantID,
 	if _, err := s.GetEndpoint(ctx, tenant, in.EndpointID); err != nil {
 		return nil, err
 	}
-	row, err := s.row(tenant, &in)
-	if err != nil {
+	r := row(tenant, &in)
+	if err := ingest.CheckSend(r, s.maxBody); err != nil {
 		return nil, err
 	}
 	res, err := ts.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{row}, IdempotencyWindow: s.cfg.Ingest.IdempotencyWindow, Now: s.now(),
+		Events: []*kapsel.EventInsertParams{r}, IdempotencyWindow: s.cfg.Ingest.IdempotencyWindow, Now: s.now(),
 	})
 	if err != nil {
 		return nil, notFoundErr(err, "endpoint", string(in.EndpointID))

@@ -162,3 +162,26 @@ func TestSendTxNeedsATxStore(t *testing.T) {
 	_, err := e.svc.SendTx(e.ctx, nil, ten.ID, service.Send{EndpointID: e.endpoint(ten, "https://example.com/").ID})
 	requireCode(t, err, kapsel.CodeInternal, "SendTx on a memstore")
 }
+
+// TestSendNotFoundComesFirst: a send naming an endpoint that is not the
+// tenant's — another tenant's, or one deleted a moment ago while the
+// ingester's endpoint cache still holds it — answers E1011 whatever else is
+// wrong with it, as every operation a tenant calls does.
+func TestSendNotFoundComesFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, service.Config{})
+	ten := e.tenant()
+	ep := e.endpoint(ten, "https://example.com/hook")
+	if _, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{}`)}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if err := e.svc.DeleteEndpoint(e.ctx, ten.ID, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{}`)})
+	requireCode(t, err, kapsel.CodeNotFound, "Send to an endpoint deleted a moment ago")
+
+	foreign := e.endpoint(e.tenant(), "https://example.com/hook")
+	_, err = e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: foreign.ID, IdempotencyKey: "\x00bad"})
+	requireCode(t, err, kapsel.CodeNotFound, "Send to another tenant's endpoint with a bad key")
+}
