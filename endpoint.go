@@ -53,6 +53,11 @@ const (
 	DefaultAttemptTimeout  = 30 * time.Second
 	MinAttemptTimeout      = time.Second
 	MaxAttemptTimeout      = 120 * time.Second
+	// MaxRetryInterval caps a policy's InitialInterval and MaxInterval, and
+	// MaxRetryAge its MaxAge: longer waits are configuration mistakes, and
+	// the caps keep every computed time far from overflowing.
+	MaxRetryInterval = 7 * 24 * time.Hour
+	MaxRetryAge      = 365 * 24 * time.Hour
 )
 
 // RetryPolicy says how failed attempts are retried. A zero field takes its
@@ -108,16 +113,16 @@ func (p RetryPolicy) Validate() error {
 	switch {
 	case p.MaxAttempts < 1 || p.MaxAttempts > 1000:
 		return fmt.Errorf("%w: retry_policy.max_attempts must be 1–1000, got %d", ErrInvalid, p.MaxAttempts)
-	case p.InitialInterval < time.Millisecond:
-		return fmt.Errorf("%w: retry_policy.initial_interval_ms must be at least 1", ErrInvalid)
-	case p.MaxInterval < p.InitialInterval:
-		return fmt.Errorf("%w: retry_policy.max_interval_ms must be at least initial_interval_ms", ErrInvalid)
+	case p.InitialInterval < time.Millisecond || p.InitialInterval > MaxRetryInterval:
+		return fmt.Errorf("%w: retry_policy.initial_interval_ms must be 1–%d", ErrInvalid, MaxRetryInterval.Milliseconds())
+	case p.MaxInterval < p.InitialInterval || p.MaxInterval > MaxRetryInterval:
+		return fmt.Errorf("%w: retry_policy.max_interval_ms must be at least initial_interval_ms and at most %d", ErrInvalid, MaxRetryInterval.Milliseconds())
 	case p.Multiplier < 1:
 		return fmt.Errorf("%w: retry_policy multiplier must be at least 1", ErrInvalid)
 	case p.Jitter < 0 || p.Jitter >= 1:
 		return fmt.Errorf("%w: retry_policy jitter must be in [0, 1)", ErrInvalid)
-	case p.MaxAge < time.Second:
-		return fmt.Errorf("%w: retry_policy.max_age_s must be at least 1", ErrInvalid)
+	case p.MaxAge < time.Second || p.MaxAge > MaxRetryAge:
+		return fmt.Errorf("%w: retry_policy.max_age_s must be 1–%d", ErrInvalid, int64(MaxRetryAge/time.Second))
 	}
 	return nil
 }

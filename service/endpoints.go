@@ -194,7 +194,7 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 	e.RetryPolicy = p
 	if u.Timeout != nil {
 		if *u.Timeout < kapsel.MinAttemptTimeout || *u.Timeout > kapsel.MaxAttemptTimeout {
-			return invalid("timeout must be from %s to %s", kapsel.MinAttemptTimeout, kapsel.MaxAttemptTimeout)
+			return invalid("timeout_ms must be from %d to %d", kapsel.MinAttemptTimeout.Milliseconds(), kapsel.MaxAttemptTimeout.Milliseconds())
 		}
 		e.Timeout = *u.Timeout
 	}
@@ -235,7 +235,7 @@ func (s *Service) RotateSigningSecret(ctx context.Context, tenant kapsel.TenantI
 		grace = *r.Grace
 	}
 	if grace < 0 || grace > MaxGracePeriod {
-		return "", time.Time{}, invalid("grace period must be from 0 to %s", MaxGracePeriod)
+		return "", time.Time{}, invalid("grace_period_s must be from 0 to %d", int64(MaxGracePeriod/time.Second))
 	}
 	now := s.now()
 	secret = kapsel.NewSigningSecret()

@@ -151,7 +151,7 @@ func ExampleService_CreateTenant() {
 	who, err := svc.AuthenticateTenant(ctx, apiKey)
 	fmt.Println("authenticated as the tenant:", err == nil && who.ID == tenant.ID)
 
-	newKey, err := svc.RotateTenantAPIKey(ctx, tenant.ID)
+	_, newKey, err := svc.RotateTenantAPIKey(ctx, tenant.ID)
 	if err != nil {
 		panic(err)
 	}

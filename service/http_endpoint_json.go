@@ -1,6 +1,7 @@
 package service
 
 import (
+	"math"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -108,13 +109,6 @@ type retryPolicyRequest struct {
 	Retry4xx          *bool  `json:"retry_4xx"`
 }
 
-// Upper bounds of the JSON retry policy and timeout fields, checked before
-// they become durations so that no value overflows.
-const (
-	maxIntervalMS = int64(7 * 24 * time.Hour / time.Millisecond)
-	maxAgeS       = int64(365 * 24 * time.Hour / time.Second)
-	maxTimeoutMS  = int64(time.Hour / time.Millisecond)
-)
 
 // update converts the request into the operation's input.
 func (req *endpointRequest) update() (EndpointUpdate, error) {
@@ -125,18 +119,18 @@ func (req *endpointRequest) update() (EndpointUpdate, error) {
 	if p := req.RetryPolicy; p != nil {
 		u.RetryPolicy = &RetryPolicyUpdate{MaxAttempts: p.MaxAttempts, Retry4xx: p.Retry4xx}
 		var err error
-		if u.RetryPolicy.InitialInterval, err = duration(p.InitialIntervalMS, time.Millisecond, maxIntervalMS, "retry_policy.initial_interval_ms"); err != nil {
+		if u.RetryPolicy.InitialInterval, err = duration(p.InitialIntervalMS, time.Millisecond, "retry_policy.initial_interval_ms"); err != nil {
 			return u, err
 		}
-		if u.RetryPolicy.MaxInterval, err = duration(p.MaxIntervalMS, time.Millisecond, maxIntervalMS, "retry_policy.max_interval_ms"); err != nil {
+		if u.RetryPolicy.MaxInterval, err = duration(p.MaxIntervalMS, time.Millisecond, "retry_policy.max_interval_ms"); err != nil {
 			return u, err
 		}
-		if u.RetryPolicy.MaxAge, err = duration(p.MaxAgeS, time.Second, maxAgeS, "retry_policy.max_age_s"); err != nil {
+		if u.RetryPolicy.MaxAge, err = duration(p.MaxAgeS, time.Second, "retry_policy.max_age_s"); err != nil {
 			return u, err
 		}
 	}
 	var err error
-	if u.Timeout, err = duration(req.TimeoutMS, time.Millisecond, maxTimeoutMS, "timeout_ms"); err != nil {
+	if u.Timeout, err = duration(req.TimeoutMS, time.Millisecond, "timeout_ms"); err != nil {
 		return u, err
 	}
 	if req.Headers != nil {
@@ -148,14 +142,15 @@ func (req *endpointRequest) update() (EndpointUpdate, error) {
 	return u, nil
 }
 
-// duration converts a JSON count of units, refusing values below 1 or
-// above maxUnits with an E1009 naming the field.
-func duration(v *int64, unit time.Duration, maxUnits int64, field string) (*time.Duration, error) {
+// duration converts a JSON count of units. It refuses only what no
+// time.Duration can hold (E1009 naming the field); the operation applies the
+// ranges, one rule for Go and HTTP callers alike.
+func duration(v *int64, unit time.Duration, field string) (*time.Duration, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if *v < 1 || *v > maxUnits {
-		return nil, invalid("%s must be from 1 to %d", field, maxUnits)
+	if *v < 0 || *v > math.MaxInt64/int64(unit) {
+		return nil, invalid("%s is out of range", field)
 	}
 	d := time.Duration(*v) * unit
 	return &d, nil

@@ -162,12 +162,8 @@ func (s *Service) httpRotateSigningSecret(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	var rot Rotation
-	if g := req.GracePeriodS; g != nil {
-		if *g < 0 || *g > int64(MaxGracePeriod/time.Second) {
-			return invalid("grace_period_s must be from 0 to %d", int64(MaxGracePeriod/time.Second))
-		}
-		d := time.Duration(*g) * time.Second
-		rot.Grace = &d
+	if rot.Grace, err = duration(req.GracePeriodS, time.Second, "grace_period_s"); err != nil {
+		return err
 	}
 	secret, expires, err := s.RotateSigningSecret(r.Context(), tenantOf(r), id, rot)
 	if err != nil {

@@ -68,11 +68,7 @@ func (s *Service) httpRotateTenantAPIKey(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	key, err := s.RotateTenantAPIKey(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	t, err := s.GetTenant(r.Context(), id)
+	t, key, err := s.RotateTenantAPIKey(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -91,15 +91,16 @@ func (s *Service) GetTenant(ctx context.Context, id kapsel.TenantID) (*kapsel.Te
 	return t, nil
 }
 
-// RotateTenantAPIKey gives the tenant a new API key, returned this once. The
-// old key stops working when RotateTenantAPIKey returns. Errors: E1011 when
-// there is no such tenant.
-func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (apiKey string, err error) {
+// RotateTenantAPIKey gives the tenant a new API key, returned this once
+// with the tenant. The old key stops working when RotateTenantAPIKey
+// returns. Errors: E1011 when there is no such tenant.
+func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (tenant *kapsel.Tenant, apiKey string, err error) {
 	key, hash := NewAPIKey()
-	if _, err := s.store.TenantRotateAPIKey(ctx, &kapsel.TenantRotateAPIKeyParams{ID: id, APIKeyHash: hash}); err != nil {
-		return "", notFoundErr(err, "tenant", string(id))
+	t, err := s.store.TenantRotateAPIKey(ctx, &kapsel.TenantRotateAPIKeyParams{ID: id, APIKeyHash: hash})
+	if err != nil {
+		return nil, "", notFoundErr(err, "tenant", string(id))
 	}
-	return key, nil
+	return t, key, nil
 }
 
 // AuthenticateTenant returns the tenant whose API key is apiKey. Errors:

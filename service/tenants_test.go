@@ -52,9 +52,12 @@ func TestRotateTenantAPIKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := e.svc.RotateTenantAPIKey(e.ctx, ten.ID)
+	rotated, key, err := e.svc.RotateTenantAPIKey(e.ctx, ten.ID)
 	if err != nil {
 		t.Fatalf("RotateTenantAPIKey: %v", err)
+	}
+	if rotated.ID != ten.ID || rotated.Name != "acme" {
+		t.Fatalf("RotateTenantAPIKey returned tenant %+v", rotated)
 	}
 	if key == old {
 		t.Fatal("the rotated key equals the old one")
@@ -64,7 +67,7 @@ func TestRotateTenantAPIKey(t *testing.T) {
 	}
 	_, err = e.svc.AuthenticateTenant(e.ctx, old)
 	requireCode(t, err, kapsel.CodeUnauthenticated, "AuthenticateTenant(rotated-out key)")
-	_, err = e.svc.RotateTenantAPIKey(e.ctx, kapsel.NewTenantID())
+	_, _, err = e.svc.RotateTenantAPIKey(e.ctx, kapsel.NewTenantID())
 	requireCode(t, err, kapsel.CodeNotFound, "RotateTenantAPIKey of an unknown tenant")
 	_, err = e.svc.AuthenticateTenant(e.ctx, "not-a-key")
 	requireCode(t, err, kapsel.CodeUnauthenticated, "AuthenticateTenant(no prefix)")

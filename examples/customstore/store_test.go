@@ -40,7 +40,7 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("CreateEndpoint with an ftp URL: %v, want E1007", err)
 	}
 	// Refused by the store: a failure.
-	if _, err := svc.RotateTenantAPIKey(ctx, "ten_unknown"); !errors.Is(err, kapsel.ErrNotFound) {
+	if _, _, err := svc.RotateTenantAPIKey(ctx, "ten_unknown"); !errors.Is(err, kapsel.ErrNotFound) {
 		t.Fatalf("RotateTenantAPIKey of an unknown tenant: %v, want ErrNotFound", err)
 	}
 

@@ -47,6 +47,12 @@ func badConfigs() []badConfig {
 		{"URL without host", kapsel.CodeInvalidURL, func(e *kapsel.Endpoint) { e.URL = "https:///hook" }},
 		{"relative URL", kapsel.CodeInvalidURL, func(e *kapsel.Endpoint) { e.URL = "/hook" }},
 		{"Host header", kapsel.CodeInvalidHeader, header("Host", "internal.example")},
+		{"retry max age over a year", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.RetryPolicy.MaxAge = kapsel.MaxRetryAge + time.Second }},
+		{"retry interval over a week", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) {
+			e.RetryPolicy.MaxInterval = kapsel.MaxRetryInterval + time.Second
+		}},
+		{"negative max attempts", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.RetryPolicy.MaxAttempts = -1 }},
+		{"timeout over the maximum", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Timeout = kapsel.MaxAttemptTimeout + time.Second }},
 		{"Content-Length header", kapsel.CodeInvalidHeader, header("content-length", "0")},
 		{"User-Agent header", kapsel.CodeInvalidHeader, header("User-Agent", "x")},
 		{"Proxy-* header", kapsel.CodeInvalidHeader, header("Proxy-Authorization", "Basic x")},
