@@ -43,7 +43,7 @@
 //
 //	store, err := pgstore.Open(ctx, databaseURL, nil)
 //	// … store.Migrate(ctx)
-//	k, err := service.New(store, service.Config{Logger: logger})
+//	k, err := service.New(store, &service.Config{Logger: logger})
 //	// … k.Start(ctx); defer k.Stop(ctx)
 //	mux.Handle("/", k.Handler())
 //	ep, secret, err := k.CreateEndpoint(ctx, tenantID, service.EndpointCreate{URL: url})

@@ -33,7 +33,7 @@ func Example() {
 
 	// The destination is on loopback, which the SSRF guard blocks unless
 	// allowed.
-	k, err := service.New(memstore.New(), service.Config{
+	k, err := service.New(memstore.New(), &service.Config{
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func ExampleNew() {
 	store := memstore.New()
 	// The front door's operations create what the dispatcher delivers for;
 	// the front door itself would also build and start the dispatcher.
-	ops, _ := service.New(store, service.Config{AllowedCIDRs: kapseltest.Loopback})
+	ops, _ := service.New(store, &service.Config{AllowedCIDRs: kapseltest.Loopback})
 	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
 	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL + "/webhooks", SigningSecret: secret})
 

@@ -24,7 +24,7 @@ func Example() {
 	store := memstore.New()
 	// The front door's operations create the endpoint; the front door
 	// itself would also build and start the ingester.
-	ops, _ := service.New(store, service.Config{})
+	ops, _ := service.New(store, &service.Config{})
 	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
 	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
 		Name: "github", URL: "https://example.com/hooks",

@@ -21,7 +21,7 @@ func ExampleVerifier_Wrap() {
 	// The endpoint's signing secret, as Kapsel shows it.
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a 24-byte signing secret"))
 
-	v, err := receiver.New(receiver.Config{Secrets: []string{secret}})
+	v, err := receiver.New(&receiver.Config{Secrets: []string{secret}})
 	if err != nil {
 		panic(err)
 	}

@@ -48,7 +48,7 @@ func setup(t testing.TB, cfg receiver.Config) *env {
 		cfg.Secrets = []string{newSecret}
 	}
 	cfg.Clock = e.clock
-	v, err := receiver.New(cfg)
+	v, err := receiver.New(&cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -31,8 +31,12 @@ type Verifier struct {
 
 // New returns a Verifier for cfg. It returns an error naming the field when
 // cfg has no secret, a secret that is empty or not "whsec_<base64>" with a
-// key, or a negative or inconsistent duration or size.
-func New(cfg Config) (*Verifier, error) {
+// key, or a negative or inconsistent duration or size; a nil cfg has no
+// secret.
+func New(cfg *Config) (*Verifier, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err

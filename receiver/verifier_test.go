@@ -28,7 +28,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := receiver.New(tc.cfg)
+			v, err := receiver.New(&tc.cfg)
 			if err == nil || v != nil {
 				t.Fatalf("New = %v, %v; want an error", v, err)
 			}
@@ -46,7 +46,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 
 func TestNewAcceptsMinimalConfig(t *testing.T) {
 	t.Parallel()
-	v, err := receiver.New(receiver.Config{Secrets: []string{newSecret}, Tolerance: time.Minute, SeenTTL: 2 * time.Minute})
+	v, err := receiver.New(&receiver.Config{Secrets: []string{newSecret}, Tolerance: time.Minute, SeenTTL: 2 * time.Minute})
 	if err != nil || v == nil {
 		t.Fatalf("New = %v, %v", v, err)
 	}
@@ -242,5 +242,12 @@ func TestVerifyReturnsSignatureError(t *testing.T) {
 	// Verify does not deduplicate: the same delivery verifies again.
 	if err := e.v.Verify(r.Header, []byte(`{"a":1}`)); err != nil {
 		t.Fatalf("second Verify: %v", err)
+	}
+}
+
+func TestNewRefusesNilConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := receiver.New(nil); err == nil || !strings.Contains(err.Error(), "Secrets") {
+		t.Fatalf("New(nil) = %v, want an error naming Config.Secrets", err)
 	}
 }

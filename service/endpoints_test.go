@@ -17,7 +17,7 @@ func TestCreateEndpointValidatesWithTheOneSetOfRules(t *testing.T) {
 	t.Parallel()
 	// No loopback allowance here: the SSRF guard refuses 127.0.0.1 as
 	// delivery would.
-	svc, err := service.New(memstore.New(), service.Config{})
+	svc, err := service.New(memstore.New(), &service.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 
 // exampleConfig is the configuration of the examples: quiet logs and
 // loopback destinations allowed.
-func exampleConfig() service.Config {
-	return service.Config{
+func exampleConfig() *service.Config {
+	return &service.Config{
 		Logger:       slog.New(slog.DiscardHandler),
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}
@@ -103,7 +103,7 @@ func waitStatus(ctx context.Context, svc *service.Service, tenant kapsel.TenantI
 // started, and stopped. Stopping twice is safe.
 func ExampleNew() {
 	ctx := context.Background()
-	svc, err := service.New(memstore.New(), service.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := service.New(memstore.New(), &service.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Println("New:", err)
 		return
@@ -134,7 +134,7 @@ func ExampleNew() {
 // authenticates the tenant until it is rotated.
 func ExampleService_CreateTenant() {
 	ctx := context.Background()
-	svc, err := service.New(memstore.New(), service.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := service.New(memstore.New(), &service.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
@@ -177,7 +177,7 @@ func ExampleService_CreateTenant() {
 func ExampleService_CreateEndpoint() {
 	ctx := context.Background()
 	// The zero Config: the SSRF guard refuses loopback and private addresses.
-	svc, err := service.New(memstore.New(), service.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := service.New(memstore.New(), &service.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}

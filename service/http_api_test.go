@@ -42,7 +42,7 @@ func setup(t testing.TB) *fixture {
 // handler.
 func managementHandler(t testing.TB, st kapsel.Store, cfg service.Config) http.Handler {
 	t.Helper()
-	svc, err := service.New(st, cfg)
+	svc, err := service.New(st, &cfg)
 	if err != nil {
 		t.Fatalf("service.New: %v", err)
 	}

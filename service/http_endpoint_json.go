@@ -109,7 +109,6 @@ type retryPolicyRequest struct {
 	Retry4xx          *bool  `json:"retry_4xx"`
 }
 
-
 // update converts the request into the operation's input.
 func (req *endpointRequest) update() (EndpointUpdate, error) {
 	u := EndpointUpdate{Name: req.Name, URL: req.URL}

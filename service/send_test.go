@@ -71,7 +71,7 @@ func TestSendTxCommitsWithTheCallersTransaction(t *testing.T) {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(store, service.Config{})
+	svc, err := service.New(store, &service.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

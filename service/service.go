@@ -7,7 +7,7 @@
 // them.
 //
 //	store := memstore.New() // or pgstore.Open, sqlitestore.Open
-//	k, err := service.New(store, service.Config{})
+//	k, err := service.New(store, &service.Config{})
 //	// …
 //	if err := k.Start(ctx); err != nil { … }
 //	defer k.Stop(ctx)
@@ -132,11 +132,16 @@ type Service struct {
 	life lifecycle.Runner
 }
 
-// New builds a Service over store. It returns an error naming the field
-// when cfg is invalid; nothing is started until [Service.Start].
-func New(store kapsel.Store, cfg Config) (*Service, error) {
+// New builds a Service over store. cfg may be nil, the zero Config. It
+// returns an error naming the field when cfg is invalid; nothing is started
+// until [Service.Start].
+func New(store kapsel.Store, config *Config) (*Service, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: service.New needs a store", kapsel.ErrInvalid)
+	}
+	var cfg Config
+	if config != nil {
+		cfg = *config
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

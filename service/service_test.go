@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/breaker"
 	"github.com/kapsel-dev/kapsel/kapseltest"
 	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
@@ -36,7 +38,7 @@ func newEnv(t *testing.T, cfg service.Config) *env {
 	if cfg.AllowedCIDRs == nil {
 		cfg.AllowedCIDRs = loopback
 	}
-	svc, err := service.New(e.store, cfg)
+	svc, err := service.New(e.store, &cfg)
 	if err != nil {
 		t.Fatalf("service.New: %v", err)
 	}
@@ -100,18 +102,25 @@ func requireCode(t *testing.T, err error, code kapsel.Code, what string) {
 
 func TestNewRefusesANilStoreAndBadConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := service.New(nil, service.Config{}); !errors.Is(err, kapsel.ErrInvalid) {
+	if _, err := service.New(nil, &service.Config{}); !errors.Is(err, kapsel.ErrInvalid) {
 		t.Fatalf("New(nil store) = %v, want ErrInvalid", err)
 	}
-	if _, err := service.New(memstore.New(), service.Config{Workers: -1}); err == nil {
+	if _, err := service.New(memstore.New(), &service.Config{Workers: -1}); err == nil {
 		t.Fatal("New with Workers -1 succeeded")
+	}
+	if _, err := service.New(memstore.New(), &service.Config{Breaker: breaker.Config{FailureRate: 2}}); !errors.Is(err, kapsel.ErrInvalid) ||
+		!strings.Contains(err.Error(), "FailureRate") {
+		t.Fatalf("New with an invalid breaker config = %v, want ErrInvalid naming FailureRate", err)
+	}
+	if _, err := service.New(memstore.New(), nil); err != nil {
+		t.Fatalf("New with a nil config (the zero Config): %v", err)
 	}
 }
 
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	svc, err := service.New(memstore.New(), service.Config{})
+	svc, err := service.New(memstore.New(), &service.Config{})
 	if err != nil {
 		t.Fatalf("New with the zero Config: %v", err)
 	}
@@ -146,7 +155,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestStopBeforeStartIsSafe(t *testing.T) {
 	t.Parallel()
-	svc, err := service.New(memstore.New(), service.Config{})
+	svc, err := service.New(memstore.New(), &service.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

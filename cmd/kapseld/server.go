@@ -78,7 +78,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.kapsel, err = service.New(s.store, service.Config{
+	s.kapsel, err = service.New(s.store, &service.Config{
 		AdminToken:               cfg.AdminToken,
 		Logger:                   log,
 		Hooks:                    metrics.Hooks(),

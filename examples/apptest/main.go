@@ -88,7 +88,7 @@ func main() {
 // run wires the shop to Kapsel and to a subscriber on 127.0.0.1, places one
 // order, and writes what the subscriber received to out.
 func run(ctx context.Context, out io.Writer) error {
-	svc, err := service.New(memstore.New(), service.Config{
+	svc, err := service.New(memstore.New(), &service.Config{
 		Logger:       slog.New(slog.DiscardHandler),
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
@@ -142,7 +142,7 @@ func run(ctx context.Context, out io.Writer) error {
 // with secret, and hands each order.placed it receives to the returned
 // channel.
 func subscriber(ln net.Listener, secret string) (<-chan OrderPlaced, func(), error) {
-	v, err := receiver.New(receiver.Config{Secrets: []string{secret}})
+	v, err := receiver.New(&receiver.Config{Secrets: []string{secret}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,7 +41,7 @@ func setup(t *testing.T) *fixture {
 	// A failed attempt is claimed again at the dispatcher's next poll after
 	// its backoff, so a short poll makes short retries short.
 	cfg.Delivery.PollInterval = 5 * time.Millisecond
-	svc, err := service.New(memstore.New(), cfg)
+	svc, err := service.New(memstore.New(), &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

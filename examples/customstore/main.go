@@ -39,7 +39,7 @@ func main() {
 // its delivery and writes the counts to out.
 func run(ctx context.Context, out io.Writer) error {
 	store := Wrap(memstore.New())
-	svc, err := service.New(store, service.Config{
+	svc, err := service.New(store, &service.Config{
 		Logger: slog.New(slog.DiscardHandler),
 		// The destination is on loopback, which the SSRF guard refuses by
 		// default.

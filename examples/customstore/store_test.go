@@ -23,7 +23,7 @@ func TestCounts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := Wrap(memstore.New())
-	svc, err := service.New(s, service.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	svc, err := service.New(s, &service.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func main() {
 // run serves the application with Kapsel mounted, ingests one webhook,
 // writes what happens to out, and stops.
 func run(ctx context.Context, out io.Writer) error {
-	svc, err := service.New(memstore.New(), service.Config{
+	svc, err := service.New(memstore.New(), &service.Config{
 		Logger: slog.New(slog.DiscardHandler),
 		// The destination is on loopback, which the SSRF guard refuses by
 		// default.

@@ -51,7 +51,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	svc, err := service.New(store, service.Config{
+	svc, err := service.New(store, &service.Config{
 		Logger: slog.New(slog.DiscardHandler),
 		// The destination is on loopback, which the SSRF guard refuses by
 		// default.

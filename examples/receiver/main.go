@@ -43,7 +43,7 @@ func run(ctx context.Context, out io.Writer) error {
 	oldSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("the old 24-byte secret!!"))
 	newSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("the new 32-byte signing secret!!"))
 
-	v, err := receiver.New(receiver.Config{Secrets: []string{newSecret, oldSecret}})
+	v, err := receiver.New(&receiver.Config{Secrets: []string{newSecret, oldSecret}})
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func Example() {
 	ctx := context.Background()
 	store := memstore.New()
 
-	ops, _ := service.New(store, service.Config{})
+	ops, _ := service.New(store, &service.Config{})
 	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
 	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: "https://example.com/hook"})
 
