@@ -90,17 +90,15 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		return nil, fmt.Errorf("configuring kapsel: %w", err)
 	}
 
+	// The front door serves ingest, the management API and the 404 of any
+	// other path; kapseld adds its operational routes beside it.
 	mux := http.NewServeMux()
-	mux.Handle("/ingest/", s.kapsel.IngestHandler())
-	mux.Handle("/v1/", s.kapsel.ManagementHandler())
+	mux.Handle("/", s.kapsel.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", requireMetricsToken(cfg.MetricsToken, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	})))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, kapsel.CodeNotFound, "no such route", 0)
-	})
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
