@@ -33,6 +33,8 @@ type Store interface {
 }
 
 // IngestStore is what the ingester needs.
+//
+// For component authors: the consumer view a component takes of a [Store].
 type IngestStore interface {
 	TenantGetter
 	EndpointGetter
@@ -40,6 +42,8 @@ type IngestStore interface {
 }
 
 // DeliveryStore is what the dispatcher needs.
+//
+// For component authors: the consumer view a component takes of a [Store].
 type DeliveryStore interface {
 	EndpointGetter
 	EndpointStateSetter
@@ -50,6 +54,8 @@ type DeliveryStore interface {
 // Notifier is an optional store capability: a wake-up when any process
 // commits new due events (Postgres LISTEN/NOTIFY). The dispatcher discovers it
 // by type assertion and falls back to polling without it.
+//
+// For store implementers: an optional capability, found by type assertion.
 type Notifier interface {
 	// EventListen returns a channel that receives a value, coalesced, each
 	// time events were committed by any process. The channel is closed when

@@ -6,6 +6,10 @@ import (
 )
 
 // AttemptStore reads the audit trail; attempts are written by EventComplete.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type AttemptStore interface {
 	// AttemptList lists an event's attempts, oldest first. ErrNotFound when
 	// the event is not visible to TenantID.

@@ -6,6 +6,10 @@ import (
 )
 
 // BreakerStore keeps circuit breaker state.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type BreakerStore interface {
 	// BreakerGet returns the endpoint's breaker state; ErrNotFound when none
 	// was saved (a closed breaker).

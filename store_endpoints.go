@@ -6,6 +6,10 @@ import (
 )
 
 // EndpointGetter reads endpoints.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EndpointGetter interface {
 	// EndpointGet returns the endpoint; ErrNotFound when it does not exist,
 	// was deleted, or (TenantID set) belongs to another tenant.
@@ -13,6 +17,10 @@ type EndpointGetter interface {
 }
 
 // EndpointStateSetter changes an endpoint's state.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EndpointStateSetter interface {
 	// EndpointSetState sets State and DisabledReason (cleared unless the state
 	// is disabled). ErrNotFound as EndpointGet.
@@ -20,6 +28,10 @@ type EndpointStateSetter interface {
 }
 
 // EndpointStore keeps endpoints.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EndpointStore interface {
 	EndpointGetter
 	EndpointStateSetter

@@ -7,6 +7,10 @@ import (
 )
 
 // EventInserter inserts events.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EventInserter interface {
 	// EventInsertMany inserts events in one transaction: all rows commit
 	// together or none do. Each input gets one result, in order. A row whose
@@ -20,6 +24,10 @@ type EventInserter interface {
 }
 
 // EventQueue is the dispatcher's view of events: claim, complete, release.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EventQueue interface {
 	// EventClaim leases up to Limit due events and returns them with a fresh
 	// LeaseToken, status delivering and LeaseExpiresAt = Now+LeaseDuration.
@@ -42,6 +50,10 @@ type EventQueue interface {
 }
 
 // EventStore keeps events.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type EventStore interface {
 	EventInserter
 	EventQueue

@@ -7,12 +7,20 @@ import (
 )
 
 // TenantGetter reads tenants.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type TenantGetter interface {
 	// TenantGet returns the tenant; ErrNotFound when there is none.
 	TenantGet(ctx context.Context, params *TenantGetParams) (*Tenant, error)
 }
 
 // TenantStore keeps tenants.
+//
+// For store implementers: a role interface of [Store]. Applications do not
+// call it to create or change anything; the front door (package service)
+// does, after validating.
 type TenantStore interface {
 	TenantGetter
 	// TenantInsert creates a tenant. ErrInvalid when params fail
