@@ -137,6 +137,12 @@ func TestSendTxCommitsWithTheCallersTransaction(t *testing.T) {
 	requireCode(t, err, kapsel.CodeBadIdempotencyKey, "SendTx with a bad key")
 	_, err = svc.SendTx(ctx, tx, e2Tenant(t, svc), service.Send{EndpointID: ep.ID})
 	requireCode(t, err, kapsel.CodeNotFound, "SendTx to another tenant's endpoint")
+	// Decided inside tx, by the store: a key reused with another body.
+	if _, err := svc.SendTx(ctx, tx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"a":1}`), IdempotencyKey: "order-3"}); err != nil {
+		t.Fatalf("SendTx with a new key: %v", err)
+	}
+	_, err = svc.SendTx(ctx, tx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"a":2}`), IdempotencyKey: "order-3"})
+	requireCode(t, err, kapsel.CodeIdempotencyReused, "SendTx reusing a key with another body in the same transaction")
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatalf("commit after refused sends: %v", err)
 	}
