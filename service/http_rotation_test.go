@@ -98,3 +98,62 @@ func TestRotateAnswersOnlyForOwnEndpoint(t *testing.T) {
 		t.Fatal("a refused rotation changed the secrets")
 	}
 }
+
+// TestConcurrentPatchesKeepBothChanges interleaves two PATCHes of different
+// fields: A (the name) is held by the store wrapper once it has read the
+// endpoint, and B (the ingest verifier's secrets) is sent meanwhile. Both
+// changes must survive: A must not write back the secrets it read (I8 of
+// docs/guarantees.md — the provider's new secret would be refused with 401
+// from then on). B is given a bounded moment to complete before A goes on,
+// since a store that serialises the two holds B until A has written.
+func TestConcurrentPatchesKeepBothChanges(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ps := &pausingStore{Store: f.store, reached: make(chan struct{}), release: make(chan struct{})}
+	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
+	_, key := f.tenant("acme")
+	id := f.endpoint(key, map[string]any{
+		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"old"}},
+	})["id"].(string)
+
+	ps.armed.Store(true)
+	patchedA := make(chan *httptest.ResponseRecorder, 1)
+	go func() { patchedA <- f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{"name": "renamed"}) }()
+	select {
+	case <-ps.reached: // A has read the endpoint and is about to write
+	case <-time.After(10 * time.Second):
+		t.Fatal("PATCH A never reached EndpointUpdate")
+	}
+	patchedB := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		patchedB <- f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{
+			"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"new"}},
+		})
+	}()
+	var recB *httptest.ResponseRecorder
+	select {
+	case recB = <-patchedB: // B was answered while A was in flight
+	case <-time.After(200 * time.Millisecond): // B waits for A: the store serialises them
+	}
+	close(ps.release)
+	if rec := <-patchedA; rec.Code != http.StatusOK {
+		t.Fatalf("PATCH A: status %d; body %s", rec.Code, rec.Body)
+	}
+	if recB == nil {
+		recB = <-patchedB
+	}
+	if recB.Code != http.StatusOK {
+		t.Fatalf("PATCH B: status %d; body %s", recB.Code, recB.Body)
+	}
+
+	ep, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Name != "renamed" {
+		t.Errorf("name %q after PATCH A ∥ PATCH B, want A's %q", ep.Name, "renamed")
+	}
+	if !slices.Equal(ep.IngestVerifier.Secrets, []string{"new"}) {
+		t.Errorf("ingest verifier secrets %q after PATCH A ∥ PATCH B, want B's [new]: A undid B", ep.IngestVerifier.Secrets)
+	}
+}
