@@ -3,6 +3,8 @@ package kapsel
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -148,6 +150,15 @@ type Endpoint struct {
 	Headers   map[string]string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// clone returns a copy of e that shares no slice or map with it.
+func (e *Endpoint) clone() *Endpoint {
+	c := *e
+	c.IngestVerifier.Secrets = slices.Clone(e.IngestVerifier.Secrets)
+	c.SigningSecrets = slices.Clone(e.SigningSecrets)
+	c.Headers = maps.Clone(e.Headers)
+	return &c
 }
 
 // ActiveSigningSecrets returns the secrets that sign a delivery at now: the

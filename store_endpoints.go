@@ -2,6 +2,7 @@ package kapsel
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -42,13 +43,24 @@ type EndpointStore interface {
 	EndpointInsert(ctx context.Context, params *EndpointInsertParams) (*Endpoint, error)
 	// EndpointList lists a tenant's endpoints in id order, after Cursor.
 	EndpointList(ctx context.Context, params *EndpointListParams) ([]*Endpoint, error)
-	// EndpointUpdate replaces the endpoint's configuration with Endpoint's
-	// (Name, URL, IngestVerifier, RetryPolicy, Timeout, Headers); state,
-	// signing secrets, ids and creation time are kept — signing secrets
-	// change only through EndpointRotateSecret, so that an update computed
-	// from an earlier read can never undo a rotation (I8 of docs/guarantees.md).
-	// Endpoint.SigningSecrets is ignored. ErrNotFound as EndpointGet;
-	// ErrInvalid as EndpointInsert (the signing secrets are not checked).
+	// EndpointUpdate changes the endpoint's configuration by a function of
+	// its current value, atomically: the store reads the visible endpoint
+	// and, under its lock or in its transaction with the row locked, calls
+	// Update on a copy, validates the result and writes it, so no
+	// concurrent write lands between the read and the write and no change
+	// already answered is undone (I8 of docs/guarantees.md). Only the
+	// configuration is written — Name, URL, IngestVerifier, RetryPolicy,
+	// Timeout, Headers — with UpdatedAt = Now; what Update does to the
+	// other fields (state, signing secrets, ids, times) is ignored: signing
+	// secrets change only through EndpointRotateSecret.
+	//
+	// The store calls Update exactly once when the endpoint is visible, and
+	// not at all otherwise; since a lock is held meanwhile, Update must be
+	// quick, do no I/O, call no store method and keep no reference to its
+	// argument. Errors, none of which writes anything: ErrNotFound as
+	// EndpointGet; Update's own error, returned unchanged (not wrapped);
+	// ErrInvalid as EndpointInsert when the result is refused (the signing
+	// secrets are not checked), or when Update is nil.
 	EndpointUpdate(ctx context.Context, params *EndpointUpdateParams) (*Endpoint, error)
 	// EndpointRotateSecret makes Secret the endpoint's current signing
 	// secret, atomically (one statement or transaction: a concurrent
@@ -94,18 +106,47 @@ type EndpointListParams struct {
 
 // EndpointUpdateParams are the arguments of EndpointUpdate.
 type EndpointUpdateParams struct {
+	ID       EndpointID
 	TenantID TenantID
-	Endpoint *Endpoint
-	Now      time.Time
+	// Update changes the configuration fields of e, a copy of the stored
+	// endpoint, or returns an error to write nothing. Required.
+	Update func(e *Endpoint) error
+	Now    time.Time
 }
 
-// Validate returns the error of [Endpoint.ValidateConfig] for what
-// EndpointUpdate writes — everything but the signing secrets, which it
-// ignores; stores call it before they touch anything.
+// Validate returns an error wrapping [ErrInvalid] when the params cannot be
+// applied (Update is nil); stores call it before they touch anything.
 func (p *EndpointUpdateParams) Validate() error {
-	e := *p.Endpoint
-	e.SigningSecrets = nil
-	return e.ValidateConfig()
+	if p.Update == nil {
+		return invalid(CodeMalformedRequest, "endpoint update without an Update function")
+	}
+	return nil
+}
+
+// Apply is the step of EndpointUpdate between the store's read and its
+// write, one rule for every store: it calls Update once on a copy of cur —
+// the stored endpoint, read under the store's lock or in its transaction —
+// and returns the endpoint to write: cur with the configuration fields
+// (Name as [SafeText] makes it, URL, IngestVerifier, RetryPolicy, Timeout,
+// Headers) of Update's result, and everything else, signing secrets
+// included, as stored. Update's error comes back unchanged; a result that
+// [Endpoint.ValidateConfig] refuses, signing secrets aside, comes back as
+// its error (wrapping [ErrInvalid]). cur is not modified.
+func (p *EndpointUpdateParams) Apply(cur *Endpoint) (*Endpoint, error) {
+	next := cur.clone()
+	if err := p.Update(next); err != nil {
+		return nil, err
+	}
+	out := *cur
+	out.Name, out.URL = SafeText(next.Name), next.URL
+	out.IngestVerifier, out.RetryPolicy, out.Timeout = next.IngestVerifier, next.RetryPolicy, next.Timeout
+	out.Headers = next.Headers
+	check := out
+	check.SigningSecrets = nil
+	if err := check.ValidateConfig(); err != nil {
+		return nil, fmt.Errorf("updating endpoint %s: %w", cur.ID, err)
+	}
+	return out.clone(), nil // sharing nothing with cur or with what Update kept
 }
 
 // EndpointRotateSecretParams are the arguments of EndpointRotateSecret.

@@ -204,8 +204,10 @@ func TestTimeout(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	ep := f.newEndpoint(f.dest.URL + "/slow")
-	ep.Timeout = time.Second
-	ep, err := f.store.EndpointUpdate(context.Background(), &kapsel.EndpointUpdateParams{Endpoint: ep, Now: f.clock.Now()})
+	ep, err := f.store.EndpointUpdate(context.Background(), &kapsel.EndpointUpdateParams{
+		ID: ep.ID, Now: f.clock.Now(),
+		Update: func(e *kapsel.Endpoint) error { e.Timeout = time.Second; return nil },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,10 @@ func TestEndpointCache(t *testing.T) {
 	}
 
 	// A secret rotation is seen once the TTL has passed, not before.
-	upd := *ep
-	upd.IngestVerifier.Secrets = []string{"new"}
-	if _, err := e.store.EndpointUpdate(e.ctx, &kapsel.EndpointUpdateParams{TenantID: ep.TenantID, Endpoint: &upd, Now: e.clock.Now()}); err != nil {
+	if _, err := e.store.EndpointUpdate(e.ctx, &kapsel.EndpointUpdateParams{
+		ID: ep.ID, TenantID: ep.TenantID, Now: e.clock.Now(),
+		Update: func(e *kapsel.Endpoint) error { e.IngestVerifier.Secrets = []string{"new"}; return nil },
+	}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(DefaultEndpointCacheTTL - time.Nanosecond)

@@ -139,17 +139,15 @@ func (s *Service) CreateEndpoint(ctx context.Context, tenant kapsel.TenantID, in
 
 // UpdateEndpoint changes the fields of an endpoint that u sets, with the
 // rules and errors of CreateEndpoint, and E1011 when the endpoint is not
-// the tenant's. It never changes signing secrets, so it cannot undo a
-// concurrent rotation.
+// the tenant's. The change is merged into the endpoint as stored at the
+// moment of the write, in one store operation (kapsel.EndpointUpdateParams'
+// Update), so no concurrent update or rotation is undone by it; it never
+// changes signing secrets.
 func (s *Service) UpdateEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID, u EndpointUpdate) (*kapsel.Endpoint, error) {
-	e, err := s.GetEndpoint(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.applyUpdate(&u, e); err != nil {
-		return nil, err
-	}
-	updated, err := s.store.EndpointUpdate(ctx, &kapsel.EndpointUpdateParams{TenantID: tenant, Endpoint: e, Now: s.now()})
+	updated, err := s.store.EndpointUpdate(ctx, &kapsel.EndpointUpdateParams{
+		ID: id, TenantID: tenant, Now: s.now(),
+		Update: func(e *kapsel.Endpoint) error { return s.applyUpdate(&u, e) },
+	})
 	if err != nil {
 		return nil, notFoundErr(err, "endpoint", string(id))
 	}
@@ -158,7 +156,8 @@ func (s *Service) UpdateEndpoint(ctx context.Context, tenant kapsel.TenantID, id
 
 // applyUpdate merges u into e (a new endpoint or the stored one) and
 // validates the result with the one set of rules: the kapsel policies, and
-// the SSRF guard delivery dials with.
+// the SSRF guard delivery dials with. It does no I/O, since the store calls
+// it with the endpoint locked.
 func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 	if u.Name != nil {
 		name, err := checkName(*u.Name, false)

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,8 +14,9 @@ import (
 	"github.com/kapsel-dev/kapsel/service"
 )
 
-// pausingStore holds the first EndpointUpdate after arm, between the API's
-// read of the endpoint and its write, until release is closed.
+// pausingStore holds the first EndpointUpdate after arm inside its Update
+// function — the store has read the endpoint, with its lock or transaction
+// held, and has not written yet — until release is closed.
 type pausingStore struct {
 	kapsel.Store
 	armed   atomic.Bool
@@ -22,42 +24,87 @@ type pausingStore struct {
 	release chan struct{}
 }
 
+func newPausingStore(st kapsel.Store) *pausingStore {
+	return &pausingStore{Store: st, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
 func (s *pausingStore) EndpointUpdate(ctx context.Context, p *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	if s.armed.CompareAndSwap(true, false) {
-		close(s.reached)
-		<-s.release
+		q, update := *p, p.Update
+		q.Update = func(e *kapsel.Endpoint) error {
+			close(s.reached)
+			<-s.release
+			return update(e)
+		}
+		p = &q
 	}
 	return s.Store.EndpointUpdate(ctx, p)
 }
 
+// interleave runs first until the store holds it between its read and its
+// write, then runs second and gives it a bounded moment to complete (a
+// store that serialises writes holds it until first has written), then
+// lets first go on. It returns both answers.
+func interleave(t *testing.T, ps *pausingStore, first, second func() *httptest.ResponseRecorder) (a, b *httptest.ResponseRecorder) {
+	t.Helper()
+	ps.armed.Store(true)
+	firstDone := make(chan *httptest.ResponseRecorder, 1)
+	go func() { firstDone <- first() }()
+	select {
+	case <-ps.reached: // first has read the endpoint and is about to write
+	case a = <-firstDone:
+		t.Fatalf("the first request never reached the store's Update: status %d; body %s", a.Code, a.Body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never reached the store's Update")
+	}
+	secondDone := make(chan *httptest.ResponseRecorder, 1)
+	go func() { secondDone <- second() }()
+	select {
+	case b = <-secondDone: // answered while first was in flight
+	case <-time.After(200 * time.Millisecond): // held until first has written
+	}
+	close(ps.release)
+	a = <-firstDone
+	if b == nil {
+		b = <-secondDone
+	}
+	return a, b
+}
+
 // TestPatchDoesNotUndoRotation interleaves, deterministically, a PATCH that
-// has read the endpoint with a rotation that completes before the PATCH
-// writes: the secret the rotation answered must be the one that signs
-// afterwards (I8 of docs/guarantees.md; issue 9 item 7 — the PATCH wrote the endpoint back
+// has read the endpoint with a rotation sent before the PATCH writes: the
+// secret the rotation answered must be the one that signs afterwards (I8 of
+// docs/guarantees.md; issue 9 item 7 — the PATCH wrote the endpoint back
 // whole, old secrets included, and the rotation was lost).
 func TestPatchDoesNotUndoRotation(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	ps := &pausingStore{Store: f.store, reached: make(chan struct{}), release: make(chan struct{})}
+	ps := newPausingStore(f.store)
 	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
 	_, key := f.tenant("acme")
 	created := f.endpoint(key, nil)
 	id, first := created["id"].(string), created["signing_secret"].(string)
 
-	ps.armed.Store(true)
-	patched := make(chan *httptest.ResponseRecorder)
-	go func() { patched <- f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{"name": "renamed"}) }()
-	select {
-	case <-ps.reached: // the PATCH has read the endpoint and is about to write
-	case <-time.After(10 * time.Second):
-		t.Fatal("the PATCH never reached EndpointUpdate")
+	patched, rotated := interleave(t, ps,
+		func() *httptest.ResponseRecorder {
+			return f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{"name": "renamed"})
+		},
+		func() *httptest.ResponseRecorder {
+			return f.do("POST", "/v1/endpoints/"+id+"/rotate-signing-secret", key, map[string]any{"grace_period_s": 3600})
+		})
+	if patched.Code != http.StatusOK {
+		t.Fatalf("PATCH: status %d; body %s", patched.Code, patched.Body)
 	}
-	rotated := f.ok(http.StatusOK, "POST", "/v1/endpoints/"+id+"/rotate-signing-secret", key, map[string]any{"grace_period_s": 3600})
-	next := rotated["signing_secret"].(string)
-	close(ps.release)
-	if rec := <-patched; rec.Code != http.StatusOK {
-		t.Fatalf("PATCH: status %d; body %s", rec.Code, rec.Body)
+	if rotated.Code != http.StatusOK {
+		t.Fatalf("rotation: status %d; body %s", rotated.Code, rotated.Body)
 	}
+	var answer struct {
+		SigningSecret string `json:"signing_secret"`
+	}
+	if err := json.Unmarshal(rotated.Body.Bytes(), &answer); err != nil || answer.SigningSecret == "" {
+		t.Fatalf("rotation answer %s: %v", rotated.Body, err)
+	}
+	next := answer.SigningSecret
 
 	ep, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(id)})
 	if err != nil {
@@ -76,6 +123,50 @@ func TestPatchDoesNotUndoRotation(t *testing.T) {
 	}
 	if ep.SigningSecrets[1].ExpiresAt.IsZero() {
 		t.Fatal("the previous secret has no grace expiry")
+	}
+}
+
+// TestConcurrentPatchesKeepBothChanges interleaves two PATCHes of different
+// fields: A (the name) is held by the store once it has read the endpoint,
+// and B (the ingest verifier's secrets) is sent meanwhile. Both changes must
+// survive: A must not write back the secrets it read (I8 of
+// docs/guarantees.md — the provider's new secret would be refused with 401
+// from then on).
+func TestConcurrentPatchesKeepBothChanges(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ps := newPausingStore(f.store)
+	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
+	_, key := f.tenant("acme")
+	id := f.endpoint(key, map[string]any{
+		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"old"}},
+	})["id"].(string)
+
+	recA, recB := interleave(t, ps,
+		func() *httptest.ResponseRecorder {
+			return f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{"name": "renamed"})
+		},
+		func() *httptest.ResponseRecorder {
+			return f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{
+				"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"new"}},
+			})
+		})
+	if recA.Code != http.StatusOK {
+		t.Fatalf("PATCH A: status %d; body %s", recA.Code, recA.Body)
+	}
+	if recB.Code != http.StatusOK {
+		t.Fatalf("PATCH B: status %d; body %s", recB.Code, recB.Body)
+	}
+
+	ep, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Name != "renamed" {
+		t.Errorf("name %q after PATCH A ∥ PATCH B, want A's %q", ep.Name, "renamed")
+	}
+	if !slices.Equal(ep.IngestVerifier.Secrets, []string{"new"}) {
+		t.Errorf("ingest verifier secrets %q after PATCH A ∥ PATCH B, want B's [new]: A undid B", ep.IngestVerifier.Secrets)
 	}
 }
 

@@ -95,7 +95,10 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 	return e, err
 }
 
-// EndpointUpdate passes the call on and counts what it wrote.
+// EndpointUpdate passes the call on and counts what it wrote. params.Update
+// is passed on as it is: the inner store calls it with the endpoint locked,
+// which is what makes the read-modify-write atomic, so a wrapper must not
+// call it itself, nor read the endpoint first and write it back.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	e, err := s.Store.EndpointUpdate(ctx, params)
 	s.record("EndpointUpdate", one(err), err)

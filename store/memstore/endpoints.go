@@ -67,24 +67,26 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return page(visible, func(e *kapsel.Endpoint) kapsel.EndpointID { return e.ID }, params.Cursor, params.Limit, copyEndpoint), nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, signing
-// secrets, ids and creation time are kept. ErrInvalid as EndpointInsert.
+// EndpointUpdate applies params.Update to a copy of the endpoint under the
+// store's lock and writes the result's configuration, so no concurrent
+// write interleaves between the read and the write. Update's error comes
+// back unchanged; ErrInvalid as EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
-		return nil, fmt.Errorf("updating endpoint %s: %w", params.Endpoint.ID, err)
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.ID, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.endpoint(params.Endpoint.ID, params.TenantID)
+	r, err := s.endpoint(params.ID, params.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("updating %w", err)
 	}
-	in := copyEndpoint(params.Endpoint)
-	e := r.endpoint
-	e.Name, e.URL = kapsel.SafeText(in.Name), in.URL
-	e.IngestVerifier = in.IngestVerifier
-	e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
+	e, err := params.Apply(r.endpoint)
+	if err != nil {
+		return nil, err
+	}
 	e.UpdatedAt = ts(params.Now)
+	r.endpoint = e
 	return copyEndpoint(e), nil
 }
 

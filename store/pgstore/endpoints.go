@@ -92,25 +92,46 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return out, nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, signing
-// secrets, ids and creation time are kept: the statement does not write
-// signing_secrets, so it cannot undo a rotation. ErrNotFound as
-// EndpointGet; ErrInvalid as EndpointInsert.
+// EndpointUpdate reads the endpoint FOR UPDATE, applies params.Update to it
+// and writes the result's configuration in one transaction, so a concurrent
+// update or rotation waits for this one and then reads what it wrote: none
+// is lost. The statement does not write signing_secrets. Update's error
+// comes back unchanged; ErrNotFound as EndpointGet; ErrInvalid as
+// EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
-	in := params.Endpoint
 	if err := params.Validate(); err != nil {
-		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, err)
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.ID, err)
 	}
-	cfg := newEndpointConfig(in)
-	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
-		UPDATE endpoints SET name = $3, url = $4, ingest_verifier = $5,
-			retry_policy = $6, timeout_ns = $7, headers = $8, updated_at = $9
-		WHERE `+visibleEndpoint+`
-		RETURNING `+endpointColumns,
-		in.ID, params.TenantID, kapsel.SafeText(in.Name), in.URL, cfg.Verifier, cfg.Policy,
-		int64(in.Timeout), cfg.Headers, params.Now))
+	var (
+		e        *kapsel.Endpoint
+		applyErr error // Update's error or the result's refusal, returned as it is
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := scanEndpoint(tx.QueryRow(ctx,
+			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, params.ID, params.TenantID))
+		if err != nil {
+			return err
+		}
+		next, err := params.Apply(cur)
+		if err != nil {
+			applyErr = err
+			return err
+		}
+		cfg := newEndpointConfig(next)
+		e, err = scanEndpoint(tx.QueryRow(ctx, `
+			UPDATE endpoints SET name = $2, url = $3, ingest_verifier = $4,
+				retry_policy = $5, timeout_ns = $6, headers = $7, updated_at = $8
+			WHERE id = $1
+			RETURNING `+endpointColumns,
+			params.ID, next.Name, next.URL, cfg.Verifier, cfg.Policy,
+			int64(next.Timeout), cfg.Headers, params.Now))
+		return err
+	})
+	if applyErr != nil {
+		return nil, applyErr
+	}
 	if err != nil {
-		return nil, fmt.Errorf("updating endpoint %s: %w", in.ID, mapError(err))
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.ID, mapError(err))
 	}
 	return e, nil
 }

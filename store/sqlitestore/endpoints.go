@@ -148,17 +148,30 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return out, nil
 }
 
-// EndpointUpdate replaces the endpoint's configuration; state, signing
-// secrets, ids and creation time are kept. ErrInvalid as EndpointInsert.
+// EndpointUpdate applies params.Update to the endpoint and writes the
+// result's configuration in one transaction on the single writer
+// connection, so no concurrent write interleaves between the read and the
+// write. The signing secrets written back are the ones read in that
+// transaction. Update's error comes back unchanged; ErrInvalid as
+// EndpointInsert.
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
-		return nil, fmt.Errorf("updating endpoint %s: %w", params.Endpoint.ID, err)
+		return nil, fmt.Errorf("updating endpoint %s: %w", params.ID, err)
 	}
-	in := params.Endpoint
-	return s.modifyEndpoint(ctx, "updating", in.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) {
-		e.Name, e.URL, e.IngestVerifier = kapsel.SafeText(in.Name), in.URL, in.IngestVerifier
-		e.RetryPolicy, e.Timeout, e.Headers = in.RetryPolicy, in.Timeout, in.Headers
+	var applyErr error // Update's error or the result's refusal, returned as it is
+	e, err := s.modifyEndpoint(ctx, "updating", params.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) error {
+		next, err := params.Apply(e)
+		if err != nil {
+			applyErr = err
+			return err
+		}
+		*e = *next
+		return nil
 	})
+	if applyErr != nil {
+		return nil, applyErr
+	}
+	return e, err
 }
 
 // EndpointRotateSecret makes params.Secret the current signing secret, in
@@ -168,24 +181,28 @@ func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.Endpoin
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, err)
 	}
-	return s.modifyEndpoint(ctx, "rotating the signing secret of", params.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) {
+	return s.modifyEndpoint(ctx, "rotating the signing secret of", params.ID, params.TenantID, params.Now, func(e *kapsel.Endpoint) error {
 		e.SigningSecrets = kapsel.RotateSigningSecrets(e.SigningSecrets, params.Secret, params.Now, params.Grace)
+		return nil
 	})
 }
 
 // modifyEndpoint reads the visible endpoint, lets change modify it and
-// writes its name, url and config back, all in one write transaction: the
+// writes its name, url and config back, all in one write transaction (an
+// error of change writes nothing and comes back as it is): the
 // config column is one JSON document holding the signing secrets beside the
 // rest, so an update keeps them (and a rotation keeps the rest) by reading
 // them inside the transaction that writes.
-func (s *Store) modifyEndpoint(ctx context.Context, what string, id kapsel.EndpointID, tenant kapsel.TenantID, now time.Time, change func(*kapsel.Endpoint)) (*kapsel.Endpoint, error) {
+func (s *Store) modifyEndpoint(ctx context.Context, what string, id kapsel.EndpointID, tenant kapsel.TenantID, now time.Time, change func(*kapsel.Endpoint) error) (*kapsel.Endpoint, error) {
 	var out *kapsel.Endpoint
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		e, err := s.endpointByID(ctx, tx, id, tenant)
 		if err != nil {
 			return err
 		}
-		change(e)
+		if err := change(e); err != nil {
+			return err
+		}
 		config, err := encodeConfig(e)
 		if err != nil {
 			return err

@@ -109,10 +109,10 @@ func testEndpointPolicy(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			if strings.Contains(bc.name, "signing secret") {
 				continue // EndpointUpdate ignores signing secrets
 			}
-			e := fullEndpoint(ten)
-			e.ID = ep.ID
-			bc.change(e)
-			_, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: ten.ID, Endpoint: e, Now: at(time.Minute)})
+			_, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{
+				ID: ep.ID, TenantID: ten.ID, Now: at(time.Minute),
+				Update: func(e *kapsel.Endpoint) error { bc.change(e); return nil },
+			})
 			mustRefuse(t, err, bc.code, "EndpointUpdate with "+bc.name)
 		}
 		got := h.getEndpoint(ep.ID, ten.ID)

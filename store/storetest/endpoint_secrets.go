@@ -40,9 +40,10 @@ func testEndpointSecrets(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		ep := h.endpoint(ten)
 		want := secretsOf(ep)
 		in := fullEndpoint(ten)
-		in.ID = ep.ID
 		in.SigningSecrets = []kapsel.SigningSecret{{Secret: secretN(1)}} // ignored
-		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: ten.ID, Endpoint: in, Now: at(time.Minute)})
+		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{
+			ID: ep.ID, TenantID: ten.ID, Update: replaceWith(in), Now: at(time.Minute),
+		})
 		must(t, err, "EndpointUpdate")
 		for _, got := range []*kapsel.Endpoint{got, h.getEndpoint(ep.ID, "")} {
 			if !slices.Equal(secretsOf(got), want) {

@@ -56,6 +56,7 @@ func sameConfig(t *testing.T, got, want *kapsel.Endpoint) {
 func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	testEndpointPolicy(t, newStore)
 	testEndpointSecrets(t, newStore)
+	testEndpointUpdate(t, newStore)
 
 	t.Run("InsertGet", func(t *testing.T) {
 		h := setup(t, newStore)
@@ -93,35 +94,6 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		mustIs(t, err, kapsel.ErrNotFound, "EndpointGet by another tenant")
 		_, err = h.s.EndpointGet(h.ctx, &kapsel.EndpointGetParams{ID: kapsel.NewEndpointID()})
 		mustIs(t, err, kapsel.ErrNotFound, "EndpointGet of an unknown id")
-	})
-
-	t.Run("Update", func(t *testing.T) {
-		h := setup(t, newStore)
-		a, b := h.tenant(), h.tenant()
-		ep := h.endpoint(a)
-		h.setState(ep, kapsel.EndpointPaused, "", at(time.Minute))
-
-		want := fullEndpoint(a)
-		want.ID = ep.ID
-		want.State, want.CreatedAt = kapsel.EndpointActive, at(time.Hour) // ignored
-		_, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: b.ID, Endpoint: want, Now: at(2 * time.Minute)})
-		mustIs(t, err, kapsel.ErrNotFound, "EndpointUpdate by another tenant")
-		equal(t, "URL after a foreign update", h.getEndpoint(ep.ID, "").URL, ep.URL)
-
-		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: a.ID, Endpoint: want, Now: at(3 * time.Minute)})
-		must(t, err, "EndpointUpdate")
-		want.SigningSecrets = ep.SigningSecrets // an update never writes signing secrets
-		for _, got := range []*kapsel.Endpoint{got, h.getEndpoint(ep.ID, a.ID)} {
-			sameConfig(t, got, want)
-			equal(t, "State kept", got.State, kapsel.EndpointPaused)
-			equal(t, "TenantID kept", got.TenantID, a.ID)
-			sameTime(t, "CreatedAt kept", got.CreatedAt, Base)
-			sameTime(t, "UpdatedAt", got.UpdatedAt, at(3*time.Minute))
-		}
-
-		want.ID = kapsel.NewEndpointID()
-		_, err = h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{Endpoint: want, Now: Base})
-		mustIs(t, err, kapsel.ErrNotFound, "EndpointUpdate of an unknown id")
 	})
 
 	t.Run("SetState", func(t *testing.T) {

@@ -65,6 +65,16 @@
 //     EndpointUpdate does not check or write signing secrets. Syntax only:
 //     an http URL naming 127.0.0.1 is stored (the SSRF guard is not the
 //     store's), and an application-registered scheme may have no secret.
+//   - EndpointUpdate calls Update exactly once, on a copy of the endpoint
+//     as stored (ids, state, signing secrets and times included), while it
+//     holds the endpoint against every other write of it — so the first of
+//     two concurrent updates may block the second for as long as its Update
+//     runs, and the second then sees what the first wrote; Update is not
+//     called when the endpoint is not visible (ErrNotFound). What Update
+//     changes besides the configuration fields is ignored, even ID. An
+//     Update error comes back as the very same value (==, not wrapped) and
+//     nothing is written, even what Update changed in place before failing;
+//     a nil Update is ErrInvalid.
 //   - EndpointRotateSecret with more than MaxSigningSecrets in their grace
 //     period keeps the newest (rotation order, not expiry order).
 //   - Text from outside (attempt Error, LastError, ContentType, forwarded

@@ -138,9 +138,10 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "inserted endpoint Name", ep.Name, "orders "+stored)
 		equal(t, "EndpointGet Name", h.getEndpoint(ep.ID, ten.ID).Name, "orders "+stored)
 
-		upd := *ep
-		upd.Name = "renamed " + outside
-		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{TenantID: ten.ID, Endpoint: &upd, Now: at(time.Second)})
+		got, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{
+			ID: ep.ID, TenantID: ten.ID, Now: at(time.Second),
+			Update: func(e *kapsel.Endpoint) error { e.Name = "renamed " + outside; return nil },
+		})
 		must(t, err, "EndpointUpdate")
 		equal(t, "updated endpoint Name", got.Name, "renamed "+stored)
 		equal(t, "EndpointGet Name after update", h.getEndpoint(ep.ID, ten.ID).Name, "renamed "+stored)
