@@ -36,7 +36,7 @@ func (s *Store) EventGet(ctx context.Context, params *kapsel.EventGetParams) (*k
 // query names only the filters that are set, so that SQLite can pick an
 // index for each shape: by endpoint on events_endpoint_idx, by tenant on
 // events_tenant_idx, by tenant and type on events_tenant_type_idx (whose
-// condition, type <> ”, the query then states).
+// condition, a non-empty type, the query then states).
 func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) ([]*kapsel.Event, error) {
 	query, args := eventListQuery(params)
 	rows, err := s.r.QueryContext(ctx, query, args...)
