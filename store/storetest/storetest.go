@@ -80,7 +80,9 @@
 //     boundary), never refused. Every read of an event returns it: EventGet,
 //     EventList, EventClaim, EventRetry, and the key owner a duplicate
 //     insert returns. EventListParams.Type is an exact, byte-wise match on
-//     the stored type; empty lists every type.
+//     the stored type; empty lists every type. A Type filter holding bytes
+//     SafeText would change (invalid UTF-8, NUL) matches no event, without
+//     an error: no stored type holds them.
 //   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
 //     whole EventInsertMany call with ErrInvalid and nothing is written: the
 //     store does not hash bodies itself, and without a hash it could not tell
