@@ -64,6 +64,11 @@ type Event struct {
 	ID         EventID
 	TenantID   TenantID
 	EndpointID EndpointID
+	// Type is the event type ("invoice.paid", GitHub's "push"): read from
+	// the request by its verifier scheme (docs/ingest.md) or given by the
+	// application's send. Empty when it has none. At most MaxEventTypeLen
+	// bytes.
+	Type string
 	// Body is the request body, byte for byte. Lists may leave it nil.
 	Body        []byte
 	ContentType string

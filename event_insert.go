@@ -16,6 +16,12 @@ import "fmt"
 //     for byte. The ingester refuses a Content-Type it would have to change
 //     (400 E1009) before it gets here; this is the rule for every other
 //     caller.
+//   - Type is outside text too (a provider's header or body field): it goes
+//     through [StorableEventType] — SafeText, then cut to MaxEventTypeLen
+//     bytes at a character boundary. Made to fit, never refused, so one
+//     odd type cannot fail the batch it is committed in. The front door's
+//     Send refuses a type [ValidEventType] refuses (400 E1009) before it
+//     gets here; the ingester cuts a provider's type itself.
 //   - An IdempotencyKey without a BodyHash is refused: the store could not
 //     tell a retry from another event reusing the key (I2 of docs/guarantees.md: an insert
 //     that could not compare bodies is refused, never deduplicated).
@@ -32,6 +38,7 @@ func (p *EventInsertParams) Storable() (*EventInsertParams, error) {
 	out := *p
 	out.TenantID = TenantID(SafeText(string(p.TenantID)))
 	out.EndpointID = EndpointID(SafeText(string(p.EndpointID)))
+	out.Type = StorableEventType(p.Type)
 	out.ContentType = SafeText(p.ContentType)
 	out.Headers = SafeHeader(p.Headers)
 	out.IdempotencyKey = SafeText(p.IdempotencyKey)

@@ -80,8 +80,11 @@ type EventStore interface {
 
 // EventInsertParams describe one event to insert.
 type EventInsertParams struct {
-	TenantID    TenantID
-	EndpointID  EndpointID
+	TenantID   TenantID
+	EndpointID EndpointID
+	// Type is the event type; empty for none. Outside text: it is stored as
+	// StorableEventType makes it (see Storable).
+	Type        string
 	Body        []byte
 	ContentType string
 	Headers     http.Header
@@ -171,8 +174,11 @@ type EventListParams struct {
 	TenantID   TenantID
 	EndpointID EndpointID
 	Status     EventStatus
-	Limit      int
-	Cursor     EventID
+	// Type keeps the events of exactly this type (byte for byte, as
+	// stored).
+	Type   string
+	Limit  int
+	Cursor EventID
 }
 
 // EventRetryParams are the arguments of EventRetry.

@@ -185,6 +185,7 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 	row := &kapsel.EventInsertParams{
 		TenantID:       ep.TenantID,
 		EndpointID:     ep.ID,
+		Type:           requestEventType(ep.IngestVerifier.Scheme, header, fields),
 		Body:           body,
 		ContentType:    header.Get("Content-Type"),
 		Headers:        ForwardedHeaders(header),

@@ -14,12 +14,16 @@ type EventFilter struct {
 	EndpointID kapsel.EndpointID
 	// Status keeps the events in one status; "" for all.
 	Status kapsel.EventStatus
+	// Type keeps the events of exactly this type (no wildcard; case
+	// matters); "" for all. At most 255 bytes of UTF-8 text.
+	Type string
 	ListOptions
 }
 
 // ListEvents lists the tenant's events, newest last, without bodies.
-// Errors: E1009 for an unknown status, a bad limit or a malformed cursor;
-// E1011 when the endpoint is not the tenant's.
+// Errors: E1009 for an unknown status, a type no event can have (over 255
+// bytes, invalid UTF-8 or NUL), a bad limit or a malformed cursor; E1011
+// when the endpoint is not the tenant's.
 func (s *Service) ListEvents(ctx context.Context, tenant kapsel.TenantID, f EventFilter) (*Page[*kapsel.Event], error) {
 	limit, err := f.check(func(c string) error { _, err := kapsel.ParseEventID(c); return err })
 	if err != nil {
@@ -28,7 +32,10 @@ func (s *Service) ListEvents(ctx context.Context, tenant kapsel.TenantID, f Even
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, invalid("status must be one of pending, delivering, delivered, failed")
 	}
-	params := kapsel.EventListParams{TenantID: tenant, Status: f.Status}
+	if len(f.Type) > kapsel.MaxEventTypeLen || kapsel.SafeText(f.Type) != f.Type {
+		return nil, invalid("type must be at most %d bytes of UTF-8 text", kapsel.MaxEventTypeLen)
+	}
+	params := kapsel.EventListParams{TenantID: tenant, Status: f.Status, Type: f.Type}
 	if f.EndpointID != "" {
 		if _, err := s.GetEndpoint(ctx, tenant, f.EndpointID); err != nil {
 			return nil, err

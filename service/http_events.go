@@ -24,6 +24,7 @@ const (
 type eventJSON struct {
 	ID             kapsel.EventID    `json:"id"`
 	EndpointID     kapsel.EndpointID `json:"endpoint_id"`
+	Type           string            `json:"type"`
 	Status         string            `json:"status"`
 	Attempts       int               `json:"attempts"`
 	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
@@ -39,7 +40,7 @@ type eventJSON struct {
 
 func toEventJSON(e *kapsel.Event) eventJSON {
 	out := eventJSON{
-		ID: e.ID, EndpointID: e.EndpointID, Status: string(e.Status), Attempts: e.Attempts,
+		ID: e.ID, EndpointID: e.EndpointID, Type: e.Type, Status: string(e.Status), Attempts: e.Attempts,
 		LastError: e.LastError, IdempotencyKey: e.IdempotencyKey, ContentType: e.ContentType,
 		Size: e.Size, CreatedAt: e.CreatedAt.UTC(), DeliveredAt: timePtr(e.DeliveredAt),
 	}
@@ -91,15 +92,15 @@ func eventID(r *http.Request) (kapsel.EventID, error) {
 	return pathID(r, "event", kapsel.ParseEventID)
 }
 
-// httpListEvents: GET /v1/events?endpoint_id=&status=&limit=&cursor=. A
-// malformed, unknown or foreign endpoint_id answers 404.
+// httpListEvents: GET /v1/events?endpoint_id=&status=&type=&limit=&cursor=.
+// A malformed, unknown or foreign endpoint_id answers 404.
 func (s *Service) httpListEvents(w http.ResponseWriter, r *http.Request) error {
 	o, err := listOptions(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	f := EventFilter{Status: kapsel.EventStatus(q.Get("status")), ListOptions: o}
+	f := EventFilter{Status: kapsel.EventStatus(q.Get("status")), Type: q.Get("type"), ListOptions: o}
 	if v := q.Get("endpoint_id"); v != "" {
 		if f.EndpointID, err = kapsel.ParseEndpointID(v); err != nil {
 			return notFoundErr(kapsel.ErrNotFound, "endpoint", v)

@@ -72,6 +72,7 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 			ID:             kapsel.NewEventID(),
 			TenantID:       owners[i],
 			EndpointID:     in.EndpointID,
+			Type:           in.Type,
 			Body:           cloneBytes(in.Body),
 			ContentType:    in.ContentType,
 			Headers:        copyHeader(in.Headers),
@@ -123,7 +124,8 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 			switch {
 			case params.TenantID != "" && e.TenantID != params.TenantID,
 				params.EndpointID != "" && e.EndpointID != params.EndpointID,
-				params.Status != "" && e.Status != params.Status:
+				params.Status != "" && e.Status != params.Status,
+				params.Type != "" && e.Type != params.Type:
 				continue
 			}
 			if !yield(e) {

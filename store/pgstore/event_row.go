@@ -11,10 +11,10 @@ import (
 // eventColumns are an event's columns without its body, in eventRow.dest
 // order; eventColumnsE is the same with the table alias e.
 const (
-	eventColumns = `id, tenant_id, endpoint_id, status, attempts, next_attempt_at, next_trigger,
+	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
 	lease_token::text, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
 	created_at, delivered_at`
-	eventColumnsE = `e.id, e.tenant_id, e.endpoint_id, e.status, e.attempts, e.next_attempt_at, e.next_trigger,
+	eventColumnsE = `e.id, e.tenant_id, e.endpoint_id, e.type, e.status, e.attempts, e.next_attempt_at, e.next_trigger,
 	e.lease_token::text, e.lease_expires_at, e.last_error, e.idempotency_key, e.content_type, e.headers, e.body_hash,
 	e.size, e.created_at, e.delivered_at`
 )
@@ -30,7 +30,7 @@ type eventRow struct {
 // dest returns the scan destinations of eventColumns, then of body when
 // withBody is set.
 func (r *eventRow) dest(withBody bool) []any {
-	d := []any{&r.e.ID, &r.e.TenantID, &r.e.EndpointID, &r.e.Status, &r.e.Attempts, &r.e.NextAttemptAt,
+	d := []any{&r.e.ID, &r.e.TenantID, &r.e.EndpointID, &r.e.Type, &r.e.Status, &r.e.Attempts, &r.e.NextAttemptAt,
 		&r.e.NextTrigger, &r.token, &r.leaseExpires, &r.e.LastError, &r.key, &r.e.ContentType, &r.headers,
 		&r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.delivery}
 	if withBody {

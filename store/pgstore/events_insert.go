@@ -29,8 +29,9 @@ import (
 // It returns, per input, the owning tenant and whether it was inserted.
 const insertEventsSQL = `
 WITH input AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::bytea[])
-		WITH ORDINALITY AS t(id, tenant_id, endpoint_id, body, content_type, headers, key, body_hash, ord)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::bytea[],
+		$11::text[])
+		WITH ORDINALITY AS t(id, tenant_id, endpoint_id, body, content_type, headers, key, body_hash, type, ord)
 ),
 checked AS (
 	SELECT i.*, ep.tenant_id AS owner
@@ -51,9 +52,9 @@ keys AS (
 	RETURNING k.event_id
 ),
 ins AS (
-	INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at, claimable_at, next_trigger,
+	INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, claimable_at, next_trigger,
 		last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
-	SELECT id, owner, endpoint_id, 'pending', 0, $10, $10, 'scheduled', '',
+	SELECT id, owner, endpoint_id, type, 'pending', 0, $10, $10, 'scheduled', '',
 		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $10, body
 	FROM checked
 	WHERE (SELECT ok FROM valid) AND (key = '' OR id IN (SELECT event_id FROM keys))
@@ -133,7 +134,7 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		follows                               = make([]int, len(in)) // index of the first input with the key, or -1
 		sent                                  []int
 		aID, aTenant, aEndpoint, aCType, aHdr []string
-		aKey                                  []string
+		aKey, aType                           []string
 		aBody, aHash                          [][]byte
 	)
 	for i, e := range in {
@@ -160,9 +161,10 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		aHdr = append(aHdr, string(hdr))
 		aKey = append(aKey, e.IdempotencyKey)
 		aHash = append(aHash, nonNil(e.BodyHash))
+		aType = append(aType, e.Type)
 	}
 
-	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now)
+	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now, aType)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -246,7 +248,7 @@ func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows
 		}
 		if i == j && inserted[i] {
 			out[i].Event = &kapsel.Event{
-				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID,
+				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type,
 				Body: nonNil(e.Body), ContentType: e.ContentType, Headers: e.Headers,
 				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body),
 				Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled,

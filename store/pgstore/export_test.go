@@ -6,3 +6,6 @@ const (
 	HoldSQL  = holdSQL
 	SweepSQL = sweepSQL
 )
+
+// EventListSQL is EventList's statement, for the EXPLAIN tests.
+var EventListSQL = eventListSQL

@@ -32,12 +32,14 @@ func (s *Store) EventGet(ctx context.Context, params *kapsel.EventGetParams) (*k
 	return e, nil
 }
 
-// EventList lists events in id order after Cursor, without bodies.
+// EventList lists events in id order after Cursor, without bodies. The
+// query names only the filters that are set, so that SQLite can pick an
+// index for each shape: by endpoint on events_endpoint_idx, by tenant on
+// events_tenant_idx, by tenant and type on events_tenant_type_idx (whose
+// condition, a non-empty type, the query then states).
 func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) ([]*kapsel.Event, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE (?1 = '' OR tenant_id = ?1) AND (?2 = '' OR endpoint_id = ?2) AND (?3 = '' OR status = ?3) AND id > ?4
-		ORDER BY id LIMIT ?5`,
-		params.TenantID, params.EndpointID, params.Status, params.Cursor, kapsel.PageLimit(params.Limit))
+	query, args := eventListQuery(params)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing events: %w", mapError(err))
 	}
@@ -109,4 +111,26 @@ func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParam
 		return 0, fmt.Errorf("replaying events of %w", err)
 	}
 	return int(n), nil
+}
+
+// eventListQuery returns EventList's statement and arguments.
+func eventListQuery(params *kapsel.EventListParams) (string, []any) {
+	where, args := "id > ?", []any{params.Cursor}
+	for _, f := range []struct{ column, value string }{
+		{"tenant_id", string(params.TenantID)},
+		{"endpoint_id", string(params.EndpointID)},
+		{"status", string(params.Status)},
+		{"type", params.Type},
+	} {
+		if f.value != "" {
+			where += " AND " + f.column + " = ?"
+			args = append(args, f.value)
+		}
+	}
+	if params.Type != "" {
+		// The partial index's condition, so that SQLite may use it.
+		where += " AND type <> ''"
+	}
+	args = append(args, kapsel.PageLimit(params.Limit))
+	return `SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` ORDER BY id LIMIT ?`, args
 }

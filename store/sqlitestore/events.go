@@ -14,7 +14,7 @@ import (
 // eventColumns are read by scanEvent; bodyColumn is appended when the body
 // is wanted.
 const (
-	eventColumns = `id, tenant_id, endpoint_id, status, attempts, next_attempt_at, next_trigger,
+	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
 		lease_token, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
 		created_at, delivered_at`
 	bodyColumn = `body`
@@ -25,7 +25,7 @@ func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Even
 	var token sql.NullString
 	var next, leaseExp, created, delivered sql.NullInt64
 	var headers string
-	dest := []any{&e.ID, &e.TenantID, &e.EndpointID, &e.Status, &e.Attempts, &next, &e.NextTrigger,
+	dest := []any{&e.ID, &e.TenantID, &e.EndpointID, &e.Type, &e.Status, &e.Attempts, &next, &e.NextTrigger,
 		&token, &leaseExp, &e.LastError, &e.IdempotencyKey, &e.ContentType, &headers, &e.BodyHash, &e.Size,
 		&created, &delivered}
 	if withBody {
@@ -126,16 +126,16 @@ func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParam
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
 	e := &kapsel.Event{
-		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID,
+		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type,
 		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
 		Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled, CreatedAt: now,
 	}
-	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at,
+	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at,
 		next_trigger, last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
-		VALUES (?1, ?2, ?3, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10)`,
+		VALUES (?1, ?2, ?3, ?11, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10)`,
 		e.ID, e.TenantID, e.EndpointID, now.UnixMicro(), e.IdempotencyKey, e.ContentType, headers,
-		blob(e.BodyHash), e.Size, blob(e.Body))
+		blob(e.BodyHash), e.Size, blob(e.Body), e.Type)
 	if err != nil {
 		return kapsel.EventInsertResult{}, mapError(err)
 	}

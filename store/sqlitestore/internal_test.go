@@ -58,6 +58,39 @@ func TestClaimQueryPlan(t *testing.T) {
 	}
 }
 
+// TestEventListByTypeQueryPlan checks that listing a tenant's events of one
+// type reads events_tenant_type_idx (migration 0003) in id order and stops
+// at the limit: no sort, no walk through the tenant's other events.
+func TestEventListByTypeQueryPlan(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	for _, p := range []kapsel.EventListParams{
+		{TenantID: "ten_1", Type: "invoice.paid"},
+		{TenantID: "ten_1", Type: "invoice.paid", Status: kapsel.EventFailed, Cursor: "evt_1"},
+	} {
+		query, args := eventListQuery(&p)
+		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN: %v", err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatalf("scanning plan: %v", err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		t.Logf("%+v plan:\n%s", p, text)
+		if !strings.Contains(text, "USING INDEX events_tenant_type_idx") || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("listing by type does not read events_tenant_type_idx in order:\n%s", text)
+		}
+	}
+}
+
 func TestPragmas(t *testing.T) {
 	t.Parallel()
 	s := openInternal(t)

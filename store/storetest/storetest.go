@@ -84,6 +84,15 @@
 //     and every store reads back the same text. Event bodies and response
 //     bodies are bytes and are kept byte for byte. An EndpointID with such
 //     bytes names no endpoint (ErrNotFound).
+//   - An event's Type is outside text too, and at most
+//     kapsel.MaxEventTypeLen bytes: it is stored as
+//     kapsel.StorableEventType makes it (SafeText, then cut at a character
+//     boundary), never refused. Every read of an event returns it: EventGet,
+//     EventList, EventClaim, EventRetry, and the key owner a duplicate
+//     insert returns. EventListParams.Type is an exact, byte-wise match on
+//     the stored type; empty lists every type. A Type filter holding bytes
+//     SafeText would change (invalid UTF-8, NUL) matches no event, without
+//     an error: no stored type holds them.
 //   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
 //     whole EventInsertMany call with ErrInvalid and nothing is written: the
 //     store does not hash bodies itself, and without a hash it could not tell
@@ -136,6 +145,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Tenants", testTenants},
 		{"Endpoints", testEndpoints},
 		{"Events", testEvents},
+		{"EventTypes", testEventTypes},
 		{"Claiming", testClaiming},
 		{"Completion", testCompletion},
 		{"Retry", testRetry},
