@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -33,20 +34,7 @@ func TestClaimQueryPlan(t *testing.T) {
 		{"hold", holdSQL, "events_claim_idx", []any{int64(0), "[]", 64}},
 		{"sweep", sweepSQL, "events_delivering_idx", []any{int64(0), 256, "x"}},
 	} {
-		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("scanning plan: %v", err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s.w, q.sql, q.args...)
 		text := strings.Join(plan, "\n")
 		t.Logf("%s plan:\n%s", q.name, text)
 		if !strings.Contains(text, "USING INDEX "+q.index) {
@@ -69,20 +57,7 @@ func TestEventListByTypeQueryPlan(t *testing.T) {
 		{TenantID: "ten_1", Type: "invoice.paid", Status: kapsel.EventFailed, Cursor: "evt_1"},
 	} {
 		query, args := eventListQuery(&p)
-		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN: %v", err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("scanning plan: %v", err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s.r, query, args...)
 		text := strings.Join(plan, "\n")
 		t.Logf("%+v plan:\n%s", p, text)
 		if !strings.Contains(text, "USING INDEX events_tenant_type_idx") || strings.Contains(text, "TEMP B-TREE") {
@@ -136,4 +111,27 @@ func TestMigrationsNumbered(t *testing.T) {
 	if len(ms) == 0 || LatestVersion() != len(ms) {
 		t.Fatalf("%d migrations, LatestVersion %d", len(ms), LatestVersion())
 	}
+}
+
+// queryPlan returns the detail lines of EXPLAIN QUERY PLAN for query.
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("scanning plan: %v", err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("reading plan: %v", err)
+	}
+	return plan
 }

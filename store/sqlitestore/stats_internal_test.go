@@ -23,20 +23,7 @@ func TestStatsQueryPlan(t *testing.T) {
 		{"count delivering", countLiveSQL[kapsel.EventDelivering], "events_delivering_idx", []any{101}},
 		{"oldest due", oldestDueSQL, "events_pending_idx", []any{int64(0), 100}},
 	} {
-		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("scanning plan: %v", err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s.r, q.sql, q.args...)
 		text := strings.Join(plan, "\n")
 		t.Logf("%s plan:\n%s", q.name, text)
 		for _, line := range plan {
