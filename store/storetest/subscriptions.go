@@ -13,7 +13,7 @@ import (
 // with the key and body.
 func onChannels(ep *kapsel.Endpoint, key string, body []byte, channels ...string) *kapsel.EventInsertParams {
 	in := input(ep, key, body)
-	in.Channels = channels
+	in.Channels = slices.Clone(channels)
 	return in
 }
 
