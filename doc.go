@@ -87,12 +87,16 @@
 // policy of docs/api.md), [VerifierConfig.Validate] (no empty secret),
 // [ParseSigningSecret] and [CheckSigningSecret] (the "whsec_<base64>"
 // format, prefix required), [BuiltinSchemes] (the verifier scheme names) and
-// [RotateSigningSecrets] (at most [MaxSigningSecrets] kept). Stores check
+// [RotateSigningSecrets] (at most [MaxSigningSecrets] kept),
+// [Subscription.Validate] (the subscription filter) and
+// [CheckEventChannels] (an event's channels). Which events an endpoint is
+// subscribed to is [Subscription.Matches], one rule for the fan-out to
+// come: until it lands, an event goes to the endpoint it names. Stores check
 // [Endpoint.ValidateConfig] on insert and update, so writing through a store
 // directly is held to the same rules. Which addresses may be dialled is the
 // SSRF guard's decision (package delivery), which the API shares with the
-// dispatcher. Tenant and endpoint ids carry 80 random bits each, since an
-// endpoint's id is its ingest URL.
+// dispatcher. Tenant, endpoint and source ids carry 80 random bits each,
+// since an endpoint's id is its ingest URL (and a source's will be).
 //
 // # Errors
 //

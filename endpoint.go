@@ -147,9 +147,15 @@ type Endpoint struct {
 	// Timeout is the per-attempt timeout, 1–120 s. Defaults to 30 s.
 	Timeout time.Duration
 	// Headers are custom headers added to every delivery.
-	Headers   map[string]string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Headers map[string]string
+	// Subscription is the endpoint's subscription filter: which of its
+	// tenant's events it receives ([Endpoint.Receives]). The zero value
+	// takes every event. Until fan-out lands, an event is still delivered
+	// to the one endpoint it names, whatever the filter
+	// (docs/delivery.md#subscriptions).
+	Subscription Subscription
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // clone returns a copy of e that shares no slice or map with it.
@@ -158,6 +164,7 @@ func (e *Endpoint) clone() *Endpoint {
 	c.IngestVerifier.Secrets = slices.Clone(e.IngestVerifier.Secrets)
 	c.SigningSecrets = slices.Clone(e.SigningSecrets)
 	c.Headers = maps.Clone(e.Headers)
+	c.Subscription = e.Subscription.clone()
 	return &c
 }
 

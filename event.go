@@ -69,6 +69,10 @@ type Event struct {
 	// application's send. Empty when it has none. At most MaxEventTypeLen
 	// bytes.
 	Type string
+	// Channels are the channels the event is sent on (given by a send; an
+	// ingested event has none), at most MaxEventChannels. Endpoints
+	// subscribe to channels ([Subscription]).
+	Channels []string
 	// Body is the request body, byte for byte. Lists may leave it nil.
 	Body        []byte
 	ContentType string

@@ -1,6 +1,9 @@
 package kapsel
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Storable returns the copy of p that a store writes, or an error wrapping
 // ErrInvalid when p cannot be stored. Every store calls it on each input of
@@ -22,6 +25,10 @@ import "fmt"
 //     odd type cannot fail the batch it is committed in. The front door's
 //     Send refuses a type [ValidEventType] refuses (400 E1009) before it
 //     gets here; the ingester cuts a provider's type itself.
+//   - Channels are given by the application, never by a provider: a list
+//     [CheckEventChannels] refuses is refused here (a *Error with code
+//     E1009). The front door's Send checks them first, so a send with bad
+//     channels never reaches a batch.
 //   - An IdempotencyKey without a BodyHash is refused: the store could not
 //     tell a retry from another event reusing the key (I2 of docs/guarantees.md: an insert
 //     that could not compare bodies is refused, never deduplicated).
@@ -35,7 +42,11 @@ func (p *EventInsertParams) Storable() (*EventInsertParams, error) {
 		return nil, fmt.Errorf("%w: event with idempotency key %q has no BodyHash to compare duplicates by",
 			ErrInvalid, SafeText(p.IdempotencyKey))
 	}
+	if err := CheckEventChannels(p.Channels); err != nil {
+		return nil, err
+	}
 	out := *p
+	out.Channels = slices.Clone(p.Channels)
 	out.TenantID = TenantID(SafeText(string(p.TenantID)))
 	out.EndpointID = EndpointID(SafeText(string(p.EndpointID)))
 	out.Type = StorableEventType(p.Type)

@@ -12,6 +12,7 @@ import (
 const (
 	TenantIDPrefix   = "ten_"
 	EndpointIDPrefix = "ep_"
+	SourceIDPrefix   = "src_"
 	EventIDPrefix    = "evt_"
 	AttemptIDPrefix  = "att_"
 )
@@ -22,7 +23,7 @@ const (
 //   - Events and attempts must sort in creation order, so their ids come
 //     from one monotonic source: within a millisecond the 80 bits are the
 //     previous id's plus one.
-//   - Tenant and endpoint ids (and source ids, later) are capabilities: an
+//   - Tenant, endpoint and source ids are capabilities: an
 //     endpoint's id is its ingest URL (I9 of docs/guarantees.md wants at least 80
 //     unpredictable bits). Their 80 bits are drawn from crypto/rand for
 //     every id, never derived from another id; were they taken from the
@@ -39,6 +40,12 @@ type TenantID string
 // names it), so it is unguessable.
 type EndpointID string
 
+// SourceID identifies a source, the inbound door events arrive by (SPEC
+// 0.2); on the wire it reads "src_" followed by a ULID whose 80 low bits
+// are random. An endpoint's [Subscription] names sources by it. It is a
+// capability (a source's ingest URL will name it), so it is unguessable.
+type SourceID string
+
 // EventID identifies an [Event]; on the wire it reads "evt_" followed by a ULID.
 // It is also the event's Standard Webhooks "webhook-id", the same on every attempt.
 type EventID string
@@ -52,6 +59,10 @@ func NewTenantID() TenantID { return TenantID(TenantIDPrefix + newRandomULID()) 
 // NewEndpointID returns a new EndpointID with 80 bits from crypto/rand: it is
 // unrelated to every id made before it.
 func NewEndpointID() EndpointID { return EndpointID(EndpointIDPrefix + newRandomULID()) }
+
+// NewSourceID returns a new SourceID with 80 bits from crypto/rand: it is
+// unrelated to every id made before it.
+func NewSourceID() SourceID { return SourceID(SourceIDPrefix + newRandomULID()) }
 
 // NewEventID returns a new, time-sortable EventID.
 func NewEventID() EventID { return EventID(EventIDPrefix + newULID()) }
@@ -71,6 +82,12 @@ func ParseEndpointID(s string) (EndpointID, error) {
 	return EndpointID(s), parseID(s, EndpointIDPrefix)
 }
 
+// ParseSourceID checks that s is a well-formed SourceID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseSourceID(s string) (SourceID, error) {
+	return SourceID(s), parseID(s, SourceIDPrefix)
+}
+
 // ParseEventID checks that s is a well-formed EventID.
 // It returns an error wrapping [ErrInvalid] otherwise.
 func ParseEventID(s string) (EventID, error) {
@@ -88,6 +105,9 @@ func (id TenantID) String() string { return string(id) }
 
 // String returns the wire form of the id.
 func (id EndpointID) String() string { return string(id) }
+
+// String returns the wire form of the id.
+func (id SourceID) String() string { return string(id) }
 
 // String returns the wire form of the id.
 func (id EventID) String() string { return string(id) }

@@ -34,7 +34,7 @@ func indexCrockford(c byte) int {
 	return -1
 }
 
-// TestCapabilityIDsAreUnpredictable: tenant and endpoint ids carry 80 bits
+// TestCapabilityIDsAreUnpredictable: tenant, endpoint and source ids carry 80 bits
 // from crypto/rand each, unrelated to any id made before them — in
 // particular not an event id plus one, which the shared monotonic source
 // produced (I9 of docs/guarantees.md; issue 9 item 8: 990 of 1,000 pairs were exactly +1).
@@ -46,12 +46,13 @@ func TestCapabilityIDsAreUnpredictable(t *testing.T) {
 		d := new(big.Int).Sub(a, b)
 		return d.Abs(d).Cmp(near) < 0
 	}
-	var ones [80]int
+	var ones, srcOnes [80]int
 	for i := range n {
 		evMS, evRand := decodeULID(t, string(NewEventID()), EventIDPrefix)
 		epMS, epRand := decodeULID(t, string(NewEndpointID()), EndpointIDPrefix)
 		tnMS, tnRand := decodeULID(t, string(NewTenantID()), TenantIDPrefix)
 		ep2MS, ep2Rand := decodeULID(t, string(NewEndpointID()), EndpointIDPrefix)
+		srcMS, srcRand := decodeULID(t, string(NewSourceID()), SourceIDPrefix)
 		if evMS == epMS && related(evRand, epRand) {
 			t.Fatalf("pair %d: endpoint id random part %x is within 2^32 of the event id's before it %x", i, epRand, evRand)
 		}
@@ -61,8 +62,12 @@ func TestCapabilityIDsAreUnpredictable(t *testing.T) {
 		if epMS == ep2MS && related(epRand, ep2Rand) {
 			t.Fatalf("pair %d: consecutive endpoint ids' random parts %x and %x are within 2^32", i, epRand, ep2Rand)
 		}
+		if ep2MS == srcMS && related(ep2Rand, srcRand) {
+			t.Fatalf("pair %d: source id random part %x is within 2^32 of the endpoint id's before it %x", i, srcRand, ep2Rand)
+		}
 		for bit := range 80 {
 			ones[bit] += int(epRand.Bit(bit))
+			srcOnes[bit] += int(srcRand.Bit(bit))
 		}
 	}
 	// Each of the 80 random bits is set in about half of the ids: 35–65 %
@@ -70,6 +75,9 @@ func TestCapabilityIDsAreUnpredictable(t *testing.T) {
 	for bit, c := range ones {
 		if c < n*35/100 || c > n*65/100 {
 			t.Errorf("random bit %d of endpoint ids is set in %d of %d ids; it is not random", bit, c, n)
+		}
+		if c := srcOnes[bit]; c < n*35/100 || c > n*65/100 {
+			t.Errorf("random bit %d of source ids is set in %d of %d ids; it is not random", bit, c, n)
 		}
 	}
 }

@@ -17,7 +17,8 @@ import "strings"
 //     defaults ([RetryPolicy.WithDefaults]) (E1009);
 //   - Timeout: zero (the default) or [MinAttemptTimeout]–[MaxAttemptTimeout]
 //     (E1009);
-//   - State, when set, one of the documented states (E1009).
+//   - State, when set, one of the documented states (E1009);
+//   - Subscription: [Subscription.Validate] (E1009).
 //
 // Only syntax is checked here: whether the URL's address may be dialled is
 // the SSRF guard's decision (delivery.Guard), which the management API
@@ -41,6 +42,9 @@ func (e *Endpoint) ValidateConfig() error {
 	}
 	if e.Timeout != 0 && (e.Timeout < MinAttemptTimeout || e.Timeout > MaxAttemptTimeout) {
 		return invalid(CodeMalformedRequest, "timeout must be from %s to %s", MinAttemptTimeout, MaxAttemptTimeout)
+	}
+	if err := e.Subscription.Validate(); err != nil {
+		return err
 	}
 	if e.State != "" && !e.State.Valid() {
 		return invalid(CodeMalformedRequest, "state %q is not one of active, paused, disabled", clip(string(e.State), 64))

@@ -50,7 +50,7 @@ type EndpointStore interface {
 	// concurrent write lands between the read and the write and no change
 	// already answered is undone (I8 of docs/guarantees.md). Only the
 	// configuration is written — Name, URL, IngestVerifier, RetryPolicy,
-	// Timeout, Headers — with UpdatedAt = Now; what Update does to the
+	// Timeout, Headers, Subscription — with UpdatedAt = Now; what Update does to the
 	// other fields (state, signing secrets, ids, times) is ignored: signing
 	// secrets change only through EndpointRotateSecret.
 	//
@@ -128,7 +128,7 @@ func (p *EndpointUpdateParams) Validate() error {
 // the stored endpoint, read under the store's lock or in its transaction —
 // and returns the endpoint to write: cur with the configuration fields
 // (Name as [SafeText] makes it, URL, IngestVerifier, RetryPolicy, Timeout,
-// Headers) of Update's result, and everything else, signing secrets
+// Headers, Subscription) of Update's result, and everything else, signing secrets
 // included, as stored. Update's error comes back unchanged; a result that
 // [Endpoint.ValidateConfig] refuses, signing secrets aside, comes back as
 // its error (wrapping [ErrInvalid]). cur is not modified.
@@ -140,7 +140,7 @@ func (p *EndpointUpdateParams) Apply(cur *Endpoint) (*Endpoint, error) {
 	out := *cur
 	out.Name, out.URL = SafeText(next.Name), next.URL
 	out.IngestVerifier, out.RetryPolicy, out.Timeout = next.IngestVerifier, next.RetryPolicy, next.Timeout
-	out.Headers = next.Headers
+	out.Headers, out.Subscription = next.Headers, next.Subscription
 	check := out
 	check.SigningSecrets = nil
 	if err := check.ValidateConfig(); err != nil {

@@ -84,7 +84,11 @@ type EventInsertParams struct {
 	EndpointID EndpointID
 	// Type is the event type; empty for none. Outside text: it is stored as
 	// StorableEventType makes it (see Storable).
-	Type        string
+	Type string
+	// Channels are the channels the event is sent on; empty for none.
+	// Refused (ErrInvalid) unless CheckEventChannels accepts them (see
+	// Storable).
+	Channels    []string
 	Body        []byte
 	ContentType string
 	Headers     http.Header

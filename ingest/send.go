@@ -12,13 +12,14 @@ import (
 
 // Send stores an event an application sends itself (nothing to verify) to
 // one of a tenant's endpoints: row.TenantID and row.EndpointID name them,
-// row.Type, row.Body, row.ContentType, row.Headers and row.IdempotencyKey
-// are the event; BodyHash is computed here. It is group-committed with ingests and
+// row.Type, row.Channels, row.Body, row.ContentType, row.Headers and
+// row.IdempotencyKey are the event; BodyHash is computed here. It is group-committed with ingests and
 // returns after its own commit, with ingest's rules and errors — except that
 // an endpoint that is not the tenant's is 404 E1011, as for every operation
 // a tenant calls by API key (E1003 answers an ingest URL); 413 E1002 over MaxBodyBytes,
 // 400 E1004 for a malformed idempotency key, 400 E1009 for a type that is
-// not printable text of at most 255 bytes or a content type Kapsel cannot
+// not printable text of at most 255 bytes, channels
+// kapsel.CheckEventChannels refuses or a content type Kapsel cannot
 // store, 429 E1006 over the tenant's rate, 422 E1005 for a key
 // reused with another body, 503 E3001/E3003. The front door's Send calls
 // it; OnIngest hooks see it like an ingest.
@@ -76,7 +77,8 @@ func sendError(err error, id kapsel.EndpointID) error {
 // sets its BodyHash: the body at most maxBody bytes (E1002), the
 // idempotency key empty or 1–255 printable ASCII (E1004), the type empty or
 // at most 255 bytes of printable text (kapsel.ValidEventType, E1009), the
-// content type storable as it is (E1009). Forwarded header values are made
+// channels as kapsel.CheckEventChannels wants them (E1009), the content
+// type storable as it is (E1009). Forwarded header values are made
 // safe by the store, as for ingest.
 func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
 	if int64(len(row.Body)) > maxBody {
@@ -89,6 +91,9 @@ func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
 	}
 	if err := kapsel.ValidEventType(row.Type); err != nil {
 		return &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: err.Error(), Err: err}
+	}
+	if err := kapsel.CheckEventChannels(row.Channels); err != nil {
+		return err // a *kapsel.Error with E1009
 	}
 	if err := checkContentType(row.ContentType); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,14 @@ type EndpointCreate struct {
 	// Headers are custom outbound headers (E1008 for the ones Kapsel sets or
 	// that could not be sent). Defaults to none.
 	Headers map[string]string
+	// EventTypes, SourceIDs and Channels are the endpoint's subscription
+	// filter (kapsel.Subscription: exact types, "prefix.*" or "*"; source
+	// ids; channels), checked by kapsel.Subscription.Validate (E1009).
+	// Each defaults (empty) to any. Until fan-out lands, an event is still
+	// delivered to the endpoint it names, whatever the filter.
+	EventTypes []string
+	SourceIDs  []kapsel.SourceID
+	Channels   []string
 }
 
 // EndpointUpdate is the input of [Service.UpdateEndpoint]: a nil field keeps
@@ -70,6 +79,12 @@ type EndpointUpdate struct {
 	// removes them all). A value equal to RedactedValue keeps the stored
 	// value of that header, so a read can be sent back as it is.
 	Headers map[string]string
+	// EventTypes, SourceIDs and Channels each replace that list of the
+	// subscription filter when not nil (an empty slice means any again),
+	// and keep it when nil.
+	EventTypes []string
+	SourceIDs  []kapsel.SourceID
+	Channels   []string
 }
 
 // RetryPolicyUpdate changes the fields of a retry policy that it sets.
@@ -110,13 +125,18 @@ func (u *RetryPolicyUpdate) apply(p kapsel.RetryPolicy) (kapsel.RetryPolicy, err
 // CreateEndpoint creates an endpoint and returns it with its signing
 // secret, shown this once. Errors: E1007 for a URL that is not http(s), has
 // credentials or is refused by the SSRF policy; E1008 for custom headers
-// Kapsel could not send or sets itself; E1009 for the other fields.
+// Kapsel could not send or sets itself; E1009 for the other fields, the
+// subscription filter included (kapsel.Subscription.Validate, naming the
+// list and index of the first bad entry).
 func (s *Service) CreateEndpoint(ctx context.Context, tenant kapsel.TenantID, in EndpointCreate) (ep *kapsel.Endpoint, signingSecret string, err error) {
 	e := &kapsel.Endpoint{
 		TenantID: tenant, State: kapsel.EndpointActive, RetryPolicy: kapsel.DefaultRetryPolicy(),
 		Timeout: kapsel.DefaultAttemptTimeout, Headers: map[string]string{},
 	}
-	u := EndpointUpdate{Name: &in.Name, URL: &in.URL, IngestVerifier: &in.IngestVerifier, RetryPolicy: in.RetryPolicy, Headers: in.Headers}
+	u := EndpointUpdate{
+		Name: &in.Name, URL: &in.URL, IngestVerifier: &in.IngestVerifier, RetryPolicy: in.RetryPolicy, Headers: in.Headers,
+		EventTypes: in.EventTypes, SourceIDs: in.SourceIDs, Channels: in.Channels,
+	}
 	if in.Timeout != 0 {
 		u.Timeout = &in.Timeout
 	}
@@ -210,7 +230,17 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 		}
 		e.Headers = h
 	}
-	return nil
+	sub := &e.Subscription
+	if u.EventTypes != nil {
+		sub.EventTypes = slices.Clone(u.EventTypes)
+	}
+	if u.SourceIDs != nil {
+		sub.SourceIDs = slices.Clone(u.SourceIDs)
+	}
+	if u.Channels != nil {
+		sub.Channels = slices.Clone(u.Channels)
+	}
+	return sub.Validate() // a *kapsel.Error with E1009 naming the list
 }
 
 // Rotation is the input of [Service.RotateSigningSecret].

@@ -23,6 +23,9 @@ type endpointJSON struct {
 	RetryPolicy    retryPolicyJSON   `json:"retry_policy"`
 	TimeoutMS      int64             `json:"timeout_ms"`
 	Headers        map[string]string `json:"headers"`
+	EventTypes     []string          `json:"event_types"`
+	SourceIDs      []kapsel.SourceID `json:"source_ids"`
+	Channels       []string          `json:"channels"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 }
@@ -64,7 +67,11 @@ func toEndpointJSON(e *kapsel.Endpoint) endpointJSON {
 		},
 		TimeoutMS: e.Timeout.Milliseconds(),
 		Headers:   map[string]string{},
-		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+		// Lists are [] when empty (= any), never null.
+		EventTypes: append([]string{}, e.Subscription.EventTypes...),
+		SourceIDs:  append([]kapsel.SourceID{}, e.Subscription.SourceIDs...),
+		Channels:   append([]string{}, e.Subscription.Channels...),
+		CreatedAt:  e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
 	}
 	if out.IngestVerifier.Scheme == "" {
 		out.IngestVerifier.Scheme = kapsel.SchemeNone
@@ -93,6 +100,11 @@ type endpointRequest struct {
 	RetryPolicy    *retryPolicyRequest `json:"retry_policy"`
 	TimeoutMS      *int64              `json:"timeout_ms"`
 	Headers        *map[string]string  `json:"headers"`
+	// The subscription filter: absent or null keeps a list, [] empties it
+	// (any).
+	EventTypes *[]string          `json:"event_types"`
+	SourceIDs  *[]kapsel.SourceID `json:"source_ids"`
+	Channels   *[]string          `json:"channels"`
 }
 
 type verifierRequest struct {
@@ -138,7 +150,20 @@ func (req *endpointRequest) update() (EndpointUpdate, error) {
 			u.Headers = map[string]string{}
 		}
 	}
+	u.EventTypes, u.SourceIDs, u.Channels = present(req.EventTypes), present(req.SourceIDs), present(req.Channels)
 	return u, nil
+}
+
+// present returns the list a request sent, non-nil (so it replaces the
+// stored one) even when empty; nil when the field was absent or null.
+func present[T any](l *[]T) []T {
+	if l == nil {
+		return nil
+	}
+	if *l == nil {
+		return []T{}
+	}
+	return *l
 }
 
 // duration converts a JSON count of units. It refuses only what no

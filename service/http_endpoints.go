@@ -22,7 +22,9 @@ func (s *Service) httpCreateEndpoint(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	in := EndpointCreate{RetryPolicy: u.RetryPolicy, Headers: u.Headers}
+	in := EndpointCreate{
+		RetryPolicy: u.RetryPolicy, Headers: u.Headers, EventTypes: u.EventTypes, SourceIDs: u.SourceIDs, Channels: u.Channels,
+	}
 	if u.Name != nil {
 		in.Name = *u.Name
 	}

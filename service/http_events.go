@@ -25,6 +25,7 @@ type eventJSON struct {
 	ID             kapsel.EventID    `json:"id"`
 	EndpointID     kapsel.EndpointID `json:"endpoint_id"`
 	Type           string            `json:"type"`
+	Channels       []string          `json:"channels"`
 	Status         string            `json:"status"`
 	Attempts       int               `json:"attempts"`
 	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
@@ -40,7 +41,8 @@ type eventJSON struct {
 
 func toEventJSON(e *kapsel.Event) eventJSON {
 	out := eventJSON{
-		ID: e.ID, EndpointID: e.EndpointID, Type: e.Type, Status: string(e.Status), Attempts: e.Attempts,
+		ID: e.ID, EndpointID: e.EndpointID, Type: e.Type, Channels: append([]string{}, e.Channels...),
+		Status: string(e.Status), Attempts: e.Attempts,
 		LastError: e.LastError, IdempotencyKey: e.IdempotencyKey, ContentType: e.ContentType,
 		Size: e.Size, CreatedAt: e.CreatedAt.UTC(), DeliveredAt: timePtr(e.DeliveredAt),
 	}

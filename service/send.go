@@ -19,6 +19,12 @@ type Send struct {
 	// printable text (kapsel.ValidEventType). Events are listed by it.
 	// Defaults to none.
 	Type string
+	// Channels are the channels the event is sent on: at most
+	// kapsel.MaxEventChannels, each 1–255 bytes of printable ASCII without
+	// space or "*", none twice (kapsel.CheckEventChannels, E1009).
+	// Endpoints subscribe to channels; until fan-out lands, the event still
+	// goes to EndpointID whatever its channels. Defaults to none.
+	Channels []string
 	// Body is delivered byte for byte.
 	Body []byte
 	// ContentType is delivered as the Content-Type. Defaults to
@@ -44,7 +50,7 @@ type SendResult struct {
 // row builds the stored event of a send; ingest.CheckSend checks it.
 func row(tenant kapsel.TenantID, in *Send) *kapsel.EventInsertParams {
 	r := &kapsel.EventInsertParams{
-		TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Body: in.Body, ContentType: in.ContentType,
+		TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Channels: in.Channels, Body: in.Body, ContentType: in.ContentType,
 		Headers: ingest.ForwardedHeaders(in.Headers), IdempotencyKey: in.IdempotencyKey,
 	}
 	if r.ContentType == "" {
@@ -58,7 +64,8 @@ func row(tenant kapsel.TenantID, in *Send) *kapsel.EventInsertParams {
 // milliseconds). It is group-committed with ingests and follows their
 // rules. Errors: E1011 when the endpoint is not the tenant's; E1002, E1004,
 // E1009 for a body, idempotency key or content type ingest would refuse;
-// E1009 for a type that is not printable text of at most 255 bytes;
+// E1009 for a type that is not printable text of at most 255 bytes, or for
+// channels kapsel.CheckEventChannels refuses;
 // E1005 for an idempotency key reused with another body; E1006 over the
 // tenant's rate; E3001 or E3003 when nothing could be stored (retry).
 func (s *Service) Send(ctx context.Context, tenant kapsel.TenantID, in Send) (*SendResult, error) {

@@ -3,6 +3,7 @@ package memstore
 import (
 	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -34,6 +35,11 @@ func copyEndpoint(e *kapsel.Endpoint) *kapsel.Endpoint {
 	if e.Headers != nil {
 		c.Headers = maps.Clone(e.Headers)
 	}
+	c.Subscription = kapsel.Subscription{
+		EventTypes: slices.Clone(e.Subscription.EventTypes),
+		SourceIDs:  slices.Clone(e.Subscription.SourceIDs),
+		Channels:   slices.Clone(e.Subscription.Channels),
+	}
 	return &c
 }
 
@@ -48,6 +54,7 @@ func copyHeader(h http.Header) http.Header {
 func copyEvent(e *kapsel.Event, withBody bool) *kapsel.Event {
 	c := *e
 	c.Headers = copyHeader(e.Headers)
+	c.Channels = slices.Clone(e.Channels)
 	c.BodyHash = cloneBytes(e.BodyHash)
 	c.Body = nil
 	if withBody {

@@ -9,7 +9,7 @@ import (
 )
 
 const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
-	signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at`
+	signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels`
 
 // visibleEndpoint is the condition of every endpoint read and write: the
 // endpoint $1 exists, is not deleted, and belongs to the tenant $2 unless $2
@@ -21,11 +21,17 @@ func scanEndpoint(row pgx.Row) (*kapsel.Endpoint, error) {
 		e       kapsel.Endpoint
 		cfg     endpointConfig
 		timeout int64
+		sources []string
 	)
 	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason,
-		&cfg.Verifier, &cfg.Secrets, &cfg.Policy, &timeout, &cfg.Headers, &e.CreatedAt, &e.UpdatedAt)
+		&cfg.Verifier, &cfg.Secrets, &cfg.Policy, &timeout, &cfg.Headers, &e.CreatedAt, &e.UpdatedAt,
+		&e.Subscription.EventTypes, &sources, &e.Subscription.Channels)
 	if err != nil {
 		return nil, err
+	}
+	e.Subscription.EventTypes, e.Subscription.Channels = listOrNil(e.Subscription.EventTypes), listOrNil(e.Subscription.Channels)
+	for _, id := range sources {
+		e.Subscription.SourceIDs = append(e.Subscription.SourceIDs, kapsel.SourceID(id))
 	}
 	if err := cfg.apply(&e); err != nil {
 		return nil, err
@@ -53,11 +59,12 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 	cfg := newEndpointConfig(in)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
 		INSERT INTO endpoints (id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
-			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
 		RETURNING `+endpointColumns,
 		kapsel.NewEndpointID(), in.TenantID, kapsel.SafeText(in.Name), in.URL, state, reason, cfg.Verifier,
-		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now))
+		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now,
+		textArray(in.Subscription.EventTypes), textArray(in.Subscription.SourceIDs), textArray(in.Subscription.Channels)))
 	if err != nil {
 		return nil, fmt.Errorf("inserting endpoint of tenant %s: %w", in.TenantID, mapError(err))
 	}
@@ -120,11 +127,13 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 		cfg := newEndpointConfig(next)
 		e, err = scanEndpoint(tx.QueryRow(ctx, `
 			UPDATE endpoints SET name = $2, url = $3, ingest_verifier = $4,
-				retry_policy = $5, timeout_ns = $6, headers = $7, updated_at = $8
+				retry_policy = $5, timeout_ns = $6, headers = $7, updated_at = $8,
+				event_types = $9, source_ids = $10, channels = $11
 			WHERE id = $1
 			RETURNING `+endpointColumns,
 			params.ID, next.Name, next.URL, cfg.Verifier, cfg.Policy,
-			int64(next.Timeout), cfg.Headers, params.Now))
+			int64(next.Timeout), cfg.Headers, params.Now,
+			textArray(next.Subscription.EventTypes), textArray(next.Subscription.SourceIDs), textArray(next.Subscription.Channels)))
 		return err
 	})
 	if applyErr != nil {

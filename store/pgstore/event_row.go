@@ -13,10 +13,10 @@ import (
 const (
 	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
 	lease_token::text, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
-	created_at, delivered_at`
+	created_at, delivered_at, channels`
 	eventColumnsE = `e.id, e.tenant_id, e.endpoint_id, e.type, e.status, e.attempts, e.next_attempt_at, e.next_trigger,
 	e.lease_token::text, e.lease_expires_at, e.last_error, e.idempotency_key, e.content_type, e.headers, e.body_hash,
-	e.size, e.created_at, e.delivered_at`
+	e.size, e.created_at, e.delivered_at, e.channels`
 )
 
 // eventRow receives an event's columns; event converts it.
@@ -32,7 +32,7 @@ type eventRow struct {
 func (r *eventRow) dest(withBody bool) []any {
 	d := []any{&r.e.ID, &r.e.TenantID, &r.e.EndpointID, &r.e.Type, &r.e.Status, &r.e.Attempts, &r.e.NextAttemptAt,
 		&r.e.NextTrigger, &r.token, &r.leaseExpires, &r.e.LastError, &r.key, &r.e.ContentType, &r.headers,
-		&r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.delivery}
+		&r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.delivery, &r.e.Channels}
 	if withBody {
 		d = append(d, &r.e.Body)
 	}
@@ -49,6 +49,7 @@ func (r *eventRow) event() (*kapsel.Event, error) {
 		e.IdempotencyKey = *r.key
 	}
 	e.LeaseExpiresAt, e.DeliveredAt = timeVal(r.leaseExpires), timeVal(r.delivery)
+	e.Channels = listOrNil(e.Channels)
 	if err := json.Unmarshal(r.headers, &e.Headers); err != nil {
 		return nil, fmt.Errorf("decoding headers of event %s: %w", e.ID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,9 @@ import (
 //     this batch won. The batch carries each (endpoint, key) at most once
 //     (ON CONFLICT cannot touch a row twice), the caller dedupes.
 //   - ins: inserts the events without a key and those whose key was won.
+//     An event's channels travel as one JSON array per event (unnest
+//     cannot take an array of arrays of different lengths) and become its
+//     text[] column; "[]", the common case, skips the JSON.
 //   - notified: one pg_notify per batch that inserted anything, with the
 //     schema as payload. It is delivered at commit, and only then.
 //
@@ -30,8 +34,8 @@ import (
 const insertEventsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::bytea[],
-		$11::text[])
-		WITH ORDINALITY AS t(id, tenant_id, endpoint_id, body, content_type, headers, key, body_hash, type, ord)
+		$11::text[], $12::text[])
+		WITH ORDINALITY AS t(id, tenant_id, endpoint_id, body, content_type, headers, key, body_hash, type, channels, ord)
 ),
 checked AS (
 	SELECT i.*, ep.tenant_id AS owner
@@ -53,9 +57,10 @@ keys AS (
 ),
 ins AS (
 	INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, claimable_at, next_trigger,
-		last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
+		last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body, channels)
 	SELECT id, owner, endpoint_id, type, 'pending', 0, $10, $10, 'scheduled', '',
-		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $10, body
+		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $10, body,
+		CASE WHEN channels = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(channels::jsonb)) END
 	FROM checked
 	WHERE (SELECT ok FROM valid) AND (key = '' OR id IN (SELECT event_id FROM keys))
 	RETURNING id
@@ -134,7 +139,7 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		follows                               = make([]int, len(in)) // index of the first input with the key, or -1
 		sent                                  []int
 		aID, aTenant, aEndpoint, aCType, aHdr []string
-		aKey, aType                           []string
+		aKey, aType, aChannels                []string
 		aBody, aHash                          [][]byte
 	)
 	for i, e := range in {
@@ -162,9 +167,10 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		aKey = append(aKey, e.IdempotencyKey)
 		aHash = append(aHash, nonNil(e.BodyHash))
 		aType = append(aType, e.Type)
+		aChannels = append(aChannels, jsonList(e.Channels))
 	}
 
-	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now, aType)
+	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now, aType, aChannels)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -248,7 +254,7 @@ func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows
 		}
 		if i == j && inserted[i] {
 			out[i].Event = &kapsel.Event{
-				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type,
+				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type, Channels: slices.Clone(e.Channels),
 				Body: nonNil(e.Body), ContentType: e.ContentType, Headers: e.Headers,
 				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body),
 				Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled,

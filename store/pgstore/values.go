@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -30,3 +31,33 @@ func timeVal(p *time.Time) time.Time {
 
 // nanos reads a duration kept as integer nanoseconds.
 func nanos(n int64) time.Duration { return time.Duration(n) }
+
+// textArray is the value of a NOT NULL text[] column: pgx encodes a nil
+// slice as NULL, so none is an empty array.
+func textArray[T ~string](l []T) []string {
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// listOrNil reads a text[] column: nil for an empty array, so every store
+// reads "none" alike.
+func listOrNil(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// jsonList encodes a list as a JSON array, "[]" for none, for a statement
+// that takes one list per row (see insertEventsSQL). Marshalling strings
+// cannot fail.
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}

@@ -56,16 +56,28 @@ func decodeConfig(s string, e *kapsel.Endpoint) error {
 	return nil
 }
 
-const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, config, created_at, updated_at`
+const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, config, created_at, updated_at,
+	event_types, source_ids, channels`
 
 func scanEndpoint(row interface{ Scan(...any) error }) (*kapsel.Endpoint, error) {
 	var e kapsel.Endpoint
-	var config string
+	var config, types, sources, channels string
 	var created, updated sql.NullInt64
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason, &config, &created, &updated); err != nil {
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason, &config, &created, &updated,
+		&types, &sources, &channels); err != nil {
 		return nil, mapError(err)
 	}
 	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
+	var err error
+	sub := &e.Subscription
+	if sub.EventTypes, err = decodeList[string](types); err == nil {
+		if sub.SourceIDs, err = decodeList[kapsel.SourceID](sources); err == nil {
+			sub.Channels, err = decodeList[string](channels)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding the subscription of endpoint %s: %w", e.ID, err)
+	}
 	return &e, decodeConfig(config, &e)
 }
 
@@ -93,8 +105,9 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 		return nil, fmt.Errorf("inserting endpoint: %w", err)
 	}
 	now := params.Now.UnixMicro()
-	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.TenantID, e.Name, e.URL, e.State, e.DisabledReason, config, now, now)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, e.Name, e.URL, e.State, e.DisabledReason, config, now, now,
+		encodeList(e.Subscription.EventTypes), encodeList(e.Subscription.SourceIDs), encodeList(e.Subscription.Channels))
 	if err != nil {
 		return nil, fmt.Errorf("inserting endpoint: %w", mapError(err))
 	}
@@ -188,7 +201,7 @@ func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.Endpoin
 }
 
 // modifyEndpoint reads the visible endpoint, lets change modify it and
-// writes its name, url and config back, all in one write transaction (an
+// writes its name, url, config and subscription back, all in one write transaction (an
 // error of change writes nothing and comes back as it is): the
 // config column is one JSON document holding the signing secrets beside the
 // rest, so an update keeps them (and a rotation keeps the rest) by reading
@@ -207,8 +220,10 @@ func (s *Store) modifyEndpoint(ctx context.Context, what string, id kapsel.Endpo
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET name = ?3, url = ?4, config = ?5, updated_at = ?6 WHERE id = ?1 AND `+live,
-			id, tenant, e.Name, e.URL, config, now.UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET name = ?3, url = ?4, config = ?5, updated_at = ?6,
+			event_types = ?7, source_ids = ?8, channels = ?9 WHERE id = ?1 AND `+live,
+			id, tenant, e.Name, e.URL, config, now.UnixMicro(),
+			encodeList(e.Subscription.EventTypes), encodeList(e.Subscription.SourceIDs), encodeList(e.Subscription.Channels)); err != nil {
 			return mapError(err)
 		}
 		out, err = s.endpointByID(ctx, tx, id, "")

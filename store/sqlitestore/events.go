@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -16,7 +17,7 @@ import (
 const (
 	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
 		lease_token, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
-		created_at, delivered_at`
+		created_at, delivered_at, channels`
 	bodyColumn = `body`
 )
 
@@ -24,10 +25,10 @@ func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Even
 	var e kapsel.Event
 	var token sql.NullString
 	var next, leaseExp, created, delivered sql.NullInt64
-	var headers string
+	var headers, channels string
 	dest := []any{&e.ID, &e.TenantID, &e.EndpointID, &e.Type, &e.Status, &e.Attempts, &next, &e.NextTrigger,
 		&token, &leaseExp, &e.LastError, &e.IdempotencyKey, &e.ContentType, &headers, &e.BodyHash, &e.Size,
-		&created, &delivered}
+		&created, &delivered, &channels}
 	if withBody {
 		dest = append(dest, &e.Body)
 	}
@@ -43,6 +44,9 @@ func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Even
 	var err error
 	if e.Headers, err = decodeHeader(headers); err != nil {
 		return nil, fmt.Errorf("decoding headers of event %s: %w", e.ID, err)
+	}
+	if e.Channels, err = decodeList[string](channels); err != nil {
+		return nil, fmt.Errorf("decoding channels of event %s: %w", e.ID, err)
 	}
 	return &e, nil
 }
@@ -126,16 +130,16 @@ func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParam
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
 	e := &kapsel.Event{
-		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type,
+		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Channels: slices.Clone(in.Channels),
 		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
 		Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled, CreatedAt: now,
 	}
 	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at,
-		next_trigger, last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body)
-		VALUES (?1, ?2, ?3, ?11, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10)`,
+		next_trigger, last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body, channels)
+		VALUES (?1, ?2, ?3, ?11, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10, ?12)`,
 		e.ID, e.TenantID, e.EndpointID, now.UnixMicro(), e.IdempotencyKey, e.ContentType, headers,
-		blob(e.BodyHash), e.Size, blob(e.Body), e.Type)
+		blob(e.BodyHash), e.Size, blob(e.Body), e.Type, encodeList(e.Channels))
 	if err != nil {
 		return kapsel.EventInsertResult{}, mapError(err)
 	}

@@ -53,3 +53,26 @@ func decodeHeader(s string) (http.Header, error) {
 	}
 	return h, nil
 }
+
+// encodeList returns a list column's JSON array of strings, "[]" for none
+// (migration 0004). Marshalling strings cannot fail; the lists hold only
+// what kapsel's rules accept, valid UTF-8.
+func encodeList[T ~string](l []T) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// decodeList reads a list column; nil for none.
+func decodeList[T ~string](s string) ([]T, error) {
+	var l []T
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, err
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,20 @@ func badConfigs() []badConfig {
 		{"signing secret without prefix", kapsel.CodeMalformedRequest, signing(good[len("whsec_"):])},
 		{"short signing secret", kapsel.CodeMalformedRequest, signing("whsec_c2VjcmV0")},
 		{"too many signing secrets", kapsel.CodeMalformedRequest, signing(good, good, good, good, good, good)},
+		{"empty event type in the filter", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Subscription.EventTypes = []string{""} }},
+		{"mid-pattern wildcard", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Subscription.EventTypes = []string{"invoice.*.paid"} }},
+		{"event type listed twice", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Subscription.EventTypes = []string{"a", "a"} }},
+		{"malformed source id", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Subscription.SourceIDs = []kapsel.SourceID{"src_nope"} }},
+		{"endpoint id as source id", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) {
+			e.Subscription.SourceIDs = []kapsel.SourceID{kapsel.SourceID(kapsel.NewEndpointID())}
+		}},
+		{"channel with a space", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) { e.Subscription.Channels = []string{"a b"} }},
+		{"too many channels", kapsel.CodeMalformedRequest, func(e *kapsel.Endpoint) {
+			e.Subscription.Channels = make([]string, kapsel.MaxSubscriptionItems+1)
+			for i := range e.Subscription.Channels {
+				e.Subscription.Channels[i] = fmt.Sprint("c", i)
+			}
+		}},
 	}
 }
 

@@ -28,8 +28,16 @@ func fullEndpoint(ten *kapsel.Tenant) *kapsel.Endpoint {
 		},
 		Timeout: 12 * time.Second,
 		Headers: map[string]string{"X-Team": "billing", "X-Env": "prod"},
+		Subscription: kapsel.Subscription{
+			EventTypes: []string{"invoice.*", "customer.created"},
+			SourceIDs:  []kapsel.SourceID{fullSourceID},
+			Channels:   []string{"eu", "org_42"},
+		},
 	}
 }
+
+// fullSourceID is the source fullEndpoint subscribes to.
+var fullSourceID = kapsel.NewSourceID()
 
 // sameConfig requires the configuration fields of got and want to match.
 func sameConfig(t *testing.T, got, want *kapsel.Endpoint) {
@@ -50,6 +58,17 @@ func sameConfig(t *testing.T, got, want *kapsel.Endpoint) {
 	equal(t, "Timeout", got.Timeout, want.Timeout)
 	if !maps.Equal(got.Headers, want.Headers) {
 		t.Fatalf("Headers = %v, want %v", got.Headers, want.Headers)
+	}
+	sameSubscription(t, "Subscription", got.Subscription, want.Subscription)
+}
+
+// sameSubscription requires the lists of got and want to be equal, in
+// order; an empty list may come back nil or empty.
+func sameSubscription(t *testing.T, what string, got, want kapsel.Subscription) {
+	t.Helper()
+	if !slices.Equal(got.EventTypes, want.EventTypes) || !slices.Equal(got.SourceIDs, want.SourceIDs) ||
+		!slices.Equal(got.Channels, want.Channels) {
+		t.Fatalf("%s = %+v, want %+v", what, got, want)
 	}
 }
 

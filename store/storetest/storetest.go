@@ -93,6 +93,19 @@
 //     the stored type; empty lists every type. A Type filter holding bytes
 //     SafeText would change (invalid UTF-8, NUL) matches no event, without
 //     an error: no stored type holds them.
+//   - An endpoint's Subscription is configuration: stored by
+//     EndpointInsert, replaced whole by EndpointUpdate, kept by
+//     EndpointSetState and EndpointRotateSecret, and returned by every read
+//     with each list in the order given (an empty list may read back nil or
+//     empty). A filter kapsel.Subscription.Validate refuses is refused with
+//     its *kapsel.Error (E1009) through ValidateConfig, and nothing is
+//     written. Stores only keep filters; who receives an event does not
+//     depend on them yet.
+//   - An event's Channels are stored in the order given and returned by
+//     every read that returns its Type. Channels kapsel.CheckEventChannels
+//     refuses fail the whole EventInsertMany call with its *kapsel.Error
+//     (E1009, wrapping ErrInvalid) and nothing is written, as an idempotent
+//     insert without a BodyHash does.
 //   - An idempotent insert (IdempotencyKey set) without a BodyHash fails the
 //     whole EventInsertMany call with ErrInvalid and nothing is written: the
 //     store does not hash bodies itself, and without a hash it could not tell
@@ -146,6 +159,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Endpoints", testEndpoints},
 		{"Events", testEvents},
 		{"EventTypes", testEventTypes},
+		{"Subscriptions", testSubscriptions},
 		{"Claiming", testClaiming},
 		{"Completion", testCompletion},
 		{"Retry", testRetry},
