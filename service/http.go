@@ -19,29 +19,46 @@ import (
 // answer with.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// route is one management route: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routeTable lists every /v1 route. openapi.yaml describes each of them,
+// and TestOpenAPIDescribesEveryRoute checks that it does.
+func (s *Service) routeTable() []route {
+	return []route{
+		{"GET " + OpenAPIPath, http.HandlerFunc(serveOpenAPI)},
+
+		{"POST /v1/tenants", s.admin(s.httpCreateTenant)},
+		{"GET /v1/tenants/{id}", s.admin(s.httpGetTenant)},
+		{"POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey)},
+
+		{"POST /v1/endpoints", s.tenant(s.httpCreateEndpoint)},
+		{"GET /v1/endpoints", s.tenant(s.httpListEndpoints)},
+		{"GET /v1/endpoints/{id}", s.tenant(s.httpGetEndpoint)},
+		{"PATCH /v1/endpoints/{id}", s.tenant(s.httpUpdateEndpoint)},
+		{"DELETE /v1/endpoints/{id}", s.tenant(s.httpDeleteEndpoint)},
+		{"POST /v1/endpoints/{id}/pause", s.tenant(s.httpPauseEndpoint)},
+		{"POST /v1/endpoints/{id}/resume", s.tenant(s.httpResumeEndpoint)},
+		{"POST /v1/endpoints/{id}/rotate-signing-secret", s.tenant(s.httpRotateSigningSecret)},
+		{"GET /v1/endpoints/{id}/health", s.tenant(s.httpEndpointHealth)},
+		{"POST /v1/endpoints/{id}/replay", s.tenant(s.httpReplayEndpoint)},
+
+		{"GET /v1/events", s.tenant(s.httpListEvents)},
+		{"GET /v1/events/{id}", s.tenant(s.httpGetEvent)},
+		{"GET /v1/events/{id}/attempts", s.tenant(s.httpListAttempts)},
+		{"POST /v1/events/{id}/retry", s.tenant(s.httpRetryEvent)},
+	}
+}
+
 // managementRoutes builds the /v1 mux.
 func (s *Service) managementRoutes() http.Handler {
 	m := http.NewServeMux()
-	m.Handle("POST /v1/tenants", s.admin(s.httpCreateTenant))
-	m.Handle("GET /v1/tenants/{id}", s.admin(s.httpGetTenant))
-	m.Handle("POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey))
-
-	m.Handle("POST /v1/endpoints", s.tenant(s.httpCreateEndpoint))
-	m.Handle("GET /v1/endpoints", s.tenant(s.httpListEndpoints))
-	m.Handle("GET /v1/endpoints/{id}", s.tenant(s.httpGetEndpoint))
-	m.Handle("PATCH /v1/endpoints/{id}", s.tenant(s.httpUpdateEndpoint))
-	m.Handle("DELETE /v1/endpoints/{id}", s.tenant(s.httpDeleteEndpoint))
-	m.Handle("POST /v1/endpoints/{id}/pause", s.tenant(s.httpPauseEndpoint))
-	m.Handle("POST /v1/endpoints/{id}/resume", s.tenant(s.httpResumeEndpoint))
-	m.Handle("POST /v1/endpoints/{id}/rotate-signing-secret", s.tenant(s.httpRotateSigningSecret))
-	m.Handle("GET /v1/endpoints/{id}/health", s.tenant(s.httpEndpointHealth))
-	m.Handle("POST /v1/endpoints/{id}/replay", s.tenant(s.httpReplayEndpoint))
-
-	m.Handle("GET /v1/events", s.tenant(s.httpListEvents))
-	m.Handle("GET /v1/events/{id}", s.tenant(s.httpGetEvent))
-	m.Handle("GET /v1/events/{id}/attempts", s.tenant(s.httpListAttempts))
-	m.Handle("POST /v1/events/{id}/retry", s.tenant(s.httpRetryEvent))
-
+	for _, rt := range s.routeTable() {
+		m.Handle(rt.pattern, rt.handler)
+	}
 	// Anything else under /v1 is a problem+json 404, not the mux's text one.
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, kapsel.NewError(kapsel.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
