@@ -59,6 +59,7 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// example and needs no encoding).
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, res.Challenge)
 	default:
@@ -68,7 +69,11 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
+		// The same headers as every management answer: an acknowledgement is
+		// never cached, and never sniffed as anything but JSON.
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(out)
 	}

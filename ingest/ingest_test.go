@@ -25,6 +25,9 @@ func TestAcceptedStoresEventByteForByte(t *testing.T) {
 	if w.Header().Get("Idempotent-Replayed") != "" {
 		t.Fatal("Idempotent-Replayed on a first delivery")
 	}
+	if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("acknowledgement headers %v: want Cache-Control no-store and nosniff, as management answers", w.Header())
+	}
 	evs := e.events(ep.ID)
 	if len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
