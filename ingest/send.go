@@ -11,18 +11,17 @@ import (
 )
 
 // Send stores an event an application sends itself (nothing to verify) to
-// one of a tenant's endpoints: row.TenantID and row.EndpointID name them,
-// row.Type, row.Channels, row.Body, row.ContentType, row.Headers and
-// row.IdempotencyKey are the event; BodyHash is computed here. It is group-committed with ingests and
-// returns after its own commit, with ingest's rules and errors — except that
-// an endpoint that is not the tenant's is 404 E1011, as for every operation
-// a tenant calls by API key (E1003 answers an ingest URL); 413 E1002 over MaxBodyBytes,
-// 400 E1004 for a malformed idempotency key, 400 E1009 for a type that is
-// not printable text of at most 255 bytes, channels
-// kapsel.CheckEventChannels refuses or a content type Kapsel cannot
-// store, 429 E1006 over the tenant's rate, 422 E1005 for a key
-// reused with another body, 503 E3001/E3003. The front door's Send calls
-// it; OnIngest hooks see it like an ingest.
+// one of a tenant's endpoints: row.TenantID and row.EndpointID name them;
+// row.Type, Channels, Body, ContentType, Headers and IdempotencyKey are the
+// event; BodyHash is computed here. It is group-committed with ingests and
+// returns after its own commit. The front door's Send calls it; OnIngest
+// hooks see it like an ingest.
+//
+// Errors, in the order they are checked: 404 E1011 when the endpoint is
+// not the tenant's (as for every operation a tenant calls by API key; E1003
+// is an ingest URL's answer); CheckSend's 413 E1002, 400 E1004 and 400
+// E1009; 429 E1006 over the tenant's rate; 422 E1005 for a key reused with
+// another body; 503 E3001 or E3003 when nothing could be stored.
 func (in *Ingester) Send(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
 	start := time.Now()
 	info := kapsel.IngestInfo{EndpointID: row.EndpointID, TenantID: row.TenantID}
