@@ -8,20 +8,21 @@ import (
 // BodySize is the size of every webhook body: 1 KiB of JSON.
 const BodySize = 1024
 
-// A body is {"seq":<10 digits>,"ts":<19 digits>,"pad":"xx…"}: the request
+// A body is {"seq":"<10 digits>","ts":"<19 digits>","pad":"xx…"} (strings,
+// since JSON numbers have no leading zeros): the request
 // number and the unix-ns time it was sent (or due), at fixed offsets so the
 // generator writes them in place and the destination reads them without
 // parsing JSON.
 const (
-	seqOff, seqLen = len(`{"seq":`), 10
-	tsOff, tsLen   = seqOff + seqLen + len(`,"ts":`), 19
+	seqOff, seqLen = len(`{"seq":"`), 10
+	tsOff, tsLen   = seqOff + seqLen + len(`","ts":"`), 19
 )
 
-var bodyHead = []byte(`{"seq":`)
+var bodyHead = []byte(`{"seq":"`)
 
 // NewBody returns a body template.
 func NewBody() []byte {
-	head := `{"seq":` + strings.Repeat("0", seqLen) + `,"ts":` + strings.Repeat("0", tsLen) + `,"pad":"`
+	head := `{"seq":"` + strings.Repeat("0", seqLen) + `","ts":"` + strings.Repeat("0", tsLen) + `","pad":"`
 	return []byte(head + strings.Repeat("x", BodySize-len(head)-2) + `"}`)
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,9 +40,11 @@ type RiverConfig struct {
 	MaxWorkers int
 }
 
-// webhookArgs is one webhook as a River job.
+// webhookArgs is one webhook as a River job. The body is kept as bytes
+// (base64 in River's JSONB args), not as raw JSON, which JSONB would
+// re-encode: a relay must deliver the bytes it was given.
 type webhookArgs struct {
-	Body json.RawMessage `json:"body"`
+	Body []byte `json:"body"`
 }
 
 func (webhookArgs) Kind() string { return "webhook" }
@@ -109,6 +111,7 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 		}
 	}
 	secret := []byte(c.Secret)
+	var insertErrOnce sync.Once
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /ingest/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +126,7 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 		}
 		res, err := client.Insert(r.Context(), webhookArgs{Body: body}, nil)
 		if err != nil {
+			insertErrOnce.Do(func() { fmt.Fprintln(os.Stderr, "river: inserting:", err) })
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
