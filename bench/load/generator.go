@@ -52,7 +52,6 @@ type Run struct {
 
 	next     atomic.Int64
 	wg       sync.WaitGroup
-	errOnce  sync.Once
 	firstErr string
 	statusMu sync.Mutex
 	statuses map[int]int64 // non-2xx answers by status
