@@ -183,6 +183,9 @@ func (ph *phase) missing(gen *load.Run) int {
 
 func (ph *phase) measure(res *result, gen *load.Run, deliveryStart time.Time) {
 	res.Sent, res.Acked, res.Failed = gen.Sent.Load(), gen.Acked.Load(), gen.Failed.Load()
+	if ph.plan.Rate > 0 {
+		res.Unsent = max(int64(ph.plan.Max)-res.Sent, 0)
+	}
 	res.FirstError = gen.FirstError()
 	res.Statuses = map[string]int64{}
 	for s, c := range gen.Statuses() {

@@ -24,6 +24,9 @@ type result struct {
 	OfferedRate float64 `json:"offered_rate,omitempty"` // open loop; 0 = closed loop
 	DurationS   float64 `json:"duration_s"`             // of the load
 
+	// Unsent counts open-loop requests that fell due before the end of the
+	// load but found no free connection in time: the target fell behind.
+	Unsent     int64            `json:"unsent,omitempty"`
 	Sent       int64            `json:"sent"`
 	Acked      int64            `json:"acked"`
 	Failed     int64            `json:"failed"`
@@ -98,8 +101,12 @@ func (res *result) line() string {
 	if res.OfferedRate > 0 {
 		fmt.Fprintf(&b, " %.0f/s", res.OfferedRate)
 	}
-	fmt.Fprintf(&b, " (%s, %d conns, %.1f s): acked %d (%.0f/s), failed %d; ack p50/p90/p99/max %s",
-		res.Store, res.Clients, res.DurationS, res.Acked, res.AcksPerS, res.Failed, pcts(res.AckLatency))
+	fmt.Fprintf(&b, " (%s, %d conns, %.1f s): acked %d (%.0f/s), failed %d",
+		res.Store, res.Clients, res.DurationS, res.Acked, res.AcksPerS, res.Failed)
+	if res.Unsent > 0 {
+		fmt.Fprintf(&b, ", %d due but never sent (fell behind)", res.Unsent)
+	}
+	fmt.Fprintf(&b, "; ack p50/p90/p99/max %s", pcts(res.AckLatency))
 	if res.Lost != nil {
 		fmt.Fprintf(&b, "; delivered %d (%.0f/s), lost %d, duplicates %d; ack→destination %s",
 			res.Delivered, res.DeliveriesPerS, *res.Lost, res.Duplicates, pcts(res.AckToDest))
