@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kapsel-dev/kapsel/bench/target"
+)
+
+// options is the benchmark's configuration, from flags.
+type options struct {
+	Mode        string        `json:"mode"`
+	Store       string        `json:"store"`
+	DatabaseURL string        `json:"-"` // may hold a password
+	KapseldURL  string        `json:"kapseld_url,omitempty"`
+	Repo        string        `json:"-"`
+	Baseline    string        `json:"baseline,omitempty"`
+	Clients     int           `json:"clients"`
+	RateConns   int           `json:"rate_conns"`
+	Rates       []float64     `json:"rates,omitempty"`
+	Duration    time.Duration `json:"-"`
+	DurationS   float64       `json:"duration_s"`
+	MaxEvents   int           `json:"max_events"`
+	Events      int           `json:"events,omitempty"`
+	Endpoints   int           `json:"endpoints,omitempty"`
+	Wait        time.Duration `json:"-"`
+	WaitS       float64       `json:"wait_s"`
+	Calibrate   time.Duration `json:"-"`
+	CalibrateS  float64       `json:"calibrate_s"`
+	Out         string        `json:"-"`
+	Chart       string        `json:"-"`
+}
+
+var modes = []string{"ingest", "sustained", "rate", "drain", "failing"}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("kapsel-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var rates string
+	fs.StringVar(&o.Mode, "mode", "sustained", "ingest, sustained, rate, drain or failing")
+	fs.StringVar(&o.Store, "store", "postgres", "kapseld's store: postgres or sqlite (embedded)")
+	fs.StringVar(&o.DatabaseURL, "database-url", target.DefaultDatabaseURL,
+		"Postgres server to create the run's throw-away databases on (dropped afterwards)")
+	fs.StringVar(&o.KapseldURL, "kapseld-url", "", "measure a running kapseld (admin token from KAPSEL_ADMIN_TOKEN) instead of starting one")
+	fs.StringVar(&o.Repo, "repo", "", "Kapsel repository to build cmd/kapseld from; default: found above the working directory")
+	fs.StringVar(&o.Baseline, "baseline", "", `"river": measure the River baseline service too, in the same run`)
+	fs.IntVar(&o.Clients, "clients", 64, "keep-alive connections of the closed loop (ingest, sustained, drain, failing, calibration)")
+	fs.IntVar(&o.RateConns, "rate-conns", 256, "connections the open loop (rate) may use at once")
+	fs.StringVar(&rates, "rate", "1000", "rate mode: requests per second, or a comma-separated list measured in turn")
+	fs.DurationVar(&o.Duration, "duration", 15*time.Second, "how long each load phase runs at most")
+	fs.IntVar(&o.MaxEvents, "max-events", 1_000_000, "most requests one phase sends")
+	fs.IntVar(&o.Events, "events", 100_000, "drain mode: events accepted while the endpoint is paused")
+	fs.IntVar(&o.Endpoints, "endpoints", 10, "failing mode: endpoints, one of which fails")
+	fs.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for deliveries after the load; what is missing then is lost")
+	fs.DurationVar(&o.Calibrate, "calibrate", 5*time.Second, "how long to calibrate the generator against a no-op handler; 0 = skip")
+	fs.StringVar(&o.Out, "out", "kapsel-bench.json", "where to write the JSON result")
+	fs.StringVar(&o.Chart, "chart", "kapsel-bench.svg", "where to write the SVG chart; empty = none")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if !contains(modes, o.Mode) {
+		return nil, fmt.Errorf("--mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
+	}
+	if o.Store != "postgres" && o.Store != "sqlite" {
+		return nil, fmt.Errorf("--store %q: want postgres or sqlite", o.Store)
+	}
+	switch o.Baseline {
+	case "":
+	case "river":
+		if o.Mode == "drain" || o.Mode == "failing" {
+			return nil, fmt.Errorf("--baseline river: modes ingest, sustained and rate only")
+		}
+	default:
+		return nil, fmt.Errorf("--baseline %q: want river", o.Baseline)
+	}
+	if o.Clients < 1 || o.Clients > 4096 || o.RateConns < 1 || o.RateConns > 4096 {
+		return nil, errors.New("--clients and --rate-conns: 1 to 4096")
+	}
+	if o.Duration <= 0 || o.Duration > time.Hour || o.Wait < 0 || o.Wait > time.Hour {
+		return nil, errors.New("--duration: (0, 1h]; --wait: [0, 1h]")
+	}
+	if o.MaxEvents < 1 || o.MaxEvents > 50_000_000 || o.Events < 1 || o.Events > o.MaxEvents {
+		return nil, errors.New("--max-events: 1 to 50,000,000; --events: 1 to --max-events")
+	}
+	if o.Endpoints < 2 || o.Endpoints > 1000 {
+		return nil, errors.New("--endpoints: 2 to 1000")
+	}
+	for _, s := range strings.Split(rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || r <= 0 || r > 1_000_000 {
+			return nil, fmt.Errorf("--rate %q: want positive numbers up to 1,000,000", s)
+		}
+		o.Rates = append(o.Rates, r)
+	}
+	if o.Mode != "rate" {
+		o.Rates = nil
+	}
+	o.DurationS, o.WaitS, o.CalibrateS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds()
+	return o, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func serveNoop(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve-noop", flag.ContinueOnError)
+	addr := fs.String("listen", "127.0.0.1:0", "address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return target.ServeNoop(ctx, *addr)
+}
+
+func serveRiver(ctx context.Context, args []string) error {
+	var c target.RiverConfig
+	fs := flag.NewFlagSet("serve-river", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "listen", "127.0.0.1:0", "address")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "Postgres database for River's tables")
+	fs.StringVar(&c.Destination, "destination", "", "URL the worker POSTs each webhook to")
+	fs.StringVar(&c.Secret, "secret", "", "GitHub signing secret of the ingest")
+	fs.BoolVar(&c.Work, "work", true, "run River workers (false: insert only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return target.ServeRiver(ctx, c)
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kapsel-dev/kapsel/bench/load"
+	"github.com/kapsel-dev/kapsel/bench/stats"
+	"github.com/kapsel-dev/kapsel/bench/target"
+)
+
+// phase is one measurement: a load plan against one target, the
+// destination that receives its deliveries, and what to do between the
+// load and the wait for deliveries.
+type phase struct {
+	target, mode, store string
+	pid                 int // the target's process, for its CPU; 0 = unknown
+	dest                *load.Destination
+	tgt                 load.Target
+	plan                load.Plan
+	deliver             bool
+	// healthy reports whether request n goes to an endpoint that delivers;
+	// nil = all do.
+	healthy func(n int) bool
+	// afterLoad runs once the load has ended (drain: resume the endpoint)
+	// and returns when delivery may start.
+	afterLoad func(ctx context.Context) (time.Time, error)
+}
+
+func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *progress) (*result, error) {
+	ph := &phase{target: "kapsel", mode: o.Mode, store: k.store, deliver: o.Mode != "ingest"}
+	if k.proc != nil {
+		ph.pid = k.proc.Pid()
+	}
+	ph.plan = planFor(o, rate)
+	dest, err := load.NewDestination(ph.plan.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer dest.Close()
+	ph.dest = dest
+	n := 1
+	if o.Mode == "failing" {
+		n = o.Endpoints
+		ph.healthy = func(i int) bool { return i%n != n-1 } // the last endpoint fails
+	}
+	var ids []string
+	for i := range n {
+		url := dest.URL + "/ok"
+		if o.Mode == "failing" && i == n-1 {
+			url = dest.URL + "/fail"
+		}
+		ep, err := k.api.CreateEndpoint(ctx, k.apiKey, url, secret)
+		if err != nil {
+			return nil, err
+		}
+		if o.Mode == "ingest" || o.Mode == "drain" {
+			if err := k.api.Pause(ctx, k.apiKey, ep.ID); err != nil {
+				return nil, err
+			}
+		}
+		ids = append(ids, ep.ID)
+		ph.tgt.Paths = append(ph.tgt.Paths, ep.IngestPath)
+	}
+	ph.tgt.Addr = k.api.Base[len("http://"):]
+	ph.tgt.Secret = secret
+	if o.Mode == "drain" {
+		ph.afterLoad = func(ctx context.Context) (time.Time, error) {
+			at := time.Now()
+			for _, id := range ids {
+				if err := k.api.Resume(ctx, k.apiKey, id); err != nil {
+					return at, err
+				}
+			}
+			return at, nil
+		}
+	}
+	return ph.run(ctx, o, pr, nil)
+}
+
+func riverPhase(ctx context.Context, o *options, db *target.Database, rate float64, pr *progress) (*result, error) {
+	ph := &phase{target: "river", mode: o.Mode, store: "postgres", deliver: o.Mode != "ingest"}
+	ph.plan = planFor(o, rate)
+	dest, err := load.NewDestination(ph.plan.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer dest.Close()
+	ph.dest = dest
+	svc, err := target.StartSelf(ctx, "river", "serve-river", "--database-url", db.URL,
+		"--destination", dest.URL+"/ok", "--secret", secret, fmt.Sprintf("--work=%t", ph.deliver))
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Stop()
+	ph.pid = svc.Pid()
+	ph.tgt = load.Target{Addr: svc.Addr, Paths: []string{"/ingest/river"}, Secret: secret}
+	return ph.run(ctx, o, pr, svc)
+}
+
+// planFor bounds a phase: rate mode sends at most rate × duration
+// requests; drain sends --events, with --wait as its time bound.
+func planFor(o *options, rate float64) load.Plan {
+	p := load.Plan{Clients: o.Clients, Duration: o.Duration, Max: o.MaxEvents}
+	switch o.Mode {
+	case "rate":
+		p.Clients, p.Rate = o.RateConns, rate
+		p.Max = min(o.MaxEvents, int(rate*o.Duration.Seconds())+1)
+	case "drain":
+		p.Max, p.Duration = o.Events, max(o.Wait, o.Duration)
+	}
+	return p
+}
+
+// run drives the load, waits (bounded) for the deliveries and measures.
+func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.Process) (*result, error) {
+	res := &result{
+		Target: ph.target, Mode: ph.mode, Store: ph.store, Clients: ph.plan.Clients, OfferedRate: ph.plan.Rate,
+		LoadBefore: loadAvg(),
+	}
+	cpu0, self0 := target.ProcCPU(ph.pid), target.ProcCPU(os.Getpid())
+	gen := load.Start(ctx, ph.tgt, ph.plan)
+	label := ph.target + " " + ph.mode
+	if ph.plan.Rate > 0 {
+		label += fmt.Sprintf(" %.0f/s", ph.plan.Rate)
+	}
+	stop := pr.watch(label, gen, ph.dest)
+	gen.Wait()
+	res.LoadAfter = loadAvg()
+	res.DurationS = gen.End.Sub(gen.Start).Seconds()
+
+	deliveryStart := gen.Start
+	if ph.afterLoad != nil {
+		at, err := ph.afterLoad(ctx)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		deliveryStart = at
+	}
+	if ph.deliver {
+		deadline := time.Now().Add(o.Wait)
+		tick := time.NewTicker(100 * time.Millisecond)
+		for ph.missing(gen) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			<-tick.C
+		}
+		tick.Stop()
+	}
+	stop()
+	end := time.Now()
+	wall := end.Sub(gen.Start).Seconds()
+	if ph.pid != 0 {
+		res.TargetCores = (target.ProcCPU(ph.pid) - cpu0).Seconds() / wall
+	}
+	res.BenchCores = (target.ProcCPU(os.Getpid()) - self0).Seconds() / wall
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	ph.measure(res, gen, deliveryStart)
+	if res.Acked == 0 {
+		msg := fmt.Sprintf("%s: no request was acknowledged (%d failed; first: %s)", label, res.Failed, res.FirstError)
+		if svc != nil {
+			msg += "\nservice output:\n" + svc.Logs()
+		}
+		return nil, fmt.Errorf("%s", msg)
+	}
+	return res, nil
+}
+
+// missing counts acknowledged requests to healthy endpoints not yet
+// delivered.
+func (ph *phase) missing(gen *load.Run) int {
+	n := 0
+	for i := range gen.AckAt {
+		if gen.AckAt[i].Load() != 0 && (ph.healthy == nil || ph.healthy(i)) && ph.dest.Copies(i) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (ph *phase) measure(res *result, gen *load.Run, deliveryStart time.Time) {
+	res.Sent, res.Acked, res.Failed = gen.Sent.Load(), gen.Acked.Load(), gen.Failed.Load()
+	if ph.plan.Rate > 0 {
+		res.Unsent = max(int64(ph.plan.Max)-res.Sent, 0)
+	}
+	res.FirstError = gen.FirstError()
+	res.Statuses = map[string]int64{}
+	for s, c := range gen.Statuses() {
+		res.Statuses[fmt.Sprint(s)] = c
+	}
+	res.AcksPerS = float64(res.Acked) / res.DurationS
+	res.AckLatency = gen.AckLatency.Summarize()
+	res.ackCDF = gen.AckLatency.CDF()
+	if !ph.deliver {
+		return
+	}
+	ackToDest := stats.New()
+	var lost, delivered, dups, unacked, early int64
+	var last int64
+	for i := range gen.AckAt {
+		ack := gen.AckAt[i].Load()
+		c := int64(ph.dest.Copies(i))
+		if c > 1 {
+			dups += c - 1
+		}
+		if ack == 0 {
+			if c > 0 {
+				unacked++
+			}
+			continue
+		}
+		if ph.healthy != nil && !ph.healthy(i) {
+			continue
+		}
+		if c == 0 {
+			lost++
+			continue
+		}
+		delivered++
+		first := ph.dest.FirstAt(i)
+		last = max(last, first)
+		if first < ack {
+			early++
+		}
+		ackToDest.RecordDuration(time.Duration(first - ack))
+	}
+	res.Lost = &lost
+	res.Delivered, res.Duplicates, res.DuplicateIDs = delivered, dups, ph.dest.DuplicateIDs.Load()
+	res.DeliveredUnacked, res.DeliveredBeforeAck = unacked, early
+	res.FailingAttempts = ph.dest.Failed.Load()
+	if last > 0 {
+		res.DeliveryWindowS = time.Duration(last - deliveryStart.UnixNano()).Seconds()
+		res.DeliveriesPerS = float64(delivered) / res.DeliveryWindowS
+	}
+	res.AckToDest = ackToDest.Summarize()
+	res.SendToDest = ph.dest.SendLatency.Summarize()
+	res.ackToDestCDF = ackToDest.CDF()
+}

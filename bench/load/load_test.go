@@ -1,0 +1,107 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBody(t *testing.T) {
+	t.Parallel()
+	b := NewBody()
+	if len(b) != BodySize {
+		t.Fatalf("body is %d bytes, want %d", len(b), BodySize)
+	}
+	tests := []struct {
+		seq uint64
+		ts  int64
+	}{{0, 0}, {42, 1_700_000_000_123_456_789}, {9_999_999_999, 1}}
+	for _, tt := range tests {
+		SetBody(b, tt.seq, tt.ts)
+		if !json.Valid(b) {
+			t.Fatalf("body is not valid JSON: %s", b[:60])
+		}
+		seq, ts, ok := ParseBody(b)
+		if !ok || seq != tt.seq || ts != tt.ts {
+			t.Fatalf("ParseBody = %d, %d, %v; want %d, %d", seq, ts, ok, tt.seq, tt.ts)
+		}
+	}
+	if _, _, ok := ParseBody([]byte(`{"other":1}`)); ok {
+		t.Fatal("a foreign body parsed")
+	}
+}
+
+func TestReadResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, raw string
+		status    int
+		keep      bool
+	}{
+		{"length", "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello", 202, true},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200, true},
+		{"close", "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 503, false},
+		{"to EOF", "HTTP/1.0 200 OK\r\n\r\nbody", 200, false},
+	}
+	for _, tt := range tests {
+		br := bufio.NewReader(strings.NewReader(tt.raw + "HTTP/1.1 204 No Content\r\n\r\n"))
+		status, keep, err := readResponse(br)
+		if err != nil || status != tt.status || keep != tt.keep {
+			t.Fatalf("%s: readResponse = %d, %v, %v; want %d, %v", tt.name, status, keep, err, tt.status, tt.keep)
+		}
+		if tt.keep { // the next response must start right after the body
+			if status, _, err := readResponse(br); err != nil || status != 204 {
+				t.Fatalf("%s: the next response read %d, %v", tt.name, status, err)
+			}
+		}
+	}
+}
+
+// TestGeneratorToDestination sends a bounded closed-loop run through a
+// relay that forwards each signed body to the destination: every request
+// acknowledged, every body received once.
+func TestGeneratorToDestination(t *testing.T) {
+	t.Parallel()
+	const n = 500
+	dest, err := NewDestination(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dest.Close() })
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256=") || r.ContentLength != BodySize {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		req, _ := http.NewRequest("POST", dest.URL+"/ok", r.Body)
+		req.Header.Set("webhook-id", fmt.Sprint(time.Now().UnixNano()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(relay.Close)
+	run := Start(context.Background(), Target{Addr: relay.Listener.Addr().String(), Paths: []string{"/a", "/b"}, Secret: "s"},
+		Plan{Clients: 8, Duration: 20 * time.Second, Max: n})
+	run.Wait()
+	if got := run.Acked.Load(); got != n || run.Failed.Load() != 0 {
+		t.Fatalf("acked %d, failed %d (%s); want %d, 0", got, run.Failed.Load(), run.FirstError(), n)
+	}
+	for i := range n {
+		if dest.Copies(i) != 1 || run.AckAt[i].Load() == 0 {
+			t.Fatalf("request %d: %d copies received, acked at %d", i, dest.Copies(i), run.AckAt[i].Load())
+		}
+	}
+	if dest.SendLatency.Count() != n || run.AckLatency.Count() != n {
+		t.Fatalf("latencies recorded: %d at the destination, %d acks; want %d", dest.SendLatency.Count(), run.AckLatency.Count(), n)
+	}
+}

@@ -1,0 +1,206 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// RiverConfig is the River baseline service: POST /ingest/{any} checks the
+// GitHub signature, enqueues one River job holding the body (one insert,
+// one transaction, as River's Insert does) and answers 202 after the
+// commit; a River worker POSTs the body to Destination with webhook-id
+// "river_<job id>", retried by River on any non-2xx answer.
+type RiverConfig struct {
+	Addr        string
+	DatabaseURL string
+	Destination string // full URL
+	Secret      string
+	// Work false starts an insert-only client: jobs pile up undelivered
+	// (the baseline of the ingest mode).
+	Work bool
+	// MaxWorkers is the default queue's worker count. Defaults to 100.
+	MaxWorkers int
+}
+
+// webhookArgs is one webhook as a River job. The body is kept as bytes
+// (base64 in River's JSONB args), not as raw JSON, which JSONB would
+// re-encode: a relay must deliver the bytes it was given.
+type webhookArgs struct {
+	Body []byte `json:"body"`
+}
+
+func (webhookArgs) Kind() string { return "webhook" }
+
+type webhookWorker struct {
+	river.WorkerDefaults[webhookArgs]
+	url    string
+	client *http.Client
+}
+
+func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", w.url, bytes.NewReader(job.Args.Body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", "river_"+strconv.FormatInt(job.ID, 10))
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("destination answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// ServeRiver runs the River baseline until ctx ends.
+func ServeRiver(ctx context.Context, c RiverConfig) error {
+	if c.MaxWorkers == 0 {
+		c.MaxWorkers = 100
+	}
+	pool, err := pgxpool.New(ctx, c.DatabaseURL) // pgxpool's defaults, like kapseld's
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	driver := riverpgxv5.New(pool)
+	migrator, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrating River's schema: %w", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &webhookWorker{url: c.Destination, client: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: c.MaxWorkers},
+	}})
+	cfg := &river.Config{Workers: workers}
+	if c.Work {
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.MaxWorkers}}
+	}
+	client, err := river.NewClient(driver, cfg)
+	if err != nil {
+		return err
+	}
+	if c.Work {
+		if err := client.Start(ctx); err != nil {
+			return err
+		}
+	}
+	secret := []byte(c.Secret)
+	var insertErrOnce sync.Once
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /ingest/{id}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !validGitHub(secret, body, r.Header.Get("X-Hub-Signature-256")) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		res, err := client.Insert(r.Context(), webhookArgs{Body: body}, nil)
+		if err != nil {
+			insertErrOnce.Do(func() { fmt.Fprintln(os.Stderr, "river: inserting:", err) })
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"id":"river_%d"}`, res.Job.ID)
+	})
+	err = serve(ctx, c.Addr, mux)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if c.Work {
+		if serr := client.Stop(stopCtx); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+func validGitHub(secret, body []byte, header string) bool {
+	got, err := hex.DecodeString(strings.TrimPrefix(header, "sha256="))
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
+
+// ServeNoop answers every POST 202 after reading its body, and GET /readyz
+// 200, until ctx ends: the calibration target.
+func ServeNoop(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"id":"noop"}`))
+	})
+	return serve(ctx, addr, mux)
+}
+
+func serve(ctx context.Context, addr string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// StartSelf runs this executable with args (a serve-* subcommand) on a free
+// address passed as --listen, and waits until it is ready.
+func StartSelf(ctx context.Context, name string, args ...string) (*Process, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, append(args, "--listen", addr)...)
+	cmd.Env = os.Environ()
+	return StartProcess(ctx, name, addr, "/readyz", cmd)
+}
