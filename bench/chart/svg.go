@@ -45,7 +45,13 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#
 func Write(w io.Writer, title string, panels []Panel) error {
 	bw := bufio.NewWriter(w)
 	width := panelW * max(len(panels), 1)
-	height := panelH + 30
+	// Tall enough for the longest legend: two entries a row, 14 px each,
+	// starting 46 px below the plot (see drawPanel).
+	rows := 0
+	for _, p := range panels {
+		rows = max(rows, (len(p.Series)+1)/2)
+	}
+	height := 30 + max(panelH, panelH-bottom+46+rows*14+8)
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n",
 		width, height, width, height)
 	fmt.Fprintf(bw, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)

@@ -163,12 +163,18 @@ func (r *report) write(o *options, stdout io.Writer) error {
 }
 
 func (r *report) title() string {
-	return fmt.Sprintf("kapsel-bench %s, %s, %d CPUs, %s", r.Options.Mode, r.Started.Format("2006-01-02 15:04 MST"), r.Host.CPUs, r.Host.Hostname)
+	t := fmt.Sprintf("kapsel-bench %s, %s, %d CPUs, %s", r.Options.Mode, r.Started.Format("2006-01-02 15:04 MST"), r.Host.CPUs, r.Host.Hostname)
+	if c := r.Calibration; c != nil {
+		t += fmt.Sprintf(" — generator calibrated at %.0f requests/s", c.AcksPerS)
+	}
+	return t
 }
 
 // panels: throughput and latency percentiles against offered load (the
 // rate in an open loop, the acknowledged rate in a closed one), and the
-// latency CDFs.
+// latency CDFs. The calibration run (the generator against a handler that
+// does nothing) is only in the CDF and the title: on the offered-load axes
+// its tens of thousands of requests/s would squash every other point.
 func (r *report) panels() []chart.Panel {
 	thr := chart.Panel{Title: "Throughput", XLabel: "offered load (requests/s)", YLabel: "per second"}
 	lat := chart.Panel{Title: "Latency percentiles", XLabel: "offered load (requests/s)", YLabel: "ms", LogY: true}
@@ -191,7 +197,7 @@ func (r *report) panels() []chart.Panel {
 		}
 		s.Points = append(s.Points, pt)
 	}
-	for _, res := range all {
+	for _, res := range r.Results {
 		x := res.OfferedRate
 		if x == 0 {
 			x = res.AcksPerS
