@@ -80,3 +80,33 @@ func PageLimit(limit int) int {
 	}
 	return limit
 }
+
+// Unwrapper is implemented by a store that wraps another (metrics, audit,
+// fault injection): Unwrap returns the wrapped store, so that [StoreAs]
+// still finds the optional capabilities of the store underneath.
+type Unwrapper interface {
+	Unwrap() Store
+}
+
+// StoreAs returns s as a T — an optional capability such as [Notifier], or
+// service.TxStore — looking through wrapping stores ([Unwrapper]) until one
+// has it. Components discover optional capabilities with it rather than
+// with a type assertion, so that wrapping a store does not silently turn
+// them off. A capability found underneath a wrapper is called on the
+// wrapped store directly: the wrapper does not see those calls.
+//
+// s is a [Store] or one of its consumer views ([DeliveryStore], …).
+func StoreAs[T any](s any) (T, bool) {
+	for s != nil {
+		if c, ok := s.(T); ok {
+			return c, true
+		}
+		u, ok := s.(Unwrapper)
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

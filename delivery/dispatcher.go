@@ -135,7 +135,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	}
 	listenCtx, cancel := context.WithCancel(context.Background())
 	d.listenCancel = cancel
-	if n, ok := d.store.(kapsel.Notifier); ok {
+	if n, ok := kapsel.StoreAs[kapsel.Notifier](d.store); ok {
 		ch, err := n.EventListen(listenCtx)
 		if err != nil {
 			d.log.Warn("listening for new events failed; polling only", slog.Any("error", err))

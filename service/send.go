@@ -95,7 +95,7 @@ type TxStore interface {
 // range was decided before anything was written in tx, which stays usable;
 // after any other error, roll tx back.
 func (s *Service) SendTx(ctx context.Context, tx pgx.Tx, tenant kapsel.TenantID, in Send) (*SendResult, error) {
-	ts, ok := s.store.(TxStore)
+	ts, ok := kapsel.StoreAs[TxStore](s.store)
 	if !ok {
 		return nil, kapsel.NewError(kapsel.CodeInternal, "SendTx needs a store that inserts in the caller's transaction (pgstore)")
 	}

@@ -191,3 +191,44 @@ func TestSendNotFoundComesFirst(t *testing.T) {
 	_, err = e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: foreign.ID, IdempotencyKey: "\x00bad"})
 	requireCode(t, err, kapsel.CodeNotFound, "Send to another tenant's endpoint with a bad key")
 }
+
+// unwrappingStore is a decorating store that exposes the one it wraps.
+type unwrappingStore struct{ kapsel.Store }
+
+func (s unwrappingStore) Unwrap() kapsel.Store { return s.Store }
+
+// TestSendTxThroughAWrappingStore: a store wrapped by the application (for
+// metrics, say) still offers SendTx when the wrapper has Unwrap.
+func TestSendTxThroughAWrappingStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testdb.New(t)
+	store, err := pgstore.Open(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(unwrappingStore{store}, &service.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten, _, err := svc.CreateTenant(ctx, service.TenantCreate{Name: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err := svc.CreateEndpoint(ctx, ten.ID, service.EndpointCreate{URL: "https://billing.example.com/hooks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := svc.SendTx(ctx, tx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{}`)}); err != nil {
+		t.Fatalf("SendTx through a wrapping store: %v", err)
+	}
+}

@@ -22,10 +22,11 @@ var _ kapsel.Store = (*Store)(nil)
 //     values and errors unchanged, so the conformance suite
 //     (storetest.Run, see store_test.go) passes on it as on the inner store.
 //   - Embedding the kapsel.Store interface hides the inner store's optional
-//     capabilities, which are discovered by type assertion: a wrapper over
-//     pgstore must forward EventListen (kapsel.Notifier, instant wake-ups)
-//     and EventInsertManyTx (service.TxStore, for Service.SendTx) itself, or
-//     the service falls back to polling and SendTx refuses to run.
+//     capabilities (kapsel.Notifier's instant wake-ups, service.TxStore for
+//     Service.SendTx). Kapsel discovers them with kapsel.StoreAs, which
+//     looks through a wrapper that has Unwrap (kapsel.Unwrapper), as this
+//     one does: those calls then go to the inner store directly, uncounted.
+//     A wrapper that must see them forwards them itself instead.
 type Store struct {
 	kapsel.Store
 
@@ -33,6 +34,10 @@ type Store struct {
 	rows   map[string]int
 	failed map[string]int
 }
+
+// Unwrap returns the wrapped store (kapsel.Unwrapper), so that the inner
+// store's optional capabilities stay discoverable through kapsel.StoreAs.
+func (s *Store) Unwrap() kapsel.Store { return s.Store }
 
 // Wrap returns a Store that counts the writes made through it to inner.
 func Wrap(inner kapsel.Store) *Store {

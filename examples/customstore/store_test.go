@@ -51,3 +51,18 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("Failures() = %v, want TenantRotateAPIKey: 1", f)
 	}
 }
+
+// TestCapabilitiesStayDiscoverable: the wrapper hides the inner store's
+// methods behind the embedded interface, but kapsel.StoreAs finds them
+// through Unwrap.
+func TestCapabilitiesStayDiscoverable(t *testing.T) {
+	inner := memstore.New()
+	var s kapsel.Store = Wrap(inner)
+	if _, ok := s.(*memstore.Store); ok {
+		t.Fatal("the wrapper is itself a *memstore.Store")
+	}
+	got, ok := kapsel.StoreAs[*memstore.Store](s)
+	if !ok || got != inner {
+		t.Fatalf("StoreAs through the wrapper = %v, %t; want the inner store", got, ok)
+	}
+}
