@@ -16,6 +16,7 @@ const (
 	HeaderWebhookTimestamp = "webhook-timestamp"
 	HeaderWebhookSignature = "webhook-signature"
 	HeaderAttempt          = "X-Kapsel-Attempt"
+	HeaderEventType        = "X-Kapsel-Event-Type"
 )
 
 // DefaultUserAgent is the User-Agent of every delivery.
@@ -30,7 +31,7 @@ const DefaultUserAgent = "Kapsel/" + kapsel.Version
 var notForwarded = []string{
 	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
 	"Proxy-Connection", "Te", "Trailer", "Upgrade", "Accept-Encoding",
-	"User-Agent", HeaderAttempt,
+	"User-Agent", HeaderAttempt, HeaderEventType,
 	HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature,
 	"Svix-Id", "Svix-Timestamp", "Svix-Signature",
 }
@@ -80,6 +81,9 @@ func NewRequest(ctx context.Context, ep *kapsel.Endpoint, ev *kapsel.Event, atte
 		h.Set(HeaderWebhookSignature, sig)
 	}
 	h.Set(HeaderAttempt, strconv.Itoa(attempt))
+	if ev.Type != "" {
+		h.Set(HeaderEventType, ev.Type)
+	}
 	req.Header = h
 	return req, nil
 }

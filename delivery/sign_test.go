@@ -104,14 +104,16 @@ func TestNewRequestHeaders(t *testing.T) {
 	)
 	ep.Headers = map[string]string{"X-Custom": "custom", "X-Provider": "overridden"}
 	ev := testEvent(ep, `{"hello":"world"}`)
+	ev.Type = "invoice.paid"
 	ev.Headers = http.Header{
-		"X-Provider":        {"github"},
-		"X-Multi":           {"a", "b"},
-		"User-Agent":        {"GitHub-Hookshot/abc"},
-		"Webhook-Id":        {"msg_from_provider"},
-		"Webhook-Signature": {"v1,forged"},
-		"Content-Length":    {"999"},
-		"Accept-Encoding":   {"gzip"},
+		"X-Kapsel-Event-Type": {"forged.type"},
+		"X-Provider":          {"github"},
+		"X-Multi":             {"a", "b"},
+		"User-Agent":          {"GitHub-Hookshot/abc"},
+		"Webhook-Id":          {"msg_from_provider"},
+		"Webhook-Signature":   {"v1,forged"},
+		"Content-Length":      {"999"},
+		"Accept-Encoding":     {"gzip"},
 	}
 	req, err := NewRequest(context.Background(), ep, ev, 3, now, "")
 	if err != nil {
@@ -121,15 +123,16 @@ func TestNewRequestHeaders(t *testing.T) {
 		t.Fatalf("request %s %s", req.Method, req.URL)
 	}
 	want := map[string]string{
-		"Content-Type":      "application/json",
-		"User-Agent":        "Kapsel/" + kapsel.Version,
-		"Webhook-Id":        string(ev.ID),
-		"Webhook-Timestamp": strconv.FormatInt(now.Unix(), 10),
-		"X-Kapsel-Attempt":  "3",
-		"X-Custom":          "custom",
-		"X-Provider":        "overridden",
-		"Content-Length":    "",
-		"Accept-Encoding":   "",
+		"Content-Type":        "application/json",
+		"User-Agent":          "Kapsel/" + kapsel.Version,
+		"Webhook-Id":          string(ev.ID),
+		"Webhook-Timestamp":   strconv.FormatInt(now.Unix(), 10),
+		"X-Kapsel-Attempt":    "3",
+		"X-Kapsel-Event-Type": "invoice.paid",
+		"X-Custom":            "custom",
+		"X-Provider":          "overridden",
+		"Content-Length":      "",
+		"Accept-Encoding":     "",
 	}
 	for k, v := range want {
 		if got := req.Header.Get(k); got != v {
@@ -156,6 +159,18 @@ func TestNewRequestHeaders(t *testing.T) {
 	}
 	if req.ContentLength != int64(len(ev.Body)) {
 		t.Errorf("ContentLength = %d", req.ContentLength)
+	}
+	if got := req.Header.Values("X-Kapsel-Event-Type"); len(got) != 1 {
+		t.Errorf("X-Kapsel-Event-Type = %q, want Kapsel's one value", got)
+	}
+	// An event without a type carries no X-Kapsel-Event-Type.
+	ev.Type = ""
+	req, err = NewRequest(context.Background(), ep, ev, 1, now, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Values("X-Kapsel-Event-Type"); len(got) != 0 {
+		t.Errorf("X-Kapsel-Event-Type of an untyped event = %q, want none", got)
 	}
 }
 

@@ -63,9 +63,11 @@ func ValidIdempotencyKey(key string) error {
 // droppedHeaders are never forwarded: Host and Content-Length describe this
 // request only; Content-Type is kept separately on the event; the
 // hop-by-hop headers of RFC 9110 §7.6.1 (and the legacy Proxy-Connection);
-// Expect, a per-connection negotiation Kapsel already answered; and the
-// credentials Cookie and Authorization. Headers starting with one of
-// droppedPrefixes go too.
+// Expect, a per-connection negotiation Kapsel already answered; the
+// credentials Cookie and Authorization; and the X-Kapsel-Attempt and
+// X-Kapsel-Event-Type headers Kapsel sets on every delivery itself (an
+// inbound one would say what the event's own does not). Headers starting
+// with one of droppedPrefixes go too.
 var droppedHeaders = map[string]bool{
 	"Host":                true,
 	"Content-Length":      true,
@@ -82,6 +84,8 @@ var droppedHeaders = map[string]bool{
 	"Expect":              true,
 	"Cookie":              true,
 	"Authorization":       true,
+	"X-Kapsel-Attempt":    true,
+	"X-Kapsel-Event-Type": true,
 }
 
 // droppedPrefixes (canonical form) are the inbound Standard Webhooks and

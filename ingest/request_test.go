@@ -87,15 +87,18 @@ func TestForwardedHeaders(t *testing.T) {
 		"x-lower-case":        {"kept"},
 		// A provider's own Standard Webhooks / Svix headers: Kapsel signs
 		// its deliveries itself, and Svix's verifiers read svix-* first.
-		"Svix-Id":           {"msg_1"},
-		"Svix-Timestamp":    {"1767225600"},
-		"Svix-Signature":    {"v1,AAAA"},
-		"svix-future":       {"x"},
-		"Webhook-Id":        {"msg_1"},
-		"Webhook-Timestamp": {"1767225600"},
-		"Webhook-Signature": {"v1,AAAA"},
-		"webhook-version":   {"1"},
-		"X-Svix-Id":         {"kept: not the prefix"},
+		"Svix-Id": {"msg_1"},
+		// Headers Kapsel sets on every delivery itself.
+		"X-Kapsel-Attempt":    {"7"},
+		"X-Kapsel-Event-Type": {"forged.type"},
+		"Svix-Timestamp":      {"1767225600"},
+		"Svix-Signature":      {"v1,AAAA"},
+		"svix-future":         {"x"},
+		"Webhook-Id":          {"msg_1"},
+		"Webhook-Timestamp":   {"1767225600"},
+		"Webhook-Signature":   {"v1,AAAA"},
+		"webhook-version":     {"1"},
+		"X-Svix-Id":           {"kept: not the prefix"},
 	}
 	got := ForwardedHeaders(in)
 	want := http.Header{

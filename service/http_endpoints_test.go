@@ -121,6 +121,7 @@ func TestEndpointValidation(t *testing.T) {
 		{"bad signing secret", map[string]any{"signing_secret": "whsec_short"}, 400, kapsel.CodeMalformedRequest},
 		{"signing secret prefix", map[string]any{"signing_secret": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, 400, kapsel.CodeMalformedRequest},
 		{"timeout low", map[string]any{"timeout_ms": 999}, 400, kapsel.CodeMalformedRequest},
+		{"timeout zero (not the default)", map[string]any{"timeout_ms": 0}, 400, kapsel.CodeMalformedRequest},
 		{"timeout high", map[string]any{"timeout_ms": 120001}, 400, kapsel.CodeMalformedRequest},
 		{"timeout overflow", map[string]any{"timeout_ms": int64(1) << 62}, 400, kapsel.CodeMalformedRequest},
 		{"max attempts", map[string]any{"retry_policy": map[string]any{"max_attempts": 0}}, 400, kapsel.CodeMalformedRequest},
