@@ -95,9 +95,14 @@ type Unwrapper interface {
 // them off. A capability found underneath a wrapper is called on the
 // wrapped store directly: the wrapper does not see those calls.
 //
-// s is a [Store] or one of its consumer views ([DeliveryStore], …).
+// s is a [Store] or one of its consumer views ([DeliveryStore], …). It
+// follows at most maxUnwrap wrappers, so a wrapper whose Unwrap returns
+// itself cannot make it loop.
 func StoreAs[T any](s any) (T, bool) {
-	for s != nil {
+	for range maxUnwrap {
+		if s == nil {
+			break
+		}
 		if c, ok := s.(T); ok {
 			return c, true
 		}
@@ -110,3 +115,6 @@ func StoreAs[T any](s any) (T, bool) {
 	var zero T
 	return zero, false
 }
+
+// maxUnwrap bounds the chain of wrapping stores StoreAs looks through.
+const maxUnwrap = 32

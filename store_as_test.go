@@ -19,6 +19,11 @@ func (w wrapper) Unwrap() kapsel.Store { return w.Store }
 
 type opaque struct{ kapsel.Store }
 
+// loop is a wrapper whose Unwrap returns itself.
+type loop struct{ kapsel.Store }
+
+func (l *loop) Unwrap() kapsel.Store { return l }
+
 func TestStoreAsLooksThroughWrappers(t *testing.T) {
 	t.Parallel()
 	inner := notifyingStore{}
@@ -26,12 +31,13 @@ func TestStoreAsLooksThroughWrappers(t *testing.T) {
 		s    kapsel.Store
 		want bool
 	}{
-		"the store itself":           {inner, true},
-		"one wrapper":                {wrapper{inner}, true},
-		"two wrappers":               {wrapper{wrapper{inner}}, true},
-		"a wrapper without Unwrap":   {opaque{inner}, false},
-		"a store without the method": {wrapper{opaque{}}, false},
-		"nil":                        {nil, false},
+		"the store itself":               {inner, true},
+		"one wrapper":                    {wrapper{inner}, true},
+		"two wrappers":                   {wrapper{wrapper{inner}}, true},
+		"a wrapper without Unwrap":       {opaque{inner}, false},
+		"a store without the method":     {wrapper{opaque{}}, false},
+		"nil":                            {nil, false},
+		"a wrapper unwrapping to itself": {&loop{}, false},
 	} {
 		_, ok := kapsel.StoreAs[kapsel.Notifier](c.s)
 		if ok != c.want {

@@ -107,7 +107,7 @@ func planFor(o *options, rate float64) load.Plan {
 	switch o.Mode {
 	case "rate":
 		p.Clients, p.Rate = o.RateConns, rate
-		p.Max = min(o.MaxEvents, int(rate*o.Duration.Seconds())+1)
+		p.Max = min(o.MaxEvents, int(rate*o.Duration.Seconds()))
 	case "drain":
 		p.Max, p.Duration = o.Events, max(o.Wait, o.Duration)
 	}

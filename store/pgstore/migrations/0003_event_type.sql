@@ -25,6 +25,11 @@
 -- cannot from a parameter in a generic plan, so EventList states
 -- `type <> ''` itself (checked with EXPLAIN in explain_test.go).
 
-ALTER TABLE events ADD COLUMN type text NOT NULL DEFAULT '';
+-- IF NOT EXISTS, on the column and the index: an operator of a busy
+-- installation may have created both by hand beforehand, the index with
+-- CREATE INDEX CONCURRENTLY, so that this transaction does not hold
+-- inserts into events while it builds the index (docs/operations.md,
+-- "Upgrading from 0.1").
+ALTER TABLE events ADD COLUMN IF NOT EXISTS type text NOT NULL DEFAULT '';
 
-CREATE INDEX events_tenant_type_idx ON events (tenant_id, type, id) WHERE type <> '';
+CREATE INDEX IF NOT EXISTS events_tenant_type_idx ON events (tenant_id, type, id) WHERE type <> '';
