@@ -11,13 +11,15 @@ import (
 )
 
 // claimLoop claims due events whenever it is woken (Wake, a store
-// notification), when its poll timer fires, and when a worker frees capacity
+// notification), when its poll timer fires (brought forward to a retry this
+// dispatcher scheduled sooner, due.go), and when a worker frees capacity
 // that the last claim lacked. After a claim that filled its batch it claims
 // again at once.
 func (d *Dispatcher) claimLoop() {
 	defer close(d.claimDone)
 	timer := d.cfg.Clock.NewTimer(d.cfg.PollInterval)
 	defer timer.Stop()
+	poll := pollTimer{d: d, at: d.cfg.Clock.Now().Add(d.cfg.PollInterval)}
 	want, followUp := false, false
 	for {
 		if want {
@@ -31,8 +33,8 @@ func (d *Dispatcher) claimLoop() {
 				followUp = true
 				continue
 			}
-			timer.Stop()
-			timer.Reset(d.cfg.PollInterval)
+			poll.reset(timer)
+			poll.bringForward(timer, d.takeDue())
 		}
 		select {
 		case <-d.quit:
@@ -45,6 +47,8 @@ func (d *Dispatcher) claimLoop() {
 			d.idleExcluded = nil
 		case <-d.freedCh:
 			want, followUp = d.claimMightFind(), true
+		case <-d.dueCh:
+			poll.bringForward(timer, d.takeDue())
 		}
 	}
 }

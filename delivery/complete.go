@@ -145,6 +145,9 @@ func (d *Dispatcher) record(owners []*outcome) {
 				if i < len(errs) {
 					o.recordErr = errs[i]
 				}
+				if o.recordErr == nil && o.completion.Status == kapsel.EventPending {
+					d.dueAt(o.completion.NextAttemptAt)
+				}
 			}
 			return
 		}

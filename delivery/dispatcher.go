@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
@@ -35,6 +36,9 @@ type Dispatcher struct {
 
 	wakeCh     chan struct{} // coalesced wake-ups (Wake, notifications)
 	freedCh    chan struct{} // coalesced "a worker finished"
+	dueCh      chan struct{} // coalesced "a retry is due before the next poll" (due.go)
+	dueMu      sync.Mutex
+	nextDue    time.Time     // the earliest retry reported since the claim loop last looked
 	quit       chan struct{} // closed by Stop: stop claiming
 	claimDone  chan struct{}
 	completeCh chan *outcome
@@ -93,6 +97,7 @@ func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
 		log:        c.Logger.With(slog.String("component", "delivery")),
 		wakeCh:     make(chan struct{}, 1),
 		freedCh:    make(chan struct{}, 1),
+		dueCh:      make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		claimDone:  make(chan struct{}),
 		completeCh: make(chan *outcome, c.Workers),

@@ -1,0 +1,36 @@
+package delivery_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/kapseltest"
+)
+
+// TestRetryDueBeforeThePollIsNotLate: with a poll interval far longer than
+// the retry interval, the retry this dispatcher scheduled is attempted when
+// it falls due, not at the next poll: the claim loop brings its timer
+// forward to it.
+func TestRetryDueBeforeThePollIsNotLate(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
+	f.dest.FailTimes(1, 500)
+	ev := f.insert(nil, `{"n":1}`)
+
+	first := f.waitAttempts(ev.ID, 1)
+	if first.Status != kapsel.EventPending {
+		t.Fatalf("after attempt 1: %+v", first)
+	}
+	// Only the retry's own time: advanceUntil would step on by the default
+	// poll interval (1 s) at most 200 times, far short of the hour.
+	f.advanceUntil(first.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
+	delivered := kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	if got := f.attemptsOf(ev.ID); len(got) != 2 || got[1].StartedAt.After(first.NextAttemptAt.Add(time.Minute)) {
+		t.Fatalf("attempts %d, the second started %s after its time", len(got), got[len(got)-1].StartedAt.Sub(first.NextAttemptAt))
+	}
+	if delivered.Attempts != 2 {
+		t.Fatalf("delivered after %d attempts, want 2", delivered.Attempts)
+	}
+}
