@@ -96,7 +96,11 @@ const migrateLock = `SELECT pg_advisory_xact_lock(hashtext('kapsel_migrate'), ha
 // under an advisory lock: concurrent Migrate calls (several kapseld starting
 // at once) apply each migration exactly once, and a failure leaves the
 // schema as it was. Migrating a current schema changes nothing.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
+
+// migrateTo is Migrate stopping after version upTo; the upgrade tests build
+// the schema of an older release with it.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, migrateLock); err != nil {
 			return fmt.Errorf("taking the migration lock: %w", err)
@@ -108,7 +112,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range migrations[min(current, len(migrations)):] {
+		for _, m := range migrations[min(current, upTo):upTo] {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("applying migration %04d_%s: %w", m.version, m.name, err)
 			}

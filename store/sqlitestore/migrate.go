@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,12 @@ func LatestVersion() int {
 // connection begins IMMEDIATE transactions, which take SQLite's write lock
 // at once, so two processes opening one directory cannot both migrate.
 func migrate(ctx context.Context, db *sql.DB, now func() int64) error {
+	return migrateTo(ctx, db, now, math.MaxInt)
+}
+
+// migrateTo is migrate stopping after version upTo; the upgrade test builds
+// the schema of an older release with it.
+func migrateTo(ctx context.Context, db *sql.DB, now func() int64, upTo int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
@@ -76,6 +83,9 @@ func migrate(ctx context.Context, db *sql.DB, now func() int64) error {
 		return mapError(err)
 	}
 	for _, m := range ms {
+		if m.version > upTo {
+			break
+		}
 		if err := applyMigration(ctx, db, m, now()); err != nil {
 			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 		}
