@@ -21,8 +21,7 @@ func (s *Store) BreakerGet(ctx context.Context, params *kapsel.BreakerGetParams)
 
 // BreakerSave writes the state when the stored version is ExpectedVersion (0
 // for none stored) and returns it with Version incremented and UpdatedAt =
-// Now; ErrConflict otherwise. Events held for the breaker beyond its new
-// OpenUntil are due again from then (at once when it is closed).
+// Now; ErrConflict otherwise.
 func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParams) (*kapsel.BreakerState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,16 +40,14 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 	b.Version = version + 1
 	b.UpdatedAt = ts(params.Now)
 	s.breakers[id] = b
-	s.releaseBreaker(id, b.OpenUntil)
 	return copyBreaker(b), nil
 }
 
 // BreakerDelete forgets the endpoint's breaker state; forgetting a state that
-// does not exist is not an error. The endpoint's held events are due again.
+// does not exist is not an error.
 func (s *Store) BreakerDelete(ctx context.Context, params *kapsel.BreakerDeleteParams) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.breakers, params.EndpointID)
-	s.release(params.EndpointID)
 	return nil
 }

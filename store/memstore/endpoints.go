@@ -120,9 +120,6 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 	}
 	setState(r.endpoint, params.State, params.DisabledReason)
 	r.endpoint.UpdatedAt = ts(params.Now)
-	if params.State == kapsel.EndpointActive {
-		s.release(params.ID)
-	}
 	return copyEndpoint(r.endpoint), nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -74,7 +73,7 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 			TenantID:       owners[i],
 			EndpointID:     in.EndpointID,
 			Type:           in.Type,
-			Channels:       slices.Clone(in.Channels),
+			Channels:       in.Channels,
 			Body:           cloneBytes(in.Body),
 			ContentType:    in.ContentType,
 			Headers:        copyHeader(in.Headers),

@@ -39,9 +39,6 @@ type Store struct {
 	idempotency map[idempotencyKey]idempotencyEntry
 	attempts    map[kapsel.EventID][]*kapsel.Attempt
 	breakers    map[kapsel.EndpointID]*kapsel.BreakerState
-	// held are the pending events a claim skipped because their endpoint was
-	// blocked, and until when (see hold in queue.go).
-	held map[kapsel.EventID]heldEvent
 }
 
 // endpointRow is a stored endpoint and its soft-delete mark.
@@ -62,7 +59,6 @@ func New() *Store {
 		idempotency: map[idempotencyKey]idempotencyEntry{},
 		attempts:    map[kapsel.EventID][]*kapsel.Attempt{},
 		breakers:    map[kapsel.EndpointID]*kapsel.BreakerState{},
-		held:        map[kapsel.EventID]heldEvent{},
 	}
 }
 

@@ -33,8 +33,10 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 		if !s.due(e, now) || exclude[e.EndpointID] {
 			continue
 		}
-		if until, blocked := s.blockedUntil(e.EndpointID, now); blocked {
-			s.block(e, until, now)
+		if !s.claimable(e.EndpointID, now) {
+			if e.Status == kapsel.EventDelivering {
+				s.endExpiredLease(e)
+			}
 			continue
 		}
 		if due.Len() < params.Limit {
@@ -46,7 +48,6 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	}
 	out := make([]*kapsel.Event, due.Len())
 	for i, e := range *due {
-		delete(s.held, e.ID)
 		e.Status = kapsel.EventDelivering
 		e.LeaseToken = newLeaseToken()
 		e.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
@@ -55,17 +56,48 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 	return out, nil
 }
 
-// due reports whether e waits for an attempt at now: pending, due and not
-// held, or delivering with a lease that has expired (LeaseExpiresAt <= now).
+// due reports whether e waits for an attempt at now: pending and due, or
+// delivering with a lease that has expired (LeaseExpiresAt <= now).
 func (s *Store) due(e *kapsel.Event, now time.Time) bool {
 	switch e.Status {
 	case kapsel.EventPending:
-		h, held := s.held[e.ID]
-		return !e.NextAttemptAt.After(now) && (!held || !h.until.After(now))
+		return !e.NextAttemptAt.After(now)
 	case kapsel.EventDelivering:
 		return !e.LeaseExpiresAt.After(now)
 	}
 	return false
+}
+
+// claimable reports whether the endpoint's events may be attempted at now:
+// it is active, not deleted, and its breaker is not open. The durable stores
+// also move the due events of a blocked endpoint out of their claim index
+// (pgstore's claimable_at, sqlitestore's held_until) so that claims do not
+// walk them again; memstore walks every event on every claim anyway, so it
+// keeps no holds and asks this each time.
+func (s *Store) claimable(id kapsel.EndpointID, now time.Time) bool {
+	r, ok := s.endpoints[id]
+	if !ok || r.deleted() || r.endpoint.State != kapsel.EndpointActive {
+		return false
+	}
+	b, ok := s.breakers[id]
+	return !ok || !b.OpenUntil.After(now)
+}
+
+// deletedEndpointError is the LastError of an event whose lease ran out
+// after its endpoint was deleted.
+const deletedEndpointError = "endpoint deleted: the delivery was ended unattempted"
+
+// endExpiredLease deals with a delivering event whose lease has expired
+// while its endpoint is blocked: it must not stay delivering (I3 of
+// docs/guarantees.md). It goes back to pending with its lease cleared — or,
+// when its endpoint was deleted, ends as failed.
+func (s *Store) endExpiredLease(e *kapsel.Event) {
+	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
+	if r, ok := s.endpoints[e.EndpointID]; !ok || r.deleted() {
+		e.Status, e.LastError = kapsel.EventFailed, deletedEndpointError
+		return
+	}
+	e.Status = kapsel.EventPending
 }
 
 // leased returns the event when token still owns it; ErrLeaseLost otherwise.

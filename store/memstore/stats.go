@@ -34,7 +34,7 @@ func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams)
 		if r := s.endpoints[e.EndpointID]; r != nil && !r.deleted() {
 			st.Count[e.Status]++
 		}
-		if e.Status == kapsel.EventPending && !e.NextAttemptAt.After(now) && !s.isBlocked(e.EndpointID, now) &&
+		if e.Status == kapsel.EventPending && !e.NextAttemptAt.After(now) && s.claimable(e.EndpointID, now) &&
 			(st.OldestDue.IsZero() || e.NextAttemptAt.Before(st.OldestDue)) {
 			st.OldestDue = e.NextAttemptAt
 		}

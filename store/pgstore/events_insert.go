@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -254,7 +253,7 @@ func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows
 		}
 		if i == j && inserted[i] {
 			out[i].Event = &kapsel.Event{
-				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type, Channels: slices.Clone(e.Channels),
+				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type, Channels: e.Channels,
 				Body: nonNil(e.Body), ContentType: e.ContentType, Headers: e.Headers,
 				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body),
 				Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled,

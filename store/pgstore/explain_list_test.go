@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -103,11 +102,7 @@ func TestEventListByTypeUsesIndex(t *testing.T) {
 			if err != nil {
 				t.Fatalf("EXPLAIN: %v", err)
 			}
-			var plans []struct{ Plan planNode }
-			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-				t.Fatalf("decoding the plan: %v (%s)", err, raw)
-			}
-			root := &plans[0].Plan
+			root := decodePlan(t, raw)
 			used := false
 			root.walk(func(n *planNode) {
 				if n.RelationName == "events" && strings.Contains(n.NodeType, "Seq Scan") {

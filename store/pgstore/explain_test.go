@@ -12,12 +12,26 @@ import (
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
-// planNode is one node of EXPLAIN (FORMAT JSON).
+// planNode is one node of EXPLAIN (FORMAT JSON); ActualRows and
+// ActualLoops are set only by EXPLAIN (ANALYZE).
 type planNode struct {
 	NodeType     string     `json:"Node Type"`
 	RelationName string     `json:"Relation Name"`
 	IndexName    string     `json:"Index Name"`
+	ActualRows   float64    `json:"Actual Rows"`
+	ActualLoops  float64    `json:"Actual Loops"`
 	Plans        []planNode `json:"Plans"`
+}
+
+// decodePlan returns the root node of the output of one EXPLAIN (FORMAT
+// JSON) statement.
+func decodePlan(t *testing.T, raw []byte) *planNode {
+	t.Helper()
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("decoding the plan: %v (%s)", err, raw)
+	}
+	return &plans[0].Plan
 }
 
 func (n *planNode) walk(f func(*planNode)) {
@@ -124,11 +138,7 @@ func TestClaimUsesIndexes(t *testing.T) {
 			if err := s.Pool().QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+q.sql, q.args...).Scan(&raw); err != nil {
 				t.Fatalf("EXPLAIN %s: %v", q.name, err)
 			}
-			var plans []struct{ Plan planNode }
-			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-				t.Fatalf("decoding the plan: %v (%s)", err, raw)
-			}
-			root := &plans[0].Plan
+			root := decodePlan(t, raw)
 			indexes := map[string]bool{}
 			root.walk(func(n *planNode) {
 				if n.RelationName == "events" && strings.Contains(n.NodeType, "Seq Scan") {

@@ -157,63 +157,13 @@ func TestBreakerBacklogIsHeldUntilOpenUntil(t *testing.T) {
 // in the end — none stranded behind a hold.
 func TestPauseResumeWhileClaiming(t *testing.T) {
 	f := setup(t)
-	ctx := t.Context()
 	ep := f.endpoint(kapsel.EndpointActive)
-	const rounds, perRound = 8, 150
-	var delivered atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				evs, err := f.s.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 20, LeaseDuration: time.Hour, Now: f.now})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				cs := make([]kapsel.EventCompletion, len(evs))
-				for i, e := range evs {
-					cs[i] = kapsel.EventCompletion{EventID: e.ID, LeaseToken: e.LeaseToken, Status: kapsel.EventDelivered,
-						Attempt: kapsel.Attempt{StartedAt: f.now, StatusCode: 200}}
-				}
-				if len(cs) > 0 {
-					if _, err := f.s.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: cs, Now: f.now}); err != nil {
-						t.Error(err)
-						return
-					}
-					delivered.Add(int64(len(cs)))
-				}
-			}
-		})
-	}
 	setState := func(s kapsel.EndpointState) {
-		if _, err := f.s.EndpointSetState(ctx, &kapsel.EndpointSetStateParams{ID: ep.ID, State: s, Now: f.now}); err != nil {
+		if _, err := f.s.EndpointSetState(t.Context(), &kapsel.EndpointSetStateParams{ID: ep.ID, State: s, Now: f.now}); err != nil {
 			t.Error(err)
 		}
 	}
-	for range rounds {
-		setState(kapsel.EndpointPaused)
-		f.backlog(ep, perRound, f.now.Add(-time.Minute))
-		setState(kapsel.EndpointActive)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for delivered.Load() < rounds*perRound && time.Now().Before(deadline) {
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-		}
-	}
-	close(stop)
-	wg.Wait()
-	if got := delivered.Load(); got != rounds*perRound {
-		stranded := f.count(`SELECT count(*) FROM events WHERE status = 'pending' AND claimable_at > next_attempt_at`)
-		t.Fatalf("delivered %d of %d events; %d pending events are still held", got, rounds*perRound, stranded)
-	}
+	f.deliverWhileBlocking(ep, func() { setState(kapsel.EndpointPaused) }, func() { setState(kapsel.EndpointActive) })
 }
 
 // TestBreakerCloseWhileClaiming opens and closes an endpoint's breaker while
@@ -223,8 +173,29 @@ func TestPauseResumeWhileClaiming(t *testing.T) {
 // applies.
 func TestBreakerCloseWhileClaiming(t *testing.T) {
 	f := setup(t)
-	ctx := t.Context()
 	ep := f.endpoint(kapsel.EndpointActive)
+	var version int64
+	save := func(status kapsel.BreakerStatus, openUntil time.Time) {
+		st, err := f.s.BreakerSave(t.Context(), &kapsel.BreakerSaveParams{State: &kapsel.BreakerState{
+			EndpointID: ep.ID, Status: status, OpenUntil: openUntil}, ExpectedVersion: version, Now: f.now})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		version = st.Version
+	}
+	f.deliverWhileBlocking(ep,
+		func() { save(kapsel.BreakerOpen, f.now.Add(time.Hour)) },
+		func() { save(kapsel.BreakerClosed, time.Time{}) })
+}
+
+// deliverWhileBlocking runs two claimers that deliver whatever they claim,
+// with the clock standing still, while it blocks ep, inserts a due backlog
+// and unblocks ep, round after round; every event must be delivered in the
+// end — none stranded behind a hold.
+func (f *fixture) deliverWhileBlocking(ep *kapsel.Endpoint, block, unblock func()) {
+	t := f.t
+	ctx := t.Context()
 	const rounds, perRound = 8, 150
 	var delivered atomic.Int64
 	stop := make(chan struct{})
@@ -257,20 +228,10 @@ func TestBreakerCloseWhileClaiming(t *testing.T) {
 			}
 		})
 	}
-	var version int64
-	save := func(status kapsel.BreakerStatus, openUntil time.Time) {
-		st, err := f.s.BreakerSave(ctx, &kapsel.BreakerSaveParams{State: &kapsel.BreakerState{
-			EndpointID: ep.ID, Status: status, OpenUntil: openUntil}, ExpectedVersion: version, Now: f.now})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		version = st.Version
-	}
 	for range rounds {
-		save(kapsel.BreakerOpen, f.now.Add(time.Hour))
+		block()
 		f.backlog(ep, perRound, f.now.Add(-time.Minute))
-		save(kapsel.BreakerClosed, time.Time{})
+		unblock()
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for delivered.Load() < rounds*perRound && time.Now().Before(deadline) {

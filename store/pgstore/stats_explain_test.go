@@ -1,30 +1,12 @@
 package pgstore_test
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
-
-// analyzedNode is one node of EXPLAIN (ANALYZE, FORMAT JSON).
-type analyzedNode struct {
-	NodeType     string         `json:"Node Type"`
-	RelationName string         `json:"Relation Name"`
-	IndexName    string         `json:"Index Name"`
-	ActualRows   float64        `json:"Actual Rows"`
-	ActualLoops  float64        `json:"Actual Loops"`
-	Plans        []analyzedNode `json:"Plans"`
-}
-
-func (n *analyzedNode) walk(f func(*analyzedNode)) {
-	f(n)
-	for i := range n.Plans {
-		n.Plans[i].walk(f)
-	}
-}
 
 // TestStatsReadBoundedRows runs EventStats' statements under EXPLAIN ANALYZE
 // on a table whose history (delivered events) and backlog (a paused
@@ -109,12 +91,8 @@ func TestStatsReadBoundedRows(t *testing.T) {
 			t.Fatalf("EXPLAIN %s: %v", q.name, err)
 		}
 		_ = tx.Rollback(ctx)
-		var plans []struct{ Plan analyzedNode }
-		if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-			t.Fatalf("decoding the plan: %v (%s)", err, raw)
-		}
 		used := false
-		plans[0].Plan.walk(func(n *analyzedNode) {
+		decodePlan(t, raw).walk(func(n *planNode) {
 			if n.RelationName != "events" {
 				return
 			}

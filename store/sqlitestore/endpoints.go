@@ -244,28 +244,21 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 	if params.State != kapsel.EndpointDisabled {
 		reason = kapsel.DisabledNone
 	}
-	return s.updateEndpoint(ctx, "setting state of", params.ID, params.TenantID,
-		`state = ?3, disabled_reason = ?4, updated_at = ?5`, params.State, reason, params.Now.UnixMicro())
-}
-
-// updateEndpoint applies set (whose placeholders start at ?3) to the
-// visible endpoint and returns it.
-func (s *Store) updateEndpoint(ctx context.Context, what string, id kapsel.EndpointID, tenant kapsel.TenantID, set string, args ...any) (*kapsel.Endpoint, error) {
 	var e *kapsel.Endpoint
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET `+set+` WHERE id = ?1 AND `+live,
-			append([]any{id, tenant}, args...)...)
+		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET state = ?3, disabled_reason = ?4, updated_at = ?5
+			WHERE id = ?1 AND `+live, params.ID, params.TenantID, params.State, reason, params.Now.UnixMicro())
 		if err != nil {
 			return mapError(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+			return fmt.Errorf("endpoint %s: %w", params.ID, kapsel.ErrNotFound)
 		}
-		e, err = s.endpointByID(ctx, tx, id, "")
+		e, err = s.endpointByID(ctx, tx, params.ID, "")
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s %w", what, err)
+		return nil, fmt.Errorf("setting state of %w", err)
 	}
 	return e, nil
 }

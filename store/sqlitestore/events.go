@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
@@ -130,7 +129,7 @@ func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParam
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
 	e := &kapsel.Event{
-		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Channels: slices.Clone(in.Channels),
+		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Channels: in.Channels,
 		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
 		Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled, CreatedAt: now,

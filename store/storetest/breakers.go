@@ -146,23 +146,25 @@ func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h.claimOne(ev.ID, time.Minute, at(2*time.Minute))
 	})
 
-	t.Run("EarlierOpenUntilReleasesHeldEvents", func(t *testing.T) {
-		h, _, ev, b := blocked(t)
-		resave(h, b, kapsel.BreakerOpen, at(5*time.Minute), at(2*time.Minute))
-		if got := h.claim(10, time.Minute, at(5*time.Minute-time.Microsecond)); len(got) != 0 {
-			t.Fatalf("claimed %v before the new OpenUntil", ids(got))
-		}
-		h.claimOne(ev.ID, time.Minute, at(5*time.Minute))
-	})
-
-	t.Run("LaterOpenUntilKeepsEventsBack", func(t *testing.T) {
-		h, _, ev, b := blocked(t)
-		resave(h, b, kapsel.BreakerHalfOpen, at(2*time.Hour), at(2*time.Minute))
-		if got := h.claim(10, time.Minute, at(2*time.Hour-time.Microsecond)); len(got) != 0 {
-			t.Fatalf("claimed %v before the new OpenUntil", ids(got))
-		}
-		h.claimOne(ev.ID, time.Minute, at(2*time.Hour))
-	})
+	// A save that moves OpenUntil, earlier or later: the event is due
+	// from the new OpenUntil, not before.
+	for _, r := range []struct {
+		name      string
+		status    kapsel.BreakerStatus
+		openUntil time.Time
+	}{
+		{"EarlierOpenUntilReleasesHeldEvents", kapsel.BreakerOpen, at(5 * time.Minute)},
+		{"LaterOpenUntilKeepsEventsBack", kapsel.BreakerHalfOpen, at(2 * time.Hour)},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			h, _, ev, b := blocked(t)
+			resave(h, b, r.status, r.openUntil, at(2*time.Minute))
+			if got := h.claim(10, time.Minute, r.openUntil.Add(-time.Microsecond)); len(got) != 0 {
+				t.Fatalf("claimed %v before the new OpenUntil", ids(got))
+			}
+			h.claimOne(ev.ID, time.Minute, r.openUntil)
+		})
+	}
 
 	t.Run("ResetReleasesHeldEvents", func(t *testing.T) {
 		h, ep, ev, _ := blocked(t)
