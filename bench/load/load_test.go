@@ -101,6 +101,9 @@ func TestGeneratorToDestination(t *testing.T) {
 			t.Fatalf("request %d: %d copies received, acked at %d", i, dest.Copies(i), run.AckAt[i].Load())
 		}
 	}
+	if f := dest.Foreign.Load(); f != 0 {
+		t.Fatalf("%d deliveries of a body the generator did not send", f)
+	}
 	if dest.SendLatency.Count() != n || run.AckLatency.Count() != n {
 		t.Fatalf("latencies recorded: %d at the destination, %d acks; want %d", dest.SendLatency.Count(), run.AckLatency.Count(), n)
 	}

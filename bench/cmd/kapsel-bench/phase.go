@@ -229,6 +229,7 @@ func (ph *phase) measure(res *result, gen *load.Run, deliveryStart time.Time) {
 	}
 	res.Lost = &lost
 	res.Delivered, res.Duplicates, res.DuplicateIDs = delivered, dups, ph.dest.DuplicateIDs.Load()
+	res.Foreign = ph.dest.Foreign.Load()
 	res.DeliveredUnacked, res.DeliveredBeforeAck = unacked, early
 	res.FailingAttempts = ph.dest.Failed.Load()
 	if last > 0 {

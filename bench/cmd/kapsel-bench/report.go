@@ -43,6 +43,7 @@ type result struct {
 	Lost               *int64  `json:"lost,omitempty"`
 	Duplicates         int64   `json:"duplicates"`    // copies beyond the first, by request number
 	DuplicateIDs       int64   `json:"duplicate_ids"` // deliveries repeating a webhook-id
+	Foreign            int64   `json:"foreign"`       // 2xx deliveries of a body the generator did not send (altered)
 	DeliveredUnacked   int64   `json:"delivered_unacked"`
 	DeliveredBeforeAck int64   `json:"delivered_before_ack"` // counted as 0 ms in ack_to_destination
 	FailingAttempts    int64   `json:"failing_attempts,omitempty"`
@@ -110,6 +111,9 @@ func (res *result) line() string {
 	if res.Lost != nil {
 		fmt.Fprintf(&b, "; delivered %d (%.0f/s), lost %d, duplicates %d; ack→destination %s",
 			res.Delivered, res.DeliveriesPerS, *res.Lost, res.Duplicates, pcts(res.AckToDest))
+		if res.Foreign > 0 {
+			fmt.Fprintf(&b, "; %d deliveries of an altered body", res.Foreign)
+		}
 	}
 	fmt.Fprintf(&b, "; target %.2f cores, bench %.2f cores; load %s → %s", res.TargetCores, res.BenchCores,
 		fmtLoad(res.LoadBefore), fmtLoad(res.LoadAfter))
