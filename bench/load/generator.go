@@ -173,6 +173,9 @@ func (r *Run) client(ctx context.Context) {
 		req = append(req, "\r\n\r\n"...)
 		req = append(req, body...)
 
+		if interval == 0 {
+			at = time.Now() // closed loop: from the write, not from building and signing
+		}
 		r.Sent.Add(1)
 		status, err := c.roundTrip(req, r.Plan.Timeout)
 		now := time.Now()
