@@ -46,22 +46,22 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 			res.AcksPerS, o.Clients, res.AckLatency.P50, res.AckLatency.P99, res.BenchCores, fmtLoad(res.LoadAfter))
 	}
 
-	var kapselDB, riverDB *target.Database
-	if o.Store == "postgres" && o.KapseldURL == "" || o.Baseline == "river" {
-		suffixes := map[**target.Database]string{}
-		if o.Store == "postgres" && o.KapseldURL == "" {
-			suffixes[&kapselDB] = "kapsel"
-		}
-		if o.Baseline == "river" {
-			suffixes[&riverDB] = "river"
-		}
-		for p, s := range suffixes {
-			db, err := target.CreateDatabase(ctx, o.DatabaseURL, s)
-			if err != nil {
-				return err
-			}
-			*p = db
+	createDB := func(suffix string) (*target.Database, error) {
+		db, err := target.CreateDatabase(ctx, o.DatabaseURL, suffix)
+		if err == nil {
 			cleanups = append(cleanups, func() error { return db.Drop(context.Background()) })
+		}
+		return db, err
+	}
+	var kapselDB, riverDB *target.Database
+	if o.Store == "postgres" && o.KapseldURL == "" {
+		if kapselDB, err = createDB("kapsel"); err != nil {
+			return err
+		}
+	}
+	if o.Baseline == "river" {
+		if riverDB, err = createDB("river"); err != nil {
+			return err
 		}
 	}
 
