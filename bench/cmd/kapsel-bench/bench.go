@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/kapsel-dev/kapsel/bench/load"
@@ -122,7 +121,7 @@ func startKapsel(ctx context.Context, o *options, db *target.Database) (*kapsel,
 		if token == "" {
 			return nil, nil, errors.New("--kapseld-url: set KAPSEL_ADMIN_TOKEN to the server's admin token")
 		}
-		k.api = &target.API{Base: strings.TrimRight(o.KapseldURL, "/"), AdminToken: token}
+		k.api = &target.API{Base: o.KapseldURL, AdminToken: token} // http://host:port (parseFlags)
 		k.store = "external"
 	} else {
 		if token == "" {

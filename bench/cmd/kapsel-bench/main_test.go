@@ -84,6 +84,12 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--mode", "rate", "--rate", "-1"}, false},
 		{[]string{"--clients", "0"}, false},
 		{[]string{"--events", "10", "--max-events", "5"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1:8080/"}, true},
+		{[]string{"--kapseld-url", "http://[::1]:8080"}, true},
+		{[]string{"--kapseld-url", "http://10.0.0.5:8080"}, false},
+		{[]string{"--kapseld-url", "https://127.0.0.1:8443"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1:8080/api"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, &bytes.Buffer{})
