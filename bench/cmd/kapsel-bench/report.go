@@ -188,18 +188,16 @@ func (r *report) panels() []chart.Panel {
 	if r.Calibration != nil {
 		all = append([]*result{r.Calibration}, all...)
 	}
-	type key struct{ target, metric string }
-	series := map[key]*chart.Series{}
-	var order []key
+	index := map[string]int{} // panel title|series name → index in the panel's Series
 	add := func(p *chart.Panel, target, metric string, dashed bool, pt chart.Point) {
-		k := key{target + "|" + p.Title, metric}
-		s, ok := series[k]
+		name := target + " " + metric
+		i, ok := index[p.Title+"|"+name]
 		if !ok {
-			s = &chart.Series{Name: target + " " + metric, Color: colors[target], Dashed: dashed}
-			series[k] = s
-			order = append(order, k)
+			i = len(p.Series)
+			index[p.Title+"|"+name] = i
+			p.Series = append(p.Series, chart.Series{Name: name, Color: colors[target], Dashed: dashed})
 		}
-		s.Points = append(s.Points, pt)
+		p.Series[i].Points = append(p.Series[i].Points, pt)
 	}
 	for _, res := range r.Results {
 		x := res.OfferedRate
@@ -213,14 +211,6 @@ func (r *report) panels() []chart.Panel {
 			add(&thr, res.Target, "deliveries/s", true, chart.Point{X: x, Y: res.DeliveriesPerS})
 			add(&lat, res.Target, "ack→dest p50", true, chart.Point{X: x, Y: res.AckToDest.P50})
 			add(&lat, res.Target, "ack→dest p99", false, chart.Point{X: x, Y: res.AckToDest.P99})
-		}
-	}
-	for _, k := range order {
-		switch {
-		case strings.HasSuffix(k.target, "|"+thr.Title):
-			thr.Series = append(thr.Series, *series[k])
-		default:
-			lat.Series = append(lat.Series, *series[k])
 		}
 	}
 	for _, res := range all {
