@@ -63,6 +63,16 @@ func TestReadResponse(t *testing.T) {
 	}
 }
 
+// TestReadResponseBounded: a response that never ends its headers is an
+// error, not an endless read.
+func TestReadResponseBounded(t *testing.T) {
+	t.Parallel()
+	endless := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Pad: y\r\n", maxHeaderLines) + "\r\n"
+	if _, _, err := readResponse(bufio.NewReader(strings.NewReader(endless))); err == nil {
+		t.Fatalf("%d header lines read without an error", maxHeaderLines)
+	}
+}
+
 // TestGeneratorToDestination sends a bounded closed-loop run through a
 // relay that forwards each signed body to the destination: every request
 // acknowledged, every body received once.
