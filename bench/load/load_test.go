@@ -118,3 +118,25 @@ func TestGeneratorToDestination(t *testing.T) {
 		t.Fatalf("latencies recorded: %d at the destination, %d acks; want %d", dest.SendLatency.Count(), run.AckLatency.Count(), n)
 	}
 }
+
+// TestOpenLoop sends at a fixed rate to a server that answers at once:
+// every request due within the run is sent and acknowledged, and none
+// before its time, so the run lasts at least until the last one fell due.
+func TestOpenLoop(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	const rate, n = 1000, 200 // 200 ms
+	p := Plan{Clients: 16, Rate: rate, Duration: n * time.Second / rate, Max: n}
+	run := Start(context.Background(), Target{Addr: srv.Listener.Addr().String(), Paths: []string{"/"}, Secret: "s"}, p)
+	run.Wait()
+	if run.Sent.Load() != n || run.Acked.Load() != n {
+		t.Fatalf("sent %d, acked %d (failed %d: %s); want %d of each",
+			run.Sent.Load(), run.Acked.Load(), run.Failed.Load(), run.FirstError(), n)
+	}
+	if last := (n - 1) * time.Second / rate; run.End.Sub(run.Start) < last {
+		t.Fatalf("the run took %v, before its last request fell due at %v", run.End.Sub(run.Start), last)
+	}
+}
