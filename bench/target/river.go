@@ -3,9 +3,6 @@ package target
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kapsel-dev/kapsel/ingest/verify"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -110,7 +107,7 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 			return err
 		}
 	}
-	secret := []byte(c.Secret)
+	secrets := []string{c.Secret}
 	var insertErrOnce sync.Once
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
@@ -120,7 +117,8 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if !validGitHub(secret, body, r.Header.Get("X-Hub-Signature-256")) {
+		// Kapsel's own GitHub check, so both targets verify alike.
+		if err := (verify.GitHub{}).Verify(&verify.Params{Header: r.Header, Body: body, Secrets: secrets}); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
@@ -143,16 +141,6 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 		}
 	}
 	return err
-}
-
-func validGitHub(secret, body []byte, header string) bool {
-	got, err := hex.DecodeString(strings.TrimPrefix(header, "sha256="))
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
 }
 
 // ServeNoop answers every POST 202 after reading its body, and GET /readyz
