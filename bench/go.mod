@@ -6,6 +6,7 @@ replace github.com/kapsel-dev/kapsel => ../
 
 require (
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/kapsel-dev/kapsel v0.0.0-00010101000000-000000000000
 	github.com/riverqueue/river v0.51.2
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.2
 )

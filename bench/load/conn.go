@@ -63,6 +63,9 @@ func (c *conn) roundTrip(req []byte, timeout time.Duration) (int, error) {
 	return status, err
 }
 
+// maxHeaderLines bounds the header (and trailer) lines of one response.
+const maxHeaderLines = 1000
+
 var (
 	hContentLength    = []byte("content-length")
 	hTransferEncoding = []byte("transfer-encoding")
@@ -81,7 +84,10 @@ func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
 	}
 	status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
 	length, chunked, keep := -1, false, true
-	for {
+	for i := 0; ; i++ {
+		if i == maxHeaderLines {
+			return status, false, errors.New("too many header lines")
+		}
 		line, err = br.ReadSlice('\n')
 		if err != nil {
 			return status, false, err
@@ -133,7 +139,7 @@ func discardChunked(br *bufio.Reader) error {
 			return fmt.Errorf("bad chunk size %q", size)
 		}
 		if n == 0 {
-			for { // trailers, then the empty line
+			for range maxHeaderLines { // trailers, then the empty line
 				line, err := br.ReadSlice('\n')
 				if err != nil {
 					return err
@@ -142,6 +148,7 @@ func discardChunked(br *bufio.Reader) error {
 					return nil
 				}
 			}
+			return errors.New("too many trailer lines")
 		}
 		if _, err := br.Discard(int(n) + 2); err != nil {
 			return err

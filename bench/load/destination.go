@@ -32,7 +32,6 @@ type Destination struct {
 
 	first  []atomic.Int64 // first receipt per request number, unix ns
 	copies []atomic.Int32 // receipts per request number
-	last   atomic.Int64   // unix ns of the latest 2xx delivery
 
 	idMu sync.Mutex
 	ids  map[string]struct{}
@@ -90,7 +89,6 @@ func (d *Destination) ok(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Delivered.Add(1)
-	d.last.Store(now)
 	seq, ts, ok := ParseBody(buf)
 	if !ok || seq >= uint64(len(d.first)) {
 		d.Foreign.Add(1)
@@ -123,9 +121,6 @@ func (d *Destination) FirstAt(n int) int64 { return d.first[n].Load() }
 
 // Copies returns how many times request n was received.
 func (d *Destination) Copies(n int) int32 { return d.copies[n].Load() }
-
-// LastAt returns when the latest 2xx delivery arrived (unix ns), 0 if none.
-func (d *Destination) LastAt() int64 { return d.last.Load() }
 
 // Close stops the server.
 func (d *Destination) Close() error {

@@ -67,13 +67,13 @@ func Start(ctx context.Context, t Target, p Plan) *Run {
 		Target: t, Plan: p, AckAt: make([]atomic.Int64, p.Max),
 		AckLatency: stats.New(), statuses: map[int]int64{},
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Duration)
 	r.Start = time.Now()
+	run, cancel := context.WithDeadline(ctx, r.Start.Add(p.Duration))
 	for range p.Clients {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.client(ctx)
+			r.client(ctx, run)
 		}()
 	}
 	go func() { r.wg.Wait(); cancel() }()
@@ -122,8 +122,10 @@ func (r *Run) fail(status int, err error) {
 }
 
 // client is one connection's loop; it owns its buffers, so a request
-// allocates nothing.
-func (r *Run) client(ctx context.Context) {
+// allocates nothing. It takes no new request once run (ctx bounded by the
+// plan's Duration) ends; a request it has taken waits for its due time,
+// which falls before that end, cut short only by ctx itself.
+func (r *Run) client(ctx, run context.Context) {
 	c := &conn{addr: r.Target.Addr}
 	defer c.close()
 	prefixes := make([][]byte, len(r.Target.Paths))
@@ -142,7 +144,7 @@ func (r *Run) client(ctx context.Context) {
 	deadline := r.Start.Add(r.Plan.Duration)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for ctx.Err() == nil {
+	for run.Err() == nil {
 		n := r.next.Add(1) - 1
 		if n >= int64(r.Plan.Max) {
 			return
@@ -154,6 +156,9 @@ func (r *Run) client(ctx context.Context) {
 				return
 			}
 			if d := time.Until(at); d > 0 {
+				// Not run.Done(): it falls after at, and when a loaded
+				// machine wakes this client late both would be ready and
+				// select would drop a due request at random.
 				timer.Reset(d) // Go ≥ 1.23: no stale tick to drain
 				select {
 				case <-ctx.Done():
@@ -173,6 +178,9 @@ func (r *Run) client(ctx context.Context) {
 		req = append(req, "\r\n\r\n"...)
 		req = append(req, body...)
 
+		if interval == 0 {
+			at = time.Now() // closed loop: from the write, not from building and signing
+		}
 		r.Sent.Add(1)
 		status, err := c.roundTrip(req, r.Plan.Timeout)
 		now := time.Now()

@@ -63,6 +63,16 @@ func TestReadResponse(t *testing.T) {
 	}
 }
 
+// TestReadResponseBounded: a response that never ends its headers is an
+// error, not an endless read.
+func TestReadResponseBounded(t *testing.T) {
+	t.Parallel()
+	endless := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Pad: y\r\n", maxHeaderLines) + "\r\n"
+	if _, _, err := readResponse(bufio.NewReader(strings.NewReader(endless))); err == nil {
+		t.Fatalf("%d header lines read without an error", maxHeaderLines)
+	}
+}
+
 // TestGeneratorToDestination sends a bounded closed-loop run through a
 // relay that forwards each signed body to the destination: every request
 // acknowledged, every body received once.
@@ -101,7 +111,32 @@ func TestGeneratorToDestination(t *testing.T) {
 			t.Fatalf("request %d: %d copies received, acked at %d", i, dest.Copies(i), run.AckAt[i].Load())
 		}
 	}
+	if f := dest.Foreign.Load(); f != 0 {
+		t.Fatalf("%d deliveries of a body the generator did not send", f)
+	}
 	if dest.SendLatency.Count() != n || run.AckLatency.Count() != n {
 		t.Fatalf("latencies recorded: %d at the destination, %d acks; want %d", dest.SendLatency.Count(), run.AckLatency.Count(), n)
+	}
+}
+
+// TestOpenLoop sends at a fixed rate to a server that answers at once:
+// every request due within the run is sent and acknowledged, and none
+// before its time, so the run lasts at least until the last one fell due.
+func TestOpenLoop(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	const rate, n = 1000, 200 // 200 ms
+	p := Plan{Clients: 16, Rate: rate, Duration: n * time.Second / rate, Max: n}
+	run := Start(context.Background(), Target{Addr: srv.Listener.Addr().String(), Paths: []string{"/"}, Secret: "s"}, p)
+	run.Wait()
+	if run.Sent.Load() != n || run.Acked.Load() != n {
+		t.Fatalf("sent %d, acked %d (failed %d: %s); want %d of each",
+			run.Sent.Load(), run.Acked.Load(), run.Failed.Load(), run.FirstError(), n)
+	}
+	if last := (n - 1) * time.Second / rate; run.End.Sub(run.Start) < last {
+		t.Fatalf("the run took %v, before its last request fell due at %v", run.End.Sub(run.Start), last)
 	}
 }

@@ -15,13 +15,14 @@ import (
 )
 
 const (
-	subBits    = 6 // 64 buckets per power of two
-	subCount   = 1 << subBits
-	linearMax  = 2 * subCount // values below are exact
-	maxBuckets = subCount * (64 - subBits)
-	// MaxValue is the largest value recorded exactly enough (about 17
-	// minutes in µs); larger values are clamped to it.
-	MaxValue = uint64(1)<<40 - 1
+	subBits   = 6 // 64 buckets per power of two
+	subCount  = 1 << subBits
+	linearMax = 2 * subCount // values below are exact
+	maxBits   = 40
+	// MaxValue is the largest value recorded (about 12.7 days in µs);
+	// larger values are clamped to it.
+	MaxValue   = uint64(1)<<maxBits - 1
+	maxBuckets = (maxBits - subBits + 1) * subCount // bucket(MaxValue) + 1
 )
 
 // Histogram counts values in microseconds. The zero value is not usable:

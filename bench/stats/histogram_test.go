@@ -9,6 +9,9 @@ import (
 
 func TestBucketBounds(t *testing.T) {
 	t.Parallel()
+	if last := bucket(MaxValue); last != maxBuckets-1 {
+		t.Fatalf("bucket(MaxValue) = %d, want the last of %d buckets", last, maxBuckets)
+	}
 	tests := []struct {
 		v     uint64
 		upper uint64

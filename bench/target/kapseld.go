@@ -14,9 +14,6 @@ type KapseldConfig struct {
 	DatabaseURL string // empty = the embedded SQLite store in DataDir
 	DataDir     string
 	AdminToken  string
-	// Env holds further KAPSEL_* variables (e.g. KAPSEL_WORKERS); kapseld's
-	// defaults otherwise.
-	Env []string
 }
 
 // BuildKapseld builds ../cmd/kapseld from the repository at repoDir into
@@ -70,6 +67,5 @@ func StartKapseld(ctx context.Context, c KapseldConfig) (*Process, error) {
 	} else {
 		cmd.Env = append(cmd.Env, "KAPSEL_DATABASE_URL=", "KAPSEL_DATA_DIR="+c.DataDir)
 	}
-	cmd.Env = append(cmd.Env, c.Env...)
 	return StartProcess(ctx, "kapseld", addr, "/readyz", cmd)
 }

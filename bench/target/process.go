@@ -119,11 +119,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// CPU returns the user+system CPU time the running process has used so far,
-// from /proc (Linux); 0 when it cannot be read.
-func (p *Process) CPU() time.Duration { return ProcCPU(p.cmd.Process.Pid) }
-
-// ProcCPU returns pid's user+system CPU time from /proc/<pid>/stat.
+// ProcCPU returns pid's user+system CPU time from /proc/<pid>/stat (Linux);
+// 0 when it cannot be read.
 func ProcCPU(pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -3,21 +3,16 @@ package target
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kapsel-dev/kapsel/ingest/verify"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -110,7 +105,7 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 			return err
 		}
 	}
-	secret := []byte(c.Secret)
+	secrets := []string{c.Secret}
 	var insertErrOnce sync.Once
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
@@ -120,7 +115,8 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if !validGitHub(secret, body, r.Header.Get("X-Hub-Signature-256")) {
+		// Kapsel's own GitHub check, so both targets verify alike.
+		if err := (verify.GitHub{}).Verify(&verify.Params{Header: r.Header, Body: body, Secrets: secrets}); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
@@ -143,64 +139,4 @@ func ServeRiver(ctx context.Context, c RiverConfig) error {
 		}
 	}
 	return err
-}
-
-func validGitHub(secret, body []byte, header string) bool {
-	got, err := hex.DecodeString(strings.TrimPrefix(header, "sha256="))
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
-}
-
-// ServeNoop answers every POST 202 after reading its body, and GET /readyz
-// 200, until ctx ends: the calibration target.
-func ServeNoop(ctx context.Context, addr string) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
-	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write([]byte(`{"id":"noop"}`))
-	})
-	return serve(ctx, addr, mux)
-}
-
-func serve(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// StartSelf runs this executable with args (a serve-* subcommand) on a free
-// address passed as --listen, and waits until it is ready.
-func StartSelf(ctx context.Context, name string, args ...string) (*Process, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, append(args, "--listen", addr)...)
-	cmd.Env = os.Environ()
-	return StartProcess(ctx, name, addr, "/readyz", cmd)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/kapsel-dev/kapsel/bench/load"
@@ -46,22 +45,22 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 			res.AcksPerS, o.Clients, res.AckLatency.P50, res.AckLatency.P99, res.BenchCores, fmtLoad(res.LoadAfter))
 	}
 
-	var kapselDB, riverDB *target.Database
-	if o.Store == "postgres" && o.KapseldURL == "" || o.Baseline == "river" {
-		suffixes := map[**target.Database]string{}
-		if o.Store == "postgres" && o.KapseldURL == "" {
-			suffixes[&kapselDB] = "kapsel"
-		}
-		if o.Baseline == "river" {
-			suffixes[&riverDB] = "river"
-		}
-		for p, s := range suffixes {
-			db, err := target.CreateDatabase(ctx, o.DatabaseURL, s)
-			if err != nil {
-				return err
-			}
-			*p = db
+	createDB := func(suffix string) (*target.Database, error) {
+		db, err := target.CreateDatabase(ctx, o.DatabaseURL, suffix)
+		if err == nil {
 			cleanups = append(cleanups, func() error { return db.Drop(context.Background()) })
+		}
+		return db, err
+	}
+	var kapselDB, riverDB *target.Database
+	if o.Store == "postgres" && o.KapseldURL == "" {
+		if kapselDB, err = createDB("kapsel"); err != nil {
+			return err
+		}
+	}
+	if o.Baseline == "river" {
+		if riverDB, err = createDB("river"); err != nil {
+			return err
 		}
 	}
 
@@ -122,7 +121,7 @@ func startKapsel(ctx context.Context, o *options, db *target.Database) (*kapsel,
 		if token == "" {
 			return nil, nil, errors.New("--kapseld-url: set KAPSEL_ADMIN_TOKEN to the server's admin token")
 		}
-		k.api = &target.API{Base: strings.TrimRight(o.KapseldURL, "/"), AdminToken: token}
+		k.api = &target.API{Base: o.KapseldURL, AdminToken: token} // http://host:port (parseFlags)
 		k.store = "external"
 	} else {
 		if token == "" {

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.Store, "store", "postgres", "kapseld's store: postgres or sqlite (embedded)")
 	fs.StringVar(&o.DatabaseURL, "database-url", target.DefaultDatabaseURL,
 		"Postgres server to create the run's throw-away databases on (dropped afterwards)")
-	fs.StringVar(&o.KapseldURL, "kapseld-url", "", "measure a running kapseld (admin token from KAPSEL_ADMIN_TOKEN) instead of starting one")
+	fs.StringVar(&o.KapseldURL, "kapseld-url", "", "measure a kapseld running on this machine, http://127.0.0.1:port (admin token from KAPSEL_ADMIN_TOKEN), instead of starting one")
 	fs.StringVar(&o.Repo, "repo", "", "Kapsel repository to build cmd/kapseld from; default: found above the working directory")
 	fs.StringVar(&o.Baseline, "baseline", "", `"river": measure the River baseline service too, in the same run`)
 	fs.IntVar(&o.Clients, "clients", 64, "keep-alive connections of the closed loop (ingest, sustained, drain, failing, calibration)")
@@ -67,6 +69,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.KapseldURL != "" {
+		// The destination listens on 127.0.0.1 and kapseld must reach it:
+		// a running kapseld is measured on this machine, over plain HTTP.
+		u, err := url.Parse(o.KapseldURL)
+		if err != nil || u.Scheme != "http" || u.Port() == "" || strings.Trim(u.Path, "/") != "" || !loopback(u.Hostname()) {
+			return nil, fmt.Errorf("--kapseld-url %q: want http://127.0.0.1:port (a kapseld on this machine)", o.KapseldURL)
+		}
+		o.KapseldURL = "http://" + u.Host
 	}
 	if !contains(modes, o.Mode) {
 		return nil, fmt.Errorf("--mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
@@ -107,6 +118,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.DurationS, o.WaitS, o.CalibrateS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds()
 	return o, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func contains(list []string, s string) bool {

@@ -58,9 +58,9 @@ func TestSustainedSQLite(t *testing.T) {
 	if res.Acked == 0 || res.Lost == nil {
 		t.Fatalf("nothing acknowledged or no delivery measured: %s", raw)
 	}
-	if *res.Lost != 0 || res.Delivered != res.Acked || res.Duplicates != 0 {
-		t.Fatalf("acked %d, delivered %d, lost %d, duplicates %d; want all delivered once",
-			res.Acked, res.Delivered, *res.Lost, res.Duplicates)
+	if *res.Lost != 0 || res.Delivered != res.Acked || res.Duplicates != 0 || res.Foreign != 0 {
+		t.Fatalf("acked %d, delivered %d, lost %d, duplicates %d, foreign %d; want all delivered once, unaltered",
+			res.Acked, res.Delivered, *res.Lost, res.Duplicates, res.Foreign)
 	}
 	if res.AckToDest.Count != uint64(res.Acked) {
 		t.Fatalf("ack → destination latency of %d events, want %d", res.AckToDest.Count, res.Acked)
@@ -84,6 +84,12 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--mode", "rate", "--rate", "-1"}, false},
 		{[]string{"--clients", "0"}, false},
 		{[]string{"--events", "10", "--max-events", "5"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1:8080/"}, true},
+		{[]string{"--kapseld-url", "http://[::1]:8080"}, true},
+		{[]string{"--kapseld-url", "http://10.0.0.5:8080"}, false},
+		{[]string{"--kapseld-url", "https://127.0.0.1:8443"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1"}, false},
+		{[]string{"--kapseld-url", "http://127.0.0.1:8080/api"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, &bytes.Buffer{})

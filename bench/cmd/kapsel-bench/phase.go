@@ -29,18 +29,27 @@ type phase struct {
 	afterLoad func(ctx context.Context) (time.Time, error)
 }
 
-func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *progress) (*result, error) {
-	ph := &phase{target: "kapsel", mode: o.Mode, store: k.store, deliver: o.Mode != "ingest"}
-	if k.proc != nil {
-		ph.pid = k.proc.Pid()
-	}
-	ph.plan = planFor(o, rate)
+// newPhase plans a phase against target and opens the destination that
+// receives its deliveries; the caller closes ph.dest.
+func newPhase(o *options, target, store string, rate float64) (*phase, error) {
+	ph := &phase{target: target, mode: o.Mode, store: store, deliver: o.Mode != "ingest", plan: planFor(o, rate)}
 	dest, err := load.NewDestination(ph.plan.Max)
 	if err != nil {
 		return nil, err
 	}
-	defer dest.Close()
 	ph.dest = dest
+	return ph, nil
+}
+
+func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *progress) (*result, error) {
+	ph, err := newPhase(o, "kapsel", k.store, rate)
+	if err != nil {
+		return nil, err
+	}
+	defer ph.dest.Close()
+	if k.proc != nil {
+		ph.pid = k.proc.Pid()
+	}
 	n := 1
 	if o.Mode == "failing" {
 		n = o.Endpoints
@@ -48,9 +57,9 @@ func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *p
 	}
 	var ids []string
 	for i := range n {
-		url := dest.URL + "/ok"
+		url := ph.dest.URL + "/ok"
 		if o.Mode == "failing" && i == n-1 {
-			url = dest.URL + "/fail"
+			url = ph.dest.URL + "/fail"
 		}
 		ep, err := k.api.CreateEndpoint(ctx, k.apiKey, url, secret)
 		if err != nil {
@@ -81,16 +90,13 @@ func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *p
 }
 
 func riverPhase(ctx context.Context, o *options, db *target.Database, rate float64, pr *progress) (*result, error) {
-	ph := &phase{target: "river", mode: o.Mode, store: "postgres", deliver: o.Mode != "ingest"}
-	ph.plan = planFor(o, rate)
-	dest, err := load.NewDestination(ph.plan.Max)
+	ph, err := newPhase(o, "river", "postgres", rate)
 	if err != nil {
 		return nil, err
 	}
-	defer dest.Close()
-	ph.dest = dest
+	defer ph.dest.Close()
 	svc, err := target.StartSelf(ctx, "river", "serve-river", "--database-url", db.URL,
-		"--destination", dest.URL+"/ok", "--secret", secret, fmt.Sprintf("--work=%t", ph.deliver))
+		"--destination", ph.dest.URL+"/ok", "--secret", secret, fmt.Sprintf("--work=%t", ph.deliver))
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +235,7 @@ func (ph *phase) measure(res *result, gen *load.Run, deliveryStart time.Time) {
 	}
 	res.Lost = &lost
 	res.Delivered, res.Duplicates, res.DuplicateIDs = delivered, dups, ph.dest.DuplicateIDs.Load()
+	res.Foreign = ph.dest.Foreign.Load()
 	res.DeliveredUnacked, res.DeliveredBeforeAck = unacked, early
 	res.FailingAttempts = ph.dest.Failed.Load()
 	if last > 0 {

@@ -43,6 +43,7 @@ type result struct {
 	Lost               *int64  `json:"lost,omitempty"`
 	Duplicates         int64   `json:"duplicates"`    // copies beyond the first, by request number
 	DuplicateIDs       int64   `json:"duplicate_ids"` // deliveries repeating a webhook-id
+	Foreign            int64   `json:"foreign"`       // 2xx deliveries of a body the generator did not send (altered)
 	DeliveredUnacked   int64   `json:"delivered_unacked"`
 	DeliveredBeforeAck int64   `json:"delivered_before_ack"` // counted as 0 ms in ack_to_destination
 	FailingAttempts    int64   `json:"failing_attempts,omitempty"`
@@ -110,6 +111,9 @@ func (res *result) line() string {
 	if res.Lost != nil {
 		fmt.Fprintf(&b, "; delivered %d (%.0f/s), lost %d, duplicates %d; ack→destination %s",
 			res.Delivered, res.DeliveriesPerS, *res.Lost, res.Duplicates, pcts(res.AckToDest))
+		if res.Foreign > 0 {
+			fmt.Fprintf(&b, "; %d deliveries of an altered body", res.Foreign)
+		}
 	}
 	fmt.Fprintf(&b, "; target %.2f cores, bench %.2f cores; load %s → %s", res.TargetCores, res.BenchCores,
 		fmtLoad(res.LoadBefore), fmtLoad(res.LoadAfter))
@@ -184,18 +188,16 @@ func (r *report) panels() []chart.Panel {
 	if r.Calibration != nil {
 		all = append([]*result{r.Calibration}, all...)
 	}
-	type key struct{ target, metric string }
-	series := map[key]*chart.Series{}
-	var order []key
+	index := map[string]int{} // panel title|series name → index in the panel's Series
 	add := func(p *chart.Panel, target, metric string, dashed bool, pt chart.Point) {
-		k := key{target + "|" + p.Title, metric}
-		s, ok := series[k]
+		name := target + " " + metric
+		i, ok := index[p.Title+"|"+name]
 		if !ok {
-			s = &chart.Series{Name: target + " " + metric, Color: colors[target], Dashed: dashed}
-			series[k] = s
-			order = append(order, k)
+			i = len(p.Series)
+			index[p.Title+"|"+name] = i
+			p.Series = append(p.Series, chart.Series{Name: name, Color: colors[target], Dashed: dashed})
 		}
-		s.Points = append(s.Points, pt)
+		p.Series[i].Points = append(p.Series[i].Points, pt)
 	}
 	for _, res := range r.Results {
 		x := res.OfferedRate
@@ -209,14 +211,6 @@ func (r *report) panels() []chart.Panel {
 			add(&thr, res.Target, "deliveries/s", true, chart.Point{X: x, Y: res.DeliveriesPerS})
 			add(&lat, res.Target, "ack→dest p50", true, chart.Point{X: x, Y: res.AckToDest.P50})
 			add(&lat, res.Target, "ack→dest p99", false, chart.Point{X: x, Y: res.AckToDest.P99})
-		}
-	}
-	for _, k := range order {
-		switch {
-		case strings.HasSuffix(k.target, "|"+thr.Title):
-			thr.Series = append(thr.Series, *series[k])
-		default:
-			lat.Series = append(lat.Series, *series[k])
 		}
 	}
 	for _, res := range all {
