@@ -26,23 +26,19 @@ func ErrorCode(err error) kapsel.Code {
 	return kapsel.CodeOf(err)
 }
 
-// writeError answers with the problem for err, logging it when it is the
-// server's fault. The detail is the *kapsel.Error's, or the code's title.
+// writeError answers with the problem for err (problem.WriteError: the
+// *kapsel.Error's detail and Retry-After, or the code's title), logging it
+// when it is the server's fault.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := ErrorCode(err)
-	detail := code.Info().Title
-	retryAfter := 0
-	var ke *kapsel.Error
-	if errors.As(err, &ke) {
-		detail, retryAfter = ke.Detail, ke.RetryAfterSeconds
-	}
-	if code == kapsel.CodeStorageUnavailable || code == kapsel.CodeShuttingDown {
-		retryAfter = max(retryAfter, 1)
-	}
 	if code.Info().Status >= 500 {
 		s.logError(r, code, err)
 	}
-	problem.Write(w, code, detail, retryAfter)
+	if code != kapsel.CodeOf(err) {
+		// ErrorCode's own mapping: answer with its code and that code's title.
+		err = &kapsel.Error{Code: code, Detail: code.Info().Title, Err: err}
+	}
+	problem.WriteError(w, err)
 }
 
 // writeJSON answers status with v as JSON.
