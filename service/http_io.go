@@ -114,15 +114,16 @@ func toPageJSON[S, T any](p *Page[S], conv func(S) T) pageJSON[T] {
 	return out
 }
 
-// listOptions reads ?limit= (1–500, default 50) and ?cursor=; the
-// operation checks the cursor.
+// listOptions reads ?limit= (1–500, default 50) and ?cursor=. It refuses
+// only what ListOptions cannot say (not an integer; 0, which in Go means the
+// default); the operation checks the range and the cursor.
 func listOptions(r *http.Request) (ListOptions, error) {
 	q := r.URL.Query()
 	o := ListOptions{Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > kapsel.MaxPageLimit {
-			return o, invalid("limit must be an integer from 1 to %d", kapsel.MaxPageLimit)
+		if err != nil || n == 0 {
+			return o, errLimit
 		}
 		o.Limit = n
 	}
