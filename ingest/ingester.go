@@ -177,9 +177,8 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 	if err := storableContentType(header); err != nil {
 		return nil, err
 	}
-	if ok, wait := in.limiters.allow(tgt.tenant, now); !ok {
-		return nil, &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
-			RetryAfterSeconds: retryAfterSeconds(wait)}
+	if err := in.allowRate(tgt.tenant, now); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(body)
 	row := &kapsel.EventInsertParams{
@@ -192,6 +191,22 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 		IdempotencyKey: key,
 		BodyHash:       sum[:],
 	}
+	return in.submit(ctx, row)
+}
+
+// allowRate answers 429 E1006, with the wait as Retry-After, when the
+// tenant is over its ingest rate.
+func (in *Ingester) allowRate(t *kapsel.Tenant, now time.Time) error {
+	if ok, wait := in.limiters.allow(t, now); !ok {
+		return &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
+			RetryAfterSeconds: retryAfterSeconds(wait)}
+	}
+	return nil
+}
+
+// submit stores one checked row — group-committed, or in a commit of its
+// own with DisableGroupCommit — and returns once that commit is done.
+func (in *Ingester) submit(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
 	var o outcome
 	if in.batcher != nil {
 		o = in.batcher.submit(ctx, row)

@@ -39,37 +39,30 @@ func (in *Ingester) send(ctx context.Context, row *kapsel.EventInsertParams) (*k
 	tgt, err := in.endpoints.get(ctx, row.EndpointID)
 	switch {
 	case errors.Is(err, kapsel.ErrNotFound) || (err == nil && tgt.tenant.ID != row.TenantID):
-		return nil, &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("endpoint %q not found", row.EndpointID), Err: kapsel.ErrNotFound}
+		return nil, endpointNotFound(row.EndpointID, kapsel.ErrNotFound)
 	case err != nil:
 		return nil, in.unavailable("storage unavailable; retry later", err)
 	}
 	if err := CheckSend(row, in.cfg.MaxBodyBytes); err != nil {
 		return nil, err
 	}
-	if ok, wait := in.limiters.allow(tgt.tenant, in.cfg.Clock.Now()); !ok {
-		return nil, &kapsel.Error{Code: kapsel.CodeRateLimited, Detail: "tenant is over its ingest rate",
-			RetryAfterSeconds: retryAfterSeconds(wait)}
+	if err := in.allowRate(tgt.tenant, in.cfg.Clock.Now()); err != nil {
+		return nil, err
 	}
-	var o outcome
-	if in.batcher != nil {
-		o = in.batcher.submit(ctx, row)
-	} else {
-		o = in.commit(ctx, []*kapsel.EventInsertParams{row})[0]
+	res, err := in.submit(ctx, row)
+	if err != nil && kapsel.CodeOf(err) == kapsel.CodeUnknownEndpoint {
+		// Deleted since it was looked up: still E1011, not an ingest URL's
+		// E1003.
+		return nil, endpointNotFound(row.EndpointID, err)
 	}
-	if o.err != nil {
-		return nil, sendError(o.err, row.EndpointID)
-	}
-	return &kapsel.IngestResult{Event: o.res.Event, Duplicate: o.res.Duplicate}, nil
+	return res, err
 }
 
-// sendError is the commit's answer, except that an endpoint that
-// disappeared since it was looked up (deleted meanwhile) is E1011, as for
-// every operation a tenant calls: E1003 is the answer of an ingest URL.
-func sendError(err error, id kapsel.EndpointID) error {
-	if kapsel.CodeOf(err) == kapsel.CodeUnknownEndpoint {
-		return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("endpoint %q not found", id), Err: err}
-	}
-	return err
+// endpointNotFound is a send's answer for an endpoint that is unknown,
+// deleted or another tenant's: 404 E1011, as for every operation a tenant
+// calls (E1003 is the answer of an ingest URL).
+func endpointNotFound(id kapsel.EndpointID, err error) error {
+	return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("endpoint %q not found", id), Err: err}
 }
 
 // CheckSend applies ingest's rules to an event an application sends and

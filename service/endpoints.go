@@ -212,8 +212,8 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 	}
 	e.RetryPolicy = p
 	if u.Timeout != nil {
-		if *u.Timeout < kapsel.MinAttemptTimeout || *u.Timeout > kapsel.MaxAttemptTimeout {
-			return invalid("timeout_ms must be from %d to %d", kapsel.MinAttemptTimeout.Milliseconds(), kapsel.MaxAttemptTimeout.Milliseconds())
+		if err := checkTimeout(*u.Timeout); err != nil {
+			return err
 		}
 		e.Timeout = *u.Timeout
 	}
@@ -241,6 +241,15 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 		sub.Channels = slices.Clone(u.Channels)
 	}
 	return sub.Validate() // a *kapsel.Error with E1009 naming the list
+}
+
+// checkTimeout refuses a per-attempt timeout outside kapsel.MinAttemptTimeout
+// to kapsel.MaxAttemptTimeout (E1009).
+func checkTimeout(d time.Duration) error {
+	if d < kapsel.MinAttemptTimeout || d > kapsel.MaxAttemptTimeout {
+		return invalid("timeout_ms must be from %d to %d", kapsel.MinAttemptTimeout.Milliseconds(), kapsel.MaxAttemptTimeout.Milliseconds())
+	}
+	return nil
 }
 
 // Rotation is the input of [Service.RotateSigningSecret].

@@ -19,10 +19,7 @@ func notFoundErr(err error, kind, id string) error {
 	if !errors.Is(err, kapsel.ErrNotFound) {
 		return err
 	}
-	if len(id) > 64 {
-		id = id[:64] + "…"
-	}
-	return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("%s %q not found", kind, id), Err: err}
+	return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: fmt.Sprintf("%s %q not found", kind, clip(id)), Err: err}
 }
 
 // checkName trims a resource name and checks its length; required says

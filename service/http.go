@@ -2,13 +2,11 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/bearer"
 )
 
 // The management API (docs/api.md) is a thin JSON layer over the
@@ -66,19 +64,10 @@ func (s *Service) managementRoutes() http.Handler {
 	return m
 }
 
-// bearer returns the token of r's "Authorization: Bearer …" header, or "".
-func bearer(r *http.Request) string {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(token)
-}
-
 // admin wraps a route that only the admin token may call.
 func (s *Service) admin(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isAdmin(bearer(r)) {
+		if !s.adminToken.Matches(bearer.Token(r)) {
 			s.writeError(w, r, errUnauthenticated)
 			return
 		}
@@ -86,16 +75,6 @@ func (s *Service) admin(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
-}
-
-// isAdmin compares token with the admin token in constant time. Both are
-// hashed first, so neither the content nor the length leaks through timing.
-func (s *Service) isAdmin(token string) bool {
-	if s.cfg.AdminToken == "" || token == "" {
-		return false
-	}
-	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.cfg.AdminToken))
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 type tenantKey struct{}
@@ -110,7 +89,7 @@ func tenantOf(r *http.Request) kapsel.TenantID {
 // ([Service.AuthenticateTenant]); the route finds the tenant with tenantOf.
 func (s *Service) tenant(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := s.AuthenticateTenant(r.Context(), bearer(r))
+		t, err := s.AuthenticateTenant(r.Context(), bearer.Token(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

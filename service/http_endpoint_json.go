@@ -144,7 +144,7 @@ func (req *endpointRequest) update() (EndpointUpdate, error) {
 	// In Go a zero EndpointCreate.Timeout means "the default"; on the wire
 	// an explicit 0 is a value, and out of range like any other.
 	if req.TimeoutMS != nil && *req.TimeoutMS == 0 {
-		return u, invalid("timeout_ms must be from %d to %d", kapsel.MinAttemptTimeout.Milliseconds(), kapsel.MaxAttemptTimeout.Milliseconds())
+		return u, checkTimeout(0)
 	}
 	if u.Timeout, err = duration(req.TimeoutMS, time.Millisecond, "timeout_ms"); err != nil {
 		return u, err

@@ -26,23 +26,19 @@ func ErrorCode(err error) kapsel.Code {
 	return kapsel.CodeOf(err)
 }
 
-// writeError answers with the problem for err, logging it when it is the
-// server's fault. The detail is the *kapsel.Error's, or the code's title.
+// writeError answers with the problem for err (problem.WriteError: the
+// *kapsel.Error's detail and Retry-After, or the code's title), logging it
+// when it is the server's fault.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := ErrorCode(err)
-	detail := code.Info().Title
-	retryAfter := 0
-	var ke *kapsel.Error
-	if errors.As(err, &ke) {
-		detail, retryAfter = ke.Detail, ke.RetryAfterSeconds
-	}
-	if code == kapsel.CodeStorageUnavailable || code == kapsel.CodeShuttingDown {
-		retryAfter = max(retryAfter, 1)
-	}
 	if code.Info().Status >= 500 {
 		s.logError(r, code, err)
 	}
-	problem.Write(w, code, detail, retryAfter)
+	if code != kapsel.CodeOf(err) {
+		// ErrorCode's own mapping: answer with its code and that code's title.
+		err = &kapsel.Error{Code: code, Detail: code.Info().Title, Err: err}
+	}
+	problem.WriteError(w, err)
 }
 
 // writeJSON answers status with v as JSON.
@@ -118,15 +114,16 @@ func toPageJSON[S, T any](p *Page[S], conv func(S) T) pageJSON[T] {
 	return out
 }
 
-// listOptions reads ?limit= (1–500, default 50) and ?cursor=; the
-// operation checks the cursor.
+// listOptions reads ?limit= (1–500, default 50) and ?cursor=. It refuses
+// only what ListOptions cannot say (not an integer; 0, which in Go means the
+// default); the operation checks the range and the cursor.
 func listOptions(r *http.Request) (ListOptions, error) {
 	q := r.URL.Query()
 	o := ListOptions{Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > kapsel.MaxPageLimit {
-			return o, invalid("limit must be an integer from 1 to %d", kapsel.MaxPageLimit)
+		if err != nil || n == 0 {
+			return o, errLimit
 		}
 		o.Limit = n
 	}

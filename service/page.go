@@ -19,10 +19,14 @@ type Page[T any] struct {
 	HasMore bool
 }
 
-// checkLimit refuses a limit outside 0–MaxPageLimit (0 means the default).
+// errLimit refuses a page limit, in Go or on the wire.
+var errLimit = invalid("limit must be an integer from 1 to %d", kapsel.MaxPageLimit)
+
+// check refuses a limit outside 0–MaxPageLimit (0 means the default) and a
+// cursor parse refuses, and returns the limit to use.
 func (o ListOptions) check(parse func(string) error) (int, error) {
 	if o.Limit < 0 || o.Limit > kapsel.MaxPageLimit {
-		return 0, invalid("limit must be an integer from 1 to %d", kapsel.MaxPageLimit)
+		return 0, errLimit
 	}
 	if o.Cursor != "" && parse(o.Cursor) != nil {
 		return 0, invalid("cursor is malformed; pass the next_cursor of the previous page")

@@ -39,6 +39,7 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
+	"github.com/kapsel-dev/kapsel/internal/bearer"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 )
@@ -125,7 +126,8 @@ type Service struct {
 	ingester   *ingest.Ingester
 	management http.Handler
 	handler    http.Handler
-	maxBody    int64 // the ingester's MaxBodyBytes, which sends follow too
+	adminToken bearer.Secret // Config.AdminToken, hashed once
+	maxBody    int64         // the ingester's MaxBodyBytes, which sends follow too
 
 	// life is new, running or stopped: Start and Stop run once, a second
 	// Stop waits for the first one's result.
@@ -189,6 +191,7 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	s.cfg = cfg
+	s.adminToken = bearer.NewSecret(cfg.AdminToken)
 	s.management = s.managementRoutes()
 
 	mux := http.NewServeMux()

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/bearer"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 )
 
@@ -14,17 +12,15 @@ import (
 // (KAPSEL_METRICS_TOKEN, docs/operations.md), a scrape must send it as
 // "Authorization: Bearer <token>" and anything else answers 401 E1010 with
 // WWW-Authenticate; without one, h is returned as it is. The comparison is
-// of SHA-256 digests in constant time, so neither the token's content nor
-// its length leaks through timing.
+// bearer.Secret's, in constant time, so neither the token's content nor its
+// length leaks through timing.
 func requireMetricsToken(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
-	want := sha256.Sum256([]byte(token))
+	want := bearer.NewSecret(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok || !strings.EqualFold(scheme, "Bearer") {
+		if !want.Matches(bearer.Token(r)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kapseld metrics"`)
 			problem.Write(w, kapsel.CodeUnauthenticated, "send Authorization: Bearer <KAPSEL_METRICS_TOKEN>", 0)
 			return
