@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/reqbody"
 )
 
 // Send stores an event an application sends itself (nothing to verify) to
@@ -81,7 +82,7 @@ func sendError(err error, id kapsel.EndpointID) error {
 // safe by the store, as for ingest.
 func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
 	if int64(len(row.Body)) > maxBody {
-		return tooLarge(maxBody)
+		return reqbody.TooLarge(maxBody)
 	}
 	if row.IdempotencyKey != "" {
 		if err := ValidIdempotencyKey(row.IdempotencyKey); err != nil {
