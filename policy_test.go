@@ -68,6 +68,7 @@ func TestCheckHeaders(t *testing.T) {
 		{"plain", map[string]string{"X-Team": "payments", "Authorization": "Bearer t"}, true},
 		{"tab allowed", map[string]string{"X-A": "a\tb"}, true},
 		{"empty value", map[string]string{"X-A": ""}, true},
+		{"Content-Type", map[string]string{"Content-Type": "application/json"}, true},
 		{"value at the limit", map[string]string{"X-A": strings.Repeat("v", MaxHeaderValueLength)}, true},
 		{"X-Kapsel-* other than Kapsel's", map[string]string{"X-Kapsel-Env": "prod"}, true},
 		{"CR", map[string]string{"X-A": "a\rb"}, false},

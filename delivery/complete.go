@@ -16,11 +16,10 @@ import (
 // while its lease may still be saved:
 //
 //   - A store that is unavailable (kapsel.ErrUnavailable, a timed-out call)
-//     is retried with backoff (completeRetryWait doubling up to
-//     completeRetryMaxWait, jittered, waited on Config.Clock) until shortly
-//     before the outcome's lease ends (completeMargin). Past that point the
-//     lease may be re-claimed and the event attempted again by someone
-//     else; the completion would come back as ErrLeaseLost anyway.
+//     is retried with backoff (retryBackoff, waited on Config.Clock) until
+//     shortly before the outcome's lease ends (Config.giveUpAt). Past that
+//     point the lease may be re-claimed and the event attempted again by
+//     someone else; the completion would come back as ErrLeaseLost anyway.
 //   - A batch the store refuses for any other reason may be refused because
 //     of one row (bytes Postgres cannot store, say): the batch is split in
 //     halves and each half recorded on its own, down to the single row the
@@ -41,11 +40,41 @@ const (
 	releaseRetries = 3
 )
 
-// completeMargin is how long before its lease ends an outcome is given up:
-// a tenth of the lease, at most Config.StoreTimeout (the longest a last
-// store call can take).
-func (c *Config) completeMargin() time.Duration {
-	return min(c.LeaseDuration/10, c.StoreTimeout)
+// giveUpAt is when the completion of an attempt whose event's lease ends at
+// lease is given up: before it by a tenth of the lease, at most
+// Config.StoreTimeout (the longest a last store call can take). An event
+// without a lease counts as leased for Config.LeaseDuration from now.
+func (c *Config) giveUpAt(lease, now time.Time) time.Time {
+	if lease.IsZero() {
+		lease = now.Add(c.LeaseDuration)
+	}
+	return lease.Add(-min(c.LeaseDuration/10, c.StoreTimeout))
+}
+
+// retryBackoff paces the retries of one store call: completeRetryWait
+// doubling up to completeRetryMaxWait, jittered, never ending by itself (the
+// leases, or a retry count, decide).
+func (d *Dispatcher) retryBackoff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     completeRetryWait,
+		RandomizationFactor: 0.25,
+		Multiplier:          2,
+		MaxInterval:         completeRetryMaxWait,
+		Stop:                backoff.Stop,
+		Clock:               d.cfg.Clock,
+	}
+	b.Reset()
+	return b
+}
+
+// waitRetry waits wait on Config.Clock, or until Stop's context ends.
+func (d *Dispatcher) waitRetry(wait time.Duration) {
+	t := d.cfg.Clock.NewTimer(wait)
+	select {
+	case <-t.C():
+	case <-d.giveUpCh:
+		t.Stop()
+	}
 }
 
 // completer records outcomes: it takes whatever outcomes are waiting, up to
@@ -95,18 +124,8 @@ func (d *Dispatcher) flush(batch []*outcome) {
 
 // complete records the outcomes and then runs their hooks.
 func (d *Dispatcher) complete(owners []*outcome) {
-	now := d.cfg.Clock.Now()
-	for _, o := range owners {
-		if o.giveUpAt.IsZero() {
-			lease := o.leaseExpiresAt
-			if lease.IsZero() {
-				lease = now.Add(d.cfg.LeaseDuration)
-			}
-			o.giveUpAt = lease.Add(-d.cfg.completeMargin())
-		}
-	}
 	d.record(owners)
-	now = d.cfg.Clock.Now()
+	now := d.cfg.Clock.Now()
 	for _, o := range owners {
 		d.report(o, now)
 	}
@@ -116,16 +135,7 @@ func (d *Dispatcher) complete(owners []*outcome) {
 // nil, the store's answer for that completion, or why it was given up. It
 // retries and splits as described at the top of this file.
 func (d *Dispatcher) record(owners []*outcome) {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     completeRetryWait,
-		RandomizationFactor: 0.25,
-		Multiplier:          2,
-		MaxInterval:         completeRetryMaxWait,
-		MaxElapsedTime:      0, // the leases decide
-		Stop:                backoff.Stop,
-		Clock:               backoff.SystemClock,
-	}
-	b.Reset()
+	b := d.retryBackoff()
 	for try := 0; ; try++ {
 		if try > 0 {
 			owners = d.dropExpired(owners)
@@ -173,12 +183,7 @@ func (d *Dispatcher) record(owners []*outcome) {
 		}
 		d.log.Warn("recording attempts failed; retrying",
 			slog.Int("count", len(owners)), slog.Duration("wait", wait), slog.Any("error", err))
-		t := d.cfg.Clock.NewTimer(wait)
-		select {
-		case <-t.C():
-		case <-d.giveUpCh:
-			t.Stop()
-		}
+		d.waitRetry(wait)
 	}
 }
 
@@ -272,8 +277,10 @@ func (d *Dispatcher) report(o *outcome, now time.Time) {
 	}
 }
 
+// release gives back the leases of events that were not attempted, retrying
+// a failing store releaseRetries times.
 func (d *Dispatcher) release(rels []kapsel.EventRelease) {
-	wait := completeRetryWait
+	b := d.retryBackoff()
 	var err error
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
@@ -282,14 +289,7 @@ func (d *Dispatcher) release(rels []kapsel.EventRelease) {
 		if err == nil || try == releaseRetries || d.abandoned() {
 			break
 		}
-		// Real time: this paces a struggling store and is no schedule.
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-d.giveUpCh:
-			t.Stop()
-		}
-		wait *= 2
+		d.waitRetry(b.NextBackOff())
 	}
 	if err != nil {
 		d.noteRecordErr(err)

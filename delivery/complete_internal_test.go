@@ -91,8 +91,8 @@ func TestCompleterIsolatesRefusedRow(t *testing.T) {
 				batch[i] = &outcome{
 					completion: &kapsel.EventCompletion{EventID: ev.ID, LeaseToken: ev.LeaseToken, Status: kapsel.EventDelivered,
 						Attempt: kapsel.Attempt{Number: 1, StartedAt: clock.Now(), StatusCode: 200}},
-					info:           kapsel.AttemptInfo{EventID: ev.ID, EndpointID: ep.ID, Number: 1, Outcome: kapsel.OutcomeDelivered},
-					leaseExpiresAt: ev.LeaseExpiresAt,
+					info:     kapsel.AttemptInfo{EventID: ev.ID, EndpointID: ep.ID, Number: 1, Outcome: kapsel.OutcomeDelivered},
+					giveUpAt: d.cfg.giveUpAt(ev.LeaseExpiresAt, clock.Now()),
 				}
 			}
 			d.flush(batch) // one batch, as the completer would take it under load

@@ -9,8 +9,9 @@
 //
 // The package also exports what other parts need to agree with the
 // dispatcher: [Sign] and [SignatureHeader] (the outbound signature),
-// [NewRequest] (the exact outbound request), [ValidateURL] and
-// [ValidateHeaders] (checks for the management API), and the SSRF [Guard].
+// [NewRequest] (the exact outbound request), [ValidateURL] (the URL check
+// for the management API, with the guard's rules on top of kapsel.CheckURL),
+// and the SSRF [Guard]. Custom headers follow kapsel.CheckHeaders.
 //
 // docs/delivery.md describes the lifecycle, the retry schedule, the headers,
 // the SSRF rules, leases and fencing, and shutdown.

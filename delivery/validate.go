@@ -8,15 +8,6 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// Limits on what an endpoint holds: the root package's, which every store
-// and the management API apply too.
-const (
-	MaxURLLength         = kapsel.MaxURLLength
-	MaxCustomHeaders     = kapsel.MaxCustomHeaders
-	MaxHeaderNameLength  = kapsel.MaxHeaderNameLength
-	MaxHeaderValueLength = kapsel.MaxHeaderValueLength
-)
-
 // ValidateURL checks a destination URL before it is stored with a guard of
 // the given setting and no allowed ranges; see [Guard.ValidateURL]. The
 // management API uses the dispatcher's own guard instead
@@ -28,7 +19,7 @@ func ValidateURL(raw string, allowPrivate bool) error {
 
 // ValidateURL checks a destination URL before it is stored: first the
 // syntax every store applies, kapsel.CheckURL (http or https, a host, no
-// credentials, at most [MaxURLLength] bytes), then what this guard already
+// credentials, at most [kapsel.MaxURLLength] bytes), then what this guard already
 // knows it would refuse at dial time: a literal address it blocks (its
 // Allowed ranges admit the addresses they contain), "localhost" (unless
 // the guard admits loopback), or a numeric host that is not a dotted-quad
@@ -94,8 +85,3 @@ func numericLabel(l string) bool {
 func invalidURL(format string, args ...any) error {
 	return kapsel.NewError(kapsel.CodeInvalidURL, format, args...)
 }
-
-// ValidateHeaders checks an endpoint's custom outbound headers: it is
-// kapsel.CheckHeaders, the one header policy the management API and the
-// stores apply too (docs/api.md). It returns a *kapsel.Error with code E1008.
-func ValidateHeaders(headers map[string]string) error { return kapsel.CheckHeaders(headers) }

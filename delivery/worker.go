@@ -18,11 +18,10 @@ type outcome struct {
 	// For the hooks, once recorded.
 	info      kapsel.AttemptInfo
 	createdAt time.Time
-	// leaseExpiresAt is the lease of the attempt's event; the completer
-	// gives the completion up shortly before it (giveUpAt).
-	leaseExpiresAt time.Time
+	// giveUpAt is when the completer stops trying to record the completion:
+	// shortly before the lease of the attempt's event ends.
+	giveUpAt time.Time
 	// Set by the completer.
-	giveUpAt  time.Time
 	recordErr error
 	givenUp   bool
 }
@@ -105,9 +104,9 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		c.LastError = string(res.errorCode) + ": " + res.errMsg
 	}
 	return &outcome{
-		completion:     c,
-		createdAt:      ev.CreatedAt,
-		leaseExpiresAt: ev.LeaseExpiresAt,
+		completion: c,
+		createdAt:  ev.CreatedAt,
+		giveUpAt:   d.cfg.giveUpAt(ev.LeaseExpiresAt, now),
 		info: kapsel.AttemptInfo{
 			EndpointID: ep.ID,
 			EventID:    ev.ID,

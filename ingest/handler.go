@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/internal/problem"
+	"github.com/kapsel-dev/kapsel/internal/reqbody"
 )
 
 // Pattern is the ServeMux pattern the ingest handler serves.
@@ -90,39 +90,9 @@ func (in *Ingester) serve(w http.ResponseWriter, r *http.Request, info *kapsel.I
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(w, r, in.cfg.MaxBodyBytes)
+	body, err := reqbody.Read(w, r, in.cfg.MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
 	return in.accept(r.Context(), tgt, r.Header, body)
-}
-
-// readBody reads the whole body, refusing it with 413 E1002 as soon as it
-// crosses limit. Content-Length is only a hint for the first allocation,
-// capped, so a lying or missing one changes nothing.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	const maxHint = 1 << 20
-	hint := min(r.ContentLength, limit, maxHint)
-	if hint < 0 {
-		hint = 512
-	}
-	buf := make([]byte, 0, hint+1)
-	body := http.MaxBytesReader(w, r.Body, limit)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return nil, tooLarge(limit)
-			}
-			return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body", Err: err}
-		}
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
+	"github.com/kapsel-dev/kapsel/internal/reqbody"
 )
 
 var _ kapsel.Ingester = (*Ingester)(nil)
@@ -124,7 +125,7 @@ func (in *Ingester) ingest(ctx context.Context, req *kapsel.IngestRequest, info 
 		return nil, err
 	}
 	if int64(len(req.Body)) > in.cfg.MaxBodyBytes {
-		return nil, tooLarge(in.cfg.MaxBodyBytes)
+		return nil, reqbody.TooLarge(in.cfg.MaxBodyBytes)
 	}
 	return in.accept(ctx, tgt, req.Header, req.Body)
 }
@@ -237,8 +238,4 @@ func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, er
 		info.Status = 202
 	}
 	in.cfg.Hooks.OnIngest(*info)
-}
-
-func tooLarge(limit int64) error {
-	return &kapsel.Error{Code: kapsel.CodeBodyTooLarge, Detail: fmt.Sprintf("body is larger than %d bytes", limit)}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/internal/reqbody"
 )
 
 // Send stores an event an application sends itself (nothing to verify) to
@@ -74,7 +75,7 @@ func endpointNotFound(id kapsel.EndpointID, err error) error {
 // safe by the store, as for ingest.
 func CheckSend(row *kapsel.EventInsertParams, maxBody int64) error {
 	if int64(len(row.Body)) > maxBody {
-		return tooLarge(maxBody)
+		return reqbody.TooLarge(maxBody)
 	}
 	if row.IdempotencyKey != "" {
 		if err := ValidIdempotencyKey(row.IdempotencyKey); err != nil {

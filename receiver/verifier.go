@@ -3,7 +3,6 @@ package receiver
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/ingest/verify"
 	"github.com/kapsel-dev/kapsel/internal/problem"
+	"github.com/kapsel-dev/kapsel/internal/reqbody"
 )
 
 // Standard Webhooks headers Kapsel signs every delivery with (docs/delivery.md).
@@ -82,7 +82,13 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 }
 
 func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	body, err := v.readBody(w, r)
+	// A declared Content-Length over the limit is refused before reading.
+	limit := v.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		problem.WriteError(w, reqbody.TooLarge(limit))
+		return
+	}
+	body, err := reqbody.Read(w, r, limit)
 	if err != nil {
 		problem.WriteError(w, err)
 		return
@@ -147,28 +153,6 @@ func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		return
 	}
 	committed = true
-}
-
-// readBody reads the whole body, refusing it with 413 E1002 as soon as it
-// crosses the limit.
-func (v *Verifier) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := v.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, tooLarge(limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, tooLarge(limit)
-		}
-		return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body", Err: err}
-	}
-	return body, nil
-}
-
-func tooLarge(limit int64) error {
-	return &kapsel.Error{Code: kapsel.CodeBodyTooLarge, Detail: fmt.Sprintf("body is larger than %d bytes", limit)}
 }
 
 // retryAfterSeconds is Config.RetryAfter in whole seconds, at least 1.
