@@ -23,6 +23,7 @@ func (d *Dispatcher) claimLoop() {
 	want, followUp := false, false
 	for {
 		if want {
+			claimedAt := d.cfg.Clock.Now()
 			again := d.claimOnce(followUp)
 			select {
 			case <-d.quit:
@@ -34,7 +35,7 @@ func (d *Dispatcher) claimLoop() {
 				continue
 			}
 			poll.reset(timer)
-			poll.bringForward(timer, d.takeDue())
+			poll.bringForward(timer, d.dueAfter(claimedAt))
 		}
 		select {
 		case <-d.quit:
@@ -48,7 +49,7 @@ func (d *Dispatcher) claimLoop() {
 		case <-d.freedCh:
 			want, followUp = d.claimMightFind(), true
 		case <-d.dueCh:
-			poll.bringForward(timer, d.takeDue())
+			poll.bringForward(timer, d.dueAfter(time.Time{}))
 		}
 	}
 }

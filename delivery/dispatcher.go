@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
@@ -38,7 +37,7 @@ type Dispatcher struct {
 	freedCh    chan struct{} // coalesced "a worker finished"
 	dueCh      chan struct{} // coalesced "a retry is due before the next poll" (due.go)
 	dueMu      sync.Mutex
-	nextDue    time.Time     // the earliest retry reported since the claim loop last looked
+	dues       dueHeap       // retries due before the next poll, under dueMu (due.go)
 	quit       chan struct{} // closed by Stop: stop claiming
 	claimDone  chan struct{}
 	completeCh chan *outcome

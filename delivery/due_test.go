@@ -34,3 +34,26 @@ func TestRetryDueBeforeThePollIsNotLate(t *testing.T) {
 		t.Fatalf("delivered after %d attempts, want 2", delivered.Attempts)
 	}
 }
+
+// TestRetryDueSurvivesAClaimInBetween: a claim made before the retry is due
+// (here woken by a new event) must not make the dispatcher forget the
+// retry's time and leave it to the next poll.
+func TestRetryDueSurvivesAClaimInBetween(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
+	f.dest.FailTimes(1, 500)
+	ev := f.insert(nil, `{"n":1}`)
+	first := f.waitAttempts(ev.ID, 1)
+	if first.Status != kapsel.EventPending {
+		t.Fatalf("after attempt 1: %+v", first)
+	}
+
+	other := f.insert(nil, `{"n":2}`) // wakes the dispatcher: a claim before the retry is due
+	kapseltest.RequireDelivered(t, f.store, other.ID, waitLong)
+	if got := f.event(ev.ID).Attempts; got != 1 {
+		t.Fatalf("the retry ran before its time: %d attempts", got)
+	}
+
+	f.advanceUntil(first.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
+	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+}
