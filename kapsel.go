@@ -25,7 +25,7 @@ type IngestRequest struct {
 	// SourceID is as received, not yet validated: a source id, or the id
 	// of a 0.1 endpoint whose source the upgrade made ([LegacySourceID]).
 	SourceID string
-	Header     http.Header
+	Header   http.Header
 	// Body is the raw request body.
 	Body []byte
 }

@@ -26,7 +26,7 @@ type AttemptListParams struct {
 	DeliveryID DeliveryID
 	EventID    EventID
 	TenantID   TenantID
-	Limit    int
+	Limit      int
 	// Cursor is the last attempt id of the previous page.
 	Cursor AttemptID
 	// ResponseBodyLimit, when positive, cuts each ResponseBody to its first
