@@ -2,10 +2,8 @@ package memstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -171,11 +169,6 @@ func (s *Store) eventOut(e *kapsel.Event, withBody bool) *kapsel.Event {
 		c.Deliveries.Add(d.Status, 1)
 	}
 	return c
-}
-
-// eventDeliveries returns the event's deliveries in id order. s.mu is held.
-func (s *Store) eventDeliveries(id kapsel.EventID) []*kapsel.Delivery {
-	return slices.SortedFunc(maps.Values(s.byEvent[id]), func(a, b *kapsel.Delivery) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // EventGet returns the event with its deliveries summary, and its body only
