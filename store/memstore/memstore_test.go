@@ -9,11 +9,15 @@ import (
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/storetest"
 )
 
-// The conformance suite (storetest.Run) is being rewritten for the 0.2
-// contract; TestConformance comes back with it. Until then these tests
-// cover memstore's own behaviour.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) kapsel.Store { return memstore.New() })
+}
+
+// The tests below cover memstore's own behaviour, beside the conformance
+// suite.
 
 // fixture is a store with one tenant, at a fixed time.
 type fixture struct {
