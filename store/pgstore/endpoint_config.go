@@ -43,7 +43,7 @@ func newEndpointConfig(e *kapsel.Endpoint) endpointConfig {
 	}
 	p := e.RetryPolicy
 	return endpointConfig{
-		Secrets:  mustJSON(secrets),
+		Secrets: mustJSON(secrets),
 		Policy: mustJSON(retryPolicyJSON{
 			MaxAttempts: p.MaxAttempts, InitialIntervalNS: int64(p.InitialInterval), Multiplier: p.Multiplier,
 			Jitter: p.Jitter, MaxIntervalNS: int64(p.MaxInterval), MaxAgeNS: int64(p.MaxAge), Retry4xx: p.Retry4xx,

@@ -75,8 +75,8 @@ const deliveryColumnsD = `d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status
 
 // deliveryRow receives a delivery's columns; delivery converts it.
 type deliveryRow struct {
-	d                      kapsel.Delivery
-	token                  *string
+	d                         kapsel.Delivery
+	token                     *string
 	leaseExpires, deliveredAt *time.Time
 }
 

@@ -207,13 +207,13 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 	// endpoint, except that a scope and key goes only once; a later input
 	// with the same key follows the first.
 	var (
-		first                                   = map[scopedKey]int{}
-		follows                                 = make([]int, len(b.in)) // index of the first input with the key, or -1
-		sent                                    []int
-		aID, aTenant, aSource, aCType, aHdr     []string
-		aKey, aType, aChannels                  []string
-		aBody, aHash                            [][]byte
-		dID, dEvent, dEndpoint                  []string
+		first                               = map[scopedKey]int{}
+		follows                             = make([]int, len(b.in)) // index of the first input with the key, or -1
+		sent                                []int
+		aID, aTenant, aSource, aCType, aHdr []string
+		aKey, aType, aChannels              []string
+		aBody, aHash                        [][]byte
+		dID, dEvent, dEndpoint              []string
 	)
 	for i, e := range b.in {
 		follows[i] = -1
