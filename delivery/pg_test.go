@@ -200,3 +200,10 @@ func countDelivered(t *testing.T, s kapsel.Store) int {
 	t.Fatal("too many pages of deliveries")
 	return n
 }
+
+// TestFanOutEndToEndOnPostgres is TestFanOutEndToEnd on Postgres, whose
+// insert decides the fan-out in its own transaction.
+func TestFanOutEndToEndOnPostgres(t *testing.T) {
+	t.Parallel()
+	testFanOutEndToEnd(t, openPG(t, testdb.New(t), true))
+}
