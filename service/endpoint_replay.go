@@ -44,6 +44,9 @@ type Backfill struct {
 	// Since and Until bound the events' creation time, [Since, Until); a
 	// zero bound is open.
 	Since, Until time.Time
+	// Cursor continues a backfill that stopped with More: the Next it
+	// returned. Empty for the first call.
+	Cursor kapsel.EventID
 }
 
 // MaxBackfillEvents bounds the events one [Service.BackfillEndpoint] call
@@ -54,14 +57,18 @@ const MaxBackfillEvents = 100_000
 // backfillRound is how many events one store call looks at.
 const backfillRound = kapsel.DefaultBackfillLimit
 
+// backfillBounds are the round and the budget of a backfill call: the
+// constants, which tests change.
+type backfillBounds struct{ round, budget int }
+
 // BackfillResult is what [Service.BackfillEndpoint] did.
 type BackfillResult struct {
 	// Created is the number of deliveries created.
 	Created int
 	// More is set when events of the range were left for another call,
-	// after MaxBackfillEvents; Next is then the Since to call with.
+	// after MaxBackfillEvents; Next is then the Cursor to call with.
 	More bool
-	Next time.Time
+	Next kapsel.EventID
 }
 
 // BackfillEndpoint gives the endpoint the deliveries it would have had for
@@ -72,17 +79,24 @@ type BackfillResult struct {
 // nothing twice. The new deliveries are due at once, with trigger manual.
 // One call looks at up to MaxBackfillEvents events, oldest first; when the
 // range holds more, the result says where to continue. Errors: E1009 for an
-// empty range; E1011 as GetEndpoint; a storage error may come after part of
-// the range was done, which calling again completes.
+// empty range or a malformed cursor; E1011 as GetEndpoint; a storage error
+// may come after part of the range was done, which calling again completes.
 func (s *Service) BackfillEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID, b Backfill) (*BackfillResult, error) {
 	if err := checkRange(b.Since, b.Until); err != nil {
 		return nil, err
 	}
+	if b.Cursor != "" {
+		if _, err := kapsel.ParseEventID(string(b.Cursor)); err != nil {
+			return nil, invalid("cursor is malformed; pass the next_cursor of the previous backfill")
+		}
+	}
 	out := &BackfillResult{}
-	since := b.Since
-	for looked := 0; looked < MaxBackfillEvents; looked += backfillRound {
+	cursor := b.Cursor
+	bounds := s.backfill
+	for looked := 0; looked < bounds.budget; looked += bounds.round {
 		res, err := s.store.DeliveryBackfill(ctx, &kapsel.DeliveryBackfillParams{
-			TenantID: tenant, EndpointID: id, Since: since, Until: b.Until, Limit: backfillRound, Now: s.now(),
+			TenantID: tenant, EndpointID: id, Since: b.Since, Until: b.Until, Cursor: cursor,
+			Limit: bounds.round, Now: s.now(),
 		})
 		if err != nil {
 			if out.Created > 0 {
@@ -92,15 +106,11 @@ func (s *Service) BackfillEndpoint(ctx context.Context, tenant kapsel.TenantID, 
 		}
 		out.Created += res.Created
 		out.More, out.Next = res.More, res.Next
-		// A round that cannot move on (more than a round's worth of events
-		// at one instant) would repeat itself: leave it to the caller.
-		if !res.More || !res.Next.After(since) {
+		if !res.More {
+			out.Next = ""
 			break
 		}
-		since = res.Next
-	}
-	if !out.More {
-		out.Next = time.Time{}
+		cursor = res.Next
 	}
 	if out.Created > 0 {
 		s.Wake()

@@ -259,16 +259,18 @@ func (s *Service) httpReplayEndpoint(w http.ResponseWriter, r *http.Request) err
 
 // backfillRequest is the body of POST /v1/endpoints/{id}/backfill.
 type backfillRequest struct {
-	Since *time.Time `json:"since"`
-	Until *time.Time `json:"until"`
+	Since  *time.Time      `json:"since"`
+	Until  *time.Time      `json:"until"`
+	Cursor *kapsel.EventID `json:"cursor"`
 }
 
 // backfillResponse is its answer: count, and where to continue when the
-// range held more events than one call looks at.
+// range held more events than one call looks at (the request again, with
+// cursor = next_cursor).
 type backfillResponse struct {
-	Count     int        `json:"count"`
-	HasMore   bool       `json:"has_more"`
-	NextSince *time.Time `json:"next_since"`
+	Count      int             `json:"count"`
+	HasMore    bool            `json:"has_more"`
+	NextCursor *kapsel.EventID `json:"next_cursor"`
 }
 
 // httpBackfillEndpoint: POST /v1/endpoints/{id}/backfill → 202 {"count"}.
@@ -288,13 +290,16 @@ func (s *Service) httpBackfillEndpoint(w http.ResponseWriter, r *http.Request) e
 	if req.Until != nil {
 		b.Until = *req.Until
 	}
+	if req.Cursor != nil {
+		b.Cursor = *req.Cursor
+	}
 	res, err := s.BackfillEndpoint(r.Context(), tenantOf(r), id, b)
 	if err != nil {
 		return err
 	}
 	out := backfillResponse{Count: res.Created, HasMore: res.More}
 	if res.More {
-		out.NextSince = timePtr(res.Next)
+		out.NextCursor = &res.Next
 	}
 	writeJSON(w, http.StatusAccepted, out)
 	return nil

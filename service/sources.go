@@ -81,7 +81,7 @@ func (s *Service) ListSources(ctx context.Context, tenant kapsel.TenantID, o Lis
 // into the source as stored at the moment of the write, in one store
 // operation, so no concurrent update is undone by it. The ingester may
 // check requests with the previous verifier for up to its cache's TTL
-// (ingest.Config.EndpointCacheTTL, 1 s by default).
+// (ingest.Config.SourceCacheTTL, 1 s by default).
 func (s *Service) UpdateSource(ctx context.Context, tenant kapsel.TenantID, id kapsel.SourceID, u SourceUpdate) (*kapsel.Source, error) {
 	src, err := s.store.SourceUpdate(ctx, &kapsel.SourceUpdateParams{
 		ID: id, TenantID: tenant, Now: s.now(),
