@@ -20,8 +20,8 @@ func TestCreateEndpoint(t *testing.T) {
 		"event_types":  []string{"invoice.*"},
 		"source_ids":   []string{src},
 		"retry_policy": map[string]any{"max_attempts": 5, "initial_interval_ms": 500, "retry_4xx": false},
-		"timeout_ms":      10000,
-		"headers":         map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
+		"timeout_ms":   10000,
+		"headers":      map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
 	})
 	id := out["id"].(string)
 	secret, _ := out["signing_secret"].(string)
