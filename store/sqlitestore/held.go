@@ -28,7 +28,8 @@ const claimOrder = `coalesce(d.held_until, d.next_attempt_at)`
 // (endpoints in the JSON array ?2 skipped), those whose endpoint is paused,
 // disabled or deleted (until forever) or has a breaker open at ?1 (until
 // its open_until). A deleted endpoint has no pending delivery left
-// (EndpointDelete fails them), but a database upgraded from 0.1 may.
+// (EndpointDelete fails them, and so did the upgrade from 0.1): its
+// condition only keeps the rule whole.
 const holdSQL = `UPDATE deliveries SET held_until = blocked.until
 	FROM (
 		SELECT w.id, CASE WHEN p.state = 'active' AND p.deleted_at IS NULL THEN b.open_until
@@ -52,9 +53,9 @@ const holdSQL = `UPDATE deliveries SET held_until = blocked.until
 // deliveries). Those of a paused or disabled endpoint, or of one whose
 // breaker is open, go back to pending with the lease cleared, as if
 // released (attempts and next_attempt_at unchanged; the hold that follows
-// moves them out of the way); those of a deleted endpoint — left
-// delivering only by a 0.1 database, since EndpointDelete now fails them at
-// once — end as failed with last_error ?3. It walks
+// moves them out of the way); those of a deleted endpoint — none, since
+// EndpointDelete fails them at once and the upgrade from 0.1 did too; the
+// rule stays whole — end as failed with last_error ?3. It walks
 // deliveries_delivering_idx, where expired leases are rare.
 const sweepSQL = `UPDATE deliveries SET
 		status = CASE WHEN blocked.gone THEN 'failed' ELSE 'pending' END,

@@ -14,7 +14,8 @@
 --     of their 0.1 endpoint; the queue columns move to deliveries.
 --   - deliveries: one per 0.1 event, whatever its status (history and
 --     replay keep working), id "dlv_" and the event's ULID, with the
---     event's status, attempts, times, hold, trigger, lease and last error.
+--     event's status, attempts, times, hold, trigger, lease and last error
+--     (those of a deleted endpoint end as failed, see below).
 --   - attempts gain delivery_id ("dlv_" and their event's ULID).
 --   - idempotency keys are scoped by (tenant, source), '' for sends: a 0.1
 --     key of an endpoint becomes a key of its legacy source.
@@ -114,11 +115,24 @@ CREATE TABLE deliveries (
     UNIQUE (event_id, endpoint_id)
 ) STRICT, WITHOUT ROWID;
 
+-- A pending or delivering event of a deleted endpoint (0.1 left those as
+-- they were, never to be claimed) becomes a failed delivery with last_error
+-- 'endpoint deleted', as 0.2's EndpointDelete ends them (kapsel's
+-- LastErrorEndpointDeleted), so the upgraded store holds no pending
+-- delivery of a deleted endpoint; a delivering one keeps its lease, as
+-- EndpointDelete leaves it, so an attempt in flight is still recorded.
 INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, held_until,
     next_trigger, lease_token, lease_expires_at, last_error, created_at, delivered_at)
-SELECT 'dlv_' || substr(id, 5), tenant_id, id, endpoint_id, status, attempts, next_attempt_at, held_until,
-    next_trigger, lease_token, lease_expires_at, last_error, created_at, delivered_at
-FROM events;
+SELECT 'dlv_' || substr(e.id, 5), e.tenant_id, e.id, e.endpoint_id,
+    CASE WHEN ended THEN 'failed' ELSE e.status END, e.attempts, e.next_attempt_at,
+    CASE WHEN ended THEN NULL ELSE e.held_until END,
+    e.next_trigger, e.lease_token, e.lease_expires_at,
+    CASE WHEN ended THEN 'endpoint deleted' ELSE e.last_error END,
+    e.created_at, e.delivered_at
+FROM (
+    SELECT ev.*, (p.deleted_at IS NOT NULL AND ev.status IN ('pending', 'delivering')) AS ended
+    FROM events ev JOIN endpoints p ON p.id = ev.endpoint_id
+) AS e;
 
 CREATE TABLE attempts_new (
     id            TEXT PRIMARY KEY,
