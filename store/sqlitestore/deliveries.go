@@ -54,20 +54,8 @@ func (s *Store) DeliveryGet(ctx context.Context, params *kapsel.DeliveryGetParam
 // by tenant alone it walks the table in id order (kapseld's embedded store
 // usually holds one tenant).
 func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
-	where, args := "id > ?", []any{params.Cursor}
-	for _, f := range []struct{ column, value string }{
-		{"tenant_id", string(params.TenantID)},
-		{"endpoint_id", string(params.EndpointID)},
-		{"event_id", string(params.EventID)},
-		{"status", string(params.Status)},
-	} {
-		if f.value != "" {
-			where += " AND " + f.column + " = ?"
-			args = append(args, f.value)
-		}
-	}
-	args = append(args, kapsel.PageLimit(params.Limit))
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+` ORDER BY id LIMIT ?`, args...)
+	query, args := deliveryListQuery(params)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", mapError(err))
 	}
@@ -84,6 +72,24 @@ func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListPar
 		return nil, fmt.Errorf("listing deliveries: %w", mapError(err))
 	}
 	return out, nil
+}
+
+// deliveryListQuery returns DeliveryList's statement and arguments.
+func deliveryListQuery(params *kapsel.DeliveryListParams) (string, []any) {
+	where, args := "id > ?", []any{params.Cursor}
+	for _, f := range []struct{ column, value string }{
+		{"tenant_id", string(params.TenantID)},
+		{"endpoint_id", string(params.EndpointID)},
+		{"event_id", string(params.EventID)},
+		{"status", string(params.Status)},
+	} {
+		if f.value != "" {
+			where += " AND " + f.column + " = ?"
+			args = append(args, f.value)
+		}
+	}
+	args = append(args, kapsel.PageLimit(params.Limit))
+	return `SELECT ` + deliveryColumns + ` FROM deliveries WHERE ` + where + ` ORDER BY id LIMIT ?`, args
 }
 
 // requeue is the SET clause of a manual retry; ?1 is Now. The hold is

@@ -52,6 +52,46 @@ func TestClaimQueryPlan(t *testing.T) {
 	}
 }
 
+// TestListQueryPlans checks that the lists of deliveries and attempts read
+// their index in order and stop at the limit: an endpoint's deliveries on
+// deliveries_endpoint_idx, an event's few on the unique (event_id,
+// endpoint_id) index, a delivery's attempts on UNIQUE (delivery_id,
+// number), an event's on attempts_event_idx.
+func TestListQueryPlans(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	for _, c := range []struct {
+		name, index string
+		query       func() (string, []any)
+	}{
+		{"deliveries of an endpoint", "deliveries_endpoint_idx", func() (string, []any) {
+			return deliveryListQuery(&kapsel.DeliveryListParams{TenantID: "ten_1", EndpointID: "ep_1", Status: kapsel.DeliveryFailed})
+		}},
+		{"deliveries of an event", "sqlite_autoindex_deliveries_2", func() (string, []any) {
+			return deliveryListQuery(&kapsel.DeliveryListParams{TenantID: "ten_1", EventID: "evt_1"})
+		}},
+		{"attempts of a delivery", "sqlite_autoindex_attempts_2", func() (string, []any) {
+			return attemptListQuery(&kapsel.AttemptListParams{DeliveryID: "dlv_1", Cursor: "att_1"})
+		}},
+		{"attempts of an event", "attempts_event_idx", func() (string, []any) {
+			return attemptListQuery(&kapsel.AttemptListParams{EventID: "evt_1", Cursor: "att_1"})
+		}},
+	} {
+		query, args := c.query()
+		plan := queryPlan(t, s.r, query, args...)
+		text := strings.Join(plan, "\n")
+		t.Logf("%s plan:\n%s", c.name, text)
+		if !strings.Contains(text, "INDEX "+c.index) {
+			t.Errorf("listing %s does not read %s:\n%s", c.name, c.index, text)
+		}
+		// The event's deliveries are few (one per endpoint) and may be
+		// sorted; the other lists are unbounded and must not be.
+		if c.index != "sqlite_autoindex_deliveries_2" && strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("listing %s sorts:\n%s", c.name, text)
+		}
+	}
+}
+
 // TestEventListQueryPlan checks that listing a tenant's events of one type
 // reads events_tenant_type_idx (migration 0003) in id order and stops at
 // the limit, and listing by source events_source_idx: no sort, no walk
