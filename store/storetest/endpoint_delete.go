@@ -76,58 +76,82 @@ func testEndpointDelete(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "deliveries listed", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: gone.ID})), 4)
 	})
 
-	// The attempt in flight when the endpoint was deleted was made: its
-	// completion is recorded, a success as delivered, anything else as
-	// failed for the deletion.
-	for _, c := range []struct {
-		name          string
-		code          int
-		status        kapsel.DeliveryStatus
-		want          kapsel.DeliveryStatus
-		wantLastError string
-	}{
-		{"InFlightDeliveredStaysDelivered", 200, kapsel.DeliveryDelivered, kapsel.DeliveryDelivered, ""},
-		{"InFlightRetryBecomesFailed", 503, kapsel.DeliveryPending, kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted},
-		{"InFlightFailedStaysFailed", 400, kapsel.DeliveryFailed, kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			h := setup(t, newStore)
-			ep := h.endpoint(h.tenant())
-			d := h.delivery(ep, Base)
-			claimed := h.claimOne(d.ID, 30*time.Second, at(time.Second))
-			h.deleteEndpoint(ep, at(10*time.Second))
-			got := h.get(d.ID)
-			equal(t, "Status after the delete", got.Status, kapsel.DeliveryFailed)
-			equal(t, "LastError after the delete", got.LastError, kapsel.LastErrorEndpointDeleted)
-			// The lease runs out meanwhile: the delivery is never claimed
-			// again, so its worker still owns it.
-			if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
-				t.Fatalf("claimed %v of a deleted endpoint", ids(got))
+	// The attempts in flight when the endpoint was deleted were made: their
+	// completions are recorded, a success as delivered, anything else as
+	// failed for the deletion. One endpoint per outcome, in one store.
+	t.Run("InFlightCompletionRecorded", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		cases := []struct {
+			name          string
+			code          int
+			status        kapsel.DeliveryStatus
+			want          kapsel.DeliveryStatus
+			wantLastError string
+			ep            *kapsel.Endpoint
+			d, claimed    *kapsel.Delivery
+		}{
+			{name: "delivered stays delivered", code: 200, status: kapsel.DeliveryDelivered, want: kapsel.DeliveryDelivered},
+			{name: "a retry becomes failed", code: 503, status: kapsel.DeliveryPending, want: kapsel.DeliveryFailed, wantLastError: kapsel.LastErrorEndpointDeleted},
+			{name: "failed stays failed", code: 400, status: kapsel.DeliveryFailed, want: kapsel.DeliveryFailed, wantLastError: kapsel.LastErrorEndpointDeleted},
+		}
+		for i := range cases {
+			c := &cases[i]
+			c.ep = h.endpoint(ten)
+			c.d = h.delivery(c.ep, Base)
+		}
+		claimed := h.claim(10, 30*time.Second, at(time.Second))
+		equal(t, "claimed", len(claimed), len(cases))
+		for i := range cases {
+			c := &cases[i]
+			for _, d := range claimed {
+				if d.ID == c.d.ID {
+					c.claimed = d
+				}
 			}
-
-			comp := completion(claimed, c.code, c.status, at(time.Second))
-			comp.NextAttemptAt = at(2 * time.Minute)
+			h.deleteEndpoint(c.ep, at(10*time.Second))
+			got := h.get(c.d.ID)
+			equal(t, c.name+": Status after the delete", got.Status, kapsel.DeliveryFailed)
+			equal(t, c.name+": LastError after the delete", got.LastError, kapsel.LastErrorEndpointDeleted)
+		}
+		// The leases run out meanwhile: the deliveries are never claimed
+		// again, so their workers still own them.
+		if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
+			t.Fatalf("claimed %v of deleted endpoints", ids(got))
+		}
+		comps := make([]kapsel.DeliveryCompletion, len(cases))
+		for i, c := range cases {
+			comps[i] = completion(c.claimed, c.code, c.status, at(time.Second))
+			comps[i].NextAttemptAt = at(2 * time.Minute)
 			if c.code == 400 {
-				comp.DisableEndpoint = kapsel.DisabledGone // ignored: the endpoint is gone
+				comps[i].DisableEndpoint = kapsel.DisabledGone // ignored: the endpoint is gone
 			}
-			must(t, h.complete(at(90*time.Second), comp)[0], "completion of the attempt in flight")
-			got = h.get(d.ID)
-			equal(t, "Status", got.Status, c.want)
-			equal(t, "LastError", got.LastError, c.wantLastError)
-			equal(t, "Attempts", got.Attempts, 1)
-			equal(t, "LeaseToken", got.LeaseToken, "")
+		}
+		for i, err := range h.complete(at(90*time.Second), comps...) {
+			must(t, err, cases[i].name+": completion of the attempt in flight")
+		}
+		for _, c := range cases {
+			got := h.get(c.d.ID)
+			equal(t, c.name+": Status", got.Status, c.want)
+			equal(t, c.name+": LastError", got.LastError, c.wantLastError)
+			equal(t, c.name+": Attempts", got.Attempts, 1)
+			equal(t, c.name+": LeaseToken", got.LeaseToken, "")
 			if c.want == kapsel.DeliveryDelivered {
-				sameTime(t, "DeliveredAt", got.DeliveredAt, at(90*time.Second))
+				sameTime(t, c.name+": DeliveredAt", got.DeliveredAt, at(90*time.Second))
 			}
-			as := h.attempts(d.ID)
-			if len(as) != 1 || as[0].StatusCode != c.code || as[0].DeliveryID != d.ID || as[0].EndpointID != ep.ID {
-				t.Fatalf("attempts = %+v, want the one in flight, answered %d", as, c.code)
+			as := h.attempts(c.d.ID)
+			if len(as) != 1 || as[0].StatusCode != c.code || as[0].DeliveryID != c.d.ID || as[0].EndpointID != c.ep.ID {
+				t.Fatalf("%s: attempts = %+v, want the one in flight, answered %d", c.name, as, c.code)
 			}
-			mustIs(t, h.complete(at(2*time.Minute), comp)[0], kapsel.ErrLeaseLost, "second completion with the token")
-			if got := h.claim(10, time.Minute, at(time.Hour)); len(got) != 0 {
-				t.Fatalf("claimed %v of a deleted endpoint", ids(got))
-			}
-			equal(t, "attempts recorded", len(h.attempts(d.ID)), 1)
-		})
-	}
+		}
+		for i, err := range h.complete(at(2*time.Minute), comps...) {
+			mustIs(t, err, kapsel.ErrLeaseLost, cases[i].name+": second completion with the token")
+		}
+		if got := h.claim(10, time.Minute, at(time.Hour)); len(got) != 0 {
+			t.Fatalf("claimed %v of deleted endpoints", ids(got))
+		}
+		for _, c := range cases {
+			equal(t, c.name+": attempts recorded", len(h.attempts(c.d.ID)), 1)
+		}
+	})
 }
