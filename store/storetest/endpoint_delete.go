@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,6 +155,104 @@ func testEndpointDelete(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 		for _, c := range cases {
 			equal(t, c.name+": attempts recorded", len(h.attempts(c.d.ID)), 1)
+		}
+	})
+	// What creates or requeues deliveries — inserts fanning out or naming
+	// the endpoint, backfill, retry, retry of the event, replay — racing
+	// the endpoint's delete never leaves one of its deliveries waiting:
+	// each either happens before the delete, which then ends it, or finds
+	// the endpoint gone. Round after round, all at once.
+	t.Run("ConcurrentWithDelete", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		past := make([]*kapsel.EventInsertParams, 10)
+		for i := range past {
+			past[i] = send(ten.ID, "", []byte(fmt.Sprint("past ", i)))
+		}
+		h.insertNew(Base, past...) // for backfills: nobody is subscribed yet
+		// Each round has its endpoint, with three failed deliveries to
+		// retry and replay; all set up at once.
+		const rounds = 8
+		eps := make([]*kapsel.Endpoint, rounds)
+		failed := make([][]kapsel.DeliveryID, rounds)
+		var in []*kapsel.EventInsertParams
+		for i := range eps {
+			eps[i] = h.endpoint(ten)
+			for j := range 3 {
+				in = append(in, input(eps[i], "", []byte(fmt.Sprint(i, " ", j))))
+			}
+		}
+		h.insertNew(at(time.Minute), in...)
+		claimed := h.claim(kapsel.MaxPageLimit, time.Minute, at(time.Minute))
+		equal(t, "claimed", len(claimed), 3*rounds)
+		comps := make([]kapsel.DeliveryCompletion, len(claimed))
+		for i, c := range claimed {
+			comps[i] = completion(c, 500, kapsel.DeliveryFailed, at(time.Minute))
+		}
+		for _, err := range h.complete(at(time.Minute), comps...) {
+			must(t, err, "completion")
+		}
+		for i, ep := range eps {
+			for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+				failed[i] = append(failed[i], d.ID)
+			}
+		}
+		for round, ep := range eps {
+			now := at(time.Duration(round+2) * time.Minute)
+			retried, event := failed[round][0], h.get(failed[round][1]).EventID
+			ops := []func() error{
+				func() error {
+					_, err := h.s.DeliveryBackfill(h.ctx, &kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: ep.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryRetry(h.ctx, &kapsel.DeliveryRetryParams{ID: retried, TenantID: ten.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryRetryEvent(h.ctx, &kapsel.DeliveryRetryEventParams{EventID: event, TenantID: ten.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryReplay(h.ctx, &kapsel.DeliveryReplayParams{TenantID: ten.ID, EndpointID: ep.ID, Status: kapsel.DeliveryFailed, Now: now})
+					return err
+				},
+				func() error {
+					res, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{Now: now,
+						Events: []*kapsel.EventInsertParams{send(ten.ID, "", []byte("fan out")), input(ep, "", []byte("named"))}})
+					if err == nil {
+						err = errors.Join(res[0].Err, res[1].Err)
+					}
+					return err
+				},
+			}
+			start := make(chan struct{})
+			errs := make([]error, len(ops))
+			var deleteErr error
+			var wg sync.WaitGroup
+			for i, op := range ops {
+				wg.Go(func() { <-start; errs[i] = op() })
+			}
+			wg.Go(func() {
+				<-start
+				deleteErr = h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: ep.ID, TenantID: ten.ID, Now: now})
+			})
+			close(start)
+			wg.Wait()
+			must(t, deleteErr, "EndpointDelete")
+			for i, err := range errs {
+				// (A retry may find its delivery requeued by the replay.)
+				if err != nil && !errors.Is(err, kapsel.ErrNotFound) && !errors.Is(err, kapsel.ErrIllegalTransition) {
+					t.Fatalf("round %d: operation %d racing the delete: %v, want nil or ErrNotFound", round, i, err)
+				}
+			}
+			for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+				if d.Status != kapsel.DeliveryFailed ||
+					(d.LastError != kapsel.LastErrorEndpointDeleted && d.LastError != "status 500") {
+					t.Fatalf("round %d: delivery %s of the deleted endpoint is %s (last error %q), want failed",
+						round, d.ID, d.Status, d.LastError)
+				}
+			}
 		}
 	})
 }
