@@ -24,7 +24,7 @@ func openInternal(t *testing.T) *Store {
 // delivery: the difference between a constant-cost claim and one that
 // grows with the backlog. The same for the other statements that must not
 // walk the history: EndpointDelete's, and the backfill's walk of a
-// tenant's events by time.
+// tenant's events from its cursor.
 func TestClaimQueryPlan(t *testing.T) {
 	t.Parallel()
 	s := openInternal(t)
@@ -37,7 +37,7 @@ func TestClaimQueryPlan(t *testing.T) {
 		{"sweep", sweepSQL, "deliveries_delivering_idx", []any{int64(0), 256, "x"}},
 		{"delete: pending", endDeliveriesSQL[0], "deliveries_endpoint_pending_idx", []any{"ep_1", "x"}},
 		{"delete: delivering", endDeliveriesSQL[1], "deliveries_delivering_idx", []any{"ep_1", "x"}},
-		{"backfill", backfillEventsSQL, "events_tenant_created_idx", []any{"ten_1", int64(0), int64(1), 10}},
+		{"backfill", backfillEventsSQL, "events_tenant_idx", []any{"ten_1", int64(0), int64(1), "evt_1", 10}},
 		{"summary", summariseSQL, "sqlite_autoindex_deliveries_2", []any{`["evt_1"]`}},
 	} {
 		plan := queryPlan(t, s.w, q.sql, q.args...)

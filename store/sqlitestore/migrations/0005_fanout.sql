@@ -181,13 +181,12 @@ ALTER TABLE events_new RENAME TO events;
 ALTER TABLE attempts_new RENAME TO attempts;
 ALTER TABLE idempotency_keys_new RENAME TO idempotency_keys;
 
--- Listing a tenant's events in id order; by type (migration 0003's index);
--- by source (ingested events only: sends add no entry).
+-- Listing a tenant's events in id order (and the backfill's walk); by type
+-- (migration 0003's index); by source (ingested events only: sends add no
+-- entry).
 CREATE INDEX events_tenant_idx ON events (tenant_id, id);
 CREATE INDEX events_tenant_type_idx ON events (tenant_id, type, id) WHERE type <> '';
 CREATE INDEX events_source_idx ON events (source_id, id) WHERE source_id <> '';
--- Backfill: a tenant's events created in a time range, oldest first.
-CREATE INDEX events_tenant_created_idx ON events (tenant_id, created_at, id);
 
 -- Claiming: due pending deliveries in claim order (migration 0002's
 -- events_claim_idx); expired leases. Stats count pending deliveries on
