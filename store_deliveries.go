@@ -68,11 +68,11 @@ type DeliveryStore interface {
 	// Subscription matches — at most one per event: events that already
 	// have a delivery to it are left alone, so a backfill repeated, or
 	// concurrent with another, creates nothing twice. New deliveries are
-	// pending at Now with NextTrigger manual. At most Limit events are
-	// looked at, oldest first (DefaultBackfillLimit when zero, at most
-	// MaxBackfillLimit); it returns how many deliveries it created and
-	// whether events in range were left for another call (Next is the
-	// CreatedAt to continue from). ErrNotFound when the endpoint is not
+	// pending at Now with NextTrigger manual. Events are looked at in id
+	// order after Cursor, at most Limit of them (DefaultBackfillLimit when
+	// zero, at most MaxBackfillLimit); it returns how many deliveries it
+	// created and, when events in range were left for another call, the
+	// Cursor to continue from. ErrNotFound when the endpoint is not
 	// visible.
 	DeliveryBackfill(ctx context.Context, params *DeliveryBackfillParams) (*DeliveryBackfillResult, error)
 	// DeliveryStats returns the depth of the queue's live part (pending and
@@ -177,8 +177,10 @@ type DeliveryBackfillParams struct {
 	EndpointID EndpointID
 	// Since and Until bound the event's CreatedAt; a zero bound is open.
 	Since, Until time.Time
-	Limit        int
-	Now          time.Time
+	// Cursor is the Next of the previous call; empty for the first.
+	Cursor EventID
+	Limit  int
+	Now    time.Time
 }
 
 // Bounds of DeliveryBackfillParams.Limit.
@@ -204,10 +206,10 @@ type DeliveryBackfillResult struct {
 	// Created is the number of deliveries created.
 	Created int
 	// More is set when events in range were not looked at because of the
-	// limit; Next is then the CreatedAt of the first of them, the Since of
-	// the next call.
+	// limit; Next is then the id of the last event looked at, the Cursor
+	// of the next call.
 	More bool
-	Next time.Time
+	Next EventID
 }
 
 // DeliveryStatsParams are the arguments of DeliveryStats.

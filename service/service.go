@@ -128,6 +128,7 @@ type Service struct {
 	handler    http.Handler
 	adminToken bearer.Secret // Config.AdminToken, hashed once
 	maxBody    int64         // the ingester's MaxBodyBytes, which sends follow too
+	backfill   backfillBounds
 
 	// life is new, running or stopped: Start and Stop run once, a second
 	// Stop waits for the first one's result.
@@ -154,7 +155,7 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 	if cfg.Verifiers == nil {
 		cfg.Verifiers = verify.NewRegistry()
 	}
-	s := &Service{store: store, cfg: cfg, log: cfg.Logger}
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, backfill: backfillBounds{backfillRound, MaxBackfillEvents}}
 
 	var err error
 	bc := cfg.Breaker

@@ -11,8 +11,8 @@ import (
 
 // DeliveryBackfill creates the missing deliveries of the endpoint for the
 // events of its tenant created in [Since, Until) that its subscription
-// matches, looking at at most Limit events, oldest first (CreatedAt, then
-// id). An event that already has a delivery to the endpoint is left alone,
+// matches, looking at at most Limit events in id order after Cursor. An
+// event that already has a delivery to the endpoint is left alone,
 // so repeating a backfill creates nothing twice.
 func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBackfillParams) (*kapsel.DeliveryBackfillResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -29,20 +29,15 @@ func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBac
 	ep := r.endpoint
 	var inRangeEvents []*kapsel.Event
 	for _, e := range s.events {
-		if e.TenantID == ep.TenantID && inRange(e.CreatedAt, since, until) {
+		if e.TenantID == ep.TenantID && e.ID > params.Cursor && inRange(e.CreatedAt, since, until) {
 			inRangeEvents = append(inRangeEvents, e)
 		}
 	}
-	slices.SortFunc(inRangeEvents, func(a, b *kapsel.Event) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(inRangeEvents, func(a, b *kapsel.Event) int { return cmp.Compare(a.ID, b.ID) })
 	res := &kapsel.DeliveryBackfillResult{}
 	if len(inRangeEvents) > limit {
-		res.More, res.Next = true, inRangeEvents[limit].CreatedAt
 		inRangeEvents = inRangeEvents[:limit]
+		res.More, res.Next = true, inRangeEvents[limit-1].ID
 	}
 	for _, e := range inRangeEvents {
 		if ep.Receives(e.Routing()) && s.addDelivery(e, ep.ID, kapsel.TriggerManual, now) {

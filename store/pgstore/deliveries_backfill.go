@@ -3,22 +3,22 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
 )
 
 // backfillEventsSQL reads the routing of up to $5 events of the tenant $1
-// created in [$2, $3) after the cursor ($4, the CreatedAt to start at),
-// oldest first. It reads the tenant's events through events_tenant_id_idx
-// (or the created_at BRIN when the range is narrow) and sorts them: a
-// backfill is an operator's rare request, bounded by its limit.
+// created in [$2, $3), in id order after the cursor $4. It walks
+// events_tenant_id_idx from the cursor (the tenant pinned to it as
+// pinnedTo says) and stops at the limit, filtering by creation time on
+// the way: a call costs its limit whatever the tenant's history.
 const backfillEventsSQL = `
-SELECT e.id, e.source_id, e.type, e.channels, e.created_at FROM events e
-WHERE e.tenant_id = $1 AND e.created_at >= $2 AND ($3::timestamptz IS NULL OR e.created_at < $3)
-ORDER BY e.created_at, e.id
-LIMIT $4`
+SELECT e.id, e.source_id, e.type, e.channels FROM events e
+WHERE e.tenant_id >= $1 AND e.tenant_id <= $1 AND e.id > $4
+	AND e.created_at >= $2 AND ($3::timestamptz IS NULL OR e.created_at < $3)
+ORDER BY e.tenant_id, e.id
+LIMIT $5`
 
 // backfillInsertSQL creates the deliveries a backfill decided, pending now
 // with a manual trigger. The unique (event_id, endpoint_id) makes it
@@ -42,7 +42,7 @@ SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM notified)`
 // DeliveryBackfill creates the deliveries the endpoint would have had for
 // its tenant's events created in [Since, Until) that its subscription
 // matches (by the root rule, kapsel.Endpoint.Receives), looking at at most
-// Limit events, oldest first. One transaction, in which the endpoint row
+// Limit events in id order after Cursor. One transaction, in which the endpoint row
 // is locked FOR KEY SHARE as the fan-out locks it, so that a concurrent
 // EndpointDelete either comes first (ErrNotFound) or waits and then ends
 // what was created. ErrNotFound when the endpoint is not visible.
@@ -64,7 +64,8 @@ func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBac
 		for _, id := range sources {
 			ep.Subscription.SourceIDs = append(ep.Subscription.SourceIDs, kapsel.SourceID(id))
 		}
-		rows, err := tx.Query(ctx, backfillEventsSQL, ep.TenantID, since, timePtr(params.Until), limit+1)
+		rows, err := tx.Query(ctx, backfillEventsSQL, ep.TenantID, since, timePtr(params.Until),
+			kapsel.SafeText(string(params.Cursor)), limit+1)
 		if err != nil {
 			return err
 		}
@@ -72,15 +73,15 @@ func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBac
 			ids, events []string
 			n           int
 			ev          kapsel.EventRouting
-			id          string
-			created     time.Time
+			id, last    string
 		)
 		ev.TenantID = ep.TenantID
-		_, err = pgx.ForEachRow(rows, []any{&id, &ev.SourceID, &ev.Type, &ev.Channels, &created}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&id, &ev.SourceID, &ev.Type, &ev.Channels}, func() error {
 			if n++; n > limit {
-				out.More, out.Next = true, created
+				out.More, out.Next = true, kapsel.EventID(last)
 				return nil
 			}
+			last = id
 			if ep.Receives(ev) {
 				ids = append(ids, string(kapsel.NewDeliveryID()))
 				events = append(events, id)

@@ -24,10 +24,12 @@ func (s *Store) DeliveryGet(ctx context.Context, params *kapsel.DeliveryGetParam
 
 // DeliveryList lists deliveries in id order after Cursor. The query names
 // only the filters that are set, so that each shape gets its own plan: by
-// endpoint on deliveries_endpoint_id_idx (in id order, stopping at the
-// limit), by event on deliveries_event_endpoint_key (the event's few
-// deliveries, sorted); a tenant or a status alone walks the primary key
-// in id order, filtering, until the page is full.
+// endpoint on deliveries_endpoint_id_idx, pinned to it as pinnedTo says
+// (in id order, from the cursor, stopping at the limit); by event on
+// deliveries_event_endpoint_key (the event's few deliveries, sorted); a
+// tenant or a status alone walks the primary key in id order, filtering,
+// until the page is full (deliveries have no tenant index: every full
+// index of the table is rewritten by every claim and completion).
 func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
 	query, args := deliveryListSQL(params)
 	rows, err := s.pool.Query(ctx, query, args...)
@@ -44,19 +46,26 @@ func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListPar
 // deliveryListSQL returns DeliveryList's statement and arguments.
 func deliveryListSQL(params *kapsel.DeliveryListParams) (string, []any) {
 	where, args := "d.id > $1", []any{kapsel.SafeText(string(params.Cursor))}
+	order := ""
 	for _, f := range []struct{ column, value string }{
-		{"d.tenant_id", string(params.TenantID)},
 		{"d.endpoint_id", kapsel.SafeText(string(params.EndpointID))},
+		{"d.tenant_id", string(params.TenantID)},
 		{"d.event_id", kapsel.SafeText(string(params.EventID))},
 		{"d.status", kapsel.SafeText(string(params.Status))},
 	} {
-		if f.value != "" {
-			args = append(args, f.value)
-			where += fmt.Sprintf(" AND %s = $%d", f.column, len(args))
+		if f.value == "" {
+			continue
 		}
+		args = append(args, f.value)
+		if f.column == "d.endpoint_id" {
+			w, o := pinnedTo(f.column, len(args))
+			where, order = where+" AND "+w, o
+			continue
+		}
+		where += fmt.Sprintf(" AND %s = $%d", f.column, len(args))
 	}
 	args = append(args, kapsel.PageLimit(params.Limit))
-	return fmt.Sprintf(`SELECT %s FROM deliveries d WHERE %s ORDER BY d.id LIMIT $%d`, deliveryColumnsD, where, len(args)), args
+	return fmt.Sprintf(`SELECT %s FROM deliveries d WHERE %s ORDER BY %sd.id LIMIT $%d`, deliveryColumnsD, where, order, len(args)), args
 }
 
 // requeue is the change of a manual retry or replay: pending now, the next

@@ -19,12 +19,12 @@ func (h *harness) backfill(p kapsel.DeliveryBackfillParams) *kapsel.DeliveryBack
 }
 
 // wantBackfill requires a backfill's result.
-func wantBackfill(t *testing.T, what string, got *kapsel.DeliveryBackfillResult, created int, more bool, next time.Time) {
+func wantBackfill(t *testing.T, what string, got *kapsel.DeliveryBackfillResult, created int, more bool, next kapsel.EventID) {
 	t.Helper()
 	equal(t, what+": Created", got.Created, created)
 	equal(t, what+": More", got.More, more)
 	if more {
-		sameTime(t, what+": Next", got.Next, next)
+		equal(t, what+": Next", got.Next, next)
 	}
 }
 
@@ -47,7 +47,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h.setState(late, kapsel.EndpointPaused, "", at(2*time.Minute)) // a paused endpoint's wait
 
 		res := h.backfill(kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: late.ID, Now: at(time.Hour)})
-		wantBackfill(t, "backfill", res, 2, false, time.Time{})
+		wantBackfill(t, "backfill", res, 2, false, "")
 		ds := h.listDeliveries(kapsel.DeliveryListParams{EndpointID: late.ID})
 		got := []kapsel.EventID{}
 		for _, d := range ds {
@@ -68,8 +68,8 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 		// Again: nothing left to create, for it or for the endpoint that
 		// had them from the start.
-		wantBackfill(t, "repeated backfill", h.backfill(kapsel.DeliveryBackfillParams{EndpointID: late.ID, Now: at(2 * time.Hour)}), 0, false, time.Time{})
-		wantBackfill(t, "backfill of the early endpoint", h.backfill(kapsel.DeliveryBackfillParams{EndpointID: early.ID, Now: at(2 * time.Hour)}), 0, false, time.Time{})
+		wantBackfill(t, "repeated backfill", h.backfill(kapsel.DeliveryBackfillParams{EndpointID: late.ID, Now: at(2 * time.Hour)}), 0, false, "")
+		wantBackfill(t, "backfill of the early endpoint", h.backfill(kapsel.DeliveryBackfillParams{EndpointID: early.ID, Now: at(2 * time.Hour)}), 0, false, "")
 		equal(t, "deliveries after repeats", len(h.listDeliveries(kapsel.DeliveryListParams{TenantID: ten.ID})), 4)
 		equal(t, "the other tenant's deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{TenantID: other.ID})), 0)
 
@@ -78,7 +78,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			Update: func(e *kapsel.Endpoint) error { e.Subscription = kapsel.Subscription{}; return nil }})
 		must(t, err, "EndpointUpdate")
 		before := h.deliveryOf(evs[0].ID, early.ID)
-		wantBackfill(t, "backfill after widening", h.backfill(kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: early.ID, Now: at(4 * time.Hour)}), 2, false, time.Time{})
+		wantBackfill(t, "backfill after widening", h.backfill(kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: early.ID, Now: at(4 * time.Hour)}), 2, false, "")
 		after := h.deliveryOf(evs[0].ID, early.ID)
 		equal(t, "existing delivery kept", after.ID, before.ID)
 		equal(t, "existing delivery's NextTrigger", after.NextTrigger, kapsel.TriggerScheduled)
@@ -105,7 +105,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 		ep := h.endpoint(ten)
 		res := h.backfill(kapsel.DeliveryBackfillParams{EndpointID: ep.ID, Since: at(2 * time.Hour), Until: at(4 * time.Hour), Now: at(10 * time.Hour)})
-		wantBackfill(t, "backfill of [2h, 4h)", res, 2, false, time.Time{})
+		wantBackfill(t, "backfill of [2h, 4h)", res, 2, false, "")
 		var got []kapsel.EventID
 		for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
 			got = append(got, d.EventID)
@@ -114,9 +114,9 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("backfilled %v, want the events at 2h and 3h %v", got, want)
 		}
 		res = h.backfill(kapsel.DeliveryBackfillParams{EndpointID: ep.ID, Until: at(2*time.Hour + time.Microsecond), Now: at(10 * time.Hour)})
-		wantBackfill(t, "backfill with an open Since", res, 1, false, time.Time{}) // the event at 1h
+		wantBackfill(t, "backfill with an open Since", res, 1, false, "") // the event at 1h
 		res = h.backfill(kapsel.DeliveryBackfillParams{EndpointID: ep.ID, Since: at(5 * time.Hour), Now: at(10 * time.Hour)})
-		wantBackfill(t, "backfill with an open Until", res, 1, false, time.Time{}) // the event at 5h
+		wantBackfill(t, "backfill with an open Until", res, 1, false, "") // the event at 5h
 		equal(t, "deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 4)
 		h.deliveryOf(evs[0].ID, ep.ID)
 		h.deliveryOf(evs[4].ID, ep.ID)
@@ -126,27 +126,29 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	t.Run("Paging", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
-		times := make([]time.Time, 5)
-		for i := range times {
-			times[i] = at(time.Duration(i+1) * time.Minute)
-			h.insertNew(times[i], send(ten.ID, "", []byte(fmt.Sprint(i))))
+		// All in one instant: a page ends at an event id, not at a time,
+		// so more than Limit events created at once are still paged past.
+		ids := make([]kapsel.EventID, 5)
+		for i := range ids {
+			ids[i] = h.insertNew(at(time.Minute), send(ten.ID, "", []byte(fmt.Sprint(i))))[0].ID
 		}
+		slices.Sort(ids)
 		ep := h.endpoint(ten)
 		p := kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: ep.ID, Limit: 2, Now: at(time.Hour)}
-		wantBackfill(t, "first page", h.backfill(p), 2, true, times[2])
-		p.Since = times[2]
-		wantBackfill(t, "second page", h.backfill(p), 2, true, times[4])
-		p.Since = times[4]
-		wantBackfill(t, "last page", h.backfill(p), 1, false, time.Time{})
+		wantBackfill(t, "first page", h.backfill(p), 2, true, ids[1])
+		p.Cursor = ids[1]
+		wantBackfill(t, "second page", h.backfill(p), 2, true, ids[3])
+		p.Cursor = ids[3]
+		wantBackfill(t, "last page", h.backfill(p), 1, false, "")
 		equal(t, "deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 5)
 
 		// Exactly Limit events in range: nothing is left.
 		other := h.endpoint(ten)
 		wantBackfill(t, "exactly Limit events",
-			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: other.ID, Limit: 5, Now: at(time.Hour)}), 5, false, time.Time{})
+			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: other.ID, Limit: 5, Now: at(time.Hour)}), 5, false, "")
 		third := h.endpoint(ten)
-		wantBackfill(t, "exactly Limit events before Until",
-			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: third.ID, Limit: 4, Until: times[4], Now: at(time.Hour)}), 4, false, time.Time{})
+		wantBackfill(t, "exactly Limit events after Cursor",
+			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: third.ID, Limit: 4, Cursor: ids[0], Now: at(time.Hour)}), 4, false, "")
 	})
 
 	t.Run("NotVisible", func(t *testing.T) {
@@ -202,7 +204,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 					if !res.More {
 						return
 					}
-					p.Since = res.Next
+					p.Cursor = res.Next
 				}
 			})
 		}

@@ -105,7 +105,8 @@
 //     and nothing is written, even what Update changed in place before
 //     failing; a nil Update is ErrInvalid.
 //   - A source id stays taken after SourceDelete: SourceInsert with it
-//     answers ErrDuplicate, as for a live source's id.
+//     answers ErrDuplicate, as for a live source's id. SourceSetState sets
+//     UpdatedAt = Now, as EndpointSetState does.
 //   - EndpointRotateSecret with more than MaxSigningSecrets in their grace
 //     period keeps the newest (rotation order, not expiry order).
 //   - Text from outside (attempt Error, LastError, ContentType, forwarded
