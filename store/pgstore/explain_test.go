@@ -258,7 +258,7 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 		}
 	}
 	args := []any{aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels, now.Add(time.Hour), now, dID, dEvent, dEndpoint}
-	root, indexes = explain(t, s, "insert", pgstore.InsertEventsSQL, args, "deliveries", "events", "idempotency_keys")
+	root, _ = explain(t, s, "insert", pgstore.InsertEventsSQL, args, "deliveries", "events", "idempotency_keys")
 	t.Logf("insert plan:\n%s", root)
 	tx, err := s.Pool().Begin(ctx)
 	if err != nil {
@@ -270,7 +270,14 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EXPLAIN ANALYZE insert: %v", err)
 	}
-	t.Logf("insert, %d events × %d deliveries, EXPLAIN ANALYZE (rolled back):\n%s", events, fan, strings.Join(lines, "\n"))
+	plan := strings.Join(lines, "\n")
+	t.Logf("insert, %d events × %d deliveries, EXPLAIN ANALYZE (rolled back):\n%s", events, fan, plan)
+	for _, want := range []string{"Conflict Arbiter Indexes: idempotency_keys_pkey", "Tuples Inserted: 100",
+		"Insert on deliveries", fmt.Sprintf("rows=%d loops=1", events*fan)} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the insert's EXPLAIN ANALYZE lacks %q", want)
+		}
+	}
 
 	root, _ = explain(t, s, "end live deliveries", pgstore.EndLiveDeliveriesSQL, []any{eps[3].ID, kapsel.LastErrorEndpointDeleted}, "deliveries")
 	t.Logf("EndpointDelete's end of the live deliveries plan:\n%s", root)
