@@ -76,7 +76,9 @@ func (b *jsonBody) parse() {
 // nothing (a missing member, an index out of range or not a plain decimal,
 // a string or number where an object or array should be), or the value is
 // an object, an array, a boolean or null. The empty pointer (the whole
-// body) and one not starting with "/" find nothing.
+// body) and one not starting with "/" find nothing; a "~" followed by
+// neither 0 nor 1 reads as itself (kapsel.FieldRef.Validate refuses such
+// pointers before they get here).
 func (b *jsonBody) Pointer(p string) (string, bool) {
 	if !strings.HasPrefix(p, "/") {
 		return "", false
@@ -91,7 +93,7 @@ func (b *jsonBody) Pointer(p string) (string, bool) {
 		}
 		cur, tokens = v, tokens[1:]
 	} else {
-		cur = bytes.TrimSpace(b.raw)
+		cur = bytes.TrimLeft(b.raw, " \t\r\n") // JSON's whitespace only
 	}
 	for _, tok := range tokens {
 		next, ok := pointerStep(cur, unescapePointerToken(tok))
