@@ -66,11 +66,10 @@
 //     TenantID (unknown, deleted or foreign) and ErrInvalid when Status is
 //     neither delivered nor failed. DeliveryRetryEvent of an event without
 //     a finished delivery returns 0 and no error.
-//   - DeliveryBackfill looks at events in CreatedAt order; with More set,
-//     Next is the CreatedAt of the first event it did not look at, and a
-//     call that looked at every event left in range (exactly Limit of them
-//     included) answers More false. Its new deliveries are pending at Now
-//     with NextTrigger manual.
+//   - DeliveryBackfill counts every event in range it looks at towards
+//     Limit, matched or not; a call that looked at every event left in
+//     range (exactly Limit of them included) answers More false. Its new
+//     deliveries are pending at Now with NextTrigger manual.
 //   - DeliveryList's filters combine; a filter naming another tenant's
 //     endpoint or event lists nothing. AttemptList by EventID lists the
 //     attempts of all the event's deliveries, oldest first; with both or
