@@ -50,6 +50,12 @@
 //     a delivery answers ErrNotFound, DeliveryRetryEvent skips it, and
 //     DeliveryReplay and DeliveryBackfill of a deleted endpoint answer
 //     ErrNotFound.
+//   - EndpointDelete serialises with whatever makes or requeues a delivery
+//     of the endpoint — EventInsertMany, DeliveryBackfill, DeliveryRetry,
+//     DeliveryRetryEvent, DeliveryReplay: each happens wholly before the
+//     delete, which then ends what it made, or sees the endpoint gone
+//     (ErrNotFound, or nothing made for it). No delivery of a deleted
+//     endpoint is ever left pending.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the delivery over. A token owns only the delivery it
