@@ -52,6 +52,47 @@ func TestClaimQueryPlan(t *testing.T) {
 	}
 }
 
+// TestReleaseTriggerPlans checks that the releases of held deliveries
+// (the triggers of migration 0005, run by every breaker save and every
+// endpoint made active) read the endpoint's pending deliveries on
+// deliveries_endpoint_pending_idx, never its whole history on
+// deliveries_endpoint_idx. EXPLAIN does not show trigger programs, so each
+// trigger's statement is explained on its own, NEW and OLD made parameters.
+func TestReleaseTriggerPlans(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	rows, err := s.r.QueryContext(t.Context(), `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	params := strings.NewReplacer("NEW.id", "?1", "NEW.endpoint_id", "?1", "OLD.endpoint_id", "?1", "NEW.open_until", "?2")
+	n := 0
+	for rows.Next() {
+		var name, body string
+		if err := rows.Scan(&name, &body); err != nil {
+			t.Fatal(err)
+		}
+		begin, end := strings.Index(body, "BEGIN"), strings.LastIndex(body, "END")
+		if begin < 0 || end < begin {
+			t.Fatalf("trigger %s: no BEGIN … END in %q", name, body)
+		}
+		stmt := body[begin+len("BEGIN") : end]
+		plan := strings.Join(queryPlan(t, s.w, params.Replace(stmt), "ep_1", int64(1)), "\n")
+		t.Logf("%s plan:\n%s", name, plan)
+		if !strings.Contains(plan, "USING INDEX deliveries_endpoint_pending_idx") {
+			t.Errorf("trigger %s does not read deliveries_endpoint_pending_idx:\n%s", name, plan)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("%d triggers, want the 4 releases", n)
+	}
+}
+
 // TestListQueryPlans checks that the lists of deliveries and attempts read
 // their index in order and stop at the limit: an endpoint's deliveries on
 // deliveries_endpoint_idx, an event's few on the unique (event_id,
