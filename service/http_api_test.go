@@ -43,6 +43,30 @@ func setup(t testing.TB) *fixture {
 	return f
 }
 
+// start starts the service, for the routes that need its ingester (sends).
+// Its dispatcher then delivers what is due: the test's endpoints must be
+// paused or local.
+func (f *fixture) start() {
+	f.t.Helper()
+	if err := f.svc.Start(context.Background()); err != nil {
+		f.t.Fatalf("Start: %v", err)
+	}
+	f.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = f.svc.Stop(ctx)
+	})
+}
+
+// pausedEndpoint creates a paused endpoint (its deliveries wait) and
+// returns its id.
+func (f *fixture) pausedEndpoint(key string, body map[string]any) string {
+	f.t.Helper()
+	id := f.endpoint(key, body)["id"].(string)
+	f.ok(http.StatusOK, "POST", "/v1/endpoints/"+id+"/pause", key, nil)
+	return id
+}
+
 // managementHandler builds a service over st and returns its management
 // handler.
 func managementHandler(t testing.TB, st kapsel.Store, cfg service.Config) http.Handler {

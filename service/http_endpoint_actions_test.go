@@ -215,6 +215,9 @@ func TestBackfill(t *testing.T) {
 	f.clock.Advance(time.Hour)
 	e3 := typed(tid, "invoice.refunded") // 02:00
 	e4 := f.event(tid, old, "sent to the old endpoint only")
+	if n := f.attempt(200); n != 4 {
+		t.Fatalf("the old endpoint's deliveries: %d, want 4", n)
+	}
 	f.clock.Advance(time.Hour)
 
 	// An endpoint created at 03:00 has no delivery of the past events …

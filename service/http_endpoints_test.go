@@ -20,8 +20,8 @@ func TestCreateEndpoint(t *testing.T) {
 		"event_types":  []string{"invoice.*"},
 		"source_ids":   []string{src},
 		"retry_policy": map[string]any{"max_attempts": 5, "initial_interval_ms": 500, "retry_4xx": false},
-		"timeout_ms":      10000,
-		"headers":         map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
+		"timeout_ms":   10000,
+		"headers":      map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
 	})
 	id := out["id"].(string)
 	secret, _ := out["signing_secret"].(string)
@@ -325,8 +325,8 @@ func TestDeleteEndpoint(t *testing.T) {
 	f.ok(204, "DELETE", "/v1/endpoints/"+id, key, nil)
 	f.problem(404, kapsel.CodeNotFound, "GET", "/v1/endpoints/"+id, key, nil)
 	f.problem(404, kapsel.CodeNotFound, "DELETE", "/v1/endpoints/"+id, key, nil)
-	if out := f.ok(200, "GET", "/v1/endpoints", key, nil); len(data(t, out)) != 0 {
-		t.Fatalf("deleted endpoint listed: %v", out)
+	if eps := data(t, f.ok(200, "GET", "/v1/endpoints", key, nil)); len(eps) != 1 || eps[0]["id"] != kept {
+		t.Fatalf("endpoints after the delete: %v", eps)
 	}
 	// Its events stay readable (audit trail), and its unfinished
 	// deliveries ended as failed, still listed; the other endpoint's

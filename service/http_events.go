@@ -109,6 +109,11 @@ func (s *Service) httpListEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	if q.Has("endpoint_id") || q.Has("status") {
+		// 0.1's filters: answered, not ignored, so that an old client does
+		// not take every event for its endpoint's.
+		return invalid("events have no endpoint or status since 0.2: list deliveries instead, GET /v1/deliveries?endpoint_id=&event_id=&status=")
+	}
 	f := EventFilter{SourceID: kapsel.SourceID(q.Get("source_id")), Type: q.Get("type"), ListOptions: o}
 	p, err := s.ListEvents(r.Context(), tenantOf(r), f)
 	if err != nil {

@@ -117,6 +117,11 @@ func TestListEvents(t *testing.T) {
 		t.Fatalf("page 2 %v", page)
 	}
 	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events?source_id=src_bad", key, nil)
+	p := f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events?endpoint_id="+string(kapsel.NewEndpointID()), key, nil)
+	if !strings.Contains(p["detail"].(string), "/v1/deliveries") {
+		t.Fatalf("0.1's endpoint_id filter: %v", p["detail"])
+	}
+	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events?status=failed", key, nil)
 	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events?source_id="+string(kapsel.NewEndpointID()), key, nil)
 	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events?cursor="+a, key, nil)
 }
@@ -124,11 +129,12 @@ func TestListEvents(t *testing.T) {
 func TestSendHTTP(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
+	f.start()
 	_, key := f.tenant("acme")
 	_, otherKey := f.tenant("other")
-	invoices := f.endpoint(key, map[string]any{"event_types": []string{"invoice.*"}})["id"].(string)
-	org := f.endpoint(key, map[string]any{"channels": []string{"org_1"}})["id"].(string)
-	foreign := f.endpoint(otherKey, nil)["id"].(string)
+	invoices := f.pausedEndpoint(key, map[string]any{"event_types": []string{"invoice.*"}})
+	org := f.pausedEndpoint(key, map[string]any{"channels": []string{"org_1"}})
+	foreign := f.pausedEndpoint(otherKey, nil)
 
 	// A JSON payload, stored as sent, to every subscribed endpoint.
 	out := f.ok(202, "POST", "/v1/events", key, `{"type":"invoice.paid","channels":["org_1"],"payload":{"b": 2, "a": [1]},"idempotency_key":"inv-1"}`)
@@ -205,6 +211,17 @@ func TestSendHTTP(t *testing.T) {
 	req.Header.Set("Idempotency-Key", "b")
 	requireProblem(t, serve(f.handler, authed(req, key)), 400, kapsel.CodeMalformedRequest)
 	f.problem(401, kapsel.CodeUnauthenticated, "POST", "/v1/events", adminToken, map[string]any{"payload": 1})
+
+	// Before Start and after Stop, a send answers 503 E3003: nothing is
+	// accepted that would not be delivered.
+	if err := f.svc.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec = f.do("POST", "/v1/events", key, map[string]any{"payload": 1})
+	requireProblem(t, rec, 503, kapsel.CodeShuttingDown)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("503 without Retry-After: %v", rec.Header())
+	}
 }
 
 // TestSendHTTPBodyLimit: a send may carry a body up to the ingest limit in
@@ -212,6 +229,7 @@ func TestSendHTTP(t *testing.T) {
 func TestSendHTTPBodyLimit(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
+	f.start()
 	_, key := f.tenant("acme")
 	big := make([]byte, 2<<20) // over the 1 MiB request limit, under the 10 MiB body limit
 	out := f.ok(202, "POST", "/v1/events", key, map[string]any{"body": base64.StdEncoding.EncodeToString(big)})

@@ -92,7 +92,6 @@ func TestTenantIsolation(t *testing.T) {
 		{"POST", epPath + "/replay", map[string]any{"status": "failed"}},
 		{"POST", epPath + "/replay", map[string]any{"status": "delivered"}},
 		{"POST", epPath + "/backfill", nil},
-		{"POST", "/v1/events", map[string]any{"payload": 1, "endpoint_ids": []string{ep}}},
 		{"GET", evPath, nil},
 		{"GET", evPath + "?include=body", nil},
 		{"GET", "/v1/events/" + delivered + "/attempts", nil},
