@@ -11,6 +11,7 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/kapseltest"
 	"github.com/kapsel-dev/kapsel/store/memstore"
+	"github.com/kapsel-dev/kapsel/store/sqlitestore"
 )
 
 // subscriber is an endpoint of a fan-out test with its own destination and
@@ -61,6 +62,17 @@ func setupFanOut(t *testing.T, store testStore, edit func(*delivery.Config)) *fi
 func TestFanOutEndToEnd(t *testing.T) {
 	t.Parallel()
 	testFanOutEndToEnd(t, memstore.New())
+}
+
+// TestFanOutEndToEndOnSQLite is TestFanOutEndToEnd on the embedded store.
+func TestFanOutEndToEndOnSQLite(t *testing.T) {
+	t.Parallel()
+	s, err := sqlitestore.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	testFanOutEndToEnd(t, s)
 }
 
 // testFanOutEndToEnd: events of one tenant fan out by the endpoints'
