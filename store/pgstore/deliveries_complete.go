@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/kapsel-dev/kapsel"
 )
 
@@ -27,6 +29,12 @@ import (
 //     unless deleted meanwhile.
 //
 // It returns the delivery ids that won.
+//
+// Plan: every delivery is found by primary key (the target and its
+// pre-update copy, old). The planner prefers a hash join over a sequential
+// scan of deliveries while the table is small, or while its statistics say
+// it is; so the statement runs with claimPlanSettings, like the claim,
+// and its plan cannot depend on the table's size (TestClaimUsesIndexes).
 const completeSQL = `
 WITH c AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
@@ -127,21 +135,24 @@ func (s *Store) DeliveryComplete(ctx context.Context, params *kapsel.DeliveryCom
 	if len(sent) == 0 {
 		return errs, nil
 	}
-	rows, err := s.pool.Query(ctx, completeSQL, aDelivery, aToken, aStatus, aNext, aLastErr, aDisable,
+	// The plan settings and the statement in one pipelined batch: one round
+	// trip, one implicit transaction (see claimPlanSettings).
+	b := &pgx.Batch{}
+	b.Queue(claimPlanSettings)
+	b.Queue(completeSQL, aDelivery, aToken, aStatus, aNext, aLastErr, aDisable,
 		aAttempt, aTrigger, aStarted, aDuration, aCode, aBody, aErrCode, aErr, micro(params.Now))
-	if err != nil {
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
 	}
+	rows, _ := br.Query()
 	won := map[kapsel.DeliveryID]bool{}
 	var id kapsel.DeliveryID
-	for rows.Next() {
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
-		}
-		won[id] = true
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { won[id] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
 	}
-	if err := rows.Err(); err != nil {
+	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
 	}
 	for _, i := range sent {
@@ -178,12 +189,24 @@ func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryRele
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(claimPlanSettings) // by primary key, as completeSQL
+	b.Queue(`
 		UPDATE deliveries d SET status = 'pending', next_attempt_at = r.next_attempt_at, claimable_at = r.next_attempt_at,
 			lease_token = NULL, lease_expires_at = NULL
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(id, token, next_attempt_at)
 		WHERE d.id = r.id AND d.status = 'delivering' AND d.lease_token = r.token::uuid`,
 		ids, tokens, next)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	_, err := br.Exec()
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if err == nil {
+		err = br.Close()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("releasing deliveries: %w", mapError(err))
 	}

@@ -149,6 +149,36 @@ func explain(t *testing.T, s *pgstore.Store, what, sql string, args []any, noSeq
 	return root, indexes
 }
 
+// explainPinned is explain under the plan settings of the claim and the
+// completion (pgstore.ClaimPlanSettings), in a transaction of its own.
+func explainPinned(t *testing.T, s *pgstore.Store, what, sql string, args []any, noSeq ...string) (*planNode, map[string]bool) {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	if _, err := tx.Exec(ctx, pgstore.ClaimPlanSettings); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+sql, args...).Scan(&raw); err != nil {
+		t.Fatalf("EXPLAIN %s: %v", what, err)
+	}
+	root := decodePlan(t, raw)
+	indexes := map[string]bool{}
+	root.walk(func(n *planNode) {
+		if strings.Contains(n.NodeType, "Seq Scan") && slices.Contains(noSeq, n.RelationName) {
+			t.Errorf("the %s query scans %s:\n%s", what, n.RelationName, root)
+		}
+		if n.IndexName != "" {
+			indexes[n.IndexName] = true
+		}
+	})
+	return root, indexes
+}
+
 // TestClaimUsesIndexes checks, on explainFixture's queue, that the claim's
 // statements read the partial indexes of deliveries and the events' primary
 // key, and never scan either table.
@@ -180,6 +210,37 @@ func TestClaimUsesIndexes(t *testing.T) {
 			t.Logf("%s plan (exclude %d endpoints):\n%s", q.name, len(exclude), root)
 		}
 	}
+
+	// The completion of 100 leases, under its plan settings, finds each
+	// delivery by primary key.
+	var ids, tokens []string
+	rows, err := s.Pool().Query(ctx, `SELECT id, gen_random_uuid()::text FROM deliveries WHERE status = 'delivered' LIMIT 100`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, token string
+		if err := rows.Scan(&id, &token); err != nil {
+			t.Fatal(err)
+		}
+		ids, tokens = append(ids, id), append(tokens, token)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := len(ids)
+	status, text, times, codes, durations, bodies := make([]string, n), make([]string, n), make([]time.Time, n),
+		make([]int32, n), make([]int64, n), make([][]byte, n)
+	for i := range status {
+		status[i] = "delivered"
+	}
+	root, indexes := explainPinned(t, s, "complete", pgstore.CompleteSQL,
+		[]any{ids, tokens, status, times, text, text, ids, text, times, durations, codes, bodies, text, text, now},
+		"deliveries")
+	if !indexes["deliveries_pkey"] {
+		t.Errorf("the complete query does not use deliveries_pkey:\n%s", root)
+	}
+	t.Logf("complete plan:\n%s", root)
 
 	// And it claims the due deliveries, with their events: 1 % of the
 	// table, but for those of the endpoint whose breaker is open.

@@ -2,7 +2,8 @@ package pgstore
 
 import "context"
 
-// The claim's, the insert's and EndpointDelete's statements, for the
+// The claim's, the completion's, the insert's and EndpointDelete's
+// statements, for the
 // EXPLAIN tests.
 const (
 	ClaimSQL             = claimSQL
@@ -11,6 +12,8 @@ const (
 	TargetsSQL           = targetsSQL
 	InsertEventsSQL      = insertEventsSQL
 	EndLiveDeliveriesSQL = endLiveDeliveriesSQL
+	CompleteSQL          = completeSQL
+	ClaimPlanSettings    = claimPlanSettings
 )
 
 // EventListSQL and DeliveryListSQL are the lists' statements, for the
