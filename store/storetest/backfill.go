@@ -149,6 +149,12 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		third := h.endpoint(ten)
 		wantBackfill(t, "exactly Limit events after Cursor",
 			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: third.ID, Limit: 4, Cursor: ids[0], Now: at(time.Hour)}), 4, false, "")
+
+		// Every event in range counts towards Limit, matched or not: Limit
+		// bounds the work of a call whatever the endpoint's filter.
+		picky := h.subscribed(ten, kapsel.Subscription{EventTypes: []string{"never.*"}})
+		wantBackfill(t, "events not matched",
+			h.backfill(kapsel.DeliveryBackfillParams{EndpointID: picky.ID, Limit: 2, Now: at(time.Hour)}), 0, true, ids[1])
 	})
 
 	t.Run("NotVisible", func(t *testing.T) {
@@ -179,9 +185,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		for i := range in {
 			in[i] = send(ten.ID, "", []byte(fmt.Sprint(i)))
 		}
-		for i := range in { // distinct CreatedAt values: Next always moves on
-			h.insertNew(at(time.Duration(i)*time.Millisecond), in[i])
-		}
+		h.insertNew(Base, in...)
 		ep := h.endpoint(ten)
 		var (
 			wg      sync.WaitGroup
@@ -192,7 +196,7 @@ func testBackfill(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		for i := range backfillers {
 			wg.Go(func() {
 				p := kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: ep.ID, Limit: 7, Now: at(time.Hour)}
-				for range events { // bounded: each call moves Since on or ends
+				for range events { // bounded: each call moves Cursor on or ends
 					res, err := h.s.DeliveryBackfill(h.ctx, &p)
 					if err != nil {
 						errs[i] = err

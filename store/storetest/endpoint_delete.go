@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,58 +79,180 @@ func testEndpointDelete(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "deliveries listed", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: gone.ID})), 4)
 	})
 
-	// The attempt in flight when the endpoint was deleted was made: its
-	// completion is recorded, a success as delivered, anything else as
-	// failed for the deletion.
-	for _, c := range []struct {
-		name          string
-		code          int
-		status        kapsel.DeliveryStatus
-		want          kapsel.DeliveryStatus
-		wantLastError string
-	}{
-		{"InFlightDeliveredStaysDelivered", 200, kapsel.DeliveryDelivered, kapsel.DeliveryDelivered, ""},
-		{"InFlightRetryBecomesFailed", 503, kapsel.DeliveryPending, kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted},
-		{"InFlightFailedStaysFailed", 400, kapsel.DeliveryFailed, kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			h := setup(t, newStore)
-			ep := h.endpoint(h.tenant())
-			d := h.delivery(ep, Base)
-			claimed := h.claimOne(d.ID, 30*time.Second, at(time.Second))
-			h.deleteEndpoint(ep, at(10*time.Second))
-			got := h.get(d.ID)
-			equal(t, "Status after the delete", got.Status, kapsel.DeliveryFailed)
-			equal(t, "LastError after the delete", got.LastError, kapsel.LastErrorEndpointDeleted)
-			// The lease runs out meanwhile: the delivery is never claimed
-			// again, so its worker still owns it.
-			if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
-				t.Fatalf("claimed %v of a deleted endpoint", ids(got))
+	// The attempts in flight when the endpoint was deleted were made: their
+	// completions are recorded, a success as delivered, anything else as
+	// failed for the deletion. One endpoint per outcome, in one store.
+	t.Run("InFlightCompletionRecorded", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		cases := []struct {
+			name          string
+			code          int
+			status        kapsel.DeliveryStatus
+			want          kapsel.DeliveryStatus
+			wantLastError string
+			ep            *kapsel.Endpoint
+			d, claimed    *kapsel.Delivery
+		}{
+			{name: "delivered stays delivered", code: 200, status: kapsel.DeliveryDelivered, want: kapsel.DeliveryDelivered},
+			{name: "a retry becomes failed", code: 503, status: kapsel.DeliveryPending, want: kapsel.DeliveryFailed, wantLastError: kapsel.LastErrorEndpointDeleted},
+			{name: "failed stays failed", code: 400, status: kapsel.DeliveryFailed, want: kapsel.DeliveryFailed, wantLastError: kapsel.LastErrorEndpointDeleted},
+		}
+		for i := range cases {
+			c := &cases[i]
+			c.ep = h.endpoint(ten)
+			c.d = h.delivery(c.ep, Base)
+		}
+		claimed := h.claim(10, 30*time.Second, at(time.Second))
+		equal(t, "claimed", len(claimed), len(cases))
+		for i := range cases {
+			c := &cases[i]
+			for _, d := range claimed {
+				if d.ID == c.d.ID {
+					c.claimed = d
+				}
 			}
-
-			comp := completion(claimed, c.code, c.status, at(time.Second))
-			comp.NextAttemptAt = at(2 * time.Minute)
+			h.deleteEndpoint(c.ep, at(10*time.Second))
+			got := h.get(c.d.ID)
+			equal(t, c.name+": Status after the delete", got.Status, kapsel.DeliveryFailed)
+			equal(t, c.name+": LastError after the delete", got.LastError, kapsel.LastErrorEndpointDeleted)
+		}
+		// The leases run out meanwhile: the deliveries are never claimed
+		// again, so their workers still own them.
+		if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
+			t.Fatalf("claimed %v of deleted endpoints", ids(got))
+		}
+		comps := make([]kapsel.DeliveryCompletion, len(cases))
+		for i, c := range cases {
+			comps[i] = completion(c.claimed, c.code, c.status, at(time.Second))
+			comps[i].NextAttemptAt = at(2 * time.Minute)
 			if c.code == 400 {
-				comp.DisableEndpoint = kapsel.DisabledGone // ignored: the endpoint is gone
+				comps[i].DisableEndpoint = kapsel.DisabledGone // ignored: the endpoint is gone
 			}
-			must(t, h.complete(at(90*time.Second), comp)[0], "completion of the attempt in flight")
-			got = h.get(d.ID)
-			equal(t, "Status", got.Status, c.want)
-			equal(t, "LastError", got.LastError, c.wantLastError)
-			equal(t, "Attempts", got.Attempts, 1)
-			equal(t, "LeaseToken", got.LeaseToken, "")
+		}
+		for i, err := range h.complete(at(90*time.Second), comps...) {
+			must(t, err, cases[i].name+": completion of the attempt in flight")
+		}
+		for _, c := range cases {
+			got := h.get(c.d.ID)
+			equal(t, c.name+": Status", got.Status, c.want)
+			equal(t, c.name+": LastError", got.LastError, c.wantLastError)
+			equal(t, c.name+": Attempts", got.Attempts, 1)
+			equal(t, c.name+": LeaseToken", got.LeaseToken, "")
 			if c.want == kapsel.DeliveryDelivered {
-				sameTime(t, "DeliveredAt", got.DeliveredAt, at(90*time.Second))
+				sameTime(t, c.name+": DeliveredAt", got.DeliveredAt, at(90*time.Second))
 			}
-			as := h.attempts(d.ID)
-			if len(as) != 1 || as[0].StatusCode != c.code || as[0].DeliveryID != d.ID || as[0].EndpointID != ep.ID {
-				t.Fatalf("attempts = %+v, want the one in flight, answered %d", as, c.code)
+			as := h.attempts(c.d.ID)
+			if len(as) != 1 || as[0].StatusCode != c.code || as[0].DeliveryID != c.d.ID || as[0].EndpointID != c.ep.ID {
+				t.Fatalf("%s: attempts = %+v, want the one in flight, answered %d", c.name, as, c.code)
 			}
-			mustIs(t, h.complete(at(2*time.Minute), comp)[0], kapsel.ErrLeaseLost, "second completion with the token")
-			if got := h.claim(10, time.Minute, at(time.Hour)); len(got) != 0 {
-				t.Fatalf("claimed %v of a deleted endpoint", ids(got))
+		}
+		for i, err := range h.complete(at(2*time.Minute), comps...) {
+			mustIs(t, err, kapsel.ErrLeaseLost, cases[i].name+": second completion with the token")
+		}
+		if got := h.claim(10, time.Minute, at(time.Hour)); len(got) != 0 {
+			t.Fatalf("claimed %v of deleted endpoints", ids(got))
+		}
+		for _, c := range cases {
+			equal(t, c.name+": attempts recorded", len(h.attempts(c.d.ID)), 1)
+		}
+	})
+	// What creates or requeues deliveries — inserts fanning out or naming
+	// the endpoint, backfill, retry, retry of the event, replay — racing
+	// the endpoint's delete never leaves one of its deliveries waiting:
+	// each either happens before the delete, which then ends it, or finds
+	// the endpoint gone. Round after round, all at once.
+	t.Run("ConcurrentWithDelete", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		past := make([]*kapsel.EventInsertParams, 10)
+		for i := range past {
+			past[i] = send(ten.ID, "", []byte(fmt.Sprint("past ", i)))
+		}
+		h.insertNew(Base, past...) // for backfills: nobody is subscribed yet
+		// Each round has its endpoint, with three failed deliveries to
+		// retry and replay; all set up at once.
+		const rounds = 8
+		eps := make([]*kapsel.Endpoint, rounds)
+		failed := make([][]kapsel.DeliveryID, rounds)
+		var in []*kapsel.EventInsertParams
+		for i := range eps {
+			eps[i] = h.endpoint(ten)
+			for j := range 3 {
+				in = append(in, input(eps[i], "", []byte(fmt.Sprint(i, " ", j))))
 			}
-			equal(t, "attempts recorded", len(h.attempts(d.ID)), 1)
-		})
-	}
+		}
+		h.insertNew(at(time.Minute), in...)
+		claimed := h.claim(kapsel.MaxPageLimit, time.Minute, at(time.Minute))
+		equal(t, "claimed", len(claimed), 3*rounds)
+		comps := make([]kapsel.DeliveryCompletion, len(claimed))
+		for i, c := range claimed {
+			comps[i] = completion(c, 500, kapsel.DeliveryFailed, at(time.Minute))
+		}
+		for _, err := range h.complete(at(time.Minute), comps...) {
+			must(t, err, "completion")
+		}
+		for i, ep := range eps {
+			for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+				failed[i] = append(failed[i], d.ID)
+			}
+		}
+		for round, ep := range eps {
+			now := at(time.Duration(round+2) * time.Minute)
+			retried, event := failed[round][0], h.get(failed[round][1]).EventID
+			ops := []func() error{
+				func() error {
+					_, err := h.s.DeliveryBackfill(h.ctx, &kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: ep.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryRetry(h.ctx, &kapsel.DeliveryRetryParams{ID: retried, TenantID: ten.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryRetryEvent(h.ctx, &kapsel.DeliveryRetryEventParams{EventID: event, TenantID: ten.ID, Now: now})
+					return err
+				},
+				func() error {
+					_, err := h.s.DeliveryReplay(h.ctx, &kapsel.DeliveryReplayParams{TenantID: ten.ID, EndpointID: ep.ID, Status: kapsel.DeliveryFailed, Now: now})
+					return err
+				},
+				func() error {
+					res, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{Now: now,
+						Events: []*kapsel.EventInsertParams{send(ten.ID, "", []byte("fan out")), input(ep, "", []byte("named"))}})
+					if err == nil {
+						err = errors.Join(res[0].Err, res[1].Err)
+					}
+					return err
+				},
+			}
+			start := make(chan struct{})
+			errs := make([]error, len(ops))
+			var deleteErr error
+			var wg sync.WaitGroup
+			for i, op := range ops {
+				wg.Go(func() { <-start; errs[i] = op() })
+			}
+			wg.Go(func() {
+				<-start
+				deleteErr = h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: ep.ID, TenantID: ten.ID, Now: now})
+			})
+			close(start)
+			wg.Wait()
+			must(t, deleteErr, "EndpointDelete")
+			for i, err := range errs {
+				// (A retry may find its delivery requeued by the replay.)
+				if err != nil && !errors.Is(err, kapsel.ErrNotFound) && !errors.Is(err, kapsel.ErrIllegalTransition) {
+					t.Fatalf("round %d: operation %d racing the delete: %v, want nil or ErrNotFound", round, i, err)
+				}
+			}
+			for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+				if d.Status != kapsel.DeliveryFailed ||
+					(d.LastError != kapsel.LastErrorEndpointDeleted && d.LastError != "status 500") {
+					t.Fatalf("round %d: delivery %s of the deleted endpoint is %s (last error %q), want failed",
+						round, d.ID, d.Status, d.LastError)
+				}
+			}
+		}
+	})
 }

@@ -281,7 +281,7 @@ func testFanOut(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 // with kapsel.LastErrorEndpointDeleted; every event's summary counts its
 // deliveries.
 func testFanOutConcurrency(t *testing.T, newStore func(*testing.T) kapsel.Store) {
-	t.Run("Concurrent", func(t *testing.T) {
+	t.Run("ConcurrentWithEndpointChanges", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
 		s1, s2 := h.source(ten), h.source(ten)

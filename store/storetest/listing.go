@@ -165,15 +165,12 @@ func testListing(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 				t.Fatalf("%s: paged DeliveryList = %v, want %v", c.name, got, c.want)
 			}
 		}
-	})
 
-	t.Run("DeliveryGetScoping", func(t *testing.T) {
-		h := setup(t, newStore)
-		a, b := h.tenant(), h.tenant()
-		d := h.delivery(h.endpoint(a), Base)
+		d := h.deliveryOf(evs[0].ID, ep1.ID)
 		got, err := h.s.DeliveryGet(h.ctx, &kapsel.DeliveryGetParams{ID: d.ID, TenantID: a.ID})
 		must(t, err, "DeliveryGet by its tenant")
 		equal(t, "ID", got.ID, d.ID)
+		equal(t, "Status", got.Status, kapsel.DeliveryDelivered)
 		_, err = h.s.DeliveryGet(h.ctx, &kapsel.DeliveryGetParams{ID: d.ID, TenantID: b.ID})
 		mustIs(t, err, kapsel.ErrNotFound, "DeliveryGet by another tenant")
 		_, err = h.s.DeliveryGet(h.ctx, &kapsel.DeliveryGetParams{ID: kapsel.NewDeliveryID()})

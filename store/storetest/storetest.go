@@ -50,6 +50,12 @@
 //     a delivery answers ErrNotFound, DeliveryRetryEvent skips it, and
 //     DeliveryReplay and DeliveryBackfill of a deleted endpoint answer
 //     ErrNotFound.
+//   - EndpointDelete serialises with whatever makes or requeues a delivery
+//     of the endpoint — EventInsertMany, DeliveryBackfill, DeliveryRetry,
+//     DeliveryRetryEvent, DeliveryReplay: each happens wholly before the
+//     delete, which then ends what it made, or sees the endpoint gone
+//     (ErrNotFound, or nothing made for it). No delivery of a deleted
+//     endpoint is ever left pending.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the delivery over. A token owns only the delivery it
@@ -66,11 +72,10 @@
 //     TenantID (unknown, deleted or foreign) and ErrInvalid when Status is
 //     neither delivered nor failed. DeliveryRetryEvent of an event without
 //     a finished delivery returns 0 and no error.
-//   - DeliveryBackfill looks at events in CreatedAt order; with More set,
-//     Next is the CreatedAt of the first event it did not look at, and a
-//     call that looked at every event left in range (exactly Limit of them
-//     included) answers More false. Its new deliveries are pending at Now
-//     with NextTrigger manual.
+//   - DeliveryBackfill counts every event in range it looks at towards
+//     Limit, matched or not; a call that looked at every event left in
+//     range (exactly Limit of them included) answers More false. Its new
+//     deliveries are pending at Now with NextTrigger manual.
 //   - DeliveryList's filters combine; a filter naming another tenant's
 //     endpoint or event lists nothing. AttemptList by EventID lists the
 //     attempts of all the event's deliveries, oldest first; with both or
