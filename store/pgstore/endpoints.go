@@ -8,7 +8,8 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels`
+const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, signing_secrets, retry_policy, timeout_ns,
+	headers, created_at, updated_at, event_types, source_ids, channels`
 
 // visibleEndpoint is the condition of every endpoint read and write: the
 // endpoint $1 exists, is not deleted, and belongs to the tenant $2 unless $2
