@@ -17,6 +17,11 @@ import (
 	"github.com/kapsel-dev/kapsel/kapseltest"
 )
 
+// testClient has a transport of its own: httptest.Server.Close closes the
+// idle connections of http.DefaultTransport, which broke a request of a
+// parallel test that was about to reuse one ("CloseIdleConnections called").
+var testClient = &http.Client{Transport: &http.Transport{}}
+
 func post(t *testing.T, url string, body []byte, h http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
@@ -26,7 +31,7 @@ func post(t *testing.T, url string, body []byte, h http.Header) *http.Response {
 	for k, v := range h {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +45,7 @@ func TestDestinationScript(t *testing.T) {
 	d.FailTimes(2, 503)
 	d.Respond(kapseltest.Response{Status: 429, RetryAfter: "7"}, kapseltest.Response{Status: 302, Location: "/x"})
 	d.SetDefault(kapseltest.Response{Status: 201, Body: []byte("ok")})
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: &http.Transport{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var got []int
 	for i := range 6 {
 		req, _ := http.NewRequest(http.MethodPost, d.URL+"/p?q=1", bytes.NewReader([]byte("b")))
