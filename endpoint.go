@@ -12,7 +12,8 @@ import (
 type EndpointState string
 
 // Endpoint states. Only active endpoints are delivered to; paused and disabled
-// endpoints still accept events, which wait until the endpoint is resumed.
+// endpoints still get their deliveries, which wait until the endpoint is
+// resumed.
 const (
 	EndpointActive   EndpointState = "active"
 	EndpointPaused   EndpointState = "paused"
@@ -66,7 +67,7 @@ const (
 // default in [RetryPolicy.WithDefaults]; Retry4xx has no zero default, so
 // start from [DefaultRetryPolicy] when building one by hand.
 type RetryPolicy struct {
-	// MaxAttempts is the number of attempts after which the event fails.
+	// MaxAttempts is the number of attempts after which the delivery fails.
 	// Defaults to 25.
 	MaxAttempts int
 	// InitialInterval is the wait after the first failure. Defaults to 2 s.
@@ -77,11 +78,11 @@ type RetryPolicy struct {
 	Jitter float64
 	// MaxInterval caps one wait, Retry-After included. Defaults to 1 h.
 	MaxInterval time.Duration
-	// MaxAge: no attempt is scheduled later than CreatedAt+MaxAge; the event
-	// fails instead. Defaults to 72 h.
+	// MaxAge: no attempt is scheduled later than the delivery's
+	// CreatedAt+MaxAge; the delivery fails instead. Defaults to 72 h.
 	MaxAge time.Duration
 	// Retry4xx retries 4xx answers other than 408, 410 and 429. When false
-	// they fail the event at once. [DefaultRetryPolicy] sets it to true.
+	// they fail the delivery at once. [DefaultRetryPolicy] sets it to true.
 	Retry4xx bool
 }
 
@@ -129,8 +130,8 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// Endpoint is a destination that belongs to a tenant, with the configuration
-// for verifying what arrives for it and for delivering it onwards.
+// Endpoint is a destination that belongs to a tenant: where, how and which
+// of the tenant's events are delivered.
 type Endpoint struct {
 	ID       EndpointID
 	TenantID TenantID
@@ -139,7 +140,6 @@ type Endpoint struct {
 	URL            string
 	State          EndpointState
 	DisabledReason DisabledReason
-	IngestVerifier VerifierConfig
 	// SigningSecrets sign outbound deliveries: the current secret (zero
 	// ExpiresAt) first, then rotated-out secrets still in their grace period.
 	SigningSecrets []SigningSecret
@@ -150,9 +150,7 @@ type Endpoint struct {
 	Headers map[string]string
 	// Subscription is the endpoint's subscription filter: which of its
 	// tenant's events it receives ([Endpoint.Receives]). The zero value
-	// takes every event. Until fan-out lands, an event is still delivered
-	// to the one endpoint it names, whatever the filter
-	// (docs/delivery.md#subscriptions).
+	// takes every event (docs/delivery.md#subscriptions).
 	Subscription Subscription
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -161,7 +159,6 @@ type Endpoint struct {
 // clone returns a copy of e that shares no slice or map with it.
 func (e *Endpoint) clone() *Endpoint {
 	c := *e
-	c.IngestVerifier.Secrets = slices.Clone(e.IngestVerifier.Secrets)
 	c.SigningSecrets = slices.Clone(e.SigningSecrets)
 	c.Headers = maps.Clone(e.Headers)
 	c.Subscription = e.Subscription.clone()

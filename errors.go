@@ -45,7 +45,7 @@ type Code string
 const (
 	CodeSignature          Code = "E1001" // missing or bad signature, or timestamp outside tolerance
 	CodeBodyTooLarge       Code = "E1002" // body over the limit
-	CodeUnknownEndpoint    Code = "E1003" // unknown, malformed or deleted endpoint id (ingest)
+	CodeUnknownSource      Code = "E1003" // unknown, malformed or deleted source id (ingest)
 	CodeBadIdempotencyKey  Code = "E1004" // idempotency key is not 1–255 printable ASCII characters
 	CodeIdempotencyReused  Code = "E1005" // idempotency key reused with another body
 	CodeRateLimited        Code = "E1006" // tenant over its ingest rate
@@ -79,7 +79,7 @@ type CodeInfo struct {
 var codes = map[Code]CodeInfo{
 	CodeSignature:          {http.StatusUnauthorized, "Invalid signature"},
 	CodeBodyTooLarge:       {http.StatusRequestEntityTooLarge, "Body too large"},
-	CodeUnknownEndpoint:    {http.StatusNotFound, "Unknown endpoint"},
+	CodeUnknownSource:      {http.StatusNotFound, "Unknown source"},
 	CodeBadIdempotencyKey:  {http.StatusBadRequest, "Invalid idempotency key"},
 	CodeIdempotencyReused:  {http.StatusUnprocessableEntity, "Idempotency key reused with a different body"},
 	CodeRateLimited:        {http.StatusTooManyRequests, "Rate limited"},

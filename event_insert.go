@@ -11,9 +11,11 @@ import (
 // nothing behind (and, for a store writing in its caller's transaction,
 // leaves that transaction usable).
 //
-//   - TenantID and EndpointID go through [SafeText] too: an id with bytes
-//     no id has names no endpoint, and the insert answers ErrNotFound as
-//     for any unknown endpoint.
+//   - TenantID, SourceID and EndpointIDs go through [SafeText] too: an id
+//     with bytes no id has names nothing, and the insert answers
+//     ErrNotFound for that row as for any unknown endpoint. EndpointIDs
+//     is cut to its distinct ids, in order; more than [MaxSendEndpoints]
+//     of them is refused (E1009).
 //   - ContentType, the names and values of Headers, and IdempotencyKey go
 //     through [SafeText] (see [SafeHeader]); Body and BodyHash are kept byte
 //     for byte. The ingester refuses a Content-Type it would have to change
@@ -48,7 +50,17 @@ func (p *EventInsertParams) Storable() (*EventInsertParams, error) {
 	out := *p
 	out.Channels = slices.Clone(p.Channels)
 	out.TenantID = TenantID(SafeText(string(p.TenantID)))
-	out.EndpointID = EndpointID(SafeText(string(p.EndpointID)))
+	out.SourceID = SourceID(SafeText(string(p.SourceID)))
+	out.EndpointIDs = nil
+	for _, id := range p.EndpointIDs {
+		id = EndpointID(SafeText(string(id)))
+		if !slices.Contains(out.EndpointIDs, id) {
+			out.EndpointIDs = append(out.EndpointIDs, id)
+		}
+	}
+	if len(out.EndpointIDs) > MaxSendEndpoints {
+		return nil, invalid(CodeMalformedRequest, "an event may name at most %d endpoints, got %d", MaxSendEndpoints, len(out.EndpointIDs))
+	}
 	out.Type = StorableEventType(p.Type)
 	out.ContentType = SafeText(p.ContentType)
 	out.Headers = SafeHeader(p.Headers)

@@ -7,26 +7,30 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
 // Embedding Kapsel: the front door (package service) is built from a store
-// and a Config in one call; a webhook ingested through its handler is
-// committed, then delivered to its destination, signed per Standard
-// Webhooks. The in-memory store keeps the example self-contained;
-// production code uses store/pgstore or store/sqlitestore.
+// and a Config in one call; a webhook ingested at a source through its
+// handler is committed with one delivery per subscribed endpoint, then
+// delivered to each, signed per Standard Webhooks. The in-memory store
+// keeps the example self-contained; production code uses store/pgstore or
+// store/sqlitestore.
 func Example() {
 	ctx := context.Background()
 
-	// The destination: prints what it receives.
-	received := make(chan string, 1)
+	// The destinations: two paths of one server, which reports what each
+	// receives.
+	received := make(chan string, 2)
 	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		received <- fmt.Sprintf("%s %s attempt=%s signed=%t", r.Method, body,
+		received <- fmt.Sprintf("%s %s %s attempt=%s signed=%t", r.Method, r.URL.Path, body,
 			r.Header.Get("X-Kapsel-Attempt"), r.Header.Get("webhook-signature") != "")
 	}))
 	defer dest.Close()
@@ -50,25 +54,43 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	ep, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: dest.URL})
+	// The inbound door, and two destinations subscribed to its events.
+	src, err := k.CreateSource(ctx, tenant.ID, service.SourceCreate{Name: "shop"})
 	if err != nil {
 		panic(err)
+	}
+	for _, name := range []string{"billing", "warehouse"} {
+		_, _, err := k.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+			Name: name, URL: dest.URL + "/" + name, SourceIDs: []kapsel.SourceID{src.ID},
+		})
+		if err != nil {
+			panic(err)
+		}
 	}
 
-	resp, err := http.Post(kapseld.URL+"/ingest/"+string(ep.ID), "application/json", strings.NewReader(`{"order":42}`))
+	resp, err := http.Post(kapseld.URL+service.IngestURL(src.ID), "application/json", strings.NewReader(`{"order":42}`))
 	if err != nil {
 		panic(err)
 	}
+	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	fmt.Println("ingest answered", resp.StatusCode)
+	fmt.Println("ingest answered", resp.StatusCode, strings.Contains(string(answer), `"deliveries":2`))
 
-	select {
-	case got := <-received:
-		fmt.Println("destination got:", got)
-	case <-time.After(10 * time.Second):
-		fmt.Println("not delivered")
+	var got []string
+	for range 2 {
+		select {
+		case g := <-received:
+			got = append(got, g)
+		case <-time.After(10 * time.Second):
+			got = append(got, "not delivered")
+		}
+	}
+	slices.Sort(got)
+	for _, g := range got {
+		fmt.Println("destination got:", g)
 	}
 	// Output:
-	// ingest answered 202
-	// destination got: POST {"order":42} attempt=1 signed=true
+	// ingest answered 202 true
+	// destination got: POST /billing {"order":42} attempt=1 signed=true
+	// destination got: POST /warehouse {"order":42} attempt=1 signed=true
 }

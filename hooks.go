@@ -21,14 +21,17 @@ type Hooks struct {
 
 // IngestInfo describes one ingest request.
 type IngestInfo struct {
-	EndpointID EndpointID // empty when the id was malformed
-	TenantID   TenantID   // empty when the endpoint was not found
+	SourceID SourceID // empty when the id was malformed
+	TenantID TenantID // empty when the source was not found
 	// Status is the HTTP status answered.
 	Status int
 	// Code is empty on success.
 	Code      Code
 	Duplicate bool
-	Duration  time.Duration
+	// Deliveries is the number of deliveries the event was fanned out to
+	// (zero for a duplicate or a refusal).
+	Deliveries int
+	Duration   time.Duration
 }
 
 // AttemptOutcome is what an attempt led to.
@@ -39,7 +42,7 @@ const (
 	OutcomeDelivered AttemptOutcome = "delivered" // 2xx
 	OutcomeRetry     AttemptOutcome = "retry"     // failed, rescheduled
 	OutcomeFailed    AttemptOutcome = "failed"    // failed, no more retries
-	OutcomeDisabled  AttemptOutcome = "disabled"  // 410 Gone: endpoint disabled, event waits
+	OutcomeDisabled  AttemptOutcome = "disabled"  // 410 Gone: endpoint disabled, delivery waits
 	OutcomeLeaseLost AttemptOutcome = "lease_lost"
 )
 
@@ -47,12 +50,14 @@ const (
 type AttemptInfo struct {
 	EndpointID EndpointID
 	EventID    EventID
+	DeliveryID DeliveryID
+	EventType  string
 	Number     int
 	Outcome    AttemptOutcome
 	StatusCode int
 	ErrorCode  Code
 	Duration   time.Duration
-	// EndToEnd is the time from the event's creation to this successful
+	// EndToEnd is the time from the delivery's creation to this successful
 	// attempt's answer; zero unless Outcome is OutcomeDelivered.
 	EndToEnd time.Duration
 }

@@ -14,17 +14,18 @@ const (
 	EndpointIDPrefix = "ep_"
 	SourceIDPrefix   = "src_"
 	EventIDPrefix    = "evt_"
+	DeliveryIDPrefix = "dlv_"
 	AttemptIDPrefix  = "att_"
 )
 
 // Two kinds of id share the ULID form (48-bit millisecond timestamp, 80 more
 // bits, Crockford base32):
 //
-//   - Events and attempts must sort in creation order, so their ids come
+//   - Events, deliveries and attempts must sort in creation order, so their ids come
 //     from one monotonic source: within a millisecond the 80 bits are the
 //     previous id's plus one.
-//   - Tenant, endpoint and source ids are capabilities: an
-//     endpoint's id is its ingest URL (I9 of docs/guarantees.md wants at least 80
+//   - Tenant, endpoint and source ids are capabilities: a
+//     source's id is its ingest URL (I9 of docs/guarantees.md wants at least 80
 //     unpredictable bits). Their 80 bits are drawn from crypto/rand for
 //     every id, never derived from another id; were they taken from the
 //     monotonic source, an endpoint created in the same millisecond as an
@@ -40,11 +41,15 @@ type TenantID string
 // names it), so it is unguessable.
 type EndpointID string
 
-// SourceID identifies a source, the inbound door events arrive by (SPEC
-// 0.2); on the wire it reads "src_" followed by a ULID whose 80 low bits
-// are random. An endpoint's [Subscription] names sources by it. It is a
-// capability (a source's ingest URL will name it), so it is unguessable.
+// SourceID identifies a [Source], the inbound door events arrive by; on
+// the wire it reads "src_" followed by a ULID whose 80 low bits are random.
+// An endpoint's [Subscription] names sources by it. It is a capability (the
+// source's ingest URL names it), so it is unguessable.
 type SourceID string
+
+// DeliveryID identifies a [Delivery]; on the wire it reads "dlv_" followed
+// by a ULID.
+type DeliveryID string
 
 // EventID identifies an [Event]; on the wire it reads "evt_" followed by a ULID.
 // It is also the event's Standard Webhooks "webhook-id", the same on every attempt.
@@ -66,6 +71,9 @@ func NewSourceID() SourceID { return SourceID(SourceIDPrefix + newRandomULID()) 
 
 // NewEventID returns a new, time-sortable EventID.
 func NewEventID() EventID { return EventID(EventIDPrefix + newULID()) }
+
+// NewDeliveryID returns a new, time-sortable DeliveryID.
+func NewDeliveryID() DeliveryID { return DeliveryID(DeliveryIDPrefix + newULID()) }
 
 // NewAttemptID returns a new, time-sortable AttemptID.
 func NewAttemptID() AttemptID { return AttemptID(AttemptIDPrefix + newULID()) }
@@ -94,6 +102,12 @@ func ParseEventID(s string) (EventID, error) {
 	return EventID(s), parseID(s, EventIDPrefix)
 }
 
+// ParseDeliveryID checks that s is a well-formed DeliveryID.
+// It returns an error wrapping [ErrInvalid] otherwise.
+func ParseDeliveryID(s string) (DeliveryID, error) {
+	return DeliveryID(s), parseID(s, DeliveryIDPrefix)
+}
+
 // ParseAttemptID checks that s is a well-formed AttemptID.
 // It returns an error wrapping [ErrInvalid] otherwise.
 func ParseAttemptID(s string) (AttemptID, error) {
@@ -114,6 +128,9 @@ func (id EventID) String() string { return string(id) }
 
 // String returns the wire form of the id.
 func (id AttemptID) String() string { return string(id) }
+
+// String returns the wire form of the id.
+func (id DeliveryID) String() string { return string(id) }
 
 // ulidLen is the length of a ULID in Crockford base32.
 const ulidLen = 26

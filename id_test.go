@@ -66,18 +66,19 @@ func FuzzParseEventID(f *testing.F) {
 
 func TestStatusTransitions(t *testing.T) {
 	t.Parallel()
-	all := []EventStatus{EventPending, EventDelivering, EventDelivered, EventFailed}
-	allowed := map[[2]EventStatus]bool{
-		{EventPending, EventDelivering}:   true,
-		{EventDelivering, EventDelivered}: true,
-		{EventDelivering, EventFailed}:    true,
-		{EventDelivering, EventPending}:   true,
-		{EventDelivered, EventPending}:    true,
-		{EventFailed, EventPending}:       true,
+	all := []DeliveryStatus{DeliveryPending, DeliveryDelivering, DeliveryDelivered, DeliveryFailed}
+	allowed := map[[2]DeliveryStatus]bool{
+		{DeliveryPending, DeliveryDelivering}:   true,
+		{DeliveryPending, DeliveryFailed}:       true, // its endpoint was deleted
+		{DeliveryDelivering, DeliveryDelivered}: true,
+		{DeliveryDelivering, DeliveryFailed}:    true,
+		{DeliveryDelivering, DeliveryPending}:   true,
+		{DeliveryDelivered, DeliveryPending}:    true,
+		{DeliveryFailed, DeliveryPending}:       true,
 	}
 	for _, from := range all {
 		for _, to := range all {
-			if got := from.CanTransitionTo(to); got != allowed[[2]EventStatus{from, to}] {
+			if got := from.CanTransitionTo(to); got != allowed[[2]DeliveryStatus{from, to}] {
 				t.Errorf("%s → %s: CanTransitionTo = %v", from, to, got)
 			}
 		}
@@ -87,7 +88,7 @@ func TestStatusTransitions(t *testing.T) {
 func TestCodeTable(t *testing.T) {
 	t.Parallel()
 	for code, want := range map[Code]int{
-		CodeSignature: 401, CodeBodyTooLarge: 413, CodeUnknownEndpoint: 404,
+		CodeSignature: 401, CodeBodyTooLarge: 413, CodeUnknownSource: 404,
 		CodeBadIdempotencyKey: 400, CodeIdempotencyReused: 422, CodeRateLimited: 429,
 		CodeInvalidURL: 422, CodeInvalidHeader: 422, CodeMalformedRequest: 400,
 		CodeUnauthenticated: 401, CodeNotFound: 404, CodeStorageUnavailable: 503,

@@ -7,23 +7,25 @@ import (
 )
 
 // Version is Kapsel's version, sent in the User-Agent of every delivery.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Ingester accepts webhooks: it verifies them, stores them durably and only
 // then answers. The default implementation is ingest.Ingester; its
-// http.Handler serves POST /ingest/{endpoint_id}.
+// http.Handler serves POST /ingest/{source_id}.
 type Ingester interface {
 	// Ingest verifies and stores one webhook. It returns only after the event
-	// is committed. Errors are *Error values with a documented Code
-	// (CodeSignature, CodeUnknownEndpoint, CodeStorageUnavailable, …).
+	// and its deliveries are committed. Errors are *Error values with a
+	// documented Code (CodeSignature, CodeUnknownSource,
+	// CodeStorageUnavailable, …).
 	Ingest(ctx context.Context, req *IngestRequest) (*IngestResult, error)
 }
 
 // IngestRequest is one inbound webhook.
 type IngestRequest struct {
-	// EndpointID is as received, not yet validated.
-	EndpointID string
-	Header     http.Header
+	// SourceID is as received, not yet validated: a source id, or the id
+	// of a 0.1 endpoint whose source the upgrade made ([LegacySourceID]).
+	SourceID string
+	Header   http.Header
 	// Body is the raw request body.
 	Body []byte
 }
@@ -41,7 +43,7 @@ type IngestResult struct {
 	Challenge string
 }
 
-// Dispatcher delivers stored events to their destinations with retries,
+// Dispatcher delivers stored events' deliveries to their destinations with retries,
 // backoff and circuit breaking. The default implementation is
 // delivery.Dispatcher.
 type Dispatcher interface {
@@ -51,12 +53,12 @@ type Dispatcher interface {
 	// Stop stops claiming, lets in-flight attempts finish until ctx ends,
 	// then releases the remaining leases. Stopping twice is safe.
 	Stop(ctx context.Context) error
-	// Wake tells the dispatcher that new events are due, so it claims now
+	// Wake tells the dispatcher that new deliveries are due, so it claims now
 	// instead of at its next poll. It never blocks.
 	Wake()
 }
 
-// Waker is anything that can be told that new events are due, such as a
+// Waker is anything that can be told that new deliveries are due, such as a
 // [Dispatcher]. The ingester wakes one after each commit.
 type Waker interface {
 	Wake()

@@ -9,7 +9,6 @@ import "strings"
 //
 //   - URL: [CheckURL] (E1007);
 //   - Headers: [CheckHeaders] (E1008);
-//   - IngestVerifier: [VerifierConfig.Validate] (E1009; no empty secret);
 //   - SigningSecrets: at most [MaxSigningSecrets], each one
 //     [CheckSigningSecret] accepts (E1009). An endpoint with none is
 //     delivered unsigned; the management API always gives it one.
@@ -29,9 +28,6 @@ func (e *Endpoint) ValidateConfig() error {
 		return err
 	}
 	if err := CheckHeaders(e.Headers); err != nil {
-		return err
-	}
-	if err := e.IngestVerifier.Validate(); err != nil {
 		return err
 	}
 	if err := checkSigningSecrets(e.SigningSecrets); err != nil {

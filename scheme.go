@@ -41,7 +41,7 @@ const (
 	MaxVerifierSecretLength = 1024
 )
 
-// VerifierConfig says how inbound webhooks for an endpoint are authenticated.
+// VerifierConfig says how inbound webhooks arriving by a [Source] are authenticated.
 type VerifierConfig struct {
 	// Scheme is one of the Scheme* constants, or the name of a verifier an
 	// application registered with the ingester. Defaults to "none".
@@ -76,29 +76,29 @@ func (v VerifierConfig) Validate() error {
 	builtin := IsBuiltinScheme(scheme)
 	switch {
 	case scheme == SchemeNone && len(v.Secrets) > 0:
-		return invalid(CodeMalformedRequest, "ingest_verifier.secrets must be empty for scheme none")
+		return invalid(CodeMalformedRequest, "verifier.secrets must be empty for scheme none")
 	case builtin && scheme != SchemeNone && len(v.Secrets) == 0:
-		return invalid(CodeMalformedRequest, "ingest_verifier.secrets needs at least one secret for scheme %s", scheme)
+		return invalid(CodeMalformedRequest, "verifier.secrets needs at least one secret for scheme %s", scheme)
 	case len(v.Secrets) > MaxVerifierSecrets:
-		return invalid(CodeMalformedRequest, "ingest_verifier.secrets has more than %d secrets", MaxVerifierSecrets)
+		return invalid(CodeMalformedRequest, "verifier.secrets has more than %d secrets", MaxVerifierSecrets)
 	}
 	for i, s := range v.Secrets {
 		if s == "" || len(s) > MaxVerifierSecretLength {
-			return invalid(CodeMalformedRequest, "ingest_verifier.secrets[%d] must be 1–%d bytes", i, MaxVerifierSecretLength)
+			return invalid(CodeMalformedRequest, "verifier.secrets[%d] must be 1–%d bytes", i, MaxVerifierSecretLength)
 		}
 		if scheme == SchemeStandardWebhooks {
 			if err := CheckSigningSecret(s); err != nil {
-				return invalid(CodeMalformedRequest, "ingest_verifier.secrets[%d] must be a %s secret of %d–%d bytes",
+				return invalid(CodeMalformedRequest, "verifier.secrets[%d] must be a %s secret of %d–%d bytes",
 					i, SigningSecretPrefix, MinSigningKeyBytes, MaxSigningKeyBytes)
 			}
 		}
 	}
 	if v.Header != "" {
 		if builtin && scheme != SchemeHMACSHA256 {
-			return invalid(CodeMalformedRequest, "ingest_verifier.header applies only to scheme %s", SchemeHMACSHA256)
+			return invalid(CodeMalformedRequest, "verifier.header applies only to scheme %s", SchemeHMACSHA256)
 		}
 		if !ValidHeaderName(v.Header) {
-			return invalid(CodeMalformedRequest, "ingest_verifier.header is not a valid HTTP field name")
+			return invalid(CodeMalformedRequest, "verifier.header is not a valid HTTP field name")
 		}
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 // things through the front door (package service), whose operations
 // validate before they call the store. It is composed of small role interfaces;
 // each consumer asks only for the part it needs ([IngestStore] for the
-// ingester, [DeliveryStore] for the dispatcher). Implementations:
+// ingester, [DispatcherStore] for the dispatcher). Implementations:
 // store/pgstore (Postgres, production), store/sqlitestore (embedded, durable,
 // kapseld's zero-config default) and store/memstore (in memory, for tests).
 // store/storetest is the conformance suite every implementation passes.
@@ -24,8 +24,10 @@ import (
 // cannot be reached, in which case nothing was written.
 type Store interface {
 	TenantStore
+	SourceStore
 	EndpointStore
 	EventStore
+	DeliveryStore
 	AttemptStore
 	BreakerStore
 	// Ping returns nil when the store is reachable and its schema current.
@@ -37,30 +39,30 @@ type Store interface {
 // For component authors: the consumer view a component takes of a [Store].
 type IngestStore interface {
 	TenantGetter
-	EndpointGetter
+	SourceGetter
 	EventInserter
 }
 
-// DeliveryStore is what the dispatcher needs.
+// DispatcherStore is what the dispatcher needs.
 //
 // For component authors: the consumer view a component takes of a [Store].
-type DeliveryStore interface {
+type DispatcherStore interface {
 	EndpointGetter
 	EndpointStateSetter
-	EventQueue
+	DeliveryQueue
 	BreakerStore
 }
 
 // Notifier is an optional store capability: a wake-up when any process
-// commits new due events (Postgres LISTEN/NOTIFY). The dispatcher discovers it
+// commits new due deliveries (Postgres LISTEN/NOTIFY). The dispatcher discovers it
 // by type assertion and falls back to polling without it.
 //
 // For store implementers: an optional capability, found by type assertion.
 type Notifier interface {
-	// EventListen returns a channel that receives a value, coalesced, each
-	// time events were committed by any process. The channel is closed when
-	// ctx ends or the listener fails for good.
-	EventListen(ctx context.Context) (<-chan struct{}, error)
+	// DeliveryListen returns a channel that receives a value, coalesced,
+	// each time deliveries were committed by any process. The channel is
+	// closed when ctx ends or the listener fails for good.
+	DeliveryListen(ctx context.Context) (<-chan struct{}, error)
 }
 
 // Page limits. A list asks for Limit items after Cursor.
@@ -95,7 +97,7 @@ type Unwrapper interface {
 // them off. A capability found underneath a wrapper is called on the
 // wrapped store directly: the wrapper does not see those calls.
 //
-// s is a [Store] or one of its consumer views ([DeliveryStore], …). It
+// s is a [Store] or one of its consumer views ([DispatcherStore], …). It
 // follows at most maxUnwrap wrappers, so a wrapper whose Unwrap returns
 // itself cannot make it loop.
 func StoreAs[T any](s any) (T, bool) {

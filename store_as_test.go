@@ -11,7 +11,7 @@ import (
 // store and hides it behind the embedded interface.
 type notifyingStore struct{ kapsel.Store }
 
-func (notifyingStore) EventListen(context.Context) (<-chan struct{}, error) { return nil, nil }
+func (notifyingStore) DeliveryListen(context.Context) (<-chan struct{}, error) { return nil, nil }
 
 type wrapper struct{ kapsel.Store }
 

@@ -5,14 +5,17 @@ import (
 	"time"
 )
 
-// AttemptStore reads the audit trail; attempts are written by EventComplete.
+// AttemptStore reads the audit trail; attempts are written by
+// DeliveryComplete.
 //
 // For store implementers: a role interface of [Store]. Applications do not
 // call it to create or change anything; the front door (package service)
 // does, after validating.
 type AttemptStore interface {
-	// AttemptList lists an event's attempts, oldest first. ErrNotFound when
-	// the event is not visible to TenantID.
+	// AttemptList lists the attempts of one delivery (DeliveryID set) or
+	// of all the deliveries of one event (EventID set), oldest first.
+	// ErrNotFound when that delivery or event is not visible to TenantID;
+	// ErrInvalid unless exactly one of the two is set.
 	AttemptList(ctx context.Context, params *AttemptListParams) ([]*Attempt, error)
 	// AttemptStats summarises an endpoint's attempts since Since.
 	AttemptStats(ctx context.Context, params *AttemptStatsParams) (*AttemptStats, error)
@@ -20,9 +23,10 @@ type AttemptStore interface {
 
 // AttemptListParams are the arguments of AttemptList.
 type AttemptListParams struct {
-	EventID  EventID
-	TenantID TenantID
-	Limit    int
+	DeliveryID DeliveryID
+	EventID    EventID
+	TenantID   TenantID
+	Limit      int
 	// Cursor is the last attempt id of the previous page.
 	Cursor AttemptID
 	// ResponseBodyLimit, when positive, cuts each ResponseBody to its first

@@ -49,7 +49,7 @@ type EndpointStore interface {
 	// Update on a copy, validates the result and writes it, so no
 	// concurrent write lands between the read and the write and no change
 	// already answered is undone (I8 of docs/guarantees.md). Only the
-	// configuration is written — Name, URL, IngestVerifier, RetryPolicy,
+	// configuration is written — Name, URL, RetryPolicy,
 	// Timeout, Headers, Subscription — with UpdatedAt = Now; what Update does to the
 	// other fields (state, signing secrets, ids, times) is ignored: signing
 	// secrets change only through EndpointRotateSecret.
@@ -71,8 +71,13 @@ type EndpointStore interface {
 	// [CheckSigningSecret] refuses Secret or Grace is negative.
 	EndpointRotateSecret(ctx context.Context, params *EndpointRotateSecretParams) (*Endpoint, error)
 	// EndpointDelete deletes an endpoint softly: it disappears from gets,
-	// lists and ingest, its events are no longer delivered, and its audit
-	// trail is kept. ErrNotFound as EndpointGet.
+	// lists and fan-out, and in the same transaction its pending and
+	// delivering deliveries end as failed with LastError
+	// [LastErrorEndpointDeleted] (they stay listed, with the audit trail).
+	// Once it returns, no new delivery is created for the endpoint and no
+	// claim returns one of its deliveries. A delivering one keeps its lease
+	// token, so that the attempt in flight is still recorded: see
+	// DeliveryComplete. ErrNotFound as EndpointGet.
 	EndpointDelete(ctx context.Context, params *EndpointDeleteParams) error
 }
 
@@ -127,7 +132,7 @@ func (p *EndpointUpdateParams) Validate() error {
 // write, one rule for every store: it calls Update once on a copy of cur —
 // the stored endpoint, read under the store's lock or in its transaction —
 // and returns the endpoint to write: cur with the configuration fields
-// (Name as [SafeText] makes it, URL, IngestVerifier, RetryPolicy, Timeout,
+// (Name as [SafeText] makes it, URL, RetryPolicy, Timeout,
 // Headers, Subscription) of Update's result, and everything else, signing secrets
 // included, as stored. Update's error comes back unchanged; a result that
 // [Endpoint.ValidateConfig] refuses, signing secrets aside, comes back as
@@ -139,7 +144,7 @@ func (p *EndpointUpdateParams) Apply(cur *Endpoint) (*Endpoint, error) {
 	}
 	out := *cur
 	out.Name, out.URL = SafeText(next.Name), next.URL
-	out.IngestVerifier, out.RetryPolicy, out.Timeout = next.IngestVerifier, next.RetryPolicy, next.Timeout
+	out.RetryPolicy, out.Timeout = next.RetryPolicy, next.Timeout
 	out.Headers, out.Subscription = next.Headers, next.Subscription
 	check := out
 	check.SigningSecrets = nil

@@ -66,17 +66,17 @@ type claimWatcher struct {
 	got     map[kapsel.EndpointID]int
 }
 
-func (c *claimWatcher) EventClaim(ctx context.Context, p *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
-	evs, err := c.Store.EventClaim(ctx, p)
+func (c *claimWatcher) DeliveryClaim(ctx context.Context, p *kapsel.DeliveryClaimParams) ([]*kapsel.Delivery, error) {
+	dls, err := c.Store.DeliveryClaim(ctx, p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.Now.After(c.claimed) {
 		c.claimed = p.Now
 	}
-	for _, e := range evs {
-		c.got[e.EndpointID]++
+	for _, d := range dls {
+		c.got[d.EndpointID]++
 	}
-	return evs, err
+	return dls, err
 }
 
 func (c *claimWatcher) claimedSince(t time.Time) bool {
@@ -122,27 +122,41 @@ func (e *env) endpoint(url string, timeout time.Duration) kapsel.EndpointID {
 	return ep.ID
 }
 
-// insert stores n events for the endpoint, created at now.
-func (e *env) insert(id kapsel.EndpointID, n int, now time.Time) []kapsel.EventID {
+// insert stores n events sent to the endpoint alone, created at now, and
+// returns their deliveries.
+func (e *env) insert(id kapsel.EndpointID, n int, now time.Time) []kapsel.DeliveryID {
+	e.t.Helper()
+	return e.insertTo([]kapsel.EndpointID{id}, n, now)[id]
+}
+
+// insertTo stores n events, each sent to all the endpoints, created at
+// now, and returns their deliveries by endpoint.
+func (e *env) insertTo(eps []kapsel.EndpointID, n int, now time.Time) map[kapsel.EndpointID][]kapsel.DeliveryID {
 	e.t.Helper()
 	params := &kapsel.EventInsertManyParams{Now: now}
 	for i := range n {
 		body := fmt.Appendf(nil, `{"n":%d}`, i)
 		sum := sha256.Sum256(body)
 		params.Events = append(params.Events, &kapsel.EventInsertParams{
-			TenantID: e.tenant, EndpointID: id, Body: body, BodyHash: sum[:], ContentType: "application/json",
+			TenantID: e.tenant, EndpointIDs: eps, Body: body, BodyHash: sum[:], ContentType: "application/json",
 		})
 	}
 	res, err := e.store.EventInsertMany(e.ctx, params)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ids := make([]kapsel.EventID, len(res))
-	for i, r := range res {
+	ids := map[kapsel.EndpointID][]kapsel.DeliveryID{}
+	for _, r := range res {
 		if r.Err != nil {
 			e.t.Fatal(r.Err)
 		}
-		ids[i] = r.Event.ID
+		dls, err := e.store.DeliveryList(e.ctx, &kapsel.DeliveryListParams{EventID: r.Event.ID})
+		if err != nil || len(dls) != len(eps) {
+			e.t.Fatalf("deliveries of event %s: %d, %v; want %d", r.Event.ID, len(dls), err, len(eps))
+		}
+		for _, d := range dls {
+			ids[d.EndpointID] = append(ids[d.EndpointID], d.ID)
+		}
 	}
 	return ids
 }
@@ -204,19 +218,19 @@ func (e *env) breaker(id kapsel.EndpointID) *kapsel.BreakerState {
 	return st
 }
 
-// idle reports whether no event is leased.
+// idle reports whether no delivery is leased.
 func (e *env) idle() bool {
-	st, err := e.store.EventStats(e.ctx, &kapsel.EventStatsParams{Now: e.clock.Now()})
-	return err == nil && st.Count[kapsel.EventDelivering] == 0
+	st, err := e.store.DeliveryStats(e.ctx, &kapsel.DeliveryStatsParams{Now: e.clock.Now()})
+	return err == nil && st.Count[kapsel.DeliveryDelivering] == 0
 }
 
-// count returns how many events have the status, paging through EventList
-// (EventStats counts only pending and delivering events).
-func (e *env) count(status kapsel.EventStatus) int {
+// count returns how many deliveries have the status, paging through
+// DeliveryList (DeliveryStats counts only pending and delivering ones).
+func (e *env) count(status kapsel.DeliveryStatus) int {
 	n := 0
-	p := &kapsel.EventListParams{Status: status, Limit: kapsel.MaxPageLimit}
-	for {
-		page, err := e.store.EventList(e.ctx, p)
+	p := &kapsel.DeliveryListParams{Status: status, Limit: kapsel.MaxPageLimit}
+	for range 10_000 {
+		page, err := e.store.DeliveryList(e.ctx, p)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -226,12 +240,14 @@ func (e *env) count(status kapsel.EventStatus) int {
 		}
 		p.Cursor = page[len(page)-1].ID
 	}
+	e.t.Fatal("too many pages of deliveries")
+	return n
 }
 
-func (e *env) attempts(ids []kapsel.EventID) (total int, per []int) {
+func (e *env) attempts(ids []kapsel.DeliveryID) (total int, per []int) {
 	e.t.Helper()
 	for _, id := range ids {
-		as, err := e.store.AttemptList(e.ctx, &kapsel.AttemptListParams{EventID: id, Limit: kapsel.MaxPageLimit})
+		as, err := e.store.AttemptList(e.ctx, &kapsel.AttemptListParams{DeliveryID: id, Limit: kapsel.MaxPageLimit})
 		if err != nil {
 			e.t.Fatal(err)
 		}

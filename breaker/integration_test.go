@@ -14,7 +14,7 @@ import (
 
 // TestDispatcherSpendsNoAttemptsWhileOpen: a dead destination trips the
 // breaker after three attempts; for the whole cool-down nothing is sent and
-// no attempt is recorded; then one probe succeeds and every event is
+// no attempt is recorded; then one probe succeeds and every delivery is
 // delivered.
 func TestDispatcherSpendsNoAttemptsWhileOpen(t *testing.T) {
 	t.Parallel()
@@ -43,21 +43,21 @@ func TestDispatcherSpendsNoAttemptsWhileOpen(t *testing.T) {
 		t.Fatalf("%d attempts recorded while open, want 3", total)
 	}
 	if n := w.claims(a); n != claimedBefore {
-		t.Fatalf("%d events of the open endpoint claimed during the cool-down", n-claimedBefore)
+		t.Fatalf("%d deliveries of the open endpoint claimed during the cool-down", n-claimedBefore)
 	}
 
 	// The destination recovers; at OpenUntil one probe goes, succeeds, and
 	// everything follows.
 	dest.status.Store(http.StatusOK)
 	e.clock.Set(open.OpenUntil)
-	e.waitFor("every event delivered", func() bool { return e.count(kapsel.EventDelivered) == len(ids) }, d)
+	e.waitFor("every delivery made", func() bool { return e.count(kapsel.DeliveryDelivered) == len(ids) }, d)
 	if n := dest.hits.Load(); n != 3+5 {
-		t.Fatalf("%d requests in all, want 8 (3 failures, then each event once)", n)
+		t.Fatalf("%d requests in all, want 8 (3 failures, then each delivery once)", n)
 	}
 	total, per := e.attempts(ids)
 	slices.Sort(per)
 	if total != 8 || !slices.Equal(per, []int{1, 1, 2, 2, 2}) {
-		t.Fatalf("attempts per event %v, want the three failed events twice and the others once", per)
+		t.Fatalf("attempts per delivery %v, want the three failed deliveries twice and the others once", per)
 	}
 	if got, want := hooks.transitions(), []string{"closed>open", "open>half_open", "half_open>closed"}; !slices.Equal(got, want) {
 		t.Fatalf("transitions %v, want %v", got, want)
@@ -98,7 +98,7 @@ func TestDispatcherRestartKeepsTheBreakerOpen(t *testing.T) {
 	})
 	dest.status.Store(http.StatusOK)
 	e.clock.Set(open.OpenUntil)
-	e.waitFor("every event delivered", func() bool { return e.count(kapsel.EventDelivered) == len(ids) }, d2)
+	e.waitFor("every delivery made", func() bool { return e.count(kapsel.DeliveryDelivered) == len(ids) }, d2)
 	if got := hooks2.transitions(); !slices.Equal(got, []string{"open>half_open", "half_open>closed"}) {
 		t.Fatalf("the restarted Set's transitions: %v", got)
 	}
@@ -159,5 +159,57 @@ func TestTwoDispatchersSendOneProbe(t *testing.T) {
 	slices.Sort(all)
 	if want := []string{"closed>open", "half_open>open", "open>half_open"}; !slices.Equal(all, want) {
 		t.Fatalf("transitions reported %v, want %v", all, want)
+	}
+}
+
+// TestFanOutBreakerOpenForOneEndpointOnly: the same five events fan out to
+// a dead endpoint and a healthy one. The dead one's breaker trips after
+// three attempts and its deliveries wait, unattempted, for the whole
+// cool-down; the healthy endpoint's deliveries of the very same events are
+// all made meanwhile, each once, and its breaker never leaves closed.
+func TestFanOutBreakerOpenForOneEndpointOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dead := newDestination(t, http.StatusServiceUnavailable)
+	healthy := newDestination(t, http.StatusOK)
+	a := e.endpoint(dead.srv.URL, 5*time.Second)
+	b := e.endpoint(healthy.srv.URL, 5*time.Second)
+	ids := e.insertTo([]kapsel.EndpointID{a, b}, 5, e.clock.Now())
+	set, hooks := e.set(breaker.Config{ConsecutiveFailures: 3})
+	d, w := e.dispatcher(set, 1)
+
+	open := e.tripped(a, d)
+	e.waitFor("the healthy endpoint's deliveries", func() bool { return e.count(kapsel.DeliveryDelivered) == len(ids[b]) }, d)
+	if n := dead.hits.Load(); n != 3 {
+		t.Fatalf("%d requests to the dead endpoint before the trip, want 3", n)
+	}
+	claimedBefore := w.claims(a)
+	e.stepThrough(open.OpenUntil.Add(-time.Millisecond), 10*time.Second, []*delivery.Dispatcher{d}, []*claimWatcher{w}, func() {
+		if n := dead.hits.Load(); n != 3 {
+			t.Fatalf("at %s, while open: %d requests to the dead endpoint, want 3", e.clock.Now(), n)
+		}
+	})
+	if n := w.claims(a); n != claimedBefore {
+		t.Fatalf("%d deliveries of the open endpoint claimed during the cool-down", n-claimedBefore)
+	}
+	if total, _ := e.attempts(ids[a]); total != 3 {
+		t.Fatalf("%d attempts of the dead endpoint's deliveries, want 3", total)
+	}
+	total, per := e.attempts(ids[b])
+	if total != 5 || healthy.hits.Load() != 5 || slices.Max(per) != 1 {
+		t.Fatalf("healthy endpoint: %d attempts (%v), %d requests; want each delivery once", total, per, healthy.hits.Load())
+	}
+	if st := e.breaker(b); st != nil && st.Status != kapsel.BreakerClosed {
+		t.Fatalf("the healthy endpoint's breaker: %+v", st)
+	}
+	if got := hooks.transitions(); !slices.Equal(got, []string{"closed>open"}) {
+		t.Fatalf("transitions %v, want the dead endpoint's trip only", got)
+	}
+	// Each delivery of the dead endpoint is still pending: waiting visibly.
+	for _, id := range ids[a] {
+		dl, err := e.store.DeliveryGet(e.ctx, &kapsel.DeliveryGetParams{ID: id})
+		if err != nil || dl.Status != kapsel.DeliveryPending {
+			t.Fatalf("dead endpoint's delivery %s: %+v, %v; want pending", id, dl, err)
+		}
 	}
 }

@@ -35,8 +35,8 @@ type neighbourResult struct {
 }
 
 const (
-	neighbourBacklog = 300 // A's events waiting at the start
-	neighbourRate    = 300 // B's events per second
+	neighbourBacklog = 300 // A's deliveries waiting at the start
+	neighbourRate    = 300 // B's deliveries per second
 	neighbourFeed    = 2 * time.Second
 	neighbourWorkers = 64
 	neighbourTimeout = time.Second // both endpoints' attempt timeout
@@ -123,7 +123,7 @@ func runNeighbours(tb testing.TB, c neighbourCase) neighbourResult {
 			break
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("%+v: %d of %d events of B delivered after 20 s", c, n, total)
+			tb.Fatalf("%+v: %d of %d deliveries to B made after 20 s", c, n, total)
 		}
 		<-poll.C
 	}
@@ -193,7 +193,7 @@ func TestSickNeighbourDoesNotHurt(t *testing.T) {
 			// other packages' tests alongside); the cap itself is checked
 			// by the request counts below, which no load can break.
 			if sick.max >= neighbourTimeout {
-				t.Errorf("a B event took %s with A sick, as long as A's timeout: it waited behind A", sick.max)
+				t.Errorf("a B delivery took %s with A sick, as long as A's timeout: it waited behind A", sick.max)
 			}
 			if bound := 2*healthy.p99 + 750*time.Millisecond; sick.p99 > bound {
 				t.Errorf("B's p99 with A sick is %s, over %s (2× healthy + 750 ms)", sick.p99, bound)

@@ -127,15 +127,15 @@ func TestProbeAloneSettlesAndReleasesWaitingEvents(t *testing.T) {
 		st := e.breaker(a)
 		return st != nil && st.Status == kapsel.BreakerClosed
 	}, d)
-	e.waitFor("the held event delivered without the clock moving", func() bool {
-		return e.count(kapsel.EventDelivered) == 2
+	e.waitFor("the held delivery made without the clock moving", func() bool {
+		return e.count(kapsel.DeliveryDelivered) == 2
 	}, d)
 	if now := e.clock.Now(); !now.Equal(during) {
 		t.Fatalf("the clock moved to %s", now)
 	}
-	// The straggler's event is retried after its backoff.
+	// The straggler's delivery is retried after its backoff.
 	e.clock.Set(during.Add(time.Minute))
-	e.waitFor("every event delivered", func() bool { return e.count(kapsel.EventDelivered) == len(ids) }, d)
+	e.waitFor("every delivery made", func() bool { return e.count(kapsel.DeliveryDelivered) == len(ids) }, d)
 	if got, want := hooks.transitions(), []string{"closed>open", "open>half_open", "half_open>closed"}; !slices.Equal(got, want) {
 		t.Fatalf("transitions %v, want %v", got, want)
 	}

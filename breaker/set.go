@@ -15,8 +15,8 @@
 //	   └─────────────────────────── probe succeeded ────────────────────┘
 //
 // While a breaker is open, Allow answers false with the time of the next
-// probe, and the dispatcher reschedules the event there without spending an
-// attempt; the store's EventClaim skips the endpoint altogether. After the
+// probe, and the dispatcher reschedules the delivery there without spending
+// an attempt; the store's DeliveryClaim skips the endpoint altogether. After the
 // cool-down exactly one dispatcher wins the probe by a compare-and-set on the
 // state's version, and its permit carries that version as the probe's token:
 // only a Record with that token settles the half-open state, so an attempt
@@ -122,7 +122,7 @@ func (s *Set) Allow(ctx context.Context, endpoint kapsel.EndpointID, now time.Ti
 // retryAt is when an attempt refused at now should be tried again: the end
 // of the cool-down; while a probe is out, SyncInterval from now (at the
 // latest the probe lease's end). The probe may settle any moment, and the
-// events held back should follow it at once when it succeeds; until it does,
+// deliveries held back should follow it at once when it succeeds; until it does,
 // the store's claim skips the endpoint (OpenUntil is the lease's end), so an
 // early retryAt costs nothing.
 func (s *Set) retryAt(st *kapsel.BreakerState, now time.Time) time.Time {
@@ -168,7 +168,7 @@ func (s *Set) Record(ctx context.Context, endpoint kapsel.EndpointID, permit kap
 
 // Reset closes the endpoint's breaker and forgets its failures, in the store
 // and in this Set; resuming an endpoint (state active) calls it, after which
-// its events flow again. Other Sets notice within SyncInterval. OnBreaker
+// its deliveries flow again. Other Sets notice within SyncInterval. OnBreaker
 // reports the change when the breaker was not closed.
 func (s *Set) Reset(ctx context.Context, endpoint kapsel.EndpointID) error {
 	now := s.cfg.Clock.Now()

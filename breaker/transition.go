@@ -178,7 +178,7 @@ func (s *Set) settleProbe(ctx context.Context, e *entry, success bool, now time.
 
 // maybeDisable disables the endpoint, reason failing, once its failures have
 // run for DisableAfter. It is checked on every opening, so on every failed
-// probe: at most MaxCoolDown after the window ends while events wait.
+// probe: at most MaxCoolDown after the window ends while deliveries wait.
 func (s *Set) maybeDisable(ctx context.Context, e *entry, st *kapsel.BreakerState, now time.Time) error {
 	if s.cfg.DisableAfter < 0 || st.FailingSince.IsZero() || now.Sub(st.FailingSince) < s.cfg.DisableAfter {
 		return nil

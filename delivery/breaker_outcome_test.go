@@ -34,14 +34,14 @@ func TestKapselFailureIsNotAnEndpointFailure(t *testing.T) {
 	t.Parallel()
 	b := &fakeBreakers{}
 	f := setupOn(t, brokenSecretStore{memstore.New()}, kapseltest.NewClock(time.Time{}), func(c *delivery.Config) { c.Breakers = b })
-	ev := f.insert(nil, `{}`)
-	got := f.waitAttempts(ev.ID, 1)
-	as := f.attemptsOf(ev.ID)
+	dl := f.insert(nil, `{}`)
+	got := f.waitAttempts(dl, 1)
+	as := f.attemptsOf(dl.ID)
 	if len(as) != 1 || as[0].ErrorCode != kapsel.CodeInternal || as[0].StatusCode != 0 {
 		t.Fatalf("attempts %+v, want one with %s and no status", as, kapsel.CodeInternal)
 	}
-	if got.Status != kapsel.EventPending || !got.NextAttemptAt.After(f.clock.Now()) {
-		t.Fatalf("event %s next at %s, want pending for a later retry", got.Status, got.NextAttemptAt)
+	if got.Status != kapsel.DeliveryPending || !got.NextAttemptAt.After(f.clock.Now()) {
+		t.Fatalf("delivery %s next at %s, want pending for a later retry", got.Status, got.NextAttemptAt)
 	}
 	if n := f.dest.Count(); n != 0 {
 		t.Fatalf("%d requests reached the destination, want none", n)

@@ -10,7 +10,7 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// claimLoop claims due events whenever it is woken (Wake, a store
+// claimLoop claims due deliveries whenever it is woken (Wake, a store
 // notification), when its poll timer fires (brought forward to a retry this
 // dispatcher scheduled sooner, due.go), and when a worker frees capacity
 // that the last claim lacked. After a claim that filled its batch it claims
@@ -42,7 +42,7 @@ func (d *Dispatcher) claimLoop() {
 			return
 		case <-d.wakeCh:
 			want, followUp = true, false
-			d.idleExcluded = nil // new events may be due anywhere
+			d.idleExcluded = nil // new deliveries may be due anywhere
 		case <-timer.C():
 			want, followUp = true, false
 			d.idleExcluded = nil
@@ -71,7 +71,7 @@ func (d *Dispatcher) claimMightFind() bool {
 	return false
 }
 
-// claimOnce makes one claim and runs or queues each claimed event. It
+// claimOnce makes one claim and runs or queues each claimed delivery. It
 // reports whether to claim again at once. followUp is true when the claim
 // follows a full batch or a freed worker rather than a wake-up or a poll.
 func (d *Dispatcher) claimOnce(followUp bool) bool {
@@ -94,7 +94,7 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 	now := d.cfg.Clock.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
 	defer cancel()
-	events, err := d.store.EventClaim(ctx, &kapsel.EventClaimParams{
+	claimed, err := d.store.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{
 		Limit:            limit,
 		LeaseDuration:    d.cfg.LeaseDuration,
 		ExcludeEndpoints: exclude,
@@ -102,25 +102,32 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 	})
 	if err != nil {
 		d.lastFull = false
-		d.log.Error("claiming events failed", slog.Any("error", err))
+		d.log.Error("claiming deliveries failed", slog.Any("error", err))
 		return false
 	}
-	d.lastFull = len(events) == limit
+	d.lastFull = len(claimed) == limit
 	if len(exclude) > 0 {
 		// A claim that looked past busy endpoints: remember whether it found
 		// anything. That stays true until a wake-up or a poll (claims that
-		// exclude nothing take events; they make none due elsewhere).
+		// exclude nothing take deliveries; they make none due elsewhere).
 		d.idleExcluded = nil
-		if len(events) == 0 {
+		if len(claimed) == 0 {
 			d.idleExcluded = exclude
 		}
 	}
-	if len(events) == 0 {
+	if len(claimed) == 0 {
 		return false
 	}
-	endpoints := d.endpointsFor(ctx, events, now)
-	for _, ev := range events {
-		ep, err := endpoints.get(ev.EndpointID)
+	endpoints := d.endpointsFor(ctx, claimed, now)
+	for _, dl := range claimed {
+		ep, err := endpoints.get(dl.EndpointID)
+		if dl.Event == nil {
+			// A store that broke DeliveryClaim's contract: there is nothing
+			// to send. Give it back for a later claim rather than record an
+			// attempt that was never made.
+			d.log.Error("claimed delivery came without its event", slog.String("delivery_id", string(dl.ID)))
+			err = errNoEvent
+		}
 		if err != nil || ep == nil || ep.State != kapsel.EndpointActive {
 			// Unreadable (retried after a poll), or deleted, paused or
 			// disabled since the claim (the store does not claim it again
@@ -129,17 +136,20 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 			if err != nil {
 				next = now.Add(d.cfg.PollInterval)
 			}
-			d.completeCh <- &outcome{release: &kapsel.EventRelease{EventID: ev.ID, LeaseToken: ev.LeaseToken, NextAttemptAt: next}}
+			d.completeCh <- &outcome{release: &kapsel.DeliveryRelease{DeliveryID: dl.ID, LeaseToken: dl.LeaseToken, NextAttemptAt: next}}
 			continue
 		}
-		d.admit(&job{ev: ev, ep: ep})
+		d.admit(&job{dl: dl, ep: ep})
 	}
 	return d.lastFull
 }
 
-// endpointCache keeps endpoints read for claimed events for a short TTL
+// errNoEvent marks a claimed delivery that came without its event.
+var errNoEvent = errors.New("delivery: claimed delivery has no event")
+
+// endpointCache keeps endpoints read for claimed deliveries for a short TTL
 // (Config.EndpointCacheTTL, on the dispatcher's clock), so that a batch of
-// events for one endpoint costs one read. It is used by the claim loop only.
+// deliveries to one endpoint costs one read. It is used by the claim loop only.
 type endpointCache struct {
 	ttl time.Duration
 	m   map[kapsel.EndpointID]cachedEndpoint
@@ -164,11 +174,12 @@ func (l endpointLookups) get(id kapsel.EndpointID) (*kapsel.Endpoint, error) {
 	return r.ep, r.err
 }
 
-// endpointsFor reads the endpoints of events, from the cache or the store.
-func (d *Dispatcher) endpointsFor(ctx context.Context, events []*kapsel.Event, now time.Time) endpointLookups {
+// endpointsFor reads the endpoints of claimed deliveries, from the cache or
+// the store.
+func (d *Dispatcher) endpointsFor(ctx context.Context, claimed []*kapsel.Delivery, now time.Time) endpointLookups {
 	out := make(endpointLookups, 4)
-	for _, ev := range events {
-		id := ev.EndpointID
+	for _, dl := range claimed {
+		id := dl.EndpointID
 		if _, done := out[id]; done {
 			continue
 		}

@@ -18,7 +18,7 @@ import (
 //   - A store that is unavailable (kapsel.ErrUnavailable, a timed-out call)
 //     is retried with backoff (retryBackoff, waited on Config.Clock) until
 //     shortly before the outcome's lease ends (Config.giveUpAt). Past that
-//     point the lease may be re-claimed and the event attempted again by
+//     point the lease may be re-claimed and the delivery attempted again by
 //     someone else; the completion would come back as ErrLeaseLost anyway.
 //   - A batch the store refuses for any other reason may be refused because
 //     of one row (bytes Postgres cannot store, say): the batch is split in
@@ -34,15 +34,15 @@ import (
 const (
 	completeRetryWait    = 50 * time.Millisecond
 	completeRetryMaxWait = 5 * time.Second
-	// releaseRetries is how many times a failed EventRelease is retried. A
+	// releaseRetries is how many times a failed DeliveryRelease is retried. A
 	// release that fails for good costs only a wait for the lease to expire;
 	// no attempt is lost.
 	releaseRetries = 3
 )
 
-// giveUpAt is when the completion of an attempt whose event's lease ends at
-// lease is given up: before it by a tenth of the lease, at most
-// Config.StoreTimeout (the longest a last store call can take). An event
+// giveUpAt is when the completion of an attempt whose delivery's lease ends
+// at lease is given up: before it by a tenth of the lease, at most
+// Config.StoreTimeout (the longest a last store call can take). A delivery
 // without a lease counts as leased for Config.LeaseDuration from now.
 func (c *Config) giveUpAt(lease, now time.Time) time.Time {
 	if lease.IsZero() {
@@ -78,8 +78,8 @@ func (d *Dispatcher) waitRetry(wait time.Duration) {
 }
 
 // completer records outcomes: it takes whatever outcomes are waiting, up to
-// Config.CompleteBatch, and records them in one EventComplete (and one
-// EventRelease) call. Under load many outcomes share a transaction; at low
+// Config.CompleteBatch, and records them in one DeliveryComplete (and one
+// DeliveryRelease) call. Under load many outcomes share a transaction; at low
 // load an outcome is recorded at once, with no timer to wait for.
 func (d *Dispatcher) completer() {
 	defer close(d.compDone)
@@ -106,7 +106,7 @@ func (d *Dispatcher) completer() {
 // flush records one batch of outcomes and runs the hooks of those recorded.
 func (d *Dispatcher) flush(batch []*outcome) {
 	var owners []*outcome
-	var rels []kapsel.EventRelease
+	var rels []kapsel.DeliveryRelease
 	for _, o := range batch {
 		if o.completion != nil {
 			owners = append(owners, o)
@@ -143,19 +143,19 @@ func (d *Dispatcher) record(owners []*outcome) {
 				return
 			}
 		}
-		comps := make([]kapsel.EventCompletion, len(owners))
+		comps := make([]kapsel.DeliveryCompletion, len(owners))
 		for i, o := range owners {
 			comps[i] = *o.completion
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
-		errs, err := d.store.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: comps, Now: d.cfg.Clock.Now()})
+		errs, err := d.store.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: comps, Now: d.cfg.Clock.Now()})
 		cancel()
 		if err == nil {
 			for i, o := range owners {
 				if i < len(errs) {
 					o.recordErr = errs[i]
 				}
-				if o.recordErr == nil && o.completion.Status == kapsel.EventPending {
+				if o.recordErr == nil && o.completion.Status == kapsel.DeliveryPending {
 					d.dueAt(o.completion.NextAttemptAt)
 				}
 			}
@@ -227,13 +227,14 @@ func (d *Dispatcher) earliestGiveUp(owners []*outcome) time.Time {
 }
 
 // giveUp marks outcomes as not recorded: their leases will expire and the
-// events be attempted again.
+// deliveries be attempted again.
 func (d *Dispatcher) giveUp(owners []*outcome, err error, why string) {
 	d.noteRecordErr(err)
 	for _, o := range owners {
 		o.recordErr, o.givenUp = err, true
-		d.log.Error("recording attempt failed; its lease will expire and the event be attempted again",
-			slog.String("reason", why), slog.String("event_id", string(o.info.EventID)),
+		d.log.Error("recording attempt failed; its lease will expire and the delivery be attempted again",
+			slog.String("reason", why), slog.String("delivery_id", string(o.info.DeliveryID)),
+			slog.String("event_id", string(o.info.EventID)),
 			slog.Int("attempt", o.info.Number), slog.Any("error", err))
 	}
 }
@@ -256,10 +257,10 @@ func (d *Dispatcher) report(o *outcome, now time.Time) {
 		case o.givenUp:
 			// Logged by giveUp.
 		case errors.Is(err, kapsel.ErrLeaseLost):
-			d.log.Info("lease lost before the attempt was recorded; another worker owns the event",
-				slog.String("event_id", string(info.EventID)), slog.Int("attempt", info.Number))
+			d.log.Info("lease lost before the attempt was recorded; another worker owns the delivery",
+				slog.String("delivery_id", string(info.DeliveryID)), slog.Int("attempt", info.Number))
 		default:
-			d.log.Error("recording attempt failed", slog.String("event_id", string(info.EventID)), slog.Any("error", err))
+			d.log.Error("recording attempt failed", slog.String("delivery_id", string(info.DeliveryID)), slog.Any("error", err))
 		}
 		info.Outcome = kapsel.OutcomeLeaseLost
 	}
@@ -277,14 +278,14 @@ func (d *Dispatcher) report(o *outcome, now time.Time) {
 	}
 }
 
-// release gives back the leases of events that were not attempted, retrying
-// a failing store releaseRetries times.
-func (d *Dispatcher) release(rels []kapsel.EventRelease) {
+// release gives back the leases of deliveries that were not attempted,
+// retrying a failing store releaseRetries times.
+func (d *Dispatcher) release(rels []kapsel.DeliveryRelease) {
 	b := d.retryBackoff()
 	var err error
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
-		_, err = d.store.EventRelease(ctx, &kapsel.EventReleaseParams{Releases: rels, Now: d.cfg.Clock.Now()})
+		_, err = d.store.DeliveryRelease(ctx, &kapsel.DeliveryReleaseParams{Releases: rels, Now: d.cfg.Clock.Now()})
 		cancel()
 		if err == nil || try == releaseRetries || d.abandoned() {
 			break

@@ -14,28 +14,28 @@ import (
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// refusingStore refuses every EventComplete call that contains one poisoned
-// event, as Postgres refused a whole statement for one row's bytes (SQLSTATE
+// refusingStore refuses every DeliveryComplete call that contains one
+// poisoned delivery, as Postgres refused a whole statement for one row's bytes (SQLSTATE
 // 22021), and counts the calls.
 type refusingStore struct {
 	kapsel.Store
-	poisoned kapsel.EventID
+	poisoned kapsel.DeliveryID
 	refusal  error
 
 	mu    sync.Mutex
 	calls int
 }
 
-func (s *refusingStore) EventComplete(ctx context.Context, p *kapsel.EventCompleteParams) ([]error, error) {
+func (s *refusingStore) DeliveryComplete(ctx context.Context, p *kapsel.DeliveryCompleteParams) ([]error, error) {
 	s.mu.Lock()
 	s.calls++
 	s.mu.Unlock()
 	for _, c := range p.Completions {
-		if c.EventID == s.poisoned {
+		if c.DeliveryID == s.poisoned {
 			return nil, s.refusal
 		}
 	}
-	return s.Store.EventComplete(ctx, p)
+	return s.Store.DeliveryComplete(ctx, p)
 }
 
 // TestCompleterIsolatesRefusedRow: one completion the store refuses does not
@@ -43,8 +43,8 @@ func (s *refusingStore) EventComplete(ctx context.Context, p *kapsel.EventComple
 // a typed invalid-argument error and an error the completer cannot classify.
 func TestCompleterIsolatesRefusedRow(t *testing.T) {
 	for name, refusal := range map[string]error{
-		"ErrInvalid":   fmt.Errorf("completing events: %w: ERROR: invalid byte sequence for encoding \"UTF8\": 0xff (SQLSTATE 22021)", kapsel.ErrInvalid),
-		"Unclassified": errors.New("completing events: something only this row causes"),
+		"ErrInvalid":   fmt.Errorf("completing deliveries: %w: ERROR: invalid byte sequence for encoding \"UTF8\": 0xff (SQLSTATE 22021)", kapsel.ErrInvalid),
+		"Unclassified": errors.New("completing deliveries: something only this row causes"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -64,22 +64,22 @@ func TestCompleterIsolatesRefusedRow(t *testing.T) {
 			const n = 13
 			in := make([]*kapsel.EventInsertParams, n)
 			for i := range in {
-				in[i] = &kapsel.EventInsertParams{EndpointID: ep.ID, Body: []byte(fmt.Sprint(i))}
+				in[i] = &kapsel.EventInsertParams{TenantID: ten.ID, Body: []byte(fmt.Sprint(i))}
 			}
 			if _, err := mem.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: in, Now: clock.Now()}); err != nil {
 				t.Fatal(err)
 			}
-			claimed, err := mem.EventClaim(ctx, &kapsel.EventClaimParams{Limit: n, LeaseDuration: time.Minute, Now: clock.Now()})
+			claimed, err := mem.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: n, LeaseDuration: time.Minute, Now: clock.Now()})
 			if err != nil || len(claimed) != n {
-				t.Fatalf("claim: %d events, %v", len(claimed), err)
+				t.Fatalf("claim: %d deliveries, %v", len(claimed), err)
 			}
 			store := &refusingStore{Store: mem, poisoned: claimed[n/2].ID, refusal: refusal}
 			var mu sync.Mutex
-			hooked := map[kapsel.EventID]kapsel.AttemptOutcome{}
+			hooked := map[kapsel.DeliveryID]kapsel.AttemptOutcome{}
 			d, err := New(store, &Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Hooks: kapsel.Hooks{
 				OnAttempt: func(info kapsel.AttemptInfo) {
 					mu.Lock()
-					hooked[info.EventID] = info.Outcome
+					hooked[info.DeliveryID] = info.Outcome
 					mu.Unlock()
 				},
 			}})
@@ -87,41 +87,42 @@ func TestCompleterIsolatesRefusedRow(t *testing.T) {
 				t.Fatal(err)
 			}
 			batch := make([]*outcome, n)
-			for i, ev := range claimed {
+			for i, dl := range claimed {
 				batch[i] = &outcome{
-					completion: &kapsel.EventCompletion{EventID: ev.ID, LeaseToken: ev.LeaseToken, Status: kapsel.EventDelivered,
+					completion: &kapsel.DeliveryCompletion{DeliveryID: dl.ID, LeaseToken: dl.LeaseToken, Status: kapsel.DeliveryDelivered,
 						Attempt: kapsel.Attempt{Number: 1, StartedAt: clock.Now(), StatusCode: 200}},
-					info:     kapsel.AttemptInfo{EventID: ev.ID, EndpointID: ep.ID, Number: 1, Outcome: kapsel.OutcomeDelivered},
-					giveUpAt: d.cfg.giveUpAt(ev.LeaseExpiresAt, clock.Now()),
+					info: kapsel.AttemptInfo{EventID: dl.EventID, DeliveryID: dl.ID, EndpointID: ep.ID, Number: 1,
+						Outcome: kapsel.OutcomeDelivered},
+					giveUpAt: d.cfg.giveUpAt(dl.LeaseExpiresAt, clock.Now()),
 				}
 			}
 			d.flush(batch) // one batch, as the completer would take it under load
 
-			for _, ev := range claimed {
-				got, err := mem.EventGet(ctx, &kapsel.EventGetParams{ID: ev.ID})
+			for _, dl := range claimed {
+				got, err := mem.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: dl.ID})
 				if err != nil {
 					t.Fatal(err)
 				}
-				as, err := mem.AttemptList(ctx, &kapsel.AttemptListParams{EventID: ev.ID, Limit: 10})
+				as, err := mem.AttemptList(ctx, &kapsel.AttemptListParams{DeliveryID: dl.ID, Limit: 10})
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantStatus, wantAttempts, wantHook := kapsel.EventDelivered, 1, kapsel.OutcomeDelivered
-				if ev.ID == store.poisoned {
+				wantStatus, wantAttempts, wantHook := kapsel.DeliveryDelivered, 1, kapsel.OutcomeDelivered
+				if dl.ID == store.poisoned {
 					// Refused: its lease will expire and it is attempted again.
-					wantStatus, wantAttempts, wantHook = kapsel.EventDelivering, 0, kapsel.OutcomeLeaseLost
+					wantStatus, wantAttempts, wantHook = kapsel.DeliveryDelivering, 0, kapsel.OutcomeLeaseLost
 				}
-				if got.Status != wantStatus || len(as) != wantAttempts || hooked[ev.ID] != wantHook {
-					t.Errorf("event %s (poisoned %v): status %s, %d attempt records, hook %s; want %s, %d, %s",
-						ev.ID, ev.ID == store.poisoned, got.Status, len(as), hooked[ev.ID], wantStatus, wantAttempts, wantHook)
+				if got.Status != wantStatus || len(as) != wantAttempts || hooked[dl.ID] != wantHook {
+					t.Errorf("delivery %s (poisoned %v): status %s, %d attempt records, hook %s; want %s, %d, %s",
+						dl.ID, dl.ID == store.poisoned, got.Status, len(as), hooked[dl.ID], wantStatus, wantAttempts, wantHook)
 				}
 			}
 			// Bisecting: the refused halves down to the row, plus one call
 			// per half that went through — about 2·log2(n), not n.
 			if store.calls > 2*4+1 {
-				t.Errorf("%d EventComplete calls to isolate one row of %d", store.calls, n)
+				t.Errorf("%d DeliveryComplete calls to isolate one row of %d", store.calls, n)
 			}
-			t.Logf("%d EventComplete calls isolated the refused row among %d", store.calls, n)
+			t.Logf("%d DeliveryComplete calls isolated the refused row among %d", store.calls, n)
 		})
 	}
 }

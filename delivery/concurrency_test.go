@@ -13,7 +13,7 @@ import (
 
 // TestPerEndpointConcurrency: a hanging endpoint holds at most
 // PerEndpointConcurrency workers — by default half of the pool, whatever its
-// size — and another endpoint's events are delivered meanwhile.
+// size — and another endpoint's deliveries are made meanwhile.
 func TestPerEndpointConcurrency(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -39,12 +39,12 @@ func TestPerEndpointConcurrency(t *testing.T) {
 
 			fast := kapseltest.NewDestination(t)
 			ep := f.newEndpoint(fast.URL + "/fast")
-			var evs []*kapsel.Event
+			var dls []*kapsel.Delivery
 			for range 12 {
-				evs = append(evs, f.insert(ep, `{"fast":true}`))
+				dls = append(dls, f.insert(ep, `{"fast":true}`))
 			}
-			for _, ev := range evs {
-				kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+			for _, dl := range dls {
+				f.requireDelivered(dl)
 			}
 			if n := f.dest.Count(); n != tc.wantConcurrent {
 				t.Fatalf("the hanging endpoint received %d concurrent requests, want %d", n, tc.wantConcurrent)
@@ -72,7 +72,7 @@ func TestBacklogDrainsInBatches(t *testing.T) {
 	const n = 300
 	params := &kapsel.EventInsertManyParams{Now: f.clock.Now()}
 	for range n {
-		params.Events = append(params.Events, &kapsel.EventInsertParams{TenantID: f.tenant.ID, EndpointID: f.ep.ID, Body: []byte(`{}`)})
+		params.Events = append(params.Events, &kapsel.EventInsertParams{TenantID: f.tenant.ID, Body: []byte(`{}`)})
 	}
 	res, err := f.store.EventInsertMany(context.Background(), params)
 	if err != nil {
@@ -82,10 +82,10 @@ func TestBacklogDrainsInBatches(t *testing.T) {
 	d := f.newDispatcher(&cfg)
 	d.Wake()
 	for _, r := range res {
-		kapseltest.RequireDelivered(t, f.store, r.Event.ID, waitLong)
+		kapseltest.RequireDelivered(t, f.store, r.Event.ID, f.ep.ID, waitLong)
 	}
 	if c := f.dest.Count(); c != n {
-		t.Fatalf("destination got %d requests for %d events", c, n)
+		t.Fatalf("destination got %d requests for %d deliveries", c, n)
 	}
 }
 
@@ -95,7 +95,7 @@ type notifyingStore struct {
 	ch chan struct{}
 }
 
-func (s *notifyingStore) EventListen(ctx context.Context) (<-chan struct{}, error) {
+func (s *notifyingStore) DeliveryListen(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
 	go func() {
 		defer close(out)
@@ -115,7 +115,7 @@ func (s *notifyingStore) EventListen(ctx context.Context) (<-chan struct{}, erro
 }
 
 // TestNotifierWakes: with a Notifier store, a notification alone (no Wake,
-// no poll: the fake clock never moves) gets a new event delivered.
+// no poll: the fake clock never moves) gets a new delivery made.
 func TestNotifierWakes(t *testing.T) {
 	t.Parallel()
 	store := &notifyingStore{Store: memstore.New(), ch: make(chan struct{}, 1)}
@@ -124,17 +124,17 @@ func TestNotifierWakes(t *testing.T) {
 
 	// Insert behind the dispatcher's back: no Wake.
 	res, err := store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{TenantID: f.tenant.ID, EndpointID: f.ep.ID, Body: []byte(`{}`)}},
+		Events: []*kapsel.EventInsertParams{{TenantID: f.tenant.ID, Body: []byte(`{}`)}},
 		Now:    f.clock.Now(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.ch <- struct{}{}
-	kapseltest.RequireDelivered(t, f.store, res[0].Event.ID, waitLong)
+	kapseltest.RequireDelivered(t, f.store, res[0].Event.ID, f.ep.ID, waitLong)
 }
 
-// TestManyEndpointsConcurrently: events spread over several endpoints, with
+// TestManyEndpointsConcurrently: deliveries spread over several endpoints, with
 // a pool smaller than the work, are all delivered exactly once.
 func TestManyEndpointsConcurrently(t *testing.T) {
 	t.Parallel()
@@ -143,17 +143,17 @@ func TestManyEndpointsConcurrently(t *testing.T) {
 		c.PerEndpointConcurrency = 3
 		c.ClaimBatch = 5
 	})
-	var evs []*kapsel.Event
+	var dls []*kapsel.Delivery
 	dests := make([]*kapseltest.Destination, 4)
 	for i := range dests {
 		dests[i] = kapseltest.NewDestination(t)
 		ep := f.newEndpoint(dests[i].URL)
 		for range 25 {
-			evs = append(evs, f.insert(ep, `{}`))
+			dls = append(dls, f.insert(ep, `{}`))
 		}
 	}
-	for _, ev := range evs {
-		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	for _, dl := range dls {
+		f.requireDelivered(dl)
 	}
 	for i, d := range dests {
 		seen := map[string]int{}
@@ -166,9 +166,9 @@ func TestManyEndpointsConcurrently(t *testing.T) {
 	}
 }
 
-// TestQueuedEventsReleasedAtStop: events claimed for an endpoint whose slots
+// TestQueuedDeliveriesReleasedAtStop: deliveries claimed for an endpoint whose slots
 // are all busy wait in its queue; Stop gives them back unattempted.
-func TestQueuedEventsReleasedAtStop(t *testing.T) {
+func TestQueuedDeliveriesReleasedAtStop(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) {
 		c.Workers = 4
@@ -185,7 +185,7 @@ func TestQueuedEventsReleasedAtStop(t *testing.T) {
 	d.Wake()
 	f.dest.WaitForRequests(t, 1, waitLong)
 	if _, claimed := f.spy.counts(); claimed != 2 {
-		t.Fatalf("%d events claimed, want both (one running, one queued)", claimed)
+		t.Fatalf("%d deliveries claimed, want both (one running, one queued)", claimed)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -194,29 +194,29 @@ func TestQueuedEventsReleasedAtStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.dest.Count() != 1 {
-		t.Fatalf("destination got %d requests, want 1 (the queued event is never sent)", f.dest.Count())
+		t.Fatalf("destination got %d requests, want 1 (the queued delivery is never sent)", f.dest.Count())
 	}
-	for _, ev := range []*kapsel.Event{first, second} {
-		got := f.event(ev.ID)
-		if got.Status != kapsel.EventPending || got.LeaseToken != "" {
-			t.Fatalf("event %s after Stop: %s, lease %q", ev.ID, got.Status, got.LeaseToken)
+	for _, dl := range []*kapsel.Delivery{first, second} {
+		got := f.delivery(dl.ID)
+		if got.Status != kapsel.DeliveryPending || got.LeaseToken != "" {
+			t.Fatalf("delivery %s after Stop: %s, lease %q", dl.ID, got.Status, got.LeaseToken)
 		}
 	}
-	// Claims are not ordered among equal due times: the queued event is the
-	// one the destination did not see.
-	queued := first.ID
-	if f.dest.Requests()[0].WebhookID == string(first.ID) {
-		queued = second.ID
+	// Claims are not ordered among equal due times: the queued delivery is
+	// the one whose event the destination did not see.
+	queued := first
+	if f.dest.Requests()[0].WebhookID == string(first.EventID) {
+		queued = second
 	}
-	if got := f.event(queued); got.Attempts != 0 || f.spy.releases(queued) != 1 {
-		t.Fatalf("queued event: %d attempts, %d releases; want 0 and 1", got.Attempts, f.spy.releases(queued))
+	if got := f.delivery(queued.ID); got.Attempts != 0 || f.spy.releases(queued.ID) != 1 {
+		t.Fatalf("queued delivery: %d attempts, %d releases; want 0 and 1", got.Attempts, f.spy.releases(queued.ID))
 	}
 }
 
-// TestQueuedEventReleasedNearLeaseEnd: an event that waited in its
+// TestQueuedDeliveryReleasedNearLeaseEnd: a delivery that waited in its
 // endpoint's queue until too little of its lease was left for an attempt is
 // released instead of attempted.
-func TestQueuedEventReleasedNearLeaseEnd(t *testing.T) {
+func TestQueuedDeliveryReleasedNearLeaseEnd(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) {
 		c.PerEndpointConcurrency = 1
@@ -232,23 +232,23 @@ func TestQueuedEventReleasedNearLeaseEnd(t *testing.T) {
 	d := f.newDispatcher(&cfg)
 	d.Wake()
 	reqs := f.dest.WaitForRequests(t, 1, waitLong)
-	queued := first.ID
-	if reqs[0].WebhookID == string(first.ID) {
-		queued = second.ID
+	queued := first
+	if reqs[0].WebhookID == string(first.EventID) {
+		queued = second
 	}
 
 	f.clock.Advance(3 * time.Second) // 7 s of lease left, less than the 8 s an attempt may take
-	// Paused, the endpoint's released events are not claimed again, so what
-	// the queue did with its event stays visible.
+	// Paused, the endpoint's released deliveries are not claimed again, so
+	// what the queue did with its delivery stays visible.
 	if _, err := f.store.EndpointSetState(context.Background(), &kapsel.EndpointSetStateParams{ID: f.ep.ID, State: kapsel.EndpointPaused, Now: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.dest.Release()
-	kapseltest.WaitForEvent(t, f.store, queued, waitLong, func(*kapsel.Event) bool { return f.spy.releases(queued) > 0 })
+	f.waitFor(queued, func(*kapsel.Delivery) bool { return f.spy.releases(queued.ID) > 0 })
 	if n := f.dest.Count(); n != 1 {
 		t.Fatalf("destination got %d requests, want 1", n)
 	}
-	if got := f.event(queued); got.Attempts != 0 {
-		t.Fatalf("released event has %d attempts", got.Attempts)
+	if got := f.delivery(queued.ID); got.Attempts != 0 {
+		t.Fatalf("released delivery has %d attempts", got.Attempts)
 	}
 }

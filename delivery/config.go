@@ -34,28 +34,29 @@ type Config struct {
 	Workers int
 	// PerEndpointConcurrency caps the attempts in flight to one endpoint, so
 	// that one slow or dead endpoint cannot occupy the whole pool. An
-	// endpoint may also hold as many claimed events queued behind its
+	// endpoint may also hold as many claimed deliveries queued behind its
 	// running attempts (they hold no worker); see docs/delivery.md. Defaults
 	// to DefaultPerEndpointConcurrency (64) or half of Workers, whichever is
 	// less (at least 1); an explicit value is capped at Workers, and one equal
 	// to Workers turns the isolation between endpoints off.
 	PerEndpointConcurrency int
-	// ClaimBatch is the most events claimed in one store call. Defaults to 128.
+	// ClaimBatch is the most deliveries claimed in one store call. Defaults
+	// to 128.
 	ClaimBatch int
 	// CompleteBatch is the most attempt outcomes recorded in one store call.
 	// Defaults to 256.
 	CompleteBatch int
-	// LeaseDuration is how long a claimed event belongs to this dispatcher.
+	// LeaseDuration is how long a claimed delivery belongs to this dispatcher.
 	// An attempt's timeout is capped at 4/5 of it (the rest covers claiming
 	// and recording), so the default covers the longest endpoint timeout
 	// (120 s). A lease of a crashed dispatcher is re-claimed when it expires.
 	// At least MinLeaseDuration. Defaults to 150 s.
 	LeaseDuration time.Duration
-	// PollInterval is how often the store is asked for due events when
+	// PollInterval is how often the store is asked for due deliveries when
 	// nothing woke the dispatcher. docs/delivery.md wants at most 1 s. Defaults to 1 s.
 	PollInterval time.Duration
 	// EndpointCacheTTL is how long an endpoint read from the store is reused
-	// for further claimed events; negative disables the cache. A change to an
+	// for further claimed deliveries; negative disables the cache. A change to an
 	// endpoint (new URL, rotated secret) reaches deliveries within it.
 	// Defaults to 1 s.
 	EndpointCacheTTL time.Duration

@@ -19,14 +19,14 @@ var _ kapsel.Dispatcher = (*Dispatcher)(nil)
 var ErrStarted = errors.New("delivery: dispatcher already started")
 
 // Dispatcher is the default [kapsel.Dispatcher]. A claim loop leases due
-// events from the store in batches and hands each to a worker goroutine (at
+// deliveries from the store in batches and hands each to a worker goroutine (at
 // most Config.Workers at once, at most Config.PerEndpointConcurrency per
 // endpoint, with a short queue per endpoint behind its running attempts);
 // each worker makes one HTTP attempt at a time and passes the outcome to a
 // completer that records many outcomes per store call, each fenced by its
 // lease token. See docs/delivery.md for the whole story.
 type Dispatcher struct {
-	store     kapsel.DeliveryStore
+	store     kapsel.DispatcherStore
 	cfg       Config
 	guard     *Guard
 	client    *http.Client
@@ -74,10 +74,10 @@ type Dispatcher struct {
 	recordErr   error // first store failure recording outcomes, for Stop
 }
 
-// New returns a dispatcher delivering the events of store. cfg may be nil;
+// New returns a dispatcher making the deliveries of store. cfg may be nil;
 // its zero fields take their defaults. It returns an error wrapping
 // kapsel.ErrInvalid naming a bad field.
-func New(store kapsel.DeliveryStore, cfg *Config) (*Dispatcher, error) {
+func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: delivery: store is nil", kapsel.ErrInvalid)
 	}
@@ -140,9 +140,9 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	listenCtx, cancel := context.WithCancel(context.Background())
 	d.listenCancel = cancel
 	if n, ok := kapsel.StoreAs[kapsel.Notifier](d.store); ok {
-		ch, err := n.EventListen(listenCtx)
+		ch, err := n.DeliveryListen(listenCtx)
 		if err != nil {
-			d.log.Warn("listening for new events failed; polling only", slog.Any("error", err))
+			d.log.Warn("listening for new deliveries failed; polling only", slog.Any("error", err))
 		} else {
 			go d.forwardNotifications(listenCtx, ch)
 		}
@@ -159,7 +159,7 @@ func (d *Dispatcher) forwardNotifications(ctx context.Context, ch <-chan struct{
 		d.Wake()
 	}
 	if ctx.Err() == nil {
-		d.log.Warn("event notifications ended; polling only")
+		d.log.Warn("delivery notifications ended; polling only")
 	}
 }
 
@@ -192,10 +192,10 @@ func (d *Dispatcher) stop(ctx context.Context) error {
 	close(d.quit)
 	<-d.claimDone
 	d.listenCancel()
-	// Claimed events still waiting for a slot were never in flight: give
-	// them back at once.
+	// Claimed deliveries still waiting for a slot were never in flight:
+	// give them back at once.
 	for _, j := range d.dropQueued() {
-		d.completeCh <- &outcome{release: &kapsel.EventRelease{EventID: j.ev.ID, LeaseToken: j.ev.LeaseToken, NextAttemptAt: d.cfg.Clock.Now()}}
+		d.completeCh <- &outcome{release: &kapsel.DeliveryRelease{DeliveryID: j.dl.ID, LeaseToken: j.dl.LeaseToken, NextAttemptAt: d.cfg.Clock.Now()}}
 	}
 
 	idle := make(chan struct{})

@@ -18,13 +18,13 @@ func TestDeliverFirstTime(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	start := f.clock.Now()
-	ev := f.insert(nil, `{"type":"order.paid","id":42}`)
+	dl := f.insert(nil, `{"type":"order.paid","id":42}`)
 
 	// Delivered on the in-process wake-up alone: the fake clock never moves,
 	// so no poll fires.
-	got := kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	got := f.requireDelivered(dl)
 	if got.Attempts != 1 || !got.DeliveredAt.Equal(start) || got.LastError != "" {
-		t.Fatalf("event after delivery: %+v", got)
+		t.Fatalf("delivery after delivery: %+v", got)
 	}
 	reqs := f.dest.Requests()
 	if len(reqs) != 1 {
@@ -40,7 +40,7 @@ func TestDeliverFirstTime(t *testing.T) {
 	wantHeaders := map[string]string{
 		"Content-Type":      "application/json",
 		"User-Agent":        "Kapsel/" + kapsel.Version,
-		"Webhook-Id":        string(ev.ID),
+		"Webhook-Id":        string(dl.EventID),
 		"Webhook-Timestamp": strconv.FormatInt(start.Unix(), 10),
 		"X-Kapsel-Attempt":  "1",
 	}
@@ -49,7 +49,7 @@ func TestDeliverFirstTime(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	as := f.attemptsOf(ev.ID)
+	as := f.attemptsOf(dl.ID)
 	if len(as) != 1 {
 		t.Fatalf("%d attempts recorded, want 1", len(as))
 	}
@@ -58,7 +58,8 @@ func TestDeliverFirstTime(t *testing.T) {
 		t.Fatalf("attempt %+v", a)
 	}
 	info := <-f.attempt
-	if info.Outcome != kapsel.OutcomeDelivered || info.EventID != ev.ID || info.StatusCode != 200 || info.Number != 1 {
+	if info.Outcome != kapsel.OutcomeDelivered || info.EventID != dl.EventID || info.DeliveryID != dl.ID ||
+		info.EndpointID != f.ep.ID || info.StatusCode != 200 || info.Number != 1 {
 		t.Fatalf("OnAttempt %+v", info)
 	}
 }
@@ -69,24 +70,24 @@ func TestRetryThenSucceed(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	f.dest.FailTimes(2, 500)
-	ev := f.insert(nil, `{"n":1}`)
+	dl := f.insert(nil, `{"n":1}`)
 
 	t0 := f.clock.Now()
-	first := f.waitAttempts(ev.ID, 1)
-	if first.Status != kapsel.EventPending || first.LastError == "" {
+	first := f.waitAttempts(dl, 1)
+	if first.Status != kapsel.DeliveryPending || first.LastError == "" {
 		t.Fatalf("after attempt 1: %+v", first)
 	}
 	requireWithin(t, "wait after attempt 1", first.NextAttemptAt.Sub(t0), 2*time.Second, 0.2)
 
-	f.advanceUntil(first.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
-	second := f.waitAttempts(ev.ID, 2)
-	as := f.attemptsOf(ev.ID)
+	f.advanceUntil(first.NextAttemptAt, func() bool { return f.delivery(dl.ID).Attempts >= 2 })
+	second := f.waitAttempts(dl, 2)
+	as := f.attemptsOf(dl.ID)
 	requireWithin(t, "wait after attempt 2", second.NextAttemptAt.Sub(as[1].StartedAt), 4*time.Second, 0.2)
 
-	f.advanceUntil(second.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 3 })
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	f.advanceUntil(second.NextAttemptAt, func() bool { return f.delivery(dl.ID).Attempts >= 3 })
+	f.requireDelivered(dl)
 
-	as = f.attemptsOf(ev.ID)
+	as = f.attemptsOf(dl.ID)
 	if len(as) != 3 {
 		t.Fatalf("%d attempts, want 3", len(as))
 	}
@@ -102,7 +103,7 @@ func TestRetryThenSucceed(t *testing.T) {
 	}
 	reqs := f.dest.Requests()
 	for i, r := range reqs {
-		if r.WebhookID != string(ev.ID) || r.Attempt != i+1 || r.SignatureErr != nil {
+		if r.WebhookID != string(dl.EventID) || r.Attempt != i+1 || r.SignatureErr != nil {
 			t.Errorf("request %d: webhook-id %q attempt %d signature %v", i+1, r.WebhookID, r.Attempt, r.SignatureErr)
 		}
 	}
@@ -121,15 +122,15 @@ func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	f.dest.Respond(kapseltest.Response{Status: 429, RetryAfter: "7"})
-	ev := f.insert(nil, `{}`)
+	dl := f.insert(nil, `{}`)
 	t0 := f.clock.Now()
-	after := f.waitAttempts(ev.ID, 1)
+	after := f.waitAttempts(dl, 1)
 	if want := t0.Add(7 * time.Second); !after.NextAttemptAt.Equal(want) {
 		t.Fatalf("next attempt at %s, want %s (+7 s)", after.NextAttemptAt, want)
 	}
-	f.advanceUntil(after.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
-	as := f.attemptsOf(ev.ID)
+	f.advanceUntil(after.NextAttemptAt, func() bool { return f.delivery(dl.ID).Attempts >= 2 })
+	f.requireDelivered(dl)
+	as := f.attemptsOf(dl.ID)
 	if len(as) != 2 || as[0].StatusCode != 429 || as[0].ErrorCode != kapsel.CodeAttemptStatus {
 		t.Fatalf("attempts %+v", as)
 	}
@@ -139,10 +140,10 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	f.dest.SetDefault(kapseltest.Response{Status: 410})
-	ev := f.insert(nil, `{}`)
-	after := f.waitAttempts(ev.ID, 1)
-	if after.Status != kapsel.EventPending {
-		t.Fatalf("event after 410 is %s, want pending (waiting)", after.Status)
+	dl := f.insert(nil, `{}`)
+	after := f.waitAttempts(dl, 1)
+	if after.Status != kapsel.DeliveryPending {
+		t.Fatalf("delivery after 410 is %s, want pending (waiting)", after.Status)
 	}
 	ep, err := f.store.EndpointGet(context.Background(), &kapsel.EndpointGetParams{ID: f.ep.ID})
 	if err != nil {
@@ -163,25 +164,25 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 
 	// No further attempts, however long we wait and whatever arrives: the
 	// dispatcher looks (a claim after the clock moved) and finds nothing.
-	ev2 := f.insert(nil, `{"second":true}`)
+	dl2 := f.insert(nil, `{"second":true}`)
 	claims, claimed := f.spy.counts()
 	f.clock.Advance(2 * time.Hour)
 	f.spy.waitClaims(t, claims)
 	if _, nowClaimed := f.spy.counts(); nowClaimed != claimed {
-		t.Fatalf("%d events claimed for a disabled endpoint", nowClaimed-claimed)
+		t.Fatalf("%d deliveries claimed for a disabled endpoint", nowClaimed-claimed)
 	}
 	if n := f.dest.Count(); n != 1 {
 		t.Fatalf("destination got %d requests after the endpoint was disabled, want 1", n)
 	}
 
-	// Resumed, the waiting events are delivered.
+	// Resumed, the waiting deliveries are made.
 	f.dest.SetDefault(kapseltest.Response{Status: 204})
 	if _, err := f.store.EndpointSetState(context.Background(), &kapsel.EndpointSetStateParams{ID: f.ep.ID, State: kapsel.EndpointActive, Now: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.d.Wake()
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
-	kapseltest.RequireDelivered(t, f.store, ev2.ID, waitLong)
+	f.requireDelivered(dl)
+	f.requireDelivered(dl2)
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
@@ -189,11 +190,11 @@ func TestRedirectNotFollowed(t *testing.T) {
 	f := setup(t, nil)
 	target := kapseltest.NewDestination(t)
 	f.dest.SetDefault(kapseltest.Response{Status: 302, Location: target.URL + "/elsewhere"})
-	ev := f.insert(nil, `{}`)
-	after := f.waitAttempts(ev.ID, 1)
-	as := f.attemptsOf(ev.ID)
-	if as[0].ErrorCode != kapsel.CodeAttemptRedirect || as[0].StatusCode != 302 || after.Status != kapsel.EventPending {
-		t.Fatalf("attempt %+v, event %s", as[0], after.Status)
+	dl := f.insert(nil, `{}`)
+	after := f.waitAttempts(dl, 1)
+	as := f.attemptsOf(dl.ID)
+	if as[0].ErrorCode != kapsel.CodeAttemptRedirect || as[0].StatusCode != 302 || after.Status != kapsel.DeliveryPending {
+		t.Fatalf("attempt %+v, delivery %s", as[0], after.Status)
 	}
 	if target.Count() != 0 {
 		t.Fatal("the redirect target was contacted")
@@ -212,9 +213,9 @@ func TestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.dest.SetDefault(kapseltest.Response{Hang: true})
-	ev := f.insert(ep, `{}`)
-	f.waitAttempts(ev.ID, 1)
-	a := f.attemptsOf(ev.ID)[0]
+	dl := f.insert(ep, `{}`)
+	f.waitAttempts(dl, 1)
+	a := f.attemptsOf(dl.ID)[0]
 	if a.ErrorCode != kapsel.CodeAttemptTimeout || a.StatusCode != 0 {
 		t.Fatalf("attempt %+v, want E2001", a)
 	}
@@ -230,9 +231,9 @@ func TestConnectionRefused(t *testing.T) {
 	url := dead.URL
 	dead.Server.Close()
 	ep := f.newEndpoint(url + "/hook")
-	ev := f.insert(ep, `{}`)
-	f.waitAttempts(ev.ID, 1)
-	if a := f.attemptsOf(ev.ID)[0]; a.ErrorCode != kapsel.CodeAttemptConnection {
+	dl := f.insert(ep, `{}`)
+	f.waitAttempts(dl, 1)
+	if a := f.attemptsOf(dl.ID)[0]; a.ErrorCode != kapsel.CodeAttemptConnection {
 		t.Fatalf("attempt %+v, want E2002", a)
 	}
 }
@@ -243,9 +244,9 @@ func TestHugeResponseBody(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	f.dest.SetDefault(kapseltest.Response{Stream: 1 << 30})
-	ev := f.insert(nil, `{}`)
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
-	a := f.attemptsOf(ev.ID)[0]
+	dl := f.insert(nil, `{}`)
+	f.requireDelivered(dl)
+	a := f.attemptsOf(dl.ID)[0]
 	if len(a.ResponseBody) != kapsel.MaxResponseBody {
 		t.Fatalf("recorded %d bytes of response, want %d", len(a.ResponseBody), kapsel.MaxResponseBody)
 	}
@@ -265,9 +266,9 @@ func TestSSRFGuardOn(t *testing.T) {
 	}
 	for _, url := range []string{f.dest.URL, "http://localhost:" + p, "http://[::ffff:127.0.0.1]:" + p, "http://169.254.169.254"} {
 		ep := f.newEndpoint(url + "/hook")
-		ev := f.insert(ep, `{}`)
-		f.waitAttempts(ev.ID, 1)
-		if a := f.attemptsOf(ev.ID)[0]; a.ErrorCode != kapsel.CodeAttemptBlocked {
+		dl := f.insert(ep, `{}`)
+		f.waitAttempts(dl, 1)
+		if a := f.attemptsOf(dl.ID)[0]; a.ErrorCode != kapsel.CodeAttemptBlocked {
 			t.Errorf("%s: attempt %+v, want E2006", url, a)
 		}
 	}

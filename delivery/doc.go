@@ -1,11 +1,15 @@
 // Package delivery is Kapsel's default [kapsel.Dispatcher]: it claims due
-// events from a [kapsel.DeliveryStore] under a lease, delivers each with one
-// HTTP attempt — signed per Standard Webhooks, through the SSRF guard, within
-// the endpoint's timeout, never following redirects, reading at most
+// deliveries — one event on its way to one endpoint — from a
+// [kapsel.DispatcherStore] under a lease, makes each with one HTTP attempt
+// carrying its event's body and headers — signed per Standard Webhooks with
+// the event id as webhook-id, through the SSRF guard, within the endpoint's
+// timeout, never following redirects, reading at most
 // kapsel.MaxResponseBody of the answer — and records the attempt together
-// with the event's next state in one fenced store call. Failed attempts are
-// retried with exponential backoff and jitter ([RetryInterval]), Retry-After
-// is honoured on 429 and 503, and 410 Gone disables the endpoint.
+// with the delivery's next state in one fenced store call. Failed attempts
+// are retried with exponential backoff and jitter ([RetryInterval]),
+// Retry-After is honoured on 429 and 503, and 410 Gone disables the
+// endpoint. Each delivery of an event is attempted, retried and failed on
+// its own: one endpoint's outage does not hold up another's.
 //
 // The package also exports what other parts need to agree with the
 // dispatcher: [Sign] and [SignatureHeader] (the outbound signature),

@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkBacklogDrain measures how fast one dispatcher drains a backlog of
-// b.N events (inserted before it starts) on Postgres into a trivial local
+// b.N deliveries (b.N events to one endpoint, inserted before it starts) on Postgres into a trivial local
 // destination: claims, HTTP attempts and batched completions together.
 // Run it with a fixed count, e.g. -benchtime 20000x.
 func BenchmarkBacklogDrain(b *testing.B) {
@@ -35,7 +35,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	for left := b.N; left > 0; {
 		in := make([]*kapsel.EventInsertParams, min(left, 1000))
 		for i := range in {
-			in[i] = &kapsel.EventInsertParams{EndpointID: ep.ID, Body: body, ContentType: "application/json"}
+			in[i] = &kapsel.EventInsertParams{TenantID: ep.TenantID, Body: body, ContentType: "application/json"}
 		}
 		if _, err := s.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{Events: in, Now: time.Now()}); err != nil {
 			b.Fatal(err)

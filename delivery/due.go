@@ -37,7 +37,8 @@ func (h *dueHeap) Pop() any {
 	return t
 }
 
-// dueAt tells the claim loop that an event of this dispatcher's is due at t.
+// dueAt tells the claim loop that a delivery of this dispatcher's is due at
+// t.
 // It never blocks.
 func (d *Dispatcher) dueAt(t time.Time) {
 	d.dueMu.Lock()

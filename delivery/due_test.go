@@ -6,7 +6,6 @@ import (
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/delivery"
-	"github.com/kapsel-dev/kapsel/kapseltest"
 )
 
 // TestRetryDueBeforeThePollIsNotLate: with a poll interval far longer than
@@ -17,17 +16,17 @@ func TestRetryDueBeforeThePollIsNotLate(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
 	f.dest.FailTimes(1, 500)
-	ev := f.insert(nil, `{"n":1}`)
+	dl := f.insert(nil, `{"n":1}`)
 
-	first := f.waitAttempts(ev.ID, 1)
-	if first.Status != kapsel.EventPending {
+	first := f.waitAttempts(dl, 1)
+	if first.Status != kapsel.DeliveryPending {
 		t.Fatalf("after attempt 1: %+v", first)
 	}
 	// Only the retry's own time: advanceUntil would step on by the default
 	// poll interval (1 s) at most 200 times, far short of the hour.
-	f.advanceUntil(first.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
-	delivered := kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
-	if got := f.attemptsOf(ev.ID); len(got) != 2 || got[1].StartedAt.After(first.NextAttemptAt.Add(time.Minute)) {
+	f.advanceUntil(first.NextAttemptAt, func() bool { return f.delivery(dl.ID).Attempts >= 2 })
+	delivered := f.requireDelivered(dl)
+	if got := f.attemptsOf(dl.ID); len(got) != 2 || got[1].StartedAt.After(first.NextAttemptAt.Add(time.Minute)) {
 		t.Fatalf("attempts %d, the second started %s after its time", len(got), got[len(got)-1].StartedAt.Sub(first.NextAttemptAt))
 	}
 	if delivered.Attempts != 2 {
@@ -42,18 +41,18 @@ func TestRetryDueSurvivesAClaimInBetween(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
 	f.dest.FailTimes(1, 500)
-	ev := f.insert(nil, `{"n":1}`)
-	first := f.waitAttempts(ev.ID, 1)
-	if first.Status != kapsel.EventPending {
+	dl := f.insert(nil, `{"n":1}`)
+	first := f.waitAttempts(dl, 1)
+	if first.Status != kapsel.DeliveryPending {
 		t.Fatalf("after attempt 1: %+v", first)
 	}
 
 	other := f.insert(nil, `{"n":2}`) // wakes the dispatcher: a claim before the retry is due
-	kapseltest.RequireDelivered(t, f.store, other.ID, waitLong)
-	if got := f.event(ev.ID).Attempts; got != 1 {
+	f.requireDelivered(other)
+	if got := f.delivery(dl.ID).Attempts; got != 1 {
 		t.Fatalf("the retry ran before its time: %d attempts", got)
 	}
 
-	f.advanceUntil(first.NextAttemptAt, func() bool { return f.event(ev.ID).Attempts >= 2 })
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	f.advanceUntil(first.NextAttemptAt, func() bool { return f.delivery(dl.ID).Attempts >= 2 })
+	f.requireDelivered(dl)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/ingest"
 	"github.com/kapsel-dev/kapsel/kapseltest"
-	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
@@ -38,11 +37,16 @@ func ExampleNew() {
 
 	ctx := context.Background()
 	store := memstore.New()
-	// The front door's operations create what the dispatcher delivers for;
-	// the front door itself would also build and start the dispatcher.
-	ops, _ := service.New(store, &service.Config{AllowedCIDRs: kapseltest.Loopback})
-	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
-	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL + "/webhooks", SigningSecret: secret})
+	// An application creates these through the front door (package
+	// service), which validates them; the example writes them to the store
+	// directly. The endpoint's empty subscription takes every event of its
+	// tenant.
+	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: []byte("hash"), Now: time.Now()})
+	source, _ := store.SourceInsert(ctx, &kapsel.SourceInsertParams{Now: time.Now(), Source: &kapsel.Source{
+		TenantID: tenant.ID, Name: "shop", Verifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone}}})
+	_, _ = store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Now: time.Now(), Endpoint: &kapsel.Endpoint{
+		TenantID: tenant.ID, Name: "warehouse", URL: dest.URL + "/webhooks",
+		SigningSecrets: []kapsel.SigningSecret{{Secret: secret}}, RetryPolicy: kapsel.DefaultRetryPolicy()}})
 
 	d, err := delivery.New(store, &delivery.Config{
 		AllowedCIDRs: kapseltest.Loopback, // the destination is on 127.0.0.1
@@ -56,16 +60,17 @@ func ExampleNew() {
 	}
 	defer d.Stop(ctx)
 
-	// An ingester stores the event and wakes the dispatcher after its commit.
+	// An ingester stores the event, fanned out to the endpoint, and wakes
+	// the dispatcher after its commit.
 	in, _ := ingest.New(store, &ingest.Config{Waker: d, Logger: slog.New(slog.DiscardHandler)})
 	_ = in.Start(ctx)
 	defer in.Stop(ctx)
 	_, _ = in.Ingest(ctx, &kapsel.IngestRequest{
-		EndpointID: string(ep.ID), Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"type":"order.paid"}`),
+		SourceID: string(source.ID), Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"type":"order.paid"}`),
 	})
 
 	fmt.Println(<-received)
-	// Output: Kapsel/0.1.0 attempt 1: {"type":"order.paid"}
+	// Output: Kapsel/0.2.0 attempt 1: {"type":"order.paid"}
 }
 
 // Sign computes the webhook-signature of a delivery; this is the Standard

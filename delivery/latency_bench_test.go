@@ -51,7 +51,7 @@ func benchLatency(b *testing.B, dispatcherStore kapsel.Store, ingestStore kapsel
 	body := []byte(`{"type":"latency.probe"}`)
 	send := func(n int) time.Duration {
 		_, err := ingestStore.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-			Events: []*kapsel.EventInsertParams{{EndpointID: ep.ID, Body: body, ContentType: "application/json"}},
+			Events: []*kapsel.EventInsertParams{{TenantID: ep.TenantID, Body: body, ContentType: "application/json"}},
 			Now:    time.Now(),
 		})
 		if err != nil {

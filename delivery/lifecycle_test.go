@@ -60,7 +60,7 @@ func TestStartStopLifecycle(t *testing.T) {
 func TestStopLetsInFlightFinish(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	evs := f.insertHanging(5)
+	dls := f.insertHanging(5)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- f.d.Stop(context.Background()) }()
@@ -74,20 +74,20 @@ func TestStopLetsInFlightFinish(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range evs {
-		if got := f.event(ev.ID); got.Status != kapsel.EventDelivered || got.Attempts != 1 {
-			t.Errorf("event %s after Stop: %s, %d attempts", ev.ID, got.Status, got.Attempts)
+	for _, dl := range dls {
+		if got := f.delivery(dl.ID); got.Status != kapsel.DeliveryDelivered || got.Attempts != 1 {
+			t.Errorf("delivery %s after Stop: %s, %d attempts", dl.ID, got.Status, got.Attempts)
 		}
 	}
 }
 
 // TestStopDeadlineLosesNothing: attempts still hanging when Stop's deadline
 // passes are cut short, recorded (E3003) and put back for now; another
-// dispatcher then delivers every event.
+// dispatcher then makes every delivery.
 func TestStopDeadlineLosesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	evs := f.insertHanging(5)
+	dls := f.insertHanging(5)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -95,12 +95,12 @@ func TestStopDeadlineLosesNothing(t *testing.T) {
 		t.Fatalf("Stop: %v", err)
 	}
 	now := f.clock.Now()
-	for _, ev := range evs {
-		got := f.event(ev.ID)
-		if got.Status != kapsel.EventPending || got.LeaseToken != "" || got.NextAttemptAt.After(now) {
-			t.Fatalf("event after a cut-short Stop: status %s lease %q next %s", got.Status, got.LeaseToken, got.NextAttemptAt)
+	for _, dl := range dls {
+		got := f.delivery(dl.ID)
+		if got.Status != kapsel.DeliveryPending || got.LeaseToken != "" || got.NextAttemptAt.After(now) {
+			t.Fatalf("delivery after a cut-short Stop: status %s lease %q next %s", got.Status, got.LeaseToken, got.NextAttemptAt)
 		}
-		as := f.attemptsOf(ev.ID)
+		as := f.attemptsOf(dl.ID)
 		if len(as) != 1 || as[0].ErrorCode != kapsel.CodeShuttingDown {
 			t.Fatalf("attempts after a cut-short Stop: %+v", as)
 		}
@@ -111,13 +111,13 @@ func TestStopDeadlineLosesNothing(t *testing.T) {
 	cfg := f.cfg
 	d2 := f.newDispatcher(&cfg)
 	d2.Wake()
-	for _, ev := range evs {
-		kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	for _, dl := range dls {
+		f.requireDelivered(dl)
 	}
 }
 
 // TestStaleCompletionChangesNothing: a worker whose lease expired and whose
-// event was claimed and delivered by another worker cannot record anything.
+// delivery was claimed and made by another worker cannot record anything.
 func TestStaleCompletionChangesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) {
@@ -125,19 +125,19 @@ func TestStaleCompletionChangesNothing(t *testing.T) {
 		c.PollInterval = time.Hour // only the test's wake-up claims
 	})
 	f.dest.Respond(kapseltest.Response{Hang: true})
-	ev := f.insert(nil, `{}`)
+	dl := f.insert(nil, `{}`)
 	f.dest.WaitForRequests(t, 1, waitLong)
 
-	// The lease expires; another worker (here: the test) claims the event
-	// and delivers it.
+	// The lease expires; another worker (here: the test) claims the
+	// delivery and makes it.
 	f.clock.Advance(11 * time.Second)
-	claimed, err := f.store.EventClaim(context.Background(), &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: f.clock.Now()})
-	if err != nil || len(claimed) != 1 || claimed[0].ID != ev.ID {
-		t.Fatalf("re-claim: %v, %d events", err, len(claimed))
+	claimed, err := f.store.DeliveryClaim(context.Background(), &kapsel.DeliveryClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: f.clock.Now()})
+	if err != nil || len(claimed) != 1 || claimed[0].ID != dl.ID {
+		t.Fatalf("re-claim: %v, %d deliveries", err, len(claimed))
 	}
-	errs, err := f.store.EventComplete(context.Background(), &kapsel.EventCompleteParams{
-		Completions: []kapsel.EventCompletion{{
-			EventID: ev.ID, LeaseToken: claimed[0].LeaseToken, Status: kapsel.EventDelivered,
+	errs, err := f.store.DeliveryComplete(context.Background(), &kapsel.DeliveryCompleteParams{
+		Completions: []kapsel.DeliveryCompletion{{
+			DeliveryID: dl.ID, LeaseToken: claimed[0].LeaseToken, Status: kapsel.DeliveryDelivered,
 			Attempt: kapsel.Attempt{Number: 1, StatusCode: 200, StartedAt: f.clock.Now()},
 		}},
 		Now: f.clock.Now(),
@@ -152,26 +152,26 @@ func TestStaleCompletionChangesNothing(t *testing.T) {
 	if info.Outcome != kapsel.OutcomeLeaseLost {
 		t.Fatalf("stale attempt outcome %s, want lease_lost", info.Outcome)
 	}
-	got := f.event(ev.ID)
-	if got.Status != kapsel.EventDelivered || got.Attempts != 1 {
-		t.Fatalf("event %s with %d attempts, want delivered with 1", got.Status, got.Attempts)
+	got := f.delivery(dl.ID)
+	if got.Status != kapsel.DeliveryDelivered || got.Attempts != 1 {
+		t.Fatalf("delivery %s with %d attempts, want delivered with 1", got.Status, got.Attempts)
 	}
-	if as := f.attemptsOf(ev.ID); len(as) != 1 {
+	if as := f.attemptsOf(dl.ID); len(as) != 1 {
 		t.Fatalf("%d attempts recorded, want only the live worker's", len(as))
 	}
 }
 
 // TestLeaseRescue: a worker that died mid-attempt (here: a claim nobody
 // completes) leaves a lease that expires; the dispatcher then re-claims and
-// delivers the event.
+// makes the delivery.
 func TestLeaseRescue(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *delivery.Config) { c.PollInterval = time.Hour })
 	if err := f.d.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ev := f.insert(nil, `{}`)
-	dead, err := f.store.EventClaim(context.Background(), &kapsel.EventClaimParams{Limit: 1, LeaseDuration: 30 * time.Second, Now: f.clock.Now()})
+	dl := f.insert(nil, `{}`)
+	dead, err := f.store.DeliveryClaim(context.Background(), &kapsel.DeliveryClaimParams{Limit: 1, LeaseDuration: 30 * time.Second, Now: f.clock.Now()})
 	if err != nil || len(dead) != 1 {
 		t.Fatalf("claim by the doomed worker: %v, %d", err, len(dead))
 	}
@@ -182,11 +182,11 @@ func TestLeaseRescue(t *testing.T) {
 	claims, _ := f.spy.counts()
 	d.Wake()
 	f.spy.waitClaims(t, claims)
-	if f.dest.Count() != 0 || f.event(ev.ID).Status != kapsel.EventDelivering {
-		t.Fatal("the event was taken while its lease was live")
+	if f.dest.Count() != 0 || f.delivery(dl.ID).Status != kapsel.DeliveryDelivering {
+		t.Fatal("the delivery was taken while its lease was live")
 	}
 	f.advanceUntil(dead[0].LeaseExpiresAt, func() bool { return f.dest.Count() > 0 })
-	got := kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	got := f.requireDelivered(dl)
 	if got.Attempts != 1 {
 		t.Fatalf("attempts %d, want 1", got.Attempts)
 	}
@@ -218,22 +218,22 @@ func (b *fakeBreakers) Record(_ context.Context, _ kapsel.EndpointID, permit kap
 	return nil
 }
 
-// TestBreakerRefusalSpendsNoAttempt: while the breaker refuses, the event is
-// released to the breaker's retry time without an attempt; then it is
+// TestBreakerRefusalSpendsNoAttempt: while the breaker refuses, the delivery
+// is released to the breaker's retry time without an attempt; then it is
 // attempted and the outcome reported to the breaker.
 func TestBreakerRefusalSpendsNoAttempt(t *testing.T) {
 	t.Parallel()
 	b := &fakeBreakers{until: time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC)}
 	f := setup(t, func(c *delivery.Config) { c.Breakers = b })
-	ev := f.insert(nil, `{}`)
-	got := kapseltest.WaitForEvent(t, f.store, ev.ID, waitLong, func(e *kapsel.Event) bool {
-		return e.Status == kapsel.EventPending && e.NextAttemptAt.Equal(b.until)
+	dl := f.insert(nil, `{}`)
+	got := f.waitFor(dl, func(d *kapsel.Delivery) bool {
+		return d.Status == kapsel.DeliveryPending && d.NextAttemptAt.Equal(b.until)
 	})
 	if got.Attempts != 0 || f.dest.Count() != 0 {
 		t.Fatalf("refused by the breaker, yet %d attempts and %d requests", got.Attempts, f.dest.Count())
 	}
 	f.advanceUntil(b.until, func() bool { return f.dest.Count() > 0 })
-	kapseltest.RequireDelivered(t, f.store, ev.ID, waitLong)
+	f.requireDelivered(dl)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.records) != 1 || !b.records[0] {

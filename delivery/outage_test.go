@@ -15,7 +15,7 @@ import (
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// outageStore fails EventComplete with ErrUnavailable while down reports
+// outageStore fails DeliveryComplete with ErrUnavailable while down reports
 // true, as a database restart does, and counts the failed calls.
 type outageStore struct {
 	testStore
@@ -30,7 +30,7 @@ func newOutageStore(down func() bool) *outageStore {
 	return &outageStore{testStore: memstore.New(), down: down, firstFail: make(chan struct{})}
 }
 
-func (s *outageStore) EventComplete(ctx context.Context, p *kapsel.EventCompleteParams) ([]error, error) {
+func (s *outageStore) DeliveryComplete(ctx context.Context, p *kapsel.DeliveryCompleteParams) ([]error, error) {
 	if s.down() {
 		s.mu.Lock()
 		s.failed++
@@ -38,9 +38,9 @@ func (s *outageStore) EventComplete(ctx context.Context, p *kapsel.EventComplete
 			close(s.firstFail)
 		}
 		s.mu.Unlock()
-		return nil, fmt.Errorf("completing events: %w: connection refused", kapsel.ErrUnavailable)
+		return nil, fmt.Errorf("completing deliveries: %w: connection refused", kapsel.ErrUnavailable)
 	}
-	return s.testStore.EventComplete(ctx, p)
+	return s.testStore.DeliveryComplete(ctx, p)
 }
 
 func (s *outageStore) failedCalls() int {
@@ -50,16 +50,17 @@ func (s *outageStore) failedCalls() int {
 }
 
 // auditEqualsReality requires the destination to have received exactly one
-// request per attempt record of the events, and each event to be delivered.
-func (f *fixture) auditEqualsReality(evs []*kapsel.Event) {
+// request per attempt record of the deliveries, and each delivery to be
+// delivered.
+func (f *fixture) auditEqualsReality(dls []*kapsel.Delivery) {
 	f.t.Helper()
 	records := 0
-	for _, ev := range evs {
-		got := f.waitAttempts(ev.ID, 1)
-		if got.Status != kapsel.EventDelivered {
-			f.t.Fatalf("event %s: status %s", ev.ID, got.Status)
+	for _, dl := range dls {
+		got := f.waitAttempts(dl, 1)
+		if got.Status != kapsel.DeliveryDelivered {
+			f.t.Fatalf("delivery %s: status %s", dl.ID, got.Status)
 		}
-		records += len(f.attemptsOf(ev.ID))
+		records += len(f.attemptsOf(dl.ID))
 	}
 	if n := f.dest.Count(); n != records {
 		f.t.Fatalf("the destination received %d requests, the audit trail has %d attempts (I5 of docs/guarantees.md)", n, records)
@@ -87,12 +88,12 @@ func TestStoreOutageOfOneSecondLosesNoAttempt(t *testing.T) {
 	until = time.Now().Add(time.Second)
 	mu.Unlock()
 	start := time.Now()
-	evs := make([]*kapsel.Event, 20)
-	for i := range evs {
-		evs[i] = f.insert(nil, `{}`)
+	dls := make([]*kapsel.Delivery, 20)
+	for i := range dls {
+		dls[i] = f.insert(nil, `{}`)
 	}
-	f.dest.WaitForRequests(t, len(evs), waitLong)
-	f.auditEqualsReality(evs)
+	f.dest.WaitForRequests(t, len(dls), waitLong)
+	f.auditEqualsReality(dls)
 	if store.failedCalls() == 0 {
 		t.Fatal("no completion failed: the outage did not happen")
 	}
@@ -108,11 +109,11 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 	end := clock.Now().Add(10 * time.Second)
 	store := newOutageStore(func() bool { return clock.Now().Before(end) })
 	f := setupOn(t, store, clock, func(c *delivery.Config) { c.LeaseDuration = 30 * time.Second })
-	evs := make([]*kapsel.Event, 20)
-	for i := range evs {
-		evs[i] = f.insert(nil, `{}`)
+	dls := make([]*kapsel.Delivery, 20)
+	for i := range dls {
+		dls[i] = f.insert(nil, `{}`)
 	}
-	f.dest.WaitForRequests(t, len(evs), waitLong)
+	f.dest.WaitForRequests(t, len(dls), waitLong)
 	// The claim loop's poll timer and the completer's backoff timer: the
 	// completer failed and waits for the store.
 	for clock.Now().Before(end) {
@@ -126,14 +127,14 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 	// completer's last wait (at most 5 s) has ended and everything is
 	// recorded.
 	f.advanceUntil(clock.Now(), func() bool {
-		for _, ev := range evs {
-			if f.event(ev.ID).Status != kapsel.EventDelivered {
+		for _, dl := range dls {
+			if f.delivery(dl.ID).Status != kapsel.DeliveryDelivered {
 				return false
 			}
 		}
 		return true
 	})
-	f.auditEqualsReality(evs)
+	f.auditEqualsReality(dls)
 	if store.failedCalls() < 5 {
 		t.Fatalf("only %d completion calls failed during the outage", store.failedCalls())
 	}
@@ -142,8 +143,8 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 
 // TestStopBoundedWhileStoreUnavailable: with the store down for good, Stop
 // returns soon after its context ends (not at the end of the 150 s lease),
-// reporting the failure; the event is not recorded and its lease will
-// expire.
+// reporting the failure; the attempt is not recorded and the delivery's
+// lease will expire.
 func TestStopBoundedWhileStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	var down atomic.Bool
@@ -161,7 +162,7 @@ func TestStopBoundedWhileStoreUnavailable(t *testing.T) {
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ev := f.insert(nil, `{}`)
+	dl := f.insert(nil, `{}`)
 	d.Wake()
 	f.dest.WaitForRequests(t, 1, waitLong)
 	select {
@@ -180,8 +181,8 @@ func TestStopBoundedWhileStoreUnavailable(t *testing.T) {
 	if took > 2*time.Second {
 		t.Fatalf("Stop took %v with a 200 ms context", took)
 	}
-	if got := f.event(ev.ID); got.Status != kapsel.EventDelivering || got.Attempts != 0 {
-		t.Fatalf("event: status %s, attempts %d; want delivering, 0 (its lease expires)", got.Status, got.Attempts)
+	if got := f.delivery(dl.ID); got.Status != kapsel.DeliveryDelivering || got.Attempts != 0 {
+		t.Fatalf("delivery: status %s, attempts %d; want delivering, 0 (its lease expires)", got.Status, got.Attempts)
 	}
 	t.Logf("Stop returned after %v: %v", took.Round(time.Millisecond), err)
 }

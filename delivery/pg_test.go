@@ -40,9 +40,16 @@ func pgEndpoint(tb testing.TB, s kapsel.Store, dest *kapseltest.Destination, sec
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ep, err := s.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
+	return pgEndpointOf(tb, s, ten.ID, dest, secret)
+}
+
+// pgEndpointOf creates an endpoint of the tenant delivering to dest,
+// subscribed to every event.
+func pgEndpointOf(tb testing.TB, s kapsel.Store, tenant kapsel.TenantID, dest *kapseltest.Destination, secret string) *kapsel.Endpoint {
+	tb.Helper()
+	ep, err := s.EndpointInsert(context.Background(), &kapsel.EndpointInsertParams{
 		Endpoint: &kapsel.Endpoint{
-			TenantID: ten.ID, Name: "dest", URL: dest.URL + "/hook",
+			TenantID: tenant, Name: "dest", URL: dest.URL + "/hook",
 			SigningSecrets: []kapsel.SigningSecret{{Secret: secret}},
 			RetryPolicy:    kapsel.DefaultRetryPolicy(),
 			Timeout:        10 * time.Second,
@@ -55,7 +62,7 @@ func pgEndpoint(tb testing.TB, s kapsel.Store, dest *kapseltest.Destination, sec
 	return ep
 }
 
-func startDispatcher(tb testing.TB, s kapsel.DeliveryStore, cfg *delivery.Config) *delivery.Dispatcher {
+func startDispatcher(tb testing.TB, s kapsel.DispatcherStore, cfg *delivery.Config) *delivery.Dispatcher {
 	tb.Helper()
 	d, err := delivery.New(s, cfg)
 	if err != nil {
@@ -75,18 +82,21 @@ func startDispatcher(tb testing.TB, s kapsel.DeliveryStore, cfg *delivery.Config
 }
 
 // TestTwoDispatchersOnPostgres: two dispatchers, each with its own pool (as
-// two kapseld processes), share one Postgres store; 2,000 events inserted in
-// batches while they run are all delivered, each exactly once, and each has
-// exactly one attempt record.
+// two kapseld processes), share one Postgres store; 1,000 events inserted
+// in batches while they run, each fanned out to two endpoints, are all
+// delivered to both, each delivery exactly once, and each has exactly one
+// attempt record.
 func TestTwoDispatchersOnPostgres(t *testing.T) {
 	t.Parallel()
 	url := testdb.New(t)
 	s1 := openPG(t, url, true)
 	s2 := openPG(t, url, false)
-	dest := kapseltest.NewDestination(t)
 	secret := newSecret(t)
-	dest.VerifyWith(t, secret)
-	ep := pgEndpoint(t, s1, dest, secret)
+	destA, destB := kapseltest.NewDestination(t), kapseltest.NewDestination(t)
+	destA.VerifyWith(t, secret)
+	destB.VerifyWith(t, secret)
+	epA := pgEndpoint(t, s1, destA, secret)
+	epB := pgEndpointOf(t, s1, epA.TenantID, destB, secret)
 
 	var byDispatcher [2]atomic.Int64
 	for i, s := range []*pgstore.Store{s1, s2} {
@@ -102,18 +112,26 @@ func TestTwoDispatchersOnPostgres(t *testing.T) {
 		})
 	}
 
-	const total, batch = 2000, 100
-	for i := 0; i < total; i += batch {
+	const events, batch = 1000, 100
+	const total = 2 * events
+	for i := 0; i < events; i += batch {
 		in := make([]*kapsel.EventInsertParams, batch)
 		for j := range in {
-			in[j] = &kapsel.EventInsertParams{EndpointID: ep.ID, Body: fmt.Appendf(nil, `{"n":%d}`, i+j), ContentType: "application/json"}
+			in[j] = &kapsel.EventInsertParams{TenantID: epA.TenantID, Body: fmt.Appendf(nil, `{"n":%d}`, i+j), ContentType: "application/json"}
 		}
-		if _, err := s1.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{Events: in, Now: time.Now()}); err != nil {
+		res, err := s1.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{Events: in, Now: time.Now()})
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil || r.Event.Deliveries.Total != 2 {
+				t.Fatalf("insert: %v, %+v; want 2 deliveries", r.Err, r.Event)
+			}
 		}
 	}
 
-	dest.WaitForRequests(t, total, 60*time.Second)
+	destA.WaitForRequests(t, events, 60*time.Second)
+	destB.WaitForRequests(t, events, 60*time.Second)
 	// Wait until the store agrees that everything is delivered (so every
 	// attempt, a duplicate's included, has ended), then count.
 	deadline := time.Now().Add(60 * time.Second)
@@ -125,39 +143,51 @@ func TestTwoDispatchersOnPostgres(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d events delivered", delivered, total)
+			t.Fatalf("only %d of %d deliveries delivered", delivered, total)
 		}
 		<-tick.C
 	}
-	reqs := dest.Requests()
-	seen := make(map[string]int, total)
-	for _, r := range reqs {
-		seen[r.WebhookID]++
-		if r.SignatureErr != nil {
-			t.Fatalf("bad signature on %s: %v", r.WebhookID, r.SignatureErr)
+	webhookIDs := map[string]int{}
+	for _, dest := range []*kapseltest.Destination{destA, destB} {
+		reqs := dest.Requests()
+		seen := make(map[string]int, events)
+		for _, r := range reqs {
+			seen[r.WebhookID]++
+			webhookIDs[r.WebhookID]++
+			if r.SignatureErr != nil {
+				t.Fatalf("bad signature on %s: %v", r.WebhookID, r.SignatureErr)
+			}
+		}
+		if len(reqs) != events || len(seen) != events {
+			t.Fatalf("destination got %d requests for %d distinct events, want %d and %d (zero duplicates)", len(reqs), len(seen), events, events)
 		}
 	}
-	if len(reqs) != total || len(seen) != total {
-		t.Fatalf("destination got %d requests for %d distinct events, want %d and %d (zero duplicates)", len(reqs), len(seen), total, total)
+	// Both endpoints got the same events, under the same webhook-id.
+	for id, n := range webhookIDs {
+		if n != 2 {
+			t.Fatalf("webhook-id %s reached %d destinations, want 2", id, n)
+		}
 	}
-	stats, err := s1.AttemptStats(context.Background(), &kapsel.AttemptStatsParams{EndpointID: ep.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.Total != total || stats.Succeeded != total {
-		t.Fatalf("attempt records: %d total, %d succeeded; want %d each", stats.Total, stats.Succeeded, total)
+	for _, ep := range []*kapsel.Endpoint{epA, epB} {
+		stats, err := s1.AttemptStats(context.Background(), &kapsel.AttemptStatsParams{EndpointID: ep.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Total != events || stats.Succeeded != events {
+			t.Fatalf("attempt records of %s: %d total, %d succeeded; want %d each", ep.ID, stats.Total, stats.Succeeded, events)
+		}
 	}
 	t.Logf("deliveries per dispatcher: %d / %d", byDispatcher[0].Load(), byDispatcher[1].Load())
 }
 
-// countDelivered pages through the delivered events (EventStats counts only
-// pending and delivering ones).
+// countDelivered pages through the delivered deliveries (DeliveryStats
+// counts only pending and delivering ones).
 func countDelivered(t *testing.T, s kapsel.Store) int {
 	t.Helper()
 	n := 0
-	p := &kapsel.EventListParams{Status: kapsel.EventDelivered, Limit: kapsel.MaxPageLimit}
-	for {
-		page, err := s.EventList(context.Background(), p)
+	p := &kapsel.DeliveryListParams{Status: kapsel.DeliveryDelivered, Limit: kapsel.MaxPageLimit}
+	for range 10_000 {
+		page, err := s.DeliveryList(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,4 +197,13 @@ func countDelivered(t *testing.T, s kapsel.Store) int {
 		}
 		p.Cursor = page[len(page)-1].ID
 	}
+	t.Fatal("too many pages of deliveries")
+	return n
+}
+
+// TestFanOutEndToEndOnPostgres is TestFanOutEndToEnd on Postgres, whose
+// insert decides the fan-out in its own transaction.
+func TestFanOutEndToEndOnPostgres(t *testing.T) {
+	t.Parallel()
+	testFanOutEndToEnd(t, openPG(t, testdb.New(t), true))
 }

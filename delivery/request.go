@@ -40,9 +40,11 @@ var notForwarded = []string{
 // docs/delivery.md says: POST to the endpoint URL with the event body byte for byte; the
 // forwarded headers, then the stored Content-Type, then the endpoint's custom
 // headers, then Kapsel's own — User-Agent, webhook-id (the event id, the same
-// on every attempt), webhook-timestamp (now, unix seconds), webhook-signature
-// (one "v1,<base64>" per active signing secret, space-separated) and
-// X-Kapsel-Attempt. Later headers win. It fails when the URL cannot be used
+// on every attempt and replay, and to every endpoint the event fans out to),
+// webhook-timestamp (now, unix seconds), webhook-signature (one
+// "v1,<base64>" per active signing secret, space-separated),
+// X-Kapsel-Attempt (attempt, the delivery's attempt number) and
+// X-Kapsel-Event-Type when the event has a type. Later headers win. It fails when the URL cannot be used
 // or a signing secret cannot be decoded; an endpoint with no signing secret
 // is delivered without webhook-signature.
 func NewRequest(ctx context.Context, ep *kapsel.Endpoint, ev *kapsel.Event, attempt int, now time.Time, userAgent string) (*http.Request, error) {

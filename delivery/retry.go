@@ -92,32 +92,33 @@ func effectivePolicy(p kapsel.RetryPolicy) kapsel.RetryPolicy {
 
 // decision is what an attempt leads to.
 type decision struct {
-	status        kapsel.EventStatus
+	status        kapsel.DeliveryStatus
 	nextAttemptAt time.Time
 	disable       kapsel.DisabledReason
 	outcome       kapsel.AttemptOutcome
 }
 
 // decide applies the retry policy to an attempt's result: 2xx delivered;
-// 410 disables the endpoint and the event waits; a final 4xx (Retry4xx off),
-// the last attempt, or a retry later than CreatedAt+MaxAge fails the event;
-// anything else is retried after Retry-After (429, 503) or the backoff.
-func decide(p kapsel.RetryPolicy, ev *kapsel.Event, number int, res *attemptResult, now time.Time, r float64) decision {
+// 410 disables the endpoint and the delivery waits; a final 4xx (Retry4xx
+// off), the last attempt, or a retry later than createdAt+MaxAge (createdAt
+// is the delivery's) fails the delivery; anything else is retried after
+// Retry-After (429, 503) or the backoff.
+func decide(p kapsel.RetryPolicy, createdAt time.Time, number int, res *attemptResult, now time.Time, r float64) decision {
 	p = effectivePolicy(p)
 	code := res.statusCode
 	switch {
 	case res.errorCode == "" && code >= 200 && code < 300:
-		return decision{status: kapsel.EventDelivered, outcome: kapsel.OutcomeDelivered}
+		return decision{status: kapsel.DeliveryDelivered, outcome: kapsel.OutcomeDelivered}
 	case res.errorCode == kapsel.CodeShuttingDown:
 		// Kapsel cut the attempt short while stopping: not the destination's
 		// fault, so it neither spends the policy nor waits.
-		return decision{status: kapsel.EventPending, nextAttemptAt: now, outcome: kapsel.OutcomeRetry}
+		return decision{status: kapsel.DeliveryPending, nextAttemptAt: now, outcome: kapsel.OutcomeRetry}
 	case code == http.StatusGone:
-		return decision{status: kapsel.EventPending, nextAttemptAt: now, disable: kapsel.DisabledGone, outcome: kapsel.OutcomeDisabled}
+		return decision{status: kapsel.DeliveryPending, nextAttemptAt: now, disable: kapsel.DisabledGone, outcome: kapsel.OutcomeDisabled}
 	case !p.Retry4xx && code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests:
-		return decision{status: kapsel.EventFailed, outcome: kapsel.OutcomeFailed}
+		return decision{status: kapsel.DeliveryFailed, outcome: kapsel.OutcomeFailed}
 	case number >= p.MaxAttempts:
-		return decision{status: kapsel.EventFailed, outcome: kapsel.OutcomeFailed}
+		return decision{status: kapsel.DeliveryFailed, outcome: kapsel.OutcomeFailed}
 	}
 	wait := RetryInterval(p, number, r)
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
@@ -126,8 +127,8 @@ func decide(p kapsel.RetryPolicy, ev *kapsel.Event, number int, res *attemptResu
 		}
 	}
 	next := now.Add(wait)
-	if next.After(ev.CreatedAt.Add(p.MaxAge)) {
-		return decision{status: kapsel.EventFailed, outcome: kapsel.OutcomeFailed}
+	if next.After(createdAt.Add(p.MaxAge)) {
+		return decision{status: kapsel.DeliveryFailed, outcome: kapsel.OutcomeFailed}
 	}
-	return decision{status: kapsel.EventPending, nextAttemptAt: next, outcome: kapsel.OutcomeRetry}
+	return decision{status: kapsel.DeliveryPending, nextAttemptAt: next, outcome: kapsel.OutcomeRetry}
 }

@@ -122,46 +122,45 @@ func TestDecide(t *testing.T) {
 		policy  kapsel.RetryPolicy
 		number  int
 		res     *attemptResult
-		status  kapsel.EventStatus
+		status  kapsel.DeliveryStatus
 		next    time.Duration // from now, when pending
 		disable kapsel.DisabledReason
 		outcome kapsel.AttemptOutcome
 	}{
-		{"200", def, 1, status(200), kapsel.EventDelivered, 0, "", kapsel.OutcomeDelivered},
-		{"204", def, 5, status(204), kapsel.EventDelivered, 0, "", kapsel.OutcomeDelivered},
-		{"500 first", def, 1, status(500), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"500 third", def, 3, status(500), kapsel.EventPending, 8 * time.Second, "", kapsel.OutcomeRetry},
-		{"500 last", def, 25, status(500), kapsel.EventFailed, 0, "", kapsel.OutcomeFailed},
-		{"timeout", def, 2, &attemptResult{errorCode: kapsel.CodeAttemptTimeout}, kapsel.EventPending, 4 * time.Second, "", kapsel.OutcomeRetry},
-		{"302", def, 1, &attemptResult{statusCode: 302, errorCode: kapsel.CodeAttemptRedirect}, kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"410", def, 1, status(410), kapsel.EventPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
-		{"410 even last", def, 25, status(410), kapsel.EventPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
-		{"429 retry-after", def, 1, withRA(429, "7"), kapsel.EventPending, 7 * time.Second, "", kapsel.OutcomeRetry},
-		{"503 retry-after date", def, 1, withRA(503, now.Add(42*time.Second).Format(http.TimeFormat)), kapsel.EventPending, 42 * time.Second, "", kapsel.OutcomeRetry},
-		{"429 retry-after capped", def, 1, withRA(429, "86400"), kapsel.EventPending, time.Hour, "", kapsel.OutcomeRetry},
-		{"429 bad retry-after", def, 1, withRA(429, "later"), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"500 retry-after ignored", def, 1, withRA(500, "7"), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"400 retried", def, 1, status(400), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"400 final", no4xx, 1, status(400), kapsel.EventFailed, 0, "", kapsel.OutcomeFailed},
-		{"404 final", no4xx, 1, status(404), kapsel.EventFailed, 0, "", kapsel.OutcomeFailed},
-		{"408 still retried", no4xx, 1, status(408), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"429 still retried", no4xx, 1, status(429), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"410 still disables", no4xx, 1, status(410), kapsel.EventPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
-		{"500 with 4xx final", no4xx, 1, status(500), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"max age reached", short, 5, status(500), kapsel.EventFailed, 0, "", kapsel.OutcomeFailed},
-		{"max age not yet", short, 2, status(500), kapsel.EventPending, 4 * time.Second, "", kapsel.OutcomeRetry},
-		{"retry-after beyond max age", short, 1, withRA(429, "60"), kapsel.EventFailed, 0, "", kapsel.OutcomeFailed},
-		{"zero policy is the default", kapsel.RetryPolicy{}, 1, status(400), kapsel.EventPending, 2 * time.Second, "", kapsel.OutcomeRetry},
-		{"shutdown", def, 25, &attemptResult{errorCode: kapsel.CodeShuttingDown, sent: true}, kapsel.EventPending, 0, "", kapsel.OutcomeRetry},
+		{"200", def, 1, status(200), kapsel.DeliveryDelivered, 0, "", kapsel.OutcomeDelivered},
+		{"204", def, 5, status(204), kapsel.DeliveryDelivered, 0, "", kapsel.OutcomeDelivered},
+		{"500 first", def, 1, status(500), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"500 third", def, 3, status(500), kapsel.DeliveryPending, 8 * time.Second, "", kapsel.OutcomeRetry},
+		{"500 last", def, 25, status(500), kapsel.DeliveryFailed, 0, "", kapsel.OutcomeFailed},
+		{"timeout", def, 2, &attemptResult{errorCode: kapsel.CodeAttemptTimeout}, kapsel.DeliveryPending, 4 * time.Second, "", kapsel.OutcomeRetry},
+		{"302", def, 1, &attemptResult{statusCode: 302, errorCode: kapsel.CodeAttemptRedirect}, kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"410", def, 1, status(410), kapsel.DeliveryPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
+		{"410 even last", def, 25, status(410), kapsel.DeliveryPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
+		{"429 retry-after", def, 1, withRA(429, "7"), kapsel.DeliveryPending, 7 * time.Second, "", kapsel.OutcomeRetry},
+		{"503 retry-after date", def, 1, withRA(503, now.Add(42*time.Second).Format(http.TimeFormat)), kapsel.DeliveryPending, 42 * time.Second, "", kapsel.OutcomeRetry},
+		{"429 retry-after capped", def, 1, withRA(429, "86400"), kapsel.DeliveryPending, time.Hour, "", kapsel.OutcomeRetry},
+		{"429 bad retry-after", def, 1, withRA(429, "later"), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"500 retry-after ignored", def, 1, withRA(500, "7"), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"400 retried", def, 1, status(400), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"400 final", no4xx, 1, status(400), kapsel.DeliveryFailed, 0, "", kapsel.OutcomeFailed},
+		{"404 final", no4xx, 1, status(404), kapsel.DeliveryFailed, 0, "", kapsel.OutcomeFailed},
+		{"408 still retried", no4xx, 1, status(408), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"429 still retried", no4xx, 1, status(429), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"410 still disables", no4xx, 1, status(410), kapsel.DeliveryPending, 0, kapsel.DisabledGone, kapsel.OutcomeDisabled},
+		{"500 with 4xx final", no4xx, 1, status(500), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"max age reached", short, 5, status(500), kapsel.DeliveryFailed, 0, "", kapsel.OutcomeFailed},
+		{"max age not yet", short, 2, status(500), kapsel.DeliveryPending, 4 * time.Second, "", kapsel.OutcomeRetry},
+		{"retry-after beyond max age", short, 1, withRA(429, "60"), kapsel.DeliveryFailed, 0, "", kapsel.OutcomeFailed},
+		{"zero policy is the default", kapsel.RetryPolicy{}, 1, status(400), kapsel.DeliveryPending, 2 * time.Second, "", kapsel.OutcomeRetry},
+		{"shutdown", def, 25, &attemptResult{errorCode: kapsel.CodeShuttingDown, sent: true}, kapsel.DeliveryPending, 0, "", kapsel.OutcomeRetry},
 	}
 	for _, tt := range tests {
-		ev := &kapsel.Event{CreatedAt: created}
-		got := decide(tt.policy, ev, tt.number, tt.res, now, 0.5)
+		got := decide(tt.policy, created, tt.number, tt.res, now, 0.5)
 		if got.status != tt.status || got.disable != tt.disable || got.outcome != tt.outcome {
 			t.Errorf("%s: got %+v, want status %s disable %q outcome %s", tt.name, got, tt.status, tt.disable, tt.outcome)
 			continue
 		}
-		if tt.status == kapsel.EventPending {
+		if tt.status == kapsel.DeliveryPending {
 			if want := now.Add(tt.next); !got.nextAttemptAt.Equal(want) {
 				t.Errorf("%s: next attempt at %s, want %s", tt.name, got.nextAttemptAt, want)
 			}

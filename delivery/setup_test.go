@@ -30,34 +30,34 @@ type spyStore struct {
 	claimed int
 	changed chan struct{} // closed and replaced after each claim
 
-	released []kapsel.EventID
+	released []kapsel.DeliveryID
 }
 
 func newSpy(s testStore) *spyStore { return &spyStore{testStore: s, changed: make(chan struct{})} }
 
-func (s *spyStore) EventClaim(ctx context.Context, p *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
-	evs, err := s.testStore.EventClaim(ctx, p)
+func (s *spyStore) DeliveryClaim(ctx context.Context, p *kapsel.DeliveryClaimParams) ([]*kapsel.Delivery, error) {
+	dls, err := s.testStore.DeliveryClaim(ctx, p)
 	s.mu.Lock()
 	s.claims++
-	s.claimed += len(evs)
+	s.claimed += len(dls)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
-	return evs, err
+	return dls, err
 }
 
-func (s *spyStore) EventRelease(ctx context.Context, p *kapsel.EventReleaseParams) (int, error) {
-	n, err := s.testStore.EventRelease(ctx, p)
+func (s *spyStore) DeliveryRelease(ctx context.Context, p *kapsel.DeliveryReleaseParams) (int, error) {
+	n, err := s.testStore.DeliveryRelease(ctx, p)
 	s.mu.Lock()
 	for _, r := range p.Releases {
-		s.released = append(s.released, r.EventID)
+		s.released = append(s.released, r.DeliveryID)
 	}
 	s.mu.Unlock()
 	return n, err
 }
 
-// releases returns how many times the event was released.
-func (s *spyStore) releases(id kapsel.EventID) int {
+// releases returns how many times the delivery was released.
+func (s *spyStore) releases(id kapsel.DeliveryID) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -69,16 +69,16 @@ func (s *spyStore) releases(id kapsel.EventID) int {
 	return n
 }
 
-// EventListen passes the wrapped store's notifications through; without a
-// Notifier underneath it fails, and the dispatcher polls.
-func (s *spyStore) EventListen(ctx context.Context) (<-chan struct{}, error) {
+// DeliveryListen passes the wrapped store's notifications through; without
+// a Notifier underneath it fails, and the dispatcher polls.
+func (s *spyStore) DeliveryListen(ctx context.Context) (<-chan struct{}, error) {
 	if n, ok := s.testStore.(kapsel.Notifier); ok {
-		return n.EventListen(ctx)
+		return n.DeliveryListen(ctx)
 	}
 	return nil, errors.New("not a notifier")
 }
 
-// counts returns the number of claims made and events claimed so far.
+// counts returns the number of claims made and deliveries claimed so far.
 func (s *spyStore) counts() (claims, claimed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,21 +224,33 @@ func (f *fixture) newDispatcher(cfg *delivery.Config) *delivery.Dispatcher {
 	return d
 }
 
-// insert stores an event for ep (the fixture's endpoint when nil) and wakes
-// the dispatcher.
-func (f *fixture) insert(ep *kapsel.Endpoint, body string) *kapsel.Event {
+// insert stores an event sent to ep alone (the fixture's endpoint when nil:
+// the event names it, so the tenant's other endpoints get no delivery),
+// wakes the dispatcher and returns the event's delivery to ep.
+func (f *fixture) insert(ep *kapsel.Endpoint, body string) *kapsel.Delivery {
 	f.t.Helper()
 	if ep == nil {
 		ep = f.ep
 	}
+	ev := f.insertEvent(&kapsel.EventInsertParams{
+		TenantID:    ep.TenantID,
+		EndpointIDs: []kapsel.EndpointID{ep.ID},
+		Body:        []byte(body),
+		ContentType: "application/json",
+	})
+	if ev.Deliveries.Total != 1 {
+		f.t.Fatalf("event sent to one endpoint has %d deliveries", ev.Deliveries.Total)
+	}
+	return f.deliveryTo(ev.ID, ep.ID)
+}
+
+// insertEvent stores an event as given (fanned out by the store), wakes
+// the dispatcher and returns the event.
+func (f *fixture) insertEvent(p *kapsel.EventInsertParams) *kapsel.Event {
+	f.t.Helper()
 	res, err := f.store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{
-			TenantID:    ep.TenantID,
-			EndpointID:  ep.ID,
-			Body:        []byte(body),
-			ContentType: "application/json",
-		}},
-		Now: f.clock.Now(),
+		Events: []*kapsel.EventInsertParams{p},
+		Now:    f.clock.Now(),
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -250,45 +262,71 @@ func (f *fixture) insert(ep *kapsel.Endpoint, body string) *kapsel.Event {
 	return res[0].Event
 }
 
-// insertHanging makes the fixture's destination hang every request, inserts
-// n events for it and waits until all n attempts are in flight.
-func (f *fixture) insertHanging(n int) []*kapsel.Event {
+// deliveryTo returns the delivery of event to endpoint.
+func (f *fixture) deliveryTo(event kapsel.EventID, endpoint kapsel.EndpointID) *kapsel.Delivery {
 	f.t.Helper()
-	f.dest.SetDefault(kapseltest.Response{Hang: true})
-	evs := make([]*kapsel.Event, n)
-	for i := range evs {
-		evs[i] = f.insert(nil, `{}`)
-	}
-	f.dest.WaitForRequests(f.t, n, waitLong)
-	return evs
-}
-
-// event reads an event.
-func (f *fixture) event(id kapsel.EventID) *kapsel.Event {
-	f.t.Helper()
-	ev, err := f.store.EventGet(context.Background(), &kapsel.EventGetParams{ID: id})
+	dls, err := f.store.DeliveryList(context.Background(), &kapsel.DeliveryListParams{EventID: event, EndpointID: endpoint})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return ev
+	if len(dls) != 1 {
+		f.t.Fatalf("event %s has %d deliveries to endpoint %s, want 1", event, len(dls), endpoint)
+	}
+	return dls[0]
 }
 
-// attemptsOf lists an event's recorded attempts.
-func (f *fixture) attemptsOf(id kapsel.EventID) []*kapsel.Attempt {
+// insertHanging makes the fixture's destination hang every request, inserts
+// n events for it and waits until all n attempts are in flight.
+func (f *fixture) insertHanging(n int) []*kapsel.Delivery {
 	f.t.Helper()
-	as, err := f.store.AttemptList(context.Background(), &kapsel.AttemptListParams{EventID: id, Limit: 500})
+	f.dest.SetDefault(kapseltest.Response{Hang: true})
+	dls := make([]*kapsel.Delivery, n)
+	for i := range dls {
+		dls[i] = f.insert(nil, `{}`)
+	}
+	f.dest.WaitForRequests(f.t, n, waitLong)
+	return dls
+}
+
+// delivery reads a delivery.
+func (f *fixture) delivery(id kapsel.DeliveryID) *kapsel.Delivery {
+	f.t.Helper()
+	dl, err := f.store.DeliveryGet(context.Background(), &kapsel.DeliveryGetParams{ID: id})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return dl
+}
+
+// attemptsOf lists a delivery's recorded attempts.
+func (f *fixture) attemptsOf(id kapsel.DeliveryID) []*kapsel.Attempt {
+	f.t.Helper()
+	as, err := f.store.AttemptList(context.Background(), &kapsel.AttemptListParams{DeliveryID: id, Limit: 500})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return as
 }
 
-// waitAttempts waits until the event has n recorded attempts.
-func (f *fixture) waitAttempts(id kapsel.EventID, n int) *kapsel.Event {
+// waitAttempts waits until the delivery has n recorded attempts and is not
+// being attempted.
+func (f *fixture) waitAttempts(dl *kapsel.Delivery, n int) *kapsel.Delivery {
 	f.t.Helper()
-	return kapseltest.WaitForEvent(f.t, f.store, id, waitLong, func(ev *kapsel.Event) bool {
-		return ev.Attempts >= n && ev.Status != kapsel.EventDelivering
+	return f.waitFor(dl, func(d *kapsel.Delivery) bool {
+		return d.Attempts >= n && d.Status != kapsel.DeliveryDelivering
 	})
+}
+
+// waitFor polls the delivery (in real time) until cond holds.
+func (f *fixture) waitFor(dl *kapsel.Delivery, cond func(*kapsel.Delivery) bool) *kapsel.Delivery {
+	f.t.Helper()
+	return kapseltest.WaitForDelivery(f.t, f.store, dl.EventID, dl.EndpointID, waitLong, cond)
+}
+
+// requireDelivered waits until the delivery is delivered.
+func (f *fixture) requireDelivered(dl *kapsel.Delivery) *kapsel.Delivery {
+	f.t.Helper()
+	return kapseltest.RequireDelivered(f.t, f.store, dl.EventID, dl.EndpointID, waitLong)
 }
 
 // advanceUntil moves the fake clock to at least target, and on by a poll

@@ -84,13 +84,10 @@ func testEvent(ep *kapsel.Endpoint, body string) *kapsel.Event {
 	return &kapsel.Event{
 		ID:          kapsel.NewEventID(),
 		TenantID:    ep.TenantID,
-		EndpointID:  ep.ID,
 		Body:        []byte(body),
 		ContentType: "application/json",
 		Headers:     http.Header{},
 		Size:        len(body),
-		Status:      kapsel.EventDelivering,
-		LeaseToken:  "token",
 	}
 }
 

@@ -4,34 +4,34 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// job is one claimed event and its endpoint.
+// job is one claimed delivery (with its event) and its endpoint.
 type job struct {
-	ev *kapsel.Event
+	dl *kapsel.Delivery
 	ep *kapsel.Endpoint
 }
 
 // Slots. At most Config.Workers attempts run at once, and at most
 // PerEndpointConcurrency ("per") to one endpoint. Besides its running
-// attempts an endpoint may hold up to per more claimed events queued, which
+// attempts an endpoint may hold up to per more claimed deliveries queued, which
 // start as its attempts finish: that keeps its slots busy while the next
 // claim is on its way, instead of letting them run dry during every claim's
 // round trip.
 //
-// An endpoint is claimed for while it holds at most per events (running and
-// queued), and every claim is limited to the room (2·per minus what it
+// An endpoint is claimed for while it holds at most per deliveries (running
+// and queued), and every claim is limited to the room (2·per minus what it
 // holds) of the fullest endpoint still claimed for: a claim can never return
-// more events of one endpoint than it has room for, so nothing claimed has
-// to be given back for lack of room, and claims carry at least per events
+// more deliveries to one endpoint than it has room for, so nothing claimed
+// has to be given back for lack of room, and claims carry at least per deliveries
 // when the backlog has them — each claim is a commit, so a backlog drains at
 // claim size × claims per second.
 //
 // Isolation. A sick endpoint (every attempt hanging until its timeout)
-// delays a healthy one's events by at most one claim, never by its timeout,
+// delays a healthy one's deliveries by at most one claim, never by its timeout,
 // as long as per is less than Workers (the default is half the pool):
-//   - it holds at most per workers; queued events hold none, so the others
-//     keep Workers − per;
-//   - its queued events wait behind its own attempts only;
-//   - claims return the earliest due events first, so whenever it has room
+//   - it holds at most per workers; queued deliveries hold none, so the
+//     others keep Workers − per;
+//   - its queued deliveries wait behind its own attempts only;
+//   - claims return the earliest due deliveries first, so whenever it has room
 //     its older backlog may fill a claim; that claim is then full and the
 //     next one follows at once, with the endpoint excluded (it then holds
 //     2·per). Room opens once per timeout of its attempts, so this costs a
@@ -41,7 +41,7 @@ type job struct {
 // every worker, and its queue refills them as its attempts time out.
 // TestSickNeighbourDoesNotHurt (package breaker) measures all this.
 
-// heldLocked is what endpoint id holds: running and queued events.
+// heldLocked is what endpoint id holds: running and queued deliveries.
 func (d *Dispatcher) heldLocked(id kapsel.EndpointID) int {
 	return d.inflight[id] + len(d.queued[id])
 }
@@ -57,10 +57,10 @@ func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	per := d.cfg.PerEndpointConcurrency
-	// Every claimed event may need a worker (its endpoint may have free
-	// slots), and queued events are bounded by Workers too (memory).
+	// Every claimed delivery may need a worker (its endpoint may have free
+	// slots), and queued deliveries are bounded by Workers too (memory).
 	limit = min(d.cfg.ClaimBatch, d.cfg.Workers-d.running, d.cfg.Workers-d.queuedTotal, 2*per)
-	for id := range d.inflight { // an endpoint with queued events has running ones
+	for id := range d.inflight { // an endpoint with queued deliveries has running ones
 		if d.saturatedLocked(id) {
 			exclude = append(exclude, id)
 			continue
@@ -70,10 +70,10 @@ func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
 	return max(limit, 0), exclude
 }
 
-// admit runs a claimed event at once when its endpoint has a free slot, and
+// admit runs a claimed delivery at once when its endpoint has a free slot, and
 // queues it otherwise.
 func (d *Dispatcher) admit(j *job) {
-	id := j.ev.EndpointID
+	id := j.dl.EndpointID
 	d.mu.Lock()
 	if d.inflight[id] >= d.cfg.PerEndpointConcurrency {
 		d.queued[id] = append(d.queued[id], j)
@@ -88,15 +88,15 @@ func (d *Dispatcher) admit(j *job) {
 	go d.work(j)
 }
 
-// work delivers claimed events of one endpoint: the one it was started with,
+// work delivers claimed deliveries of one endpoint: the one it was started with,
 // then whatever is queued for that endpoint. Each outcome goes to the
 // completer; the slot is given up only once the completer took the outcome,
 // so a slow store slows claiming down instead of piling up outcomes.
 func (d *Dispatcher) work(j *job) {
 	defer d.workers.Done()
-	id := j.ev.EndpointID
+	id := j.dl.EndpointID
 	for j != nil {
-		d.completeCh <- d.attempt(j.ev, j.ep)
+		d.completeCh <- d.attempt(j.dl, j.ep)
 		d.mu.Lock()
 		j = nil
 		if q := d.queued[id]; len(q) > 0 {

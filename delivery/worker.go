@@ -13,30 +13,30 @@ import (
 // outcome is what a worker hands to the completer: a completion (an attempt
 // was made) or a release (none was).
 type outcome struct {
-	completion *kapsel.EventCompletion
-	release    *kapsel.EventRelease
+	completion *kapsel.DeliveryCompletion
+	release    *kapsel.DeliveryRelease
 	// For the hooks, once recorded.
 	info      kapsel.AttemptInfo
 	createdAt time.Time
 	// giveUpAt is when the completer stops trying to record the completion:
-	// shortly before the lease of the attempt's event ends.
+	// shortly before the lease of the attempt's delivery ends.
 	giveUpAt time.Time
 	// Set by the completer.
 	recordErr error
 	givenUp   bool
 }
 
-// attempt makes one delivery attempt of ev to ep, unless the dispatcher is
-// being stopped or the endpoint's breaker refuses it (then the event is
-// released without an attempt).
-func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
+// attempt makes one attempt of delivery dl (its event in dl.Event) to ep,
+// unless the dispatcher is being stopped or the endpoint's breaker refuses
+// it (then the delivery is released without an attempt).
+func (d *Dispatcher) attempt(dl *kapsel.Delivery, ep *kapsel.Endpoint) *outcome {
 	release := func(at time.Time) *outcome {
-		return &outcome{release: &kapsel.EventRelease{EventID: ev.ID, LeaseToken: ev.LeaseToken, NextAttemptAt: at}}
+		return &outcome{release: &kapsel.DeliveryRelease{DeliveryID: dl.ID, LeaseToken: dl.LeaseToken, NextAttemptAt: at}}
 	}
 	if d.attemptCtx.Err() != nil {
 		return release(d.cfg.Clock.Now())
 	}
-	if now := d.cfg.Clock.Now(); !ev.LeaseExpiresAt.IsZero() && now.Add(d.cfg.attemptTimeout(ep)).After(ev.LeaseExpiresAt) {
+	if now := d.cfg.Clock.Now(); !dl.LeaseExpiresAt.IsZero() && now.Add(d.cfg.attemptTimeout(ep)).After(dl.LeaseExpiresAt) {
 		// Queued behind a slow endpoint for so long that the attempt could
 		// outlive the lease: give it back rather than risk a duplicate.
 		return release(now)
@@ -61,8 +61,9 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		permit = p
 	}
 
-	number := ev.Attempts + 1
-	trigger := cmp.Or(ev.NextTrigger, kapsel.TriggerScheduled)
+	ev := dl.Event
+	number := dl.Attempts + 1
+	trigger := cmp.Or(dl.NextTrigger, kapsel.TriggerScheduled)
 	startedAt := d.cfg.Clock.Now()
 	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
 	res := d.send(ctx, ev, ep, number, startedAt)
@@ -82,10 +83,10 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 		}
 		rcancel()
 	}
-	dec := decide(ep.RetryPolicy, ev, number, res, now, d.cfg.Rand())
-	c := &kapsel.EventCompletion{
-		EventID:    ev.ID,
-		LeaseToken: ev.LeaseToken,
+	dec := decide(ep.RetryPolicy, dl.CreatedAt, number, res, now, d.cfg.Rand())
+	c := &kapsel.DeliveryCompletion{
+		DeliveryID: dl.ID,
+		LeaseToken: dl.LeaseToken,
 		Attempt: kapsel.Attempt{
 			Number:       number,
 			Trigger:      trigger,
@@ -105,11 +106,13 @@ func (d *Dispatcher) attempt(ev *kapsel.Event, ep *kapsel.Endpoint) *outcome {
 	}
 	return &outcome{
 		completion: c,
-		createdAt:  ev.CreatedAt,
-		giveUpAt:   d.cfg.giveUpAt(ev.LeaseExpiresAt, now),
+		createdAt:  dl.CreatedAt,
+		giveUpAt:   d.cfg.giveUpAt(dl.LeaseExpiresAt, now),
 		info: kapsel.AttemptInfo{
 			EndpointID: ep.ID,
 			EventID:    ev.ID,
+			DeliveryID: dl.ID,
+			EventType:  ev.Type,
 			Number:     number,
 			Outcome:    dec.outcome,
 			StatusCode: res.statusCode,
@@ -124,7 +127,7 @@ func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endp
 	req, err := NewRequest(ctx, ep, ev, number, now, d.cfg.UserAgent)
 	if err != nil {
 		// Nothing was sent; the attempt is recorded so that the audit trail
-		// shows why the event cannot be delivered.
+		// shows why the delivery cannot be made.
 		code := kapsel.CodeOf(err)
 		if errors.Is(err, ErrSigningSecret) {
 			code = kapsel.CodeInternal

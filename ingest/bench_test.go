@@ -70,7 +70,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	b.Run("handler=ingest", func(b *testing.B) {
 		f := newPGFixture(b, 2*ingest.DefaultMaxFlushes, nil)
 		signature := f.request(benchBody, "sign").Header.Get("X-Hub-Signature-256")
-		benchHTTP(b, f.h, "/ingest/"+string(f.ep.ID), signature)
+		benchHTTP(b, f.h, "/ingest/"+string(f.src.ID), signature)
 		if got := f.count(b); got != b.N {
 			b.Fatalf("%d events committed for %d acknowledged requests", got, b.N)
 		}
@@ -80,7 +80,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusAccepted)
-			_, _ = io.WriteString(w, `{"id":"evt_01JAAAAAAAAAAAAAAAAAAAAAAA","status":"pending","duplicate":false}`+"\n")
+			_, _ = io.WriteString(w, `{"id":"evt_01JAAAAAAAAAAAAAAAAAAAAAAA","deliveries":1,"duplicate":false}`+"\n")
 		})
 		benchHTTP(b, noop, "/ingest/x", "sha256=0")
 	})

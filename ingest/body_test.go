@@ -31,7 +31,7 @@ type nopLen struct{ io.Reader }
 func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	e := setup(t, &Config{MaxBodyBytes: testLimit})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
 	srv := e.server()
 	for _, tc := range []struct {
 		name    string
@@ -52,7 +52,7 @@ func TestBodyLimit(t *testing.T) {
 			if tc.chunked {
 				r = nopLen{r}
 			}
-			req, err := http.NewRequest(http.MethodPost, srv.URL+"/ingest/"+string(ep.ID), r)
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/ingest/"+string(src.ID), r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestBodyLimit(t *testing.T) {
 		})
 	}
 	sizes := map[int]bool{}
-	for _, ev := range e.events(ep.ID) {
+	for _, ev := range e.events(src.ID) {
 		if ev.Size != len(ev.Body) || strings.Trim(string(ev.Body), "z") != "" {
 			t.Fatalf("stored body altered: size %d", ev.Size)
 		}
@@ -87,20 +87,20 @@ func TestBodyLimit(t *testing.T) {
 func TestLyingContentLength(t *testing.T) {
 	t.Parallel()
 	e := setup(t, &Config{MaxBodyBytes: testLimit})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
 
 	// Claims a small body, but the handler sees only those bytes anyway:
 	// what was stored is exactly what was framed.
 	t.Run("handler ignores ContentLength", func(t *testing.T) {
 		for _, claim := range []int64{-1, 0, 10, testLimit, 1 << 40} {
 			body := bytes.Repeat([]byte{'q'}, testLimit+1)
-			r := httptest.NewRequest(http.MethodPost, "/ingest/"+string(ep.ID), bytes.NewReader(body))
+			r := httptest.NewRequest(http.MethodPost, "/ingest/"+string(src.ID), bytes.NewReader(body))
 			r.ContentLength = claim
 			w := httptest.NewRecorder()
 			e.h.ServeHTTP(w, r)
 			refused(t, w, 413, kapsel.CodeBodyTooLarge)
 
-			r = httptest.NewRequest(http.MethodPost, "/ingest/"+string(ep.ID), bytes.NewReader(body[:testLimit]))
+			r = httptest.NewRequest(http.MethodPost, "/ingest/"+string(src.ID), bytes.NewReader(body[:testLimit]))
 			r.ContentLength = claim
 			w = httptest.NewRecorder()
 			e.h.ServeHTTP(w, r)
@@ -117,7 +117,7 @@ func TestLyingContentLength(t *testing.T) {
 			}
 			defer conn.Close()
 			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(conn, "POST /ingest/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", ep.ID, claimed)
+			fmt.Fprintf(conn, "POST /ingest/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", src.ID, claimed)
 			_, _ = conn.Write(bytes.Repeat([]byte{'w'}, sent))
 			if sent < claimed {
 				_ = conn.(*net.TCPConn).CloseWrite()
@@ -138,11 +138,11 @@ func TestLyingContentLength(t *testing.T) {
 			t.Fatalf("claim over the limit: %s", got)
 		}
 		// Claims more than it sends: the body is truncated, nothing is stored.
-		before := len(e.events(ep.ID))
+		before := len(e.events(src.ID))
 		if got := send(1000, 10); got == "202" {
 			t.Fatal("a truncated body was accepted")
 		}
-		if after := len(e.events(ep.ID)); after != before {
+		if after := len(e.events(src.ID)); after != before {
 			t.Fatalf("truncated body stored: %d → %d events", before, after)
 		}
 	})

@@ -20,10 +20,10 @@ func TestSlackURLVerification(t *testing.T) {
 	t.Parallel()
 	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeSlack, Secrets: []string{secret}})
+	src := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeSlack, Secrets: []string{secret}})
 	now := e.clock.Now().Unix()
 
-	w := e.post(ep.ID, slackChallengeBody, append(signSlack(secret, slackChallengeBody, now), "Content-Type", "application/json")...)
+	w := e.post(src.ID, slackChallengeBody, append(signSlack(secret, slackChallengeBody, now), "Content-Type", "application/json")...)
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d, want 200; body %s", w.Code, w.Body)
 	}
@@ -33,7 +33,7 @@ func TestSlackURLVerification(t *testing.T) {
 	if got := w.Body.String(); got != slackChallengeValue {
 		t.Fatalf("body %q, want the challenge %q", got, slackChallengeValue)
 	}
-	if n := len(e.events(ep.ID)); n != 0 {
+	if n := len(e.events(src.ID)); n != 0 {
 		t.Fatalf("%d events stored for a url_verification", n)
 	}
 	if e.wakes != 0 {
@@ -42,16 +42,16 @@ func TestSlackURLVerification(t *testing.T) {
 	e.mu.Lock()
 	info := e.infos[len(e.infos)-1]
 	e.mu.Unlock()
-	if info.Status != http.StatusOK || info.Code != "" || info.Duplicate || info.EndpointID != ep.ID {
+	if info.Status != http.StatusOK || info.Code != "" || info.Duplicate || info.SourceID != src.ID {
 		t.Fatalf("OnIngest got %+v", info)
 	}
 
 	// Unverified: no signature, a wrong secret, a tampered challenge.
-	refused(t, e.post(ep.ID, slackChallengeBody, "Content-Type", "application/json"), 401, kapsel.CodeSignature)
-	refused(t, e.post(ep.ID, slackChallengeBody, signSlack("other", slackChallengeBody, now)...), 401, kapsel.CodeSignature)
+	refused(t, e.post(src.ID, slackChallengeBody, "Content-Type", "application/json"), 401, kapsel.CodeSignature)
+	refused(t, e.post(src.ID, slackChallengeBody, signSlack("other", slackChallengeBody, now)...), 401, kapsel.CodeSignature)
 	tampered := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"evil","type":"url_verification"}`
-	refused(t, e.post(ep.ID, tampered, signSlack(secret, slackChallengeBody, now)...), 401, kapsel.CodeSignature)
-	if n := len(e.events(ep.ID)); n != 0 {
+	refused(t, e.post(src.ID, tampered, signSlack(secret, slackChallengeBody, now)...), 401, kapsel.CodeSignature)
+	if n := len(e.events(src.ID)); n != 0 {
 		t.Fatalf("%d events stored", n)
 	}
 
@@ -60,25 +60,25 @@ func TestSlackURLVerification(t *testing.T) {
 	for kv, i := signSlack(secret, slackChallengeBody, now), 0; i < len(kv); i += 2 {
 		h.Set(kv[i], kv[i+1])
 	}
-	res, err := e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Header: h, Body: []byte(slackChallengeBody)})
+	res, err := e.in.Ingest(e.ctx, &kapsel.IngestRequest{SourceID: string(src.ID), Header: h, Body: []byte(slackChallengeBody)})
 	if err != nil || res.Challenge != slackChallengeValue || res.Event != nil {
 		t.Fatalf("Ingest: %+v, %v", res, err)
 	}
 }
 
-// TestURLVerificationOnlyForSlack: the same body at an endpoint of another
+// TestURLVerificationOnlyForSlack: the same body at a source of another
 // scheme, or a Slack event that is not a url_verification, is an ordinary
 // event.
 func TestURLVerificationOnlyForSlack(t *testing.T) {
 	t.Parallel()
 	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 	e := setup(t, nil)
-	open := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeNone})
+	open := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeNone})
 	accepted(t, e.post(open.ID, slackChallengeBody), 202)
 	if n := len(e.events(open.ID)); n != 1 {
-		t.Fatalf("%d events at a none endpoint, want 1", n)
+		t.Fatalf("%d events at a none source, want 1", n)
 	}
-	slack := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeSlack, Secrets: []string{secret}})
+	slack := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeSlack, Secrets: []string{secret}})
 	for _, body := range []string{
 		slackEventBody,
 		`{"type":"url_verification"}`,                // no challenge to answer

@@ -21,7 +21,7 @@ type outcome struct {
 // row's fault (not ErrUnavailable, not a timeout), each row is retried on its
 // own, so that one bad row cannot take its neighbours down. Each caller is
 // answered only from a committed result. The waker is woken once if any new
-// event was committed.
+// event (and so, maybe, new deliveries) was committed.
 func (in *Ingester) commit(ctx context.Context, rows []*kapsel.EventInsertParams) []outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.CommitTimeout)
 	defer cancel()
@@ -87,33 +87,51 @@ func wholeBatchFailure(err error) bool {
 	return errors.Is(err, kapsel.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// rowOutcome maps one row's result to the answer for its caller.
+// rowOutcome maps one row's result to the answer for its caller: 422 E1005
+// for a key reused with another body; 404 E1011 for a send naming an
+// endpoint that is not its tenant's (the store wrote nothing of that row);
+// else 503 E3001.
 func (in *Ingester) rowOutcome(r kapsel.EventInsertResult) outcome {
 	if r.Err != nil {
-		if errors.Is(r.Err, kapsel.ErrIdempotencyConflict) {
+		switch {
+		case errors.Is(r.Err, kapsel.ErrIdempotencyConflict):
 			return outcome{err: &kapsel.Error{Code: kapsel.CodeIdempotencyReused,
 				Detail: "idempotency key was already used with a different body", Err: r.Err}}
+		case errors.Is(r.Err, kapsel.ErrNotFound):
+			return outcome{err: &kapsel.Error{Code: kapsel.CodeNotFound,
+				Detail: "an endpoint the event names does not exist", Err: r.Err}}
 		}
 		return outcome{err: in.unavailable("storage failed; retry later", r.Err)}
 	}
 	return outcome{res: r}
 }
 
-// storeError turns a failed insert into the caller's answer: 404 E1003 when
-// the endpoint disappeared in the meantime; 400 E1009 when the store refused
-// the row as invalid (kapsel.ErrInvalid: sending it again would never
-// succeed); else 503 E3001 with Retry-After (never a 2xx: nothing of this
-// row was committed).
+// storeError turns a failed insert into the caller's answer: 404 when what
+// the row names disappeared in the meantime (E1003 for an ingest's source,
+// E1011 for a send's tenant); 400 E1009 when the store refused the row as
+// invalid (kapsel.ErrInvalid: sending it again would never succeed); else
+// 503 E3001 with Retry-After (never a 2xx: nothing of this row was
+// committed).
 func (in *Ingester) storeError(err error, row *kapsel.EventInsertParams) error {
-	if errors.Is(err, kapsel.ErrNotFound) {
-		return &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", row.EndpointID), Err: err}
-	}
-	if errors.Is(err, kapsel.ErrInvalid) {
-		in.cfg.Logger.Warn("ingest row refused by the store", slog.String("endpoint_id", string(row.EndpointID)), slog.String("error", err.Error()))
+	switch {
+	case errors.Is(err, kapsel.ErrNotFound) && row.SourceID != "":
+		return &kapsel.Error{Code: kapsel.CodeUnknownSource, Detail: fmt.Sprintf("source %s does not exist", row.SourceID), Err: err}
+	case errors.Is(err, kapsel.ErrNotFound):
+		return &kapsel.Error{Code: kapsel.CodeNotFound, Detail: "the tenant or an endpoint the event names does not exist", Err: err}
+	case errors.Is(err, kapsel.ErrInvalid):
+		in.cfg.Logger.Warn("ingest row refused by the store", rowAttr(row), slog.String("error", err.Error()))
 		return &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "the request holds a value Kapsel cannot store", Err: err}
 	}
-	in.cfg.Logger.Error("ingest commit failed", slog.String("endpoint_id", string(row.EndpointID)), slog.String("error", err.Error()))
+	in.cfg.Logger.Error("ingest commit failed", rowAttr(row), slog.String("error", err.Error()))
 	return in.unavailable("storage unavailable; retry later", err)
+}
+
+// rowAttr names a row in a log line: its source, or its tenant for a send.
+func rowAttr(row *kapsel.EventInsertParams) slog.Attr {
+	if row.SourceID != "" {
+		return slog.String("source_id", string(row.SourceID))
+	}
+	return slog.String("tenant_id", string(row.TenantID))
 }
 
 // unavailable returns a 503 E3001 answer carrying the configured Retry-After.

@@ -16,7 +16,7 @@ import (
 
 // postAsync posts n requests concurrently and returns their recorders once
 // all are answered, through the returned wait function.
-func (e *env) postAsync(n int, id func(i int) kapsel.EndpointID, body func(i int) string) func() []*httptest.ResponseRecorder {
+func (e *env) postAsync(n int, id func(i int) kapsel.SourceID, body func(i int) string) func() []*httptest.ResponseRecorder {
 	out := make([]*httptest.ResponseRecorder, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -40,7 +40,7 @@ func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
 			f.failBatch = func([]*kapsel.EventInsertParams) error { return errors.New("disk full") }
 		}},
 		{"commit timeout", &Config{CommitTimeout: 20 * time.Millisecond}, func(f *faultStore) { f.hold = make(chan struct{}) }},
-		{"endpoint lookup fails", nil, func(f *faultStore) { f.failGet = fmt.Errorf("%w: reset", kapsel.ErrUnavailable) }},
+		{"source lookup fails", nil, func(f *faultStore) { f.failGet = fmt.Errorf("%w: reset", kapsel.ErrUnavailable) }},
 		{"no group commit", &Config{DisableGroupCommit: true}, func(f *faultStore) {
 			f.failBatch = func([]*kapsel.EventInsertParams) error { return fmt.Errorf("dial: %w", kapsel.ErrUnavailable) }
 		}},
@@ -48,9 +48,9 @@ func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e, f := setupFault(t, tc.cfg)
-			ep := e.endpoint(nil, kapsel.VerifierConfig{})
+			src := e.source(nil, kapsel.VerifierConfig{})
 			f.set(tc.fail)
-			answers := e.postAsync(8, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })()
+			answers := e.postAsync(8, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })()
 			for _, w := range answers {
 				d := refused(t, w, 503, kapsel.CodeStorageUnavailable)
 				if w.Header().Get("Retry-After") != "1" {
@@ -60,7 +60,7 @@ func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
 					t.Fatalf("internal error leaked: %q", d.Detail)
 				}
 			}
-			if n := len(e.events(ep.ID)); n != 0 {
+			if n := len(e.events(src.ID)); n != 0 {
 				t.Fatalf("%d events written", n)
 			}
 			if e.wakeCount() != 0 {
@@ -68,7 +68,7 @@ func TestStoreFailureAnswers503AndWritesNothing(t *testing.T) {
 			}
 			// The store recovers: ingest works again (the lookup error was not cached).
 			f.set(func(f *faultStore) { f.failBatch, f.failGet, f.hold = nil, nil, nil })
-			accepted(t, e.post(ep.ID, "after"), 202)
+			accepted(t, e.post(src.ID, "after"), 202)
 		})
 	}
 }
@@ -81,13 +81,13 @@ func holdCommits(f *faultStore) (release func()) {
 }
 
 // holdFirstCommit makes the store hold every commit until release is
-// called, posts "first" to ep and waits until its commit is held; first
+// called, posts "first" to src and waits until its commit is held; first
 // returns that request's answer once it is given.
-func (e *env) holdFirstCommit(t *testing.T, f *faultStore, ep kapsel.EndpointID) (first func() []*httptest.ResponseRecorder, release func()) {
+func (e *env) holdFirstCommit(t *testing.T, f *faultStore, src kapsel.SourceID) (first func() []*httptest.ResponseRecorder, release func()) {
 	t.Helper()
 	commits := len(f.batchSizes()) + 1
 	release = holdCommits(f)
-	first = e.postAsync(1, func(int) kapsel.EndpointID { return ep }, func(int) string { return "first" })
+	first = e.postAsync(1, func(int) kapsel.SourceID { return src }, func(int) string { return "first" })
 	waitFor(t, "first commit", func() bool { return len(f.batchSizes()) == commits })
 	return first, release
 }
@@ -95,10 +95,10 @@ func (e *env) holdFirstCommit(t *testing.T, f *faultStore, ep kapsel.EndpointID)
 func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
+	src := e.source(nil, kapsel.VerifierConfig{})
+	first, release := e.holdFirstCommit(t, f, src.ID)
 	const n = 30
-	rest := e.postAsync(n, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	rest := e.postAsync(n, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
 	if got := f.batchSizes(); len(got) != 1 {
 		t.Fatalf("a second commit started while the only slot was busy: %v", got)
@@ -109,8 +109,8 @@ func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 	for _, w := range answers {
 		ids[accepted(t, w, 202).ID] = true
 	}
-	if len(ids) != n+1 || len(e.events(ep.ID)) != n+1 {
-		t.Fatalf("%d distinct ids, %d events; want %d", len(ids), len(e.events(ep.ID)), n+1)
+	if len(ids) != n+1 || len(e.events(src.ID)) != n+1 {
+		t.Fatalf("%d distinct ids, %d events; want %d", len(ids), len(e.events(src.ID)), n+1)
 	}
 	if got := f.batchSizes(); len(got) != 2 || got[0] != 1 || got[1] != n {
 		t.Fatalf("commits %v, want [1 %d]", got, n)
@@ -123,9 +123,9 @@ func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 func TestBatchSizeBounded(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1, BatchSize: 7})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
-	rest := e.postAsync(20, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	src := e.source(nil, kapsel.VerifierConfig{})
+	first, release := e.holdFirstCommit(t, f, src.ID)
+	rest := e.postAsync(20, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "rows queued", func() bool { return e.in.batcher.waiting.Load() == 20 })
 	release()
 	first()
@@ -145,25 +145,26 @@ func TestBatchSizeBounded(t *testing.T) {
 func TestBadRowDoesNotFailNeighbours(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	gone := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
+	gone := e.source(nil, kapsel.VerifierConfig{})
 	accepted(t, e.post(gone.ID, "warm the cache"), 202)
-	// Deleted after being cached: its rows reach the store, which refuses
-	// the whole call (as a foreign key would).
-	if err := e.store.EndpointDelete(e.ctx, &kapsel.EndpointDeleteParams{ID: gone.ID, Now: e.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	// Its rows reach the store, which refuses the whole call with
+	// ErrNotFound, as a foreign key would for a source (or tenant) deleted
+	// for good after the ingester cached it.
 	f.set(func(f *faultStore) {
 		f.failBatch = func(rows []*kapsel.EventInsertParams) error {
 			for _, r := range rows {
 				if string(r.Body) == "poison" {
 					return errors.New("invalid byte sequence")
 				}
+				if r.SourceID == gone.ID {
+					return fmt.Errorf("source %s: %w", gone.ID, kapsel.ErrNotFound)
+				}
 			}
 			return nil
 		}
 	})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
+	first, release := e.holdFirstCommit(t, f, src.ID)
 	const n = 12
 	body := func(i int) string {
 		switch i {
@@ -172,11 +173,11 @@ func TestBadRowDoesNotFailNeighbours(t *testing.T) {
 		}
 		return fmt.Sprint(i)
 	}
-	id := func(i int) kapsel.EndpointID {
+	id := func(i int) kapsel.SourceID {
 		if i == 7 {
 			return gone.ID
 		}
-		return ep.ID
+		return src.ID
 	}
 	rest := e.postAsync(n, id, body)
 	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
@@ -188,13 +189,13 @@ func TestBadRowDoesNotFailNeighbours(t *testing.T) {
 		case 3:
 			refused(t, w, 503, kapsel.CodeStorageUnavailable)
 		case 7:
-			refused(t, w, 404, kapsel.CodeUnknownEndpoint)
+			refused(t, w, 404, kapsel.CodeUnknownSource)
 		default:
 			accepted(t, w, 202)
 		}
 	}
 	var bodies []string
-	for _, ev := range e.events(ep.ID) {
+	for _, ev := range e.events(src.ID) {
 		bodies = append(bodies, string(ev.Body))
 	}
 	sort.Strings(bodies)
@@ -209,9 +210,9 @@ func TestBadRowDoesNotFailNeighbours(t *testing.T) {
 func TestStopFlushesThenRefuses(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
 	release := holdCommits(f)
-	answers := e.postAsync(10, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	answers := e.postAsync(10, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "requests under way", func() bool {
 		rows := int(e.in.batcher.waiting.Load())
 		for _, n := range f.batchSizes() {
@@ -240,12 +241,12 @@ func TestStopFlushesThenRefuses(t *testing.T) {
 	for _, w := range answers() {
 		accepted(t, w, 202)
 	}
-	w := e.post(ep.ID, "after stop")
+	w := e.post(src.ID, "after stop")
 	refused(t, w, 503, kapsel.CodeShuttingDown)
 	if w.Header().Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
-	if n := len(e.events(ep.ID)); n != 10 {
+	if n := len(e.events(src.ID)); n != 10 {
 		t.Fatalf("%d events, want 10", n)
 	}
 	if err := e.in.Stop(context.Background()); err != nil {
@@ -260,7 +261,7 @@ func TestNotStartedRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	in.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/ingest/"+string(kapsel.NewEndpointID()), strings.NewReader("x")))
+	in.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/ingest/"+string(kapsel.NewSourceID()), strings.NewReader("x")))
 	refused(t, w, 503, kapsel.CodeShuttingDown)
 	if got := w.Header().Get("Retry-After"); got != "3" {
 		t.Fatalf("Retry-After %q, want the configured 3", got)
@@ -276,12 +277,12 @@ func TestNotStartedRefuses(t *testing.T) {
 func TestAbandonedRowIsNeverCommitted(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
+	src := e.source(nil, kapsel.VerifierConfig{})
+	first, release := e.holdFirstCommit(t, f, src.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.in.Ingest(ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Body: []byte("abandoned")})
+		_, err := e.in.Ingest(ctx, &kapsel.IngestRequest{SourceID: string(src.ID), Body: []byte("abandoned")})
 		done <- err
 	}()
 	waitFor(t, "row queued", func() bool { return e.in.batcher.waiting.Load() == 1 })
@@ -291,8 +292,8 @@ func TestAbandonedRowIsNeverCommitted(t *testing.T) {
 	}
 	release()
 	accepted(t, first()[0], 202)
-	accepted(t, e.post(ep.ID, "next"), 202)
-	for _, ev := range e.events(ep.ID) {
+	accepted(t, e.post(src.ID, "next"), 202)
+	for _, ev := range e.events(src.ID) {
 		if string(ev.Body) == "abandoned" {
 			t.Fatal("an abandoned row was committed")
 		}
@@ -302,13 +303,13 @@ func TestAbandonedRowIsNeverCommitted(t *testing.T) {
 func TestQueueFullAnswers503(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1, QueueSize: 1, BatchSize: 1})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
+	src := e.source(nil, kapsel.VerifierConfig{})
+	first, release := e.holdFirstCommit(t, f, src.ID)
 	// The loop holds one full batch waiting for the slot and the queue one
 	// more; the next is refused at once.
-	second := e.postAsync(2, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })
+	second := e.postAsync(2, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })
 	waitFor(t, "two rows waiting", func() bool { return e.in.batcher.waiting.Load() == 2 })
-	w := e.post(ep.ID, "overflow")
+	w := e.post(src.ID, "overflow")
 	refused(t, w, 503, kapsel.CodeStorageUnavailable)
 	if w.Header().Get("Retry-After") != "1" {
 		t.Fatal("no Retry-After")
@@ -323,8 +324,8 @@ func TestQueueFullAnswers503(t *testing.T) {
 func TestWithoutGroupCommit(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{DisableGroupCommit: true})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	for _, w := range e.postAsync(10, func(int) kapsel.EndpointID { return ep.ID }, func(i int) string { return fmt.Sprint(i) })() {
+	src := e.source(nil, kapsel.VerifierConfig{})
+	for _, w := range e.postAsync(10, func(int) kapsel.SourceID { return src.ID }, func(i int) string { return fmt.Sprint(i) })() {
 		accepted(t, w, 202)
 	}
 	for _, s := range f.batchSizes() {

@@ -29,11 +29,11 @@ const (
 	DefaultQueueSize = 4096
 	// DefaultCommitTimeout bounds one commit.
 	DefaultCommitTimeout = 10 * time.Second
-	// DefaultEndpointCacheTTL is how long an endpoint and its tenant are
+	// DefaultSourceCacheTTL is how long a source and its tenant are
 	// cached.
-	DefaultEndpointCacheTTL = time.Second
-	// DefaultEndpointCacheSize is the most endpoints cached.
-	DefaultEndpointCacheSize = 10_000
+	DefaultSourceCacheTTL = time.Second
+	// DefaultSourceCacheSize is the most sources cached.
+	DefaultSourceCacheSize = 10_000
 	// DefaultRateLimiters is the most tenants whose rate limiter is kept.
 	DefaultRateLimiters = 10_000
 	// DefaultRetryAfter is the Retry-After sent with 503 answers.
@@ -50,7 +50,7 @@ type Config struct {
 	// to kapsel.DefaultIdempotencyWindow (24 h).
 	IdempotencyWindow time.Duration
 	// Clock gives the time for signature tolerances, idempotency windows,
-	// rate limits and the endpoint cache. Defaults to kapsel.SystemClock().
+	// rate limits and the source cache. Defaults to kapsel.SystemClock().
 	Clock kapsel.Clock
 	// Logger receives errors and rejected signatures; never bodies or
 	// secrets. Defaults to slog.Default(), like every Kapsel component.
@@ -59,7 +59,7 @@ type Config struct {
 	// to no hooks.
 	Hooks kapsel.Hooks
 	// Waker is woken once per committed batch that created at least one
-	// event, typically the in-process dispatcher. Defaults to none.
+	// event (and its deliveries), typically the in-process dispatcher. Defaults to none.
 	Waker kapsel.Waker
 	// Verifiers maps verifier scheme names to verifiers. Defaults to
 	// verify.NewRegistry() (every built-in scheme).
@@ -88,14 +88,15 @@ type Config struct {
 	// answered 503 E3001. Defaults to DefaultCommitTimeout.
 	CommitTimeout time.Duration
 
-	// EndpointCacheTTL is how long an endpoint, its tenant, or the fact that
-	// it does not exist is cached: a paused, updated or deleted endpoint (or a
-	// changed rate limit) takes up to this long to be seen by ingest.
-	// Negative disables the cache. Defaults to DefaultEndpointCacheTTL (1 s).
-	EndpointCacheTTL time.Duration
-	// EndpointCacheSize is the most endpoints cached. Defaults to
-	// DefaultEndpointCacheSize.
-	EndpointCacheSize int
+	// SourceCacheTTL is how long a source, its tenant, or the fact that it
+	// does not exist is cached (and a sending tenant): a paused, updated or
+	// deleted source (or a changed rate limit) takes up to this long to be
+	// seen by ingest. Negative disables the cache. Defaults to
+	// DefaultSourceCacheTTL (1 s).
+	SourceCacheTTL time.Duration
+	// SourceCacheSize is the most sources (and, apart, the most sending
+	// tenants) cached. Defaults to DefaultSourceCacheSize.
+	SourceCacheSize int
 	// RateLimiters is the most tenants whose ingest rate limiter is kept;
 	// idle limiters are dropped first. Defaults to DefaultRateLimiters.
 	RateLimiters int
@@ -123,7 +124,7 @@ func (c *Config) withDefaults() (Config, error) {
 		{"MaxFlushes", out.MaxFlushes < 0},
 		{"QueueSize", out.QueueSize < 0},
 		{"CommitTimeout", out.CommitTimeout < 0},
-		{"EndpointCacheSize", out.EndpointCacheSize < 0},
+		{"SourceCacheSize", out.SourceCacheSize < 0},
 		{"RateLimiters", out.RateLimiters < 0},
 		{"RetryAfter", out.RetryAfter < 0},
 	} {
@@ -139,8 +140,8 @@ func (c *Config) withDefaults() (Config, error) {
 	out.MaxFlushes = cmp.Or(out.MaxFlushes, DefaultMaxFlushes)
 	out.QueueSize = cmp.Or(out.QueueSize, DefaultQueueSize)
 	out.CommitTimeout = cmp.Or(out.CommitTimeout, DefaultCommitTimeout)
-	out.EndpointCacheTTL = cmp.Or(out.EndpointCacheTTL, DefaultEndpointCacheTTL)
-	out.EndpointCacheSize = cmp.Or(out.EndpointCacheSize, DefaultEndpointCacheSize)
+	out.SourceCacheTTL = cmp.Or(out.SourceCacheTTL, DefaultSourceCacheTTL)
+	out.SourceCacheSize = cmp.Or(out.SourceCacheSize, DefaultSourceCacheSize)
 	out.RateLimiters = cmp.Or(out.RateLimiters, DefaultRateLimiters)
 	out.RetryAfter = cmp.Or(out.RetryAfter, DefaultRetryAfter)
 	if out.Clock == nil {

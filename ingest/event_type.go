@@ -56,3 +56,40 @@ func requestEventType(scheme string, h http.Header, body *jsonBody) string {
 	}
 	return ""
 }
+
+// sourceEventType is the event type of a request that arrived by src: read
+// where src.EventTypeFrom says when it is set ([FieldValue]; nothing there
+// gives no type, never the scheme's), else by the scheme's rule
+// ([RequestEventType]). Made storable like the scheme's.
+func sourceEventType(src *kapsel.Source, h http.Header, body *jsonBody) string {
+	if src.EventTypeFrom != "" {
+		v, _ := fieldValue(src.EventTypeFrom, h, body)
+		return kapsel.StorableEventType(v)
+	}
+	return requestEventType(src.Verifier.Scheme, h, body)
+}
+
+// FieldValue reads the value ref names in a request: for "header:<name>"
+// the header's first value (ok false when it is absent); for
+// "json:<pointer>" the value at that RFC 6901 pointer in a JSON body — a
+// string as its text, a number as its JSON text (42, 1.5e3) — with ok
+// false when the body is not JSON, the pointer finds nothing, or finds an
+// object, an array, a boolean or null. The empty FieldRef reads nothing.
+// The value is as found: not cut, not checked.
+func FieldValue(ref kapsel.FieldRef, h http.Header, body []byte) (v string, ok bool) {
+	return fieldValue(ref, h, newJSONBody(body))
+}
+
+func fieldValue(ref kapsel.FieldRef, h http.Header, body *jsonBody) (string, bool) {
+	if name, ok := ref.Header(); ok {
+		vs := h.Values(name)
+		if len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	}
+	if p, ok := ref.JSONPointer(); ok {
+		return body.Pointer(p)
+	}
+	return "", false
+}

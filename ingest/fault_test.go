@@ -17,7 +17,7 @@ type faultStore struct {
 
 	mu        sync.Mutex
 	batches   []int         // rows per EventInsertMany call, in call order
-	lookups   int           // EndpointGet calls
+	lookups   int           // SourceGet calls
 	hold      chan struct{} // when set, commits wait until it is closed
 	failBatch func(rows []*kapsel.EventInsertParams) error
 	failGet   error
@@ -45,7 +45,7 @@ func (f *faultStore) EventInsertMany(ctx context.Context, p *kapsel.EventInsertM
 	return f.Store.EventInsertMany(ctx, p)
 }
 
-func (f *faultStore) EndpointGet(ctx context.Context, p *kapsel.EndpointGetParams) (*kapsel.Endpoint, error) {
+func (f *faultStore) SourceGet(ctx context.Context, p *kapsel.SourceGetParams) (*kapsel.Source, error) {
 	f.mu.Lock()
 	f.lookups++
 	err := f.failGet
@@ -53,7 +53,7 @@ func (f *faultStore) EndpointGet(ctx context.Context, p *kapsel.EndpointGetParam
 	if err != nil {
 		return nil, err
 	}
-	return f.Store.EndpointGet(ctx, p)
+	return f.Store.SourceGet(ctx, p)
 }
 
 func (f *faultStore) set(fn func(f *faultStore)) { f.mu.Lock(); fn(f); f.mu.Unlock() }

@@ -79,13 +79,13 @@ func FuzzHandler(f *testing.F) {
 	f.Add(3, "", "X-Slack-Signature", "v0=", "X-Slack-Request-Timestamp", "-1", bytes.Repeat([]byte("a"), 300))
 	f.Add(4, "", "X-Shopify-Hmac-Sha256", "====", "Idempotency-Key", strings.Repeat("x", 300), []byte("x"))
 	e := setup(f, &Config{MaxBodyBytes: 256})
-	var ids []kapsel.EndpointID
+	var ids []kapsel.SourceID
 	for _, v := range []kapsel.VerifierConfig{
 		{}, {Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}}, {Scheme: kapsel.SchemeStripe, Secrets: []string{"s"}},
 		{Scheme: kapsel.SchemeStandardWebhooks, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, {Scheme: kapsel.SchemeSlack, Secrets: []string{"s"}},
 		{Scheme: kapsel.SchemeShopify, Secrets: []string{"s"}}, {Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s"}, Header: "X-Sig"},
 	} {
-		ids = append(ids, e.endpoint(nil, v).ID)
+		ids = append(ids, e.source(nil, v).ID)
 	}
 	f.Fuzz(func(t *testing.T, which int, rawID, k1, v1, k2, v2 string, body []byte) {
 		id := rawID

@@ -12,14 +12,19 @@ import (
 )
 
 // Pattern is the ServeMux pattern the ingest handler serves.
-const Pattern = "POST /ingest/{endpoint_id}"
+const Pattern = "POST /ingest/{source_id}"
+
+// PathValue is the name of the path value that holds the source id.
+const PathValue = "source_id"
 
 // Response is the JSON body of a successful ingest (202, or 200 for a
 // duplicate).
 type Response struct {
-	ID        kapsel.EventID     `json:"id"`
-	Status    kapsel.EventStatus `json:"status"`
-	Duplicate bool               `json:"duplicate"`
+	ID kapsel.EventID `json:"id"`
+	// Deliveries is the number of deliveries the event was fanned out to,
+	// committed with it; 0 for a duplicate.
+	Deliveries int  `json:"deliveries"`
+	Duplicate  bool `json:"duplicate"`
 }
 
 // Handler returns an http.Handler serving [Pattern]. Mount it on the
@@ -29,21 +34,23 @@ type Response struct {
 func (in *Ingester) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(Pattern, in)
-	mux.Handle("POST /ingest/", in) // no endpoint_id path value: refused as malformed
+	mux.Handle("POST /ingest/", in) // no source_id path value: refused as malformed
 	return mux
 }
 
-// ServeHTTP ingests one webhook. The endpoint id is the request's
-// "endpoint_id" path value, so the ingester can also be registered directly
-// with a pattern of the application's that names it.
+// ServeHTTP ingests one webhook. The source id is the request's
+// "source_id" path value ([PathValue]), so the ingester can also be
+// registered directly with a pattern of the application's that names it; a
+// 0.1 endpoint id there names the source the upgrade made of it.
 //
-// Order of checks: shutting down (503 E3003), endpoint (404 E1003; 503
-// E3001 when the store fails), body (413 E1002, the limit enforced while
-// streaming; 400 E1009 when it cannot be read), verifier scheme (500 E3002
-// when not registered), signature (401 E1001), a slack endpoint's
-// url_verification (200 text/plain with its challenge, nothing stored),
-// idempotency key (400 E1004), a Content-Type Kapsel cannot store as it is
-// (400 E1009), tenant rate (429 E1006), then the commit (202; 200
+// Order of checks: shutting down (503 E3003), source (404 E1003; 503 E3001
+// when the store fails, and with Retry-After when the source is paused),
+// body (413 E1002, the limit enforced while streaming; 400 E1009 when it
+// cannot be read), verifier scheme (500 E3002 when not registered),
+// signature (401 E1001), a slack source's url_verification (200 text/plain
+// with its challenge, nothing stored), idempotency key (400 E1004), a
+// Content-Type Kapsel cannot store as it is (400 E1009), tenant rate (429
+// E1006), then the commit (202 with the number of deliveries; 200
 // duplicate; 422 E1005; 404 E1003; 400 E1009 when the store refuses the row
 // as invalid; 503 E3001). docs/ingest.md has the full table.
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -63,9 +70,10 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, res.Challenge)
 	default:
-		out := Response{ID: res.Event.ID, Status: res.Event.Status, Duplicate: res.Duplicate}
+		out := Response{ID: res.Event.ID, Deliveries: res.Event.Deliveries.Total, Duplicate: res.Duplicate}
 		status := http.StatusAccepted
 		if res.Duplicate {
+			out.Deliveries = 0
 			status = http.StatusOK
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
@@ -86,7 +94,7 @@ func (in *Ingester) serve(w http.ResponseWriter, r *http.Request, info *kapsel.I
 		return nil, err
 	}
 	defer release()
-	tgt, err := in.resolve(r.Context(), r.PathValue("endpoint_id"), info)
+	tgt, err := in.resolve(r.Context(), r.PathValue(PathValue), info)
 	if err != nil {
 		return nil, err
 	}

@@ -13,14 +13,14 @@ import (
 func TestAcceptedStoresEventByteForByte(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s3cret"}})
+	src := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s3cret"}})
 	// Invalid JSON and invalid UTF-8: the body is opaque.
 	body := "{not json \xff\x00 " + `"amount":42}`
 	sig := "sha256=" + hmacHex("s3cret", body)
-	w := e.post(ep.ID, body, "X-Kapsel-Signature", sig, "Content-Type", "text/weird; charset=x", "X-Custom", "a", "X-Custom", "b")
+	w := e.post(src.ID, body, "X-Kapsel-Signature", sig, "Content-Type", "text/weird; charset=x", "X-Custom", "a", "X-Custom", "b")
 	r := accepted(t, w, http.StatusAccepted)
-	if r.Status != kapsel.EventPending || r.Duplicate {
-		t.Fatalf("answer %+v", r)
+	if r.Deliveries != 0 || r.Duplicate {
+		t.Fatalf("answer %+v; want no deliveries (the tenant has no endpoint)", r)
 	}
 	if w.Header().Get("Idempotent-Replayed") != "" {
 		t.Fatal("Idempotent-Replayed on a first delivery")
@@ -28,12 +28,13 @@ func TestAcceptedStoresEventByteForByte(t *testing.T) {
 	if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("acknowledgement headers %v: want Cache-Control no-store and nosniff, as management answers", w.Header())
 	}
-	evs := e.events(ep.ID)
+	evs := e.events(src.ID)
 	if len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
 	}
 	ev := evs[0]
-	if ev.ID != r.ID || !bytes.Equal(ev.Body, []byte(body)) || ev.ContentType != "text/weird; charset=x" || ev.TenantID != ep.TenantID {
+	if ev.ID != r.ID || !bytes.Equal(ev.Body, []byte(body)) || ev.ContentType != "text/weird; charset=x" ||
+		ev.TenantID != src.TenantID || ev.SourceID != src.ID {
 		t.Fatalf("stored %+v", ev)
 	}
 	if got := ev.Headers.Values("X-Custom"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
@@ -50,28 +51,31 @@ func TestAcceptedStoresEventByteForByte(t *testing.T) {
 func TestResponses(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	open := e.endpoint(nil, kapsel.VerifierConfig{})
-	gh := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s3cret"}})
-	deleted := e.endpoint(nil, kapsel.VerifierConfig{})
-	if err := e.store.EndpointDelete(e.ctx, &kapsel.EndpointDeleteParams{ID: deleted.ID, Now: e.clock.Now()}); err != nil {
+	open := e.source(nil, kapsel.VerifierConfig{})
+	gh := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s3cret"}})
+	deleted := e.source(nil, kapsel.VerifierConfig{})
+	if err := e.store.SourceDelete(e.ctx, &kapsel.SourceDeleteParams{ID: deleted.ID, Now: e.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	misconfigured := e.endpoint(nil, kapsel.VerifierConfig{Scheme: "no-such-scheme"})
+	misconfigured := e.source(nil, kapsel.VerifierConfig{Scheme: "no-such-scheme"})
 
 	for _, tc := range []struct {
 		name   string
-		id     kapsel.EndpointID
+		id     kapsel.SourceID
 		body   string
 		hdr    []string
 		status int
 		code   kapsel.Code
 	}{
-		{"malformed id", "nope", "x", nil, 404, kapsel.CodeUnknownEndpoint},
-		{"no id", "", "x", nil, 404, kapsel.CodeUnknownEndpoint},
-		{"extra segment", open.ID + "/more", "x", nil, 404, kapsel.CodeUnknownEndpoint},
-		{"wrong prefix", kapsel.EndpointID("evt_" + string(open.ID[3:])), "x", nil, 404, kapsel.CodeUnknownEndpoint},
-		{"unknown id", kapsel.NewEndpointID(), "x", nil, 404, kapsel.CodeUnknownEndpoint},
-		{"deleted", deleted.ID, "x", nil, 404, kapsel.CodeUnknownEndpoint},
+		{"malformed id", "nope", "x", nil, 404, kapsel.CodeUnknownSource},
+		{"no id", "", "x", nil, 404, kapsel.CodeUnknownSource},
+		{"extra segment", open.ID + "/more", "x", nil, 404, kapsel.CodeUnknownSource},
+		{"wrong prefix", kapsel.SourceID("evt_" + string(open.ID[4:])), "x", nil, 404, kapsel.CodeUnknownSource},
+		{"malformed legacy id", kapsel.SourceID("ep_" + string(open.ID[4:]) + "0"), "x", nil, 404, kapsel.CodeUnknownSource},
+		{"unknown id", kapsel.NewSourceID(), "x", nil, 404, kapsel.CodeUnknownSource},
+		{"unknown legacy id", kapsel.SourceID(kapsel.NewEndpointID()), "x", nil, 404, kapsel.CodeUnknownSource},
+		{"legacy id of a deleted source", kapsel.SourceID("ep_" + string(deleted.ID[4:])), "x", nil, 404, kapsel.CodeUnknownSource},
+		{"deleted", deleted.ID, "x", nil, 404, kapsel.CodeUnknownSource},
 		{"no signature", gh.ID, "x", nil, 401, kapsel.CodeSignature},
 		{"bad signature", gh.ID, "x", []string{"X-Hub-Signature-256", "sha256=" + hmacHex("other", "x")}, 401, kapsel.CodeSignature},
 		{"signature of other body", gh.ID, "y", []string{"X-Hub-Signature-256", "sha256=" + hmacHex("s3cret", "x")}, 401, kapsel.CodeSignature},
@@ -86,9 +90,9 @@ func TestResponses(t *testing.T) {
 			}
 		})
 	}
-	for _, ep := range []*kapsel.Endpoint{open, gh, deleted, misconfigured} {
-		if n := len(e.events(ep.ID)); n != 0 {
-			t.Fatalf("endpoint %s got %d events from refused requests", ep.ID, n)
+	for _, src := range []*kapsel.Source{open, gh, deleted, misconfigured} {
+		if n := len(e.events(src.ID)); n != 0 {
+			t.Fatalf("source %s got %d events from refused requests", src.ID, n)
 		}
 	}
 	get := httptest.NewRecorder()
@@ -100,17 +104,23 @@ func TestResponses(t *testing.T) {
 	accepted(t, e.post(gh.ID, "x", "X-Hub-Signature-256", "sha256="+hmacHex("s3cret", "x")), 202)
 }
 
-func TestPausedAndDisabledEndpointsAccept(t *testing.T) {
+// TestPausedAndDisabledEndpointsGetTheirDeliveries: ingest does not look at
+// the endpoints' states: a paused or disabled endpoint gets its delivery,
+// which waits.
+func TestPausedAndDisabledEndpointsGetTheirDeliveries(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	for _, st := range []kapsel.EndpointState{kapsel.EndpointPaused, kapsel.EndpointDisabled} {
-		ep := e.endpoint(nil, kapsel.VerifierConfig{})
-		if _, err := e.store.EndpointSetState(e.ctx, &kapsel.EndpointSetStateParams{ID: ep.ID, State: st,
+		src := e.source(nil, kapsel.VerifierConfig{})
+		ep := e.endpoint(src.TenantID, kapsel.Subscription{})
+		if _, err := e.store.EndpointSetState(e.ctx, &kapsel.EndpointSetStateParams{ID: ep, State: st,
 			DisabledReason: kapsel.DisabledManual, Now: e.clock.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		accepted(t, e.post(ep.ID, "x"), 202)
-		if n := len(e.events(ep.ID)); n != 1 {
+		if r := accepted(t, e.post(src.ID, "x"), 202); r.Deliveries != 1 {
+			t.Fatalf("%s: %d deliveries, want 1", st, r.Deliveries)
+		}
+		if n := len(e.events(src.ID)); n != 1 {
 			t.Fatalf("%s: %d events", st, n)
 		}
 	}
@@ -119,43 +129,57 @@ func TestPausedAndDisabledEndpointsAccept(t *testing.T) {
 func TestDuplicateAndConflict(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	first := accepted(t, e.post(ep.ID, "body", "X-Idempotency-Key", "k1"), 202)
-	w := e.post(ep.ID, "body", "X-Idempotency-Key", "k1")
+	src := e.source(nil, kapsel.VerifierConfig{})
+	first := accepted(t, e.post(src.ID, "body", "X-Idempotency-Key", "k1"), 202)
+	w := e.post(src.ID, "body", "X-Idempotency-Key", "k1")
 	dup := accepted(t, w, 200)
 	if dup.ID != first.ID || !dup.Duplicate || w.Header().Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("duplicate answer %+v, headers %v", dup, w.Header())
 	}
-	refused(t, e.post(ep.ID, "other body", "X-Idempotency-Key", "k1"), 422, kapsel.CodeIdempotencyReused)
-	// Same key on another endpoint is another event.
-	other := e.endpoint(nil, kapsel.VerifierConfig{})
+	refused(t, e.post(src.ID, "other body", "X-Idempotency-Key", "k1"), 422, kapsel.CodeIdempotencyReused)
+	// Same key on another source is another event, of the same tenant too.
+	other := e.source(nil, kapsel.VerifierConfig{})
 	if r := accepted(t, e.post(other.ID, "body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
-		t.Fatal("idempotency key not scoped per endpoint")
+		t.Fatal("idempotency key not scoped per source")
+	}
+	tn, err := e.store.TenantGet(e.ctx, &kapsel.TenantGetParams{ID: src.TenantID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling := e.source(tn, kapsel.VerifierConfig{})
+	if r := accepted(t, e.post(sibling.ID, "body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
+		t.Fatal("idempotency key shared by two sources of one tenant")
 	}
 	// After the window the key is free again.
 	e.clock.Advance(kapsel.DefaultIdempotencyWindow)
-	if r := accepted(t, e.post(ep.ID, "other body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
+	if r := accepted(t, e.post(src.ID, "other body", "X-Idempotency-Key", "k1"), 202); r.ID == first.ID {
 		t.Fatal("key still taken after the window")
 	}
-	if n := len(e.events(ep.ID)); n != 2 {
+	if n := len(e.events(src.ID)); n != 2 {
 		t.Fatalf("%d events, want 2", n)
 	}
-	if e.wakes != 3 {
-		t.Fatalf("%d wakes, want 3 (duplicates and conflicts wake nobody)", e.wakes)
+	if e.wakes != 4 {
+		t.Fatalf("%d wakes, want 4 (duplicates and conflicts wake nobody)", e.wakes)
 	}
 }
 
 func TestHooksSeeEveryRequest(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	e.post(ep.ID, "a", "Idempotency-Key", "k")
-	e.post(ep.ID, "a", "Idempotency-Key", "k")
+	src := e.source(nil, kapsel.VerifierConfig{})
+	e.endpoint(src.TenantID, kapsel.Subscription{})
+	e.endpoint(src.TenantID, kapsel.Subscription{SourceIDs: []kapsel.SourceID{src.ID}})
+	e.endpoint(src.TenantID, kapsel.Subscription{EventTypes: []string{"never.sent"}})
+	legacy := kapsel.NewEndpointID()
+	e.post(src.ID, "a", "Idempotency-Key", "k")
+	e.post(src.ID, "a", "Idempotency-Key", "k")
 	e.post("bad", "a")
+	e.post(kapsel.SourceID(legacy), "a")
 	want := []kapsel.IngestInfo{
-		{EndpointID: ep.ID, TenantID: ep.TenantID, Status: 202},
-		{EndpointID: ep.ID, TenantID: ep.TenantID, Status: 200, Duplicate: true},
-		{Status: 404, Code: kapsel.CodeUnknownEndpoint},
+		{SourceID: src.ID, TenantID: src.TenantID, Status: 202, Deliveries: 2},
+		{SourceID: src.ID, TenantID: src.TenantID, Status: 200, Duplicate: true},
+		{Status: 404, Code: kapsel.CodeUnknownSource},
+		{SourceID: kapsel.LegacySourceID(legacy), Status: 404, Code: kapsel.CodeUnknownSource},
 	}
 	if len(e.infos) != len(want) {
 		t.Fatalf("%d hook calls, want %d", len(e.infos), len(want))
@@ -175,17 +199,17 @@ func TestHooksSeeEveryRequest(t *testing.T) {
 func TestIngestAPI(t *testing.T) {
 	t.Parallel()
 	e := setup(t, &Config{MaxBodyBytes: 4})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	res, err := e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Header: http.Header{}, Body: []byte("1234")})
-	if err != nil || res.Duplicate || res.Event.Status != kapsel.EventPending || string(res.Event.Body) != "1234" {
+	src := e.source(nil, kapsel.VerifierConfig{})
+	res, err := e.in.Ingest(e.ctx, &kapsel.IngestRequest{SourceID: string(src.ID), Header: http.Header{}, Body: []byte("1234")})
+	if err != nil || res.Duplicate || res.Event.SourceID != src.ID || string(res.Event.Body) != "1234" {
 		t.Fatalf("Ingest: %+v, %v", res, err)
 	}
-	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: string(ep.ID), Header: http.Header{}, Body: []byte("12345")})
+	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{SourceID: string(src.ID), Header: http.Header{}, Body: []byte("12345")})
 	if kapsel.CodeOf(err) != kapsel.CodeBodyTooLarge {
 		t.Fatalf("5 bytes over a 4-byte limit: %v", err)
 	}
-	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{EndpointID: "ep_x", Header: http.Header{}})
-	if kapsel.CodeOf(err) != kapsel.CodeUnknownEndpoint {
+	_, err = e.in.Ingest(e.ctx, &kapsel.IngestRequest{SourceID: "ep_x", Header: http.Header{}})
+	if kapsel.CodeOf(err) != kapsel.CodeUnknownSource {
 		t.Fatalf("bad id: %v", err)
 	}
 }

@@ -19,18 +19,20 @@ import (
 
 var _ kapsel.Ingester = (*Ingester)(nil)
 
-// Ingester is Kapsel's default [kapsel.Ingester]: it verifies webhooks,
-// group-commits them to the store and answers each only after its own row is
+// Ingester is Kapsel's default [kapsel.Ingester]: it verifies webhooks
+// arriving by a source, group-commits them — each event with its deliveries,
+// fanned out by the store — and answers each only after its own row is
 // committed. Its HTTP side is [Ingester.Handler].
 //
 // Call Start before ingesting and Stop when done; before Start and after Stop
 // every ingest answers 503 E3003.
 type Ingester struct {
-	store     kapsel.IngestStore
-	cfg       Config
-	endpoints *endpointCache
-	limiters  *rateLimiters
-	batcher   *batcher // nil with DisableGroupCommit
+	store    kapsel.IngestStore
+	cfg      Config
+	sources  *cache[kapsel.SourceID, *target]
+	tenants  *cache[kapsel.TenantID, *kapsel.Tenant] // for sends
+	limiters *rateLimiters
+	batcher  *batcher // nil with DisableGroupCommit
 
 	// life is new, running or stopped; it admits the requests under way,
 	// which Stop waits for.
@@ -48,10 +50,10 @@ func New(store kapsel.IngestStore, cfg *Config) (*Ingester, error) {
 		return nil, err
 	}
 	in := &Ingester{
-		store: store,
-		cfg:   c,
-		endpoints: &endpointCache{store: store, clock: c.Clock, ttl: c.EndpointCacheTTL, max: c.EndpointCacheSize,
-			entries: map[kapsel.EndpointID]*cacheEntry{}},
+		store:    store,
+		cfg:      c,
+		sources:  newCache(loadSource(store), c.Clock, c.SourceCacheTTL, c.SourceCacheSize),
+		tenants:  newCache(loadTenant(store), c.Clock, c.SourceCacheTTL, c.SourceCacheSize),
 		limiters: &rateLimiters{max: c.RateLimiters, m: map[kapsel.TenantID]*rate.Limiter{}},
 	}
 	if !c.DisableGroupCommit {
@@ -120,7 +122,7 @@ func (in *Ingester) ingest(ctx context.Context, req *kapsel.IngestRequest, info 
 		return nil, err
 	}
 	defer release()
-	tgt, err := in.resolve(ctx, req.EndpointID, info)
+	tgt, err := in.resolve(ctx, req.SourceID, info)
 	if err != nil {
 		return nil, err
 	}
@@ -130,23 +132,28 @@ func (in *Ingester) ingest(ctx context.Context, req *kapsel.IngestRequest, info 
 	return in.accept(ctx, tgt, req.Header, req.Body)
 }
 
-// resolve finds the endpoint an ingest is for: 404 E1003 when the id is
-// malformed, unknown or deleted; 503 E3001 when the store fails.
+// resolve finds the source an ingest is for, by its id or by the id of
+// the 0.1 endpoint it was made from: 404 E1003 when the id is malformed,
+// unknown or deleted; 503 E3001 when the store fails, and with the
+// configured Retry-After when the source is paused.
 func (in *Ingester) resolve(ctx context.Context, rawID string, info *kapsel.IngestInfo) (*target, error) {
-	id, err := kapsel.ParseEndpointID(rawID)
+	id, err := parseSourceID(rawID)
 	if err != nil {
-		return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: "endpoint id is malformed", Err: err}
+		return nil, &kapsel.Error{Code: kapsel.CodeUnknownSource, Detail: "source id is malformed", Err: err}
 	}
-	info.EndpointID = id
-	tgt, err := in.endpoints.get(ctx, id)
+	info.SourceID = id
+	tgt, err := in.sources.get(ctx, id)
 	if err != nil {
 		if errors.Is(err, kapsel.ErrNotFound) {
-			return nil, &kapsel.Error{Code: kapsel.CodeUnknownEndpoint, Detail: fmt.Sprintf("endpoint %s does not exist", id), Err: err}
+			return nil, &kapsel.Error{Code: kapsel.CodeUnknownSource, Detail: fmt.Sprintf("source %s does not exist", rawID), Err: err}
 		}
-		in.cfg.Logger.Error("ingest endpoint lookup failed", slog.String("endpoint_id", string(id)), slog.String("error", err.Error()))
+		in.cfg.Logger.Error("ingest source lookup failed", slog.String("source_id", string(id)), slog.String("error", err.Error()))
 		return nil, in.unavailable("storage unavailable; retry later", err)
 	}
 	info.TenantID = tgt.tenant.ID
+	if tgt.source.State == kapsel.SourcePaused {
+		return nil, in.unavailable("source is paused; retry later", nil)
+	}
 	return tgt, nil
 }
 
@@ -154,24 +161,25 @@ func (in *Ingester) resolve(ctx context.Context, rawID string, info *kapsel.Inge
 // with its challenge (storing nothing), checks the idempotency key and the
 // tenant's rate, then commits the event and waits for that commit.
 func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header, body []byte) (*kapsel.IngestResult, error) {
-	ep := tgt.endpoint
+	src := tgt.source
+	scheme := src.Verifier.Scheme
 	now := in.cfg.Clock.Now()
-	v, ok := in.cfg.Verifiers.Lookup(ep.IngestVerifier.Scheme)
+	v, ok := in.cfg.Verifiers.Lookup(scheme)
 	if !ok {
-		in.cfg.Logger.Error("ingest endpoint has an unknown verifier scheme",
-			slog.String("endpoint_id", string(ep.ID)), slog.String("scheme", ep.IngestVerifier.Scheme))
-		return nil, &kapsel.Error{Code: kapsel.CodeInternal, Detail: "endpoint verifier is misconfigured"}
+		in.cfg.Logger.Error("ingest source has an unknown verifier scheme",
+			slog.String("source_id", string(src.ID)), slog.String("scheme", scheme))
+		return nil, &kapsel.Error{Code: kapsel.CodeInternal, Detail: "source verifier is misconfigured"}
 	}
-	if err := v.Verify(&verify.Params{Header: header, Body: body, Secrets: ep.IngestVerifier.Secrets,
-		SignatureHeader: ep.IngestVerifier.Header, Now: now}); err != nil {
-		in.cfg.Logger.Debug("ingest signature rejected", slog.String("endpoint_id", string(ep.ID)), slog.String("reason", err.Error()))
+	if err := v.Verify(&verify.Params{Header: header, Body: body, Secrets: src.Verifier.Secrets,
+		SignatureHeader: src.Verifier.Header, Now: now}); err != nil {
+		in.cfg.Logger.Debug("ingest signature rejected", slog.String("source_id", string(src.ID)), slog.String("reason", err.Error()))
 		return nil, &kapsel.Error{Code: kapsel.CodeSignature, Detail: err.Error(), Err: err}
 	}
-	fields := newJSONBody(body) // parsed only if a scheme's rule reads it
-	if c, ok := slackChallenge(ep.IngestVerifier.Scheme, fields); ok {
+	fields := newJSONBody(body) // parsed only if a rule reads it
+	if c, ok := slackChallenge(scheme, fields); ok {
 		return &kapsel.IngestResult{Challenge: c}, nil
 	}
-	key, err := requestIdempotencyKey(ep.IngestVerifier.Scheme, header, fields)
+	key, err := requestIdempotencyKey(scheme, src.IdempotencyKeyFrom, header, fields)
 	if err != nil {
 		return nil, &kapsel.Error{Code: kapsel.CodeBadIdempotencyKey, Detail: err.Error(), Err: err}
 	}
@@ -183,9 +191,9 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 	}
 	sum := sha256.Sum256(body)
 	row := &kapsel.EventInsertParams{
-		TenantID:       ep.TenantID,
-		EndpointID:     ep.ID,
-		Type:           requestEventType(ep.IngestVerifier.Scheme, header, fields),
+		TenantID:       src.TenantID,
+		SourceID:       src.ID,
+		Type:           sourceEventType(src, header, fields),
 		Body:           body,
 		ContentType:    header.Get("Content-Type"),
 		Headers:        ForwardedHeaders(header),
@@ -236,6 +244,7 @@ func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, er
 		info.Status = 200
 	default:
 		info.Status = 202
+		info.Deliveries = res.Event.Deliveries.Total
 	}
 	in.cfg.Hooks.OnIngest(*info)
 }

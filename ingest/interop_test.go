@@ -17,17 +17,18 @@ import (
 	"github.com/kapsel-dev/kapsel/kapseltest"
 )
 
-// deliverTo creates an endpoint of a new tenant pointing at dest, signing its
-// deliveries with secret, and starts a dispatcher on the env's store and
-// clock. The dispatcher is stopped when the test ends.
-func (e *env) deliverTo(dest *kapseltest.Destination, secret string, v kapsel.VerifierConfig) (*kapsel.Endpoint, *delivery.Dispatcher) {
+// deliverTo creates a source with the verifier and an endpoint of a new
+// tenant pointing at dest, signing its deliveries with secret, and starts a
+// dispatcher on the env's store and clock. The dispatcher is stopped when
+// the test ends.
+func (e *env) deliverTo(dest *kapseltest.Destination, secret string, v kapsel.VerifierConfig) (*kapsel.Source, *delivery.Dispatcher) {
 	e.t.Helper()
 	tn := e.tenant(0, 0)
-	ep, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
-		TenantID: tn.ID, Name: "ep", URL: dest.URL + "/hook", IngestVerifier: v,
+	src := e.source(tn, v)
+	if _, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
+		TenantID: tn.ID, Name: "ep", URL: dest.URL + "/hook",
 		SigningSecrets: []kapsel.SigningSecret{{Secret: secret}},
-	}, Now: e.clock.Now()})
-	if err != nil {
+	}, Now: e.clock.Now()}); err != nil {
 		e.t.Fatal(err)
 	}
 	d, err := delivery.New(e.store, &delivery.Config{AllowedCIDRs: kapseltest.Loopback, Clock: e.clock,
@@ -43,7 +44,7 @@ func (e *env) deliverTo(dest *kapseltest.Destination, secret string, v kapsel.Ve
 		defer cancel()
 		_ = d.Stop(ctx)
 	})
-	return ep, d
+	return src, d
 }
 
 // TestSvixProviderDeliveredWithoutItsHeaders (issue 9 item 14): a webhook
@@ -66,7 +67,7 @@ func TestSvixProviderDeliveredWithoutItsHeaders(t *testing.T) {
 			if scheme != kapsel.SchemeNone {
 				v.Secrets = []string{providerSecret}
 			}
-			ep, d := e.deliverTo(dest, signingSecret, v)
+			src, d := e.deliverTo(dest, signingSecret, v)
 
 			const body = `{"type":"invoice.paid","data":{"id":"in_1"}}`
 			wh, err := svix.NewWebhook(providerSecret)
@@ -77,7 +78,7 @@ func TestSvixProviderDeliveredWithoutItsHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			accepted(t, e.post(ep.ID, body, "Content-Type", "application/json", "svix-id", "msg_2Lh9KRb0pzN4LePd3XiA0bnY",
+			accepted(t, e.post(src.ID, body, "Content-Type", "application/json", "svix-id", "msg_2Lh9KRb0pzN4LePd3XiA0bnY",
 				"svix-timestamp", strconv.FormatInt(e.clock.Now().Unix(), 10), "svix-signature", sig, "X-Provider", "kept"), 202)
 			d.Wake()
 

@@ -33,8 +33,8 @@ func TestLogsHoldNoSecretsOrBodies(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, f := setupFault(t, &Config{Logger: logger})
 	const secret, body, bearer = "SECRET-hunter2", "BODY-card-4242", "BEARER-token-xyz"
-	gh := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{secret}})
-	odd := e.endpoint(nil, kapsel.VerifierConfig{Scheme: "unregistered", Secrets: []string{secret}})
+	gh := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{secret}})
+	odd := e.source(nil, kapsel.VerifierConfig{Scheme: "unregistered", Secrets: []string{secret}})
 	sig := "sha256=" + hmacHex(secret, body)
 
 	refused(t, e.post(gh.ID, body, "X-Hub-Signature-256", "sha256="+hmacHex("wrong", body), "Authorization", bearer), 401, kapsel.CodeSignature)

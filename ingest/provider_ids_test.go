@@ -106,25 +106,25 @@ func TestProviderRetryStoredOnce(t *testing.T) {
 		t.Run(tc.scheme, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t, nil)
-			ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: tc.scheme, Secrets: []string{tc.secret}})
-			first := accepted(t, e.post(ep.ID, tc.body, tc.sign(tc.secret, tc.body, e.clock.Now().Unix())...), 202)
+			src := e.source(nil, kapsel.VerifierConfig{Scheme: tc.scheme, Secrets: []string{tc.secret}})
+			first := accepted(t, e.post(src.ID, tc.body, tc.sign(tc.secret, tc.body, e.clock.Now().Unix())...), 202)
 
 			e.clock.Advance(time.Minute) // the provider retries later, signing again
 			retry := append(tc.sign(tc.secret, tc.body, e.clock.Now().Unix()), tc.retryHeaders...)
-			w := e.post(ep.ID, tc.body, retry...)
+			w := e.post(src.ID, tc.body, retry...)
 			dup := accepted(t, w, 200)
 			if !dup.Duplicate || dup.ID != first.ID || w.Header().Get("Idempotent-Replayed") != "true" {
 				t.Fatalf("retry answered %+v (Idempotent-Replayed %q), want a duplicate of %s", dup, w.Header().Get("Idempotent-Replayed"), first.ID)
 			}
-			if n := len(e.events(ep.ID)); n != 1 {
+			if n := len(e.events(src.ID)); n != 1 {
 				t.Fatalf("%d events after a retry, want 1", n)
 			}
 
-			other := accepted(t, e.post(ep.ID, tc.other, tc.sign(tc.secret, tc.other, e.clock.Now().Unix())...), 202)
+			other := accepted(t, e.post(src.ID, tc.other, tc.sign(tc.secret, tc.other, e.clock.Now().Unix())...), 202)
 			if other.ID == first.ID || other.Duplicate {
 				t.Fatalf("another event answered %+v", other)
 			}
-			if n := len(e.events(ep.ID)); n != 2 {
+			if n := len(e.events(src.ID)); n != 2 {
 				t.Fatalf("%d events, want 2", n)
 			}
 		})

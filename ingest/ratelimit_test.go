@@ -13,17 +13,17 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	slow := e.tenant(0.5, 2) // one event per 2 s, bursts of 2
-	ep := e.endpoint(slow, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}})
-	other := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(slow, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}})
+	other := e.source(nil, kapsel.VerifierConfig{})
 	sig := []string{"X-Hub-Signature-256", "sha256=" + hmacHex("s", "b")}
 
 	// Forged requests do not spend the tenant's quota.
 	for range 5 {
-		refused(t, e.post(ep.ID, "b", "X-Hub-Signature-256", "sha256=00"), 401, kapsel.CodeSignature)
+		refused(t, e.post(src.ID, "b", "X-Hub-Signature-256", "sha256=00"), 401, kapsel.CodeSignature)
 	}
-	accepted(t, e.post(ep.ID, "b", sig...), 202)
-	accepted(t, e.post(ep.ID, "b", sig...), 202)
-	w := e.post(ep.ID, "b", sig...)
+	accepted(t, e.post(src.ID, "b", sig...), 202)
+	accepted(t, e.post(src.ID, "b", sig...), 202)
+	w := e.post(src.ID, "b", sig...)
 	refused(t, w, 429, kapsel.CodeRateLimited)
 	if got := w.Header().Get("Retry-After"); got != "2" {
 		t.Fatalf("Retry-After %q, want 2", got)
@@ -32,14 +32,14 @@ func TestRateLimit(t *testing.T) {
 	accepted(t, e.post(other.ID, "b"), 202)
 
 	e.clock.Advance(time.Second)
-	w = e.post(ep.ID, "b", sig...)
+	w = e.post(src.ID, "b", sig...)
 	refused(t, w, 429, kapsel.CodeRateLimited)
 	if got := w.Header().Get("Retry-After"); got != "1" {
 		t.Fatalf("Retry-After %q after 1 s, want 1", got)
 	}
 	e.clock.Advance(time.Second)
-	accepted(t, e.post(ep.ID, "b", sig...), 202)
-	if n := len(e.events(ep.ID)); n != 3 {
+	accepted(t, e.post(src.ID, "b", sig...), 202)
+	if n := len(e.events(src.ID)); n != 3 {
 		t.Fatalf("%d events, want 3", n)
 	}
 }

@@ -121,9 +121,9 @@ func TestForwardedHeaders(t *testing.T) {
 func TestForwardedHeadersStored(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
-	accepted(t, e.post(ep.ID, "x", "Authorization", "Bearer s", "Cookie", "c=1", "X-Event", "ping", "Connection", "X-Event-Hop", "X-Event-Hop", "v"), 202)
-	ev := e.events(ep.ID)[0]
+	src := e.source(nil, kapsel.VerifierConfig{})
+	accepted(t, e.post(src.ID, "x", "Authorization", "Bearer s", "Cookie", "c=1", "X-Event", "ping", "Connection", "X-Event-Hop", "X-Event-Hop", "v"), 202)
+	ev := e.events(src.ID)[0]
 	if len(ev.Headers) != 1 || ev.Headers.Get("X-Event") != "ping" {
 		t.Fatalf("stored headers %v", ev.Headers)
 	}
@@ -134,7 +134,7 @@ func TestForwardedHeadersStored(t *testing.T) {
 func TestConcurrentSameKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}})
+	src := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"s"}})
 	srv := e.server()
 	const n = 50
 	body := `{"n":1}`
@@ -146,7 +146,7 @@ func TestConcurrentSameKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ingest/"+string(ep.ID), strings.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ingest/"+string(src.ID), strings.NewReader(body))
 			req.Header.Set("X-GitHub-Delivery", "delivery-1")
 			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("s", body))
 			<-start
@@ -173,7 +173,7 @@ func TestConcurrentSameKey(t *testing.T) {
 	if count[202] != 1 || count[200] != n-1 {
 		t.Fatalf("statuses %v, want one 202 and %d 200", count, n-1)
 	}
-	evs := e.events(ep.ID)
+	evs := e.events(src.ID)
 	if len(evs) != 1 {
 		t.Fatalf("%d events, want 1", len(evs))
 	}

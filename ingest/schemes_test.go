@@ -56,24 +56,24 @@ func TestSchemesThroughHandler(t *testing.T) {
 		t.Run(tc.scheme, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t, nil)
-			ep := e.endpoint(nil, kapsel.VerifierConfig{Scheme: tc.scheme, Secrets: tc.secrets, Header: tc.header})
+			src := e.source(nil, kapsel.VerifierConfig{Scheme: tc.scheme, Secrets: tc.secrets, Header: tc.header})
 			hdr := tc.sign(e.clock.Now().Unix())
-			accepted(t, e.post(ep.ID, body, hdr...), 202)
+			accepted(t, e.post(src.ID, body, hdr...), 202)
 			// The same request again is a duplicate when it carries a
 			// provider delivery id, otherwise a new event.
 			e.clock.Advance(300 * time.Second)
-			if w := e.post(ep.ID, body, hdr...); w.Code != 202 && w.Code != 200 {
+			if w := e.post(src.ID, body, hdr...); w.Code != 202 && w.Code != 200 {
 				t.Fatalf("at exactly the tolerance: %d %s", w.Code, w.Body)
 			}
 			e.clock.Advance(time.Second)
-			w := e.post(ep.ID, body, hdr...)
+			w := e.post(src.ID, body, hdr...)
 			if tc.timed {
 				refused(t, w, 401, kapsel.CodeSignature)
 			} else if w.Code != 202 && w.Code != 200 {
 				t.Fatalf("untimed scheme refused later: %d", w.Code)
 			}
 			if tc.scheme != kapsel.SchemeNone {
-				refused(t, e.post(ep.ID, body+" ", hdr...), 401, kapsel.CodeSignature)
+				refused(t, e.post(src.ID, body+" ", hdr...), 401, kapsel.CodeSignature)
 			}
 		})
 	}

@@ -81,24 +81,45 @@ func (e *env) tenant(rate float64, burst int) *kapsel.Tenant {
 	return tn
 }
 
-// endpoint creates an endpoint with the verifier, for a new unlimited tenant
-// when tn is nil.
-func (e *env) endpoint(tn *kapsel.Tenant, v kapsel.VerifierConfig) *kapsel.Endpoint {
+// source creates a source with the verifier, for a new unlimited tenant
+// when tn is nil. Its tenant has no endpoint: its events are stored with no
+// delivery unless the test adds one (e.endpoint).
+func (e *env) source(tn *kapsel.Tenant, v kapsel.VerifierConfig) *kapsel.Source {
+	e.t.Helper()
+	return e.sourceWith(tn, &kapsel.Source{Verifier: v})
+}
+
+// sourceWith creates the source src (its Name and TenantID filled in), for
+// a new unlimited tenant when tn is nil.
+func (e *env) sourceWith(tn *kapsel.Tenant, src *kapsel.Source) *kapsel.Source {
 	e.t.Helper()
 	if tn == nil {
 		tn = e.tenant(0, 0)
 	}
+	src.TenantID, src.Name = tn.ID, "src"
+	out, err := e.store.SourceInsert(e.ctx, &kapsel.SourceInsertParams{Source: src, Now: e.clock.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// endpoint creates an endpoint of the tenant subscribed to sub, and
+// returns its id.
+func (e *env) endpoint(tenant kapsel.TenantID, sub kapsel.Subscription) kapsel.EndpointID {
+	e.t.Helper()
 	ep, err := e.store.EndpointInsert(e.ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
-		TenantID: tn.ID, Name: "ep", URL: "https://example.com/hook", IngestVerifier: v,
+		TenantID: tenant, Name: "ep", URL: "https://example.com/hook", Subscription: sub,
 	}, Now: e.clock.Now()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return ep
+	return ep.ID
 }
 
-// post sends a request to the handler; kv are header name/value pairs.
-func (e *env) post(id kapsel.EndpointID, body string, kv ...string) *httptest.ResponseRecorder {
+// post sends a request to the handler for the source id (or a legacy 0.1
+// endpoint id); kv are header name/value pairs.
+func (e *env) post(id kapsel.SourceID, body string, kv ...string) *httptest.ResponseRecorder {
 	e.t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/ingest/"+string(id), bytes.NewBufferString(body))
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -147,10 +168,10 @@ func refused(t *testing.T, w *httptest.ResponseRecorder, status int, code kapsel
 	return d
 }
 
-// events returns every stored event of the endpoint, with bodies.
-func (e *env) events(ep kapsel.EndpointID) []*kapsel.Event {
+// events returns every stored event of the source, with bodies.
+func (e *env) events(src kapsel.SourceID) []*kapsel.Event {
 	e.t.Helper()
-	list, err := e.store.EventList(e.ctx, &kapsel.EventListParams{EndpointID: ep, Limit: kapsel.MaxPageLimit})
+	list, err := e.store.EventList(e.ctx, &kapsel.EventListParams{SourceID: src, Limit: kapsel.MaxPageLimit})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -15,18 +15,18 @@ import (
 func TestContentTypeKapselCannotStore(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
 	for _, ct := range []string{"application/json; charset=\xff", "text/plain\x00", "\xfe"} {
-		d := refused(t, e.post(ep.ID, "{}", "Content-Type", ct), 400, kapsel.CodeMalformedRequest)
+		d := refused(t, e.post(src.ID, "{}", "Content-Type", ct), 400, kapsel.CodeMalformedRequest)
 		if d.Detail == "" {
 			t.Fatalf("Content-Type %q: no detail", ct)
 		}
 	}
-	if n := len(e.events(ep.ID)); n != 0 {
+	if n := len(e.events(src.ID)); n != 0 {
 		t.Fatalf("%d events stored", n)
 	}
-	accepted(t, e.post(ep.ID, "{}", "Content-Type", "text/plain; name=\"café\""), 202)
-	evs := e.events(ep.ID)
+	accepted(t, e.post(src.ID, "{}", "Content-Type", "text/plain; name=\"café\""), 202)
+	evs := e.events(src.ID)
 	if len(evs) != 1 || evs[0].ContentType != "text/plain; name=\"café\"" {
 		t.Fatalf("stored %d events, content type %q", len(evs), evs[0].ContentType)
 	}
@@ -39,7 +39,7 @@ func TestContentTypeKapselCannotStore(t *testing.T) {
 func TestStoreRefusalAnswers400(t *testing.T) {
 	t.Parallel()
 	e, f := setupFault(t, &Config{MaxFlushes: 1})
-	ep := e.endpoint(nil, kapsel.VerifierConfig{})
+	src := e.source(nil, kapsel.VerifierConfig{})
 	f.set(func(f *faultStore) {
 		f.failBatch = func(rows []*kapsel.EventInsertParams) error {
 			for _, r := range rows {
@@ -50,7 +50,7 @@ func TestStoreRefusalAnswers400(t *testing.T) {
 			return nil
 		}
 	})
-	first, release := e.holdFirstCommit(t, f, ep.ID)
+	first, release := e.holdFirstCommit(t, f, src.ID)
 	const n = 6
 	body := func(i int) string {
 		if i == 2 {
@@ -58,7 +58,7 @@ func TestStoreRefusalAnswers400(t *testing.T) {
 		}
 		return fmt.Sprint(i)
 	}
-	rest := e.postAsync(n, func(int) kapsel.EndpointID { return ep.ID }, body)
+	rest := e.postAsync(n, func(int) kapsel.SourceID { return src.ID }, body)
 	waitFor(t, "rows gathered", func() bool { return e.in.batcher.waiting.Load() == n })
 	release()
 	first()
@@ -72,7 +72,7 @@ func TestStoreRefusalAnswers400(t *testing.T) {
 		}
 		accepted(t, w, 202)
 	}
-	if got := len(e.events(ep.ID)); got != n { // the first one, and n-1 of the rest
+	if got := len(e.events(src.ID)); got != n { // the first one, and n-1 of the rest
 		t.Fatalf("%d events stored, want %d", got, n)
 	}
 }

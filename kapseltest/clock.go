@@ -1,7 +1,8 @@
 // Package kapseltest helps test code that uses Kapsel: a fake [Clock] that
 // tests move by hand, a fake [Destination] that fails, stalls or verifies
-// signatures on cue, and RequireDelivered-style assertions that wait for an
-// event's status.
+// signatures on cue, and RequireDelivered-style assertions that wait for a
+// delivery's status (the delivery of one event to one endpoint) or for every
+// delivery of an event.
 package kapseltest
 
 import (

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,11 @@ import (
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/kapseltest"
 )
+
+// testClient has a transport of its own: httptest.Server.Close closes the
+// idle connections of http.DefaultTransport, which broke a request of a
+// parallel test that was about to reuse one ("CloseIdleConnections called").
+var testClient = &http.Client{Transport: &http.Transport{}}
 
 func post(t *testing.T, url string, body []byte, h http.Header) *http.Response {
 	t.Helper()
@@ -25,7 +31,7 @@ func post(t *testing.T, url string, body []byte, h http.Header) *http.Response {
 	for k, v := range h {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func TestDestinationScript(t *testing.T) {
 	d.FailTimes(2, 503)
 	d.Respond(kapseltest.Response{Status: 429, RetryAfter: "7"}, kapseltest.Response{Status: 302, Location: "/x"})
 	d.SetDefault(kapseltest.Response{Status: 201, Body: []byte("ok")})
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: &http.Transport{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var got []int
 	for i := range 6 {
 		req, _ := http.NewRequest(http.MethodPost, d.URL+"/p?q=1", bytes.NewReader([]byte("b")))
@@ -139,30 +145,132 @@ func TestDestinationStream(t *testing.T) {
 	}
 }
 
-// memEvents is a minimal EventGetter for the Require helpers.
-type memEvents struct{ ev *kapsel.Event }
-
-func (m *memEvents) EventGet(context.Context, *kapsel.EventGetParams) (*kapsel.Event, error) {
-	return m.ev, nil
+// memDeliveries is a minimal DeliveryLister for the Require helpers: it
+// filters its deliveries as a store would.
+type memDeliveries struct {
+	mu  sync.Mutex
+	dls []*kapsel.Delivery
+	// then, when set, replaces dls after calls more lists.
+	then  []*kapsel.Delivery
+	calls int
 }
 
-func TestRequireStatus(t *testing.T) {
-	t.Parallel()
-	id := kapsel.NewEventID()
-	store := &memEvents{ev: &kapsel.Event{ID: id, Status: kapsel.EventDelivered}}
-	if got := kapseltest.RequireDelivered(t, store, id, time.Second); got.ID != id {
-		t.Fatalf("got %s", got.ID)
+func (m *memDeliveries) set(dls ...*kapsel.Delivery) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dls = dls
+}
+
+func (m *memDeliveries) DeliveryList(_ context.Context, p *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.then != nil {
+		if m.calls--; m.calls < 0 {
+			m.dls, m.then = m.then, nil
+		}
 	}
-	// A failed event fails RequireDelivered at once, not after the timeout.
-	store.ev = &kapsel.Event{ID: id, Status: kapsel.EventFailed}
-	ft := &fakeT{TB: t}
+	var out []*kapsel.Delivery
+	for _, dl := range m.dls {
+		if (p.EventID == "" || dl.EventID == p.EventID) && (p.EndpointID == "" || dl.EndpointID == p.EndpointID) &&
+			dl.ID > p.Cursor && len(out) < p.Limit {
+			c := *dl
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// fails reports whether f fails its fakeT, and how long it took.
+func fails(f func(t testing.TB)) (bool, time.Duration) {
+	ft := &fakeT{TB: nil}
 	start := time.Now()
 	func() {
 		defer func() { _ = recover() }()
-		kapseltest.RequireDelivered(ft, store, id, time.Minute)
+		f(ft)
 	}()
-	if !ft.failed || time.Since(start) > 10*time.Second {
-		t.Fatalf("RequireDelivered on a failed event: failed=%v after %s", ft.failed, time.Since(start))
+	return ft.failed, time.Since(start)
+}
+
+func TestRequireDelivered(t *testing.T) {
+	t.Parallel()
+	ev := kapsel.NewEventID()
+	a, b := kapsel.NewEndpointID(), kapsel.NewEndpointID()
+	dlA := &kapsel.Delivery{ID: kapsel.NewDeliveryID(), EventID: ev, EndpointID: a, Status: kapsel.DeliveryDelivered}
+	dlB := &kapsel.Delivery{ID: kapsel.NewDeliveryID(), EventID: ev, EndpointID: b, Status: kapsel.DeliveryPending}
+	store := &memDeliveries{}
+	store.set(dlA)
+
+	// One delivery: no endpoint needed.
+	if got := kapseltest.RequireDelivered(t, store, ev, "", time.Second); got.ID != dlA.ID {
+		t.Fatalf("RequireDelivered(only delivery) = %s, want %s", got.ID, dlA.ID)
+	}
+	// Two: the endpoint picks one; without one, t fails at once.
+	store.set(dlA, dlB)
+	if got := kapseltest.RequireDelivered(t, store, ev, a, time.Second); got.ID != dlA.ID {
+		t.Fatalf("RequireDelivered(a) = %s, want %s", got.ID, dlA.ID)
+	}
+	if failed, took := fails(func(ft testing.TB) { kapseltest.RequireDelivered(ft, store, ev, "", time.Minute) }); !failed || took > 10*time.Second {
+		t.Fatalf("RequireDelivered without an endpoint on a fanned-out event: failed=%v after %s", failed, took)
+	}
+	// b becomes delivered while RequireDelivered waits for it (after
+	// three looks at the store).
+	done := *dlB
+	done.Status, done.Attempts = kapsel.DeliveryDelivered, 2
+	store.mu.Lock()
+	store.then, store.calls = []*kapsel.Delivery{dlA, &done}, 3
+	store.mu.Unlock()
+	if got := kapseltest.RequireDelivered(t, store, ev, b, 10*time.Second); got.Attempts != 2 {
+		t.Fatalf("RequireDelivered(b) = %+v, want the delivered one after 2 attempts", got)
+	}
+
+	// A failed delivery fails RequireDelivered at once, not after the timeout.
+	failedB := *dlB
+	failedB.Status = kapsel.DeliveryFailed
+	store.set(dlA, &failedB)
+	if failed, took := fails(func(ft testing.TB) { kapseltest.RequireDelivered(ft, store, ev, b, time.Minute) }); !failed || took > 10*time.Second {
+		t.Fatalf("RequireDelivered on a failed delivery: failed=%v after %s", failed, took)
+	}
+	if got := kapseltest.RequireStatus(t, store, ev, b, kapsel.DeliveryFailed, time.Second); got.ID != dlB.ID {
+		t.Fatalf("RequireStatus(failed) = %s", got.ID)
+	}
+	// A delivery that never exists fails after the timeout.
+	if failed, _ := fails(func(ft testing.TB) {
+		kapseltest.RequireDelivered(ft, store, ev, kapsel.NewEndpointID(), 20*time.Millisecond)
+	}); !failed {
+		t.Fatal("RequireDelivered to an endpoint without a delivery did not fail")
+	}
+}
+
+func TestRequireAllDelivered(t *testing.T) {
+	t.Parallel()
+	ev := kapsel.NewEventID()
+	var dls []*kapsel.Delivery
+	for range 3 {
+		dls = append(dls, &kapsel.Delivery{ID: kapsel.NewDeliveryID(), EventID: ev, EndpointID: kapsel.NewEndpointID(), Status: kapsel.DeliveryDelivered})
+	}
+	other := &kapsel.Delivery{ID: kapsel.NewDeliveryID(), EventID: kapsel.NewEventID(), EndpointID: dls[0].EndpointID, Status: kapsel.DeliveryFailed}
+	store := &memDeliveries{}
+	store.set(append(dls, other)...)
+	if got := kapseltest.RequireAllDelivered(t, store, ev, time.Second); len(got) != 3 {
+		t.Fatalf("RequireAllDelivered = %d deliveries, want 3", len(got))
+	}
+
+	pending := *dls[1]
+	pending.Status = kapsel.DeliveryPending
+	store.set(dls[0], &pending, dls[2])
+	if failed, _ := fails(func(ft testing.TB) { kapseltest.RequireAllDelivered(ft, store, ev, 20*time.Millisecond) }); !failed {
+		t.Fatal("RequireAllDelivered with a pending delivery did not fail after its timeout")
+	}
+	failedOne := *dls[1]
+	failedOne.Status = kapsel.DeliveryFailed
+	store.set(dls[0], &failedOne, dls[2])
+	if failed, took := fails(func(ft testing.TB) { kapseltest.RequireAllDelivered(ft, store, ev, time.Minute) }); !failed || took > 10*time.Second {
+		t.Fatalf("RequireAllDelivered with a failed delivery: failed=%v after %s", failed, took)
+	}
+	// An event with no delivery is not "all delivered".
+	store.set()
+	if failed, _ := fails(func(ft testing.TB) { kapseltest.RequireAllDelivered(ft, store, ev, 20*time.Millisecond) }); !failed {
+		t.Fatal("RequireAllDelivered on an event without deliveries did not fail")
 	}
 }
 

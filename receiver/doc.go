@@ -21,13 +21,19 @@
 //
 // Kapsel delivers at least once: the same event reaches the receiver again
 // when an answer was lost, when an attempt timed out while the handler was
-// still working, or when an operator replays it. Every delivery of one event
-// carries the same webhook-id, so the verifier remembers the ids it has
-// handled in a [SeenStore] and answers a repeat with 200 OK without calling
-// the next handler. It answers 200, not an error, because the sender must
-// stop retrying: the event has been handled, and any other status would make
-// Kapsel try again until its retry policy gives up and marks the event
-// failed.
+// still working, or when an operator replays it. Every attempt of one event
+// carries the same webhook-id (the event id), so the verifier remembers the
+// ids it has handled in a [SeenStore] and answers a repeat with 200 OK
+// without calling the next handler. It answers 200, not an error, because
+// the sender must stop retrying: the event has been handled, and any other
+// status would make Kapsel try again until its retry policy gives up and
+// marks the delivery failed.
+//
+// An event fanned out to several endpoints reaches each of them under that
+// same webhook-id. An application that serves several endpoints, and wants
+// each of them to see the event, gives each its own Verifier with its own
+// SeenStore; behind one shared SeenStore, the second endpoint's delivery is
+// answered as a duplicate.
 //
 // An id is remembered only once the next handler has succeeded (answered
 // 2xx). Until then it is merely claimed: a delivery whose handling fails

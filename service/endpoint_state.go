@@ -30,21 +30,24 @@ func (s *Service) ListEndpoints(ctx context.Context, tenant kapsel.TenantID, o L
 	}, func(e *kapsel.Endpoint) string { return string(e.ID) })
 }
 
-// DeleteEndpoint deletes an endpoint: it stops accepting and delivering at
-// once; its events and attempts stay readable. Errors: E1011 as GetEndpoint.
+// DeleteEndpoint deletes an endpoint: no new delivery is made to it, and
+// in the same store operation its pending and delivering deliveries end as
+// failed with last error "endpoint deleted" (kapsel.LastErrorEndpointDeleted;
+// an attempt already in flight is still recorded). Its deliveries and their
+// attempts stay readable. Errors: E1011 as GetEndpoint.
 func (s *Service) DeleteEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) error {
 	err := s.store.EndpointDelete(ctx, &kapsel.EndpointDeleteParams{ID: id, TenantID: tenant, Now: s.now()})
 	return notFoundErr(err, "endpoint", string(id))
 }
 
-// PauseEndpoint pauses an endpoint: its events keep being accepted and wait
-// until it is resumed. Errors: E1011 as GetEndpoint.
+// PauseEndpoint pauses an endpoint: its events keep getting deliveries to
+// it, which wait until it is resumed. Errors: E1011 as GetEndpoint.
 func (s *Service) PauseEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) (*kapsel.Endpoint, error) {
 	return s.setState(ctx, tenant, id, kapsel.EndpointPaused)
 }
 
 // ResumeEndpoint makes a paused or disabled endpoint active again: it
-// resets its circuit breaker, and its waiting events are due at once.
+// resets its circuit breaker, and its waiting deliveries are due at once.
 // Errors: E1011 as GetEndpoint. Ownership is checked before the breaker is
 // touched.
 func (s *Service) ResumeEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) (*kapsel.Endpoint, error) {
@@ -113,36 +116,4 @@ func (s *Service) EndpointHealth(ctx context.Context, tenant kapsel.TenantID, id
 	}
 	h.Attempts = *st
 	return h, nil
-}
-
-// Replay selects the events of [Service.ReplayEndpoint].
-type Replay struct {
-	// Status is kapsel.EventFailed or kapsel.EventDelivered.
-	Status kapsel.EventStatus
-	// Since and Until bound the events' creation time, [Since, Until); a
-	// zero bound is open.
-	Since, Until time.Time
-}
-
-// ReplayEndpoint queues again, for a manual attempt with the same
-// webhook-id, every event of the endpoint with r.Status created in
-// [r.Since, r.Until), and returns how many. Errors: E1009 for another
-// status or an empty range; E1011 as GetEndpoint.
-func (s *Service) ReplayEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID, r Replay) (int, error) {
-	if r.Status != kapsel.EventFailed && r.Status != kapsel.EventDelivered {
-		return 0, invalid(`status must be "failed" or "delivered"`)
-	}
-	if !r.Since.IsZero() && !r.Until.IsZero() && !r.Since.Before(r.Until) {
-		return 0, invalid("since must be before until")
-	}
-	n, err := s.store.EventReplay(ctx, &kapsel.EventReplayParams{
-		TenantID: tenant, EndpointID: id, Status: r.Status, Since: r.Since, Until: r.Until, Now: s.now(),
-	})
-	if err != nil {
-		return 0, notFoundErr(err, "endpoint", string(id))
-	}
-	if n > 0 {
-		s.Wake()
-	}
-	return n, nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -40,9 +41,6 @@ type EndpointCreate struct {
 	// URL is the destination: http or https, no credentials, and allowed by
 	// the SSRF policy in force (E1007).
 	URL string
-	// IngestVerifier checks the webhooks providers send to the endpoint's
-	// ingest URL. Defaults (zero) to scheme "none".
-	IngestVerifier kapsel.VerifierConfig
 	// SigningSecret signs deliveries, "whsec_<base64>". Defaults ("") to a
 	// new random one, which CreateEndpoint returns.
 	SigningSecret string
@@ -56,10 +54,13 @@ type EndpointCreate struct {
 	// that could not be sent). Defaults to none.
 	Headers map[string]string
 	// EventTypes, SourceIDs and Channels are the endpoint's subscription
-	// filter (kapsel.Subscription: exact types, "prefix.*" or "*"; source
-	// ids; channels), checked by kapsel.Subscription.Validate (E1009).
-	// Each defaults (empty) to any. Until fan-out lands, an event is still
-	// delivered to the endpoint it names, whatever the filter.
+	// filter (kapsel.Subscription): which of the tenant's events it
+	// receives — exact types, "prefix.*" or "*"; the sources the events
+	// came in by; the channels they were sent on. Each defaults (empty) to
+	// any; an event must match all three. Checked by
+	// kapsel.Subscription.Validate (E1009), and each source id must be one
+	// of the tenant's sources (E1011). Events stored before the endpoint
+	// existed are not delivered to it, unless by [Service.BackfillEndpoint].
 	EventTypes []string
 	SourceIDs  []kapsel.SourceID
 	Channels   []string
@@ -69,9 +70,8 @@ type EndpointCreate struct {
 // the stored value, a set one replaces it whole. Signing secrets change only
 // by [Service.RotateSigningSecret].
 type EndpointUpdate struct {
-	Name           *string
-	URL            *string
-	IngestVerifier *kapsel.VerifierConfig
+	Name *string
+	URL  *string
 	// RetryPolicy changes the fields it sets and keeps the others.
 	RetryPolicy *RetryPolicyUpdate
 	Timeout     *time.Duration
@@ -81,7 +81,8 @@ type EndpointUpdate struct {
 	Headers map[string]string
 	// EventTypes, SourceIDs and Channels each replace that list of the
 	// subscription filter when not nil (an empty slice means any again),
-	// and keep it when nil.
+	// and keep it when nil. The new filter applies to events stored from
+	// then on; past events keep the deliveries they have.
 	EventTypes []string
 	SourceIDs  []kapsel.SourceID
 	Channels   []string
@@ -123,18 +124,23 @@ func (u *RetryPolicyUpdate) apply(p kapsel.RetryPolicy) (kapsel.RetryPolicy, err
 }
 
 // CreateEndpoint creates an endpoint and returns it with its signing
-// secret, shown this once. Errors: E1007 for a URL that is not http(s), has
-// credentials or is refused by the SSRF policy; E1008 for custom headers
-// Kapsel could not send or sets itself; E1009 for the other fields, the
-// subscription filter included (kapsel.Subscription.Validate, naming the
-// list and index of the first bad entry).
+// secret, shown this once. From then on, every event of the tenant that
+// its subscription filter matches gets a delivery to it. Errors: E1007 for
+// a URL that is not http(s), has credentials or is refused by the SSRF
+// policy; E1008 for custom headers Kapsel could not send or sets itself;
+// E1009 for the other fields, the subscription filter included
+// (kapsel.Subscription.Validate, naming the list and index of the first bad
+// entry); E1011 for a source id that is not one of the tenant's sources.
 func (s *Service) CreateEndpoint(ctx context.Context, tenant kapsel.TenantID, in EndpointCreate) (ep *kapsel.Endpoint, signingSecret string, err error) {
+	if err := s.checkSourceIDs(ctx, tenant, in.SourceIDs); err != nil {
+		return nil, "", err
+	}
 	e := &kapsel.Endpoint{
 		TenantID: tenant, State: kapsel.EndpointActive, RetryPolicy: kapsel.DefaultRetryPolicy(),
 		Timeout: kapsel.DefaultAttemptTimeout, Headers: map[string]string{},
 	}
 	u := EndpointUpdate{
-		Name: &in.Name, URL: &in.URL, IngestVerifier: &in.IngestVerifier, RetryPolicy: in.RetryPolicy, Headers: in.Headers,
+		Name: &in.Name, URL: &in.URL, RetryPolicy: in.RetryPolicy, Headers: in.Headers,
 		EventTypes: in.EventTypes, SourceIDs: in.SourceIDs, Channels: in.Channels,
 	}
 	if in.Timeout != 0 {
@@ -164,6 +170,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, tenant kapsel.TenantID, in
 // Update), so no concurrent update or rotation is undone by it; it never
 // changes signing secrets.
 func (s *Service) UpdateEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID, u EndpointUpdate) (*kapsel.Endpoint, error) {
+	if err := s.checkSourceIDs(ctx, tenant, u.SourceIDs); err != nil {
+		return nil, err
+	}
 	updated, err := s.store.EndpointUpdate(ctx, &kapsel.EndpointUpdateParams{
 		ID: id, TenantID: tenant, Now: s.now(),
 		Update: func(e *kapsel.Endpoint) error { return s.applyUpdate(&u, e) },
@@ -191,20 +200,6 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 	}
 	if err := s.dispatcher.Guard().ValidateURL(e.URL); err != nil {
 		return withCode(kapsel.CodeInvalidURL, err)
-	}
-	if u.IngestVerifier != nil {
-		v := *u.IngestVerifier
-		v.Header = strings.TrimSpace(v.Header)
-		if v.Scheme == "" {
-			v.Scheme = kapsel.SchemeNone
-		}
-		if _, ok := s.cfg.Verifiers.Lookup(v.Scheme); !ok {
-			return invalid("ingest_verifier.scheme %q is not one of %s", clip(v.Scheme), strings.Join(s.cfg.Verifiers.Schemes(), ", "))
-		}
-		if err := v.Validate(); err != nil {
-			return invalid("%s", detail(err))
-		}
-		e.IngestVerifier = v
 	}
 	p, err := u.RetryPolicy.apply(e.RetryPolicy)
 	if err != nil {
@@ -241,6 +236,25 @@ func (s *Service) applyUpdate(u *EndpointUpdate, e *kapsel.Endpoint) error {
 		sub.Channels = slices.Clone(u.Channels)
 	}
 	return sub.Validate() // a *kapsel.Error with E1009 naming the list
+}
+
+// checkSourceIDs answers E1011 unless each id a subscription names is one
+// of the tenant's sources (a format kapsel.ParseSourceID refuses is left
+// to kapsel.Subscription.Validate, E1009). A source deleted later stays in
+// the filters that name it, matching nothing new.
+func (s *Service) checkSourceIDs(ctx context.Context, tenant kapsel.TenantID, ids []kapsel.SourceID) error {
+	if len(ids) > kapsel.MaxSubscriptionItems {
+		return nil // Subscription.Validate refuses the list; no reads for it
+	}
+	for i, id := range ids {
+		if _, err := kapsel.ParseSourceID(string(id)); err != nil {
+			continue
+		}
+		if _, err := s.store.SourceGet(ctx, &kapsel.SourceGetParams{ID: id, TenantID: tenant}); err != nil {
+			return notFoundErr(err, fmt.Sprintf("source_ids[%d]: source", i), string(id))
+		}
+	}
+	return nil
 }
 
 // checkTimeout refuses a per-attempt timeout outside kapsel.MinAttemptTimeout

@@ -38,12 +38,11 @@ func TestCreateEndpointValidatesWithTheOneSetOfRules(t *testing.T) {
 		"headers differing by case": {func(in *service.EndpointCreate) {
 			in.Headers = map[string]string{"x-a": "1", "X-A": "2"}
 		}, kapsel.CodeInvalidHeader},
-		"unknown scheme": {func(in *service.EndpointCreate) {
-			in.IngestVerifier = kapsel.VerifierConfig{Scheme: "rot13"}
-		}, kapsel.CodeMalformedRequest},
-		"empty verifier secret": {func(in *service.EndpointCreate) {
-			in.IngestVerifier = kapsel.VerifierConfig{Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{""}}
-		}, kapsel.CodeMalformedRequest},
+		"bad event type pattern": {func(in *service.EndpointCreate) { in.EventTypes = []string{"a*"} }, kapsel.CodeMalformedRequest},
+		"malformed source id":    {func(in *service.EndpointCreate) { in.SourceIDs = []kapsel.SourceID{"src_x"} }, kapsel.CodeMalformedRequest},
+		"unknown source id": {func(in *service.EndpointCreate) {
+			in.SourceIDs = []kapsel.SourceID{kapsel.NewSourceID()}
+		}, kapsel.CodeNotFound},
 		"short signing secret": {func(in *service.EndpointCreate) { in.SigningSecret = "whsec_c2hvcnQ=" }, kapsel.CodeMalformedRequest},
 		"timeout too long":     {func(in *service.EndpointCreate) { in.Timeout = 10 * time.Minute }, kapsel.CodeMalformedRequest},
 		"zero max attempts": {func(in *service.EndpointCreate) {
@@ -67,7 +66,7 @@ func TestCreateEndpointValidatesWithTheOneSetOfRules(t *testing.T) {
 	if err := kapsel.CheckSigningSecret(secret); err != nil {
 		t.Fatalf("generated signing secret %q: %v", secret, err)
 	}
-	if ep.IngestVerifier.Scheme != kapsel.SchemeNone || ep.RetryPolicy != kapsel.DefaultRetryPolicy() || ep.Timeout != kapsel.DefaultAttemptTimeout {
+	if ep.RetryPolicy != kapsel.DefaultRetryPolicy() || ep.Timeout != kapsel.DefaultAttemptTimeout {
 		t.Fatalf("defaults not applied: %+v", ep)
 	}
 }
@@ -180,12 +179,12 @@ func TestPauseResumeDeleteAndHealth(t *testing.T) {
 	}
 	_, err = e.svc.ResumeEndpoint(e.ctx, e.tenant().ID, ep.ID)
 	requireCode(t, err, kapsel.CodeNotFound, "ResumeEndpoint of another tenant's endpoint")
-	_, err = e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.EventPending})
-	requireCode(t, err, kapsel.CodeMalformedRequest, "ReplayEndpoint of pending events")
+	_, err = e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.DeliveryPending})
+	requireCode(t, err, kapsel.CodeMalformedRequest, "ReplayEndpoint of pending deliveries")
 	now := time.Now()
-	_, err = e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.EventFailed, Since: now, Until: now})
+	_, err = e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.DeliveryFailed, Since: now, Until: now})
 	requireCode(t, err, kapsel.CodeMalformedRequest, "ReplayEndpoint of an empty range")
-	if n, err := e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.EventFailed}); err != nil || n != 0 {
+	if n, err := e.svc.ReplayEndpoint(e.ctx, ten.ID, ep.ID, service.Replay{Status: kapsel.DeliveryFailed}); err != nil || n != 0 {
 		t.Fatalf("ReplayEndpoint with nothing failed = %d, %v", n, err)
 	}
 	if err := e.svc.DeleteEndpoint(e.ctx, ten.ID, ep.ID); err != nil {

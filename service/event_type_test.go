@@ -1,8 +1,6 @@
 package service_test
 
 import (
-	"context"
-	"crypto/sha256"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,13 +15,13 @@ func TestSendType(t *testing.T) {
 	e := newEnv(t, service.Config{})
 	dest := kapseltest.NewDestination(t)
 	ten := e.tenant()
-	ep := e.endpoint(ten, dest.URL)
+	e.endpoint(ten, dest.URL)
 
-	res, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Type: "invoice.paid", Body: []byte(`{"n":1}`)})
+	res, err := e.svc.Send(e.ctx, ten.ID, service.Send{Type: "invoice.paid", Body: []byte(`{"n":1}`)})
 	if err != nil || res.Event.Type != "invoice.paid" {
 		t.Fatalf("Send = %+v, %v; want an event of type invoice.paid", res, err)
 	}
-	untyped, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"n":2}`)})
+	untyped, err := e.svc.Send(e.ctx, ten.ID, service.Send{Body: []byte(`{"n":2}`)})
 	if err != nil || untyped.Event.Type != "" {
 		t.Fatalf("Send without a type = %+v, %v", untyped, err)
 	}
@@ -38,10 +36,10 @@ func TestSendType(t *testing.T) {
 		"a NUL":            "invoice\x00paid",
 		"a zero-width one": "invoice\u200b.paid",
 	} {
-		_, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Type: typ, Body: []byte(`{}`)})
+		_, err := e.svc.Send(e.ctx, ten.ID, service.Send{Type: typ, Body: []byte(`{}`)})
 		requireCode(t, err, kapsel.CodeMalformedRequest, "Send with a type with "+name)
 	}
-	ok, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Type: strings.Repeat("é", 127) + "a", Body: []byte(`{}`)})
+	ok, err := e.svc.Send(e.ctx, ten.ID, service.Send{Type: strings.Repeat("é", 127) + "a", Body: []byte(`{}`)})
 	if err != nil || len(ok.Event.Type) != kapsel.MaxEventTypeLen {
 		t.Fatalf("Send with a type of exactly 255 bytes = %+v, %v", ok, err)
 	}
@@ -58,39 +56,28 @@ func TestSendType(t *testing.T) {
 	requireCode(t, err, kapsel.CodeMalformedRequest, "ListEvents by a type over 255 bytes")
 }
 
-// typedEvent stores an event of the type for the endpoint directly.
-func (f *fixture) typedEvent(endpoint, typ, body string) kapsel.EventID {
+// typedEvent stores an event of the type ingested by the source directly.
+func (f *fixture) typedEvent(tenant kapsel.TenantID, source, typ, body string) kapsel.EventID {
 	f.t.Helper()
-	sum := sha256.Sum256([]byte(body))
-	res, err := f.store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{
-			EndpointID: kapsel.EndpointID(endpoint), Type: typ, Body: []byte(body),
-			ContentType: "application/json", BodyHash: sum[:],
-		}},
-		Now: f.clock.Now(),
-	})
-	if err != nil || res[0].Err != nil {
-		f.t.Fatalf("inserting event: %v %v", err, res)
-	}
-	return res[0].Event.ID
+	return f.insert(&kapsel.EventInsertParams{TenantID: tenant, SourceID: kapsel.SourceID(source), Type: typ, Body: []byte(body)})
 }
 
 func TestListEventsByType(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	_, key := f.tenant("acme")
-	_, otherKey := f.tenant("other")
-	a := f.endpoint(key, nil)["id"].(string)
-	b := f.endpoint(key, nil)["id"].(string)
-	foreign := f.endpoint(otherKey, nil)["id"].(string)
+	ten, key := f.tenant("acme")
+	otherTen, otherKey := f.tenant("other")
+	a := f.source(key, nil)["id"].(string)
+	b := f.source(key, nil)["id"].(string)
+	foreign := f.source(otherKey, nil)["id"].(string)
 	var paid []string
 	for i := range 3 {
-		paid = append(paid, string(f.typedEvent(a, "invoice.paid", "p"+string(rune('0'+i)))))
+		paid = append(paid, string(f.typedEvent(ten, a, "invoice.paid", "p"+string(rune('0'+i)))))
 	}
-	paid = append(paid, string(f.typedEvent(b, "invoice.paid", "p3")))
-	refunded := string(f.typedEvent(a, "invoice.refunded", "r"))
-	untyped := string(f.typedEvent(a, "", "u"))
-	f.typedEvent(foreign, "invoice.paid", "f")
+	paid = append(paid, string(f.typedEvent(ten, b, "invoice.paid", "p3")))
+	refunded := string(f.typedEvent(ten, a, "invoice.refunded", "r"))
+	untyped := string(f.typedEvent(ten, a, "", "u"))
+	f.typedEvent(otherTen, foreign, "invoice.paid", "f")
 
 	// The type is on every event, listed or got.
 	out := f.ok(200, "GET", "/v1/events/"+refunded, key, nil)
@@ -120,8 +107,8 @@ func TestListEventsByType(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(paid, ",") {
 		t.Fatalf("events of type invoice.paid: %v, want %v", got, paid)
 	}
-	if got := data(t, f.ok(200, "GET", "/v1/events?type=invoice.paid&endpoint_id="+b, key, nil)); len(got) != 1 || got[0]["id"] != paid[3] {
-		t.Fatalf("by type and endpoint: %v", got)
+	if got := data(t, f.ok(200, "GET", "/v1/events?type=invoice.paid&source_id="+b, key, nil)); len(got) != 1 || got[0]["id"] != paid[3] {
+		t.Fatalf("by type and source: %v", got)
 	}
 	if got := data(t, f.ok(200, "GET", "/v1/events?type=invoice.*", key, nil)); len(got) != 0 {
 		t.Fatalf("a wildcard is not a filter: %v", got)

@@ -81,19 +81,19 @@ func receive(got <-chan delivered) delivered {
 	}
 }
 
-// waitStatus polls an event until it has the status.
-func waitStatus(ctx context.Context, svc *service.Service, tenant kapsel.TenantID, id kapsel.EventID, want kapsel.EventStatus) *kapsel.Event {
+// waitDelivered polls an event until all of its deliveries are delivered.
+func waitDelivered(ctx context.Context, svc *service.Service, tenant kapsel.TenantID, id kapsel.EventID) *kapsel.Event {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ev, err := svc.GetEvent(ctx, tenant, id, false)
 		if err != nil {
 			panic(err)
 		}
-		if ev.Status == want {
+		if ev.Deliveries.Delivered == ev.Deliveries.Total {
 			return ev
 		}
 		if time.Now().After(deadline) {
-			panic(fmt.Sprintf("event is %s after 10 s, want %s", ev.Status, want))
+			panic(fmt.Sprintf("deliveries after 10 s: %+v", ev.Deliveries))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -218,46 +218,126 @@ func ExampleService_CreateEndpoint() {
 	// signing secret returned once: true
 }
 
-// Send stores an event the application produces itself and returns once it
-// is committed; the dispatcher delivers it at once. A repeated send with the
-// same idempotency key returns the first event.
+// Send stores an event the application produces itself, with one delivery
+// to each endpoint subscribed to it, and returns once they are committed;
+// the dispatcher delivers them at once. A repeated send with the same
+// idempotency key returns the first event.
 func ExampleService_Send() {
 	ctx := context.Background()
 	svc, tenant := start(ctx)
 	defer stop(svc)
 	dest, got := destination()
 	defer dest.Close()
-	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: dest.URL})
-	if err != nil {
-		panic(err)
+	for _, types := range [][]string{{"order.*"}, {"invoice.*"}} {
+		if _, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL, EventTypes: types}); err != nil {
+			panic(err)
+		}
 	}
 
-	in := service.Send{EndpointID: ep.ID, Body: []byte(`{"type":"order.placed","order":42}`), IdempotencyKey: "order-42"}
+	in := service.Send{Type: "order.placed", Payload: map[string]int{"order": 42}, IdempotencyKey: "order-42"}
 	res, err := svc.Send(ctx, tenant.ID, in)
 	if err != nil {
 		panic(err)
 	}
+	fmt.Println("deliveries:", res.Deliveries)
 	d := receive(got)
 	fmt.Println("destination received:", d.body)
 	fmt.Println("webhook-id is the event id:", d.webhookID == string(res.Event.ID))
-	ev := waitStatus(ctx, svc, tenant.ID, res.Event.ID, kapsel.EventDelivered)
-	fmt.Println("event:", ev.Status, "after", ev.Attempts, "attempt")
+	ev := waitDelivered(ctx, svc, tenant.ID, res.Event.ID)
+	fmt.Printf("event: %+v\n", ev.Deliveries)
 
 	again, err := svc.Send(ctx, tenant.ID, in)
 	fmt.Println("again: duplicate", again.Duplicate, "same event", again.Event.ID == res.Event.ID, err)
 
-	_, err = svc.Send(ctx, tenant.ID, service.Send{EndpointID: "ep_unknown", Body: []byte(`{}`)})
+	_, err = svc.Send(ctx, tenant.ID, service.Send{EndpointIDs: []kapsel.EndpointID{kapsel.NewEndpointID()}, Body: []byte(`{}`)})
 	fmt.Println("unknown endpoint:", kapsel.CodeOf(err))
 	// Output:
-	// destination received: {"type":"order.placed","order":42}
+	// deliveries: 1
+	// destination received: {"order":42}
 	// webhook-id is the event id: true
-	// event: delivered after 1 attempt
+	// event: {Total:1 Pending:0 Delivering:0 Delivered:1 Failed:0}
 	// again: duplicate true same event true <nil>
 	// unknown endpoint: E1011
 }
 
-// A paused endpoint keeps accepting events; they wait, and are delivered
-// once it is resumed.
+// An event fans out to every endpoint subscribed to it: by type (exact or
+// "prefix.*"), by source, by channel. With EndpointIDs, a send goes to
+// exactly the endpoints it names.
+func ExampleService_Send_fanOut() {
+	ctx := context.Background()
+	svc, tenant := start(ctx)
+	defer stop(svc)
+	create := func(in service.EndpointCreate) kapsel.EndpointID {
+		in.URL = "https://example.com/hooks"
+		ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, in)
+		if err != nil {
+			panic(err)
+		}
+		// Paused: the deliveries wait, so the example does not depend on
+		// the network.
+		if _, err := svc.PauseEndpoint(ctx, tenant.ID, ep.ID); err != nil {
+			panic(err)
+		}
+		return ep.ID
+	}
+	create(service.EndpointCreate{Name: "everything"})
+	create(service.EndpointCreate{Name: "invoices", EventTypes: []string{"invoice.*"}})
+	create(service.EndpointCreate{Name: "eu invoices", EventTypes: []string{"invoice.*"}, Channels: []string{"eu"}})
+	audit := create(service.EndpointCreate{Name: "audit", EventTypes: []string{"audit.entry"}})
+
+	for _, in := range []service.Send{
+		{Type: "invoice.paid", Channels: []string{"eu"}, Payload: 1},
+		{Type: "invoice.paid", Channels: []string{"us"}, Payload: 2},
+		{Type: "user.created", Payload: 3},
+		{Type: "invoice.paid", EndpointIDs: []kapsel.EndpointID{audit}, Payload: 4},
+	} {
+		res, err := svc.Send(ctx, tenant.ID, in)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(in.Type, in.Channels, in.EndpointIDs != nil, "→", res.Deliveries, "deliveries")
+	}
+	// Output:
+	// invoice.paid [eu] false → 3 deliveries
+	// invoice.paid [us] false → 2 deliveries
+	// user.created [] false → 1 deliveries
+	// invoice.paid [] true → 1 deliveries
+}
+
+// A source is where a provider sends its webhooks: its ingest URL, checked
+// by its verifier. The verifier is validated with the rules ingest applies;
+// its secrets are never shown again.
+func ExampleService_CreateSource() {
+	ctx := context.Background()
+	svc, tenant := start(ctx)
+	defer stop(svc)
+
+	_, err := svc.CreateSource(ctx, tenant.ID, service.SourceCreate{Verifier: kapsel.VerifierConfig{Scheme: "github"}})
+	fmt.Println("github without a secret:", kapsel.CodeOf(err))
+	_, err = svc.CreateSource(ctx, tenant.ID, service.SourceCreate{EventTypeFrom: "body:type"})
+	fmt.Println("a bad field reference:", kapsel.CodeOf(err))
+
+	src, err := svc.CreateSource(ctx, tenant.ID, service.SourceCreate{
+		Name:          "stripe",
+		Verifier:      kapsel.VerifierConfig{Scheme: kapsel.SchemeStripe, Secrets: []string{"whsec_stripe_secret"}},
+		EventTypeFrom: "json:/type",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(src.Name, src.State, src.Verifier.Scheme, strings.HasPrefix(service.IngestURL(src.ID), "/ingest/src_"))
+
+	src, err = svc.PauseSource(ctx, tenant.ID, src.ID)
+	fmt.Println("paused:", src.State, err)
+	// Output:
+	// github without a secret: E1009
+	// a bad field reference: E1009
+	// stripe active stripe true
+	// paused: paused <nil>
+}
+
+// A paused endpoint keeps getting its deliveries; they wait, and are
+// delivered once it is resumed.
 func ExampleService_PauseEndpoint() {
 	ctx := context.Background()
 	svc, tenant := start(ctx)
@@ -274,12 +354,12 @@ func ExampleService_PauseEndpoint() {
 		panic(err)
 	}
 	fmt.Println("endpoint:", ep.State)
-	res, err := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"n":1}`)})
+	res, err := svc.Send(ctx, tenant.ID, service.Send{Body: []byte(`{"n":1}`)})
 	if err != nil {
 		panic(err)
 	}
 	ev, _ := svc.GetEvent(ctx, tenant.ID, res.Event.ID, false)
-	fmt.Println("event while paused:", ev.Status)
+	fmt.Println("pending while paused:", ev.Deliveries.Pending)
 
 	ep, err = svc.ResumeEndpoint(ctx, tenant.ID, ep.ID)
 	if err != nil {
@@ -287,13 +367,13 @@ func ExampleService_PauseEndpoint() {
 	}
 	fmt.Println("endpoint:", ep.State)
 	fmt.Println("delivered:", receive(got).body)
-	fmt.Println("event:", waitStatus(ctx, svc, tenant.ID, res.Event.ID, kapsel.EventDelivered).Status)
+	fmt.Println("delivered deliveries:", waitDelivered(ctx, svc, tenant.ID, res.Event.ID).Deliveries.Delivered)
 	// Output:
 	// endpoint: paused
-	// event while paused: pending
+	// pending while paused: 1
 	// endpoint: active
 	// delivered: {"n":1}
-	// event: delivered
+	// delivered deliveries: 1
 }
 
 // ResumeEndpoint makes a paused (or disabled) endpoint active and resets its
@@ -370,8 +450,9 @@ func ExampleService_RotateSigningSecret() {
 	// grace too long: E1009
 }
 
-// ListEvents pages through a tenant's events, newest last, filtered by
-// endpoint and status.
+// ListEvents pages through a tenant's events, oldest first, filtered by
+// source and type; ListDeliveries through their deliveries, filtered by
+// endpoint, event and status.
 func ExampleService_ListEvents() {
 	ctx := context.Background()
 	svc, tenant := start(ctx)
@@ -380,19 +461,18 @@ func ExampleService_ListEvents() {
 	if err != nil {
 		panic(err)
 	}
-	// Paused, so the events stay pending and the example does not depend on
-	// delivery.
+	// Paused, so the deliveries stay pending and the example does not
+	// depend on delivery.
 	if _, err := svc.PauseEndpoint(ctx, tenant.ID, ep.ID); err != nil {
 		panic(err)
 	}
 	for n := range 3 {
-		body := fmt.Appendf(nil, `{"n":%d}`, n)
-		if _, err := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: body}); err != nil {
+		if _, err := svc.Send(ctx, tenant.ID, service.Send{Type: "order.placed", Payload: n}); err != nil {
 			panic(err)
 		}
 	}
 
-	f := service.EventFilter{EndpointID: ep.ID, Status: kapsel.EventPending}
+	f := service.EventFilter{Type: "order.placed"}
 	f.Limit = 2
 	for page := 1; ; page++ {
 		p, err := svc.ListEvents(ctx, tenant.ID, f)
@@ -406,19 +486,20 @@ func ExampleService_ListEvents() {
 		f.Cursor = p.NextCursor
 	}
 
-	delivered, _ := svc.ListEvents(ctx, tenant.ID, service.EventFilter{Status: kapsel.EventDelivered})
-	fmt.Println("delivered:", len(delivered.Data))
-	_, err = svc.ListEvents(ctx, tenant.ID, service.EventFilter{Status: "lost"})
+	pending, _ := svc.ListDeliveries(ctx, tenant.ID, service.DeliveryFilter{EndpointID: ep.ID, Status: kapsel.DeliveryPending})
+	fmt.Println("pending deliveries:", len(pending.Data))
+	_, err = svc.ListDeliveries(ctx, tenant.ID, service.DeliveryFilter{Status: "lost"})
 	fmt.Println("unknown status:", kapsel.CodeOf(err))
 	// Output:
 	// page 1 events: 2 more: true
 	// page 2 events: 1 more: false
-	// delivered: 0
+	// pending deliveries: 3
 	// unknown status: E1009
 }
 
-// RetryEvent delivers a finished event once more, with the same webhook-id
-// so that the receiver can tell it is the same event.
+// RetryEvent delivers each finished delivery of an event once more, with
+// the same webhook-id so that the receiver can tell it is the same event;
+// RetryDelivery does it for one.
 func ExampleService_RetryEvent() {
 	ctx := context.Background()
 	svc, tenant := start(ctx)
@@ -429,45 +510,77 @@ func ExampleService_RetryEvent() {
 	if err != nil {
 		panic(err)
 	}
-	res, err := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"n":1}`)})
+	res, err := svc.Send(ctx, tenant.ID, service.Send{Body: []byte(`{"n":1}`)})
 	if err != nil {
 		panic(err)
 	}
 	first := receive(got)
-	waitStatus(ctx, svc, tenant.ID, res.Event.ID, kapsel.EventDelivered)
+	waitDelivered(ctx, svc, tenant.ID, res.Event.ID)
 
-	if _, err := svc.RetryEvent(ctx, tenant.ID, res.Event.ID); err != nil {
-		panic(err)
-	}
+	n, err := svc.RetryEvent(ctx, tenant.ID, res.Event.ID)
+	fmt.Println("retried deliveries:", n, err)
 	second := receive(got)
 	fmt.Println("same webhook-id:", second.webhookID == first.webhookID)
-	ev := waitStatus(ctx, svc, tenant.ID, res.Event.ID, kapsel.EventDelivered)
-	attempts, _ := svc.ListAttempts(ctx, tenant.ID, ev.ID, service.AttemptListOptions{})
-	fmt.Println("event:", ev.Status, "attempts:", len(attempts.Data))
+	waitDelivered(ctx, svc, tenant.ID, res.Event.ID)
+	attempts, _ := svc.ListAttempts(ctx, tenant.ID, res.Event.ID, service.AttemptListOptions{})
+	fmt.Println("attempts:", len(attempts.Data))
 
-	// Only finished events can be retried.
+	// Only finished deliveries can be retried.
 	if _, err := svc.PauseEndpoint(ctx, tenant.ID, ep.ID); err != nil {
 		panic(err)
 	}
-	pending, _ := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"n":2}`)})
-	_, err = svc.RetryEvent(ctx, tenant.ID, pending.Event.ID)
-	fmt.Println("pending event:", kapsel.CodeOf(err))
+	pending, _ := svc.Send(ctx, tenant.ID, service.Send{Body: []byte(`{"n":2}`)})
+	ds, _ := svc.ListDeliveries(ctx, tenant.ID, service.DeliveryFilter{EventID: pending.Event.ID})
+	_, err = svc.RetryDelivery(ctx, tenant.ID, ds.Data[0].ID)
+	fmt.Println("pending delivery:", kapsel.CodeOf(err))
 	// Output:
+	// retried deliveries: 1 <nil>
 	// same webhook-id: true
-	// event: delivered attempts: 2
-	// pending event: E1009
+	// attempts: 2
+	// pending delivery: E1009
 }
 
-// Handler serves ingest (POST /ingest/{id}) and the management API (/v1/…)
-// on the application's own mux.
+// BackfillEndpoint gives a new endpoint the deliveries of past events its
+// filter matches, once each.
+func ExampleService_BackfillEndpoint() {
+	ctx := context.Background()
+	svc, tenant := start(ctx)
+	defer stop(svc)
+	for _, typ := range []string{"invoice.paid", "invoice.refunded", "user.created"} {
+		if _, err := svc.Send(ctx, tenant.ID, service.Send{Type: typ, Payload: typ}); err != nil {
+			panic(err)
+		}
+	}
+	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: "https://example.com/hooks", EventTypes: []string{"invoice.*"}})
+	if err != nil {
+		panic(err)
+	}
+	if _, err := svc.PauseEndpoint(ctx, tenant.ID, ep.ID); err != nil {
+		panic(err)
+	}
+
+	res, err := svc.BackfillEndpoint(ctx, tenant.ID, ep.ID, service.Backfill{})
+	fmt.Println("created:", res.Created, "more:", res.More, err)
+	res, err = svc.BackfillEndpoint(ctx, tenant.ID, ep.ID, service.Backfill{})
+	fmt.Println("again:", res.Created, err)
+	// Output:
+	// created: 2 more: false <nil>
+	// again: 0 <nil>
+}
+
+// Handler serves ingest (POST /ingest/{source_id}) and the management API
+// (/v1/…) on the application's own mux.
 func ExampleService_Handler() {
 	ctx := context.Background()
 	svc, tenant := start(ctx)
 	defer stop(svc)
 	dest, got := destination()
 	defer dest.Close()
-	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL})
+	src, err := svc.CreateSource(ctx, tenant.ID, service.SourceCreate{Name: "provider"})
 	if err != nil {
+		panic(err)
+	}
+	if _, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{URL: dest.URL}); err != nil {
 		panic(err)
 	}
 
@@ -477,8 +590,8 @@ func ExampleService_Handler() {
 	app := httptest.NewServer(mux)
 	defer app.Close()
 
-	// A provider posts a webhook to the endpoint's ingest URL.
-	resp, err := http.Post(app.URL+"/ingest/"+string(ep.ID), "application/json", strings.NewReader(`{"hello":"world"}`))
+	// A provider posts a webhook to the source's ingest URL.
+	resp, err := http.Post(app.URL+service.IngestURL(src.ID), "application/json", strings.NewReader(`{"hello":"world"}`))
 	if err != nil {
 		panic(err)
 	}
@@ -550,12 +663,12 @@ func ExampleService_EndpointHealth() {
 	if err != nil {
 		panic(err)
 	}
-	res, err := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{}`)})
+	res, err := svc.Send(ctx, tenant.ID, service.Send{Body: []byte(`{}`)})
 	if err != nil {
 		panic(err)
 	}
 	receive(got)
-	waitStatus(ctx, svc, tenant.ID, res.Event.ID, kapsel.EventDelivered)
+	waitDelivered(ctx, svc, tenant.ID, res.Event.ID)
 
 	h, err := svc.EndpointHealth(ctx, tenant.ID, ep.ID)
 	if err != nil {

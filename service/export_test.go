@@ -9,3 +9,7 @@ func (s *Service) RoutePatterns() []string {
 	}
 	return out
 }
+
+// SetBackfillBounds changes how many events a backfill looks at per store
+// call and per BackfillEndpoint call, before the service is used.
+func (s *Service) SetBackfillBounds(round, budget int) { s.backfill = backfillBounds{round, budget} }

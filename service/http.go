@@ -33,6 +33,14 @@ func (s *Service) routeTable() []route {
 		{"GET /v1/tenants/{id}", s.admin(s.httpGetTenant)},
 		{"POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey)},
 
+		{"POST /v1/sources", s.tenant(s.httpCreateSource)},
+		{"GET /v1/sources", s.tenant(s.httpListSources)},
+		{"GET /v1/sources/{id}", s.tenant(s.httpGetSource)},
+		{"PATCH /v1/sources/{id}", s.tenant(s.httpUpdateSource)},
+		{"DELETE /v1/sources/{id}", s.tenant(s.httpDeleteSource)},
+		{"POST /v1/sources/{id}/pause", s.tenant(s.httpPauseSource)},
+		{"POST /v1/sources/{id}/resume", s.tenant(s.httpResumeSource)},
+
 		{"POST /v1/endpoints", s.tenant(s.httpCreateEndpoint)},
 		{"GET /v1/endpoints", s.tenant(s.httpListEndpoints)},
 		{"GET /v1/endpoints/{id}", s.tenant(s.httpGetEndpoint)},
@@ -43,11 +51,18 @@ func (s *Service) routeTable() []route {
 		{"POST /v1/endpoints/{id}/rotate-signing-secret", s.tenant(s.httpRotateSigningSecret)},
 		{"GET /v1/endpoints/{id}/health", s.tenant(s.httpEndpointHealth)},
 		{"POST /v1/endpoints/{id}/replay", s.tenant(s.httpReplayEndpoint)},
+		{"POST /v1/endpoints/{id}/backfill", s.tenant(s.httpBackfillEndpoint)},
 
+		{"POST /v1/events", s.tenant(s.httpSend)},
 		{"GET /v1/events", s.tenant(s.httpListEvents)},
 		{"GET /v1/events/{id}", s.tenant(s.httpGetEvent)},
 		{"GET /v1/events/{id}/attempts", s.tenant(s.httpListAttempts)},
 		{"POST /v1/events/{id}/retry", s.tenant(s.httpRetryEvent)},
+
+		{"GET /v1/deliveries", s.tenant(s.httpListDeliveries)},
+		{"GET /v1/deliveries/{id}", s.tenant(s.httpGetDelivery)},
+		{"GET /v1/deliveries/{id}/attempts", s.tenant(s.httpListDeliveryAttempts)},
+		{"POST /v1/deliveries/{id}/retry", s.tenant(s.httpRetryDelivery)},
 	}
 }
 

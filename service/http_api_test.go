@@ -28,14 +28,43 @@ type fixture struct {
 	t       testing.TB
 	store   *memstore.Store
 	clock   *kapseltest.Clock
+	svc     *service.Service
 	handler http.Handler
 }
 
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: memstore.New(), clock: kapseltest.NewClock(time.Time{})}
-	f.handler = managementHandler(t, f.store, service.Config{AdminToken: adminToken, Clock: f.clock})
+	svc, err := service.New(f.store, &service.Config{AdminToken: adminToken, Clock: f.clock})
+	if err != nil {
+		t.Fatalf("service.New: %v", err)
+	}
+	f.svc, f.handler = svc, svc.ManagementHandler()
 	return f
+}
+
+// start starts the service, for the routes that need its ingester (sends).
+// Its dispatcher then delivers what is due: the test's endpoints must be
+// paused or local.
+func (f *fixture) start() {
+	f.t.Helper()
+	if err := f.svc.Start(context.Background()); err != nil {
+		f.t.Fatalf("Start: %v", err)
+	}
+	f.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = f.svc.Stop(ctx)
+	})
+}
+
+// pausedEndpoint creates a paused endpoint (its deliveries wait) and
+// returns its id.
+func (f *fixture) pausedEndpoint(key string, body map[string]any) string {
+	f.t.Helper()
+	id := f.endpoint(key, body)["id"].(string)
+	f.ok(http.StatusOK, "POST", "/v1/endpoints/"+id+"/pause", key, nil)
+	return id
 }
 
 // managementHandler builds a service over st and returns its management
@@ -140,16 +169,36 @@ func (f *fixture) endpoint(key string, body map[string]any) map[string]any {
 	return f.ok(http.StatusCreated, "POST", "/v1/endpoints", key, req)
 }
 
-// event stores an event for the endpoint directly.
-func (f *fixture) event(tenant kapsel.TenantID, endpoint string, body string) kapsel.EventID {
+// source creates a source for the key's tenant with body merged over a
+// minimal valid one.
+func (f *fixture) source(key string, body map[string]any) map[string]any {
 	f.t.Helper()
-	sum := sha256.Sum256([]byte(body))
+	req := map[string]any{"name": "github"}
+	for k, v := range body {
+		req[k] = v
+	}
+	return f.ok(http.StatusCreated, "POST", "/v1/sources", key, req)
+}
+
+// event stores an event sent to the endpoint directly (to the tenant's
+// subscribed endpoints when endpoint is "") and returns its id.
+func (f *fixture) event(tenant kapsel.TenantID, endpoint, body string) kapsel.EventID {
+	f.t.Helper()
+	p := &kapsel.EventInsertParams{TenantID: tenant, Body: []byte(body)}
+	if endpoint != "" {
+		p.EndpointIDs = []kapsel.EndpointID{kapsel.EndpointID(endpoint)}
+	}
+	return f.insert(p)
+}
+
+// insert stores one event directly, with its BodyHash and a JSON content
+// type, and returns its id.
+func (f *fixture) insert(p *kapsel.EventInsertParams) kapsel.EventID {
+	f.t.Helper()
+	sum := sha256.Sum256(p.Body)
+	p.BodyHash, p.ContentType = sum[:], "application/json"
 	res, err := f.store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{
-			TenantID: tenant, EndpointID: kapsel.EndpointID(endpoint), Body: []byte(body),
-			ContentType: "application/json", BodyHash: sum[:],
-		}},
-		Now: f.clock.Now(),
+		Events: []*kapsel.EventInsertParams{p}, Now: f.clock.Now(),
 	})
 	if err != nil || res[0].Err != nil {
 		f.t.Fatalf("inserting event: %v %v", err, res)
@@ -157,27 +206,27 @@ func (f *fixture) event(tenant kapsel.TenantID, endpoint string, body string) ka
 	return res[0].Event.ID
 }
 
-// attempt claims every due event and completes each with statusCode:
-// 2xx delivers it, anything else fails it for good.
+// attempt claims every due delivery and completes each with statusCode:
+// 2xx delivers it, anything else fails it for good. It returns how many.
 func (f *fixture) attempt(statusCode int) int {
 	f.t.Helper()
 	ctx := context.Background()
 	now := f.clock.Now()
-	evs, err := f.store.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: now})
+	ds, err := f.store.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: now})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var cs []kapsel.EventCompletion
-	for _, e := range evs {
-		c := kapsel.EventCompletion{
-			EventID: e.ID, LeaseToken: e.LeaseToken, Status: kapsel.EventDelivered,
+	var cs []kapsel.DeliveryCompletion
+	for _, d := range ds {
+		c := kapsel.DeliveryCompletion{
+			DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: kapsel.DeliveryDelivered,
 			Attempt: kapsel.Attempt{
-				Number: e.Attempts + 1, Trigger: e.NextTrigger, StartedAt: now,
+				Number: d.Attempts + 1, Trigger: d.NextTrigger, StartedAt: now,
 				Duration: 15 * time.Millisecond, StatusCode: statusCode, ResponseBody: []byte("ok"),
 			},
 		}
 		if statusCode < 200 || statusCode > 299 {
-			c.Status, c.LastError = kapsel.EventFailed, "destination answered 500"
+			c.Status, c.LastError = kapsel.DeliveryFailed, "destination answered 500"
 			c.Attempt.ErrorCode, c.Attempt.Error = kapsel.CodeAttemptStatus, c.LastError
 			c.Attempt.ResponseBody = []byte{0xff, 0xfe, 'x'}
 		}
@@ -186,7 +235,7 @@ func (f *fixture) attempt(statusCode int) int {
 	if len(cs) == 0 {
 		return 0
 	}
-	errs, err := f.store.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: cs, Now: now})
+	errs, err := f.store.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: cs, Now: now})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (c *readCounter) AttemptList(ctx context.Context, p *kapsel.AttemptListPara
 	return as, err
 }
 
-// bigAttempts gives the event n attempts, each with a whole 64 KiB response
+// bigAttempts gives the event's one delivery n attempts, each with a whole 64 KiB response
 // body — random bytes for odd numbers, text whose 4 KiB cut splits a
 // character for even ones — and a 5,000-character error.
 func bigAttempts(t *testing.T, f *fixture, id kapsel.EventID, n int) {
@@ -41,17 +41,17 @@ func bigAttempts(t *testing.T, f *fixture, id kapsel.EventID, n int) {
 	text := bytes.Repeat([]byte("aé"), kapsel.MaxResponseBody/3+1)[:kapsel.MaxResponseBody]
 	for i := 1; i <= n; i++ {
 		now := f.clock.Now()
-		evs, err := f.store.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 1, LeaseDuration: time.Minute, Now: now})
-		if err != nil || len(evs) != 1 || evs[0].ID != id {
-			t.Fatalf("claim %d: %v %v", i, evs, err)
+		ds, err := f.store.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 1, LeaseDuration: time.Minute, Now: now})
+		if err != nil || len(ds) != 1 || ds[0].EventID != id {
+			t.Fatalf("claim %d: %v %v", i, ds, err)
 		}
 		body := text
 		if i%2 == 1 {
 			body = make([]byte, kapsel.MaxResponseBody)
 			_, _ = rand.Read(body)
 		}
-		errs, err := f.store.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: []kapsel.EventCompletion{{
-			EventID: id, LeaseToken: evs[0].LeaseToken, Status: kapsel.EventPending, NextAttemptAt: now.Add(time.Second),
+		errs, err := f.store.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: []kapsel.DeliveryCompletion{{
+			DeliveryID: ds[0].ID, LeaseToken: ds[0].LeaseToken, Status: kapsel.DeliveryPending, NextAttemptAt: now.Add(time.Second),
 			Attempt: kapsel.Attempt{
 				Number: i, Trigger: kapsel.TriggerScheduled, StartedAt: now, StatusCode: 500, ResponseBody: body,
 				ErrorCode: kapsel.CodeAttemptStatus, Error: strings.Repeat("x", 5000),
@@ -149,6 +149,22 @@ func TestAttemptPagesStayBounded(t *testing.T) {
 		t.Fatalf("next page with whole bodies %v", next)
 	}
 	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/events/"+string(id)+"/attempts?include=body", key, nil)
+
+	// The delivery's own list: the same bounds, the same pages.
+	dlv := data(t, f.ok(200, "GET", "/v1/deliveries?event_id="+string(id), key, nil))[0]["id"].(string)
+	before := counter.bytes.Load()
+	rec = f.do("GET", "/v1/deliveries/"+dlv+"/attempts?limit=500", key, nil)
+	if rec.Code != http.StatusOK || rec.Body.Len() > bound || counter.bytes.Load()-before > int64(501*(service.AttemptBodyPreview+1+service.AttemptErrorPreview)) {
+		t.Fatalf("a delivery's page of 500 attempts: status %d, %d bytes (bound %d)", rec.Code, rec.Body.Len(), bound)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil || len(page.Data) != 500 || !page.HasMore || page.Data[0].Attempt != 1 {
+		t.Fatalf("a delivery's page of attempts: %d, %v", len(page.Data), err)
+	}
+	full = f.ok(200, "GET", "/v1/deliveries/"+dlv+"/attempts?include=response_body&limit=500", key, nil)
+	if atts := data(t, full); len(atts) != service.MaxFullBodyAttempts || full["has_more"] != true {
+		t.Fatalf("a delivery's page with whole bodies: %d attempts", len(atts))
+	}
+	f.problem(400, kapsel.CodeMalformedRequest, "GET", "/v1/deliveries/"+dlv+"/attempts?include=body", key, nil)
 }
 
 // A short body is shown whole and not marked truncated.

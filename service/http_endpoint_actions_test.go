@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/service"
 )
 
 func TestPauseResume(t *testing.T) {
@@ -168,18 +169,19 @@ func TestReplay(t *testing.T) {
 	f.event(tid, id, "e3") // 02:00, delivered
 	f.attempt(200)
 
-	// Only failed events of this endpoint within [since, until).
+	// Only failed deliveries of this endpoint whose events were created
+	// within [since, until).
 	out := f.ok(202, "POST", path, key, map[string]any{"status": "failed", "since": "2026-01-01T00:30:00Z", "until": "2026-01-01T03:00:00Z"})
 	if out["count"] != 1.0 {
 		t.Fatalf("replayed %v, want 1", out["count"])
 	}
-	events := data(t, f.ok(200, "GET", "/v1/events?endpoint_id="+id+"&status=pending", key, nil))
-	if len(events) != 1 {
-		t.Fatalf("pending after replay %v", events)
+	pending := data(t, f.ok(200, "GET", "/v1/deliveries?endpoint_id="+id+"&status=pending", key, nil))
+	if len(pending) != 1 {
+		t.Fatalf("pending after replay %v", pending)
 	}
-	// The replayed event is attempted manually, with its same id.
+	// The replayed delivery is attempted manually.
 	f.attempt(200)
-	atts := data(t, f.ok(200, "GET", "/v1/events/"+events[0]["id"].(string)+"/attempts", key, nil))
+	atts := data(t, f.ok(200, "GET", "/v1/deliveries/"+pending[0]["id"].(string)+"/attempts", key, nil))
 	if len(atts) != 2 || atts[1]["trigger"] != "manual" || atts[0]["trigger"] != "scheduled" {
 		t.Fatalf("attempts after replay %v", atts)
 	}
@@ -194,5 +196,111 @@ func TestReplay(t *testing.T) {
 		map[string]any{"status": "failed", "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
 	} {
 		f.problem(400, kapsel.CodeMalformedRequest, "POST", path, key, body)
+	}
+}
+
+func TestBackfill(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	tid, key := f.tenant("acme")
+	otherTid, _ := f.tenant("other")
+	old := f.endpoint(key, nil)["id"].(string)
+	typed := func(tenant kapsel.TenantID, typ string) kapsel.EventID {
+		return f.insert(&kapsel.EventInsertParams{TenantID: tenant, Type: typ, Body: []byte(typ)})
+	}
+	e1 := typed(tid, "invoice.paid") // 00:00
+	f.clock.Advance(time.Hour)
+	typed(tid, "user.created") // 01:00, not matched by the new endpoint
+	typed(otherTid, "invoice.paid")
+	f.clock.Advance(time.Hour)
+	e3 := typed(tid, "invoice.refunded") // 02:00
+	e4 := f.event(tid, old, "sent to the old endpoint only")
+	if n := f.attempt(200); n != 4 {
+		t.Fatalf("the old endpoint's deliveries: %d, want 4", n)
+	}
+	f.clock.Advance(time.Hour)
+
+	// An endpoint created at 03:00 has no delivery of the past events …
+	ep := f.endpoint(key, map[string]any{"event_types": []string{"invoice.*"}})["id"].(string)
+	path := "/v1/endpoints/" + ep + "/backfill"
+	if ds := data(t, f.ok(200, "GET", "/v1/deliveries?endpoint_id="+ep, key, nil)); len(ds) != 0 {
+		t.Fatalf("deliveries of a new endpoint: %v", ds)
+	}
+	// … until a backfill gives it one per matching event of the range.
+	out := f.ok(202, "POST", path, key, map[string]any{"since": "2026-01-01T00:30:00Z"})
+	if out["count"] != 1.0 || out["has_more"] != false || out["next_cursor"] != nil {
+		t.Fatalf("backfill since 00:30: %v, want 1 (invoice.refunded)", out)
+	}
+	if out := f.ok(202, "POST", path, key, map[string]any{"since": "2026-01-01T00:30:00Z"}); out["count"] != 0.0 {
+		t.Fatalf("the same backfill again created %v, want 0", out["count"])
+	}
+	if out := f.ok(202, "POST", path, key, nil); out["count"] != 1.0 {
+		t.Fatalf("backfill of all time: %v, want 1 more (invoice.paid)", out)
+	}
+	ds := data(t, f.ok(200, "GET", "/v1/deliveries?endpoint_id="+ep, key, nil))
+	if len(ds) != 2 || ds[0]["event_id"] != string(e3) || ds[1]["event_id"] != string(e1) || ds[0]["status"] != "pending" {
+		t.Fatalf("deliveries after backfills: %v", ds)
+	}
+	for _, id := range []kapsel.EventID{e1, e3} {
+		if sum := f.ok(200, "GET", "/v1/events/"+string(id), key, nil)["deliveries"].(map[string]any); sum["total"] != 2.0 {
+			t.Fatalf("event %s after the backfill: deliveries %v, want the old endpoint's and the new one's", id, sum)
+		}
+	}
+	if sum := f.ok(200, "GET", "/v1/events/"+string(e4), key, nil)["deliveries"].(map[string]any); sum["total"] != 1.0 {
+		t.Fatalf("an event sent to one endpoint, untyped, after the backfill: %v", sum)
+	}
+	// Backfilled deliveries are attempted at once, by hand.
+	if n := f.attempt(200); n != 2 {
+		t.Fatalf("attempted %d, want the 2 backfilled deliveries", n)
+	}
+	atts := data(t, f.ok(200, "GET", "/v1/deliveries/"+ds[0]["id"].(string)+"/attempts", key, nil))
+	if len(atts) != 1 || atts[0]["trigger"] != "manual" || atts[0]["endpoint_id"] != ep {
+		t.Fatalf("attempts of a backfilled delivery: %v", atts)
+	}
+
+	for _, body := range []any{
+		map[string]any{"since": "yesterday"},
+		map[string]any{"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+		map[string]any{"cursor": "evt_nope"},
+		map[string]any{"status": "failed"},
+	} {
+		f.problem(400, kapsel.CodeMalformedRequest, "POST", path, key, body)
+	}
+	f.problem(404, kapsel.CodeNotFound, "POST", "/v1/endpoints/"+string(kapsel.NewEndpointID())+"/backfill", key, nil)
+}
+
+// TestBackfillInRounds: a backfill looks at a bounded number of events per
+// store call and per operation, and says where to continue.
+func TestBackfillInRounds(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.svc.SetBackfillBounds(2, 4) // two events per round, two rounds per call
+	tid, key := f.tenant("acme")
+	var events []kapsel.EventID
+	for i := range 9 {
+		events = append(events, f.event(tid, "", string(rune('a'+i))))
+		f.clock.Advance(time.Millisecond)
+	}
+	ep := f.endpoint(key, nil)["id"].(string)
+	path := "/v1/endpoints/" + ep + "/backfill"
+	out := f.ok(202, "POST", path, key, nil)
+	if out["count"] != 4.0 || out["has_more"] != true || out["next_cursor"] != string(events[3]) {
+		t.Fatalf("first call: %v, want 4 and a cursor at the fourth event", out)
+	}
+	out = f.ok(202, "POST", path, key, map[string]any{"cursor": out["next_cursor"]})
+	if out["count"] != 4.0 || out["has_more"] != true {
+		t.Fatalf("second call: %v", out)
+	}
+	out = f.ok(202, "POST", path, key, map[string]any{"cursor": out["next_cursor"]})
+	if out["count"] != 1.0 || out["has_more"] != false || out["next_cursor"] != nil {
+		t.Fatalf("last call: %v", out)
+	}
+	if ds := data(t, f.ok(200, "GET", "/v1/deliveries?endpoint_id="+ep+"&limit=500", key, nil)); len(ds) != 9 {
+		t.Fatalf("deliveries after three calls: %d, want one per event", len(ds))
+	}
+	// The Go operation says the same.
+	res, err := f.svc.BackfillEndpoint(t.Context(), tid, kapsel.EndpointID(ep), service.Backfill{})
+	if err != nil || res.Created != 0 || !res.More || res.Next != events[3] {
+		t.Fatalf("BackfillEndpoint again = %+v, %v; want nothing created, more after the fourth event", res, err)
 	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 
@@ -8,8 +9,8 @@ import (
 )
 
 // endpointJSON is an endpoint on the wire. SigningSecret is set only in the
-// answer to its creation; verifier secrets are never sent, and custom
-// header values that look like credentials are redacted (RedactedValue).
+// answer to its creation; custom header values that look like credentials
+// are redacted (RedactedValue).
 type endpointJSON struct {
 	ID             kapsel.EndpointID `json:"id"`
 	TenantID       kapsel.TenantID   `json:"tenant_id"`
@@ -17,8 +18,6 @@ type endpointJSON struct {
 	URL            string            `json:"url"`
 	State          string            `json:"state"`
 	DisabledReason *string           `json:"disabled_reason"`
-	IngestURL      string            `json:"ingest_url"`
-	IngestVerifier verifierJSON      `json:"ingest_verifier"`
 	SigningSecret  string            `json:"signing_secret,omitempty"`
 	RetryPolicy    retryPolicyJSON   `json:"retry_policy"`
 	TimeoutMS      int64             `json:"timeout_ms"`
@@ -30,15 +29,6 @@ type endpointJSON struct {
 	UpdatedAt      time.Time         `json:"updated_at"`
 }
 
-// verifierJSON is an ingest verifier as answered: never its secrets.
-type verifierJSON struct {
-	Scheme string `json:"scheme"`
-	Header string `json:"header,omitempty"`
-	// SecretCount says how many secrets are configured, so that a rotation
-	// can be checked without revealing them.
-	SecretCount int `json:"secret_count"`
-}
-
 // retryPolicyJSON is a retry policy on the wire.
 type retryPolicyJSON struct {
 	MaxAttempts       int   `json:"max_attempts"`
@@ -48,18 +38,10 @@ type retryPolicyJSON struct {
 	Retry4xx          bool  `json:"retry_4xx"`
 }
 
-// IngestURL returns the path providers send an endpoint's webhooks to.
-func IngestURL(id kapsel.EndpointID) string { return "/ingest/" + string(id) }
-
 func toEndpointJSON(e *kapsel.Endpoint) endpointJSON {
 	p := e.RetryPolicy
 	out := endpointJSON{
 		ID: e.ID, TenantID: e.TenantID, Name: e.Name, URL: e.URL, State: string(e.State),
-		IngestURL: IngestURL(e.ID),
-		IngestVerifier: verifierJSON{
-			Scheme: e.IngestVerifier.Scheme, Header: e.IngestVerifier.Header,
-			SecretCount: len(e.IngestVerifier.Secrets),
-		},
 		RetryPolicy: retryPolicyJSON{
 			MaxAttempts: p.MaxAttempts, InitialIntervalMS: p.InitialInterval.Milliseconds(),
 			MaxIntervalMS: p.MaxInterval.Milliseconds(), MaxAgeS: int64(p.MaxAge / time.Second),
@@ -72,9 +54,6 @@ func toEndpointJSON(e *kapsel.Endpoint) endpointJSON {
 		SourceIDs:  append([]kapsel.SourceID{}, e.Subscription.SourceIDs...),
 		Channels:   append([]string{}, e.Subscription.Channels...),
 		CreatedAt:  e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
-	}
-	if out.IngestVerifier.Scheme == "" {
-		out.IngestVerifier.Scheme = kapsel.SchemeNone
 	}
 	if e.DisabledReason != kapsel.DisabledNone {
 		reason := string(e.DisabledReason)
@@ -93,24 +72,19 @@ func toEndpointJSON(e *kapsel.Endpoint) endpointJSON {
 // /v1/endpoints/{id}. In a PATCH, absent fields are kept and present ones
 // replace the stored value whole.
 type endpointRequest struct {
-	Name           *string             `json:"name"`
-	URL            *string             `json:"url"`
-	IngestVerifier *verifierRequest    `json:"ingest_verifier"`
-	SigningSecret  *string             `json:"signing_secret"`
-	RetryPolicy    *retryPolicyRequest `json:"retry_policy"`
-	TimeoutMS      *int64              `json:"timeout_ms"`
-	Headers        *map[string]string  `json:"headers"`
+	Name          *string             `json:"name"`
+	URL           *string             `json:"url"`
+	SigningSecret *string             `json:"signing_secret"`
+	RetryPolicy   *retryPolicyRequest `json:"retry_policy"`
+	TimeoutMS     *int64              `json:"timeout_ms"`
+	Headers       *map[string]string  `json:"headers"`
 	// The subscription filter: absent or null keeps a list, [] empties it
 	// (any).
 	EventTypes *[]string          `json:"event_types"`
 	SourceIDs  *[]kapsel.SourceID `json:"source_ids"`
 	Channels   *[]string          `json:"channels"`
-}
-
-type verifierRequest struct {
-	Scheme  string   `json:"scheme"`
-	Secrets []string `json:"secrets"`
-	Header  string   `json:"header"`
+	// IngestVerifier was 0.1's; it is refused with a pointer to sources.
+	IngestVerifier json.RawMessage `json:"ingest_verifier"`
 }
 
 type retryPolicyRequest struct {
@@ -124,8 +98,8 @@ type retryPolicyRequest struct {
 // update converts the request into the operation's input.
 func (req *endpointRequest) update() (EndpointUpdate, error) {
 	u := EndpointUpdate{Name: req.Name, URL: req.URL}
-	if v := req.IngestVerifier; v != nil {
-		u.IngestVerifier = &kapsel.VerifierConfig{Scheme: v.Scheme, Secrets: v.Secrets, Header: v.Header}
+	if req.IngestVerifier != nil {
+		return u, invalid("ingest_verifier is no longer an endpoint's: since 0.2 a source (POST /v1/sources) receives webhooks and has the verifier")
 	}
 	if p := req.RetryPolicy; p != nil {
 		u.RetryPolicy = &RetryPolicyUpdate{MaxAttempts: p.MaxAttempts, Retry4xx: p.Retry4xx}

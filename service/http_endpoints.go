@@ -31,9 +31,6 @@ func (s *Service) httpCreateEndpoint(w http.ResponseWriter, r *http.Request) err
 	if u.URL != nil {
 		in.URL = *u.URL
 	}
-	if u.IngestVerifier != nil {
-		in.IngestVerifier = *u.IngestVerifier
-	}
 	if u.Timeout != nil {
 		in.Timeout = *u.Timeout
 	}
@@ -245,7 +242,7 @@ func (s *Service) httpReplayEndpoint(w http.ResponseWriter, r *http.Request) err
 	if err := s.decode(w, r, &req, false); err != nil {
 		return err
 	}
-	rp := Replay{Status: kapsel.EventStatus(req.Status)}
+	rp := Replay{Status: kapsel.DeliveryStatus(req.Status)}
 	if req.Since != nil {
 		rp.Since = *req.Since
 	}
@@ -256,6 +253,54 @@ func (s *Service) httpReplayEndpoint(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"count": n})
+	writeJSON(w, http.StatusAccepted, countJSON{Count: n})
+	return nil
+}
+
+// backfillRequest is the body of POST /v1/endpoints/{id}/backfill.
+type backfillRequest struct {
+	Since  *time.Time      `json:"since"`
+	Until  *time.Time      `json:"until"`
+	Cursor *kapsel.EventID `json:"cursor"`
+}
+
+// backfillResponse is its answer: count, and where to continue when the
+// range held more events than one call looks at (the request again, with
+// cursor = next_cursor).
+type backfillResponse struct {
+	Count      int             `json:"count"`
+	HasMore    bool            `json:"has_more"`
+	NextCursor *kapsel.EventID `json:"next_cursor"`
+}
+
+// httpBackfillEndpoint: POST /v1/endpoints/{id}/backfill → 202 {"count"}.
+func (s *Service) httpBackfillEndpoint(w http.ResponseWriter, r *http.Request) error {
+	id, err := endpointID(r)
+	if err != nil {
+		return err
+	}
+	var req backfillRequest
+	if err := s.decode(w, r, &req, true); err != nil {
+		return err
+	}
+	var b Backfill
+	if req.Since != nil {
+		b.Since = *req.Since
+	}
+	if req.Until != nil {
+		b.Until = *req.Until
+	}
+	if req.Cursor != nil {
+		b.Cursor = *req.Cursor
+	}
+	res, err := s.BackfillEndpoint(r.Context(), tenantOf(r), id, b)
+	if err != nil {
+		return err
+	}
+	out := backfillResponse{Count: res.Created, HasMore: res.More}
+	if res.More {
+		out.NextCursor = &res.Next
+	}
+	writeJSON(w, http.StatusAccepted, out)
 	return nil
 }

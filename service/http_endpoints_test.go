@@ -15,11 +15,13 @@ func TestCreateEndpoint(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	tenantID, key := f.tenant("acme")
+	src := f.source(key, nil)["id"].(string)
 	out := f.endpoint(key, map[string]any{
-		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"gh-secret-1", "gh-secret-2"}},
-		"retry_policy":    map[string]any{"max_attempts": 5, "initial_interval_ms": 500, "retry_4xx": false},
-		"timeout_ms":      10000,
-		"headers":         map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
+		"event_types":  []string{"invoice.*"},
+		"source_ids":   []string{src},
+		"retry_policy": map[string]any{"max_attempts": 5, "initial_interval_ms": 500, "retry_4xx": false},
+		"timeout_ms":   10000,
+		"headers":      map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
 	})
 	id := out["id"].(string)
 	secret, _ := out["signing_secret"].(string)
@@ -28,7 +30,7 @@ func TestCreateEndpoint(t *testing.T) {
 	}
 	want := map[string]any{
 		"name": "orders", "url": "https://example.com/hook", "state": "active", "disabled_reason": nil,
-		"ingest_url": "/ingest/" + id, "timeout_ms": 10000.0, "tenant_id": string(tenantID),
+		"timeout_ms": 10000.0, "tenant_id": string(tenantID),
 		"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
 	}
 	for k, v := range want {
@@ -36,8 +38,11 @@ func TestCreateEndpoint(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, out[k], v)
 		}
 	}
-	if v := out["ingest_verifier"].(map[string]any); v["scheme"] != "github" || v["secret_count"] != 2.0 || v["secrets"] != nil {
-		t.Errorf("ingest_verifier %v", v)
+	if out["ingest_url"] != nil || out["ingest_verifier"] != nil {
+		t.Errorf("an endpoint answered with 0.1's ingest fields: %v", out)
+	}
+	if fmt.Sprint(out["event_types"], out["source_ids"], out["channels"]) != fmt.Sprintf("[invoice.*] [%s] []", src) {
+		t.Errorf("subscription %v %v %v", out["event_types"], out["source_ids"], out["channels"])
 	}
 	rp := out["retry_policy"].(map[string]any)
 	if rp["max_attempts"] != 5.0 || rp["initial_interval_ms"] != 500.0 || rp["max_interval_ms"] != 3600000.0 ||
@@ -65,7 +70,7 @@ func TestCreateEndpoint(t *testing.T) {
 		if rec.Code != 200 {
 			t.Fatalf("GET %s: %d", path, rec.Code)
 		}
-		requireNoSecret(t, rec.Body.String(), secret, "gh-secret-1", "gh-secret-2", "dest-token")
+		requireNoSecret(t, rec.Body.String(), secret, "dest-token")
 	}
 }
 
@@ -77,7 +82,7 @@ func TestCreateEndpointDefaults(t *testing.T) {
 	if out["signing_secret"] != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" {
 		t.Fatalf("supplied signing_secret not kept: %v", out["signing_secret"])
 	}
-	if out["timeout_ms"] != 30000.0 || out["ingest_verifier"].(map[string]any)["scheme"] != "none" {
+	if out["timeout_ms"] != 30000.0 || len(out["event_types"].([]any)) != 0 || len(out["source_ids"].([]any)) != 0 {
 		t.Fatalf("defaults %v", out)
 	}
 	if rp := out["retry_policy"].(map[string]any); rp["max_attempts"] != 25.0 || rp["retry_4xx"] != true {
@@ -107,17 +112,14 @@ func TestEndpointValidation(t *testing.T) {
 		{"header Content-Length", map[string]any{"headers": map[string]string{"Content-Length": "1"}}, 422, kapsel.CodeInvalidHeader},
 		{"header webhook-id", map[string]any{"headers": map[string]string{"Webhook-Id": "x"}}, 422, kapsel.CodeInvalidHeader},
 		{"header bad name", map[string]any{"headers": map[string]string{"X A": "x"}}, 422, kapsel.CodeInvalidHeader},
-		{"unknown scheme", map[string]any{"ingest_verifier": map[string]any{"scheme": "md5", "secrets": []string{"x"}}}, 400, kapsel.CodeMalformedRequest},
-		{"scheme without secret", map[string]any{"ingest_verifier": map[string]any{"scheme": "github"}}, 400, kapsel.CodeMalformedRequest},
-		{"none with secret", map[string]any{"ingest_verifier": map[string]any{"scheme": "none", "secrets": []string{"x"}}}, 400, kapsel.CodeMalformedRequest},
-		{"empty secret", map[string]any{"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{""}}}, 400, kapsel.CodeMalformedRequest},
-		{"bad std-webhooks secret", map[string]any{"ingest_verifier": map[string]any{"scheme": "standard-webhooks", "secrets": []string{"plain"}}}, 400, kapsel.CodeMalformedRequest},
-		{"empty std-webhooks key", map[string]any{"ingest_verifier": map[string]any{"scheme": "standard-webhooks", "secrets": []string{"whsec_"}}}, 400, kapsel.CodeMalformedRequest},
-		{"empty hmac secret", map[string]any{"ingest_verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{""}}}, 400, kapsel.CodeMalformedRequest},
+		{"0.1's ingest verifier", map[string]any{"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"s"}}}, 400, kapsel.CodeMalformedRequest},
+		{"unknown source", map[string]any{"source_ids": []string{string(kapsel.NewSourceID())}}, 404, kapsel.CodeNotFound},
+		{"malformed source id", map[string]any{"source_ids": []string{"src_x"}}, 400, kapsel.CodeMalformedRequest},
+		{"wildcard in the middle", map[string]any{"event_types": []string{"a.*.b"}}, 400, kapsel.CodeMalformedRequest},
+		{"channel with a space", map[string]any{"channels": []string{"a b"}}, 400, kapsel.CodeMalformedRequest},
 		{"headers differing only in case", map[string]any{"headers": map[string]string{"x-a": "1", "X-A": "2"}}, 422, kapsel.CodeInvalidHeader},
 		{"User-Agent header", map[string]any{"headers": map[string]string{"User-Agent": "x"}}, 422, kapsel.CodeInvalidHeader},
 		{"Proxy-* header", map[string]any{"headers": map[string]string{"Proxy-Authorization": "x"}}, 422, kapsel.CodeInvalidHeader},
-		{"header on github", map[string]any{"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"s"}, "header": "X-Sig"}}, 400, kapsel.CodeMalformedRequest},
 		{"bad signing secret", map[string]any{"signing_secret": "whsec_short"}, 400, kapsel.CodeMalformedRequest},
 		{"signing secret prefix", map[string]any{"signing_secret": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, 400, kapsel.CodeMalformedRequest},
 		{"timeout low", map[string]any{"timeout_ms": 999}, 400, kapsel.CodeMalformedRequest},
@@ -266,9 +268,9 @@ func TestUpdateEndpoint(t *testing.T) {
 	f := setup(t)
 	_, key := f.tenant("acme")
 	ep := f.endpoint(key, map[string]any{
-		"ingest_verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s1"}, "header": "X-Sig"},
-		"headers":         map[string]string{"X-Api-Key": "dest-key", "X-Team": "a"},
-		"retry_policy":    map[string]any{"max_attempts": 7},
+		"headers":      map[string]string{"X-Api-Key": "dest-key", "X-Team": "a"},
+		"retry_policy": map[string]any{"max_attempts": 7},
+		"event_types":  []string{"invoice.paid"},
 	})
 	path := "/v1/endpoints/" + ep["id"].(string)
 	f.clock.Advance(61e9)
@@ -285,8 +287,8 @@ func TestUpdateEndpoint(t *testing.T) {
 	if rp := out["retry_policy"].(map[string]any); rp["max_attempts"] != 7.0 || rp["retry_4xx"] != false {
 		t.Fatalf("retry_policy merge %v", rp)
 	}
-	if v := out["ingest_verifier"].(map[string]any); v["scheme"] != "hmac-sha256" || v["header"] != "X-Sig" {
-		t.Fatalf("verifier kept %v", v)
+	if fmt.Sprint(out["event_types"]) != "[invoice.paid]" {
+		t.Fatalf("event_types kept %v", out["event_types"])
 	}
 	e, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(ep["id"].(string))})
 	if err != nil {
@@ -300,6 +302,8 @@ func TestUpdateEndpoint(t *testing.T) {
 	f.problem(422, kapsel.CodeInvalidHeader, "PATCH", path, key, map[string]any{"headers": map[string]string{"Host": "x"}})
 	f.problem(400, kapsel.CodeMalformedRequest, "PATCH", path, key, map[string]any{"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
 	f.problem(400, kapsel.CodeMalformedRequest, "PATCH", path, key, "[]")
+	f.problem(404, kapsel.CodeNotFound, "PATCH", path, key, map[string]any{"source_ids": []string{string(kapsel.NewSourceID())}})
+	f.problem(400, kapsel.CodeMalformedRequest, "PATCH", path, key, map[string]any{"ingest_verifier": nil})
 	if got := f.ok(200, "GET", path, key, nil); got["url"] != "https://example.org/new" || got["name"] != "renamed" {
 		t.Fatalf("refused patch changed the endpoint: %v", got)
 	}
@@ -316,12 +320,34 @@ func TestDeleteEndpoint(t *testing.T) {
 	ep := f.endpoint(key, nil)
 	id := ep["id"].(string)
 	evt := f.event(tid, id, `{"a":1}`)
+	kept := f.endpoint(key, nil)["id"].(string)
+	both := f.event(tid, "", `{"b":2}`)
 	f.ok(204, "DELETE", "/v1/endpoints/"+id, key, nil)
 	f.problem(404, kapsel.CodeNotFound, "GET", "/v1/endpoints/"+id, key, nil)
 	f.problem(404, kapsel.CodeNotFound, "DELETE", "/v1/endpoints/"+id, key, nil)
-	if out := f.ok(200, "GET", "/v1/endpoints", key, nil); len(data(t, out)) != 0 {
-		t.Fatalf("deleted endpoint listed: %v", out)
+	if eps := data(t, f.ok(200, "GET", "/v1/endpoints", key, nil)); len(eps) != 1 || eps[0]["id"] != kept {
+		t.Fatalf("endpoints after the delete: %v", eps)
 	}
-	// Its events stay readable (audit trail).
+	// Its events stay readable (audit trail), and its unfinished
+	// deliveries ended as failed, still listed; the other endpoint's
+	// delivery of the same event is untouched.
 	f.ok(200, "GET", "/v1/events/"+string(evt), key, nil)
+	ds := data(t, f.ok(200, "GET", "/v1/deliveries?endpoint_id="+id, key, nil))
+	if len(ds) != 2 {
+		t.Fatalf("deliveries of the deleted endpoint: %v", ds)
+	}
+	for _, d := range ds {
+		if d["status"] != "failed" || d["last_error"] != kapsel.LastErrorEndpointDeleted || d["next_attempt_at"] != nil {
+			t.Fatalf("a delivery of the deleted endpoint: %v", d)
+		}
+	}
+	sum := f.ok(200, "GET", "/v1/events/"+string(both), key, nil)["deliveries"].(map[string]any)
+	if sum["total"] != 2.0 || sum["failed"] != 1.0 || sum["pending"] != 1.0 {
+		t.Fatalf("the event of both endpoints: %v", sum)
+	}
+	if pending := data(t, f.ok(200, "GET", "/v1/deliveries?status=pending", key, nil)); len(pending) != 1 || pending[0]["endpoint_id"] != kept {
+		t.Fatalf("pending deliveries after the delete: %v", pending)
+	}
+	// A failed delivery of a deleted endpoint cannot be retried.
+	f.problem(404, kapsel.CodeNotFound, "POST", "/v1/deliveries/"+ds[0]["id"].(string)+"/retry", key, nil)
 }

@@ -22,33 +22,38 @@ const (
 // with ?include=body. Forwarded headers are not returned: providers put
 // shared tokens in them (X-Gitlab-Token, for one).
 type eventJSON struct {
-	ID             kapsel.EventID    `json:"id"`
-	EndpointID     kapsel.EndpointID `json:"endpoint_id"`
-	Type           string            `json:"type"`
-	Channels       []string          `json:"channels"`
-	Status         string            `json:"status"`
-	Attempts       int               `json:"attempts"`
-	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
-	LastError      string            `json:"last_error"`
-	IdempotencyKey string            `json:"idempotency_key"`
-	ContentType    string            `json:"content_type"`
-	Size           int               `json:"size"`
-	CreatedAt      time.Time         `json:"created_at"`
-	DeliveredAt    *time.Time        `json:"delivered_at"`
-	Body           *string           `json:"body,omitempty"`
-	BodyEncoding   string            `json:"body_encoding,omitempty"`
+	ID             kapsel.EventID   `json:"id"`
+	SourceID       *kapsel.SourceID `json:"source_id"`
+	Type           string           `json:"type"`
+	Channels       []string         `json:"channels"`
+	IdempotencyKey string           `json:"idempotency_key"`
+	ContentType    string           `json:"content_type"`
+	Size           int              `json:"size"`
+	CreatedAt      time.Time        `json:"created_at"`
+	Deliveries     summaryJSON      `json:"deliveries"`
+	Body           *string          `json:"body,omitempty"`
+	BodyEncoding   string           `json:"body_encoding,omitempty"`
+}
+
+// summaryJSON counts an event's deliveries by status.
+type summaryJSON struct {
+	Total      int `json:"total"`
+	Pending    int `json:"pending"`
+	Delivering int `json:"delivering"`
+	Delivered  int `json:"delivered"`
+	Failed     int `json:"failed"`
 }
 
 func toEventJSON(e *kapsel.Event) eventJSON {
+	d := e.Deliveries
 	out := eventJSON{
-		ID: e.ID, EndpointID: e.EndpointID, Type: e.Type, Channels: append([]string{}, e.Channels...),
-		Status: string(e.Status), Attempts: e.Attempts,
-		LastError: e.LastError, IdempotencyKey: e.IdempotencyKey, ContentType: e.ContentType,
-		Size: e.Size, CreatedAt: e.CreatedAt.UTC(), DeliveredAt: timePtr(e.DeliveredAt),
+		ID: e.ID, Type: e.Type, Channels: append([]string{}, e.Channels...),
+		IdempotencyKey: e.IdempotencyKey, ContentType: e.ContentType, Size: e.Size, CreatedAt: e.CreatedAt.UTC(),
+		Deliveries: summaryJSON{Total: d.Total, Pending: d.Pending, Delivering: d.Delivering, Delivered: d.Delivered, Failed: d.Failed},
 	}
-	// Only a pending event has a next attempt; a delivering one has a lease.
-	if e.Status == kapsel.EventPending {
-		out.NextAttemptAt = timePtr(e.NextAttemptAt)
+	if e.SourceID != "" {
+		src := e.SourceID
+		out.SourceID = &src
 	}
 	return out
 }
@@ -63,17 +68,19 @@ func encodeBody(b []byte) (string, string) {
 
 // attemptJSON is an attempt on the wire.
 type attemptJSON struct {
-	ID                   kapsel.AttemptID `json:"id"`
-	EventID              kapsel.EventID   `json:"event_id"`
-	Attempt              int              `json:"attempt"`
-	Trigger              string           `json:"trigger"`
-	StartedAt            time.Time        `json:"started_at"`
-	DurationMS           int64            `json:"duration_ms"`
-	StatusCode           int              `json:"status_code"`
-	ErrorCode            string           `json:"error_code"`
-	Error                string           `json:"error"`
-	ResponseBody         string           `json:"response_body"`
-	ResponseBodyEncoding string           `json:"response_body_encoding"`
+	ID                   kapsel.AttemptID  `json:"id"`
+	DeliveryID           kapsel.DeliveryID `json:"delivery_id"`
+	EventID              kapsel.EventID    `json:"event_id"`
+	EndpointID           kapsel.EndpointID `json:"endpoint_id"`
+	Attempt              int               `json:"attempt"`
+	Trigger              string            `json:"trigger"`
+	StartedAt            time.Time         `json:"started_at"`
+	DurationMS           int64             `json:"duration_ms"`
+	StatusCode           int               `json:"status_code"`
+	ErrorCode            string            `json:"error_code"`
+	Error                string            `json:"error"`
+	ResponseBody         string            `json:"response_body"`
+	ResponseBodyEncoding string            `json:"response_body_encoding"`
 	// ResponseBodyTruncated is set when ResponseBody is a preview of a
 	// longer stored body (see AttemptBodyPreview).
 	ResponseBodyTruncated bool `json:"response_body_truncated"`
@@ -83,7 +90,8 @@ func toAttemptJSON(la ListedAttempt) attemptJSON {
 	at := la.Attempt
 	body, enc := encodeBody(at.ResponseBody)
 	return attemptJSON{
-		ID: at.ID, EventID: at.EventID, Attempt: at.Number, Trigger: string(at.Trigger),
+		ID: at.ID, DeliveryID: at.DeliveryID, EventID: at.EventID, EndpointID: at.EndpointID,
+		Attempt: at.Number, Trigger: string(at.Trigger),
 		StartedAt: at.StartedAt.UTC(), DurationMS: at.Duration.Milliseconds(),
 		StatusCode: at.StatusCode, ErrorCode: string(at.ErrorCode), Error: at.Error,
 		ResponseBody: body, ResponseBodyEncoding: enc, ResponseBodyTruncated: la.ResponseBodyTruncated,
@@ -94,20 +102,19 @@ func eventID(r *http.Request) (kapsel.EventID, error) {
 	return pathID(r, "event", kapsel.ParseEventID)
 }
 
-// httpListEvents: GET /v1/events?endpoint_id=&status=&type=&limit=&cursor=.
-// A malformed, unknown or foreign endpoint_id answers 404.
+// httpListEvents: GET /v1/events?source_id=&type=&limit=&cursor=.
 func (s *Service) httpListEvents(w http.ResponseWriter, r *http.Request) error {
 	o, err := listOptions(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	f := EventFilter{Status: kapsel.EventStatus(q.Get("status")), Type: q.Get("type"), ListOptions: o}
-	if v := q.Get("endpoint_id"); v != "" {
-		if f.EndpointID, err = kapsel.ParseEndpointID(v); err != nil {
-			return notFoundErr(kapsel.ErrNotFound, "endpoint", v)
-		}
+	if q.Has("endpoint_id") || q.Has("status") {
+		// 0.1's filters: answered, not ignored, so that an old client does
+		// not take every event for its endpoint's.
+		return invalid("events have no endpoint_id or status filter since 0.2: list their deliveries instead, GET /v1/deliveries (filters endpoint_id, event_id, status)")
 	}
+	f := EventFilter{SourceID: kapsel.SourceID(q.Get("source_id")), Type: q.Get("type"), ListOptions: o}
 	p, err := s.ListEvents(r.Context(), tenantOf(r), f)
 	if err != nil {
 		return err
@@ -139,21 +146,18 @@ func (s *Service) httpGetEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// httpListAttempts: GET /v1/events/{id}/attempts[?include=response_body].
+// httpListAttempts: GET /v1/events/{id}/attempts[?include=response_body],
+// the attempts of all the event's deliveries.
 func (s *Service) httpListAttempts(w http.ResponseWriter, r *http.Request) error {
 	id, err := eventID(r)
 	if err != nil {
 		return err
 	}
-	o, err := listOptions(r)
+	o, err := attemptListOptions(r)
 	if err != nil {
 		return err
 	}
-	include := r.URL.Query().Get("include")
-	if include != "" && include != "response_body" {
-		return invalid(`include must be "response_body"`)
-	}
-	p, err := s.ListAttempts(r.Context(), tenantOf(r), id, AttemptListOptions{ListOptions: o, WholeBodies: include != ""})
+	p, err := s.ListAttempts(r.Context(), tenantOf(r), id, o)
 	if err != nil {
 		return err
 	}
@@ -161,16 +165,35 @@ func (s *Service) httpListAttempts(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// httpRetryEvent: POST /v1/events/{id}/retry → 202 with the event.
+// attemptListOptions reads the query of an attempts list: ?limit=,
+// ?cursor= and ?include=response_body.
+func attemptListOptions(r *http.Request) (AttemptListOptions, error) {
+	o, err := listOptions(r)
+	if err != nil {
+		return AttemptListOptions{}, err
+	}
+	include := r.URL.Query().Get("include")
+	if include != "" && include != "response_body" {
+		return AttemptListOptions{}, invalid(`include must be "response_body"`)
+	}
+	return AttemptListOptions{ListOptions: o, WholeBodies: include != ""}, nil
+}
+
+// httpRetryEvent: POST /v1/events/{id}/retry → 202 {"count"}.
 func (s *Service) httpRetryEvent(w http.ResponseWriter, r *http.Request) error {
 	id, err := eventID(r)
 	if err != nil {
 		return err
 	}
-	e, err := s.RetryEvent(r.Context(), tenantOf(r), id)
+	n, err := s.RetryEvent(r.Context(), tenantOf(r), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, toEventJSON(e))
+	writeJSON(w, http.StatusAccepted, countJSON{Count: n})
 	return nil
+}
+
+// countJSON answers the operations that queue deliveries.
+type countJSON struct {
+	Count int `json:"count"`
 }

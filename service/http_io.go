@@ -54,14 +54,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // JSON value, no unknown fields. An empty body is allowed when optional is
 // set and leaves v untouched.
 func (s *Service) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
+	return decodeLimited(w, r, v, optional, s.cfg.MaxRequestBytes)
+}
+
+// decodeLimited is decode with a size limit of its own.
+func decodeLimited(w http.ResponseWriter, r *http.Request, v any, optional bool, limit int64) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return kapsel.NewError(kapsel.CodeBodyTooLarge, "request body is larger than %d bytes", s.cfg.MaxRequestBytes)
+		return kapsel.NewError(kapsel.CodeBodyTooLarge, "request body is larger than %d bytes", limit)
 	case errors.Is(err, io.EOF) && optional:
 		return nil
 	case errors.Is(err, io.EOF):

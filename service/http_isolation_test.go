@@ -19,10 +19,15 @@ func TestTenantIsolation(t *testing.T) {
 	epA := f.endpoint(keyA, map[string]any{"headers": map[string]string{"X-Team": "a"}})
 	ep := epA["id"].(string)
 	secretA := epA["signing_secret"].(string)
-	delivered := string(f.event(tidA, ep, `{"secret_body":"a"}`))
+	src := f.source(keyA, map[string]any{"verifier": map[string]any{"scheme": "github", "secrets": []string{"gh-secret-a"}}})["id"].(string)
+	delivered := string(f.insert(&kapsel.EventInsertParams{TenantID: tidA, SourceID: kapsel.SourceID(src), Body: []byte(`{"secret_body":"a"}`)}))
 	f.attempt(200)
 	failed := string(f.event(tidA, ep, `{"secret_body":"b"}`))
 	f.attempt(500)
+	var dlvs []string
+	for _, d := range data(t, f.ok(200, "GET", "/v1/deliveries", keyA, nil)) {
+		dlvs = append(dlvs, d["id"].(string))
+	}
 	ctx := t.Context()
 	if _, err := f.store.BreakerSave(ctx, &kapsel.BreakerSaveParams{
 		State: &kapsel.BreakerState{EndpointID: kapsel.EndpointID(ep), Status: kapsel.BreakerOpen, OpenUntil: f.clock.Now().Add(time.Hour)},
@@ -39,6 +44,18 @@ func TestTenantIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("A's endpoint is gone: %v", err)
 		}
+		s, err := f.store.SourceGet(ctx, &kapsel.SourceGetParams{ID: kapsel.SourceID(src)})
+		if err != nil {
+			t.Fatalf("A's source is gone: %v", err)
+		}
+		var ds []*kapsel.Delivery
+		for _, id := range dlvs {
+			d, err := f.store.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: kapsel.DeliveryID(id)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds = append(ds, d)
+		}
 		var evs []*kapsel.Event
 		for _, id := range []string{delivered, failed} {
 			ev, err := f.store.EventGet(ctx, &kapsel.EventGetParams{ID: kapsel.EventID(id), IncludeBody: true})
@@ -51,15 +68,20 @@ func TestTenantIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("A's breaker was reset: %v", err)
 		}
-		return []any{e, evs, b}
+		return []any{e, s, evs, ds, b}
 	}
 	before := snapshot()
 
-	epPath, evPath := "/v1/endpoints/"+ep, "/v1/events/"+failed
+	epPath, evPath, srcPath := "/v1/endpoints/"+ep, "/v1/events/"+failed, "/v1/sources/"+src
 	for _, tc := range []struct {
 		method, path string
 		body         any
 	}{
+		{"GET", srcPath, nil},
+		{"PATCH", srcPath, map[string]any{"name": "stolen"}},
+		{"DELETE", srcPath, nil},
+		{"POST", srcPath + "/pause", nil},
+		{"POST", srcPath + "/resume", nil},
 		{"GET", epPath, nil},
 		{"PATCH", epPath, map[string]any{"name": "stolen"}},
 		{"DELETE", epPath, nil},
@@ -69,32 +91,47 @@ func TestTenantIsolation(t *testing.T) {
 		{"GET", epPath + "/health", nil},
 		{"POST", epPath + "/replay", map[string]any{"status": "failed"}},
 		{"POST", epPath + "/replay", map[string]any{"status": "delivered"}},
-		{"GET", "/v1/events?endpoint_id=" + ep, nil},
+		{"POST", epPath + "/backfill", nil},
 		{"GET", evPath, nil},
 		{"GET", evPath + "?include=body", nil},
 		{"GET", "/v1/events/" + delivered + "/attempts", nil},
 		{"GET", evPath + "/attempts", nil},
 		{"POST", evPath + "/retry", nil},
 		{"POST", "/v1/events/" + delivered + "/retry", nil},
+		{"GET", "/v1/deliveries/" + dlvs[0], nil},
+		{"GET", "/v1/deliveries/" + dlvs[1] + "/attempts", nil},
+		{"POST", "/v1/deliveries/" + dlvs[0] + "/retry", nil},
+		{"POST", "/v1/deliveries/" + dlvs[1] + "/retry", nil},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			rec := f.do(tc.method, tc.path, keyB, tc.body)
 			requireProblem(t, rec, 404, kapsel.CodeNotFound)
-			requireNoSecret(t, rec.Body.String(), secretA, "secret_body", "stolen")
+			requireNoSecret(t, rec.Body.String(), secretA, "gh-secret-a", "secret_body", "stolen")
 		})
 	}
 	if after := snapshot(); !reflect.DeepEqual(before, after) {
 		t.Fatalf("tenant B changed tenant A's resources:\nbefore %+v\nafter  %+v", before, after)
 	}
 
-	// B's lists show only B's resources.
+	// B's lists show only B's resources, whatever filter names A's.
 	eps := data(t, f.ok(200, "GET", "/v1/endpoints", keyB, nil))
 	if len(eps) != 1 || eps[0]["id"] != epB {
 		t.Fatalf("B's endpoints %v", eps)
 	}
+	if srcs := data(t, f.ok(200, "GET", "/v1/sources", keyB, nil)); len(srcs) != 0 {
+		t.Fatalf("B's sources %v", srcs)
+	}
 	evs := f.do("GET", "/v1/events", keyB, nil)
 	if strings.Contains(evs.Body.String(), ep) || len(data(t, f.ok(200, "GET", "/v1/events", keyB, nil))) != 1 {
 		t.Fatalf("B's events %s", evs.Body)
+	}
+	for _, q := range []string{"/v1/events?source_id=" + src, "/v1/deliveries?endpoint_id=" + ep, "/v1/deliveries?event_id=" + failed} {
+		if got := data(t, f.ok(200, "GET", q, keyB, nil)); len(got) != 0 {
+			t.Fatalf("B's %s: %v", q, got)
+		}
+	}
+	if ds := data(t, f.ok(200, "GET", "/v1/deliveries", keyB, nil)); len(ds) != 1 {
+		t.Fatalf("B's deliveries %v", ds)
 	}
 	// And A still sees all of its own.
 	if got := data(t, f.ok(200, "GET", "/v1/events", keyA, nil)); len(got) != 2 {

@@ -14,9 +14,10 @@ import (
 	"github.com/kapsel-dev/kapsel/service"
 )
 
-// pausingStore holds the first EndpointUpdate after arm inside its Update
-// function — the store has read the endpoint, with its lock or transaction
-// held, and has not written yet — until release is closed.
+// pausingStore holds the first EndpointUpdate or SourceUpdate after arm
+// inside its Update function — the store has read the endpoint or source,
+// with its lock or transaction held, and has not written yet — until
+// release is closed.
 type pausingStore struct {
 	kapsel.Store
 	armed   atomic.Bool
@@ -39,6 +40,19 @@ func (s *pausingStore) EndpointUpdate(ctx context.Context, p *kapsel.EndpointUpd
 		p = &q
 	}
 	return s.Store.EndpointUpdate(ctx, p)
+}
+
+func (s *pausingStore) SourceUpdate(ctx context.Context, p *kapsel.SourceUpdateParams) (*kapsel.Source, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		q, update := *p, p.Update
+		q.Update = func(src *kapsel.Source) error {
+			close(s.reached)
+			<-s.release
+			return update(src)
+		}
+		p = &q
+	}
+	return s.Store.SourceUpdate(ctx, p)
 }
 
 // interleave runs first until the store holds it between its read and its
@@ -127,46 +141,58 @@ func TestPatchDoesNotUndoRotation(t *testing.T) {
 }
 
 // TestConcurrentPatchesKeepBothChanges interleaves two PATCHes of different
-// fields: A (the name) is held by the store once it has read the endpoint,
-// and B (the ingest verifier's secrets) is sent meanwhile. Both changes must
-// survive: A must not write back the secrets it read (I8 of
+// fields of a source: A (the name) is held by the store once it has read
+// the source, and B (the verifier's secrets) is sent meanwhile. Both changes
+// must survive: A must not write back the secrets it read (I8 of
 // docs/guarantees.md — the provider's new secret would be refused with 401
-// from then on).
+// from then on). The same holds for an endpoint's fields.
 func TestConcurrentPatchesKeepBothChanges(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ps := newPausingStore(f.store)
 	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
 	_, key := f.tenant("acme")
-	id := f.endpoint(key, map[string]any{
-		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"old"}},
-	})["id"].(string)
+	src := f.source(key, map[string]any{"verifier": map[string]any{"scheme": "github", "secrets": []string{"old"}}})["id"].(string)
 
 	recA, recB := interleave(t, ps,
 		func() *httptest.ResponseRecorder {
-			return f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{"name": "renamed"})
+			return f.do("PATCH", "/v1/sources/"+src, key, map[string]any{"name": "renamed"})
 		},
 		func() *httptest.ResponseRecorder {
-			return f.do("PATCH", "/v1/endpoints/"+id, key, map[string]any{
-				"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"new"}},
+			return f.do("PATCH", "/v1/sources/"+src, key, map[string]any{
+				"verifier": map[string]any{"scheme": "github", "secrets": []string{"new"}},
 			})
 		})
-	if recA.Code != http.StatusOK {
-		t.Fatalf("PATCH A: status %d; body %s", recA.Code, recA.Body)
+	if recA.Code != http.StatusOK || recB.Code != http.StatusOK {
+		t.Fatalf("PATCH A: %d %s; PATCH B: %d %s", recA.Code, recA.Body, recB.Code, recB.Body)
 	}
-	if recB.Code != http.StatusOK {
-		t.Fatalf("PATCH B: status %d; body %s", recB.Code, recB.Body)
-	}
-
-	ep, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(id)})
+	got, err := f.store.SourceGet(t.Context(), &kapsel.SourceGetParams{ID: kapsel.SourceID(src)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep.Name != "renamed" {
-		t.Errorf("name %q after PATCH A ∥ PATCH B, want A's %q", ep.Name, "renamed")
+	if got.Name != "renamed" || !slices.Equal(got.Verifier.Secrets, []string{"new"}) {
+		t.Errorf("source after PATCH A ∥ PATCH B: name %q, secrets %q; want A's name and B's [new]", got.Name, got.Verifier.Secrets)
 	}
-	if !slices.Equal(ep.IngestVerifier.Secrets, []string{"new"}) {
-		t.Errorf("ingest verifier secrets %q after PATCH A ∥ PATCH B, want B's [new]: A undid B", ep.IngestVerifier.Secrets)
+
+	ps = newPausingStore(f.store)
+	f.handler = managementHandler(t, ps, service.Config{AdminToken: adminToken, Clock: f.clock})
+	ep := f.endpoint(key, map[string]any{"event_types": []string{"a"}})["id"].(string)
+	recA, recB = interleave(t, ps,
+		func() *httptest.ResponseRecorder {
+			return f.do("PATCH", "/v1/endpoints/"+ep, key, map[string]any{"name": "renamed"})
+		},
+		func() *httptest.ResponseRecorder {
+			return f.do("PATCH", "/v1/endpoints/"+ep, key, map[string]any{"event_types": []string{"b"}})
+		})
+	if recA.Code != http.StatusOK || recB.Code != http.StatusOK {
+		t.Fatalf("endpoint PATCH A: %d %s; PATCH B: %d %s", recA.Code, recA.Body, recB.Code, recB.Body)
+	}
+	e, err := f.store.EndpointGet(t.Context(), &kapsel.EndpointGetParams{ID: kapsel.EndpointID(ep)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Name != "renamed" || !slices.Equal(e.Subscription.EventTypes, []string{"b"}) {
+		t.Errorf("endpoint after PATCH A ∥ PATCH B: name %q, event types %q; want both changes", e.Name, e.Subscription.EventTypes)
 	}
 }
 

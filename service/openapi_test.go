@@ -102,31 +102,64 @@ func TestOpenAPIContract(t *testing.T) {
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/tenants", adminToken, map[string]any{"name": "x", "rate_limit": -1})
 	fail(reqInvalid, 413, kapsel.CodeBodyTooLarge, "POST", "/v1/tenants", adminToken, map[string]any{"name": strings.Repeat("a", 2<<20)})
 
+	// Sources.
+	srcOut := ok(201, "POST", "/v1/sources", key, map[string]any{
+		"name": "github", "verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s1", "s2"}, "header": "X-Sig"},
+		"event_type_from": "header:X-Event", "idempotency_key_from": "json:/id",
+	})
+	src := srcOut["id"].(string)
+	if srcOut["ingest_url"] != "/ingest/"+src {
+		t.Fatalf("source: %v", srcOut)
+	}
+	src2 := ok(201, "POST", "/v1/sources", key, map[string]any{})["id"].(string)
+	if page := ok(200, "GET", "/v1/sources?limit=1", key, nil); page["has_more"] != true || page["next_cursor"] == nil {
+		t.Fatalf("first page of sources: %v", page)
+	}
+	ok(200, "GET", "/v1/sources?cursor="+src, key, nil)
+	ok(200, "GET", "/v1/sources/"+src, key, nil)
+	ok(200, "PATCH", "/v1/sources/"+src, key, map[string]any{
+		"name": "github-2", "verifier": map[string]any{"scheme": "github", "secrets": []string{"new", "old"}},
+		"event_type_from": "", "idempotency_key_from": nil,
+	})
+	ok(200, "POST", "/v1/sources/"+src2+"/pause", key, nil)
+	ok(200, "POST", "/v1/sources/"+src2+"/resume", key, nil)
+
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/sources", key, map[string]any{"name": "x", "url": "https://example.com/"})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/sources", key, map[string]any{"event_type_from": "xml:/type"})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/sources", key, map[string]any{"event_type_from": "header:X Event"})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/sources", key, map[string]any{"verifier": map[string]any{"scheme": "md5", "secrets": []string{"x"}}})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "PATCH", "/v1/sources/"+src, key, map[string]any{"verifier": map[string]any{"scheme": "github"}})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/sources?limit=0", key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/sources?cursor="+tenantID, key, nil)
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "GET", "/v1/sources", adminToken, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/sources/"+src, otherKey, nil)
+	fail(reqInvalid, 404, kapsel.CodeNotFound, "GET", "/v1/sources/src_nope", key, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "PATCH", "/v1/sources/src_01M8KRGKE0VYVQGH2M6M1VXAAA", key, map[string]any{"name": "x"})
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/sources/src_01M8KRGKE0VYVQGH2M6M1VXAAA/pause", key, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/sources/"+src+"/resume", otherKey, nil)
+	fail(reqInvalid, 413, kapsel.CodeBodyTooLarge, "PATCH", "/v1/sources/"+src, key, map[string]any{"name": strings.Repeat("a", 2<<20)})
+
 	// Endpoints.
 	full := ok(201, "POST", "/v1/endpoints", key, map[string]any{
 		"name": "orders", "url": "https://example.com/webhooks",
-		"ingest_verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s1"}, "header": "X-Sig"},
-		"retry_policy":    map[string]any{"max_attempts": 10, "initial_interval_ms": 1000},
-		"timeout_ms":      10000,
-		"headers":         map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
-		"event_types":     []string{"invoice.*"}, "channels": []string{"org_42"},
-		"source_ids": []string{"src_01M8KRGKE0VYVQGH2M6M1VXADA"},
+		"retry_policy": map[string]any{"max_attempts": 10, "initial_interval_ms": 1000},
+		"timeout_ms":   10000,
+		"headers":      map[string]string{"X-Team": "payments", "Authorization": "Bearer dest-token"},
+		"event_types":  []string{"invoice.*"}, "channels": []string{"org_42"}, "source_ids": []string{src},
 	})
 	ep := full["id"].(string)
 	ep2 := ok(201, "POST", "/v1/endpoints", key, map[string]any{
 		"url": "https://example.com/b", "signing_secret": "whsec_" + strings.Repeat("QUFB", 8),
 	})["id"].(string)
 	page := ok(200, "GET", "/v1/endpoints?limit=1", key, nil)
-	if page["has_more"] != true || page["next_cursor"] != ep {
+	if page["has_more"] != true || page["next_cursor"] == nil {
 		t.Fatalf("first page: %v", page)
 	}
-	if page = ok(200, "GET", "/v1/endpoints?limit=1&cursor="+ep, key, nil); page["next_cursor"] != nil {
-		t.Fatalf("last page: %v", page)
-	}
+	ok(200, "GET", "/v1/endpoints?limit=1&cursor="+page["next_cursor"].(string), key, nil)
 	ok(200, "GET", "/v1/endpoints/"+ep, key, nil)
 	ok(200, "PATCH", "/v1/endpoints/"+ep, key, map[string]any{
 		"name": "orders-v2", "headers": map[string]string{"Authorization": service.RedactedValue, "X-Team": "billing"},
-		"retry_policy": map[string]any{"retry_4xx": false}, "event_types": nil, "channels": []string{},
+		"retry_policy": map[string]any{"retry_4xx": false}, "event_types": nil, "channels": []string{}, "source_ids": []string{},
 	})
 	ok(200, "POST", "/v1/endpoints/"+ep+"/pause", key, nil)
 	ok(200, "POST", "/v1/endpoints/"+ep+"/resume", key, nil)
@@ -148,11 +181,12 @@ func TestOpenAPIContract(t *testing.T) {
 	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/endpoints/"+ep, otherKey, nil) // another tenant's
 	fail(reqInvalid, 404, kapsel.CodeNotFound, "PATCH", "/v1/endpoints/ep_nope", key, map[string]any{"name": "x"})
 	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/endpoints/ep_01M8KRGKE0VYVQGH2M6M1VXAAA/pause", key, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "source_ids": []string{"src_01M8KRGKE0VYVQGH2M6M1VXAAA"}})
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, "")
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "colour": "red"})
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "timeout_ms": 5})
 	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "event_types": []string{"invoice*"}})
-	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "ingest_verifier": map[string]any{"scheme": "github"}})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "ingest_verifier": map[string]any{"scheme": "github"}})
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "PATCH", "/v1/endpoints/"+ep, key, map[string]any{"signing_secret": "whsec_x"})
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/endpoints?limit=0", key, nil)
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/endpoints?limit=501", key, nil)
@@ -181,21 +215,23 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Fatalf("health of a disabled endpoint: %v", hl)
 	}
 
-	// Events and attempts: one delivered, one failed with a binary answer,
-	// one pending with a binary body.
-	delivered := f.event(kapsel.TenantID(tenantID), ep, `{"n":1}`)
+	// Events, deliveries and attempts: one delivered (ingested by the
+	// source), one failed with a binary answer, one pending with a binary
+	// body.
+	tid := kapsel.TenantID(tenantID)
+	delivered := f.insert(&kapsel.EventInsertParams{TenantID: tid, SourceID: kapsel.SourceID(src), Type: "push", Body: []byte(`{"n":1}`)})
 	f.attempt(200)
-	failed := f.event(kapsel.TenantID(tenantID), ep, `{"n":2}`)
+	failed := f.event(tid, ep, `{"n":2}`)
 	f.attempt(500)
-	pending := f.event(kapsel.TenantID(tenantID), ep, "\xff\xfe")
+	pending := f.event(tid, ep, "\xff\xfe")
 	ok(200, "GET", "/v1/events", key, nil)
 	ok(200, "GET", "/v1/events?limit=1", key, nil)
-	ok(200, "GET", fmt.Sprintf("/v1/events?endpoint_id=%s&status=failed&type=", ep), key, nil)
+	ok(200, "GET", fmt.Sprintf("/v1/events?source_id=%s&type=", src), key, nil)
 	ok(200, "GET", "/v1/events?cursor="+string(delivered), key, nil)
-	if ev := ok(200, "GET", "/v1/events/"+string(delivered)+"?include=body", key, nil); ev["body_encoding"] != "text" {
+	if ev := ok(200, "GET", "/v1/events/"+string(delivered)+"?include=body", key, nil); ev["body_encoding"] != "text" || ev["source_id"] != src {
 		t.Fatalf("event: %v", ev)
 	}
-	if ev := ok(200, "GET", "/v1/events/"+string(pending)+"?include=body", key, nil); ev["body_encoding"] != "base64" || ev["next_attempt_at"] == nil {
+	if ev := ok(200, "GET", "/v1/events/"+string(pending)+"?include=body", key, nil); ev["body_encoding"] != "base64" || ev["source_id"] != nil {
 		t.Fatalf("event: %v", ev)
 	}
 	ok(200, "GET", "/v1/events/"+string(failed), key, nil)
@@ -204,16 +240,41 @@ func TestOpenAPIContract(t *testing.T) {
 	if hl := ok(200, "GET", "/v1/endpoints/"+ep+"/health", key, nil); hl["success_rate"] == nil {
 		t.Fatalf("health with attempts: %v", hl)
 	}
+	dlvs := data(t, ok(200, "GET", "/v1/deliveries?event_id="+string(failed), key, nil))
+	if len(dlvs) != 1 {
+		t.Fatalf("deliveries of the failed event: %v", dlvs)
+	}
+	failedDlv := dlvs[0]["id"].(string)
+	ok(200, "GET", "/v1/deliveries", key, nil)
+	ok(200, "GET", fmt.Sprintf("/v1/deliveries?endpoint_id=%s&status=failed&limit=1", ep), key, nil)
+	ok(200, "GET", "/v1/deliveries?cursor="+failedDlv, key, nil)
+	ok(200, "GET", "/v1/deliveries/"+failedDlv, key, nil)
+	ok(200, "GET", "/v1/deliveries/"+failedDlv+"/attempts", key, nil)
+	ok(200, "GET", "/v1/deliveries/"+failedDlv+"/attempts?include=response_body&limit=1", key, nil)
+	ok(202, "POST", "/v1/deliveries/"+failedDlv+"/retry", key, nil)
 	ok(202, "POST", "/v1/events/"+string(delivered)+"/retry", key, nil)
 	ok(202, "POST", "/v1/endpoints/"+ep+"/replay", key, map[string]any{
 		"status": "failed", "since": now.Add(-time.Hour).Format(time.RFC3339), "until": nil,
 	})
+	ok(202, "POST", "/v1/endpoints/"+ep2+"/backfill", key, map[string]any{"since": now.Add(-time.Hour).Format(time.RFC3339), "until": nil})
+	if out := ok(202, "POST", "/v1/endpoints/"+ep2+"/backfill", key, nil); out["count"] != 0.0 || out["has_more"] != false {
+		t.Fatalf("a second backfill: %v", out)
+	}
 
-	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events/"+string(pending)+"/retry", key, nil)
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/deliveries/"+failedDlv+"/retry", key, nil) // pending now
+	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/deliveries/"+failedDlv, otherKey, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/deliveries/"+failedDlv+"/attempts", otherKey, nil)
+	fail(reqInvalid, 404, kapsel.CodeNotFound, "GET", "/v1/deliveries/dlv_nope", key, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/deliveries/dlv_01M8KRGKE0VYVQGH2M6M1VXAAA/retry", key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/deliveries?status=lost", key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/deliveries?endpoint_id=ep_bad", key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/deliveries?cursor="+string(pending), key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/deliveries/"+failedDlv+"/attempts?include=body", key, nil)
 	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/events/"+string(pending), otherKey, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/events/"+string(pending)+"/retry", otherKey, nil)
 	fail(reqInvalid, 404, kapsel.CodeNotFound, "GET", "/v1/events/evt_nope/attempts", key, nil)
-	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/events?endpoint_id=ep_01M8KRGKE0VYVQGH2M6M1VXAAA", key, nil)
-	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events?status=lost", key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events?source_id=src_bad", key, nil)
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events?endpoint_id="+ep, key, nil) // 0.1's filter, refused by the handler
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events?type="+strings.Repeat("t", 256), key, nil)
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events/"+string(pending)+"?include=headers", key, nil)
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/events/"+string(pending)+"/attempts?include=body", key, nil)
@@ -221,10 +282,19 @@ func TestOpenAPIContract(t *testing.T) {
 	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints/"+ep+"/replay", key, map[string]any{
 		"status": "failed", "since": now.Format(time.RFC3339), "until": now.Add(-time.Hour).Format(time.RFC3339),
 	})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints/"+ep+"/backfill", key, map[string]any{
+		"since": now.Format(time.RFC3339), "until": now.Add(-time.Hour).Format(time.RFC3339),
+	})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints/"+ep+"/backfill", key, map[string]any{"status": "failed"})
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/endpoints/"+ep+"/backfill", otherKey, nil)
+	// Sends need a running ingester: before Start, 503 E3003.
+	fail(reqValid, 503, kapsel.CodeShuttingDown, "POST", "/v1/events", key, map[string]any{"payload": 1})
 
 	ok(204, "DELETE", "/v1/endpoints/"+ep2, key, nil)
 	fail(reqValid, 404, kapsel.CodeNotFound, "DELETE", "/v1/endpoints/"+ep2, key, nil)
 	fail(reqValid, 404, kapsel.CodeNotFound, "GET", "/v1/endpoints/"+ep2+"/health", key, nil)
+	ok(204, "DELETE", "/v1/sources/"+src2, key, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "DELETE", "/v1/sources/"+src2, key, nil)
 
 	// The store failing: 503 with Retry-After, then 500.
 	fs := &flakyStore{Store: f.store, err: fmt.Errorf("dial: %w", kapsel.ErrUnavailable)}
@@ -233,19 +303,92 @@ func TestOpenAPIContract(t *testing.T) {
 	fs.err = fmt.Errorf("boom")
 	fail(reqValid, 500, kapsel.CodeInternal, "GET", "/v1/endpoints", key, nil)
 
+	// Sends, on a running service whose endpoints are paused (nothing is
+	// delivered).
+	sendContract(t, c)
+
 	c.requireCovered("/v1/")
 	c.requireStatuses("POST /v1/tenants", 201, 400, 401, 413)
-	c.requireStatuses("POST /v1/endpoints", 201, 400, 401, 422)
+	c.requireStatuses("POST /v1/sources", 201, 400)
+	c.requireStatuses("POST /v1/endpoints", 201, 400, 401, 404, 422)
 	c.requireStatuses("PATCH /v1/endpoints/{id}", 200, 400, 404, 413, 422)
 	c.requireStatuses("GET /v1/endpoints", 200, 400, 401, 500, 503)
+	c.requireStatuses("POST /v1/events", 200, 202, 400, 404, 422, 429, 503)
 }
 
-// TestOpenAPIIngestContract drives POST /ingest/{endpoint_id} of a running
+// sendContract drives POST /v1/events of a running service through its
+// answers, validating each against openapi.yaml.
+func sendContract(t *testing.T, c *contract) {
+	t.Helper()
+	svc, err := service.New(memstore.New(), &service.Config{AdminToken: adminToken, MaxBodyBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	h := svc.Handler()
+	call := func(want reqWant, status int, method, path, token string, body any) map[string]any {
+		t.Helper()
+		return answer(t, c.call(h, want, method, path, token, body), status)
+	}
+	fail := func(want reqWant, status int, code kapsel.Code, method, path, token string, body any) {
+		t.Helper()
+		requireProblem(t, c.call(h, want, method, path, token, body), status, code)
+	}
+	key := call(reqValid, 201, "POST", "/v1/tenants", adminToken, map[string]any{"name": "acme"})["api_key"].(string)
+	slowKey := call(reqValid, 201, "POST", "/v1/tenants", adminToken, map[string]any{"name": "slow", "rate_limit": 0.0001, "rate_burst": 1})["api_key"].(string)
+	otherEP := call(reqValid, 201, "POST", "/v1/endpoints", slowKey, map[string]any{"url": "https://example.com/"})["id"].(string)
+	call(reqValid, 200, "POST", "/v1/endpoints/"+otherEP+"/pause", slowKey, nil)
+	var eps []string
+	for _, types := range [][]string{{"invoice.*"}, {"user.*"}} {
+		id := call(reqValid, 201, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/", "event_types": types})["id"].(string)
+		call(reqValid, 200, "POST", "/v1/endpoints/"+id+"/pause", key, nil)
+		eps = append(eps, id)
+	}
+
+	sent := call(reqValid, 202, "POST", "/v1/events", key, map[string]any{
+		"type": "invoice.paid", "channels": []string{"org_42"}, "payload": map[string]any{"n": 1}, "idempotency_key": "inv-1",
+	})
+	if sent["deliveries"] != 1.0 || sent["duplicate"] != false {
+		t.Fatalf("send: %v", sent)
+	}
+	if again := call(reqValid, 200, "POST", "/v1/events", key, map[string]any{
+		"type": "invoice.paid", "channels": []string{"org_42"}, "payload": map[string]any{"n": 1}, "idempotency_key": "inv-1",
+	}); again["id"] != sent["id"] || again["duplicate"] != true || again["deliveries"] != 0.0 {
+		t.Fatalf("repeated send: %v", again)
+	}
+	if named := call(reqValid, 202, "POST", "/v1/events", key, map[string]any{
+		"body": "/wA=", "content_type": "application/octet-stream", "endpoint_ids": eps,
+	}); named["deliveries"] != 2.0 {
+		t.Fatalf("send to named endpoints: %v", named)
+	}
+	if ev := call(reqValid, 200, "GET", "/v1/events/"+sent["id"].(string)+"?include=body", key, nil); ev["body"] != `{"n":1}` {
+		t.Fatalf("the sent event: %v", ev)
+	}
+
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events", key, map[string]any{"type": "x"})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events", key, map[string]any{"payload": 1, "body": "MQ=="})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events", key, map[string]any{"payload": 1, "endpoint_ids": []string{}})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events", key, map[string]any{"body": "not base64!"})
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/events", key, map[string]any{"payload": 1, "type": "a\tb"})
+	fail(reqValid, 400, kapsel.CodeBadIdempotencyKey, "POST", "/v1/events", key, map[string]any{"payload": 1, "idempotency_key": "é"})
+	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/events", key, map[string]any{"payload": 1, "endpoint_ids": []string{otherEP}})
+	fail(reqValid, 413, kapsel.CodeBodyTooLarge, "POST", "/v1/events", key, map[string]any{"payload": strings.Repeat("x", 2048)})
+	fail(reqValid, 422, kapsel.CodeIdempotencyReused, "POST", "/v1/events", key, map[string]any{"payload": 2, "idempotency_key": "inv-1"})
+	fail(reqInvalid, 401, kapsel.CodeUnauthenticated, "POST", "/v1/events", "", map[string]any{"payload": 1})
+	call(reqValid, 202, "POST", "/v1/events", slowKey, map[string]any{"payload": 1})
+	fail(reqValid, 429, kapsel.CodeRateLimited, "POST", "/v1/events", slowKey, map[string]any{"payload": 2})
+}
+
+// TestOpenAPIIngestContract drives POST /ingest/{source_id} of a running
 // service through its answers, validating each against openapi.yaml.
 func TestOpenAPIIngestContract(t *testing.T) {
 	t.Parallel()
 	c := newContract(t)
-	svc, err := service.New(memstore.New(), &service.Config{AdminToken: adminToken, MaxBodyBytes: 1024})
+	svc, err := service.New(memstore.New(), &service.Config{AdminToken: adminToken, MaxBodyBytes: 1024,
+		Ingest: ingest.Config{SourceCacheTTL: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,18 +403,21 @@ func TestOpenAPIIngestContract(t *testing.T) {
 	}
 	key := call(reqValid, 201, "POST", "/v1/tenants", adminToken, map[string]any{"name": "acme"})["api_key"].(string)
 	slowKey := call(reqValid, 201, "POST", "/v1/tenants", adminToken, map[string]any{"name": "slow", "rate_limit": 0.0001, "rate_burst": 1})["api_key"].(string)
-	// Paused: the events wait, so nothing is delivered during the test.
-	endpoint := func(key string) string {
-		id := call(reqValid, 201, "POST", "/v1/endpoints", key, map[string]any{
-			"url": "https://example.com/", "ingest_verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s3cret"}},
+	// Two endpoints per tenant, paused: the deliveries wait, so nothing is
+	// delivered during the test.
+	source := func(key string) string {
+		for range 2 {
+			id := call(reqValid, 201, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/"})["id"].(string)
+			call(reqValid, 200, "POST", "/v1/endpoints/"+id+"/pause", key, nil)
+		}
+		return call(reqValid, 201, "POST", "/v1/sources", key, map[string]any{
+			"verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s3cret"}},
 		})["id"].(string)
-		call(reqValid, 200, "POST", "/v1/endpoints/"+id+"/pause", key, nil)
-		return id
 	}
-	ep, slowEP := endpoint(key), endpoint(slowKey)
+	src, slowSrc := source(key), source(slowKey)
 
-	ingestReq := func(ep, body, idemKey string, sign bool) *http.Request {
-		req := httptest.NewRequest("POST", "/ingest/"+ep, strings.NewReader(body))
+	ingestReq := func(src, body, idemKey string, sign bool) *http.Request {
+		req := httptest.NewRequest("POST", "/ingest/"+src, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if idemKey != "" {
 			req.Header.Set("Idempotency-Key", idemKey)
@@ -291,30 +437,37 @@ func TestOpenAPIIngestContract(t *testing.T) {
 		}
 		return rec
 	}
-	first := send(reqValid, ingestReq(ep, `{"n":1}`, "k1", true), http.StatusAccepted)
+	first := send(reqValid, ingestReq(src, `{"n":1}`, "k1", true), http.StatusAccepted)
 	var res ingest.Response
-	if err := json.Unmarshal(first.Body.Bytes(), &res); err != nil || res.Duplicate {
+	if err := json.Unmarshal(first.Body.Bytes(), &res); err != nil || res.Duplicate || res.Deliveries != 2 {
 		t.Fatalf("ingest: %v %s", err, first.Body)
 	}
-	if again := send(reqValid, ingestReq(ep, `{"n":1}`, "k1", true), http.StatusOK); again.Header().Get("Idempotent-Replayed") != "true" {
+	if again := send(reqValid, ingestReq(src, `{"n":1}`, "k1", true), http.StatusOK); again.Header().Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("duplicate: %v", again.Header())
 	}
-	requireProblem(t, send(reqValid, ingestReq(ep, `{"n":2}`, "k1", true), 422), 422, kapsel.CodeIdempotencyReused)
-	requireProblem(t, send(reqValid, ingestReq(ep, `{"n":3}`, "", false), 401), 401, kapsel.CodeSignature)
-	requireProblem(t, send(reqValid, ingestReq("ep_01M8KRGKE0VYVQGH2M6M1VXAAA", `{}`, "", true), 404), 404, kapsel.CodeUnknownEndpoint)
-	requireProblem(t, send(reqValid, ingestReq(ep, `{"n":4}`, strings.Repeat("k", 300), true), 400), 400, kapsel.CodeBadIdempotencyKey)
+	requireProblem(t, send(reqValid, ingestReq(src, `{"n":2}`, "k1", true), 422), 422, kapsel.CodeIdempotencyReused)
+	requireProblem(t, send(reqValid, ingestReq(src, `{"n":3}`, "", false), 401), 401, kapsel.CodeSignature)
+	requireProblem(t, send(reqValid, ingestReq("src_01M8KRGKE0VYVQGH2M6M1VXAAA", `{}`, "", true), 404), 404, kapsel.CodeUnknownSource)
+	requireProblem(t, send(reqValid, ingestReq(src, `{"n":4}`, strings.Repeat("k", 300), true), 400), 400, kapsel.CodeBadIdempotencyKey)
 	big := `{"pad":"` + strings.Repeat("x", 2048) + `"}`
-	requireProblem(t, send(reqValid, ingestReq(ep, big, "", true), 413), 413, kapsel.CodeBodyTooLarge)
-	send(reqValid, ingestReq(slowEP, `{"n":1}`, "", true), http.StatusAccepted)
-	limited := send(reqValid, ingestReq(slowEP, `{"n":2}`, "", true), http.StatusTooManyRequests)
+	requireProblem(t, send(reqValid, ingestReq(src, big, "", true), 413), 413, kapsel.CodeBodyTooLarge)
+	send(reqValid, ingestReq(slowSrc, `{"n":1}`, "", true), http.StatusAccepted)
+	limited := send(reqValid, ingestReq(slowSrc, `{"n":2}`, "", true), http.StatusTooManyRequests)
 	requireProblem(t, limited, 429, kapsel.CodeRateLimited)
+	// A paused source: 503 with Retry-After.
+	call(reqValid, 200, "POST", "/v1/sources/"+src+"/pause", key, nil)
+	paused := send(reqValid, ingestReq(src, `{"n":5}`, "", true), http.StatusServiceUnavailable)
+	requireProblem(t, paused, 503, kapsel.CodeStorageUnavailable)
+	if paused.Header().Get("Retry-After") == "" {
+		t.Fatalf("a paused source answered without Retry-After: %v", paused.Header())
+	}
 
 	// The ingested event as the management API shows it.
 	ev := call(reqValid, 200, "GET", "/v1/events/"+string(res.ID)+"?include=body", key, nil)
-	if ev["idempotency_key"] != "k1" {
+	if ev["idempotency_key"] != "k1" || ev["source_id"] != src {
 		t.Fatalf("event: %v", ev)
 	}
-	c.requireStatuses("POST /ingest/{endpoint_id}", 200, 202, 400, 401, 404, 413, 422, 429)
+	c.requireStatuses("POST /ingest/{source_id}", 200, 202, 400, 401, 404, 413, 422, 429, 503)
 }
 
 // TestOpenAPIDescribesEveryRoute: every route of the management mux and

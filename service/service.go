@@ -11,7 +11,7 @@
 //	// …
 //	if err := k.Start(ctx); err != nil { … }
 //	defer k.Stop(ctx)
-//	mux.Handle("/", k.Handler()) // POST /ingest/{id} and /v1/…
+//	mux.Handle("/", k.Handler()) // POST /ingest/{source_id} and /v1/…
 //
 // Every operation validates its input with the same rules the management
 // API and delivery apply, and returns errors that carry a documented
@@ -77,7 +77,7 @@ type Config struct {
 	AllowedCIDRs []netip.Prefix
 	// Verifiers are the ingest signature schemes. Defaults to the built-in
 	// ones ([verify.NewRegistry]); register custom schemes on a registry and
-	// set it here, and endpoints may use them.
+	// set it here, and sources may use them.
 	Verifiers *verify.Registry
 	// Workers is the number of concurrent delivery attempts. Defaults to
 	// delivery.DefaultWorkers.
@@ -128,6 +128,7 @@ type Service struct {
 	handler    http.Handler
 	adminToken bearer.Secret // Config.AdminToken, hashed once
 	maxBody    int64         // the ingester's MaxBodyBytes, which sends follow too
+	backfill   backfillBounds
 
 	// life is new, running or stopped: Start and Stop run once, a second
 	// Stop waits for the first one's result.
@@ -154,7 +155,7 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 	if cfg.Verifiers == nil {
 		cfg.Verifiers = verify.NewRegistry()
 	}
-	s := &Service{store: store, cfg: cfg, log: cfg.Logger}
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, backfill: backfillBounds{backfillRound, MaxBackfillEvents}}
 
 	var err error
 	bc := cfg.Breaker
@@ -202,8 +203,9 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 	return s, nil
 }
 
-// Start starts delivery, then ingest: from its return on, ingested events
-// are committed and delivered. ctx bounds only the start-up. Start after
+// Start starts delivery, then ingest: from its return on, ingested and
+// sent events are committed with their deliveries, which are delivered.
+// ctx bounds only the start-up. Start after
 // Start or Stop returns an error.
 func (s *Service) Start(ctx context.Context) error {
 	err := s.life.Start(func() error {
@@ -244,14 +246,14 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // Handler serves everything an application exposes of Kapsel: ingest
-// (POST /ingest/{id}) and the management API (/v1/…), and answers any other
+// (POST /ingest/{source_id}) and the management API (/v1/…), and answers any other
 // path with a problem+json 404 E1011. Mount it at the root of a mux that
 // Kapsel owns; on a mux with routes of the application's own, mount
 // [Service.IngestHandler] at "/ingest/" and [Service.ManagementHandler] at
 // "/v1/" instead, so that the application keeps its own 404s.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// IngestHandler serves POST /ingest/{id}; mount it at "/ingest/".
+// IngestHandler serves POST /ingest/{source_id}; mount it at "/ingest/".
 func (s *Service) IngestHandler() http.Handler { return s.ingester.Handler() }
 
 // ManagementHandler serves the management API under /v1/; mount it at

@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -67,7 +68,8 @@ func (e *env) tenant() *kapsel.Tenant {
 	return ten
 }
 
-// endpoint creates an endpoint with no verifier delivering to url.
+// endpoint creates an endpoint delivering to url, subscribed to every
+// event of the tenant.
 func (e *env) endpoint(ten *kapsel.Tenant, url string) *kapsel.Endpoint {
 	e.t.Helper()
 	ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{Name: "dest", URL: url})
@@ -75,6 +77,16 @@ func (e *env) endpoint(ten *kapsel.Tenant, url string) *kapsel.Endpoint {
 		e.t.Fatalf("CreateEndpoint: %v", err)
 	}
 	return ep
+}
+
+// source creates a source with no verifier.
+func (e *env) source(ten *kapsel.Tenant) *kapsel.Source {
+	e.t.Helper()
+	src, err := e.svc.CreateSource(e.ctx, ten.ID, service.SourceCreate{Name: "provider"})
+	if err != nil {
+		e.t.Fatalf("CreateSource: %v", err)
+	}
+	return src
 }
 
 // post sends body to path on the service's handler and returns the status
@@ -128,7 +140,7 @@ func TestLifecycle(t *testing.T) {
 	// would not be delivered.
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/ingest/ep_01J0000000000000000000000", "text/plain", nil)
+	resp, err := http.Post(srv.URL+"/ingest/src_01J0000000000000000000000", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +176,39 @@ func TestStopBeforeStartIsSafe(t *testing.T) {
 	}
 }
 
-func TestHandlerIngestsAndDelivers(t *testing.T) {
+func TestHandlerIngestsAndFansOut(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, service.Config{})
+	ten := e.tenant()
+	src := e.source(ten)
 	dest := kapseltest.NewDestination(t)
-	ep := e.endpoint(e.tenant(), dest.URL+"/hook")
+	a := e.endpoint(ten, dest.URL+"/a")
+	b := e.endpoint(ten, dest.URL+"/b")
 
-	status, answer := e.post("/ingest/"+string(ep.ID), []byte(`{"hello":"world"}`))
+	status, answer := e.post(service.IngestURL(src.ID), []byte(`{"hello":"world"}`))
 	if status != http.StatusAccepted {
 		t.Fatalf("ingest answered %d %s, want 202", status, answer)
 	}
-	reqs := dest.WaitForRequests(t, 1, 10*time.Second)
-	if got := string(reqs[0].Body); got != `{"hello":"world"}` {
-		t.Fatalf("destination received %q", got)
+	var res struct {
+		ID         kapsel.EventID `json:"id"`
+		Deliveries int            `json:"deliveries"`
+	}
+	if err := json.Unmarshal(answer, &res); err != nil || res.Deliveries != 2 {
+		t.Fatalf("ingest answer %s: want 2 deliveries (%v)", answer, err)
+	}
+	for _, ep := range []*kapsel.Endpoint{a, b} {
+		kapseltest.RequireDelivered(t, e.store, res.ID, ep.ID, 10*time.Second)
+	}
+	reqs := dest.WaitForRequests(t, 2, 10*time.Second)
+	paths := map[string]bool{}
+	for _, r := range reqs {
+		if got := string(r.Body); got != `{"hello":"world"}` || r.Header.Get("webhook-id") != string(res.ID) {
+			t.Fatalf("destination received %q with webhook-id %q", got, r.Header.Get("webhook-id"))
+		}
+		paths[r.Path] = true
+	}
+	if !paths["/a"] || !paths["/b"] {
+		t.Fatalf("deliveries went to %v, want /a and /b", paths)
 	}
 	// Unknown routes answer problem+json 404 from the one handler.
 	if status, _ := e.post("/nowhere", nil); status != http.StatusNotFound {
@@ -203,7 +235,7 @@ func TestSeparateHandlersServeTheirRoutes(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /v1/tenants on the management handler answered %d, want 201", resp.StatusCode)
 	}
-	resp, err = http.Post(srv.URL+"/ingest/ep_nope", "text/plain", nil)
+	resp, err = http.Post(srv.URL+"/ingest/src_nope", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package service_test
 
 import (
-	"context"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,7 +20,7 @@ func TestEndpointSubscription(t *testing.T) {
 	e := newEnv(t, service.Config{})
 	dest := kapseltest.NewDestination(t)
 	ten := e.tenant()
-	src := kapsel.NewSourceID()
+	src := e.source(ten).ID
 	ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{
 		URL: dest.URL, EventTypes: []string{"invoice.*", "customer.created"}, SourceIDs: []kapsel.SourceID{src},
 		Channels: []string{"eu"},
@@ -90,36 +88,40 @@ func TestEndpointSubscription(t *testing.T) {
 	}
 }
 
-// TestSendChannels: a send's channels are stored with the event; bad ones
-// are refused with E1009 before anything is stored; and, until fan-out
-// lands, the event still goes to the endpoint it names, whatever its
-// filter.
+// TestSendChannels: a send's channels are stored with the event and
+// decide, with its type, which endpoints receive it; bad ones are refused
+// with E1009 before anything is stored.
 func TestSendChannels(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, service.Config{})
 	dest := kapseltest.NewDestination(t)
 	ten := e.tenant()
-	ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, service.EndpointCreate{
-		URL: dest.URL, EventTypes: []string{"customer.*"}, Channels: []string{"us"},
-	})
-	if err != nil {
-		t.Fatalf("CreateEndpoint: %v", err)
+	create := func(path string, in service.EndpointCreate) *kapsel.Endpoint {
+		t.Helper()
+		in.URL = dest.URL + path
+		ep, _, err := e.svc.CreateEndpoint(e.ctx, ten.ID, in)
+		if err != nil {
+			t.Fatalf("CreateEndpoint: %v", err)
+		}
+		return ep
 	}
-	res, err := e.svc.Send(e.ctx, ten.ID, service.Send{
-		EndpointID: ep.ID, Type: "invoice.paid", Channels: []string{"eu", "org_1"}, Body: []byte(`{"n":1}`),
-	})
-	if err != nil || !slices.Equal(res.Event.Channels, []string{"eu", "org_1"}) {
-		t.Fatalf("Send = %+v, %v; want an event on eu and org_1", res, err)
+	us := create("/us", service.EndpointCreate{EventTypes: []string{"invoice.*"}, Channels: []string{"us"}})
+	eu := create("/eu", service.EndpointCreate{EventTypes: []string{"invoice.*"}, Channels: []string{"eu", "apac"}})
+	anyEP := create("/any", service.EndpointCreate{})
+	res, err := e.svc.Send(e.ctx, ten.ID, service.Send{Type: "invoice.paid", Channels: []string{"eu", "org_1"}, Body: []byte(`{"n":1}`)})
+	if err != nil || !slices.Equal(res.Event.Channels, []string{"eu", "org_1"}) || res.Deliveries != 2 {
+		t.Fatalf("Send = %+v, %v; want an event on eu and org_1 with 2 deliveries", res, err)
 	}
 	got, err := e.svc.GetEvent(e.ctx, ten.ID, res.Event.ID, false)
 	if err != nil || !slices.Equal(got.Channels, []string{"eu", "org_1"}) {
 		t.Fatalf("GetEvent = %+v, %v", got, err)
 	}
-	if ep.Receives(kapsel.EventRouting{TenantID: ten.ID, Type: got.Type, Channels: got.Channels}) {
-		t.Fatal("the endpoint's filter matches the event; the test wants one it does not match")
+	for _, ep := range []*kapsel.Endpoint{eu, anyEP} {
+		kapseltest.RequireDelivered(t, e.store, res.Event.ID, ep.ID, 10*time.Second)
 	}
-	// Delivered all the same: the filter decides nothing yet.
-	dest.WaitForRequests(t, 1, 10*time.Second)
+	if ds, err := e.svc.ListDeliveries(e.ctx, ten.ID, service.DeliveryFilter{EndpointID: us.ID}); err != nil || len(ds.Data) != 0 {
+		t.Fatalf("deliveries to the endpoint on another channel = %+v, %v; want none", ds, err)
+	}
 
 	eleven := make([]string, kapsel.MaxEventChannels+1)
 	for i := range eleven {
@@ -134,12 +136,15 @@ func TestSendChannels(t *testing.T) {
 		"too long a channel":  {strings.Repeat("c", kapsel.MaxChannelLen+1)},
 		"more than the limit": eleven,
 	} {
-		_, err := e.svc.Send(e.ctx, ten.ID, service.Send{EndpointID: ep.ID, Channels: ch, Body: []byte(`{}`), IdempotencyKey: "k-" + name[:3]})
+		_, err := e.svc.Send(e.ctx, ten.ID, service.Send{Channels: ch, Body: []byte(`{}`), IdempotencyKey: "k-" + name[:3]})
 		requireCode(t, err, kapsel.CodeMalformedRequest, "Send with "+name)
 	}
 	all, err := e.svc.ListEvents(e.ctx, ten.ID, service.EventFilter{})
 	if err != nil || len(all.Data) != 1 {
 		t.Fatalf("ListEvents: %d events, %v; want only the first (refused sends store nothing)", len(all.Data), err)
+	}
+	if n := dest.Count(); n != 2 {
+		t.Fatalf("the destination received %d requests, want 2", n)
 	}
 }
 
@@ -150,7 +155,7 @@ func TestEndpointSubscriptionJSON(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	_, key := f.tenant("acme")
-	src := string(kapsel.NewSourceID())
+	src := f.source(key, nil)["id"].(string)
 
 	plain := f.endpoint(key, nil)
 	for _, field := range []string{"event_types", "source_ids", "channels"} {
@@ -232,18 +237,9 @@ func TestEventChannelsJSON(t *testing.T) {
 // eventOn stores an event on the channels for the endpoint directly.
 func (f *fixture) eventOn(tenant kapsel.TenantID, endpoint, body string, channels ...string) kapsel.EventID {
 	f.t.Helper()
-	sum := sha256.Sum256([]byte(body))
-	res, err := f.store.EventInsertMany(context.Background(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{
-			TenantID: tenant, EndpointID: kapsel.EndpointID(endpoint), Channels: channels, Body: []byte(body),
-			ContentType: "application/json", BodyHash: sum[:],
-		}},
-		Now: f.clock.Now(),
+	return f.insert(&kapsel.EventInsertParams{
+		TenantID: tenant, EndpointIDs: []kapsel.EndpointID{kapsel.EndpointID(endpoint)}, Channels: channels, Body: []byte(body),
 	})
-	if err != nil || res[0].Err != nil {
-		f.t.Fatalf("inserting event: %v %v", err, res)
-	}
-	return res[0].Event.ID
 }
 
 // requireList requires out[field] to be a JSON array of exactly want (an

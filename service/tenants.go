@@ -16,7 +16,7 @@ import (
 // recognise (secret scanners) and never confused with the admin token.
 const APIKeyPrefix = "kap_"
 
-// MaxNameLength is the longest tenant or endpoint name, in bytes.
+// MaxNameLength is the longest tenant, source or endpoint name, in bytes.
 const MaxNameLength = 255
 
 // apiKeyBytes is the entropy of an API key: 256 bits.

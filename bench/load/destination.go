@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +15,10 @@ import (
 )
 
 // Destination is the local receiver of deliveries, on 127.0.0.1. POSTs to
-// /ok are answered 204 and counted per request number (read from the body)
-// and per webhook-id; POSTs to /fail are answered 500 and only counted.
+// /ok, or /ok/{k} for the endpoint k of a fan-out (0 ≤ k < fanout; /ok is
+// endpoint 0), are answered 204 and counted per request number (read from
+// the body) and endpoint, and per webhook-id and endpoint; POSTs to /fail
+// are answered 500 and only counted.
 type Destination struct {
 	URL string // http://127.0.0.1:port, without a path
 
@@ -25,24 +28,36 @@ type Destination struct {
 	Failed atomic.Int64
 	// Foreign counts 2xx deliveries whose body was not the generator's.
 	Foreign atomic.Int64
-	// DuplicateIDs counts deliveries whose webhook-id had been seen.
+	// DuplicateIDs counts deliveries whose webhook-id had been seen at the
+	// same endpoint (every endpoint of a fan-out gets the event's id).
 	DuplicateIDs atomic.Int64
 	// SendLatency is body timestamp (sent, or due) → received.
 	SendLatency *stats.Histogram
 
-	first  []atomic.Int64 // first receipt per request number, unix ns
-	copies []atomic.Int32 // receipts per request number
+	fanout int
+	first  []atomic.Int64 // first receipt per request number × fanout + endpoint, unix ns
+	copies []atomic.Int32 // receipts per request number × fanout + endpoint
 
 	idMu sync.Mutex
-	ids  map[string]struct{}
+	ids  map[idAt]struct{}
 
 	srv  *http.Server
 	bufs sync.Pool
 }
 
+// idAt is a webhook-id received by one endpoint.
+type idAt struct {
+	id       string
+	endpoint int
+}
+
 // NewDestination listens on 127.0.0.1:0 and serves until Close. capacity
-// bounds the request numbers it records.
-func NewDestination(capacity int) (*Destination, error) {
+// bounds the request numbers it records, fanout (at least 1) the
+// endpoints each request is delivered to.
+func NewDestination(capacity, fanout int) (*Destination, error) {
+	if capacity < 0 || fanout < 1 || capacity > (1<<31-1)/fanout {
+		return nil, errors.New("load: destination capacity × fanout out of range")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -50,13 +65,24 @@ func NewDestination(capacity int) (*Destination, error) {
 	d := &Destination{
 		URL:         "http://" + ln.Addr().String(),
 		SendLatency: stats.New(),
-		first:       make([]atomic.Int64, capacity),
-		copies:      make([]atomic.Int32, capacity),
-		ids:         make(map[string]struct{}, capacity),
+		fanout:      fanout,
+		first:       make([]atomic.Int64, capacity*fanout),
+		copies:      make([]atomic.Int32, capacity*fanout),
+		ids:         make(map[idAt]struct{}, capacity*fanout),
 		bufs:        sync.Pool{New: func() any { b := make([]byte, 0, 2*BodySize); return &b }},
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /ok", d.ok)
+	mux.HandleFunc("POST /ok", func(w http.ResponseWriter, r *http.Request) { d.ok(w, r, 0) })
+	mux.HandleFunc("POST /ok/{k}", func(w http.ResponseWriter, r *http.Request) {
+		k, err := strconv.Atoi(r.PathValue("k"))
+		if err != nil || k < 0 || k >= d.fanout {
+			_, _ = io.Copy(io.Discard, r.Body)
+			d.Foreign.Add(1)
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		d.ok(w, r, k)
+	})
 	mux.HandleFunc("POST /fail", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		d.Failed.Add(1)
@@ -67,7 +93,8 @@ func NewDestination(capacity int) (*Destination, error) {
 	return d, nil
 }
 
-func (d *Destination) ok(w http.ResponseWriter, r *http.Request) {
+// ok records a delivery to endpoint k.
+func (d *Destination) ok(w http.ResponseWriter, r *http.Request, k int) {
 	now := time.Now().UnixNano()
 	bp := d.bufs.Get().(*[]byte)
 	defer d.bufs.Put(bp)
@@ -78,10 +105,11 @@ func (d *Destination) ok(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := r.Header.Get("webhook-id"); id != "" {
+		key := idAt{id, k}
 		d.idMu.Lock()
-		_, seen := d.ids[id]
+		_, seen := d.ids[key]
 		if !seen {
-			d.ids[id] = struct{}{}
+			d.ids[key] = struct{}{}
 		}
 		d.idMu.Unlock()
 		if seen {
@@ -90,10 +118,10 @@ func (d *Destination) ok(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Delivered.Add(1)
 	seq, ts, ok := ParseBody(buf)
-	if !ok || seq >= uint64(len(d.first)) {
+	if !ok || seq >= uint64(len(d.first)/d.fanout) {
 		d.Foreign.Add(1)
-	} else if d.copies[seq].Add(1) == 1 {
-		d.first[seq].Store(now)
+	} else if i := int(seq)*d.fanout + k; d.copies[i].Add(1) == 1 {
+		d.first[i].Store(now)
 		d.SendLatency.RecordDuration(time.Duration(now - ts))
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -116,11 +144,15 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	return b, errors.New("body too long")
 }
 
-// FirstAt returns when request n was first received (unix ns), 0 if never.
-func (d *Destination) FirstAt(n int) int64 { return d.first[n].Load() }
+// Fanout returns the number of endpoints each request is delivered to.
+func (d *Destination) Fanout() int { return d.fanout }
 
-// Copies returns how many times request n was received.
-func (d *Destination) Copies(n int) int32 { return d.copies[n].Load() }
+// FirstAt returns when request n was first received by endpoint k (unix
+// ns), 0 if never.
+func (d *Destination) FirstAt(n, k int) int64 { return d.first[n*d.fanout+k].Load() }
+
+// Copies returns how many times endpoint k received request n.
+func (d *Destination) Copies(n, k int) int32 { return d.copies[n*d.fanout+k].Load() }
 
 // Close stops the server.
 func (d *Destination) Close() error {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,7 +80,7 @@ func TestReadResponseBounded(t *testing.T) {
 func TestGeneratorToDestination(t *testing.T) {
 	t.Parallel()
 	const n = 500
-	dest, err := NewDestination(n)
+	dest, err := NewDestination(n, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +108,8 @@ func TestGeneratorToDestination(t *testing.T) {
 		t.Fatalf("acked %d, failed %d (%s); want %d, 0", got, run.Failed.Load(), run.FirstError(), n)
 	}
 	for i := range n {
-		if dest.Copies(i) != 1 || run.AckAt[i].Load() == 0 {
-			t.Fatalf("request %d: %d copies received, acked at %d", i, dest.Copies(i), run.AckAt[i].Load())
+		if dest.Copies(i, 0) != 1 || run.AckAt[i].Load() == 0 {
+			t.Fatalf("request %d: %d copies received, acked at %d", i, dest.Copies(i, 0), run.AckAt[i].Load())
 		}
 	}
 	if f := dest.Foreign.Load(); f != 0 {
@@ -138,5 +139,51 @@ func TestOpenLoop(t *testing.T) {
 	}
 	if last := (n - 1) * time.Second / rate; run.End.Sub(run.Start) < last {
 		t.Fatalf("the run took %v, before its last request fell due at %v", run.End.Sub(run.Start), last)
+	}
+}
+
+// TestDestinationFanout: a fan-out's endpoints are told apart by path, so
+// one request delivered to each of them is one copy per endpoint, not a
+// duplicate, and the same webhook-id at two endpoints is no duplicate id;
+// a second copy at one endpoint is.
+func TestDestinationFanout(t *testing.T) {
+	t.Parallel()
+	dest, err := NewDestination(4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dest.Close() })
+	body := NewBody()
+	SetBody(body, 2, time.Now().UnixNano())
+	post := func(path, id string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", dest.URL+path, bytes.NewReader(body))
+		req.Header.Set("webhook-id", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, p := range []string{"/ok", "/ok/1", "/ok/2", "/ok/2"} {
+		if st := post(p, "evt_1"); st != http.StatusNoContent {
+			t.Fatalf("POST %s: %d", p, st)
+		}
+	}
+	if st := post("/ok/3", "evt_1"); st != http.StatusNotFound {
+		t.Fatalf("POST /ok/3 of a fan-out of 3: %d, want 404", st)
+	}
+	for k, want := range []int32{1, 1, 2} {
+		if got := dest.Copies(2, k); got != want || dest.FirstAt(2, k) == 0 {
+			t.Fatalf("request 2 at endpoint %d: %d copies, want %d", k, got, want)
+		}
+	}
+	if dest.Copies(1, 0) != 0 || dest.DuplicateIDs.Load() != 1 || dest.Foreign.Load() != 1 || dest.Delivered.Load() != 4 {
+		t.Fatalf("copies of request 1 %d, duplicate ids %d, foreign %d, delivered %d; want 0, 1, 1, 4",
+			dest.Copies(1, 0), dest.DuplicateIDs.Load(), dest.Foreign.Load(), dest.Delivered.Load())
+	}
+	if _, err := NewDestination(1<<30, 8); err == nil {
+		t.Fatal("a destination of 2^33 slots was made")
 	}
 }

@@ -17,10 +17,15 @@ type API struct {
 	client     http.Client
 }
 
-// Endpoint is an endpoint the run created.
-type Endpoint struct {
+// Source is a source the run created: where the load is sent.
+type Source struct {
 	ID         string `json:"id"`
 	IngestPath string `json:"ingest_url"`
+}
+
+// Endpoint is an endpoint the run created.
+type Endpoint struct {
+	ID string `json:"id"`
 }
 
 // CreateTenant creates a tenant and returns its API key.
@@ -32,13 +37,22 @@ func (a *API) CreateTenant(ctx context.Context, name string) (string, error) {
 	return out.APIKey, err
 }
 
-// CreateEndpoint creates an endpoint delivering to url whose ingest checks
-// GitHub signatures made with secret.
-func (a *API) CreateEndpoint(ctx context.Context, apiKey, url, secret string) (Endpoint, error) {
+// CreateSource creates a source whose ingest checks GitHub signatures made
+// with secret.
+func (a *API) CreateSource(ctx context.Context, apiKey, secret string) (Source, error) {
+	var src Source
+	err := a.do(ctx, "POST", "/v1/sources", apiKey, map[string]any{
+		"verifier": map[string]any{"scheme": "github", "secrets": []string{secret}},
+	}, http.StatusCreated, &src)
+	return src, err
+}
+
+// CreateEndpoint creates an endpoint delivering to url the events of the
+// source (and no other).
+func (a *API) CreateEndpoint(ctx context.Context, apiKey, url, source string) (Endpoint, error) {
 	var ep Endpoint
 	err := a.do(ctx, "POST", "/v1/endpoints", apiKey, map[string]any{
-		"url":             url,
-		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{secret}},
+		"url": url, "source_ids": []string{source},
 	}, http.StatusCreated, &ep)
 	return ep, err
 }

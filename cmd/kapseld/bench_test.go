@@ -73,11 +73,11 @@ func benchServer(b *testing.B, vars map[string]string, rate int) {
 	vars["KAPSEL_LOG_LEVEL"] = "warn"
 	r := startServer(b, vars)
 	key := r.must(201, "POST", "/v1/tenants", "bench", map[string]any{"name": "bench"})["api_key"].(string)
-	ep := r.must(201, "POST", "/v1/endpoints", key, map[string]any{
-		"url":             dest.URL,
-		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{"bench-secret"}},
+	r.must(201, "POST", "/v1/endpoints", key, map[string]any{"url": dest.URL})
+	src := r.must(201, "POST", "/v1/sources", key, map[string]any{
+		"verifier": map[string]any{"scheme": "github", "secrets": []string{"bench-secret"}},
 	})
-	url := r.base + ep["ingest_url"].(string)
+	url := r.base + src["ingest_url"].(string)
 	pad := bytes.Repeat([]byte("x"), 1000)
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,9 +10,10 @@ import (
 )
 
 // TestEndToEndPostgres walks the whole story over HTTP against kapseld on
-// Postgres: tenants, endpoints, signed ingest, signed delivery, attempts,
-// failure and replay, manual retry, secret rotation, pause/resume,
-// isolation, auth, metrics, readiness, logs, graceful shutdown.
+// Postgres: tenants, a source and an endpoint subscribed to it, signed
+// ingest, signed delivery, events, deliveries and attempts, failure and
+// replay, manual retry, secret rotation, pause/resume, isolation, auth,
+// metrics, readiness, logs, graceful shutdown.
 func TestEndToEndPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := testdb.New(t)
@@ -34,17 +36,43 @@ func TestEndToEndPostgres(t *testing.T) {
 	keyA := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "acme"})["api_key"].(string)
 	keyB := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "globex"})["api_key"].(string)
 
-	// An endpoint verifying GitHub signatures, failing for good after one attempt.
+	// A source verifying GitHub signatures, and an endpoint subscribed to
+	// it, failing for good after one attempt.
 	const ghSecret = "gh-secret-9c2e"
+	src := r.must(201, "POST", "/v1/sources", keyA, map[string]any{
+		"name": "github", "verifier": map[string]any{"scheme": "github", "secrets": []string{ghSecret}},
+	})
+	srcID, ingestURL := src["id"].(string), src["ingest_url"].(string)
+	if ingestURL != "/ingest/"+srcID || strings.Contains(fmt.Sprint(src), ghSecret) {
+		t.Fatalf("source %v", src)
+	}
 	ep := r.must(201, "POST", "/v1/endpoints", keyA, map[string]any{
-		"name":            "orders",
-		"url":             dest.srv.URL + "/hooks",
-		"ingest_verifier": map[string]any{"scheme": "github", "secrets": []string{ghSecret}},
-		"retry_policy":    map[string]any{"max_attempts": 1},
-		"headers":         map[string]string{"X-Team": "payments"},
+		"name":         "orders",
+		"url":          dest.srv.URL + "/hooks",
+		"source_ids":   []string{srcID},
+		"retry_policy": map[string]any{"max_attempts": 1},
+		"headers":      map[string]string{"X-Team": "payments"},
 	})
 	epID, secret1 := ep["id"].(string), ep["signing_secret"].(string)
-	ingestURL := ep["ingest_url"].(string)
+	// deliveryOf returns the event's one delivery to the endpoint.
+	deliveryOf := func(event, endpoint string) map[string]any {
+		t.Helper()
+		ds := r.must(200, "GET", "/v1/deliveries?event_id="+event+"&endpoint_id="+endpoint, keyA, nil)["data"].([]any)
+		if len(ds) != 1 {
+			t.Fatalf("deliveries of %s to %s: %v", event, endpoint, ds)
+		}
+		return ds[0].(map[string]any)
+	}
+	// waitStatus waits until the event's delivery to the endpoint has the
+	// status.
+	waitStatus := func(event, endpoint, status string) {
+		t.Helper()
+		eventually(t, "delivery of "+event+" "+status, func() bool {
+			_, p, _ := r.call("GET", "/v1/deliveries?event_id="+event+"&endpoint_id="+endpoint+"&status="+status, keyA, nil)
+			ds, _ := p["data"].([]any)
+			return len(ds) == 1
+		})
+	}
 
 	accepted, duplicates, rejected, limited := 0, 0, 0, 0
 	ingest := func(path string, body []byte, status int, header ...string) map[string]any {
@@ -66,13 +94,13 @@ func TestEndToEndPostgres(t *testing.T) {
 	ev1 := ingest(ingestURL, body1, 202, "X-Hub-Signature-256", githubSign(ghSecret, body1),
 		"X-GitHub-Delivery", "d-1", "Content-Type", "application/json")
 	id1 := ev1["id"].(string)
-	if ev1["status"] != "pending" || ev1["duplicate"] != false {
+	if ev1["deliveries"] != 1.0 || ev1["duplicate"] != false {
 		t.Fatalf("ingest answer %v", ev1)
 	}
 	// A bad signature is refused; the same delivery id again is a duplicate.
 	ingest(ingestURL, body1, 401, "X-Hub-Signature-256", githubSign("wrong", body1), "X-GitHub-Delivery", "d-x")
 	dup := ingest(ingestURL, body1, 200, "X-Hub-Signature-256", githubSign(ghSecret, body1), "X-GitHub-Delivery", "d-1")
-	if dup["id"] != id1 || dup["duplicate"] != true {
+	if dup["id"] != id1 || dup["duplicate"] != true || dup["deliveries"] != 0.0 {
 		t.Fatalf("duplicate answer %v", dup)
 	}
 
@@ -82,16 +110,20 @@ func TestEndToEndPostgres(t *testing.T) {
 		got.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("delivery %q %v", got.body, got.header)
 	}
-	eventually(t, "event 1 delivered", func() bool {
-		_, ev, _ := r.call("GET", "/v1/events/"+id1, keyA, nil)
-		return ev["status"] == "delivered"
-	})
+	waitStatus(id1, epID, "delivered")
 	ev := r.must(200, "GET", "/v1/events/"+id1+"?include=body", keyA, nil)
-	if ev["body"] != string(body1) || ev["attempts"] != 1.0 || ev["idempotency_key"] != "d-1" || ev["endpoint_id"] != epID {
+	sum, _ := ev["deliveries"].(map[string]any)
+	if ev["body"] != string(body1) || ev["idempotency_key"] != "d-1" || ev["source_id"] != srcID || ev["type"] != "" ||
+		sum["total"] != 1.0 || sum["delivered"] != 1.0 {
 		t.Fatalf("event %v", ev)
 	}
+	d1 := deliveryOf(id1, epID)
+	if d1["attempts"] != 1.0 || d1["delivered_at"] == nil {
+		t.Fatalf("delivery %v", d1)
+	}
 	atts := r.must(200, "GET", "/v1/events/"+id1+"/attempts", keyA, nil)["data"].([]any)
-	if len(atts) != 1 || atts[0].(map[string]any)["status_code"] != 200.0 || atts[0].(map[string]any)["trigger"] != "scheduled" {
+	if len(atts) != 1 || atts[0].(map[string]any)["status_code"] != 200.0 || atts[0].(map[string]any)["trigger"] != "scheduled" ||
+		atts[0].(map[string]any)["delivery_id"] != d1["id"] {
 		t.Fatalf("attempts %v", atts)
 	}
 
@@ -100,11 +132,9 @@ func TestEndToEndPostgres(t *testing.T) {
 	body2 := []byte(`{"action":"closed"}`)
 	id2 := ingest(ingestURL, body2, 202, "X-Hub-Signature-256", githubSign(ghSecret, body2), "X-GitHub-Delivery", "d-2")["id"].(string)
 	dest.expect(t, id2, secret1)
-	eventually(t, "event 2 failed", func() bool {
-		_, ev, _ := r.call("GET", "/v1/events/"+id2, keyA, nil)
-		return ev["status"] == "failed"
-	})
-	a := r.must(200, "GET", "/v1/events/"+id2+"/attempts", keyA, nil)["data"].([]any)[0].(map[string]any)
+	waitStatus(id2, epID, "failed")
+	d2 := deliveryOf(id2, epID)["id"].(string)
+	a := r.must(200, "GET", "/v1/deliveries/"+d2+"/attempts", keyA, nil)["data"].([]any)[0].(map[string]any)
 	if a["status_code"] != 500.0 || a["error_code"] != "E2005" {
 		t.Fatalf("failed attempt %v", a)
 	}
@@ -115,17 +145,16 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("replay %v", out)
 	}
 	dest.expect(t, id2, secret1)
-	eventually(t, "event 2 delivered after replay", func() bool {
-		_, ev, _ := r.call("GET", "/v1/events/"+id2, keyA, nil)
-		return ev["status"] == "delivered"
-	})
-	atts = r.must(200, "GET", "/v1/events/"+id2+"/attempts", keyA, nil)["data"].([]any)
+	waitStatus(id2, epID, "delivered")
+	atts = r.must(200, "GET", "/v1/deliveries/"+d2+"/attempts", keyA, nil)["data"].([]any)
 	if len(atts) != 2 || atts[1].(map[string]any)["trigger"] != "manual" || atts[1].(map[string]any)["attempt"] != 2.0 {
 		t.Fatalf("attempts after replay %v", atts)
 	}
 
 	// A manual retry of a delivered event: same webhook-id again.
-	r.must(202, "POST", "/v1/events/"+id1+"/retry", keyA, nil)
+	if out := r.must(202, "POST", "/v1/events/"+id1+"/retry", keyA, nil); out["count"] != 1.0 {
+		t.Fatalf("event retry %v", out)
+	}
 	if got := dest.expect(t, id1, secret1); got.header.Get("X-Kapsel-Attempt") != "2" {
 		t.Fatalf("retry attempt header %q", got.header.Get("X-Kapsel-Attempt"))
 	}
@@ -140,17 +169,15 @@ func TestEndToEndPostgres(t *testing.T) {
 	id3 := ingest(ingestURL, body3, 202, "X-Hub-Signature-256", githubSign(ghSecret, body3), "X-GitHub-Delivery", "d-3")["id"].(string)
 	// The old secret keeps signing during the grace period. The dispatcher
 	// caches endpoints for up to 1 s, so the new secret joins within it:
-	// retry the event until a delivery verifies with both (bounded).
+	// retry the delivery until it verifies with both (bounded).
 	got = dest.expect(t, id3, secret1)
+	d3 := deliveryOf(id3, epID)["id"].(string)
 	for tries := 0; verify(t, got, secret2) != nil; tries++ {
 		if tries == 200 {
 			t.Fatal("no delivery signed with the rotated secret")
 		}
-		eventually(t, "event 3 delivered", func() bool {
-			_, ev, _ := r.call("GET", "/v1/events/"+id3, keyA, nil)
-			return ev["status"] == "delivered"
-		})
-		r.must(202, "POST", "/v1/events/"+id3+"/retry", keyA, nil)
+		waitStatus(id3, epID, "delivered")
+		r.must(202, "POST", "/v1/deliveries/"+d3+"/retry", keyA, nil)
 		got = dest.expect(t, id3, secret1)
 	}
 	t.Logf("deliveries until the rotated secret signed: %d", dest.okCount("/hooks"))
@@ -158,23 +185,24 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("during the grace period want two signatures, got %q", sigs)
 	}
 
-	// Pause: events wait. A second, active endpoint's delivery is the
-	// barrier showing the dispatcher ran while the first waited.
+	// Pause: deliveries wait. A second source and an active endpoint
+	// subscribed to it give the barrier showing the dispatcher ran while
+	// the first waited.
 	r.must(200, "POST", "/v1/endpoints/"+epID+"/pause", keyA, nil)
-	other := r.must(201, "POST", "/v1/endpoints", keyA, map[string]any{"url": dest.srv.URL + "/other"})
+	plain := r.must(201, "POST", "/v1/sources", keyA, map[string]any{"name": "plain"})
+	other := r.must(201, "POST", "/v1/endpoints", keyA, map[string]any{
+		"url": dest.srv.URL + "/other", "source_ids": []string{plain["id"].(string)},
+	})
 	body4 := []byte(`{"action":"while-paused"}`)
 	id4 := ingest(ingestURL, body4, 202, "X-Hub-Signature-256", githubSign(ghSecret, body4), "X-GitHub-Delivery", "d-4")["id"].(string)
-	id5 := ingest(other["ingest_url"].(string), []byte("plain text"), 202, "Content-Type", "text/plain")["id"].(string)
+	id5 := ingest(plain["ingest_url"].(string), []byte("plain text"), 202, "Content-Type", "text/plain")["id"].(string)
 	dest.expect(t, id5, other["signing_secret"].(string))
-	if ev := r.must(200, "GET", "/v1/events/"+id4, keyA, nil); ev["status"] != "pending" || ev["attempts"] != 0.0 {
-		t.Fatalf("event of a paused endpoint %v", ev)
+	if d := deliveryOf(id4, epID); d["status"] != "pending" || d["attempts"] != 0.0 {
+		t.Fatalf("delivery to a paused endpoint %v", d)
 	}
 	r.must(200, "POST", "/v1/endpoints/"+epID+"/resume", keyA, nil)
 	dest.expect(t, id4, secret1, secret2) // inside the grace period both secrets verify
-	eventually(t, "event 4 delivered after resume", func() bool {
-		_, ev, _ := r.call("GET", "/v1/events/"+id4, keyA, nil)
-		return ev["status"] == "delivered"
-	})
+	waitStatus(id4, epID, "delivered")
 	health := r.must(200, "GET", "/v1/endpoints/"+epID+"/health", keyA, nil)
 	// Every attempt to the first endpoint, 2xx or not, is in the window.
 	if health["state"] != "active" || health["attempts"] != float64(dest.okCount("/hooks")+1) || health["last_failure_at"] == nil {
@@ -184,17 +212,23 @@ func TestEndToEndPostgres(t *testing.T) {
 	// Isolation over the wire: tenant B's key against every route with
 	// tenant A's ids answers 404 E1011 and changes nothing of A's.
 	snapshot := func() string {
+		srcNow := r.must(200, "GET", "/v1/sources/"+srcID, keyA, nil)
 		epNow := r.must(200, "GET", "/v1/endpoints/"+epID, keyA, nil)
-		evs := r.must(200, "GET", "/v1/events?endpoint_id="+epID, keyA, nil)
-		raw, _ := json.Marshal([]any{epNow, evs})
+		evs := r.must(200, "GET", "/v1/events?source_id="+srcID, keyA, nil)
+		ds := r.must(200, "GET", "/v1/deliveries?endpoint_id="+epID, keyA, nil)
+		raw, _ := json.Marshal([]any{srcNow, epNow, evs, ds})
 		return string(raw)
 	}
 	before := snapshot()
-	epPath, evPath := "/v1/endpoints/"+epID, "/v1/events/"+id2
+	srcPath, epPath, evPath, dPath := "/v1/sources/"+srcID, "/v1/endpoints/"+epID, "/v1/events/"+id2, "/v1/deliveries/"+d2
 	for _, c := range []struct {
 		method, path string
 		body         any
 	}{
+		{"GET", srcPath, nil},
+		{"PATCH", srcPath, map[string]any{"verifier": map[string]any{"scheme": "none"}}},
+		{"POST", srcPath + "/pause", nil},
+		{"DELETE", srcPath, nil},
 		{"GET", epPath, nil},
 		{"PATCH", epPath, map[string]any{"name": "stolen"}},
 		{"DELETE", epPath, nil},
@@ -203,10 +237,14 @@ func TestEndToEndPostgres(t *testing.T) {
 		{"POST", epPath + "/rotate-signing-secret", map[string]any{"grace_period_s": 0}},
 		{"GET", epPath + "/health", nil},
 		{"POST", epPath + "/replay", map[string]any{"status": "delivered"}},
-		{"GET", "/v1/events?endpoint_id=" + epID, nil},
+		{"POST", epPath + "/backfill", nil},
+		{"POST", "/v1/endpoints", map[string]any{"url": dest.srv.URL, "source_ids": []string{srcID}}},
 		{"GET", evPath + "?include=body", nil},
 		{"GET", evPath + "/attempts", nil},
 		{"POST", evPath + "/retry", nil},
+		{"GET", dPath, nil},
+		{"GET", dPath + "/attempts", nil},
+		{"POST", dPath + "/retry", nil},
 	} {
 		st, p, _ := r.call(c.method, c.path, keyB, c.body)
 		if st != 404 || p["code"] != "E1011" {
@@ -221,8 +259,10 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("a refused call caused a delivery of %s", got.header.Get("webhook-id"))
 	default:
 	}
-	if list := r.must(200, "GET", "/v1/events", keyB, nil)["data"].([]any); len(list) != 0 {
-		t.Fatalf("tenant B sees events %v", list)
+	for _, path := range []string{"/v1/events", "/v1/events?source_id=" + srcID, "/v1/deliveries", "/v1/sources", "/v1/endpoints"} {
+		if list := r.must(200, "GET", path, keyB, nil)["data"].([]any); len(list) != 0 {
+			t.Fatalf("tenant B sees %s: %v", path, list)
+		}
 	}
 	for _, tok := range []string{"", "nope", keyA + "x", admin} {
 		if st, p, _ := r.call("GET", "/v1/endpoints", tok, nil); st != 401 || p["code"] != "E1010" {
@@ -236,9 +276,10 @@ func TestEndToEndPostgres(t *testing.T) {
 
 	// Per-tenant ingest rate limit: one event per 1000 s, burst 1.
 	keyC := r.must(201, "POST", "/v1/tenants", admin, map[string]any{"name": "slow", "rate_limit": 0.001, "rate_burst": 1})["api_key"].(string)
+	srcC := r.must(201, "POST", "/v1/sources", keyC, map[string]any{"name": "c"})["ingest_url"].(string)
 	epC := r.must(201, "POST", "/v1/endpoints", keyC, map[string]any{"url": dest.srv.URL + "/slow"})
-	idC := ingest(epC["ingest_url"].(string), []byte("first"), 202)["id"].(string)
-	st, p, h := r.call("POST", epC["ingest_url"].(string), "", []byte("second"))
+	idC := ingest(srcC, []byte("first"), 202)["id"].(string)
+	st, p, h := r.call("POST", srcC, "", []byte("second"))
 	if st != 429 || p["code"] != "E1006" || h.Get("Retry-After") == "" {
 		t.Fatalf("over the rate: %d %v %v", st, p, h)
 	}
@@ -258,6 +299,8 @@ func TestEndToEndPostgres(t *testing.T) {
 		`kapsel_ingest_requests_total{code="E1001",status="401"}`: float64(rejected),
 		`kapsel_ingest_requests_total{code="E1006",status="429"}`: float64(limited),
 		`kapsel_events_ingested_total`:                            float64(accepted),
+		`kapsel_deliveries_created_total`:                         float64(accepted), // one endpoint each
+		`kapsel_deliveries_ended_total{status="failed"}`:          1,
 		`kapsel_attempts_total{code="",outcome="delivered"}`:      delivered,
 		`kapsel_attempts_total{code="E2005",outcome="failed"}`:    1,
 		`kapsel_delivery_latency_seconds_count`:                   delivered,

@@ -19,6 +19,7 @@ func TestDefaultEmbeddedStore(t *testing.T) {
 	ten := r.must(201, "POST", "/v1/tenants", "adm", map[string]any{"name": "acme"})
 	key := ten["api_key"].(string)
 	ep := r.must(201, "POST", "/v1/endpoints", key, map[string]any{"url": "https://example.com/hook"})
+	src := r.must(201, "POST", "/v1/sources", key, map[string]any{"name": "provider"})
 	if err := r.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
@@ -26,11 +27,15 @@ func TestDefaultEmbeddedStore(t *testing.T) {
 		t.Fatalf("no database in ./kapsel-data: %v", err)
 	}
 
-	// A second run on the same directory sees the tenant and the endpoint.
+	// A second run on the same directory sees the tenant, the endpoint and
+	// the source.
 	r2 := startServer(t, map[string]string{"KAPSEL_ADMIN_TOKEN": "adm"})
 	got := r2.must(200, "GET", "/v1/endpoints/"+ep["id"].(string), key, nil)
 	if got["url"] != "https://example.com/hook" {
 		t.Fatalf("after restart %v", got)
+	}
+	if got := r2.must(200, "GET", "/v1/sources/"+src["id"].(string), key, nil); got["name"] != "provider" {
+		t.Fatalf("source after restart %v", got)
 	}
 	if err := r2.stop(); err != nil {
 		t.Fatalf("second shutdown: %v", err)

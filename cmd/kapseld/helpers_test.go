@@ -22,6 +22,7 @@ import (
 
 // received is one request a destination received.
 type received struct {
+	path   string
 	header http.Header
 	body   []byte
 }
@@ -62,7 +63,7 @@ func newDestination(t *testing.T) *destination {
 			d.ok[r.URL.Path]++
 			d.mu.Unlock()
 		}
-		d.got <- received{header: r.Header.Clone(), body: body}
+		d.got <- received{path: r.URL.Path, header: r.Header.Clone(), body: body}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(d.srv.Close)

@@ -33,8 +33,9 @@ func TestShutdownUnderLoad(t *testing.T) {
 		"KAPSEL_SHUTDOWN_TIMEOUT":           "20s",
 	})
 	ten := r.must(201, "POST", "/v1/tenants", "adm", map[string]any{"name": "load"})
-	ep := r.must(201, "POST", "/v1/endpoints", ten["api_key"].(string), map[string]any{"url": dest.srv.URL})
-	ingestURL := r.base + ep["ingest_url"].(string)
+	r.must(201, "POST", "/v1/endpoints", ten["api_key"].(string), map[string]any{"url": dest.srv.URL})
+	src := r.must(201, "POST", "/v1/sources", ten["api_key"].(string), map[string]any{"name": "load"})
+	ingestURL := r.base + src["ingest_url"].(string)
 
 	const clients, perClient = 16, 200
 	var (
@@ -94,16 +95,20 @@ func TestShutdownUnderLoad(t *testing.T) {
 	defer st.Close()
 	tenant := kapsel.TenantID(ten["id"].(string))
 	for _, id := range accepted {
-		if _, err := st.EventGet(ctx, &kapsel.EventGetParams{ID: id, TenantID: tenant}); err != nil {
+		ev, err := st.EventGet(ctx, &kapsel.EventGetParams{ID: id, TenantID: tenant})
+		if err != nil {
 			t.Fatalf("event %s was answered 202 but is not stored: %v", id, err)
 		}
+		if ev.Deliveries.Total != 1 {
+			t.Fatalf("event %s was answered 202 with %d deliveries stored, want 1", id, ev.Deliveries.Total)
+		}
 	}
-	leased, err := st.EventList(ctx, &kapsel.EventListParams{TenantID: tenant, Status: kapsel.EventDelivering, Limit: 10})
+	leased, err := st.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: tenant, Status: kapsel.DeliveryDelivering, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(leased) != 0 {
-		t.Fatalf("%d events still leased after a graceful shutdown", len(leased))
+		t.Fatalf("%d deliveries still leased after a graceful shutdown", len(leased))
 	}
 	t.Logf("%d events accepted before and during the shutdown, all stored", len(accepted))
 }

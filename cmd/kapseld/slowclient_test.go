@@ -24,7 +24,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	}
 	defer conn.Close()
 	start := time.Now()
-	if _, err := io.WriteString(conn, "POST /ingest/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ HTTP/1.1\r\nHost: kapsel\r\nX-Partial: "); err != nil {
+	if _, err := io.WriteString(conn, "POST /ingest/src_01HZZZZZZZZZZZZZZZZZZZZZZZ HTTP/1.1\r\nHost: kapsel\r\nX-Partial: "); err != nil {
 		t.Fatal(err)
 	}
 	limit := readHeaderTimeout + 10*time.Second

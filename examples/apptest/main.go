@@ -1,5 +1,6 @@
 // Command apptest is a tiny shop that announces every order it places with a
-// webhook sent through Kapsel — and, in main_test.go, the way such an
+// webhook sent through Kapsel to every endpoint subscribed to order events —
+// and, in main_test.go, the way such an
 // application unit-tests its webhook code: the in-memory store, a fake
 // destination from kapseltest that verifies signatures and fails on demand,
 // and no database, network or sleeping.
@@ -44,17 +45,21 @@ type OrderPlaced struct {
 	Order Order  `json:"order"`
 }
 
-// Shop places orders and announces each one to its subscriber's endpoint.
+// EventOrderPlaced is the type of the event the shop sends for each order.
+// Subscribers choose it with an endpoint filter such as "order.*".
+const EventOrderPlaced = "order.placed"
+
+// Shop places orders and announces each one to the endpoints subscribed to
+// its order events.
 type Shop struct {
 	webhooks *service.Service
 	tenant   kapsel.TenantID
-	endpoint kapsel.EndpointID
 }
 
-// NewShop returns a shop that announces orders through webhooks to the
-// tenant's endpoint.
-func NewShop(webhooks *service.Service, tenant kapsel.TenantID, endpoint kapsel.EndpointID) *Shop {
-	return &Shop{webhooks: webhooks, tenant: tenant, endpoint: endpoint}
+// NewShop returns a shop that announces orders through webhooks sent as the
+// tenant.
+func NewShop(webhooks *service.Service, tenant kapsel.TenantID) *Shop {
+	return &Shop{webhooks: webhooks, tenant: tenant}
 }
 
 // PlaceOrder places an order and queues its order.placed webhook, returning
@@ -66,12 +71,10 @@ func (s *Shop) PlaceOrder(ctx context.Context, o Order) (kapsel.EventID, error) 
 		return "", errors.New("an order needs an id and a quantity")
 	}
 	// … the shop's own business write would be here …
-	body, err := json.Marshal(OrderPlaced{Type: "order.placed", Order: o})
-	if err != nil {
-		return "", err
-	}
 	res, err := s.webhooks.Send(ctx, s.tenant, service.Send{
-		EndpointID: s.endpoint, Body: body, IdempotencyKey: "order-" + o.ID,
+		Type:           EventOrderPlaced,
+		Payload:        OrderPlaced{Type: EventOrderPlaced, Order: o},
+		IdempotencyKey: "order-" + o.ID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("sending order.placed for %s: %w", o.ID, err)
@@ -111,8 +114,8 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ep, secret, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
-		Name: "warehouse", URL: "http://" + ln.Addr().String() + "/webhooks",
+	_, secret, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name: "warehouse", URL: "http://" + ln.Addr().String() + "/webhooks", EventTypes: []string{"order.*"},
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -125,7 +128,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer closeSubscriber()
 
-	shop := NewShop(svc, tenant.ID, ep.ID)
+	shop := NewShop(svc, tenant.ID)
 	if _, err := shop.PlaceOrder(ctx, Order{ID: "1001", SKU: "kettle", Quantity: 2}); err != nil {
 		return err
 	}

@@ -18,11 +18,12 @@ import (
 // fixture is a shop wired to a started service on the in-memory store,
 // delivering to a fake destination.
 type fixture struct {
-	ctx    context.Context
-	svc    *service.Service
-	tenant kapsel.TenantID
-	dest   *kapseltest.Destination
-	shop   *Shop
+	ctx      context.Context
+	svc      *service.Service
+	tenant   kapsel.TenantID
+	dest     *kapseltest.Destination
+	endpoint kapsel.EndpointID // the warehouse, subscribed to order.*
+	shop     *Shop
 }
 
 // setup builds the shop on an in-memory Kapsel that delivers to a fake
@@ -63,14 +64,14 @@ func setup(t *testing.T) *fixture {
 	dest := kapseltest.NewDestination(t)
 	backoff := 2 * time.Millisecond
 	ep, secret, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
-		Name: "warehouse", URL: dest.URL + "/webhooks",
+		Name: "warehouse", URL: dest.URL + "/webhooks", EventTypes: []string{"order.*"},
 		RetryPolicy: &service.RetryPolicyUpdate{InitialInterval: &backoff},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest.VerifyWith(t, secret)
-	return &fixture{ctx: ctx, svc: svc, tenant: tenant.ID, dest: dest, shop: NewShop(svc, tenant.ID, ep.ID)}
+	return &fixture{ctx: ctx, svc: svc, tenant: tenant.ID, dest: dest, endpoint: ep.ID, shop: NewShop(svc, tenant.ID)}
 }
 
 func TestPlaceOrderSendsSignedWebhookUntilDelivered(t *testing.T) {
@@ -84,9 +85,9 @@ func TestPlaceOrderSendsSignedWebhookUntilDelivered(t *testing.T) {
 		t.Fatalf("PlaceOrder: %v", err)
 	}
 
-	ev := kapseltest.RequireDelivered(t, f.svc.Store(), id, 10*time.Second)
-	if ev.Attempts != 3 {
-		t.Fatalf("delivered after %d attempts, want 3 (two 503s, then 200)", ev.Attempts)
+	d := kapseltest.RequireDelivered(t, f.svc.Store(), id, f.endpoint, 10*time.Second)
+	if d.Attempts != 3 {
+		t.Fatalf("delivered after %d attempts, want 3 (two 503s, then 200)", d.Attempts)
 	}
 	reqs := f.dest.Requests()
 	if len(reqs) != 3 {
@@ -140,9 +141,45 @@ func TestPlaceOrderTwiceSendsOneWebhook(t *testing.T) {
 	if again != first {
 		t.Fatalf("placing order %s again sent event %s, want the first one, %s", order.ID, again, first)
 	}
-	kapseltest.RequireDelivered(t, f.svc.Store(), first, 10*time.Second)
+	kapseltest.RequireDelivered(t, f.svc.Store(), first, f.endpoint, 10*time.Second)
 	if n := f.dest.Count(); n != 1 {
 		t.Fatalf("destination received %d requests, want 1", n)
+	}
+}
+
+// TestPlaceOrderReachesEverySubscriber: a second subscriber to order events
+// gets each order too, with the same webhook-id; one subscribed to other
+// events gets nothing.
+func TestPlaceOrderReachesEverySubscriber(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	analytics := kapseltest.NewDestination(t)
+	billing := kapseltest.NewDestination(t)
+	var eps []kapsel.EndpointID
+	for _, sub := range []struct {
+		url   string
+		types []string
+	}{{analytics.URL, []string{"order.placed"}}, {billing.URL, []string{"invoice.*"}}} {
+		ep, _, err := f.svc.CreateEndpoint(f.ctx, f.tenant, service.EndpointCreate{URL: sub.url, EventTypes: sub.types})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep.ID)
+	}
+
+	id, err := f.shop.PlaceOrder(f.ctx, Order{ID: "1004", SKU: "teapot", Quantity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kapseltest.RequireAllDelivered(t, f.svc.Store(), id, 10*time.Second)
+	for _, dest := range []*kapseltest.Destination{f.dest, analytics} {
+		if reqs := dest.Requests(); len(reqs) != 1 || reqs[0].WebhookID != string(id) {
+			t.Fatalf("a subscriber received %d requests, want 1 with webhook-id %s", len(reqs), id)
+		}
+	}
+	ds, err := f.svc.ListDeliveries(f.ctx, f.tenant, service.DeliveryFilter{EndpointID: eps[1]})
+	if err != nil || len(ds.Data) != 0 || billing.Count() != 0 {
+		t.Fatalf("the endpoint subscribed to invoices got %d deliveries, %d requests (%v)", len(ds.Data), billing.Count(), err)
 	}
 }
 

@@ -5,9 +5,10 @@
 //
 //	go run ./examples/customstore
 //
-// It builds the service on the wrapper, creates a tenant and an endpoint,
-// sends one event to a destination on 127.0.0.1, prints what the wrapper
-// saw written, and exits.
+// It builds the service on the wrapper, creates a tenant and two endpoints
+// that both take order events, sends one event — fanned out to both, at a
+// destination on 127.0.0.1 — prints what the wrapper saw written, and
+// exits.
 package main
 
 import (
@@ -36,7 +37,7 @@ func main() {
 }
 
 // run builds the service on a counting store, sends one event, waits for
-// its delivery and writes the counts to out.
+// its deliveries and writes the counts to out.
 func run(ctx context.Context, out io.Writer) error {
 	store := Wrap(memstore.New())
 	svc, err := service.New(store, &service.Config{
@@ -63,19 +64,25 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "billing", URL: dest})
+	for _, name := range []string{"billing", "warehouse"} {
+		if _, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+			Name: name, URL: dest + "/" + name, EventTypes: []string{"order.*"},
+		}); err != nil {
+			return err
+		}
+	}
+	res, err := svc.Send(ctx, tenant.ID, service.Send{Type: "order.placed", Body: []byte(`{"order":42}`)})
 	if err != nil {
 		return err
 	}
-	res, err := svc.Send(ctx, tenant.ID, service.Send{EndpointID: ep.ID, Body: []byte(`{"type":"order.placed","order":42}`)})
-	if err != nil {
-		return err
-	}
-	select {
-	case body := <-received:
-		fmt.Fprintf(out, "destination received %s\n", body)
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("not delivered within 10 s")
+	fmt.Fprintf(out, "event fanned out to %d endpoints\n", res.Deliveries)
+	for range res.Deliveries {
+		select {
+		case got := <-received:
+			fmt.Fprintf(out, "destination received %s\n", got)
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("not delivered within 10 s")
+		}
 	}
 	if err := waitDelivered(ctx, svc, tenant.ID, res.Event.ID); err != nil {
 		return err
@@ -87,7 +94,7 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintln(out, "rows written through the wrapper:")
 	writes := store.Writes()
 	for _, method := range slices.Sorted(maps.Keys(writes)) {
-		fmt.Fprintf(out, "  %-16s %d\n", method, writes[method])
+		fmt.Fprintf(out, "  %-27s %d\n", method, writes[method])
 	}
 	fmt.Fprintf(out, "failed writes: %d\n", len(store.Failures()))
 	return nil
@@ -100,8 +107,9 @@ func stop(svc *service.Service) error {
 	return svc.Stop(ctx)
 }
 
-// waitDelivered polls the event until the dispatcher has recorded its
-// delivery (the destination answers before the outcome is written).
+// waitDelivered polls the event until the dispatcher has recorded every one
+// of its deliveries (the destination answers before the outcome is
+// written).
 func waitDelivered(ctx context.Context, svc *service.Service, tenant kapsel.TenantID, id kapsel.EventID) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -109,11 +117,11 @@ func waitDelivered(ctx context.Context, svc *service.Service, tenant kapsel.Tena
 		if err != nil {
 			return err
 		}
-		if ev.Status == kapsel.EventDelivered {
+		if d := ev.Deliveries; d.Total > 0 && d.Delivered == d.Total {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("event is %s after 10 s", ev.Status)
+			return fmt.Errorf("deliveries after 10 s: %+v", ev.Deliveries)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -129,7 +137,7 @@ func destination() (url string, received <-chan string, closeFn func(), err erro
 	got := make(chan string, 4)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		got <- string(body)
+		got <- r.URL.Path + " " + string(body)
 		w.WriteHeader(http.StatusNoContent)
 	})}
 	go func() { _ = srv.Serve(ln) }()

@@ -12,12 +12,14 @@ func TestRun(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		`destination received {"type":"order.placed","order":42}`,
-		"TenantInsert     1",
-		"EndpointInsert   1",
-		"EventInsertMany  1",
-		"EventClaim       1",
-		"EventComplete    1",
+		"event fanned out to 2 endpoints",
+		`destination received /hooks/billing {"order":42}`,
+		`destination received /hooks/warehouse {"order":42}`,
+		"TenantInsert                1",
+		"EndpointInsert              2",
+		"EventInsertMany             1",
+		"EventInsertMany deliveries  2",
+		"DeliveryComplete            2",
 		"failed writes: 0",
 	} {
 		if !strings.Contains(out.String(), want) {

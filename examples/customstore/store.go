@@ -12,8 +12,9 @@ var _ kapsel.Store = (*Store)(nil)
 
 // Store is a [kapsel.Store] that wraps another one and counts what is
 // written through it: for each write method, how many rows it wrote
-// (tenants, endpoints, events inserted, claimed, completed…) and how many
-// calls failed. Reads pass straight through the embedded store.
+// (tenants, sources, endpoints, events and the deliveries they fan out to,
+// deliveries claimed, completed, retried…) and how many calls failed.
+// Reads pass straight through the embedded store.
 //
 // It is the shape of any decorating store — metrics, audit logs, tracing,
 // fault injection in tests. Two things to keep in mind when writing one:
@@ -93,6 +94,35 @@ func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRot
 	return t, err
 }
 
+// SourceInsert passes the call on and counts what it wrote.
+func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertParams) (*kapsel.Source, error) {
+	src, err := s.Store.SourceInsert(ctx, params)
+	s.record("SourceInsert", one(err), err)
+	return src, err
+}
+
+// SourceUpdate passes the call on and counts what it wrote. params.Update
+// is passed on as it is, as for EndpointUpdate.
+func (s *Store) SourceUpdate(ctx context.Context, params *kapsel.SourceUpdateParams) (*kapsel.Source, error) {
+	src, err := s.Store.SourceUpdate(ctx, params)
+	s.record("SourceUpdate", one(err), err)
+	return src, err
+}
+
+// SourceSetState passes the call on and counts what it wrote.
+func (s *Store) SourceSetState(ctx context.Context, params *kapsel.SourceSetStateParams) (*kapsel.Source, error) {
+	src, err := s.Store.SourceSetState(ctx, params)
+	s.record("SourceSetState", one(err), err)
+	return src, err
+}
+
+// SourceDelete passes the call on and counts what it wrote.
+func (s *Store) SourceDelete(ctx context.Context, params *kapsel.SourceDeleteParams) error {
+	err := s.Store.SourceDelete(ctx, params)
+	s.record("SourceDelete", one(err), err)
+	return err
+}
+
 // EndpointInsert passes the call on and counts what it wrote.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
 	e, err := s.Store.EndpointInsert(ctx, params)
@@ -131,58 +161,85 @@ func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDelet
 	return err
 }
 
-// EventInsertMany passes the call on and counts what it wrote.
+// EventInsertMany passes the call on and counts what it wrote: the new
+// events, and apart the deliveries they were fanned out to (the same
+// transaction wrote both).
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	res, err := s.Store.EventInsertMany(ctx, params)
-	n := 0
+	events, deliveries := 0, 0
 	for _, r := range res {
 		if r.Err == nil && !r.Duplicate {
-			n++
+			events++
+			deliveries += r.Event.Deliveries.Total
 		}
 	}
-	s.record("EventInsertMany", n, err)
+	s.record("EventInsertMany", events, err)
+	if err == nil {
+		s.record("EventInsertMany deliveries", deliveries, nil)
+	}
 	return res, err
 }
 
-// EventClaim passes the call on and counts what it wrote.
-func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
-	evs, err := s.Store.EventClaim(ctx, params)
-	s.record("EventClaim", len(evs), err)
-	return evs, err
+// DeliveryClaim passes the call on and counts what it wrote: the
+// deliveries it leased.
+func (s *Store) DeliveryClaim(ctx context.Context, params *kapsel.DeliveryClaimParams) ([]*kapsel.Delivery, error) {
+	dls, err := s.Store.DeliveryClaim(ctx, params)
+	s.record("DeliveryClaim", len(dls), err)
+	return dls, err
 }
 
-// EventComplete passes the call on and counts what it wrote.
-func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteParams) ([]error, error) {
-	errs, err := s.Store.EventComplete(ctx, params)
+// DeliveryComplete passes the call on and counts what it wrote: the
+// completions the store accepted (each an attempt and the delivery's new
+// state).
+func (s *Store) DeliveryComplete(ctx context.Context, params *kapsel.DeliveryCompleteParams) ([]error, error) {
+	errs, err := s.Store.DeliveryComplete(ctx, params)
 	n := 0
 	for _, e := range errs {
 		if e == nil {
 			n++
 		}
 	}
-	s.record("EventComplete", n, err)
+	s.record("DeliveryComplete", n, err)
 	return errs, err
 }
 
-// EventRelease passes the call on and counts what it wrote.
-func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleaseParams) (int, error) {
-	n, err := s.Store.EventRelease(ctx, params)
-	s.record("EventRelease", n, err)
+// DeliveryRelease passes the call on and counts what it wrote.
+func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryReleaseParams) (int, error) {
+	n, err := s.Store.DeliveryRelease(ctx, params)
+	s.record("DeliveryRelease", n, err)
 	return n, err
 }
 
-// EventRetry passes the call on and counts what it wrote.
-func (s *Store) EventRetry(ctx context.Context, params *kapsel.EventRetryParams) (*kapsel.Event, error) {
-	e, err := s.Store.EventRetry(ctx, params)
-	s.record("EventRetry", one(err), err)
-	return e, err
+// DeliveryRetry passes the call on and counts what it wrote.
+func (s *Store) DeliveryRetry(ctx context.Context, params *kapsel.DeliveryRetryParams) (*kapsel.Delivery, error) {
+	d, err := s.Store.DeliveryRetry(ctx, params)
+	s.record("DeliveryRetry", one(err), err)
+	return d, err
 }
 
-// EventReplay passes the call on and counts what it wrote.
-func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParams) (int, error) {
-	n, err := s.Store.EventReplay(ctx, params)
-	s.record("EventReplay", n, err)
+// DeliveryRetryEvent passes the call on and counts what it wrote.
+func (s *Store) DeliveryRetryEvent(ctx context.Context, params *kapsel.DeliveryRetryEventParams) (int, error) {
+	n, err := s.Store.DeliveryRetryEvent(ctx, params)
+	s.record("DeliveryRetryEvent", n, err)
 	return n, err
+}
+
+// DeliveryReplay passes the call on and counts what it wrote.
+func (s *Store) DeliveryReplay(ctx context.Context, params *kapsel.DeliveryReplayParams) (int, error) {
+	n, err := s.Store.DeliveryReplay(ctx, params)
+	s.record("DeliveryReplay", n, err)
+	return n, err
+}
+
+// DeliveryBackfill passes the call on and counts what it wrote.
+func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBackfillParams) (*kapsel.DeliveryBackfillResult, error) {
+	res, err := s.Store.DeliveryBackfill(ctx, params)
+	n := 0
+	if err == nil {
+		n = res.Created
+	}
+	s.record("DeliveryBackfill", n, err)
+	return res, err
 }
 
 // BreakerSave passes the call on and counts what it wrote.

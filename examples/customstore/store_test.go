@@ -50,6 +50,42 @@ func TestCounts(t *testing.T) {
 	if f := s.Failures(); len(f) != 1 || f["TenantRotateAPIKey"] != 1 {
 		t.Fatalf("Failures() = %v, want TenantRotateAPIKey: 1", f)
 	}
+
+	// A source, two endpoints and an event fanned out to both: the event
+	// and its two deliveries are counted apart; a duplicate adds nothing.
+	src, err := svc.CreateSource(ctx, ten.ID, service.SourceCreate{Name: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PauseSource(ctx, ten.ID, src.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		ep, _, err := svc.CreateEndpoint(ctx, ten.ID, service.EndpointCreate{Name: name, URL: "https://example.com/" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Paused: their deliveries wait, and nothing leaves the machine.
+		if _, err := svc.PauseEndpoint(ctx, ten.ID, ep.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Start(ctx); err != nil { // the ingester commits sends; the dispatcher claims nothing paused
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	for range 2 {
+		if _, err := svc.Send(ctx, ten.ID, service.Send{Body: []byte(`{}`), IdempotencyKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := s.Writes()
+	for method, want := range map[string]int{"SourceInsert": 1, "SourceSetState": 1, "EndpointInsert": 2,
+		"EndpointSetState": 2, "EventInsertMany": 1, "EventInsertMany deliveries": 2} {
+		if w[method] != want {
+			t.Errorf("Writes()[%s] = %d, want %d (all: %v)", method, w[method], want, w)
+		}
+	}
 }
 
 // TestCapabilitiesStayDiscoverable: the wrapper hides the inner store's

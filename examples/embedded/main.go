@@ -6,9 +6,9 @@
 //
 //	go run ./examples/embedded
 //
-// It creates a tenant and an endpoint that accepts GitHub-signed webhooks,
-// ingests one through its own listener on 127.0.0.1, prints what the
-// destination receives, and exits.
+// It creates a tenant, a source that accepts GitHub-signed webhooks and an
+// endpoint subscribed to that source's events, ingests one through its own
+// listener on 127.0.0.1, prints what the destination receives, and exits.
 package main
 
 import (
@@ -68,18 +68,24 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
-		Name: "github",
-		URL:  "http://" + dest + "/hook",
-		// Webhooks arriving at the ingest URL must carry GitHub's signature.
-		IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
+	// The source: webhooks arriving at its ingest URL must carry GitHub's
+	// signature.
+	src, err := svc.CreateSource(ctx, tenant.ID, service.SourceCreate{
+		Name:     "github",
+		Verifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeGitHub, Secrets: []string{"It's a Secret to Everybody"}},
 	})
 	if err != nil {
 		return err
 	}
+	// The endpoint: where the source's events go.
+	if _, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name: "ci", URL: "http://" + dest + "/hook", SourceIDs: []kapsel.SourceID{src.ID},
+	}); err != nil {
+		return err
+	}
 
 	// The application's own mux: its routes, and Kapsel's at the root
-	// (POST /ingest/{id} and the management API under /v1/).
+	// (POST /ingest/{source_id} and the management API under /v1/).
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.Handle("/", svc.Handler())
@@ -91,7 +97,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// A provider sends a GitHub-signed webhook (GitHub's published test
 	// vector), then a forged one.
-	ingestURL := "http://" + addr + "/ingest/" + string(ep.ID)
+	ingestURL := "http://" + addr + service.IngestURL(src.ID)
 	for _, sig := range []string{
 		"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
 		"sha256=0000000000000000000000000000000000000000000000000000000000000000",

@@ -1,5 +1,6 @@
 // Command outbox shows Kapsel's transactional outbox: an application writes
-// its own row and the outgoing webhook in ONE Postgres transaction with
+// its own row and the outgoing webhook — the event and its deliveries to
+// every subscribed endpoint — in ONE Postgres transaction with
 // Service.SendTx, so the webhook exists if and only if the business write
 // committed.
 //
@@ -79,8 +80,10 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	if err != nil {
 		return err
 	}
-	ep, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "billing", URL: "http://" + dest + "/hooks"})
-	if err != nil {
+	// The billing service subscribes to the shop's order events.
+	if _, _, err := svc.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{
+		Name: "billing", URL: "http://" + dest + "/hooks", EventTypes: []string{"order.*"},
+	}); err != nil {
 		return err
 	}
 
@@ -92,7 +95,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS outbox_example_orders (id bigserial PRIMARY KEY, total_cents bigint NOT NULL)`); err != nil {
 		return err
 	}
-	shop := &shop{conn: conn, webhooks: svc, tenant: tenant.ID, endpoint: ep.ID}
+	shop := &shop{conn: conn, webhooks: svc, tenant: tenant.ID}
 
 	// Committed: the order and its webhook.
 	if err := shop.placeOrder(ctx, 4200, false); err != nil {
@@ -109,7 +112,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("not delivered within 10 s")
 	}
-	page, err := svc.ListEvents(ctx, tenant.ID, service.EventFilter{EndpointID: ep.ID})
+	page, err := svc.ListEvents(ctx, tenant.ID, service.EventFilter{Type: "order.placed"})
 	if err != nil {
 		return err
 	}
@@ -122,7 +125,6 @@ type shop struct {
 	conn     *pgx.Conn
 	webhooks *service.Service
 	tenant   kapsel.TenantID
-	endpoint kapsel.EndpointID
 }
 
 var errPaymentDeclined = errors.New("payment declined: rolled back")
@@ -141,7 +143,7 @@ func (s *shop) placeOrder(ctx context.Context, cents int64, fail bool) error {
 		return err
 	}
 	_, err = s.webhooks.SendTx(ctx, tx, s.tenant, service.Send{
-		EndpointID:     s.endpoint,
+		Type:           "order.placed",
 		Body:           fmt.Appendf(nil, `{"type":"order.placed","total_cents":%d}`, cents),
 		IdempotencyKey: fmt.Sprintf("order-%d", orderID),
 	})

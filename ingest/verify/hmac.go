@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultHMACHeader is the header the hmac-sha256 scheme reads unless the
-// endpoint names another.
+// source names another.
 const DefaultHMACHeader = "X-Kapsel-Signature"
 
 // HMACSHA256 is the generic "hmac-sha256" scheme: the header (

@@ -8,7 +8,7 @@
 //     which takes constant time and also compares lengths: an empty or
 //     truncated signature never matches.
 //   - Every configured secret is tried against every signature the request
-//     carries, so an endpoint can accept its old and new secret while a
+//     carries, so a source can accept its old and new secret while a
 //     provider rotates.
 //   - A verifier that has no secret to try rejects the request (fail closed).
 //   - Timestamps (stripe, slack, standard-webhooks) are accepted when they
@@ -43,9 +43,9 @@ type Params struct {
 	Header http.Header
 	// Body is the raw request body, byte for byte.
 	Body []byte
-	// Secrets are the endpoint's verifier secrets; any one may match.
+	// Secrets are the source's verifier secrets; any one may match.
 	Secrets []string
-	// SignatureHeader is the endpoint's configured header name
+	// SignatureHeader is the source's configured header name
 	// (kapsel.VerifierConfig.Header), for schemes that let it be changed;
 	// empty means the scheme's default.
 	SignatureHeader string

@@ -2,8 +2,8 @@ package upgradetest
 
 import (
 	"errors"
-	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,20 +11,23 @@ import (
 )
 
 // Check asserts, through s, that the upgraded store holds every row of f
-// with its values, the new columns at their defaults (no event type or
-// channels, endpoints subscribed to everything); then that a claim takes
-// exactly the due events of claimable endpoints, that events held for a
-// blocked endpoint are released when it is unblocked, that an old
-// idempotency key still deduplicates, and that a new event is stored and
-// listed. It changes s.
+// as the 0.2 model maps it (WantSource, WantEndpoint, WantEvent,
+// WantDelivery, WantAttempt); then that a claim takes exactly the due
+// deliveries of claimable endpoints, that deliveries held for a blocked
+// endpoint are released when it is unblocked, that migrated leases still
+// fence (and complete) as they did, that every old idempotency key still
+// deduplicates in its new scope (tenant, legacy source), and that events
+// inserted through a legacy source fan out to the endpoints subscribed to
+// it. It changes s.
 func Check(t *testing.T, s kapsel.Store, f *Fixture) {
 	t.Helper()
 	checkRows(t, s, f)
+	checkDeliveries(t, s, f)
 	checkClaims(t, s, f)
 	checkInserts(t, s, f)
 }
 
-// checkRows reads every row back: the same values, and nothing more.
+// checkRows reads every row back: the 0.2 values, and nothing more.
 func checkRows(t *testing.T, s kapsel.Store, f *Fixture) {
 	t.Helper()
 	ctx := t.Context()
@@ -35,45 +38,57 @@ func checkRows(t *testing.T, s kapsel.Store, f *Fixture) {
 		requireEqual(t, "tenant by API key", got, err, want)
 	}
 
-	live := map[kapsel.TenantID][]kapsel.EndpointID{}
-	for _, want := range f.Endpoints {
-		got, err := s.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: want.ID})
-		if _, deleted := f.DeletedAt[want.ID]; deleted {
-			if !errors.Is(err, kapsel.ErrNotFound) {
-				t.Fatalf("EndpointGet of the deleted endpoint = %v, %v; want ErrNotFound", got, err)
+	for _, e := range f.Endpoints {
+		src, srcErr := s.SourceGet(ctx, &kapsel.SourceGetParams{ID: kapsel.LegacySourceID(e.ID)})
+		ep, epErr := s.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: e.ID})
+		if _, deleted := f.DeletedAt[e.ID]; deleted {
+			if !errors.Is(srcErr, kapsel.ErrNotFound) || !errors.Is(epErr, kapsel.ErrNotFound) {
+				t.Fatalf("the deleted endpoint and its source after the upgrade: %v, %v; %v, %v; want ErrNotFound for both",
+					ep, epErr, src, srcErr)
 			}
 			continue
 		}
-		requireEqual(t, "endpoint", got, err, want) // want has an empty Subscription
-		live[want.TenantID] = append(live[want.TenantID], want.ID)
+		requireEqual(t, "the source of endpoint "+e.Name, src, srcErr, f.WantSource(e))
+		requireEqual(t, "endpoint "+e.Name, ep, epErr, f.WantEndpoint(e))
+		// The source is its tenant's only.
+		other := f.tenantB.ID
+		if e.TenantID == other {
+			other = f.tenantA.ID
+		}
+		if got, err := s.SourceGet(ctx, &kapsel.SourceGetParams{ID: kapsel.LegacySourceID(e.ID), TenantID: other}); !errors.Is(err, kapsel.ErrNotFound) {
+			t.Fatalf("SourceGet of %s's source by another tenant = %v, %v; want ErrNotFound", e.Name, got, err)
+		}
 	}
-	for tenant, want := range live {
-		got, err := s.EndpointList(ctx, &kapsel.EndpointListParams{TenantID: tenant, Limit: kapsel.MaxPageLimit})
-		requireEqual(t, "endpoint list", ids(got, func(e *kapsel.Endpoint) kapsel.EndpointID { return e.ID }), err, sorted(want))
+	for _, tn := range f.Tenants {
+		eps := f.liveEndpoints(tn.ID)
+		var srcs []*kapsel.Source
+		for _, e := range eps {
+			srcs = append(srcs, f.WantSource(f.endpoint(e.ID)))
+		}
+		gotSrcs, err := s.SourceList(ctx, &kapsel.SourceListParams{TenantID: tn.ID, Limit: kapsel.MaxPageLimit})
+		requireEqual(t, "source list of "+tn.Name, gotSrcs, err, srcs)
+		gotEps, err := s.EndpointList(ctx, &kapsel.EndpointListParams{TenantID: tn.ID, Limit: kapsel.MaxPageLimit})
+		requireEqual(t, "endpoint list of "+tn.Name, gotEps, err, eps)
 	}
 
-	byTenant := map[kapsel.TenantID][]kapsel.EventID{}
-	for _, want := range f.Events {
-		got, err := s.EventGet(ctx, &kapsel.EventGetParams{ID: want.ID, IncludeBody: true})
-		requireEqual(t, "event", got, err, want) // want has no Type and no Channels
-		byTenant[want.TenantID] = append(byTenant[want.TenantID], want.ID)
+	byTenant := map[kapsel.TenantID][]*kapsel.Event{}
+	bySource := map[kapsel.SourceID][]*kapsel.Event{}
+	for _, e := range f.Events {
+		want := f.WantEvent(e)
+		got, err := s.EventGet(ctx, &kapsel.EventGetParams{ID: e.ID, IncludeBody: true})
+		requireEqual(t, "event "+f.label(e.ID), got, err, want)
+		want.Body = nil // lists leave it out
+		byTenant[e.TenantID] = append(byTenant[e.TenantID], want)
+		bySource[want.SourceID] = append(bySource[want.SourceID], want)
 	}
 	for tenant, want := range byTenant {
 		got, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: tenant, Limit: kapsel.MaxPageLimit})
-		requireEqual(t, "event list", ids(got, func(e *kapsel.Event) kapsel.EventID { return e.ID }), err, sorted(want))
+		requireEqual(t, "event list", got, err, sortedBy(want, func(e *kapsel.Event) kapsel.EventID { return e.ID }))
 	}
-
-	attempts := map[kapsel.EventID][]*kapsel.Attempt{}
-	for _, a := range f.Attempts {
-		attempts[a.EventID] = append(attempts[a.EventID], a)
-	}
-	if len(attempts) < 3 {
-		t.Fatalf("the fixture has attempts of %d events, want several", len(attempts))
-	}
-	for _, e := range f.Events {
-		got, err := s.AttemptList(ctx, &kapsel.AttemptListParams{EventID: e.ID, TenantID: e.TenantID})
-		requireEqual(t, "attempts of "+f.label(e.ID), got, err, attempts[e.ID])
-	}
+	src := kapsel.LegacySourceID(f.active.ID)
+	got, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: f.tenantA.ID, SourceID: src, Limit: kapsel.MaxPageLimit})
+	requireEqual(t, "event list of the orders source", got, err,
+		sortedBy(bySource[src], func(e *kapsel.Event) kapsel.EventID { return e.ID }))
 
 	for _, want := range f.Breakers {
 		got, err := s.BreakerGet(ctx, &kapsel.BreakerGetParams{EndpointID: want.EndpointID})
@@ -81,26 +96,76 @@ func checkRows(t *testing.T, s kapsel.Store, f *Fixture) {
 	}
 }
 
-// checkClaims claims at f.Now: exactly the due pending events and expired
-// leases of active endpoints whose breaker lets them through. The due
-// events of blocked endpoints stay (held, on a store that holds), and are
-// claimed once their endpoint is active again or its breaker reset.
+// checkDeliveries reads the deliveries and attempts the upgrade made: one
+// delivery per 0.1 event, listed by endpoint, by event and by tenant, and
+// every attempt under its delivery and its event.
+func checkDeliveries(t *testing.T, s kapsel.Store, f *Fixture) {
+	t.Helper()
+	ctx := t.Context()
+	byEndpoint := map[kapsel.EndpointID][]*kapsel.Delivery{}
+	byTenant := map[kapsel.TenantID][]*kapsel.Delivery{}
+	for _, e := range f.Events {
+		want := f.WantDelivery(e)
+		got, err := s.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: want.ID, TenantID: e.TenantID})
+		requireEqual(t, "the delivery of event "+f.label(e.ID), got, err, want)
+		list, err := s.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: e.TenantID, EventID: e.ID})
+		requireEqual(t, "the deliveries of event "+f.label(e.ID), list, err, []*kapsel.Delivery{want})
+		byEndpoint[e.EndpointID] = append(byEndpoint[e.EndpointID], want)
+		byTenant[e.TenantID] = append(byTenant[e.TenantID], want)
+	}
+	for _, e := range f.Endpoints { // deleted ones too: their deliveries stay listed
+		got, err := s.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: e.TenantID, EndpointID: e.ID, Limit: kapsel.MaxPageLimit})
+		requireEqual(t, "the deliveries of endpoint "+e.Name, got, err,
+			sortedBy(byEndpoint[e.ID], func(d *kapsel.Delivery) kapsel.DeliveryID { return d.ID }))
+	}
+	for tenant, want := range byTenant {
+		got, err := s.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: tenant, Limit: kapsel.MaxPageLimit})
+		requireEqual(t, "the deliveries of a tenant", got, err, sortedBy(want, func(d *kapsel.Delivery) kapsel.DeliveryID { return d.ID }))
+	}
+
+	attempts := map[kapsel.EventID][]*kapsel.Attempt{}
+	for _, a := range f.Attempts {
+		attempts[a.EventID] = append(attempts[a.EventID], f.WantAttempt(a))
+	}
+	if len(attempts) < 3 {
+		t.Fatalf("the fixture has attempts of %d events, want several", len(attempts))
+	}
+	for _, e := range f.Events {
+		got, err := s.AttemptList(ctx, &kapsel.AttemptListParams{DeliveryID: LegacyDeliveryID(e.ID), TenantID: e.TenantID})
+		requireEqual(t, "attempts of the delivery of "+f.label(e.ID), got, err, attempts[e.ID])
+		got, err = s.AttemptList(ctx, &kapsel.AttemptListParams{EventID: e.ID, TenantID: e.TenantID})
+		requireEqual(t, "attempts of event "+f.label(e.ID), got, err, attempts[e.ID])
+	}
+}
+
+// checkClaims claims at f.Now: exactly the due pending deliveries and
+// expired leases of active endpoints whose breaker lets them through. It
+// completes some of them, and the leases the upgrade kept, with their 0.1
+// tokens. The due deliveries of blocked endpoints stay (held, on a store
+// that holds), and are claimed once their endpoint is active again or its
+// breaker reset.
 func checkClaims(t *testing.T, s kapsel.Store, f *Fixture) {
 	t.Helper()
 	ctx := t.Context()
+	claimed := map[string]*kapsel.Delivery{}
 	claim := func() []string {
 		t.Helper()
-		got, err := s.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: f.Now})
+		got, err := s.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: f.Now})
 		if err != nil {
-			t.Fatalf("EventClaim: %v", err)
+			t.Fatalf("DeliveryClaim: %v", err)
 		}
 		var labels []string
-		for _, e := range got {
-			labels = append(labels, f.label(e.ID))
-			want := f.ev[f.label(e.ID)]
-			if e.Status != kapsel.EventDelivering || e.LeaseToken == "" || e.LeaseToken == want.LeaseToken ||
-				string(e.Body) != string(want.Body) || e.Attempts != want.Attempts {
-				t.Fatalf("claimed %+v, want %s leased anew with its body and attempts", e, f.label(e.ID))
+		for _, d := range got {
+			label := f.label(d.EventID)
+			labels = append(labels, label)
+			claimed[label] = d
+			want := f.ev[label]
+			if d.ID != LegacyDeliveryID(want.ID) || d.EndpointID != want.EndpointID || d.Status != kapsel.DeliveryDelivering ||
+				d.LeaseToken == "" || d.LeaseToken == want.LeaseToken || d.Attempts != want.Attempts ||
+				d.Event == nil || d.Event.ID != want.ID || string(d.Event.Body) != string(want.Body) ||
+				d.Event.Headers.Get("X-Request-Id") != want.Headers.Get("X-Request-Id") {
+				t.Fatalf("claimed %+v (event %+v), want the delivery of %s leased anew with its event's body and headers and its attempts",
+					d, d.Event, label)
 			}
 		}
 		slices.Sort(labels)
@@ -111,10 +176,12 @@ func checkClaims(t *testing.T, s kapsel.Store, f *Fixture) {
 	}
 
 	// The expired lease of the paused endpoint was given back, unattempted.
-	got, err := s.EventGet(ctx, &kapsel.EventGetParams{ID: f.ev["expired-paused"].ID})
-	if err != nil || got.Status != kapsel.EventPending || got.LeaseToken != "" || got.Attempts != 0 {
+	got, err := s.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: LegacyDeliveryID(f.ev["expired-paused"].ID)})
+	if err != nil || got.Status != kapsel.DeliveryPending || got.LeaseToken != "" || got.Attempts != 0 {
 		t.Fatalf("the expired lease of a paused endpoint after a claim = %+v, %v; want pending, unleased", got, err)
 	}
+
+	checkCompletions(t, s, f, claimed)
 
 	if _, err := s.EndpointSetState(ctx, &kapsel.EndpointSetStateParams{ID: f.paused.ID, State: kapsel.EndpointActive, Now: f.Now}); err != nil {
 		t.Fatal(err)
@@ -130,49 +197,240 @@ func checkClaims(t *testing.T, s kapsel.Store, f *Fixture) {
 	}
 }
 
-// checkInserts inserts after the upgrade: an old live key deduplicates (and
-// refuses another body), an old expired key is free, and a new event with a
-// type and channels is stored and listed by its type.
+// checkCompletions completes migrated deliveries: three just claimed
+// (delivered, retried, failed), the live 0.1 lease and the lease of the
+// deleted endpoint with their 0.1 tokens, and the re-claimed expired lease
+// with its stale 0.1 token, which must lose.
+func checkCompletions(t *testing.T, s kapsel.Store, f *Fixture, claimed map[string]*kapsel.Delivery) {
+	t.Helper()
+	ctx := t.Context()
+	type outcome struct {
+		label  string
+		token  string
+		status kapsel.DeliveryStatus
+		code   int
+		// want: the delivery's status and last error afterwards, and the
+		// trigger of its new attempt.
+		wantStatus  kapsel.DeliveryStatus
+		wantError   string
+		wantTrigger kapsel.AttemptTrigger
+	}
+	outcomes := []outcome{
+		{"due", claimed["due"].LeaseToken, kapsel.DeliveryDelivered, 200, kapsel.DeliveryDelivered, "", kapsel.TriggerScheduled},
+		{"expired", claimed["expired"].LeaseToken, kapsel.DeliveryPending, 503, kapsel.DeliveryPending, "HTTP 503", kapsel.TriggerScheduled},
+		{"closed", claimed["closed"].LeaseToken, kapsel.DeliveryFailed, 500, kapsel.DeliveryFailed, "HTTP 500", kapsel.TriggerManual},
+		{"live", f.ev["live"].LeaseToken, kapsel.DeliveryDelivered, 204, kapsel.DeliveryDelivered, "", kapsel.TriggerScheduled},
+		{"leased-deleted", f.ev["leased-deleted"].LeaseToken, kapsel.DeliveryPending, 503, kapsel.DeliveryFailed,
+			kapsel.LastErrorEndpointDeleted, kapsel.TriggerScheduled},
+	}
+	var cs []kapsel.DeliveryCompletion
+	for _, o := range outcomes {
+		e := f.ev[o.label]
+		c := kapsel.DeliveryCompletion{
+			DeliveryID: LegacyDeliveryID(e.ID), LeaseToken: o.token, Status: o.status,
+			Attempt: kapsel.Attempt{Number: e.Attempts + 1, StartedAt: f.Now, Duration: 40 * time.Millisecond, StatusCode: o.code},
+		}
+		if o.status != kapsel.DeliveryDelivered {
+			c.LastError, c.Attempt.ErrorCode, c.Attempt.Error = "HTTP "+strconv.Itoa(o.code), kapsel.CodeAttemptStatus, "HTTP "+strconv.Itoa(o.code)
+			c.NextAttemptAt = f.Now.Add(time.Hour)
+		}
+		cs = append(cs, c)
+	}
+	stale := f.ev["expired"]
+	cs = append(cs, kapsel.DeliveryCompletion{
+		DeliveryID: LegacyDeliveryID(stale.ID), LeaseToken: stale.LeaseToken, Status: kapsel.DeliveryDelivered,
+		Attempt: kapsel.Attempt{Number: stale.Attempts + 1, StartedAt: f.Now, StatusCode: 200},
+	})
+	errs, err := s.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: cs, Now: f.Now})
+	if err != nil {
+		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	for i, o := range outcomes {
+		if errs[i] != nil {
+			t.Fatalf("completing the delivery of %s with its token: %v", o.label, errs[i])
+		}
+	}
+	if !errors.Is(errs[len(outcomes)], kapsel.ErrLeaseLost) {
+		t.Fatalf("completing the re-claimed delivery of expired with its 0.1 token = %v, want ErrLeaseLost", errs[len(outcomes)])
+	}
+	for _, o := range outcomes {
+		e := f.ev[o.label]
+		d, err := s.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: LegacyDeliveryID(e.ID)})
+		if err != nil || d.Status != o.wantStatus || d.LastError != o.wantError || d.Attempts != e.Attempts+1 {
+			t.Fatalf("the delivery of %s after its completion = %+v, %v; want %s, last error %q, %d attempts",
+				o.label, d, err, o.wantStatus, o.wantError, e.Attempts+1)
+		}
+		if (o.wantStatus == kapsel.DeliveryDelivered) != !d.DeliveredAt.IsZero() {
+			t.Fatalf("the delivery of %s after its completion has DeliveredAt %v", o.label, d.DeliveredAt)
+		}
+		as, err := s.AttemptList(ctx, &kapsel.AttemptListParams{DeliveryID: d.ID})
+		if err != nil || len(as) != e.Attempts+1 {
+			t.Fatalf("attempts of the delivery of %s after its completion: %d, %v; want %d", o.label, len(as), err, e.Attempts+1)
+		}
+		a := as[len(as)-1]
+		if a.DeliveryID != d.ID || a.EventID != e.ID || a.EndpointID != e.EndpointID || a.TenantID != e.TenantID ||
+			a.Number != e.Attempts+1 || a.Trigger != o.wantTrigger || a.StatusCode != o.code {
+			t.Fatalf("the new attempt of %s = %+v; want number %d of delivery %s, trigger %s", o.label, a, e.Attempts+1, d.ID, o.wantTrigger)
+		}
+	}
+}
+
+// checkInserts inserts after the upgrade, through the legacy sources as the
+// ingester does for an old /ingest/ep_… URL: every old live key
+// deduplicates in its new scope (and refuses another body), every old
+// expired key is free, a send (no source) is of another scope, and new
+// events fan out to the endpoints subscribed to their source — the
+// migrated endpoint of that source — and are claimed and delivered.
 func checkInserts(t *testing.T, s kapsel.Store, f *Fixture) {
 	t.Helper()
 	ctx := t.Context()
-	due, delivered, failed := f.ev["due"], f.ev["delivered"], f.ev["failed"]
-	res, err := s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Now: f.Now, Events: []*kapsel.EventInsertParams{
-		{EndpointID: due.EndpointID, IdempotencyKey: due.IdempotencyKey, Body: due.Body, BodyHash: due.BodyHash},
-		{EndpointID: delivered.EndpointID, IdempotencyKey: delivered.IdempotencyKey, Body: []byte("other"), BodyHash: []byte("other hash")},
-		{EndpointID: failed.EndpointID, IdempotencyKey: f.newKey, Body: failed.Body, BodyHash: failed.BodyHash},
-	}})
+	newEvents := map[kapsel.TenantID]int{}
+	var in []*kapsel.EventInsertParams
+	for _, k := range f.Keys {
+		e := f.event(k.EventID)
+		tenant, source := f.WantKeyScope(k)
+		in = append(in, &kapsel.EventInsertParams{TenantID: tenant, SourceID: source, IdempotencyKey: k.Key,
+			Body: e.Body, BodyHash: e.BodyHash, ContentType: e.ContentType})
+	}
+	delivered, due := f.ev["delivered"], f.ev["due"]
+	conflict := &kapsel.EventInsertParams{TenantID: delivered.TenantID, SourceID: kapsel.LegacySourceID(delivered.EndpointID),
+		IdempotencyKey: delivered.IdempotencyKey, Body: []byte("other"), BodyHash: []byte("other hash")}
+	send := &kapsel.EventInsertParams{TenantID: due.TenantID, IdempotencyKey: due.IdempotencyKey, Body: due.Body, BodyHash: due.BodyHash}
+	in = append(in, conflict, send)
+	res, err := s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Now: f.Now, Events: in})
 	if err != nil {
 		t.Fatalf("EventInsertMany: %v", err)
 	}
-	if !res[0].Duplicate || res[0].Err != nil || res[0].Event.ID != due.ID {
-		t.Fatalf("retrying the key of an old event = %+v, want a duplicate of %s", res[0], due.ID)
+	for i, k := range f.Keys {
+		r := res[i]
+		if k.ExpiresAt.After(f.Now) {
+			if !r.Duplicate || r.Err != nil || r.Event.ID != k.EventID || r.Event.Deliveries.Total != 0 {
+				t.Fatalf("retrying old live key %q in its new scope = %+v, want a duplicate of %s", k.Key, r, k.EventID)
+			}
+			continue
+		}
+		if r.Duplicate || r.Err != nil || r.Event.ID == k.EventID {
+			t.Fatalf("reusing old expired key %q = %+v, want a new event", k.Key, r)
+		}
+		newEvents[r.Event.TenantID]++
+		checkFanOut(t, s, f, in[i], r.Event)
 	}
-	if !errors.Is(res[1].Err, kapsel.ErrIdempotencyConflict) {
-		t.Fatalf("reusing the key of an old event with another body = %+v, want ErrIdempotencyConflict", res[1])
+	if r := res[len(f.Keys)]; !errors.Is(r.Err, kapsel.ErrIdempotencyConflict) {
+		t.Fatalf("reusing the key of an old event with another body = %+v, want ErrIdempotencyConflict", r)
 	}
-	if res[2].Duplicate || res[2].Err != nil || res[2].Event.ID == failed.ID {
-		t.Fatalf("reusing an old expired key = %+v, want a new event", res[2])
+	if r := res[len(f.Keys)+1]; r.Err != nil || r.Duplicate {
+		t.Fatalf("a send with the key of an old ingested event = %+v, want a new event (the scope is the tenant)", r)
+	} else {
+		newEvents[r.Event.TenantID]++
+		checkFanOut(t, s, f, send, r.Event)
 	}
 
-	res, err = s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Now: f.Now, Events: []*kapsel.EventInsertParams{{
-		EndpointID: f.active.ID, Type: "invoice.paid", Channels: []string{"billing"}, Body: []byte(`{}`), BodyHash: []byte("h"),
-	}}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("inserting a typed event after the upgrade: %v, %+v", err, res)
+	// New events through the orders endpoint's old ingest URL, one of each
+	// type: the ingester resolves /ingest/ep_… to the legacy source and
+	// inserts with its id.
+	source, err := s.SourceGet(ctx, &kapsel.SourceGetParams{ID: kapsel.LegacySourceID(f.active.ID)})
+	if err != nil {
+		t.Fatalf("SourceGet of the orders endpoint's legacy source: %v", err)
+	}
+	in = []*kapsel.EventInsertParams{
+		{TenantID: source.TenantID, SourceID: source.ID, Type: "invoice.paid", Channels: []string{"billing"}, Body: []byte(`{}`), BodyHash: []byte("h")},
+		{TenantID: source.TenantID, SourceID: source.ID, Type: "customer.created", Body: []byte(`{}`), BodyHash: []byte("h")},
+		{TenantID: source.TenantID, EndpointIDs: []kapsel.EndpointID{f.deleted.ID}, Body: []byte(`{}`)},
+	}
+	res, err = s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Now: f.Now, Events: in})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("inserting through the legacy source after the upgrade: %v, %+v", err, res)
+	}
+	if !errors.Is(res[2].Err, kapsel.ErrNotFound) {
+		t.Fatalf("a send naming the deleted endpoint = %+v, want ErrNotFound", res[2])
+	}
+	newEvents[source.TenantID] += 2
+	var wantClaim []kapsel.EventID
+	for i := range 2 {
+		checkFanOut(t, s, f, in[i], res[i].Event)
+		if len(f.fanOut(routing(in[i]))) > 0 {
+			wantClaim = append(wantClaim, res[i].Event.ID)
+		}
 	}
 	got, err := s.EventGet(ctx, &kapsel.EventGetParams{ID: res[0].Event.ID})
-	if err != nil || got.Type != "invoice.paid" || !slices.Equal(got.Channels, []string{"billing"}) || got.TenantID != f.tenantA.ID {
+	if err != nil || got.Type != "invoice.paid" || !slices.Equal(got.Channels, []string{"billing"}) ||
+		got.TenantID != f.tenantA.ID || got.SourceID != source.ID {
 		t.Fatalf("the typed event reads back as %+v, %v", got, err)
 	}
 	list, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: f.tenantA.ID, Type: "invoice.paid"})
-	if err != nil || len(list) != 1 || list[0].ID != got.ID {
-		t.Fatalf("listing by type = %v, %v; want only %s", list, err, got.ID)
+	wantTyped := []kapsel.EventID{res[0].Event.ID}
+	if f.routing {
+		wantTyped = []kapsel.EventID{due.ID, res[0].Event.ID}
 	}
-	all, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: f.tenantA.ID, Limit: kapsel.MaxPageLimit})
-	if want := len(f.Events) - 1 + 2; err != nil || len(all) != want { // tenant B's event out, two new ones in
-		t.Fatalf("tenant A lists %d events, %v; want %d", len(all), err, want)
+	if err != nil || !slices.Equal(ids(list, func(e *kapsel.Event) kapsel.EventID { return e.ID }), wantTyped) {
+		t.Fatalf("listing by type = %v, %v; want %v", list, err, wantTyped)
 	}
+	for tenant, n := range newEvents {
+		all, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: tenant, Limit: kapsel.MaxPageLimit})
+		want := n
+		for _, e := range f.Events {
+			if e.TenantID == tenant {
+				want++
+			}
+		}
+		if err != nil || len(all) != want {
+			t.Fatalf("tenant %s lists %d events, %v; want %d", tenant, len(all), err, want)
+		}
+	}
+
+	// The new deliveries of the orders endpoint are the only due ones; they
+	// are claimed and delivered.
+	ds, err := s.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: f.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed []kapsel.EventID
+	var cs []kapsel.DeliveryCompletion
+	for _, d := range ds {
+		claimed = append(claimed, d.EventID)
+		cs = append(cs, kapsel.DeliveryCompletion{DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: kapsel.DeliveryDelivered,
+			Attempt: kapsel.Attempt{Number: 1, StartedAt: f.Now, StatusCode: 200}})
+	}
+	slices.Sort(claimed)
+	if !slices.Equal(claimed, wantClaim) {
+		t.Fatalf("claimed the deliveries of %v, want those of %v", claimed, wantClaim)
+	}
+	if len(cs) > 0 {
+		errs, err := s.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: cs, Now: f.Now})
+		if err != nil || errors.Join(errs...) != nil {
+			t.Fatalf("completing the new deliveries: %v, %v", err, errs)
+		}
+	}
+}
+
+// checkFanOut checks the deliveries of a new event: one pending delivery
+// per endpoint the root rule sends it to, counted in its summary.
+func checkFanOut(t *testing.T, s kapsel.Store, f *Fixture, in *kapsel.EventInsertParams, ev *kapsel.Event) {
+	t.Helper()
+	want := f.fanOut(routing(in))
+	if ev.Deliveries != (kapsel.DeliverySummary{Total: len(want), Pending: len(want)}) {
+		t.Fatalf("event %s inserted with %+v has deliveries %+v, want %d pending (to %v)", ev.ID, in, ev.Deliveries, len(want), want)
+	}
+	ds, err := s.DeliveryList(t.Context(), &kapsel.DeliveryListParams{TenantID: in.TenantID, EventID: ev.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []kapsel.EndpointID
+	for _, d := range ds {
+		if d.Status != kapsel.DeliveryPending || d.Attempts != 0 || !d.NextAttemptAt.Equal(f.Now) || d.NextTrigger != kapsel.TriggerScheduled {
+			t.Fatalf("new delivery %+v, want pending now, scheduled, unattempted", d)
+		}
+		got = append(got, d.EndpointID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("event %s inserted with %+v went to %v, want %v", ev.ID, in, got, want)
+	}
+}
+
+// routing is the routing of an event inserted with in.
+func routing(in *kapsel.EventInsertParams) kapsel.EventRouting {
+	return kapsel.EventRouting{TenantID: in.TenantID, SourceID: in.SourceID, Type: in.Type, Channels: in.Channels}
 }
 
 // label returns the fixture's name of an event.
@@ -185,68 +443,12 @@ func (f *Fixture) label(id kapsel.EventID) string {
 	return "unknown " + string(id)
 }
 
-// requireEqual fails t unless err is nil and got equals want, times
-// compared in UTC (stores read them back in their own zone) and empty
-// headers and response bodies as nil.
-func requireEqual[T any](t *testing.T, what string, got T, err error, want T) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("reading %s: %v", what, err)
-	}
-	if g, w := normalize(got), normalize(want); !reflect.DeepEqual(g, w) {
-		t.Fatalf("%s after the upgrade:\n got %+v\nwant %+v", what, g, w)
-	}
-}
-
-// normalize returns a copy of v with every time.Time in UTC and empty maps
-// and slices nil, walking pointers, structs, slices and maps.
-func normalize[T any](v T) T {
-	return normalizeValue(reflect.ValueOf(&v).Elem()).Interface().(T)
-}
-
-func normalizeValue(v reflect.Value) reflect.Value {
-	out := reflect.New(v.Type()).Elem()
-	switch {
-	case v.Type() == reflect.TypeFor[time.Time]():
-		out.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
-	case v.Kind() == reflect.Pointer && !v.IsNil():
-		p := reflect.New(v.Type().Elem())
-		p.Elem().Set(normalizeValue(v.Elem()))
-		out.Set(p)
-	case v.Kind() == reflect.Struct:
-		for i := range v.NumField() {
-			out.Field(i).Set(normalizeValue(v.Field(i)))
+// event returns the fixture's event with the id.
+func (f *Fixture) event(id kapsel.EventID) *Event {
+	for _, e := range f.Events {
+		if e.ID == id {
+			return e
 		}
-	case v.Kind() == reflect.Slice && v.Len() > 0:
-		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		for i := range v.Len() {
-			s.Index(i).Set(normalizeValue(v.Index(i)))
-		}
-		out.Set(s)
-	case v.Kind() == reflect.Map && v.Len() > 0:
-		m := reflect.MakeMapWithSize(v.Type(), v.Len())
-		for _, k := range v.MapKeys() {
-			m.SetMapIndex(k, normalizeValue(v.MapIndex(k)))
-		}
-		out.Set(m)
-	case v.Kind() == reflect.Slice || v.Kind() == reflect.Map || v.Kind() == reflect.Pointer:
-		// empty or nil: stays nil
-	default:
-		out.Set(v)
 	}
-	return out
-}
-
-func ids[T any, ID ~string](items []T, id func(T) ID) []ID {
-	out := make([]ID, len(items))
-	for i, it := range items {
-		out[i] = id(it)
-	}
-	return out
-}
-
-func sorted[ID ~string](l []ID) []ID {
-	l = slices.Clone(l)
-	slices.Sort(l)
-	return l
+	panic("upgradetest: no event " + string(id))
 }

@@ -13,7 +13,7 @@ import (
 
 // StatsSource is the part of a [kapsel.Store] the queue collector reads.
 type StatsSource interface {
-	EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error)
+	DeliveryStats(ctx context.Context, params *kapsel.DeliveryStatsParams) (*kapsel.DeliveryStats, error)
 }
 
 // breakerTracker counts endpoints per breaker state from the transitions it
@@ -66,7 +66,7 @@ func (b *breakerTracker) Collect(ch chan<- prometheus.Metric) {
 // scrapes wait for the read under way rather than each starting one, and a
 // failed read is not retried before the period ends either, so scrapers,
 // however many and however frequent, cost the database at most one bounded
-// read (EventStats with DepthLimit, under StatsTimeout) per period.
+// read (DeliveryStats with DepthLimit, under StatsTimeout) per period.
 type queueCollector struct {
 	cfg    *Config
 	depth  *prometheus.Desc
@@ -76,25 +76,25 @@ type queueCollector struct {
 
 	mu     sync.Mutex // held during a read: one read at a time
 	readAt time.Time  // when the cached answer was read; zero before the first
-	stats  *kapsel.EventStats
+	stats  *kapsel.DeliveryStats
 	err    error
 }
 
 // queueStatuses are the statuses whose depth is exported.
-var queueStatuses = []kapsel.EventStatus{kapsel.EventPending, kapsel.EventDelivering}
+var queueStatuses = []kapsel.DeliveryStatus{kapsel.DeliveryPending, kapsel.DeliveryDelivering}
 
 func newQueueCollector(cfg *Config) *queueCollector {
 	ns := cfg.Namespace
 	return &queueCollector{
 		cfg: cfg,
 		depth: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "depth"),
-			"Pending and delivering events, read from the store; a count stops at the depth limit (see queue_depth_capped).",
+			"Pending and delivering deliveries, read from the store; a count stops at the depth limit (see queue_depth_capped).",
 			[]string{"status"}, nil),
 		capped: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "depth_capped"),
-			"1 when queue_depth stopped at the depth limit: there are at least that many events, maybe more.",
+			"1 when queue_depth stopped at the depth limit: there are at least that many deliveries, maybe more.",
 			[]string{"status"}, nil),
 		oldest: prometheus.NewDesc(prometheus.BuildFQName(ns, "queue", "oldest_due_age_seconds"),
-			"How long the due event a claim would take first has been due; 0 when none is.", nil, nil),
+			"How long the due delivery a claim would take first has been due; 0 when none is.", nil, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: "queue", Name: "stats_errors_total",
 			Help: "Store reads for queue metrics that failed.",
@@ -112,7 +112,7 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // read returns the cached stats, reading them again when they are older
 // than StatsCacheTTL.
-func (q *queueCollector) read(now time.Time) (*kapsel.EventStats, error) {
+func (q *queueCollector) read(now time.Time) (*kapsel.DeliveryStats, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.readAt.IsZero() && now.Sub(q.readAt) < q.cfg.StatsCacheTTL && !now.Before(q.readAt) {
@@ -120,7 +120,7 @@ func (q *queueCollector) read(now time.Time) (*kapsel.EventStats, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.StatsTimeout)
 	defer cancel()
-	q.stats, q.err = q.cfg.Store.EventStats(ctx, &kapsel.EventStatsParams{Limit: q.cfg.DepthLimit, Now: now})
+	q.stats, q.err = q.cfg.Store.DeliveryStats(ctx, &kapsel.DeliveryStatsParams{Limit: q.cfg.DepthLimit, Now: now})
 	q.readAt = now
 	if q.err != nil {
 		q.errors.Inc()

@@ -1,6 +1,7 @@
 package prommetrics
 
 import (
+	"net/http"
 	"strconv"
 
 	"github.com/kapsel-dev/kapsel"
@@ -9,8 +10,11 @@ import (
 func (m *Metrics) onIngest(info kapsel.IngestInfo) {
 	m.ingestRequests.WithLabelValues(strconv.Itoa(info.Status), boundedCode(info.Code)).Inc()
 	m.ingestDuration.Observe(info.Duration.Seconds())
-	if info.Status >= 200 && info.Status < 300 && !info.Duplicate {
+	// 202 is a new event; a duplicate and a verified Slack challenge (which
+	// stores nothing) are answered 200.
+	if info.Status == http.StatusAccepted {
 		m.eventsIngested.Inc()
+		m.deliveriesCreated.Add(float64(max(info.Deliveries, 0)))
 	}
 }
 
@@ -18,8 +22,14 @@ func (m *Metrics) onAttempt(info kapsel.AttemptInfo) {
 	outcome := boundedOutcome(info.Outcome)
 	m.attempts.WithLabelValues(outcome, boundedCode(info.ErrorCode)).Inc()
 	m.attemptDuration.WithLabelValues(outcome).Observe(info.Duration.Seconds())
-	if info.Outcome == kapsel.OutcomeDelivered && info.EndToEnd > 0 {
-		m.deliveryLatency.Observe(info.EndToEnd.Seconds())
+	switch info.Outcome {
+	case kapsel.OutcomeDelivered:
+		m.deliveriesEnded.WithLabelValues(string(kapsel.DeliveryDelivered)).Inc()
+		if info.EndToEnd > 0 {
+			m.deliveryLatency.Observe(info.EndToEnd.Seconds())
+		}
+	case kapsel.OutcomeFailed:
+		m.deliveriesEnded.WithLabelValues(string(kapsel.DeliveryFailed)).Inc()
 	}
 }
 

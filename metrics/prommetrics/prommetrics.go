@@ -4,8 +4,10 @@
 // [kapsel.Hooks]. [New] registers the series on a registry the application
 // owns — never the global one — and [Metrics.Hooks] returns the hooks to put
 // in the ingest, delivery and breaker configurations. With [Config.Store]
-// set, queue depth and the age of the oldest due event are read from the
-// store at scrape time.
+// set, queue depth and the age of the oldest due delivery are read from the
+// store at scrape time. The queue is made of deliveries — one per event and
+// endpoint it fans out to — so depths, attempts and latencies count
+// deliveries, while kapsel_events_ingested_total counts events.
 //
 //	reg := prometheus.NewRegistry()
 //	m, err := prommetrics.New(reg, &prommetrics.Config{Store: store})
@@ -15,36 +17,45 @@
 //
 // # Series
 //
-//	kapsel_ingest_requests_total{status,code}     counter   ingest requests by HTTP status and error code
+//	kapsel_ingest_requests_total{status,code}     counter   ingest requests (and sends) by HTTP status and error code
 //	kapsel_ingest_duration_seconds                histogram time to answer an ingest request
-//	kapsel_events_ingested_total                  counter   new events stored (duplicates excluded)
+//	kapsel_events_ingested_total                  counter   new events stored by ingest and sends (duplicates excluded)
+//	kapsel_deliveries_created_total               counter   deliveries those events were fanned out to
+//	kapsel_deliveries_ended_total{status}         counter   deliveries that ended delivered or failed, by this process
 //	kapsel_attempts_total{outcome,code}           counter   delivery attempts by outcome and E2xxx code
 //	kapsel_attempt_duration_seconds{outcome}      histogram duration of one attempt
-//	kapsel_delivery_latency_seconds               histogram event creation → successful answer
+//	kapsel_delivery_latency_seconds               histogram delivery creation (its event's) → successful answer
 //	kapsel_breaker_transitions_total{to}          counter   circuit breaker transitions
 //	kapsel_breakers{state}                        gauge     endpoints per breaker state, as seen by this process
 //	kapsel_endpoints_disabled_total{reason}       counter   automatic endpoint disables
-//	kapsel_queue_depth{status}                    gauge     pending and delivering events (from the store), up to DepthLimit
+//	kapsel_queue_depth{status}                    gauge     pending and delivering deliveries (from the store), up to DepthLimit
 //	kapsel_queue_depth_capped{status}             gauge     1 when that count stopped at DepthLimit
-//	kapsel_queue_oldest_due_age_seconds           gauge     how long the due event a claim would take first has waited
+//	kapsel_queue_oldest_due_age_seconds           gauge     how long the due delivery a claim would take first has waited
 //	kapsel_queue_stats_errors_total               counter   failed store reads
+//
+// Since 0.2 (fan-out) the series keep their 0.1 names: what 0.1 counted
+// per event (queue depth, attempts, latency) it now counts per delivery,
+// and with one endpoint per event, as every 0.1 event had, the numbers are
+// the same. kapsel_deliveries_created_total and
+// kapsel_deliveries_ended_total are new. No series was renamed.
 //
 // # Cost of a scrape
 //
-// The queue series cost one [kapsel.EventStore.EventStats] read per
+// The queue series cost one [kapsel.DeliveryStore.DeliveryStats] read per
 // StatsCacheTTL (5 s), shared by every scrape in that period, concurrent ones
 // included. That read counts only the queue's live part (pending and
-// delivering events) and stops at DepthLimit (10,000) events per status, so
-// it costs the same with an empty table as with millions of delivered events
-// or a paused endpoint's backlog of any size; past the limit,
-// kapsel_queue_depth reads the limit and kapsel_queue_depth_capped 1.
+// delivering deliveries) and stops at DepthLimit (10,000) deliveries per
+// status, so it costs the same with an empty table as with millions of
+// delivered ones or a paused endpoint's backlog of any size; past the
+// limit, kapsel_queue_depth reads the limit and kapsel_queue_depth_capped 1.
 // Delivered and failed totals are not read from the store (that read would
-// grow with the history): kapsel_attempts_total{outcome="delivered"} and
-// {outcome="failed"} count them, per process.
+// grow with the history): kapsel_deliveries_ended_total counts them, per
+// process (as do kapsel_attempts_total{outcome="delivered"} and
+// {outcome="failed"}).
 //
 // # Cardinality
 //
-// No label carries an endpoint, tenant or event id: every label takes a
+// No label carries a source, endpoint, tenant, event or delivery id: every label takes a
 // handful of values (HTTP statuses, documented codes, outcomes, states), so
 // the number of series does not grow with traffic or tenants. Breaker states
 // are exported as counts per state; kapsel_breakers reflects the
@@ -66,7 +77,7 @@ const (
 	DefaultNamespace     = "kapsel"
 	DefaultStatsTimeout  = 2 * time.Second
 	DefaultStatsCacheTTL = 5 * time.Second
-	DefaultDepthLimit    = kapsel.DefaultEventStatsLimit
+	DefaultDepthLimit    = kapsel.DefaultStatsLimit
 )
 
 // DefaultDurationBuckets are the buckets, in seconds, of the ingest and
@@ -81,14 +92,14 @@ type Config struct {
 	// Namespace prefixes every series. Defaults to "kapsel".
 	Namespace string
 	// Store, when set, is read for queue depth and the age of the oldest due
-	// event. Defaults to none: those series are absent.
+	// delivery. Defaults to none: those series are absent.
 	Store StatsSource
 	// StatsTimeout bounds one store read. Defaults to 2 s.
 	StatsTimeout time.Duration
 	// StatsCacheTTL is how long one store read serves scrapes. Defaults to
 	// 5 s (DefaultStatsCacheTTL).
 	StatsCacheTTL time.Duration
-	// DepthLimit is where queue depth counts stop (EventStatsParams.Limit):
+	// DepthLimit is where queue depth counts stop (DeliveryStatsParams.Limit):
 	// the bound on what one read costs. Defaults to 10,000
 	// (DefaultDepthLimit).
 	DepthLimit int
@@ -103,15 +114,17 @@ type Config struct {
 
 // Metrics holds the registered series; feed it through [Metrics.Hooks].
 type Metrics struct {
-	ingestRequests   *prometheus.CounterVec
-	ingestDuration   prometheus.Histogram
-	eventsIngested   prometheus.Counter
-	attempts         *prometheus.CounterVec
-	attemptDuration  *prometheus.HistogramVec
-	deliveryLatency  prometheus.Histogram
-	breakerTransits  *prometheus.CounterVec
-	endpointsDisable *prometheus.CounterVec
-	breakers         *breakerTracker
+	ingestRequests    *prometheus.CounterVec
+	ingestDuration    prometheus.Histogram
+	eventsIngested    prometheus.Counter
+	deliveriesCreated prometheus.Counter
+	deliveriesEnded   *prometheus.CounterVec
+	attempts          *prometheus.CounterVec
+	attemptDuration   *prometheus.HistogramVec
+	deliveryLatency   prometheus.Histogram
+	breakerTransits   *prometheus.CounterVec
+	endpointsDisable  *prometheus.CounterVec
+	breakers          *breakerTracker
 }
 
 // New creates the series and registers them, and the store collector when
@@ -155,19 +168,27 @@ func New(reg prometheus.Registerer, cfg *Config) (*Metrics, error) {
 		}),
 		eventsIngested: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "events_ingested_total",
-			Help: "New events stored by ingest (idempotent duplicates excluded).",
+			Help: "New events stored by ingest and sends (idempotent duplicates excluded).",
 		}),
+		deliveriesCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "deliveries_created_total",
+			Help: "Deliveries created with new events: one per event and endpoint it was fanned out to.",
+		}),
+		deliveriesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "deliveries_ended_total",
+			Help: "Deliveries whose attempt by this process ended them, by status (delivered, failed).",
+		}, []string{"status"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "attempts_total",
-			Help: "Delivery attempts by outcome and error code (empty on success).",
+			Help: "Attempts of deliveries by outcome and error code (empty on success).",
 		}, []string{"outcome", "code"}),
 		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Name: "attempt_duration_seconds",
-			Help: "Duration of one delivery attempt.", Buckets: c.Buckets,
+			Help: "Duration of one attempt of a delivery.", Buckets: c.Buckets,
 		}, []string{"outcome"}),
 		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Name: "delivery_latency_seconds",
-			Help: "End-to-end latency: event creation to the destination's successful answer.", Buckets: c.Buckets,
+			Help: "End-to-end latency: a delivery's creation (with its event) to the destination's successful answer.", Buckets: c.Buckets,
 		}),
 		breakerTransits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "breaker_transitions_total",
@@ -180,7 +201,7 @@ func New(reg prometheus.Registerer, cfg *Config) (*Metrics, error) {
 		breakers: newBreakerTracker(ns),
 	}
 	cs := []prometheus.Collector{
-		m.ingestRequests, m.ingestDuration, m.eventsIngested, m.attempts, m.attemptDuration,
+		m.ingestRequests, m.ingestDuration, m.eventsIngested, m.deliveriesCreated, m.deliveriesEnded, m.attempts, m.attemptDuration,
 		m.deliveryLatency, m.breakerTransits, m.endpointsDisable, m.breakers,
 	}
 	if c.Store != nil {

@@ -2,7 +2,6 @@ package prommetrics_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -66,12 +65,14 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels map[strin
 func TestIngestAndAttemptCounters(t *testing.T) {
 	t.Parallel()
 	reg, h := setup(t, nil)
-	for range 7 {
-		h.OnIngest(kapsel.IngestInfo{Status: 202, Duration: 3 * time.Millisecond})
+	for i := range 7 {
+		h.OnIngest(kapsel.IngestInfo{Status: 202, Deliveries: i % 3, Duration: 3 * time.Millisecond}) // 0+1+2+0+1+2+0
 	}
 	for range 2 {
 		h.OnIngest(kapsel.IngestInfo{Status: 200, Duplicate: true, Duration: time.Millisecond})
 	}
+	// A verified Slack url_verification is answered 200 and stores nothing.
+	h.OnIngest(kapsel.IngestInfo{Status: 200, Duration: time.Millisecond})
 	for range 3 {
 		h.OnIngest(kapsel.IngestInfo{Status: 401, Code: kapsel.CodeSignature})
 	}
@@ -93,12 +94,15 @@ func TestIngestAndAttemptCounters(t *testing.T) {
 		want   float64
 	}{
 		{"kapsel_ingest_requests_total", map[string]string{"status": "202", "code": ""}, 7},
-		{"kapsel_ingest_requests_total", map[string]string{"status": "200", "code": ""}, 2},
+		{"kapsel_ingest_requests_total", map[string]string{"status": "200", "code": ""}, 3},
 		{"kapsel_ingest_requests_total", map[string]string{"status": "401", "code": "E1001"}, 3},
 		{"kapsel_ingest_requests_total", map[string]string{"status": "503", "code": "E3001"}, 1},
 		{"kapsel_ingest_requests_total", map[string]string{"status": "418", "code": "other"}, 1},
-		{"kapsel_ingest_duration_seconds", nil, 14},
+		{"kapsel_ingest_duration_seconds", nil, 15},
 		{"kapsel_events_ingested_total", nil, 7},
+		{"kapsel_deliveries_created_total", nil, 6},
+		{"kapsel_deliveries_ended_total", map[string]string{"status": "delivered"}, 5},
+		{"kapsel_deliveries_ended_total", map[string]string{"status": "failed"}, 1},
 		{"kapsel_attempts_total", map[string]string{"outcome": "delivered", "code": ""}, 5},
 		{"kapsel_attempts_total", map[string]string{"outcome": "retry", "code": "E2005"}, 4},
 		{"kapsel_attempts_total", map[string]string{"outcome": "failed", "code": "E2001"}, 1},
@@ -158,13 +162,18 @@ func TestBreakerStates(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	// No endpoint id appears in any label.
+	// No id appears in any label, whatever the hooks were told.
+	h.OnIngest(kapsel.IngestInfo{SourceID: kapsel.NewSourceID(), TenantID: kapsel.NewTenantID(), Status: 202, Deliveries: 1})
+	h.OnAttempt(kapsel.AttemptInfo{EndpointID: a, EventID: kapsel.NewEventID(), DeliveryID: kapsel.NewDeliveryID(),
+		EventType: "invoice.paid", Outcome: kapsel.OutcomeDelivered})
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
-				if strings.HasPrefix(lp.GetValue(), "ep_") {
-					t.Fatalf("%s has an endpoint id label", mf.GetName())
+				for _, prefix := range []string{"ep_", "src_", "ten_", "evt_", "dlv_", "invoice"} {
+					if strings.HasPrefix(lp.GetValue(), prefix) {
+						t.Fatalf("%s has a label %s=%q", mf.GetName(), lp.GetName(), lp.GetValue())
+					}
 				}
 			}
 		}
@@ -183,30 +192,12 @@ func TestQueueCollector(t *testing.T) {
 		t.Fatalf("empty queue age %v", got)
 	}
 
-	ctx := context.Background()
-	tn, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte("h"), Now: clock.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-		Endpoint: &kapsel.Endpoint{TenantID: tn.ID, URL: "https://example.com/", RetryPolicy: kapsel.DefaultRetryPolicy()},
-		Now:      clock.Now(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ins []*kapsel.EventInsertParams
-	for i := range 3 {
-		body := []byte{byte(i)}
-		sum := sha256.Sum256(body)
-		ins = append(ins, &kapsel.EventInsertParams{TenantID: tn.ID, EndpointID: ep.ID, Body: body, BodyHash: sum[:]})
-	}
-	if _, err := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: ins, Now: clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	// Three events fanned out to two endpoints each: the queue holds six
+	// deliveries.
+	fillQueue(t, store, 3, 2, clock.Now())
 	clock.Advance(42 * time.Second)
-	if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": "pending"}); got != 3 {
-		t.Fatalf("pending depth %v, want 3", got)
+	if got := value(t, reg, "kapsel_queue_depth", map[string]string{"status": "pending"}); got != 6 {
+		t.Fatalf("pending depth %v, want 6 (3 events × 2 endpoints)", got)
 	}
 	// The history is not read from the store: no delivered or failed depth.
 	for _, status := range []string{"delivered", "failed"} {
@@ -224,7 +215,7 @@ func TestQueueCollector(t *testing.T) {
 
 type failingStats struct{}
 
-func (failingStats) EventStats(context.Context, *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
+func (failingStats) DeliveryStats(context.Context, *kapsel.DeliveryStatsParams) (*kapsel.DeliveryStats, error) {
 	return nil, errors.New("connection refused")
 }
 

@@ -16,44 +16,59 @@ import (
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// countingStats counts EventStats reads and remembers the last params.
+// countingStats counts DeliveryStats reads and remembers the last params.
 type countingStats struct {
 	prommetrics.StatsSource
 	reads atomic.Int64
 	limit atomic.Int64
 }
 
-func (c *countingStats) EventStats(ctx context.Context, p *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
+func (c *countingStats) DeliveryStats(ctx context.Context, p *kapsel.DeliveryStatsParams) (*kapsel.DeliveryStats, error) {
 	c.reads.Add(1)
 	c.limit.Store(int64(p.Limit))
-	return c.StatsSource.EventStats(ctx, p)
+	return c.StatsSource.DeliveryStats(ctx, p)
 }
 
-// pendingStore returns a memstore holding n pending events, due at now.
-func pendingStore(t *testing.T, n int, now time.Time) *memstore.Store {
+// fillQueue inserts events into store, each fanned out to the same
+// endpoints (a tenant with that many endpoints subscribed to everything):
+// events × endpoints pending deliveries, due at now.
+func fillQueue(t *testing.T, store *memstore.Store, events, endpoints int, now time.Time) {
 	t.Helper()
-	store := memstore.New()
 	ctx := context.Background()
 	tn, err := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte("h"), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-		Endpoint: &kapsel.Endpoint{TenantID: tn.ID, URL: "https://example.com/", RetryPolicy: kapsel.DefaultRetryPolicy()},
-		Now:      now,
-	})
-	if err != nil {
-		t.Fatal(err)
+	for range endpoints {
+		if _, err := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
+			Endpoint: &kapsel.Endpoint{TenantID: tn.ID, URL: "https://example.com/", RetryPolicy: kapsel.DefaultRetryPolicy()},
+			Now:      now,
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ins := make([]*kapsel.EventInsertParams, n)
+	ins := make([]*kapsel.EventInsertParams, events)
 	for i := range ins {
 		body := []byte{byte(i)}
 		sum := sha256.Sum256(body)
-		ins[i] = &kapsel.EventInsertParams{TenantID: tn.ID, EndpointID: ep.ID, Body: body, BodyHash: sum[:]}
+		ins[i] = &kapsel.EventInsertParams{TenantID: tn.ID, Body: body, BodyHash: sum[:]}
 	}
-	if _, err := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: ins, Now: now}); err != nil {
+	res, err := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: ins, Now: now})
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range res {
+		if r.Err != nil || r.Event.Deliveries.Total != endpoints {
+			t.Fatalf("inserted %+v, %v; want %d deliveries", r.Event, r.Err, endpoints)
+		}
+	}
+}
+
+// pendingStore returns a memstore holding n pending deliveries, due at now.
+func pendingStore(t *testing.T, n int, now time.Time) *memstore.Store {
+	t.Helper()
+	store := memstore.New()
+	fillQueue(t, store, n, 1, now)
 	return store
 }
 

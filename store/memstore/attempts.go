@@ -3,20 +3,41 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/kapsel-dev/kapsel"
 )
 
-// AttemptList lists an event's attempts, oldest first (attempt ids grow with
-// time, so id order is recording order).
+// AttemptList lists the attempts of one delivery, or of all the deliveries
+// of one event, oldest first (attempt ids grow with time, so id order is
+// recording order).
 func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParams) ([]*kapsel.Attempt, error) {
+	if (params.DeliveryID == "") == (params.EventID == "") {
+		return nil, fmt.Errorf("listing attempts: %w: exactly one of DeliveryID and EventID must be set", kapsel.ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.event(params.EventID, params.TenantID); err != nil {
-		return nil, fmt.Errorf("listing attempts of %w", err)
+	var list iter.Seq[*kapsel.Attempt]
+	if params.DeliveryID != "" {
+		if _, err := s.delivery(params.DeliveryID, params.TenantID); err != nil {
+			return nil, fmt.Errorf("listing attempts of %w", err)
+		}
+		list = slices.Values(s.attempts[params.DeliveryID])
+	} else {
+		if _, err := s.event(params.EventID, params.TenantID); err != nil {
+			return nil, fmt.Errorf("listing attempts of %w", err)
+		}
+		list = func(yield func(*kapsel.Attempt) bool) {
+			for _, d := range s.byEvent[params.EventID] {
+				for _, a := range s.attempts[d.ID] {
+					if !yield(a) {
+						return
+					}
+				}
+			}
+		}
 	}
-	list := slices.Values(s.attempts[params.EventID])
 	return page(list, func(a *kapsel.Attempt) kapsel.AttemptID { return a.ID }, params.Cursor, params.Limit,
 		func(a *kapsel.Attempt) *kapsel.Attempt {
 			return cutAttempt(a, params.ResponseBodyLimit, params.ErrorLimit)

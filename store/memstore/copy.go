@@ -27,7 +27,6 @@ func copyTenant(t *kapsel.Tenant) *kapsel.Tenant {
 
 func copyEndpoint(e *kapsel.Endpoint) *kapsel.Endpoint {
 	c := *e
-	c.IngestVerifier.Secrets = append([]string(nil), e.IngestVerifier.Secrets...)
 	c.SigningSecrets = append([]kapsel.SigningSecret(nil), e.SigningSecrets...)
 	for i := range c.SigningSecrets {
 		c.SigningSecrets[i].ExpiresAt = ts(c.SigningSecrets[i].ExpiresAt)
@@ -42,6 +41,8 @@ func copyEndpoint(e *kapsel.Endpoint) *kapsel.Endpoint {
 	}
 	return &c
 }
+
+func copySource(src *kapsel.Source) *kapsel.Source { return src.Clone() }
 
 func copyHeader(h http.Header) http.Header {
 	if h == nil {
@@ -63,6 +64,13 @@ func copyEvent(e *kapsel.Event, withBody bool) *kapsel.Event {
 			c.Body = []byte{}
 		}
 	}
+	return &c
+}
+
+// copyDelivery copies d, without its Event.
+func copyDelivery(d *kapsel.Delivery) *kapsel.Delivery {
+	c := *d
+	c.Event = nil
 	return &c
 }
 

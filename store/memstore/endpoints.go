@@ -130,8 +130,11 @@ func setState(e *kapsel.Endpoint, state kapsel.EndpointState, reason kapsel.Disa
 	}
 }
 
-// EndpointDelete deletes the endpoint softly: it disappears from gets, lists
-// and claims; its events and attempts are kept.
+// EndpointDelete deletes the endpoint softly: it disappears from gets,
+// lists, fan-out and claims, and its pending and delivering deliveries end
+// as failed with LastError kapsel.LastErrorEndpointDeleted. A delivering
+// one keeps its lease, so that DeliveryComplete still records the attempt
+// in flight. Its deliveries and attempts are kept.
 func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,5 +143,10 @@ func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDelet
 		return fmt.Errorf("deleting %w", err)
 	}
 	r.deletedAt = ts(params.Now)
+	for _, d := range s.deliveries {
+		if d.EndpointID == params.ID && !d.Status.Terminal() {
+			d.Status, d.LastError = kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted
+		}
+	}
 	return nil
 }

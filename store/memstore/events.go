@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
 
-// idempotencyKey is what an idempotency key is unique over.
+// idempotencyKey is what an idempotency key is unique over: its scope
+// (tenant, source; the source is empty for sends) and the key.
 type idempotencyKey struct {
-	endpoint kapsel.EndpointID
-	key      string
+	tenant kapsel.TenantID
+	source kapsel.SourceID
+	key    string
 }
 
 // idempotencyEntry says which event holds a key, and until when.
@@ -21,10 +24,12 @@ type idempotencyEntry struct {
 	expiresAt time.Time
 }
 
-// EventInsertMany inserts events atomically. An unknown or deleted endpoint,
-// or a TenantID that does not own the endpoint, fails the whole call with
-// ErrNotFound and nothing is written (as a foreign key would in SQL). An
-// empty TenantID is taken from the endpoint.
+// EventInsertMany inserts events atomically and fans each new one out: one
+// pending delivery per live endpoint of its tenant whose subscription
+// matches it, or per endpoint of EndpointIDs. An empty TenantID is taken
+// from the source; a tenant that does not exist (or an empty TenantID
+// without a known source) fails the whole call with ErrNotFound and nothing
+// is written, as a foreign key would in SQL.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("inserting events: %w: %w", kapsel.ErrUnavailable, err)
@@ -44,59 +49,110 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	owners := make([]kapsel.TenantID, len(events))
-	for i, in := range events {
-		r, err := s.endpoint(in.EndpointID, in.TenantID)
-		if err != nil {
-			return nil, fmt.Errorf("inserting events: %w", err)
+	for _, in := range events {
+		if in.TenantID == "" {
+			if r, ok := s.sources[in.SourceID]; ok && in.SourceID != "" {
+				in.TenantID = r.source.TenantID
+			}
 		}
-		owners[i] = r.endpoint.TenantID
+		if _, ok := s.tenants[in.TenantID]; !ok {
+			return nil, fmt.Errorf("inserting events: tenant %q: %w", in.TenantID, kapsel.ErrNotFound)
+		}
 	}
 
 	results := make([]kapsel.EventInsertResult, len(events))
 	for i, in := range events {
-		ik := idempotencyKey{in.EndpointID, in.IdempotencyKey}
-		if in.IdempotencyKey != "" {
-			if held, ok := s.idempotency[ik]; ok && now.Before(held.expiresAt) {
-				first := s.events[held.event]
-				if !bytes.Equal(first.BodyHash, in.BodyHash) {
-					results[i].Err = fmt.Errorf("inserting event with idempotency key %q: %w (first event %s)",
-						in.IdempotencyKey, kapsel.ErrIdempotencyConflict, first.ID)
-					continue
-				}
-				results[i] = kapsel.EventInsertResult{Event: copyEvent(first, false), Duplicate: true}
-				continue
-			}
-		}
-		e := &kapsel.Event{
-			ID:             kapsel.NewEventID(),
-			TenantID:       owners[i],
-			EndpointID:     in.EndpointID,
-			Type:           in.Type,
-			Channels:       in.Channels,
-			Body:           cloneBytes(in.Body),
-			ContentType:    in.ContentType,
-			Headers:        copyHeader(in.Headers),
-			IdempotencyKey: in.IdempotencyKey,
-			BodyHash:       cloneBytes(in.BodyHash),
-			Size:           len(in.Body),
-			Status:         kapsel.EventPending,
-			NextAttemptAt:  now,
-			NextTrigger:    kapsel.TriggerScheduled,
-			CreatedAt:      now,
-		}
-		s.events[e.ID] = e
-		if in.IdempotencyKey != "" {
-			s.idempotency[ik] = idempotencyEntry{event: e.ID, expiresAt: now.Add(window)}
-		}
-		results[i] = kapsel.EventInsertResult{Event: copyEvent(e, true)}
+		results[i] = s.insertEvent(in, now, window)
 	}
 	return results, nil
 }
 
-// event returns the event visible to tenant (any when empty); ErrNotFound
-// otherwise. Events of deleted endpoints stay readable (the audit trail).
+// insertEvent inserts one event and its deliveries, or finds its duplicate.
 // s.mu is held.
+func (s *Store) insertEvent(in *kapsel.EventInsertParams, now time.Time, window time.Duration) kapsel.EventInsertResult {
+	ik := idempotencyKey{in.TenantID, in.SourceID, in.IdempotencyKey}
+	if in.IdempotencyKey != "" {
+		if held, ok := s.idempotency[ik]; ok && now.Before(held.expiresAt) {
+			first := s.events[held.event]
+			if !bytes.Equal(first.BodyHash, in.BodyHash) {
+				return kapsel.EventInsertResult{Err: fmt.Errorf("inserting event with idempotency key %q: %w (first event %s)",
+					in.IdempotencyKey, kapsel.ErrIdempotencyConflict, first.ID)}
+			}
+			return kapsel.EventInsertResult{Event: copyEvent(first, false), Duplicate: true}
+		}
+	}
+	e := &kapsel.Event{
+		ID:             kapsel.NewEventID(),
+		TenantID:       in.TenantID,
+		SourceID:       in.SourceID,
+		Type:           in.Type,
+		Channels:       in.Channels,
+		Body:           cloneBytes(in.Body),
+		ContentType:    in.ContentType,
+		Headers:        copyHeader(in.Headers),
+		IdempotencyKey: in.IdempotencyKey,
+		BodyHash:       cloneBytes(in.BodyHash),
+		Size:           len(in.Body),
+		CreatedAt:      now,
+	}
+	var targets []kapsel.EndpointID
+	if len(in.EndpointIDs) > 0 {
+		for _, id := range in.EndpointIDs {
+			if _, err := s.endpoint(id, e.TenantID); err != nil {
+				return kapsel.EventInsertResult{Err: fmt.Errorf("inserting event: %w", err)}
+			}
+		}
+		targets = in.EndpointIDs
+	} else {
+		routing := e.Routing()
+		for id, r := range s.endpoints {
+			if !r.deleted() && r.endpoint.Receives(routing) {
+				targets = append(targets, id)
+			}
+		}
+		slices.Sort(targets)
+	}
+	s.events[e.ID] = e
+	s.byEvent[e.ID] = make(map[kapsel.EndpointID]*kapsel.Delivery, len(targets))
+	for _, id := range targets {
+		s.addDelivery(e, id, kapsel.TriggerScheduled, now)
+	}
+	if in.IdempotencyKey != "" {
+		s.idempotency[ik] = idempotencyEntry{event: e.ID, expiresAt: now.Add(window)}
+	}
+	out := copyEvent(e, true)
+	out.Deliveries.Add(kapsel.DeliveryPending, len(targets))
+	return kapsel.EventInsertResult{Event: out}
+}
+
+// addDelivery creates the pending delivery of event e to endpoint id, due
+// at now, unless the pair already has one; it reports whether it did.
+// s.mu is held.
+func (s *Store) addDelivery(e *kapsel.Event, id kapsel.EndpointID, trigger kapsel.AttemptTrigger, now time.Time) bool {
+	if _, ok := s.byEvent[e.ID][id]; ok {
+		return false
+	}
+	d := &kapsel.Delivery{
+		ID:            kapsel.NewDeliveryID(),
+		TenantID:      e.TenantID,
+		EventID:       e.ID,
+		EndpointID:    id,
+		Status:        kapsel.DeliveryPending,
+		NextAttemptAt: now,
+		NextTrigger:   trigger,
+		CreatedAt:     now,
+	}
+	s.deliveries[d.ID] = d
+	if s.byEvent[e.ID] == nil {
+		s.byEvent[e.ID] = map[kapsel.EndpointID]*kapsel.Delivery{}
+	}
+	s.byEvent[e.ID][id] = d
+	return true
+}
+
+// event returns the event visible to tenant (any when empty); ErrNotFound
+// otherwise. Events stay readable whatever happens to their source and
+// endpoints (the audit trail). s.mu is held.
 func (s *Store) event(id kapsel.EventID, tenant kapsel.TenantID) (*kapsel.Event, error) {
 	e, ok := s.events[id]
 	if !ok || (tenant != "" && e.TenantID != tenant) {
@@ -105,7 +161,18 @@ func (s *Store) event(id kapsel.EventID, tenant kapsel.TenantID) (*kapsel.Event,
 	return e, nil
 }
 
-// EventGet returns the event, with its body only when IncludeBody is set.
+// eventOut copies e for a caller, with its body only when withBody is set,
+// and its deliveries summary. s.mu is held.
+func (s *Store) eventOut(e *kapsel.Event, withBody bool) *kapsel.Event {
+	c := copyEvent(e, withBody)
+	for _, d := range s.byEvent[e.ID] {
+		c.Deliveries.Add(d.Status, 1)
+	}
+	return c
+}
+
+// EventGet returns the event with its deliveries summary, and its body only
+// when IncludeBody is set.
 func (s *Store) EventGet(ctx context.Context, params *kapsel.EventGetParams) (*kapsel.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,10 +180,11 @@ func (s *Store) EventGet(ctx context.Context, params *kapsel.EventGetParams) (*k
 	if err != nil {
 		return nil, fmt.Errorf("getting %w", err)
 	}
-	return copyEvent(e, params.IncludeBody), nil
+	return s.eventOut(e, params.IncludeBody), nil
 }
 
-// EventList lists events in id order after Cursor, without bodies.
+// EventList lists events in id order after Cursor, without bodies, each with
+// its deliveries summary.
 func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) ([]*kapsel.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,8 +192,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 		for _, e := range s.events {
 			switch {
 			case params.TenantID != "" && e.TenantID != params.TenantID,
-				params.EndpointID != "" && e.EndpointID != params.EndpointID,
-				params.Status != "" && e.Status != params.Status,
+				params.SourceID != "" && e.SourceID != params.SourceID,
 				params.Type != "" && e.Type != params.Type:
 				continue
 			}
@@ -134,54 +201,6 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 			}
 		}
 	}
-	return page(matching, func(e *kapsel.Event) kapsel.EventID { return e.ID }, params.Cursor, params.Limit, func(e *kapsel.Event) *kapsel.Event { return copyEvent(e, false) }), nil
-}
-
-// EventRetry puts one delivered or failed event back in the queue for a
-// manual attempt now.
-func (s *Store) EventRetry(ctx context.Context, params *kapsel.EventRetryParams) (*kapsel.Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.event(params.ID, params.TenantID)
-	if err != nil {
-		return nil, fmt.Errorf("retrying %w", err)
-	}
-	if !e.Status.Terminal() {
-		return nil, fmt.Errorf("retrying event %s: %w: it is %s", e.ID, kapsel.ErrIllegalTransition, e.Status)
-	}
-	requeue(e, ts(params.Now))
-	return copyEvent(e, false), nil
-}
-
-func requeue(e *kapsel.Event, now time.Time) {
-	e.Status = kapsel.EventPending
-	e.NextAttemptAt = now
-	e.NextTrigger = kapsel.TriggerManual
-	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
-}
-
-// EventReplay retries every event of the endpoint with the given status
-// created in [Since, Until). ErrNotFound when the endpoint is not visible to
-// TenantID; ErrInvalid when Status is not delivered or failed.
-func (s *Store) EventReplay(ctx context.Context, params *kapsel.EventReplayParams) (int, error) {
-	if !params.Status.Terminal() {
-		return 0, fmt.Errorf("replaying events: %w: status must be delivered or failed, got %q", kapsel.ErrInvalid, params.Status)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.endpoint(params.EndpointID, params.TenantID); err != nil {
-		return 0, fmt.Errorf("replaying events of %w", err)
-	}
-	since, until, now := ts(params.Since), ts(params.Until), ts(params.Now)
-	n := 0
-	for _, e := range s.events {
-		if e.EndpointID != params.EndpointID || e.Status != params.Status ||
-			(!since.IsZero() && e.CreatedAt.Before(since)) ||
-			(!until.IsZero() && !e.CreatedAt.Before(until)) {
-			continue
-		}
-		requeue(e, now)
-		n++
-	}
-	return n, nil
+	return page(matching, func(e *kapsel.Event) kapsel.EventID { return e.ID }, params.Cursor, params.Limit,
+		func(e *kapsel.Event) *kapsel.Event { return s.eventOut(e, false) }), nil
 }

@@ -2,58 +2,62 @@ package memstore_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/ingest"
-	"github.com/kapsel-dev/kapsel/service"
 	"github.com/kapsel-dev/kapsel/store/memstore"
 )
 
-// A store's life in miniature: an event is ingested (twice, with one
-// idempotency key: the second returns the first event), claimed with a
-// lease, and completed with its attempt recorded. The front door's
-// operations create the tenant and the endpoint; the ingester stores the
-// event; the claim and the completion are the store calls a dispatcher
-// makes.
+// A store's life in miniature: a tenant with a source and two endpoints,
+// one subscribed to invoices only; an event inserted twice with one
+// idempotency key (the second returns the first event) and fanned out to
+// the endpoint it matches; its delivery claimed with a lease and completed
+// with its attempt recorded. These are the calls the front door, the
+// ingester and the dispatcher make.
 func Example() {
 	ctx := context.Background()
 	store := memstore.New()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
-	ops, _ := service.New(store, &service.Config{})
-	tenant, _, _ := ops.CreateTenant(ctx, service.TenantCreate{Name: "acme"})
-	ep, _, _ := ops.CreateEndpoint(ctx, tenant.ID, service.EndpointCreate{Name: "orders", URL: "https://example.com/hook"})
+	tenant, _ := store.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "acme", APIKeyHash: []byte("hash"), Now: now})
+	src, _ := store.SourceInsert(ctx, &kapsel.SourceInsertParams{
+		Source: &kapsel.Source{TenantID: tenant.ID, Name: "billing"}, Now: now})
+	invoices, _ := store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
+		TenantID: tenant.ID, Name: "invoices", URL: "https://example.com/invoices",
+		Subscription: kapsel.Subscription{EventTypes: []string{"invoice.*"}}}, Now: now})
+	_, _ = store.EndpointInsert(ctx, &kapsel.EndpointInsertParams{Endpoint: &kapsel.Endpoint{
+		TenantID: tenant.ID, Name: "orders", URL: "https://example.com/orders",
+		Subscription: kapsel.Subscription{EventTypes: []string{"order.*"}}}, Now: now})
 
-	in, _ := ingest.New(store, &ingest.Config{Logger: slog.New(slog.DiscardHandler)})
-	_ = in.Start(ctx)
-	defer in.Stop(ctx)
-	req := &kapsel.IngestRequest{EndpointID: string(ep.ID), Body: []byte(`{"order":42}`),
-		Header: http.Header{"Idempotency-Key": {"order-42"}}}
-	first, _ := in.Ingest(ctx, req)
-	again, _ := in.Ingest(ctx, req)
-	fmt.Println("duplicate:", again.Duplicate, "same event:", again.Event.ID == first.Event.ID)
+	body := []byte(`{"invoice":42}`)
+	hash := sha256.Sum256(body)
+	in := &kapsel.EventInsertParams{TenantID: tenant.ID, SourceID: src.ID, Type: "invoice.paid",
+		Body: body, ContentType: "application/json", IdempotencyKey: "inv-42", BodyHash: hash[:]}
+	first, _ := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{in}, Now: now})
+	again, _ := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{in}, Now: now})
+	fmt.Println("deliveries:", first[0].Event.Deliveries.Total)
+	fmt.Println("duplicate:", again[0].Duplicate, "same event:", again[0].Event.ID == first[0].Event.ID)
 
-	now := time.Now() // the ingester stamped the event with the system clock
+	claimed, _ := store.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: now})
+	d := claimed[0]
+	fmt.Println("claimed:", len(claimed), d.Status, d.EndpointID == invoices.ID, string(d.Event.Body))
 
-	claimed, _ := store.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: now})
-	ev := claimed[0]
-	fmt.Println("claimed:", ev.Status, string(ev.Body))
-
-	errs, _ := store.EventComplete(ctx, &kapsel.EventCompleteParams{
-		Completions: []kapsel.EventCompletion{{
-			EventID: ev.ID, LeaseToken: ev.LeaseToken, Status: kapsel.EventDelivered,
+	errs, _ := store.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{
+		Completions: []kapsel.DeliveryCompletion{{
+			DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: kapsel.DeliveryDelivered,
 			Attempt: kapsel.Attempt{StatusCode: 200, StartedAt: now, Duration: 15 * time.Millisecond},
 		}},
 		Now: now,
 	})
-	done, _ := store.EventGet(ctx, &kapsel.EventGetParams{ID: ev.ID})
-	attempts, _ := store.AttemptList(ctx, &kapsel.AttemptListParams{EventID: ev.ID})
-	fmt.Println("completed:", errs[0], done.Status, "attempts:", len(attempts), "status code:", attempts[0].StatusCode)
+	ev, _ := store.EventGet(ctx, &kapsel.EventGetParams{ID: d.EventID})
+	attempts, _ := store.AttemptList(ctx, &kapsel.AttemptListParams{DeliveryID: d.ID})
+	fmt.Println("completed:", errs[0], "delivered:", ev.Deliveries.Delivered, "of", ev.Deliveries.Total,
+		"attempts:", len(attempts), "status code:", attempts[0].StatusCode)
 	// Output:
+	// deliveries: 1
 	// duplicate: true same event: true
-	// claimed: delivering {"order":42}
-	// completed: <nil> delivered attempts: 1 status code: 200
+	// claimed: 1 delivering true {"invoice":42}
+	// completed: <nil> delivered: 1 of 1 attempts: 1 status code: 200
 }

@@ -7,8 +7,9 @@
 // process.
 //
 // It follows the same contract as the durable stores — the store/storetest
-// conformance suite runs against it — including idempotency windows, lease
-// fencing, tenant scoping and breaker compare-and-set. Like Postgres it keeps
+// conformance suite runs against it — including fan-out at insert, one
+// delivery per (event, endpoint), idempotency windows per (tenant, source),
+// lease fencing, tenant scoping and breaker compare-and-set. Like Postgres it keeps
 // times at microsecond precision, so code tested against it behaves the same
 // on a real database. Values are copied on the way in and on the way out:
 // changing a value a method returned never changes what the store holds.
@@ -34,12 +35,25 @@ type Store struct {
 	mu          sync.Mutex
 	tenants     map[kapsel.TenantID]*kapsel.Tenant
 	tenantByKey map[string]kapsel.TenantID
+	sources     map[kapsel.SourceID]*sourceRow
 	endpoints   map[kapsel.EndpointID]*endpointRow
 	events      map[kapsel.EventID]*kapsel.Event
 	idempotency map[idempotencyKey]idempotencyEntry
-	attempts    map[kapsel.EventID][]*kapsel.Attempt
-	breakers    map[kapsel.EndpointID]*kapsel.BreakerState
+	deliveries  map[kapsel.DeliveryID]*kapsel.Delivery
+	// byEvent holds each event's deliveries by endpoint: the unique
+	// (event, endpoint) pair, and the event's summary.
+	byEvent  map[kapsel.EventID]map[kapsel.EndpointID]*kapsel.Delivery
+	attempts map[kapsel.DeliveryID][]*kapsel.Attempt
+	breakers map[kapsel.EndpointID]*kapsel.BreakerState
 }
+
+// sourceRow is a stored source and its soft-delete mark.
+type sourceRow struct {
+	source    *kapsel.Source
+	deletedAt time.Time
+}
+
+func (r *sourceRow) deleted() bool { return !r.deletedAt.IsZero() }
 
 // endpointRow is a stored endpoint and its soft-delete mark.
 type endpointRow struct {
@@ -54,10 +68,13 @@ func New() *Store {
 	return &Store{
 		tenants:     map[kapsel.TenantID]*kapsel.Tenant{},
 		tenantByKey: map[string]kapsel.TenantID{},
+		sources:     map[kapsel.SourceID]*sourceRow{},
 		endpoints:   map[kapsel.EndpointID]*endpointRow{},
 		events:      map[kapsel.EventID]*kapsel.Event{},
 		idempotency: map[idempotencyKey]idempotencyEntry{},
-		attempts:    map[kapsel.EventID][]*kapsel.Attempt{},
+		deliveries:  map[kapsel.DeliveryID]*kapsel.Delivery{},
+		byEvent:     map[kapsel.EventID]map[kapsel.EndpointID]*kapsel.Delivery{},
+		attempts:    map[kapsel.DeliveryID][]*kapsel.Attempt{},
 		breakers:    map[kapsel.EndpointID]*kapsel.BreakerState{},
 	}
 }

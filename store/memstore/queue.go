@@ -9,11 +9,12 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// EventClaim leases up to Limit due events, earliest NextAttemptAt first
-// (ties broken by id), and returns them with their bodies.
-func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams) ([]*kapsel.Event, error) {
+// DeliveryClaim leases up to Limit due deliveries, earliest NextAttemptAt
+// first (ties broken by id), and returns them with their events, bodies
+// included.
+func (s *Store) DeliveryClaim(ctx context.Context, params *kapsel.DeliveryClaimParams) ([]*kapsel.Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("claiming events: %w: %w", kapsel.ErrUnavailable, err)
+		return nil, fmt.Errorf("claiming deliveries: %w: %w", kapsel.ErrUnavailable, err)
 	}
 	if params.Limit <= 0 {
 		return nil, nil
@@ -26,54 +27,60 @@ func (s *Store) EventClaim(ctx context.Context, params *kapsel.EventClaimParams)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Keep the Limit earliest due events in a max-heap while scanning, so a
-	// claim over a large backlog costs O(n log Limit), not a full sort.
+	// Keep the Limit earliest due deliveries in a max-heap while scanning,
+	// so a claim over a large backlog costs O(n log Limit), not a full sort.
 	due := &claimHeap{}
-	for _, e := range s.events {
-		if !s.due(e, now) || exclude[e.EndpointID] {
+	for _, d := range s.deliveries {
+		if !s.due(d, now) || exclude[d.EndpointID] {
 			continue
 		}
-		if !s.claimable(e.EndpointID, now) {
-			if e.Status == kapsel.EventDelivering {
-				s.endExpiredLease(e)
+		if !s.claimable(d.EndpointID, now) {
+			if d.Status == kapsel.DeliveryDelivering {
+				// An expired lease of a blocked endpoint must not stay
+				// delivering (I3 of docs/guarantees.md): it waits as
+				// pending. (A deleted endpoint has no delivering delivery:
+				// EndpointDelete ended them.)
+				d.Status = kapsel.DeliveryPending
+				d.LeaseToken, d.LeaseExpiresAt = "", time.Time{}
 			}
 			continue
 		}
 		if due.Len() < params.Limit {
-			heap.Push(due, e)
-		} else if claimsBefore(e, (*due)[0]) {
-			(*due)[0] = e
+			heap.Push(due, d)
+		} else if claimsBefore(d, (*due)[0]) {
+			(*due)[0] = d
 			heap.Fix(due, 0)
 		}
 	}
-	out := make([]*kapsel.Event, due.Len())
-	for i, e := range *due {
-		e.Status = kapsel.EventDelivering
-		e.LeaseToken = newLeaseToken()
-		e.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
-		out[i] = copyEvent(e, true)
+	out := make([]*kapsel.Delivery, due.Len())
+	for i, d := range *due {
+		d.Status = kapsel.DeliveryDelivering
+		d.LeaseToken = newLeaseToken()
+		d.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
+		out[i] = copyDelivery(d)
+		out[i].Event = copyEvent(s.events[d.EventID], true)
 	}
 	return out, nil
 }
 
-// due reports whether e waits for an attempt at now: pending and due, or
+// due reports whether d waits for an attempt at now: pending and due, or
 // delivering with a lease that has expired (LeaseExpiresAt <= now).
-func (s *Store) due(e *kapsel.Event, now time.Time) bool {
-	switch e.Status {
-	case kapsel.EventPending:
-		return !e.NextAttemptAt.After(now)
-	case kapsel.EventDelivering:
-		return !e.LeaseExpiresAt.After(now)
+func (s *Store) due(d *kapsel.Delivery, now time.Time) bool {
+	switch d.Status {
+	case kapsel.DeliveryPending:
+		return !d.NextAttemptAt.After(now)
+	case kapsel.DeliveryDelivering:
+		return !d.LeaseExpiresAt.After(now)
 	}
 	return false
 }
 
-// claimable reports whether the endpoint's events may be attempted at now:
-// it is active, not deleted, and its breaker is not open. The durable stores
-// also move the due events of a blocked endpoint out of their claim index
-// (pgstore's claimable_at, sqlitestore's held_until) so that claims do not
-// walk them again; memstore walks every event on every claim anyway, so it
-// keeps no holds and asks this each time.
+// claimable reports whether the endpoint's deliveries may be attempted at
+// now: it is active, not deleted, and its breaker is not open. The durable
+// stores also move the due deliveries of a blocked endpoint out of their
+// claim index (pgstore's claimable_at, sqlitestore's held_until) so that
+// claims do not walk them again; memstore walks every delivery on every
+// claim anyway, so it keeps no holds and asks this each time.
 func (s *Store) claimable(id kapsel.EndpointID, now time.Time) bool {
 	r, ok := s.endpoints[id]
 	if !ok || r.deleted() || r.endpoint.State != kapsel.EndpointActive {
@@ -83,39 +90,25 @@ func (s *Store) claimable(id kapsel.EndpointID, now time.Time) bool {
 	return !ok || !b.OpenUntil.After(now)
 }
 
-// deletedEndpointError is the LastError of an event whose lease ran out
-// after its endpoint was deleted.
-const deletedEndpointError = "endpoint deleted: the delivery was ended unattempted"
-
-// endExpiredLease deals with a delivering event whose lease has expired
-// while its endpoint is blocked: it must not stay delivering (I3 of
-// docs/guarantees.md). It goes back to pending with its lease cleared — or,
-// when its endpoint was deleted, ends as failed.
-func (s *Store) endExpiredLease(e *kapsel.Event) {
-	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
-	if r, ok := s.endpoints[e.EndpointID]; !ok || r.deleted() {
-		e.Status, e.LastError = kapsel.EventFailed, deletedEndpointError
-		return
-	}
-	e.Status = kapsel.EventPending
-}
-
-// leased returns the event when token still owns it; ErrLeaseLost otherwise.
+// leased returns the delivery when token still owns it: it is delivering
+// under that token, or it was ended by its endpoint's deletion while
+// delivering under it (failed, the token kept). ErrLeaseLost otherwise.
 // s.mu is held.
-func (s *Store) leased(id kapsel.EventID, token string) (*kapsel.Event, error) {
-	e, ok := s.events[id]
-	if !ok || token == "" || e.Status != kapsel.EventDelivering || e.LeaseToken != token {
-		return nil, fmt.Errorf("event %s: %w", id, kapsel.ErrLeaseLost)
+func (s *Store) leased(id kapsel.DeliveryID, token string) (*kapsel.Delivery, error) {
+	d, ok := s.deliveries[id]
+	if !ok || token == "" || d.LeaseToken != token ||
+		(d.Status != kapsel.DeliveryDelivering && d.Status != kapsel.DeliveryFailed) {
+		return nil, fmt.Errorf("delivery %s: %w", id, kapsel.ErrLeaseLost)
 	}
-	return e, nil
+	return d, nil
 }
 
-// EventComplete records each completion's attempt and applies its outcome.
-// A lease still owned by its token completes even after LeaseExpiresAt, as
-// long as no other claimer took the event over.
-func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteParams) ([]error, error) {
+// DeliveryComplete records each completion's attempt and applies its
+// outcome. A lease still owned by its token completes even after
+// LeaseExpiresAt, as long as no other claimer took the delivery over.
+func (s *Store) DeliveryComplete(ctx context.Context, params *kapsel.DeliveryCompleteParams) ([]error, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("completing events: %w: %w", kapsel.ErrUnavailable, err)
+		return nil, fmt.Errorf("completing deliveries: %w: %w", kapsel.ErrUnavailable, err)
 	}
 	now := ts(params.Now)
 	s.mu.Lock()
@@ -127,47 +120,56 @@ func (s *Store) EventComplete(ctx context.Context, params *kapsel.EventCompleteP
 	return errs, nil
 }
 
-func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
+func (s *Store) complete(c *kapsel.DeliveryCompletion, now time.Time) error {
 	switch c.Status {
-	case kapsel.EventDelivered, kapsel.EventFailed, kapsel.EventPending:
+	case kapsel.DeliveryDelivered, kapsel.DeliveryFailed, kapsel.DeliveryPending:
 	default:
-		return fmt.Errorf("completing event %s: %w: status %q", c.EventID, kapsel.ErrInvalid, c.Status)
+		return fmt.Errorf("completing delivery %s: %w: status %q", c.DeliveryID, kapsel.ErrInvalid, c.Status)
 	}
 	switch c.DisableEndpoint {
 	case kapsel.DisabledNone, kapsel.DisabledManual, kapsel.DisabledGone, kapsel.DisabledFailing:
 	default:
-		return fmt.Errorf("completing event %s: %w: disable reason %q", c.EventID, kapsel.ErrInvalid, c.DisableEndpoint)
+		return fmt.Errorf("completing delivery %s: %w: disable reason %q", c.DeliveryID, kapsel.ErrInvalid, c.DisableEndpoint)
 	}
-	e, err := s.leased(c.EventID, c.LeaseToken)
+	d, err := s.leased(c.DeliveryID, c.LeaseToken)
 	if err != nil {
 		return fmt.Errorf("completing %w", err)
 	}
 	a := copyAttempt(&c.Attempt)
-	a.ID, a.EventID, a.EndpointID, a.TenantID = kapsel.NewAttemptID(), e.ID, e.EndpointID, e.TenantID
-	a.Number = e.Attempts + 1
+	a.ID, a.DeliveryID, a.EventID, a.EndpointID, a.TenantID = kapsel.NewAttemptID(), d.ID, d.EventID, d.EndpointID, d.TenantID
+	a.Number = d.Attempts + 1
 	if a.Trigger == "" {
-		a.Trigger = e.NextTrigger
+		a.Trigger = d.NextTrigger
 	}
 	a.StartedAt = ts(a.StartedAt)
 	a.Error = kapsel.SafeText(a.Error)
 	if len(a.ResponseBody) > kapsel.MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:kapsel.MaxResponseBody]
 	}
-	s.attempts[e.ID] = append(s.attempts[e.ID], a)
+	s.attempts[d.ID] = append(s.attempts[d.ID], a)
 
-	e.Attempts++
-	e.Status = c.Status
-	e.LastError = kapsel.SafeText(c.LastError)
-	e.NextTrigger = kapsel.TriggerScheduled
-	e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
+	d.Attempts++
+	d.NextTrigger = kapsel.TriggerScheduled
+	d.LeaseToken, d.LeaseExpiresAt = "", time.Time{}
+	if d.Status == kapsel.DeliveryFailed {
+		// Its endpoint was deleted while the attempt was in flight: the
+		// attempt is recorded, a success is kept, anything else stays
+		// failed as the deletion left it, and the endpoint is not touched.
+		if c.Status == kapsel.DeliveryDelivered {
+			d.Status, d.LastError, d.DeliveredAt = kapsel.DeliveryDelivered, kapsel.SafeText(c.LastError), now
+		}
+		return nil
+	}
+	d.Status = c.Status
+	d.LastError = kapsel.SafeText(c.LastError)
 	switch c.Status {
-	case kapsel.EventDelivered:
-		e.DeliveredAt = now
-	case kapsel.EventPending:
-		e.NextAttemptAt = ts(c.NextAttemptAt)
+	case kapsel.DeliveryDelivered:
+		d.DeliveredAt = now
+	case kapsel.DeliveryPending:
+		d.NextAttemptAt = ts(c.NextAttemptAt)
 	}
 	if c.DisableEndpoint != kapsel.DisabledNone {
-		if r, ok := s.endpoints[e.EndpointID]; ok {
+		if r, ok := s.endpoints[d.EndpointID]; ok {
 			setState(r.endpoint, kapsel.EndpointDisabled, c.DisableEndpoint)
 			r.endpoint.UpdatedAt = now
 		}
@@ -175,23 +177,27 @@ func (s *Store) complete(c *kapsel.EventCompletion, now time.Time) error {
 	return nil
 }
 
-// EventRelease gives leased events back without an attempt; stale tokens are
-// skipped.
-func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleaseParams) (int, error) {
+// DeliveryRelease gives leased deliveries back without an attempt; stale
+// tokens are skipped. A delivery its endpoint's deletion ended while it was
+// leased has its lease cleared but stays failed, and is not counted.
+func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryReleaseParams) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("releasing events: %w: %w", kapsel.ErrUnavailable, err)
+		return 0, fmt.Errorf("releasing deliveries: %w: %w", kapsel.ErrUnavailable, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range params.Releases {
-		e, err := s.leased(r.EventID, r.LeaseToken)
+		d, err := s.leased(r.DeliveryID, r.LeaseToken)
 		if err != nil {
 			continue
 		}
-		e.Status = kapsel.EventPending
-		e.NextAttemptAt = ts(r.NextAttemptAt)
-		e.LeaseToken, e.LeaseExpiresAt = "", time.Time{}
+		d.LeaseToken, d.LeaseExpiresAt = "", time.Time{}
+		if d.Status == kapsel.DeliveryFailed {
+			continue
+		}
+		d.Status = kapsel.DeliveryPending
+		d.NextAttemptAt = ts(r.NextAttemptAt)
 		n++
 	}
 	return n, nil
@@ -199,24 +205,24 @@ func (s *Store) EventRelease(ctx context.Context, params *kapsel.EventReleasePar
 
 // claimsBefore reports whether a is claimed before b: earlier NextAttemptAt,
 // then lower id.
-func claimsBefore(a, b *kapsel.Event) bool {
+func claimsBefore(a, b *kapsel.Delivery) bool {
 	if !a.NextAttemptAt.Equal(b.NextAttemptAt) {
 		return a.NextAttemptAt.Before(b.NextAttemptAt)
 	}
 	return a.ID < b.ID
 }
 
-// claimHeap is a max-heap of events by claim order: its root is the event
-// that would be claimed last.
-type claimHeap []*kapsel.Event
+// claimHeap is a max-heap of deliveries by claim order: its root is the
+// delivery that would be claimed last.
+type claimHeap []*kapsel.Delivery
 
 func (h claimHeap) Len() int           { return len(h) }
 func (h claimHeap) Less(i, j int) bool { return claimsBefore(h[j], h[i]) }
 func (h claimHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *claimHeap) Push(x any)        { *h = append(*h, x.(*kapsel.Event)) }
+func (h *claimHeap) Push(x any)        { *h = append(*h, x.(*kapsel.Delivery)) }
 func (h *claimHeap) Pop() any {
 	old := *h
-	e := old[len(old)-1]
+	d := old[len(old)-1]
 	*h = old[:len(old)-1]
-	return e
+	return d
 }

@@ -7,13 +7,13 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// EventStats counts pending and delivering events of undeleted endpoints
-// and finds the earliest due pending event a claim would take (see
-// kapsel.EventStore). Like every memstore read it walks all events under
-// the lock — memstore is for tests and examples — but it answers what the
-// durable stores answer: each count stops at Limit, with Capped set, once
-// more than Limit events of the status were seen.
-func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams) (*kapsel.EventStats, error) {
+// DeliveryStats counts pending and delivering deliveries of undeleted
+// endpoints and finds the earliest due pending delivery a claim would take
+// (see kapsel.DeliveryStore). Like every memstore read it walks all
+// deliveries under the lock — memstore is for tests and examples — but it
+// answers what the durable stores answer: each count stops at Limit, with
+// Capped set, once more than Limit deliveries of the status were seen.
+func (s *Store) DeliveryStats(ctx context.Context, params *kapsel.DeliveryStatsParams) (*kapsel.DeliveryStats, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading queue stats: %w: %w", kapsel.ErrUnavailable, err)
 	}
@@ -21,22 +21,22 @@ func (s *Store) EventStats(ctx context.Context, params *kapsel.EventStatsParams)
 	now := ts(params.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &kapsel.EventStats{
-		Count:  map[kapsel.EventStatus]int64{kapsel.EventPending: 0, kapsel.EventDelivering: 0},
-		Capped: map[kapsel.EventStatus]bool{},
+	st := &kapsel.DeliveryStats{
+		Count:  map[kapsel.DeliveryStatus]int64{kapsel.DeliveryPending: 0, kapsel.DeliveryDelivering: 0},
+		Capped: map[kapsel.DeliveryStatus]bool{},
 	}
-	read := map[kapsel.EventStatus]int64{}
-	for _, e := range s.events {
-		if e.Status != kapsel.EventPending && e.Status != kapsel.EventDelivering {
+	read := map[kapsel.DeliveryStatus]int64{}
+	for _, d := range s.deliveries {
+		if d.Status != kapsel.DeliveryPending && d.Status != kapsel.DeliveryDelivering {
 			continue
 		}
-		read[e.Status]++
-		if r := s.endpoints[e.EndpointID]; r != nil && !r.deleted() {
-			st.Count[e.Status]++
+		read[d.Status]++
+		if s.liveEndpoint(d.EndpointID) {
+			st.Count[d.Status]++
 		}
-		if e.Status == kapsel.EventPending && !e.NextAttemptAt.After(now) && s.claimable(e.EndpointID, now) &&
-			(st.OldestDue.IsZero() || e.NextAttemptAt.Before(st.OldestDue)) {
-			st.OldestDue = e.NextAttemptAt
+		if d.Status == kapsel.DeliveryPending && !d.NextAttemptAt.After(now) && s.claimable(d.EndpointID, now) &&
+			(st.OldestDue.IsZero() || d.NextAttemptAt.Before(st.OldestDue)) {
+			st.OldestDue = d.NextAttemptAt
 		}
 	}
 	for status, n := range read {

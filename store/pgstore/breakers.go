@@ -44,12 +44,12 @@ func (s *Store) BreakerGet(ctx context.Context, params *kapsel.BreakerGetParams)
 // ErrConflict otherwise. Version 0 inserts (the primary key refuses a second
 // first save); any other version updates where the version still matches.
 //
-// Events a claim held until the breaker's old OpenUntil (see holdSQL) are
-// brought forward to the new one in the same transaction — given back at
-// once when the breaker closes — so that a recovered endpoint's events do
-// not wait for a cool-down or probe lease that no longer applies. The
-// release is a second statement: the save's row lock waits for any claim
-// that share-locked the breaker row while holding events, and the release's
+// Deliveries a claim held until the breaker's old OpenUntil (see holdSQL)
+// are brought forward to the new one in the same transaction — given back
+// at once when the breaker closes — so that a recovered endpoint's
+// deliveries do not wait for a cool-down or probe lease that no longer
+// applies. The release is a second statement: the save's row lock waits for
+// any claim that share-locked the breaker row while holding deliveries, and the release's
 // fresh snapshot then sees what that claim held.
 func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParams) (*kapsel.BreakerState, error) {
 	in := params.State
@@ -88,19 +88,19 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 	return b, nil
 }
 
-// releaseBreakerHeldSQL brings the endpoint's events held for its breaker
-// forward to the breaker's new open_until ($2; NULL when it lets everything
-// through): those held later than that are held until then, or not at all
-// when their next_attempt_at is later. Events held for an inactive endpoint
-// ('infinity') stay held. It reads events_held_idx.
-const releaseBreakerHeldSQL = `UPDATE events
+// releaseBreakerHeldSQL brings the endpoint's deliveries held for its
+// breaker forward to the breaker's new open_until ($2; NULL when it lets
+// everything through): those held later than that are held until then, or
+// not at all when their next_attempt_at is later. Deliveries held for an
+// inactive endpoint ('infinity') stay held. It reads deliveries_held_idx.
+const releaseBreakerHeldSQL = `UPDATE deliveries
 	SET claimable_at = greatest(next_attempt_at, coalesce($2::timestamptz, '-infinity'))
 	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
 		AND claimable_at <> 'infinity' AND claimable_at > coalesce($2::timestamptz, '-infinity')`
 
 // BreakerDelete forgets the endpoint's breaker state (a reset); forgetting a
-// state that does not exist is not an error. Events the claim held until the
-// breaker's OpenUntil are due again at once.
+// state that does not exist is not an error. Deliveries the claim held until
+// the breaker's OpenUntil are due again at once.
 func (s *Store) BreakerDelete(ctx context.Context, params *kapsel.BreakerDeleteParams) error {
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM breakers WHERE endpoint_id = $1`, params.EndpointID)

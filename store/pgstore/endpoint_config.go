@@ -14,12 +14,6 @@ import (
 // survive exactly; times are RFC 3339 at microsecond precision, like every
 // other time in the store.
 
-type verifierJSON struct {
-	Scheme  string   `json:"scheme"`
-	Secrets []string `json:"secrets,omitempty"`
-	Header  string   `json:"header,omitempty"`
-}
-
 type signingSecretJSON struct {
 	Secret    string     `json:"secret"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -37,7 +31,7 @@ type retryPolicyJSON struct {
 
 // endpointConfig is an endpoint's jsonb columns, encoded.
 type endpointConfig struct {
-	Verifier, Secrets, Policy, Headers []byte
+	Secrets, Policy, Headers []byte
 }
 
 // newEndpointConfig encodes e's configuration. Marshalling these plain
@@ -49,8 +43,7 @@ func newEndpointConfig(e *kapsel.Endpoint) endpointConfig {
 	}
 	p := e.RetryPolicy
 	return endpointConfig{
-		Verifier: mustJSON(verifierJSON{Scheme: e.IngestVerifier.Scheme, Secrets: e.IngestVerifier.Secrets, Header: e.IngestVerifier.Header}),
-		Secrets:  mustJSON(secrets),
+		Secrets: mustJSON(secrets),
 		Policy: mustJSON(retryPolicyJSON{
 			MaxAttempts: p.MaxAttempts, InitialIntervalNS: int64(p.InitialInterval), Multiplier: p.Multiplier,
 			Jitter: p.Jitter, MaxIntervalNS: int64(p.MaxInterval), MaxAgeNS: int64(p.MaxAge), Retry4xx: p.Retry4xx,
@@ -62,7 +55,6 @@ func newEndpointConfig(e *kapsel.Endpoint) endpointConfig {
 // apply decodes the configuration into e.
 func (c endpointConfig) apply(e *kapsel.Endpoint) error {
 	var (
-		v  verifierJSON
 		ss []signingSecretJSON
 		p  retryPolicyJSON
 	)
@@ -71,7 +63,6 @@ func (c endpointConfig) apply(e *kapsel.Endpoint) error {
 		data []byte
 		dst  any
 	}{
-		{"ingest_verifier", c.Verifier, &v},
 		{"signing_secrets", c.Secrets, &ss},
 		{"retry_policy", c.Policy, &p},
 		{"headers", c.Headers, &e.Headers},
@@ -80,7 +71,6 @@ func (c endpointConfig) apply(e *kapsel.Endpoint) error {
 			return fmt.Errorf("decoding endpoint %s %s: %w", e.ID, f.name, err)
 		}
 	}
-	e.IngestVerifier = kapsel.VerifierConfig{Scheme: v.Scheme, Secrets: v.Secrets, Header: v.Header}
 	e.SigningSecrets = nil
 	for _, s := range ss {
 		e.SigningSecrets = append(e.SigningSecrets, kapsel.SigningSecret{Secret: s.Secret, ExpiresAt: timeVal(s.ExpiresAt)})

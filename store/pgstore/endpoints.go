@@ -8,8 +8,8 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
-	signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels`
+const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, signing_secrets, retry_policy, timeout_ns,
+	headers, created_at, updated_at, event_types, source_ids, channels`
 
 // visibleEndpoint is the condition of every endpoint read and write: the
 // endpoint $1 exists, is not deleted, and belongs to the tenant $2 unless $2
@@ -24,7 +24,7 @@ func scanEndpoint(row pgx.Row) (*kapsel.Endpoint, error) {
 		sources []string
 	)
 	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.URL, &e.State, &e.DisabledReason,
-		&cfg.Verifier, &cfg.Secrets, &cfg.Policy, &timeout, &cfg.Headers, &e.CreatedAt, &e.UpdatedAt,
+		&cfg.Secrets, &cfg.Policy, &timeout, &cfg.Headers, &e.CreatedAt, &e.UpdatedAt,
 		&e.Subscription.EventTypes, &sources, &e.Subscription.Channels)
 	if err != nil {
 		return nil, err
@@ -58,11 +58,11 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 	}
 	cfg := newEndpointConfig(in)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
-		INSERT INTO endpoints (id, tenant_id, name, url, state, disabled_reason, ingest_verifier,
+		INSERT INTO endpoints (id, tenant_id, name, url, state, disabled_reason,
 			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)
 		RETURNING `+endpointColumns,
-		kapsel.NewEndpointID(), in.TenantID, kapsel.SafeText(in.Name), in.URL, state, reason, cfg.Verifier,
+		kapsel.NewEndpointID(), in.TenantID, kapsel.SafeText(in.Name), in.URL, state, reason,
 		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now,
 		textArray(in.Subscription.EventTypes), textArray(in.Subscription.SourceIDs), textArray(in.Subscription.Channels)))
 	if err != nil {
@@ -126,12 +126,12 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 		}
 		cfg := newEndpointConfig(next)
 		e, err = scanEndpoint(tx.QueryRow(ctx, `
-			UPDATE endpoints SET name = $2, url = $3, ingest_verifier = $4,
-				retry_policy = $5, timeout_ns = $6, headers = $7, updated_at = $8,
-				event_types = $9, source_ids = $10, channels = $11
+			UPDATE endpoints SET name = $2, url = $3,
+				retry_policy = $4, timeout_ns = $5, headers = $6, updated_at = $7,
+				event_types = $8, source_ids = $9, channels = $10
 			WHERE id = $1
 			RETURNING `+endpointColumns,
-			params.ID, next.Name, next.URL, cfg.Verifier, cfg.Policy,
+			params.ID, next.Name, next.URL, cfg.Policy,
 			int64(next.Timeout), cfg.Headers, params.Now,
 			textArray(next.Subscription.EventTypes), textArray(next.Subscription.SourceIDs), textArray(next.Subscription.Channels)))
 		return err
@@ -174,12 +174,12 @@ func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.Endpoin
 }
 
 // EndpointSetState sets State and DisabledReason (cleared unless the state is
-// disabled). Making an endpoint active also gives its held events back to
-// the claim (see claimSQL), in the same transaction. ErrInvalid for an
+// disabled). Making an endpoint active also gives its held deliveries back
+// to the claim (see claimSQL), in the same transaction. ErrInvalid for an
 // unknown state; ErrNotFound as EndpointGet.
 func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSetStateParams) (*kapsel.Endpoint, error) {
 	if !params.State.Valid() {
-		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, params.State)
+		return nil, fmt.Errorf("setting endpoint state: %w: state %q", kapsel.ErrInvalid, kapsel.SafeText(string(params.State)))
 	}
 	reason := params.DisabledReason
 	if params.State != kapsel.EndpointDisabled {
@@ -207,22 +207,48 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 	return e, nil
 }
 
-// releaseHeldSQL gives an endpoint's held events (see claimSQL) back to the
-// claim, due again at their NextAttemptAt. It reads events_held_idx.
-const releaseHeldSQL = `UPDATE events SET claimable_at = next_attempt_at
+// releaseHeldSQL gives an endpoint's held deliveries (see claimSQL) back to
+// the claim, due again at their NextAttemptAt. It reads deliveries_held_idx.
+const releaseHeldSQL = `UPDATE deliveries SET claimable_at = next_attempt_at
 	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at`
 
-// EndpointDelete deletes the endpoint softly: deleted_at is set, so it
-// disappears from reads, ingest and claims while its events and attempts
-// stay. ErrNotFound as EndpointGet.
+// endLiveDeliveriesSQL ends an endpoint's unfinished deliveries, for
+// EndpointDelete: failed, last_error $2. A delivering one keeps its lease
+// token, so that the completion of its attempt in flight is still recorded
+// (see completeSQL). It finds them through the partial indexes of the live
+// statuses (a BitmapOr of deliveries_pending_idx and
+// deliveries_delivering_idx) or through deliveries_endpoint_id_idx,
+// whichever the planner finds cheaper: the live part of the queue, or the
+// endpoint's history.
+const endLiveDeliveriesSQL = `UPDATE deliveries SET status = 'failed', last_error = $2, claimable_at = next_attempt_at
+	WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')`
+
+// EndpointDelete deletes the endpoint softly and ends its unfinished
+// deliveries, in one transaction: deleted_at is set, so it disappears from
+// reads, fan-out and claims, and its pending and delivering deliveries
+// become failed with kapsel.LastErrorEndpointDeleted (they stay listed,
+// with their attempts). ErrNotFound as EndpointGet.
+//
+// It locks the endpoint row FOR UPDATE first, which waits for every insert
+// that read the endpoint FOR KEY SHARE to fan an event out to it (see
+// insertEventsSQL), and makes every later one wait for this commit and
+// then see the endpoint deleted. The deliveries are ended by a later
+// statement, whose snapshot sees those inserts' deliveries: no pending
+// delivery survives for a deleted endpoint.
 func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint,
-		params.ID, params.TenantID, params.Now)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id kapsel.EndpointID
+		if err := tx.QueryRow(ctx, `SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`,
+			params.ID, params.TenantID).Scan(&id); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = $1`, id, micro(params.Now))
+		b.Queue(endLiveDeliveriesSQL, id, kapsel.LastErrorEndpointDeleted)
+		return tx.SendBatch(ctx, b).Close()
+	})
 	if err != nil {
 		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("deleting endpoint %s: %w", params.ID, kapsel.ErrNotFound)
 	}
 	return nil
 }

@@ -8,31 +8,40 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// eventColumns are an event's columns without its body, in eventRow.dest
-// order; eventColumnsE is the same with the table alias e.
-const (
-	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
-	lease_token::text, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
-	created_at, delivered_at, channels`
-	eventColumnsE = `e.id, e.tenant_id, e.endpoint_id, e.type, e.status, e.attempts, e.next_attempt_at, e.next_trigger,
-	e.lease_token::text, e.lease_expires_at, e.last_error, e.idempotency_key, e.content_type, e.headers, e.body_hash,
-	e.size, e.created_at, e.delivered_at, e.channels`
-)
+// eventColumnsE are an event's columns without its body, with the table
+// alias e, in eventRow.dest order.
+const eventColumnsE = `e.id, e.tenant_id, e.source_id, e.type, e.channels, e.idempotency_key, e.content_type,
+	e.headers, e.body_hash, e.size, e.created_at`
+
+// summaryColumns count the deliveries of the event e by status, in
+// eventRow.dest order: one probe of deliveries_event_endpoint_key (the
+// event's few deliveries) per event.
+const summaryColumns = `s.pending, s.delivering, s.delivered, s.failed`
+
+// summaryJoin is the lateral join that summaryColumns read.
+const summaryJoin = `LEFT JOIN LATERAL (
+	SELECT count(*) FILTER (WHERE d.status = 'pending') AS pending,
+		count(*) FILTER (WHERE d.status = 'delivering') AS delivering,
+		count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
+		count(*) FILTER (WHERE d.status = 'failed') AS failed
+	FROM deliveries d WHERE d.event_id = e.id) s ON true`
 
 // eventRow receives an event's columns; event converts it.
 type eventRow struct {
-	e                      kapsel.Event
-	token, key             *string
-	leaseExpires, delivery *time.Time
-	headers                []byte
+	e       kapsel.Event
+	key     *string
+	headers []byte
+	counts  [4]int // pending, delivering, delivered, failed
 }
 
-// dest returns the scan destinations of eventColumns, then of body when
-// withBody is set.
-func (r *eventRow) dest(withBody bool) []any {
-	d := []any{&r.e.ID, &r.e.TenantID, &r.e.EndpointID, &r.e.Type, &r.e.Status, &r.e.Attempts, &r.e.NextAttemptAt,
-		&r.e.NextTrigger, &r.token, &r.leaseExpires, &r.e.LastError, &r.key, &r.e.ContentType, &r.headers,
-		&r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.delivery, &r.e.Channels}
+// dest returns the scan destinations of eventColumnsE, then of the summary
+// when withSummary is set, then of the body when withBody is set.
+func (r *eventRow) dest(withSummary, withBody bool) []any {
+	d := []any{&r.e.ID, &r.e.TenantID, &r.e.SourceID, &r.e.Type, &r.e.Channels, &r.key, &r.e.ContentType,
+		&r.headers, &r.e.BodyHash, &r.e.Size, &r.e.CreatedAt}
+	if withSummary {
+		d = append(d, &r.counts[0], &r.counts[1], &r.counts[2], &r.counts[3])
+	}
 	if withBody {
 		d = append(d, &r.e.Body)
 	}
@@ -42,14 +51,14 @@ func (r *eventRow) dest(withBody bool) []any {
 // event returns the scanned event.
 func (r *eventRow) event() (*kapsel.Event, error) {
 	e := r.e
-	if r.token != nil {
-		e.LeaseToken = *r.token
-	}
 	if r.key != nil {
 		e.IdempotencyKey = *r.key
 	}
-	e.LeaseExpiresAt, e.DeliveredAt = timeVal(r.leaseExpires), timeVal(r.delivery)
 	e.Channels = listOrNil(e.Channels)
+	for i, st := range []kapsel.DeliveryStatus{kapsel.DeliveryPending, kapsel.DeliveryDelivering,
+		kapsel.DeliveryDelivered, kapsel.DeliveryFailed} {
+		e.Deliveries.Add(st, r.counts[i])
+	}
 	if err := json.Unmarshal(r.headers, &e.Headers); err != nil {
 		return nil, fmt.Errorf("decoding headers of event %s: %w", e.ID, err)
 	}
@@ -59,11 +68,38 @@ func (r *eventRow) event() (*kapsel.Event, error) {
 // scanner is pgx.Row and pgx.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// scanEvent scans one row of eventColumns (and body when withBody).
-func scanEvent(row scanner, withBody bool) (*kapsel.Event, error) {
-	var r eventRow
-	if err := row.Scan(r.dest(withBody)...); err != nil {
+// deliveryColumnsD are a delivery's columns, with the table alias d, in
+// deliveryRow.dest order.
+const deliveryColumnsD = `d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
+	d.next_trigger, d.lease_token::text, d.lease_expires_at, d.last_error, d.created_at, d.delivered_at`
+
+// deliveryRow receives a delivery's columns; delivery converts it.
+type deliveryRow struct {
+	d                         kapsel.Delivery
+	token                     *string
+	leaseExpires, deliveredAt *time.Time
+}
+
+func (r *deliveryRow) dest() []any {
+	return []any{&r.d.ID, &r.d.TenantID, &r.d.EventID, &r.d.EndpointID, &r.d.Status, &r.d.Attempts,
+		&r.d.NextAttemptAt, &r.d.NextTrigger, &r.token, &r.leaseExpires, &r.d.LastError, &r.d.CreatedAt, &r.deliveredAt}
+}
+
+// delivery returns the scanned delivery.
+func (r *deliveryRow) delivery() *kapsel.Delivery {
+	d := r.d
+	if r.token != nil {
+		d.LeaseToken = *r.token
+	}
+	d.LeaseExpiresAt, d.DeliveredAt = timeVal(r.leaseExpires), timeVal(r.deliveredAt)
+	return &d
+}
+
+// scanDelivery scans one row of deliveryColumnsD.
+func scanDelivery(row scanner) (*kapsel.Delivery, error) {
+	var r deliveryRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	return r.event()
+	return r.delivery(), nil
 }

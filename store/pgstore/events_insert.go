@@ -5,87 +5,122 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
 )
 
-// insertEventsSQL inserts a batch of events in one statement. Its parts:
+// An EventInsertMany call is one transaction and two round trips:
 //
-//   - checked: each input with the tenant owning its endpoint, or NULL when
-//     the endpoint is unknown, deleted or foreign. One bad row writes
-//     nothing at all (valid), and the caller reports ErrNotFound.
-//   - keys: claims the idempotency keys. The primary key of
-//     idempotency_keys decides who owns a key under any concurrency; a key
-//     whose window has ended is taken over in the same atomic step (ON
-//     CONFLICT … DO UPDATE … WHERE expires_at <= now). It returns the keys
-//     this batch won. The batch carries each (endpoint, key) at most once
-//     (ON CONFLICT cannot touch a row twice), the caller dedupes.
+//  1. BEGIN and targetsSQL, pipelined: the endpoints the batch may fan out
+//     to, locked FOR KEY SHARE;
+//  2. insertEventsSQL and COMMIT, pipelined: the events, their idempotency
+//     keys and their deliveries, decided in Go in between by the root
+//     matching rule (kapsel.Endpoint.Receives), the one rule every store
+//     applies.
+//
+// In an application's transaction (EventInsertManyTx) the same two
+// statements run in it, without BEGIN and COMMIT.
+
+// targetsSQL reads the endpoints that the batch's events may be delivered
+// to: every live endpoint of the tenants ($1) whose events fan out to
+// their subscribers, and the endpoints that sends name ($2), whatever
+// their tenant (a foreign one is refused in Go). It reads
+// endpoints_tenant_id_idx and the primary key.
+//
+// FOR KEY SHARE is the fan-out's half of the serialisation with
+// EndpointDelete and EndpointUpdate, which lock the row FOR UPDATE (the
+// only lock KEY SHARE conflicts with): an endpoint being deleted or
+// re-filtered is read once that change has committed — deleted, it is no
+// longer found, since the lock re-reads the row — and a delete or update
+// that comes later waits for this transaction, so EndpointDelete then
+// ends the deliveries created here. EndpointSetState and the completion's
+// disabling take weaker locks and never wait for an insert: an endpoint's
+// state does not decide fan-out. Concurrent inserts share the lock.
+const targetsSQL = `
+SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints
+WHERE deleted_at IS NULL AND (tenant_id = ANY ($1::text[]) OR id = ANY ($2::text[]))
+ORDER BY id
+FOR KEY SHARE`
+
+// insertEventsSQL inserts a batch of events and their deliveries in one
+// statement. Its parts:
+//
+//   - keys: claims the idempotency keys, scoped by (tenant, source). The
+//     primary key of idempotency_keys decides who owns a key under any
+//     concurrency; a key whose window has ended is taken over in the same
+//     atomic step (ON CONFLICT … DO UPDATE … WHERE expires_at <= now). It
+//     returns the keys this batch won. The batch carries each scope and
+//     key at most once (ON CONFLICT cannot touch a row twice): the caller
+//     dedupes.
 //   - ins: inserts the events without a key and those whose key was won.
 //     An event's channels travel as one JSON array per event (unnest
 //     cannot take an array of arrays of different lengths) and become its
 //     text[] column; "[]", the common case, skips the JSON.
-//   - notified: one pg_notify per batch that inserted anything, with the
+//   - dlv: inserts the deliveries decided in Go ($13–$15) of the events
+//     inserted, pending now.
+//   - notified: one pg_notify per batch that created a delivery, with the
 //     schema as payload. It is delivered at commit, and only then.
 //
-// It returns, per input, the owning tenant and whether it was inserted.
+// It returns, per event sent, whether it was inserted.
 const insertEventsSQL = `
 WITH input AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::bytea[],
-		$11::text[], $12::text[])
-		WITH ORDINALITY AS t(id, tenant_id, endpoint_id, body, content_type, headers, key, body_hash, type, channels, ord)
-),
-checked AS (
-	SELECT i.*, ep.tenant_id AS owner
-	FROM input i
-	LEFT JOIN endpoints ep ON ep.id = i.endpoint_id AND ep.deleted_at IS NULL
-		AND (i.tenant_id = '' OR ep.tenant_id = i.tenant_id)
-),
-valid AS (
-	SELECT NOT EXISTS (SELECT FROM checked WHERE owner IS NULL) AS ok
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[],
+		$8::bytea[], $9::text[], $10::text[])
+		WITH ORDINALITY AS t(id, tenant_id, source_id, body, content_type, headers, key, body_hash, type, channels, ord)
 ),
 keys AS (
-	INSERT INTO idempotency_keys AS k (endpoint_id, key, event_id, body_hash, expires_at)
-	SELECT endpoint_id, key, id, body_hash, $9 FROM checked
-	WHERE key <> '' AND (SELECT ok FROM valid)
-	ON CONFLICT (endpoint_id, key) DO UPDATE
+	INSERT INTO idempotency_keys AS k (tenant_id, source_id, key, event_id, body_hash, expires_at)
+	SELECT tenant_id, source_id, key, id, body_hash, $11 FROM input
+	WHERE key <> ''
+	ON CONFLICT (tenant_id, source_id, key) DO UPDATE
 		SET event_id = excluded.event_id, body_hash = excluded.body_hash, expires_at = excluded.expires_at
-		WHERE k.expires_at <= $10
+		WHERE k.expires_at <= $12
 	RETURNING k.event_id
 ),
 ins AS (
-	INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, claimable_at, next_trigger,
-		last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body, channels)
-	SELECT id, owner, endpoint_id, type, 'pending', 0, $10, $10, 'scheduled', '',
-		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $10, body,
-		CASE WHEN channels = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(channels::jsonb)) END
-	FROM checked
-	WHERE (SELECT ok FROM valid) AND (key = '' OR id IN (SELECT event_id FROM keys))
-	RETURNING id
+	INSERT INTO events (id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers,
+		body_hash, size, created_at, body)
+	SELECT id, tenant_id, source_id, type,
+		CASE WHEN channels = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(channels::jsonb)) END,
+		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $12, body
+	FROM input
+	WHERE key = '' OR id IN (SELECT event_id FROM keys)
+	RETURNING id, tenant_id
+),
+dlv AS (
+	INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
+		next_trigger, last_error, created_at)
+	SELECT t.id, ins.tenant_id, t.event_id, t.endpoint_id, 'pending', 0, $12, $12, 'scheduled', '', $12
+	FROM unnest($13::text[], $14::text[], $15::text[]) AS t(id, event_id, endpoint_id)
+	JOIN ins ON ins.id = t.event_id
+	RETURNING 1
 ),
 notified AS (
-	SELECT pg_notify('` + NotifyChannel + `', current_schema()) FROM (SELECT FROM ins LIMIT 1) AS any_inserted
+	SELECT pg_notify('` + NotifyChannel + `', current_schema()) FROM (SELECT FROM dlv LIMIT 1) AS any_created
 )
-SELECT ord, owner, id IN (SELECT id FROM ins) AS inserted, (SELECT count(*) FROM notified)
-FROM checked ORDER BY ord`
+SELECT ord, id IN (SELECT id FROM ins) AS inserted, (SELECT count(*) FROM notified)
+FROM input ORDER BY ord`
 
-// keyOwnersSQL returns, for keys this batch lost, the owning event. It runs
+// keyOwnersSQL returns, for keys the batch lost, the owning event. It runs
 // only when a key was lost (a provider's retry; rare), after the insert
 // statement, in a new snapshot: that sees an owner that committed while the
 // insert waited for it, which the insert statement's own snapshot would not.
 // The owner has committed by then, since ON CONFLICT waits for a concurrent
 // inserter of the key to finish.
 const keyOwnersSQL = `
-SELECT q.endpoint_id, q.key, k.body_hash, ` + eventColumnsE + `
-FROM unnest($1::text[], $2::text[]) AS q(endpoint_id, key)
-JOIN idempotency_keys k ON k.endpoint_id = q.endpoint_id AND k.key = q.key
+SELECT q.tenant_id, q.source_id, q.key, k.body_hash, ` + eventColumnsE + `
+FROM unnest($1::text[], $2::text[], $3::text[]) AS q(tenant_id, source_id, key)
+JOIN idempotency_keys k ON k.tenant_id = q.tenant_id AND k.source_id = q.source_id AND k.key = q.key
 JOIN events e ON e.id = k.event_id`
 
-// idemKey is what an idempotency key is unique over.
-type idemKey struct {
-	endpoint kapsel.EndpointID
-	key      string
+// scopedKey is what an idempotency key is unique over.
+type scopedKey struct {
+	tenant kapsel.TenantID
+	source kapsel.SourceID
+	key    string
 }
 
 // keyOwner is the event that holds an idempotency key.
@@ -94,72 +129,110 @@ type keyOwner struct {
 	bodyHash []byte
 }
 
-// EventInsertMany inserts the events in one transaction and one round trip,
-// and notifies listeners once if any was inserted. An unknown or deleted
-// endpoint, or a TenantID that does not own the endpoint, fails the whole
-// call with ErrNotFound and nothing is written; an empty TenantID is taken
-// from the endpoint.
+// target is an endpoint an event may be delivered to, as targetsSQL reads
+// it.
+type target struct {
+	kapsel.Endpoint // ID, TenantID and Subscription only
+}
+
+// EventInsertMany inserts the events and their deliveries in one
+// transaction (see kapsel.EventInserter), and notifies listeners once if
+// any delivery was created.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
-	res, err := insertEvents(ctx, s.pool, params)
+	b, err := newInsertBatch(params)
+	if err != nil {
+		return nil, fmt.Errorf("inserting events: %w", err)
+	}
+	if len(b.in) == 0 {
+		return []kapsel.EventInsertResult{}, nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inserting events: %w", mapError(err))
+	}
+	// A connection left in a transaction by a failure is closed by Release,
+	// which rolls the transaction back.
+	defer conn.Release()
+	res, err := b.run(ctx, conn.Conn(), true)
 	if err != nil {
 		return nil, fmt.Errorf("inserting events: %w", err)
 	}
 	return res, nil
 }
 
-// insertEvents does EventInsertMany on q: the pool (the insert statement then
-// commits on its own, before its results are complete) or an application's
-// transaction.
-func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
-	if len(params.Events) == 0 {
-		return []kapsel.EventInsertResult{}, nil
+// insertBatch is one EventInsertMany call on its way to the database.
+type insertBatch struct {
+	in     []*kapsel.EventInsertParams // as Storable made them
+	ids    []kapsel.EventID
+	window time.Duration
+	now    time.Time
+}
+
+// newInsertBatch checks the inputs. Everything that can be refused is
+// refused here, before the first statement: in an application's
+// transaction (EventInsertTx) a statement that fails aborts the
+// transaction, and ErrInvalid promises it does not.
+func newInsertBatch(params *kapsel.EventInsertManyParams) (*insertBatch, error) {
+	b := &insertBatch{
+		in: make([]*kapsel.EventInsertParams, len(params.Events)), ids: make([]kapsel.EventID, len(params.Events)),
+		window: params.IdempotencyWindow, now: micro(params.Now),
 	}
-	// Everything that can be refused is refused here, before the first
-	// statement: in an application's transaction (EventInsertTx) a statement
-	// that fails aborts the transaction, and ErrInvalid promises it does not.
-	in := make([]*kapsel.EventInsertParams, len(params.Events))
+	if b.window <= 0 {
+		b.window = kapsel.DefaultIdempotencyWindow
+	}
 	for i, e := range params.Events {
 		var err error
-		if in[i], err = e.Storable(); err != nil {
+		if b.in[i], err = e.Storable(); err != nil {
 			return nil, err
 		}
+		if _, err := json.Marshal(b.in[i].Headers); err != nil {
+			return nil, fmt.Errorf("%w: encoding headers: %w", kapsel.ErrInvalid, err)
+		}
+		b.ids[i] = kapsel.NewEventID()
 	}
-	window := params.IdempotencyWindow
-	if window <= 0 {
-		window = kapsel.DefaultIdempotencyWindow
-	}
-	now := micro(params.Now)
+	return b, nil
+}
 
-	// Rows sent to the database: every input, except that an (endpoint, key)
-	// goes only once; a later input with the same key follows the first.
+// run inserts the batch through q: a connection of the pool, in a
+// transaction of its own (own), or an application's transaction.
+func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.EventInsertResult, error) {
+	targets, err := b.readTargets(ctx, q, own)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kapsel.EventInsertResult, len(b.in))
+	fan := b.fanOut(targets, out)
+
+	// Rows sent to the database: every input that names no unknown
+	// endpoint, except that a scope and key goes only once; a later input
+	// with the same key follows the first.
 	var (
-		ids                                   = make([]kapsel.EventID, len(in))
-		first                                 = map[idemKey]int{}
-		follows                               = make([]int, len(in)) // index of the first input with the key, or -1
-		sent                                  []int
-		aID, aTenant, aEndpoint, aCType, aHdr []string
-		aKey, aType, aChannels                []string
-		aBody, aHash                          [][]byte
+		first                               = map[scopedKey]int{}
+		follows                             = make([]int, len(b.in)) // index of the first input with the key, or -1
+		sent                                []int
+		aID, aTenant, aSource, aCType, aHdr []string
+		aKey, aType, aChannels              []string
+		aBody, aHash                        [][]byte
+		dID, dEvent, dEndpoint              []string
 	)
-	for i, e := range in {
-		ids[i] = kapsel.NewEventID()
+	for i, e := range b.in {
 		follows[i] = -1
+		if out[i].Err != nil {
+			continue
+		}
 		if e.IdempotencyKey != "" {
-			k := idemKey{e.EndpointID, e.IdempotencyKey}
+			k := scopedKey{e.TenantID, e.SourceID, e.IdempotencyKey}
 			if j, ok := first[k]; ok {
 				follows[i] = j
 				continue
 			}
 			first[k] = i
 		}
-		hdr, err := json.Marshal(e.Headers)
-		if err != nil {
-			return nil, fmt.Errorf("%w: encoding headers: %w", kapsel.ErrInvalid, err)
-		}
+		hdr, _ := json.Marshal(e.Headers) // checked by newInsertBatch
 		sent = append(sent, i)
-		aID = append(aID, string(ids[i]))
+		aID = append(aID, string(b.ids[i]))
 		aTenant = append(aTenant, string(e.TenantID))
-		aEndpoint = append(aEndpoint, string(e.EndpointID))
+		aSource = append(aSource, string(e.SourceID))
 		aBody = append(aBody, nonNil(e.Body))
 		aCType = append(aCType, e.ContentType)
 		aHdr = append(aHdr, string(hdr))
@@ -167,73 +240,159 @@ func insertEvents(ctx context.Context, q querier, params *kapsel.EventInsertMany
 		aHash = append(aHash, nonNil(e.BodyHash))
 		aType = append(aType, e.Type)
 		aChannels = append(aChannels, jsonList(e.Channels))
+		for _, ep := range fan[i] {
+			dID = append(dID, string(kapsel.NewDeliveryID()))
+			dEvent = append(dEvent, string(b.ids[i]))
+			dEndpoint = append(dEndpoint, string(ep))
+		}
 	}
 
-	rows, err := q.Query(ctx, insertEventsSQL, aID, aTenant, aEndpoint, aBody, aCType, aHdr, aKey, aHash, now.Add(window), now, aType, aChannels)
+	inserted := make([]bool, len(b.in))
+	bt := &pgx.Batch{}
+	bt.Queue(insertEventsSQL, aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels,
+		b.now.Add(b.window), b.now, dID, dEvent, dEndpoint)
+	if own {
+		bt.Queue(`COMMIT`)
+	}
+	br := q.SendBatch(ctx, bt)
+	rows, _ := br.Query()
+	var (
+		ord      int
+		ins      bool
+		notified int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&ord, &ins, &notified}, func() error {
+		inserted[sent[ord-1]] = ins
+		return nil
+	})
+	if err == nil && own {
+		_, err = br.Exec()
+	}
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
 	if err != nil {
 		return nil, mapError(err)
 	}
-	owners := make([]kapsel.TenantID, len(in))
-	inserted := make([]bool, len(in))
-	var (
-		ord      int
-		owner    *string
-		ins      bool
-		notified int64
-		invalid  []kapsel.EndpointID
-	)
-	_, err = pgx.ForEachRow(rows, []any{&ord, &owner, &ins, &notified}, func() error {
-		i := sent[ord-1]
-		if owner == nil {
-			invalid = append(invalid, in[i].EndpointID)
-			return nil
+
+	// A sent row that was not inserted lost its key: read the owners.
+	var lostTenant, lostSource, lostKey []string
+	for _, i := range sent {
+		if !inserted[i] {
+			lostTenant = append(lostTenant, string(b.in[i].TenantID))
+			lostSource = append(lostSource, string(b.in[i].SourceID))
+			lostKey = append(lostKey, b.in[i].IdempotencyKey)
 		}
-		owners[i], inserted[i] = kapsel.TenantID(*owner), ins
-		return nil
+	}
+	keyOwners := map[scopedKey]keyOwner{}
+	if len(lostKey) > 0 {
+		if keyOwners, err = readKeyOwners(ctx, q, lostTenant, lostSource, lostKey); err != nil {
+			return nil, err
+		}
+	}
+	b.results(out, fan, follows, inserted, keyOwners)
+	return out, nil
+}
+
+// readTargets runs targetsSQL for the batch, after BEGIN when own.
+func (b *insertBatch) readTargets(ctx context.Context, q querier, own bool) ([]target, error) {
+	var tenants, named []string
+	for _, e := range b.in {
+		if len(e.EndpointIDs) == 0 {
+			if !slices.Contains(tenants, string(e.TenantID)) {
+				tenants = append(tenants, string(e.TenantID))
+			}
+			continue
+		}
+		for _, id := range e.EndpointIDs {
+			named = append(named, string(id))
+		}
+	}
+	bt := &pgx.Batch{}
+	if own {
+		bt.Queue(`BEGIN`)
+	}
+	bt.Queue(targetsSQL, tenants, named)
+	br := q.SendBatch(ctx, bt)
+	defer br.Close()
+	if own {
+		if _, err := br.Exec(); err != nil {
+			return nil, mapError(err)
+		}
+	}
+	rows, _ := br.Query()
+	targets, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (target, error) {
+		var (
+			t       target
+			sources []string
+		)
+		err := r.Scan(&t.ID, &t.TenantID, &t.Subscription.EventTypes, &sources, &t.Subscription.Channels)
+		for _, id := range sources {
+			t.Subscription.SourceIDs = append(t.Subscription.SourceIDs, kapsel.SourceID(id))
+		}
+		return t, err
 	})
 	if err != nil {
 		return nil, mapError(err)
 	}
-	if len(invalid) > 0 {
-		return nil, fmt.Errorf("endpoint %s: %w", invalid[0], kapsel.ErrNotFound)
+	if err := br.Close(); err != nil {
+		return nil, mapError(err)
 	}
-	// A sent row that was not inserted lost its key: read the owners.
-	var lostEndpoint, lostKey []string
-	for _, i := range sent {
-		if !inserted[i] {
-			lostEndpoint = append(lostEndpoint, string(in[i].EndpointID))
-			lostKey = append(lostKey, in[i].IdempotencyKey)
-		}
-	}
-	keyOwners := map[idemKey]keyOwner{}
-	if len(lostKey) > 0 {
-		if keyOwners, err = readKeyOwners(ctx, q, lostEndpoint, lostKey); err != nil {
-			return nil, err
-		}
-	}
-	return insertResults(in, ids, follows, owners, inserted, keyOwners, now), nil
+	return targets, nil
 }
 
-// readKeyOwners returns the events holding the (endpoint, key) pairs.
-func readKeyOwners(ctx context.Context, q querier, endpoints, keys []string) (map[idemKey]keyOwner, error) {
-	rows, err := q.Query(ctx, keyOwnersSQL, endpoints, keys)
+// fanOut decides each input's deliveries from the targets: the endpoints
+// it names, each of which must be a live endpoint of its tenant (else its
+// result gets ErrNotFound and it is not written), or the live endpoints
+// of its tenant that receive it.
+func (b *insertBatch) fanOut(targets []target, out []kapsel.EventInsertResult) [][]kapsel.EndpointID {
+	byID := make(map[kapsel.EndpointID]*target, len(targets))
+	for i := range targets {
+		byID[targets[i].ID] = &targets[i]
+	}
+	fan := make([][]kapsel.EndpointID, len(b.in))
+	for i, e := range b.in {
+		if len(e.EndpointIDs) > 0 {
+			for _, id := range e.EndpointIDs {
+				if t := byID[id]; t == nil || t.TenantID != e.TenantID {
+					out[i].Err = fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+					break
+				}
+			}
+			fan[i] = e.EndpointIDs
+			continue
+		}
+		ev := kapsel.EventRouting{TenantID: e.TenantID, SourceID: e.SourceID, Type: e.Type, Channels: e.Channels}
+		for j := range targets {
+			if targets[j].Receives(ev) {
+				fan[i] = append(fan[i], targets[j].ID)
+			}
+		}
+	}
+	return fan
+}
+
+// readKeyOwners returns the events holding the scoped keys.
+func readKeyOwners(ctx context.Context, q querier, tenants, sources, keys []string) (map[scopedKey]keyOwner, error) {
+	rows, err := q.Query(ctx, keyOwnersSQL, tenants, sources, keys)
 	if err != nil {
 		return nil, mapError(err)
 	}
 	defer rows.Close()
-	owners := make(map[idemKey]keyOwner, len(keys))
+	owners := make(map[scopedKey]keyOwner, len(keys))
 	for rows.Next() {
 		var (
-			k  idemKey
+			k  scopedKey
 			o  keyOwner
 			er eventRow
 		)
-		if err := rows.Scan(append([]any{&k.endpoint, &k.key, &o.bodyHash}, er.dest(false)...)...); err != nil {
+		if err := rows.Scan(append([]any{&k.tenant, &k.source, &k.key, &o.bodyHash}, er.dest(false, false)...)...); err != nil {
 			return nil, mapError(err)
 		}
 		if o.event, err = er.event(); err != nil {
 			return nil, err
 		}
+		o.event.Deliveries = kapsel.DeliverySummary{} // a duplicate's, see EventInsertResult
 		owners[k] = o
 	}
 	if err := rows.Err(); err != nil {
@@ -242,22 +401,25 @@ func readKeyOwners(ctx context.Context, q querier, endpoints, keys []string) (ma
 	return owners, nil
 }
 
-// insertResults builds one result per input from what the database decided.
-func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows []int,
-	owners []kapsel.TenantID, inserted []bool, keyOwners map[idemKey]keyOwner, now time.Time) []kapsel.EventInsertResult {
-	out := make([]kapsel.EventInsertResult, len(in))
-	for i, e := range in {
+// results fills in one result per input from what the database decided
+// (rows whose Err is already set stay as they are).
+func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.EndpointID, follows []int,
+	inserted []bool, keyOwners map[scopedKey]keyOwner) {
+	for i, e := range b.in {
+		if out[i].Err != nil {
+			continue
+		}
 		j := i
 		if follows[i] >= 0 {
 			j = follows[i]
 		}
 		if i == j && inserted[i] {
+			n := len(fan[i])
 			out[i].Event = &kapsel.Event{
-				ID: ids[i], TenantID: owners[i], EndpointID: e.EndpointID, Type: e.Type, Channels: e.Channels,
+				ID: b.ids[i], TenantID: e.TenantID, SourceID: e.SourceID, Type: e.Type, Channels: e.Channels,
 				Body: nonNil(e.Body), ContentType: e.ContentType, Headers: e.Headers,
-				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body),
-				Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled,
-				CreatedAt: now,
+				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body), CreatedAt: b.now,
+				Deliveries: kapsel.DeliverySummary{Total: n, Pending: n},
 			}
 			continue
 		}
@@ -266,9 +428,9 @@ func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows
 		var o keyOwner
 		if inserted[j] {
 			ev := *out[j].Event
-			ev.Body = nil
-			o = keyOwner{event: &ev, bodyHash: in[j].BodyHash}
-		} else if found, ok := keyOwners[idemKey{e.EndpointID, e.IdempotencyKey}]; ok {
+			ev.Body, ev.Deliveries = nil, kapsel.DeliverySummary{}
+			o = keyOwner{event: &ev, bodyHash: b.in[j].BodyHash}
+		} else if found, ok := keyOwners[scopedKey{e.TenantID, e.SourceID, e.IdempotencyKey}]; ok {
 			o = found
 		} else {
 			// Only when the owning event was deleted while its key was live,
@@ -287,7 +449,6 @@ func insertResults(in []*kapsel.EventInsertParams, ids []kapsel.EventID, follows
 		ev := *o.event
 		out[i] = kapsel.EventInsertResult{Event: &ev, Duplicate: true}
 	}
-	return out
 }
 
 // nonNil turns a nil slice into an empty one, for NOT NULL bytea columns.

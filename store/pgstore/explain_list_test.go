@@ -12,12 +12,13 @@ import (
 )
 
 // TestEventListByTypeUsesIndex loads two tenants' events of twenty types
-// (a fifth of them untyped), lets the planner see them (ANALYZE), and checks
-// that listing a tenant's events of one type reads events_tenant_type_idx
-// (migration 0003) in id order — no sort, no scan of the events table —
-// with a custom plan and with the generic plan a prepared statement gets
-// after a few executions, which cannot prove the partial index's condition
-// from the parameter.
+// (a fifth of them untyped) from three sources, lets the planner see them
+// (ANALYZE), and checks that listing a tenant's events of one type reads
+// events_tenant_type_idx (migration 0003) in id order — no sort, no scan
+// of the events table — with a custom plan and with the generic plan a
+// prepared statement gets after a few executions, which cannot prove the
+// partial index's condition from the parameter; and that lists by tenant
+// and by source read their indexes in id order too.
 func TestEventListByTypeUsesIndex(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -38,6 +39,7 @@ func TestEventListByTypeUsesIndex(t *testing.T) {
 		}
 		tenants, eps = append(tenants, ten), append(eps, ep)
 	}
+	sources := []kapsel.SourceID{kapsel.NewSourceID(), kapsel.NewSourceID(), kapsel.NewSourceID()}
 	const total = 6000
 	for batch := range total / 500 {
 		in := make([]*kapsel.EventInsertParams, 500)
@@ -49,7 +51,7 @@ func TestEventListByTypeUsesIndex(t *testing.T) {
 			if n%5 != 0 {
 				typ = fmt.Sprintf("resource%d.changed", n%20)
 			}
-			in[i] = &kapsel.EventInsertParams{EndpointID: eps[n%2].ID, Type: typ, Body: body, BodyHash: sum[:]}
+			in[i] = &kapsel.EventInsertParams{TenantID: eps[n%2].TenantID, SourceID: sources[n%3], Type: typ, Body: body, BodyHash: sum[:]}
 		}
 		if _, err := s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: in, Now: now}); err != nil {
 			t.Fatal(err)
@@ -64,68 +66,124 @@ func TestEventListByTypeUsesIndex(t *testing.T) {
 		t.Fatalf("first page: %d events, %v", len(first), err)
 	}
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		for _, p := range []kapsel.EventListParams{
-			{TenantID: tenants[0].ID, Type: "resource4.changed", Limit: 50},
-			// The next page, in a status.
-			{TenantID: tenants[0].ID, Type: "resource4.changed", Status: kapsel.EventPending, Cursor: first[49].ID, Limit: 50},
+		for _, c := range []struct {
+			p     kapsel.EventListParams
+			index string
+		}{
+			{kapsel.EventListParams{TenantID: tenants[0].ID, Type: "resource4.changed", Limit: 50}, "events_tenant_type_idx"},
+			// The next page.
+			{kapsel.EventListParams{TenantID: tenants[0].ID, Type: "resource4.changed", Cursor: first[49].ID, Limit: 50}, "events_tenant_type_idx"},
+			{kapsel.EventListParams{TenantID: tenants[0].ID, Cursor: first[0].ID, Limit: 50}, "events_tenant_id_idx"},
+			{kapsel.EventListParams{TenantID: tenants[0].ID, SourceID: sources[1], Limit: 50}, "events_source_id_idx"},
 		} {
+			p := c.p
 			query, args := pgstore.EventListSQL(&p)
-			tx, err := s.Pool().Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A prepared statement, as pgx runs it: EXPLAIN EXECUTE shows the
-			// plan it gets in this mode (EXPLAIN of the bare query would plan
-			// it with the values known).
-			literals := make([]string, len(args))
-			for i, a := range args {
-				switch v := a.(type) {
-				case int:
-					literals[i] = fmt.Sprint(v)
-				default:
-					literals[i] = "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
-				}
-			}
-			var raw []byte
-			if _, err = tx.Exec(ctx, `SET LOCAL plan_cache_mode = `+mode); err == nil {
-				_, err = tx.Exec(ctx, `PREPARE list_by_type AS `+query)
-			}
-			if err == nil {
-				err = tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE list_by_type(`+strings.Join(literals, ", ")+`)`).Scan(&raw)
-			}
-			if err == nil {
-				// Prepared statements belong to the session, not the
-				// transaction.
-				_, err = tx.Exec(ctx, `DEALLOCATE list_by_type`)
-			}
-			_ = tx.Rollback(ctx)
-			if err != nil {
-				t.Fatalf("EXPLAIN: %v", err)
-			}
-			root := decodePlan(t, raw)
+			root := explainPrepared(t, s, mode, query, args)
 			used := false
 			root.walk(func(n *planNode) {
 				if n.RelationName == "events" && strings.Contains(n.NodeType, "Seq Scan") {
-					t.Errorf("%s: listing by type scans the events table:\n%s", mode, root)
+					t.Errorf("%s: listing %+v scans the events table:\n%s", mode, p, root)
 				}
 				if n.NodeType == "Sort" {
-					t.Errorf("%s: listing by type sorts:\n%s", mode, root)
+					t.Errorf("%s: listing %+v sorts:\n%s", mode, p, root)
 				}
-				used = used || n.IndexName == "events_tenant_type_idx"
+				used = used || n.IndexName == c.index
 			})
 			if !used {
-				t.Errorf("%s: listing by type does not use events_tenant_type_idx:\n%s", mode, root)
+				t.Errorf("%s: listing %+v does not use %s:\n%s", mode, p, c.index, root)
 			}
 			t.Logf("%s plan (%+v):\n%s", mode, p, root)
 		}
 	}
 
-	// And it lists them: 6000/2 per tenant, of which types repeat every 20.
+	// And it lists them: 6000/2 per tenant, of which types repeat every 20,
+	// each with its one delivery counted.
 	list, err := s.EventList(ctx, &kapsel.EventListParams{TenantID: tenants[1].ID, Type: "resource3.changed", Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != total/20 {
-		t.Fatalf("listed %d events of the type, want %d", len(list), total/20)
+	if len(list) != total/20 || list[0].Deliveries != (kapsel.DeliverySummary{Total: 1, Pending: 1}) {
+		t.Fatalf("listed %d events of the type (the first %+v), want %d with one pending delivery each", len(list), list[0], total/20)
+	}
+}
+
+// explainPrepared returns the plan of query as pgx runs it — a prepared
+// statement — in the plan cache mode (force_custom_plan,
+// force_generic_plan): EXPLAIN EXECUTE shows the plan it gets (EXPLAIN of
+// the bare query would plan it with the values known).
+func explainPrepared(t *testing.T, s *pgstore.Store, mode, query string, args []any) *planNode {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	literals := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			literals[i] = fmt.Sprint(v)
+		default:
+			literals[i] = "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
+		}
+	}
+	var raw []byte
+	if _, err = tx.Exec(ctx, `SET LOCAL plan_cache_mode = `+mode); err == nil {
+		_, err = tx.Exec(ctx, `PREPARE explained AS `+query)
+	}
+	if err == nil {
+		err = tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE explained(`+strings.Join(literals, ", ")+`)`).Scan(&raw)
+	}
+	if err == nil {
+		// Prepared statements belong to the session, not the transaction.
+		_, err = tx.Exec(ctx, `DEALLOCATE explained`)
+	}
+	_ = tx.Rollback(ctx)
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v", err)
+	}
+	return decodePlan(t, raw)
+}
+
+// TestDeliveryListUsesIndexes checks, on explainFixture's queue, that
+// listing an endpoint's deliveries reads deliveries_endpoint_id_idx in id
+// order (no sort, no scan of deliveries), and an event's reads
+// deliveries_event_endpoint_key, in both plan cache modes.
+func TestDeliveryListUsesIndexes(t *testing.T) {
+	t.Parallel()
+	s, ten, eps, _ := explainFixture(t)
+	ctx := t.Context()
+	page, err := s.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: ten.ID, EndpointID: eps[2].ID, Limit: 50})
+	if err != nil || len(page) != 50 {
+		t.Fatalf("an endpoint's first page: %d deliveries, %v", len(page), err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		for _, c := range []struct {
+			p      kapsel.DeliveryListParams
+			index  string
+			sorted bool // the plan may sort (an event's few deliveries)
+		}{
+			{kapsel.DeliveryListParams{TenantID: ten.ID, EndpointID: eps[2].ID, Limit: 50}, "deliveries_endpoint_id_idx", false},
+			{kapsel.DeliveryListParams{TenantID: ten.ID, EndpointID: eps[2].ID, Status: kapsel.DeliveryDelivered,
+				Cursor: page[49].ID, Limit: 50}, "deliveries_endpoint_id_idx", false},
+			{kapsel.DeliveryListParams{TenantID: ten.ID, EventID: page[3].EventID}, "deliveries_event_endpoint_key", true},
+		} {
+			query, args := pgstore.DeliveryListSQL(&c.p)
+			root := explainPrepared(t, s, mode, query, args)
+			used := false
+			root.walk(func(n *planNode) {
+				if n.RelationName == "deliveries" && strings.Contains(n.NodeType, "Seq Scan") {
+					t.Errorf("%s: listing %+v scans deliveries:\n%s", mode, c.p, root)
+				}
+				if n.NodeType == "Sort" && !c.sorted {
+					t.Errorf("%s: listing %+v sorts:\n%s", mode, c.p, root)
+				}
+				used = used || n.IndexName == c.index
+			})
+			if !used {
+				t.Errorf("%s: listing %+v does not use %s:\n%s", mode, c.p, c.index, root)
+			}
+			t.Logf("%s plan (%+v):\n%s", mode, c.p, root)
+		}
 	}
 }

@@ -2,15 +2,26 @@ package pgstore
 
 import "context"
 
-// ClaimSQL, HoldSQL and SweepSQL are the claim's statements, for the EXPLAIN tests.
+// The claim's, the completion's, the insert's and EndpointDelete's
+// statements, for the
+// EXPLAIN tests.
 const (
-	ClaimSQL = claimSQL
-	HoldSQL  = holdSQL
-	SweepSQL = sweepSQL
+	ClaimSQL             = claimSQL
+	HoldSQL              = holdSQL
+	SweepSQL             = sweepSQL
+	TargetsSQL           = targetsSQL
+	InsertEventsSQL      = insertEventsSQL
+	EndLiveDeliveriesSQL = endLiveDeliveriesSQL
+	CompleteSQL          = completeSQL
+	ClaimPlanSettings    = claimPlanSettings
 )
 
-// EventListSQL is EventList's statement, for the EXPLAIN tests.
-var EventListSQL = eventListSQL
+// EventListSQL and DeliveryListSQL are the lists' statements, for the
+// EXPLAIN tests.
+var (
+	EventListSQL    = eventListSQL
+	DeliveryListSQL = deliveryListSQL
+)
 
 // MigrateTo applies the migrations up to version upTo, for the upgrade test.
 func (s *Store) MigrateTo(ctx context.Context, upTo int) error { return s.migrateTo(ctx, upTo) }

@@ -24,7 +24,7 @@ func (f *fixture) endpoint(state kapsel.EndpointState) *kapsel.Endpoint {
 	return ep
 }
 
-// backlog inserts n events of ep created (and due) at at.
+// backlog inserts n events sent to ep (EndpointIDs), created and due at at.
 func (f *fixture) backlog(ep *kapsel.Endpoint, n int, at time.Time) {
 	f.t.Helper()
 	for n > 0 {
@@ -32,7 +32,7 @@ func (f *fixture) backlog(ep *kapsel.Endpoint, n int, at time.Time) {
 		for i := range in {
 			body := []byte(fmt.Sprintf(`{"i":%d}`, i))
 			sum := sha256.Sum256(body)
-			in[i] = &kapsel.EventInsertParams{EndpointID: ep.ID, Body: body, BodyHash: sum[:]}
+			in[i] = &kapsel.EventInsertParams{TenantID: ep.TenantID, EndpointIDs: []kapsel.EndpointID{ep.ID}, Body: body, BodyHash: sum[:]}
 		}
 		if _, err := f.s.EventInsertMany(f.t.Context(), &kapsel.EventInsertManyParams{Events: in, Now: at}); err != nil {
 			f.t.Fatal(err)
@@ -51,9 +51,9 @@ func (f *fixture) count(sql string, args ...any) int {
 	return n
 }
 
-func (f *fixture) claim(limit int, now time.Time) []*kapsel.Event {
+func (f *fixture) claim(limit int, now time.Time) []*kapsel.Delivery {
 	f.t.Helper()
-	evs, err := f.s.EventClaim(f.t.Context(), &kapsel.EventClaimParams{Limit: limit, LeaseDuration: time.Minute, Now: now})
+	evs, err := f.s.DeliveryClaim(f.t.Context(), &kapsel.DeliveryClaimParams{Limit: limit, LeaseDuration: time.Minute, Now: now})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -67,49 +67,49 @@ func TestPausedBacklogIsHeldAndReleased(t *testing.T) {
 	const n = 3000
 	f.backlog(paused, n, f.now.Add(-time.Hour))
 	f.backlog(f.ep, 5, f.now)
-	// The claim reads events_pending_idx from the front up to claimable_at
-	// <= now: that range is what every claim may have to walk.
+	// The claim reads deliveries_pending_idx from the front up to
+	// claimable_at <= now: that range is what every claim may have to walk.
 	dueRange := func() int {
-		return f.count(`SELECT count(*) FROM events WHERE status = 'pending' AND claimable_at <= $1`, f.now)
+		return f.count(`SELECT count(*) FROM deliveries WHERE status = 'pending' AND claimable_at <= $1`, f.now)
 	}
 	if got := dueRange(); got != n+5 {
-		t.Fatalf("%d events in the due range before any claim, want %d", got, n+5)
+		t.Fatalf("%d deliveries in the due range before any claim, want %d", got, n+5)
 	}
-	evs := f.claim(10, f.now)
-	if len(evs) != 5 {
-		t.Fatalf("claimed %d events, want the active endpoint's 5", len(evs))
+	ds := f.claim(10, f.now)
+	if len(ds) != 5 {
+		t.Fatalf("claimed %d deliveries, want the active endpoint's 5", len(ds))
 	}
-	for _, e := range evs {
-		if e.EndpointID != f.ep.ID {
-			t.Fatalf("claimed an event of the paused endpoint")
+	for _, d := range ds {
+		if d.EndpointID != f.ep.ID {
+			t.Fatalf("claimed a delivery of the paused endpoint")
 		}
 	}
-	if held := f.count(`SELECT count(*) FROM events WHERE endpoint_id = $1 AND claimable_at = 'infinity'`, paused.ID); held != n {
-		t.Fatalf("%d of the paused endpoint's %d events are held", held, n)
+	if held := f.count(`SELECT count(*) FROM deliveries WHERE endpoint_id = $1 AND claimable_at = 'infinity'`, paused.ID); held != n {
+		t.Fatalf("%d of the paused endpoint's %d deliveries are held", held, n)
 	}
 	// What the API shows does not change.
 	var one string
-	if err := f.s.Pool().QueryRow(ctx, `SELECT id FROM events WHERE endpoint_id = $1 LIMIT 1`, paused.ID).Scan(&one); err != nil {
+	if err := f.s.Pool().QueryRow(ctx, `SELECT id FROM deliveries WHERE endpoint_id = $1 LIMIT 1`, paused.ID).Scan(&one); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.s.EventGet(ctx, &kapsel.EventGetParams{ID: kapsel.EventID(one)})
-	if err != nil || !got.NextAttemptAt.Equal(f.now.Add(-time.Hour)) || got.Status != kapsel.EventPending {
-		t.Fatalf("held event = %+v, %v; want pending, NextAttemptAt unchanged", got, err)
+	got, err := f.s.DeliveryGet(ctx, &kapsel.DeliveryGetParams{ID: kapsel.DeliveryID(one)})
+	if err != nil || !got.NextAttemptAt.Equal(f.now.Add(-time.Hour)) || got.Status != kapsel.DeliveryPending {
+		t.Fatalf("held delivery = %+v, %v; want pending, NextAttemptAt unchanged", got, err)
 	}
 	if got := dueRange(); got != 0 {
-		t.Fatalf("%d events left in the due range after one claim, want none", got)
+		t.Fatalf("%d deliveries left in the due range after one claim, want none", got)
 	}
 
 	// Resumed: the backlog is due again, earliest first.
 	if _, err := f.s.EndpointSetState(ctx, &kapsel.EndpointSetStateParams{ID: paused.ID, State: kapsel.EndpointActive, Now: f.now}); err != nil {
 		t.Fatal(err)
 	}
-	if held := f.count(`SELECT count(*) FROM events WHERE claimable_at > next_attempt_at`); held != 0 {
-		t.Fatalf("%d events still held after the resume", held)
+	if held := f.count(`SELECT count(*) FROM deliveries WHERE claimable_at > next_attempt_at`); held != 0 {
+		t.Fatalf("%d deliveries still held after the resume", held)
 	}
-	evs = f.claim(n, f.now)
-	if len(evs) != n {
-		t.Fatalf("claimed %d events after the resume, want %d", len(evs), n)
+	ds = f.claim(n, f.now)
+	if len(ds) != n {
+		t.Fatalf("claimed %d deliveries after the resume, want %d", len(ds), n)
 	}
 }
 
@@ -122,38 +122,38 @@ func TestBreakerBacklogIsHeldUntilOpenUntil(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.backlog(f.ep, 300, f.now)
-	if evs := f.claim(500, f.now); len(evs) != 0 {
-		t.Fatalf("claimed %d events while the breaker is open", len(evs))
+	if ds := f.claim(500, f.now); len(ds) != 0 {
+		t.Fatalf("claimed %d deliveries while the breaker is open", len(ds))
 	}
-	if held := f.count(`SELECT count(*) FROM events WHERE claimable_at = $1 AND next_attempt_at = $2`, openUntil, f.now); held != 300 {
-		t.Fatalf("%d of 300 events held until the breaker's OpenUntil", held)
+	if held := f.count(`SELECT count(*) FROM deliveries WHERE claimable_at = $1 AND next_attempt_at = $2`, openUntil, f.now); held != 300 {
+		t.Fatalf("%d of 300 deliveries held until the breaker's OpenUntil", held)
 	}
-	if evs := f.claim(500, openUntil.Add(-time.Microsecond)); len(evs) != 0 {
-		t.Fatalf("claimed %d events before OpenUntil", len(evs))
+	if ds := f.claim(500, openUntil.Add(-time.Microsecond)); len(ds) != 0 {
+		t.Fatalf("claimed %d deliveries before OpenUntil", len(ds))
 	}
-	if evs := f.claim(500, openUntil); len(evs) != 300 {
-		t.Fatalf("claimed %d events at OpenUntil, want 300", len(evs))
+	if ds := f.claim(500, openUntil); len(ds) != 300 {
+		t.Fatalf("claimed %d deliveries at OpenUntil, want 300", len(ds))
 	}
 
-	// A breaker reset gives held events back at once.
+	// A breaker reset gives held deliveries back at once.
 	f.backlog(f.ep, 50, f.now)
 	if _, err := f.s.BreakerSave(ctx, &kapsel.BreakerSaveParams{State: &kapsel.BreakerState{
 		EndpointID: f.ep.ID, Status: kapsel.BreakerOpen, OpenUntil: f.now.Add(time.Hour)}, ExpectedVersion: 1, Now: f.now}); err != nil {
 		t.Fatal(err)
 	}
-	if evs := f.claim(500, f.now); len(evs) != 0 {
-		t.Fatalf("claimed %d events while the breaker is open", len(evs))
+	if ds := f.claim(500, f.now); len(ds) != 0 {
+		t.Fatalf("claimed %d deliveries while the breaker is open", len(ds))
 	}
 	if err := f.s.BreakerDelete(ctx, &kapsel.BreakerDeleteParams{EndpointID: f.ep.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if evs := f.claim(500, f.now); len(evs) != 50 {
-		t.Fatalf("claimed %d events after the breaker reset, want 50", len(evs))
+	if ds := f.claim(500, f.now); len(ds) != 50 {
+		t.Fatalf("claimed %d deliveries after the breaker reset, want 50", len(ds))
 	}
 }
 
 // TestPauseResumeWhileClaiming pauses and resumes an endpoint while claimers
-// run, so that holds race with resumes; every event must still be delivered
+// run, so that holds race with resumes; every delivery must still be made
 // in the end — none stranded behind a hold.
 func TestPauseResumeWhileClaiming(t *testing.T) {
 	f := setup(t)
@@ -167,8 +167,8 @@ func TestPauseResumeWhileClaiming(t *testing.T) {
 }
 
 // TestBreakerCloseWhileClaiming opens and closes an endpoint's breaker while
-// claimers run, so that claims holding events for the open breaker race
-// with saves that close it; every event must still be delivered with the
+// claimers run, so that claims holding deliveries for the open breaker race
+// with saves that close it; every delivery must still be made with the
 // clock standing still — none left held until an OpenUntil that no longer
 // applies.
 func TestBreakerCloseWhileClaiming(t *testing.T) {
@@ -191,7 +191,7 @@ func TestBreakerCloseWhileClaiming(t *testing.T) {
 
 // deliverWhileBlocking runs two claimers that deliver whatever they claim,
 // with the clock standing still, while it blocks ep, inserts a due backlog
-// and unblocks ep, round after round; every event must be delivered in the
+// and unblocks ep, round after round; every delivery must be made in the
 // end — none stranded behind a hold.
 func (f *fixture) deliverWhileBlocking(ep *kapsel.Endpoint, block, unblock func()) {
 	t := f.t
@@ -208,18 +208,18 @@ func (f *fixture) deliverWhileBlocking(ep *kapsel.Endpoint, block, unblock func(
 					return
 				default:
 				}
-				evs, err := f.s.EventClaim(ctx, &kapsel.EventClaimParams{Limit: 20, LeaseDuration: time.Hour, Now: f.now})
+				ds, err := f.s.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 20, LeaseDuration: time.Hour, Now: f.now})
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				cs := make([]kapsel.EventCompletion, len(evs))
-				for i, e := range evs {
-					cs[i] = kapsel.EventCompletion{EventID: e.ID, LeaseToken: e.LeaseToken, Status: kapsel.EventDelivered,
+				cs := make([]kapsel.DeliveryCompletion, len(ds))
+				for i, d := range ds {
+					cs[i] = kapsel.DeliveryCompletion{DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: kapsel.DeliveryDelivered,
 						Attempt: kapsel.Attempt{StartedAt: f.now, StatusCode: 200}}
 				}
 				if len(cs) > 0 {
-					if _, err := f.s.EventComplete(ctx, &kapsel.EventCompleteParams{Completions: cs, Now: f.now}); err != nil {
+					if _, err := f.s.DeliveryComplete(ctx, &kapsel.DeliveryCompleteParams{Completions: cs, Now: f.now}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -243,7 +243,7 @@ func (f *fixture) deliverWhileBlocking(ep *kapsel.Endpoint, block, unblock func(
 	close(stop)
 	wg.Wait()
 	if got := delivered.Load(); got != rounds*perRound {
-		stranded := f.count(`SELECT count(*) FROM events WHERE status = 'pending' AND claimable_at > next_attempt_at`)
-		t.Fatalf("delivered %d of %d events; %d pending events are still held", got, rounds*perRound, stranded)
+		stranded := f.count(`SELECT count(*) FROM deliveries WHERE status = 'pending' AND claimable_at > next_attempt_at`)
+		t.Fatalf("made %d of %d deliveries; %d pending deliveries are still held", got, rounds*perRound, stranded)
 	}
 }

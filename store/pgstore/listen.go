@@ -10,24 +10,25 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// EventListen returns a channel that receives a value whenever any process
-// commits new events to this store's schema (NOTIFY on NotifyChannel). Values
+// DeliveryListen returns a channel that receives a value whenever any
+// process commits new deliveries to this store's schema (NOTIFY on
+// NotifyChannel, one per committed batch: an insert, a backfill). Values
 // are coalesced: the channel holds at most one, and a reader that was busy
 // sees one wake-up for everything it missed.
 //
 // The listener has a dedicated connection, taken out of the pool. When the
 // connection fails it reconnects with exponential backoff
 // (ListenReconnectMin up to ListenReconnectMax, for as long as ctx lasts) and
-// sends one wake-up after reconnecting, since events may have been committed
+// sends one wake-up after reconnecting, since deliveries may have been committed
 // while it was away. An idle connection is pinged every ListenPingInterval so
 // a silently dropped one is noticed. The channel is closed when ctx ends.
 //
-// EventListen returns an error, and no channel, when the first connection
-// cannot be made; callers then poll.
-func (s *Store) EventListen(ctx context.Context) (<-chan struct{}, error) {
+// DeliveryListen returns an error, and no channel, when the first
+// connection cannot be made; callers then poll.
+func (s *Store) DeliveryListen(ctx context.Context) (<-chan struct{}, error) {
 	conn, schema, err := s.listenConnect(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listening for events: %w", mapError(err))
+		return nil, fmt.Errorf("listening for deliveries: %w", mapError(err))
 	}
 	ch := make(chan struct{}, 1)
 	go s.listen(ctx, conn, schema, ch)
@@ -66,11 +67,11 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn, schema string, ch ch
 		if ctx.Err() != nil {
 			return
 		}
-		log.WarnContext(ctx, "pgstore: event listener lost its connection; reconnecting", slog.String("error", err.Error()))
+		log.WarnContext(ctx, "pgstore: delivery listener lost its connection; reconnecting", slog.String("error", err.Error()))
 		if conn = s.reconnect(ctx); conn == nil {
 			return // ctx ended
 		}
-		log.InfoContext(ctx, "pgstore: event listener reconnected")
+		log.InfoContext(ctx, "pgstore: delivery listener reconnected")
 		wake(ch)
 	}
 }
@@ -114,7 +115,7 @@ func (s *Store) reconnect(ctx context.Context) *pgx.Conn {
 	_ = backoff.Retry(func() error {
 		c, _, err := s.listenConnect(ctx)
 		if err != nil {
-			s.config.Logger.DebugContext(ctx, "pgstore: event listener reconnection failed", slog.String("error", err.Error()))
+			s.config.Logger.DebugContext(ctx, "pgstore: delivery listener reconnection failed", slog.String("error", err.Error()))
 			return err
 		}
 		conn = c

@@ -14,7 +14,8 @@ import (
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
-// fixture is a migrated store with one tenant and endpoint.
+// fixture is a migrated store with one tenant and endpoint, subscribed to
+// all of the tenant's events.
 type fixture struct {
 	t   *testing.T
 	s   *pgstore.Store
@@ -54,7 +55,7 @@ func (f *fixture) inputs(n int, key string) []*kapsel.EventInsertParams {
 	for i := range in {
 		body := []byte(fmt.Sprintf(`{"n":%d}`, i))
 		sum := sha256.Sum256(body)
-		in[i] = &kapsel.EventInsertParams{EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], ContentType: "application/json"}
+		in[i] = &kapsel.EventInsertParams{TenantID: f.ep.TenantID, Body: body, BodyHash: sum[:], ContentType: "application/json"}
 		if key != "" {
 			in[i].IdempotencyKey = fmt.Sprint(key, "-", i)
 		}
@@ -144,6 +145,13 @@ func TestNotifyOncePerBatch(t *testing.T) {
 	if n := l.count(300 * time.Millisecond); n != 1 {
 		t.Fatalf("a batch of 50 events sent %d notifications, want 1", n)
 	}
+	// A second endpoint: each event now fans out to two deliveries, still
+	// one notification per batch.
+	f.endpoint(kapsel.EndpointActive)
+	f.insert(f.inputs(20, "b"))
+	if n := l.count(300 * time.Millisecond); n != 1 {
+		t.Fatalf("a batch of 20 events to 2 endpoints sent %d notifications, want 1", n)
+	}
 	f.insert(f.inputs(1, ""))
 	f.insert(f.inputs(3, ""))
 	if n := l.count(300 * time.Millisecond); n != 2 {
@@ -158,10 +166,32 @@ func TestNotifyOncePerBatch(t *testing.T) {
 	}
 }
 
-func TestEventListenWakes(t *testing.T) {
+// TestNotifyNotForEventsWithoutDeliveries: an event that matches no
+// endpoint is stored, and wakes nobody.
+func TestNotifyNotForEventsWithoutDeliveries(t *testing.T) {
+	f := setup(t)
+	l := f.rawListener()
+	in := f.inputs(3, "")
+	for _, e := range in {
+		e.Type = "nobody.listens"
+	}
+	if _, err := f.s.EndpointUpdate(t.Context(), &kapsel.EndpointUpdateParams{ID: f.ep.ID, Now: f.now,
+		Update: func(e *kapsel.Endpoint) error { e.Subscription.EventTypes = []string{"invoice.*"}; return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.insert(in)
+	if res[0].Err != nil || res[0].Event.Deliveries.Total != 0 {
+		t.Fatalf("insert of an event nobody subscribes to: %+v", res[0])
+	}
+	if n := l.count(300 * time.Millisecond); n != 0 {
+		t.Fatalf("a batch without deliveries sent %d notifications, want 0", n)
+	}
+}
+
+func TestDeliveryListenWakes(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	ch, err := f.s.EventListen(ctx)
+	ch, err := f.s.DeliveryListen(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +220,10 @@ func TestEventListenWakes(t *testing.T) {
 	}
 }
 
-func TestEventListenIgnoresOtherSchemas(t *testing.T) {
+func TestDeliveryListenIgnoresOtherSchemas(t *testing.T) {
 	f := setup(t)
 	other := newFixture(t)
-	ch, err := f.s.EventListen(t.Context())
+	ch, err := f.s.DeliveryListen(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +242,7 @@ func TestEventListenIgnoresOtherSchemas(t *testing.T) {
 	waitWake(t, ch, "after a batch in our schema")
 }
 
-func TestEventListenReconnects(t *testing.T) {
+func TestDeliveryListenReconnects(t *testing.T) {
 	f := setup(t)
 	f.s.Close()
 	// A store whose connections carry a name we can find in pg_stat_activity.
@@ -227,7 +257,7 @@ func TestEventListenReconnects(t *testing.T) {
 	}
 	t.Cleanup(s.Close)
 	f.s = s
-	ch, err := s.EventListen(t.Context())
+	ch, err := s.DeliveryListen(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,14 +279,14 @@ func TestEventListenReconnects(t *testing.T) {
 	waitWake(t, ch, "after a batch on the new connection")
 }
 
-func TestEventListenUnreachable(t *testing.T) {
+func TestDeliveryListenUnreachable(t *testing.T) {
 	t.Parallel()
 	s, err := pgstore.Open(t.Context(), "postgres://root@127.0.0.1:1/kapsel?sslmode=disable&connect_timeout=2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.EventListen(t.Context()); !errors.Is(err, kapsel.ErrUnavailable) {
-		t.Fatalf("EventListen on an unreachable server = %v, want ErrUnavailable", err)
+	if _, err := s.DeliveryListen(t.Context()); !errors.Is(err, kapsel.ErrUnavailable) {
+		t.Fatalf("DeliveryListen on an unreachable server = %v, want ErrUnavailable", err)
 	}
 }

@@ -154,7 +154,7 @@ func TestPingUnreachable(t *testing.T) {
 		t.Fatalf("Ping of an unreachable server = %v, want ErrUnavailable and not ErrSchemaBehind", err)
 	}
 	_, err = s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{EndpointID: "ep_x", Body: []byte("b")}},
+		Events: []*kapsel.EventInsertParams{{TenantID: "ten_x", Body: []byte("b")}},
 	})
 	if !errors.Is(err, kapsel.ErrUnavailable) {
 		t.Fatalf("EventInsertMany on an unreachable server = %v, want ErrUnavailable", err)

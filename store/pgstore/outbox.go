@@ -11,8 +11,9 @@ import (
 
 // EventInsertTxParams are the arguments of EventInsertTx.
 type EventInsertTxParams struct {
-	// Event is the webhook to create; an empty TenantID is taken from its
-	// endpoint.
+	// Event is the event to create, with its TenantID; it fans out as
+	// EventInsertMany's do (to EndpointIDs, or to the tenant's subscribed
+	// endpoints).
 	Event *kapsel.EventInsertParams
 	// IdempotencyWindow is how long the event's idempotency key stays taken.
 	// Defaults to kapsel.DefaultIdempotencyWindow (24 h).
@@ -21,26 +22,31 @@ type EventInsertTxParams struct {
 	Now time.Time
 }
 
-// EventInsertTx creates an outgoing webhook inside the application's own
-// transaction (the transactional outbox): the event is committed with the
-// application's business write, or rolled back with it, never one without
-// the other. The dispatcher wakes up when tx commits (the NOTIFY is queued
-// in tx and delivered only at commit) or at its next poll.
+// EventInsertTx creates an event and its deliveries inside the
+// application's own transaction (the transactional outbox): they are
+// committed with the application's business write, or rolled back with it,
+// never one without the other. The dispatcher wakes up when tx commits
+// (the NOTIFY is queued in tx and delivered only at commit) or at its next
+// poll. The fan-out reads the tenant's endpoints FOR KEY SHARE in tx (see
+// targetsSQL), so an EndpointDelete or EndpointUpdate of one of them
+// waits for tx to end.
 //
 //	tx, _ := pool.Begin(ctx)
 //	defer tx.Rollback(ctx)
 //	orderID, _ := insertOrder(ctx, tx, order)
 //	res, err := store.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
-//		Event: &kapsel.EventInsertParams{EndpointID: ep, Body: body, BodyHash: sum[:],
+//		Event: &kapsel.EventInsertParams{TenantID: tenant, Type: "order.placed", Body: body, BodyHash: sum[:],
 //			ContentType: "application/json", IdempotencyKey: "order-" + orderID},
 //	})
 //	…
 //	tx.Commit(ctx)
 //
-// tx must be on the database and search_path of Kapsel's schema. Errors are
-// as EventInsertMany's. ErrNotFound (unknown endpoint), ErrInvalid and a
-// result whose Err is set (idempotency key reused with another body) wrote
-// nothing and leave tx usable: ErrInvalid (an idempotency key without a
+// Applications go through the front door, service.SendTx, which validates
+// the send first. tx must be on the database and search_path of Kapsel's
+// schema. Errors are as EventInsertMany's. ErrInvalid and a result whose
+// Err is set (an endpoint named that is unknown, deleted or another
+// tenant's; an idempotency key reused with another body) wrote nothing and
+// leave tx usable: ErrInvalid (an idempotency key without a
 // BodyHash, see kapsel.EventInsertParams.Storable) is decided before any
 // statement runs in tx, and text Postgres could not store (invalid UTF-8,
 // NUL) is made safe by kapsel.SafeText rather than sent, so it cannot abort
@@ -69,7 +75,14 @@ func (s *Store) EventInsertManyTx(ctx context.Context, tx pgx.Tx, params *kapsel
 	if p.Now.IsZero() {
 		p.Now = time.Now()
 	}
-	res, err := insertEvents(ctx, tx, &p)
+	b, err := newInsertBatch(&p)
+	if err != nil {
+		return nil, fmt.Errorf("inserting events in a transaction: %w", err)
+	}
+	if len(b.in) == 0 {
+		return []kapsel.EventInsertResult{}, nil
+	}
+	res, err := b.run(ctx, tx, false)
 	if err != nil {
 		return nil, fmt.Errorf("inserting events in a transaction: %w", err)
 	}

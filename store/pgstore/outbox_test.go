@@ -43,7 +43,7 @@ func (f *fixture) placeOrder(id string, commit bool) *kapsel.EventInsertResult {
 		sum := sha256.Sum256(body)
 		var err error
 		res, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
-			EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], ContentType: "application/json",
+			TenantID: f.ep.TenantID, Type: "order.placed", Body: body, BodyHash: sum[:], ContentType: "application/json",
 			IdempotencyKey: "order-" + id,
 		}})
 		if err != nil {
@@ -65,13 +65,13 @@ var errRollback = errors.New("roll back")
 func TestOutboxCommit(t *testing.T) {
 	f := setup(t)
 	f.createOrders()
-	ch, err := f.s.EventListen(t.Context())
+	ch, err := f.s.DeliveryListen(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := f.placeOrder("o1", true)
-	if res.Err != nil || res.Duplicate || res.Event == nil {
-		t.Fatalf("EventInsertTx: %+v", res)
+	if res.Err != nil || res.Duplicate || res.Event == nil || res.Event.Deliveries.Total != 1 {
+		t.Fatalf("EventInsertTx: %+v, want a new event with one delivery", res)
 	}
 	if !f.orderExists("o1") {
 		t.Fatal("the order was not committed")
@@ -80,16 +80,17 @@ func TestOutboxCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the webhook was not committed with the order: %v", err)
 	}
-	if string(got.Body) != `{"order":"o1"}` || got.Status != kapsel.EventPending || got.TenantID != f.ep.TenantID {
+	if string(got.Body) != `{"order":"o1"}` || got.Deliveries != (kapsel.DeliverySummary{Total: 1, Pending: 1}) ||
+		got.TenantID != f.ep.TenantID || got.Type != "order.placed" {
 		t.Fatalf("stored event = %+v", got)
 	}
 	if time.Since(got.CreatedAt) > time.Minute {
 		t.Fatalf("CreatedAt = %v, want the wall clock when Now is zero", got.CreatedAt)
 	}
 	waitWake(t, ch, "after the application's commit")
-	evs, err := f.s.EventClaim(t.Context(), &kapsel.EventClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: time.Now()})
-	if err != nil || len(evs) != 1 || evs[0].ID != res.Event.ID {
-		t.Fatalf("claim after commit = %v, %v; want the outbox event", evs, err)
+	ds, err := f.s.DeliveryClaim(t.Context(), &kapsel.DeliveryClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: time.Now()})
+	if err != nil || len(ds) != 1 || ds[0].EventID != res.Event.ID || ds[0].EndpointID != f.ep.ID {
+		t.Fatalf("claim after commit = %v, %v; want the outbox event's delivery", ds, err)
 	}
 }
 
@@ -106,6 +107,9 @@ func TestOutboxRollback(t *testing.T) {
 	}
 	if _, err := f.s.EventGet(t.Context(), &kapsel.EventGetParams{ID: res.Event.ID}); !errors.Is(err, kapsel.ErrNotFound) {
 		t.Fatalf("EventGet of a rolled-back webhook = %v, want ErrNotFound", err)
+	}
+	if n := f.count(`SELECT count(*) FROM deliveries`); n != 0 {
+		t.Fatalf("%d deliveries survived the rollback", n)
 	}
 	if n := l.count(300 * time.Millisecond); n != 0 {
 		t.Fatalf("a rolled-back transaction sent %d notifications, want 0", n)
@@ -129,8 +133,8 @@ func TestOutboxIdempotencyAcrossTransactions(t *testing.T) {
 		body := []byte(`{"order":"o3"}`)
 		sum := sha256.Sum256(body)
 		res, err := f.s.EventInsertManyTx(ctx, tx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{
-			{EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], IdempotencyKey: "order-o3"},
-			{EndpointID: f.ep.ID, Body: []byte("other"), BodyHash: []byte("x"), IdempotencyKey: "order-o3"},
+			{TenantID: f.ep.TenantID, Body: body, BodyHash: sum[:], IdempotencyKey: "order-o3"},
+			{TenantID: f.ep.TenantID, Body: []byte("other"), BodyHash: []byte("x"), IdempotencyKey: "order-o3"},
 		}})
 		if err != nil {
 			return err
@@ -158,11 +162,11 @@ func TestOutboxUnknownEndpointKeepsTransaction(t *testing.T) {
 	f.createOrders()
 	ctx := t.Context()
 	err := pgx.BeginFunc(ctx, f.s.Pool(), func(tx pgx.Tx) error {
-		_, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
-			EndpointID: "ep_01J00000000000000000000000", Body: []byte("b"),
+		res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			TenantID: f.ep.TenantID, EndpointIDs: []kapsel.EndpointID{"ep_01J00000000000000000000000"}, Body: []byte("b"),
 		}})
-		if !errors.Is(err, kapsel.ErrNotFound) {
-			t.Errorf("EventInsertTx for an unknown endpoint = %v, want ErrNotFound", err)
+		if err != nil || !errors.Is(res.Err, kapsel.ErrNotFound) {
+			t.Errorf("EventInsertTx naming an unknown endpoint = %+v, %v; want a result with ErrNotFound", res, err)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO orders (id) VALUES ('o5')`)
 		return err
@@ -196,21 +200,22 @@ func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
 		}
 		// An idempotency key without a body hash: refused (I2 of docs/guarantees.md).
 		_, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
-			EndpointID: f.ep.ID, Body: body, IdempotencyKey: "order-o2",
+			TenantID: f.ep.TenantID, Body: body, IdempotencyKey: "order-o2",
 		}})
 		if !errors.Is(err, kapsel.ErrInvalid) {
 			t.Errorf("EventInsertTx without BodyHash: got %v, want ErrInvalid", err)
 		}
 		// An endpoint id holding bytes Postgres cannot store: unknown.
-		_, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
-			EndpointID: "ep_\xff\x00", Body: body, BodyHash: sum[:],
+		res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
+			TenantID: f.ep.TenantID, EndpointIDs: []kapsel.EndpointID{"ep_\xff\x00"}, Body: body, BodyHash: sum[:],
 		}})
-		if !errors.Is(err, kapsel.ErrNotFound) {
-			t.Errorf("EventInsertTx with a malformed endpoint id: got %v, want ErrNotFound", err)
+		if err != nil || !errors.Is(res.Err, kapsel.ErrNotFound) {
+			t.Errorf("EventInsertTx naming a malformed endpoint id: got %+v, %v; want a result with ErrNotFound", res, err)
 		}
-		// Outside bytes in the content type and headers: stored, made safe.
+		// Outside bytes in the content type, headers, type and source id:
+		// stored, made safe.
 		stored, err = f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{Event: &kapsel.EventInsertParams{
-			EndpointID: f.ep.ID, Body: body, BodyHash: sum[:], ContentType: "text/plain; x=\xff\x00",
+			TenantID: f.ep.TenantID, SourceID: "src_\xfe", Type: "t\x00", Body: body, BodyHash: sum[:], ContentType: "text/plain; x=\xff\x00",
 			Headers: map[string][]string{"X-Note": {"\xfe"}}, IdempotencyKey: "order-o2",
 		}})
 		if err != nil {
@@ -231,7 +236,76 @@ func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ContentType != "text/plain; x=\uFFFD\uFFFD" || got.Headers.Get("X-Note") != "\uFFFD" {
-		t.Fatalf("stored ContentType %q, X-Note %q", got.ContentType, got.Headers.Get("X-Note"))
+	if got.ContentType != "text/plain; x=\uFFFD\uFFFD" || got.Headers.Get("X-Note") != "\uFFFD" ||
+		got.SourceID != "src_\uFFFD" || got.Type != "t\uFFFD" {
+		t.Fatalf("stored ContentType %q, X-Note %q, source %q, type %q", got.ContentType, got.Headers.Get("X-Note"), got.SourceID, got.Type)
 	}
+}
+
+// TestEndpointDeleteWaitsForOutboxFanOut: an application's transaction
+// that fanned an event out to an endpoint holds the endpoint row FOR KEY
+// SHARE until it ends, so a concurrent EndpointDelete waits for its
+// commit and then ends the delivery it created — no pending delivery
+// survives for a deleted endpoint. And an insert that starts after the
+// delete no longer sees the endpoint.
+func TestEndpointDeleteWaitsForOutboxFanOut(t *testing.T) {
+	f := setup(t)
+	ctx := t.Context()
+	tx, err := f.s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+	res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
+		Event: &kapsel.EventInsertParams{TenantID: f.ep.TenantID, Body: []byte("b")}, Now: f.now})
+	if err != nil || res.Event.Deliveries.Total != 1 {
+		t.Fatalf("EventInsertTx: %+v, %v; want one delivery", res, err)
+	}
+	var pid int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		deleted <- f.s.EndpointDelete(ctx, &kapsel.EndpointDeleteParams{ID: f.ep.ID, Now: f.now})
+	}()
+	// The delete waits for the lock. Prove it is waiting on us, not merely
+	// slow: the server says so.
+	deadline := time.Now().Add(10 * time.Second)
+	for !f.blocking(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("EndpointDelete is not waiting for the transaction that fanned out to the endpoint")
+		}
+		select {
+		case err := <-deleted:
+			t.Fatalf("EndpointDelete returned %v while the fan-out's transaction was open", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("EndpointDelete: %v", err)
+	}
+	ds, err := f.s.DeliveryList(ctx, &kapsel.DeliveryListParams{EventID: res.Event.ID})
+	if err != nil || len(ds) != 1 || ds[0].Status != kapsel.DeliveryFailed || ds[0].LastError != kapsel.LastErrorEndpointDeleted {
+		t.Fatalf("the committed delivery after the delete = %+v, %v; want failed, %q", ds, err, kapsel.LastErrorEndpointDeleted)
+	}
+	after := f.insert([]*kapsel.EventInsertParams{{TenantID: f.ep.TenantID, Body: []byte("c")}})
+	if after[0].Err != nil || after[0].Event.Deliveries.Total != 0 {
+		t.Fatalf("an insert after the delete = %+v, want an event with no delivery", after[0])
+	}
+}
+
+// blocking reports whether a backend waits for a lock that the backend
+// pid holds.
+func (f *fixture) blocking(pid int) bool {
+	f.t.Helper()
+	var n int
+	if err := f.s.Pool().QueryRow(f.t.Context(),
+		`SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n > 0
 }

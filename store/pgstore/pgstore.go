@@ -18,14 +18,17 @@
 //   - Embedded, numbered migrations ([Store.Migrate], [Store.SchemaVersion]);
 //     [Store.Ping] fails with a [*SchemaVersionError] while the schema is
 //     behind this binary.
-//   - [kapsel.Notifier]: [Store.EventListen] wakes dispatchers in other
+//   - [kapsel.Notifier]: [Store.DeliveryListen] wakes dispatchers in other
 //     processes through LISTEN/NOTIFY on [NotifyChannel], one notification
 //     per committed batch.
 //   - A transactional outbox: [Store.EventInsertTx] and
-//     [Store.EventInsertManyTx] insert events inside the application's own
-//     pgx.Tx, so a webhook commits or rolls back with its business write.
+//     [Store.EventInsertManyTx] insert events, fanned out to their
+//     deliveries, inside the application's own pgx.Tx, so webhooks commit
+//     or roll back with the business write they announce (service.SendTx
+//     is the front door to it).
 //
-// docs/storage.md describes the schema, the indexes and the claim query.
+// docs/storage.md describes the schema, the indexes, the fan-out insert and
+// the claim query.
 package pgstore
 
 import (
@@ -45,9 +48,10 @@ var (
 	_ kapsel.Notifier = (*Store)(nil)
 )
 
-// NotifyChannel is the LISTEN/NOTIFY channel on which committed events are
-// announced. The payload is the name of the schema the events were written
-// to, so installations sharing a database do not wake each other.
+// NotifyChannel is the LISTEN/NOTIFY channel on which committed deliveries
+// are announced. The payload is the name of the schema they were written
+// to, so installations sharing a database do not wake each other. (The
+// name dates from 0.1, when events were the queue.)
 const NotifyChannel = "kapsel_events"
 
 // Defaults of [Config].
@@ -102,8 +106,8 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
 	config   Config
-	// holdScan is the claim's window for blocked endpoints' events (see
-	// claimSQL), adapted by every claim.
+	// holdScan is the claim's window for blocked endpoints' deliveries (see
+	// holdSQL), adapted by every claim.
 	holdScan atomic.Int64
 }
 

@@ -8,11 +8,12 @@ import (
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
-// TestStatsReadBoundedRows runs EventStats' statements under EXPLAIN ANALYZE
-// on a table whose history (delivered events) and backlog (a paused
-// endpoint's due events, not yet met by any claim) are both far larger than
-// the limit, and checks what they read from events: only the partial
-// indexes of the live statuses, and never more than limit+1 rows. That is
+// TestStatsReadBoundedRows runs DeliveryStats' statements under EXPLAIN
+// ANALYZE on a table whose history (delivered deliveries) and backlog (a
+// paused endpoint's due deliveries, not yet met by any claim) are both far
+// larger than the limit, and checks what they read from deliveries: only
+// the partial indexes of the live statuses, and never more than limit+1
+// rows. That is
 // what makes a scrape cost the same whatever the table holds (docs/operations.md).
 func TestStatsReadBoundedRows(t *testing.T) {
 	t.Parallel()
@@ -38,9 +39,10 @@ func TestStatsReadBoundedRows(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// 20,000 delivered and 200 leased events of the active endpoint, 5,000
-	// due pending events of the paused one (earliest), then 5,000 of the
-	// active one.
+	// 20,000 delivered and 200 leased deliveries of the active endpoint,
+	// 5,000 due pending deliveries of the paused one (earliest), then 5,000
+	// of the active one. Stats read deliveries only: their events are not
+	// written.
 	for _, r := range []struct {
 		prefix, ep, status string
 		n                  int
@@ -52,11 +54,10 @@ func TestStatsReadBoundedRows(t *testing.T) {
 		{"d", string(eps[0].ID), "pending", 5_000, -time.Minute},
 	} {
 		if _, err := s.Pool().Exec(ctx, `
-			INSERT INTO events (id, tenant_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
-				next_trigger, last_error, content_type, headers, body_hash, size, created_at, body,
-				lease_token, lease_expires_at)
-			SELECT 'evt_'||$5||lpad(i::text, 25, '0'), $1, $2, $3, 0, $4::timestamptz, $4::timestamptz,
-				'scheduled', '', 'application/json', '{}', '\x00', 2, $4, '\x7b7d',
+			INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
+				next_trigger, last_error, created_at, lease_token, lease_expires_at)
+			SELECT 'dlv_'||$5||lpad(i::text, 25, '0'), $1, 'evt_'||$5||lpad(i::text, 25, '0'), $2, $3, 0,
+				$4::timestamptz, $4::timestamptz, 'scheduled', '', $4,
 				CASE WHEN $3 = 'delivering' THEN gen_random_uuid() END,
 				CASE WHEN $3 = 'delivering' THEN $4::timestamptz + interval '1 day' END
 			FROM generate_series(1, $6) AS i`,
@@ -64,7 +65,7 @@ func TestStatsReadBoundedRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Pool().Exec(ctx, `ANALYZE events`); err != nil {
+	if _, err := s.Pool().Exec(ctx, `ANALYZE deliveries`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -75,9 +76,9 @@ func TestStatsReadBoundedRows(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{"count pending", pgstore.CountLiveSQL, []any{limit + 1, "pending"}, "events_pending_idx"},
-		{"count delivering", pgstore.CountLiveSQL, []any{limit + 1, "delivering"}, "events_delivering_idx"},
-		{"oldest due", pgstore.OldestDueSQL, []any{now, limit}, "events_pending_idx"},
+		{"count pending", pgstore.CountLiveSQL, []any{limit + 1, "pending"}, "deliveries_pending_idx"},
+		{"count delivering", pgstore.CountLiveSQL, []any{limit + 1, "delivering"}, "deliveries_delivering_idx"},
+		{"oldest due", pgstore.OldestDueSQL, []any{now, limit}, "deliveries_pending_idx"},
 	} {
 		tx, err := s.Pool().Begin(ctx)
 		if err != nil {
@@ -93,39 +94,39 @@ func TestStatsReadBoundedRows(t *testing.T) {
 		_ = tx.Rollback(ctx)
 		used := false
 		decodePlan(t, raw).walk(func(n *planNode) {
-			if n.RelationName != "events" {
+			if n.RelationName != "deliveries" {
 				return
 			}
 			if n.IndexName != q.index {
-				t.Errorf("%s reads events through %s %q, want %s", q.name, n.NodeType, n.IndexName, q.index)
+				t.Errorf("%s reads deliveries through %s %q, want %s", q.name, n.NodeType, n.IndexName, q.index)
 			}
 			used = true
 			if read := n.ActualRows * n.ActualLoops; read > limit+1 {
-				t.Errorf("%s read %v rows of events, want at most %d", q.name, read, limit+1)
+				t.Errorf("%s read %v rows of deliveries, want at most %d", q.name, read, limit+1)
 			}
 		})
 		if !used {
-			t.Errorf("%s does not read events: %s", q.name, raw)
+			t.Errorf("%s does not read deliveries: %s", q.name, raw)
 		}
 	}
 
 	// And the answers: capped counts, and no oldest due event, since the
 	// window holds only the paused endpoint's backlog, which no claim met yet.
-	st, err := s.EventStats(ctx, &kapsel.EventStatsParams{Limit: limit, Now: now})
+	st, err := s.DeliveryStats(ctx, &kapsel.DeliveryStatsParams{Limit: limit, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Count[kapsel.EventPending] != limit || !st.Capped[kapsel.EventPending] ||
-		st.Count[kapsel.EventDelivering] != limit || !st.Capped[kapsel.EventDelivering] || !st.OldestDue.IsZero() {
-		t.Fatalf("EventStats = %+v", st)
+	if st.Count[kapsel.DeliveryPending] != limit || !st.Capped[kapsel.DeliveryPending] ||
+		st.Count[kapsel.DeliveryDelivering] != limit || !st.Capped[kapsel.DeliveryDelivering] || !st.OldestDue.IsZero() {
+		t.Fatalf("DeliveryStats = %+v", st)
 	}
 	// With a window larger than the blocked backlog, the oldest claimable
-	// event shows.
-	st, err = s.EventStats(ctx, &kapsel.EventStatsParams{Limit: 6_000, Now: now})
+	// delivery shows.
+	st, err = s.DeliveryStats(ctx, &kapsel.DeliveryStatsParams{Limit: 6_000, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.OldestDue.Equal(now.Add(-time.Minute)) || st.Count[kapsel.EventDelivering] != 200 || st.Capped[kapsel.EventDelivering] {
-		t.Fatalf("EventStats with a large window = %+v", st)
+	if !st.OldestDue.Equal(now.Add(-time.Minute)) || st.Count[kapsel.DeliveryDelivering] != 200 || st.Capped[kapsel.DeliveryDelivering] {
+		t.Fatalf("DeliveryStats with a large window = %+v", st)
 	}
 }

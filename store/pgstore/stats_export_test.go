@@ -1,6 +1,6 @@
 package pgstore
 
-// The statements of EventStats, for the EXPLAIN test.
+// The statements of DeliveryStats, for the EXPLAIN test.
 const (
 	StatsPlanSettings = statsPlanSettings
 	CountLiveSQL      = countLiveSQL

@@ -16,19 +16,33 @@ const releasedVersion = 2
 
 // TestUpgradeFromReleasedSchema builds a schema at the released version,
 // fills it with rows in every state using that schema's SQL, migrates it as
-// kapseld does, and checks everything through the store.
+// kapseld does, and checks everything through the store: the 0.1 → 0.2
+// mapping of migration 0005 (internal/upgradetest), claims and completions
+// of migrated deliveries, and inserts through the legacy sources.
 func TestUpgradeFromReleasedSchema(t *testing.T) {
 	t.Parallel()
+	testUpgrade(t, releasedVersion, upgradetest.New())
+}
+
+// TestUpgradeFromSchema4 starts from the last schema before the fan-out
+// (0.2's development: event types, channels and subscription filters
+// exist), with rows that use them: the upgrade keeps the filters' types
+// and channels and replaces their sources with the legacy one.
+func TestUpgradeFromSchema4(t *testing.T) {
+	t.Parallel()
+	testUpgrade(t, 4, upgradetest.New().WithRouting())
+}
+
+func testUpgrade(t *testing.T, version int, f *upgradetest.Fixture) {
 	ctx := t.Context()
 	s := openStore(t, testdb.New(t))
-	if err := s.MigrateTo(ctx, releasedVersion); err != nil {
-		t.Fatalf("migrating to version %d: %v", releasedVersion, err)
+	if err := s.MigrateTo(ctx, version); err != nil {
+		t.Fatalf("migrating to version %d: %v", version, err)
 	}
-	f := upgradetest.New()
 	b := &pgx.Batch{}
-	writeReleased(b, f)
+	writeOld(b, f, version)
 	if err := s.Pool().SendBatch(ctx, b).Close(); err != nil {
-		t.Fatalf("writing the fixture at version %d: %v", releasedVersion, err)
+		t.Fatalf("writing the fixture at version %d: %v", version, err)
 	}
 
 	if err := s.Migrate(ctx); err != nil {
@@ -38,8 +52,10 @@ func TestUpgradeFromReleasedSchema(t *testing.T) {
 	upgradetest.Check(t, s, f)
 }
 
-// writeReleased queues the fixture's rows in the SQL of schema version 2.
-func writeReleased(b *pgx.Batch, f *upgradetest.Fixture) {
+// writeOld queues the fixture's rows in the SQL of schema version 2 (0.1),
+// and from version 4 on with their event types, channels and subscription
+// filters.
+func writeOld(b *pgx.Batch, f *upgradetest.Fixture, version int) {
 	for _, tn := range f.Tenants {
 		b.Queue(`INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, tn.ID, tn.Name, tn.APIKeyHash, tn.RateLimit, tn.RateBurst, tn.CreatedAt)
@@ -65,6 +81,10 @@ func writeReleased(b *pgx.Batch, f *upgradetest.Fixture) {
 				"jitter": p.Jitter, "max_interval_ns": p.MaxInterval, "max_age_ns": p.MaxAge, "retry_4xx": p.Retry4xx,
 			}),
 			int64(e.Timeout), jsonText(e.Headers), e.CreatedAt, e.UpdatedAt, nullTime(f.DeletedAt[e.ID]))
+		if version >= 4 {
+			b.Queue(`UPDATE endpoints SET event_types = $2, source_ids = $3, channels = $4 WHERE id = $1`,
+				e.ID, nonNilList(e.Subscription.EventTypes), nonNilList(e.Subscription.SourceIDs), nonNilList(e.Subscription.Channels))
+		}
 	}
 	for _, e := range f.Events {
 		claimable := pgtype.Timestamptz{Time: e.NextAttemptAt, Valid: true}
@@ -88,6 +108,9 @@ func writeReleased(b *pgx.Batch, f *upgradetest.Fixture) {
 			e.ID, e.TenantID, e.EndpointID, e.Status, e.Attempts, e.NextAttemptAt, e.NextTrigger,
 			token, nullTime(e.LeaseExpiresAt), e.LastError, key, e.ContentType, jsonText(e.Headers), e.BodyHash, e.Size,
 			e.CreatedAt, nullTime(e.DeliveredAt), e.Body, claimable)
+		if version >= 4 {
+			b.Queue(`UPDATE events SET type = $2, channels = $3 WHERE id = $1`, e.ID, e.Type, nonNilList(e.Channels))
+		}
 	}
 	for _, k := range f.Keys {
 		b.Queue(`INSERT INTO idempotency_keys (endpoint_id, key, event_id, body_hash, expires_at)
@@ -124,4 +147,13 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// nonNilList is l as a NOT NULL text[] value.
+func nonNilList[T ~string](l []T) []string {
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = string(v)
+	}
+	return out
 }

@@ -9,22 +9,25 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// AttemptList lists an event's attempts, oldest first (attempt numbers and
-// ids both grow with time). ErrNotFound when the event is not visible to
-// TenantID.
+// AttemptList lists the attempts of one delivery or of all the deliveries
+// of one event, oldest first (ids grow with time, and so do the attempt
+// numbers of a delivery). ErrNotFound when that delivery or event is not
+// visible to TenantID; ErrInvalid unless exactly one of them is given.
 func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParams) ([]*kapsel.Attempt, error) {
-	if _, err := eventByID(ctx, s.r, params.EventID, params.TenantID, false); err != nil {
-		return nil, fmt.Errorf("listing attempts of %w", err)
+	switch {
+	case (params.DeliveryID == "") == (params.EventID == ""):
+		return nil, fmt.Errorf("listing attempts: %w: give exactly one of a delivery id and an event id", kapsel.ErrInvalid)
+	case params.DeliveryID != "":
+		if _, err := deliveryByID(ctx, s.r, params.DeliveryID, params.TenantID); err != nil {
+			return nil, fmt.Errorf("listing attempts of %w", err)
+		}
+	default:
+		if _, err := eventByID(ctx, s.r, params.EventID, params.TenantID, false); err != nil {
+			return nil, fmt.Errorf("listing attempts of %w", err)
+		}
 	}
-	// The cut happens in the query (substr counts bytes of a BLOB and
-	// characters of TEXT), so a page never reads more than the limits into
-	// memory.
-	rows, err := s.r.QueryContext(ctx, `SELECT id, event_id, endpoint_id, tenant_id, number, trigger, started_at,
-		duration_ns, status_code, error_code,
-		CASE WHEN ?5 > 0 THEN substr(error, 1, ?5) ELSE error END,
-		CASE WHEN ?4 > 0 THEN substr(response_body, 1, ?4) ELSE response_body END
-		FROM attempts WHERE event_id = ?1 AND id > ?2 ORDER BY number LIMIT ?3`,
-		params.EventID, params.Cursor, kapsel.PageLimit(params.Limit), max(params.ResponseBodyLimit, 0), max(params.ErrorLimit, 0))
+	query, args := attemptListQuery(params)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
 	}
@@ -34,7 +37,7 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 		var a kapsel.Attempt
 		var started sql.NullInt64
 		var duration int64
-		if err := rows.Scan(&a.ID, &a.EventID, &a.EndpointID, &a.TenantID, &a.Number, &a.Trigger, &started,
+		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.EventID, &a.EndpointID, &a.TenantID, &a.Number, &a.Trigger, &started,
 			&duration, &a.StatusCode, &a.ErrorCode, &a.Error, &a.ResponseBody); err != nil {
 			return nil, fmt.Errorf("listing attempts: %w", mapError(err))
 		}
@@ -45,6 +48,24 @@ func (s *Store) AttemptList(ctx context.Context, params *kapsel.AttemptListParam
 		return nil, fmt.Errorf("listing attempts: %w", mapError(err))
 	}
 	return out, nil
+}
+
+// attemptListQuery returns AttemptList's statement and arguments, for a
+// delivery (UNIQUE (delivery_id, number) serves it in order) or an event
+// (attempts_event_idx). The cut of bodies and errors happens in the query
+// (substr counts bytes of a BLOB and characters of TEXT), so a page never
+// reads more than the limits into memory.
+func attemptListQuery(params *kapsel.AttemptListParams) (string, []any) {
+	where, owner := `delivery_id = ?1 AND id > ?2 ORDER BY number`, any(params.DeliveryID)
+	if params.DeliveryID == "" {
+		where, owner = `event_id = ?1 AND id > ?2 ORDER BY id`, params.EventID
+	}
+	return `SELECT id, delivery_id, event_id, endpoint_id, tenant_id, number, trigger,
+		started_at, duration_ns, status_code, error_code,
+		CASE WHEN ?5 > 0 THEN substr(error, 1, ?5) ELSE error END,
+		CASE WHEN ?4 > 0 THEN substr(response_body, 1, ?4) ELSE response_body END
+		FROM attempts WHERE ` + where + ` LIMIT ?3`,
+		[]any{owner, params.Cursor, kapsel.PageLimit(params.Limit), max(params.ResponseBodyLimit, 0), max(params.ErrorLimit, 0)}
 }
 
 // AttemptStats summarises an endpoint's attempts started at or after Since;

@@ -21,7 +21,8 @@ const crashChildEnv = "KAPSEL_SQLITE_CRASH_CHILD"
 // child process inserts batches and prints the ids of each batch once
 // EventInsertMany has returned (the moment the ingester would answer 2xx);
 // the parent kills it with SIGKILL mid-stream, reopens the directory and
-// requires every acknowledged event to be there. A killed process leaves
+// requires every acknowledged event to be there with its delivery (I1: the
+// event and all its deliveries are committed together). A killed process leaves
 // the operating system's page cache behind, so this checks that nothing is
 // acknowledged before its commit and that WAL recovery keeps it; surviving
 // power loss rests on synchronous=FULL, which TestPragmas checks.
@@ -75,8 +76,8 @@ func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("acknowledged event %s lost after kill -9: %v", id, err)
 		}
-		if string(e.Body) != `{"crash":true}` {
-			t.Fatalf("acknowledged event %s has body %q", id, e.Body)
+		if string(e.Body) != `{"crash":true}` || e.Deliveries.Total != 1 {
+			t.Fatalf("acknowledged event %s has body %q and %d deliveries, want its body and 1 delivery", id, e.Body, e.Deliveries.Total)
 		}
 	}
 }
@@ -88,10 +89,10 @@ func crashChild(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("child: Open: %v", err)
 	}
-	ep := seed(t, s, 1)[0].EndpointID
+	src := seed(t, s, 1, 0).source
 	in := make([]*kapsel.EventInsertParams, 10)
 	for i := range in {
-		in[i] = &kapsel.EventInsertParams{EndpointID: ep, Body: []byte(`{"crash":true}`), ContentType: "application/json"}
+		in[i] = &kapsel.EventInsertParams{TenantID: src.TenantID, SourceID: src.ID, Body: []byte(`{"crash":true}`), ContentType: "application/json"}
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for i := 0; i < 100_000 && time.Now().Before(deadline); i++ {

@@ -13,31 +13,71 @@ import (
 
 var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// seed inserts a tenant, an endpoint and n events, and returns the events.
-func seed(t testing.TB, s *sqlitestore.Store, n int) []*kapsel.Event {
+// open opens a store in dir and closes it at the end of t.
+func open(t *testing.T, dir string) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// seeded is what seed made.
+type seeded struct {
+	tenant    *kapsel.Tenant
+	source    *kapsel.Source
+	endpoints []*kapsel.Endpoint
+	events    []*kapsel.Event
+}
+
+// seed inserts a tenant, a source, endpoints subscribed to everything and
+// n events of the source, each fanned out to every endpoint.
+func seed(t testing.TB, s *sqlitestore.Store, endpoints, n int) *seeded {
 	t.Helper()
 	ctx := t.Context()
-	ten, err := s.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte(t.Name()), Now: base})
+	out := &seeded{}
+	var err error
+	out.tenant, err = s.TenantInsert(ctx, &kapsel.TenantInsertParams{Name: "t", APIKeyHash: []byte(t.Name()), Now: base})
 	if err != nil {
 		t.Fatalf("TenantInsert: %v", err)
 	}
-	ep, err := s.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
-		Endpoint: &kapsel.Endpoint{TenantID: ten.ID, Name: "e", URL: "https://example.com"}, Now: base,
-	})
+	out.source, err = s.SourceInsert(ctx, &kapsel.SourceInsertParams{Source: &kapsel.Source{TenantID: out.tenant.ID, Name: "s"}, Now: base})
 	if err != nil {
-		t.Fatalf("EndpointInsert: %v", err)
+		t.Fatalf("SourceInsert: %v", err)
 	}
-	in := make([]*kapsel.EventInsertParams, n)
-	for i := range in {
-		in[i] = &kapsel.EventInsertParams{EndpointID: ep.ID, Body: []byte(`{"n":1}`), ContentType: "application/json"}
+	for range endpoints {
+		ep, err := s.EndpointInsert(ctx, &kapsel.EndpointInsertParams{
+			Endpoint: &kapsel.Endpoint{TenantID: out.tenant.ID, Name: "e", URL: "https://example.com"}, Now: base,
+		})
+		if err != nil {
+			t.Fatalf("EndpointInsert: %v", err)
+		}
+		out.endpoints = append(out.endpoints, ep)
 	}
-	res, err := s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: in, Now: base})
-	if err != nil {
-		t.Fatalf("EventInsertMany: %v", err)
-	}
-	out := make([]*kapsel.Event, n)
-	for i, r := range res {
-		out[i] = r.Event
+	out.events = insert(t, s, out.source, n, 7, base)
+	return out
+}
+
+// insert inserts n events of src, bodies of size bytes, in batches of up
+// to 1,000, and returns them.
+func insert(t testing.TB, s *sqlitestore.Store, src *kapsel.Source, n, size int, at time.Time) []*kapsel.Event {
+	t.Helper()
+	var out []*kapsel.Event
+	for n > 0 {
+		in := make([]*kapsel.EventInsertParams, min(n, 1000))
+		for i := range in {
+			in[i] = &kapsel.EventInsertParams{TenantID: src.TenantID, SourceID: src.ID, Body: make([]byte, size), ContentType: "application/json"}
+		}
+		res, err := s.EventInsertMany(t.Context(), &kapsel.EventInsertManyParams{Events: in, Now: at})
+		if err != nil {
+			t.Fatalf("EventInsertMany: %v", err)
+		}
+		for _, r := range res {
+			out = append(out, r.Event)
+		}
+		n -= len(in)
 	}
 	return out
 }
@@ -46,10 +86,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "kapsel-data") // created by Open
 	s := open(t, dir)
-	evs := seed(t, s, 3)
-	claimed, err := s.EventClaim(t.Context(), &kapsel.EventClaimParams{Limit: 1, LeaseDuration: time.Minute, Now: base})
+	evs := seed(t, s, 2, 3).events
+	claimed, err := s.DeliveryClaim(t.Context(), &kapsel.DeliveryClaimParams{Limit: 1, LeaseDuration: time.Minute, Now: base})
 	if err != nil || len(claimed) != 1 {
-		t.Fatalf("EventClaim: %v, %d events", err, len(claimed))
+		t.Fatalf("DeliveryClaim: %v, %d deliveries", err, len(claimed))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -64,13 +104,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 		if err != nil {
 			t.Fatalf("EventGet after reopening: %v", err)
 		}
-		if string(got.Body) != `{"n":1}` {
-			t.Fatalf("body after reopening = %q", got.Body)
+		if len(got.Body) != 7 || got.Deliveries.Total != 2 {
+			t.Fatalf("event after reopening = %+v, want its 7-byte body and 2 deliveries", got)
 		}
 	}
-	got, err := s.EventGet(t.Context(), &kapsel.EventGetParams{ID: claimed[0].ID})
-	if err != nil || got.Status != kapsel.EventDelivering || got.LeaseToken != claimed[0].LeaseToken {
-		t.Fatalf("claimed event after reopening: %+v, %v", got, err)
+	got, err := s.DeliveryGet(t.Context(), &kapsel.DeliveryGetParams{ID: claimed[0].ID})
+	if err != nil || got.Status != kapsel.DeliveryDelivering || got.LeaseToken != claimed[0].LeaseToken {
+		t.Fatalf("claimed delivery after reopening: %+v, %v", got, err)
 	}
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after reopening: %v", err)
@@ -80,7 +120,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	t.Parallel()
 	s := open(t, t.TempDir())
-	seed(t, s, 1)
+	seed(t, s, 1, 1)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -91,7 +131,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 		t.Fatalf("Ping after Close = %v, want ErrUnavailable", err)
 	}
 	_, err := s.EventInsertMany(t.Context(), &kapsel.EventInsertManyParams{
-		Events: []*kapsel.EventInsertParams{{EndpointID: kapsel.NewEndpointID()}}, Now: base,
+		Events: []*kapsel.EventInsertParams{{TenantID: kapsel.NewTenantID()}}, Now: base,
 	})
 	if !errors.Is(err, kapsel.ErrUnavailable) {
 		t.Fatalf("EventInsertMany after Close = %v, want ErrUnavailable", err)
@@ -103,55 +143,4 @@ func TestOpenRefusesEmptyPath(t *testing.T) {
 	if _, err := sqlitestore.Open(t.Context(), ""); !errors.Is(err, kapsel.ErrInvalid) {
 		t.Fatalf("Open(\"\") = %v, want ErrInvalid", err)
 	}
-}
-
-// BenchmarkEventInsertMany measures group-committed ingest: b.N batches of
-// 100 events, one transaction and one fsync each.
-func BenchmarkEventInsertMany(b *testing.B) {
-	s, err := sqlitestore.Open(b.Context(), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ep := seed(b, s, 1)[0].EndpointID
-	in := make([]*kapsel.EventInsertParams, 100)
-	for i := range in {
-		in[i] = &kapsel.EventInsertParams{EndpointID: ep, Body: make([]byte, 512), ContentType: "application/json"}
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := s.EventInsertMany(b.Context(), &kapsel.EventInsertManyParams{Events: in, Now: base}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(in))/b.Elapsed().Seconds(), "events/s")
-}
-
-// BenchmarkClaimComplete measures the dispatcher's loop over a backlog:
-// claim 50, complete 50 as delivered.
-func BenchmarkClaimComplete(b *testing.B) {
-	s, err := sqlitestore.Open(b.Context(), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	seed(b, s, 20000)
-	b.ResetTimer()
-	done := 0
-	for b.Loop() {
-		evs, err := s.EventClaim(b.Context(), &kapsel.EventClaimParams{Limit: 50, LeaseDuration: time.Minute, Now: base})
-		if err != nil || len(evs) == 0 {
-			b.Fatalf("claim: %v, %d events (backlog too small for b.N)", err, len(evs))
-		}
-		cs := make([]kapsel.EventCompletion, len(evs))
-		for i, e := range evs {
-			cs[i] = kapsel.EventCompletion{EventID: e.ID, LeaseToken: e.LeaseToken, Status: kapsel.EventDelivered,
-				Attempt: kapsel.Attempt{StatusCode: 200, StartedAt: base}}
-		}
-		if _, err := s.EventComplete(b.Context(), &kapsel.EventCompleteParams{Completions: cs, Now: base}); err != nil {
-			b.Fatal(err)
-		}
-		done += len(evs)
-	}
-	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "deliveries/s")
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// endpointConfig is the JSON document in endpoints.config.
+// endpointConfig is the JSON document in endpoints.config. (0.1's
+// "ingest_verifier" moved to the endpoint's source in migration 0005.)
 type endpointConfig struct {
-	IngestVerifier kapsel.VerifierConfig `json:"ingest_verifier"`
-	SigningSecrets []signingSecret       `json:"signing_secrets"`
-	RetryPolicy    kapsel.RetryPolicy    `json:"retry_policy"`
-	Timeout        time.Duration         `json:"timeout_ns"`
-	Headers        map[string]string     `json:"headers,omitempty"`
+	SigningSecrets []signingSecret    `json:"signing_secrets"`
+	RetryPolicy    kapsel.RetryPolicy `json:"retry_policy"`
+	Timeout        time.Duration      `json:"timeout_ns"`
+	Headers        map[string]string  `json:"headers,omitempty"`
 }
 
 type signingSecret struct {
@@ -25,9 +25,7 @@ type signingSecret struct {
 }
 
 func encodeConfig(e *kapsel.Endpoint) (string, error) {
-	c := endpointConfig{
-		IngestVerifier: e.IngestVerifier, RetryPolicy: e.RetryPolicy, Timeout: e.Timeout, Headers: e.Headers,
-	}
+	c := endpointConfig{RetryPolicy: e.RetryPolicy, Timeout: e.Timeout, Headers: e.Headers}
 	for _, s := range e.SigningSecrets {
 		ss := signingSecret{Secret: s.Secret}
 		if !s.ExpiresAt.IsZero() {
@@ -44,7 +42,7 @@ func decodeConfig(s string, e *kapsel.Endpoint) error {
 	if err := json.Unmarshal([]byte(s), &c); err != nil {
 		return fmt.Errorf("decoding endpoint config: %w", err)
 	}
-	e.IngestVerifier, e.RetryPolicy, e.Timeout, e.Headers = c.IngestVerifier, c.RetryPolicy, c.Timeout, c.Headers
+	e.RetryPolicy, e.Timeout, e.Headers = c.RetryPolicy, c.Timeout, c.Headers
 	e.SigningSecrets = nil
 	for _, ss := range c.SigningSecrets {
 		s := kapsel.SigningSecret{Secret: ss.Secret}
@@ -59,7 +57,7 @@ func decodeConfig(s string, e *kapsel.Endpoint) error {
 const endpointColumns = `id, tenant_id, name, url, state, disabled_reason, config, created_at, updated_at,
 	event_types, source_ids, channels`
 
-func scanEndpoint(row interface{ Scan(...any) error }) (*kapsel.Endpoint, error) {
+func scanEndpoint(row rowScanner) (*kapsel.Endpoint, error) {
 	var e kapsel.Endpoint
 	var config, types, sources, channels string
 	var created, updated sql.NullInt64
@@ -69,16 +67,22 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*kapsel.Endpoint, error)
 	}
 	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
 	var err error
-	sub := &e.Subscription
+	if e.Subscription, err = decodeSubscription(types, sources, channels); err != nil {
+		return nil, fmt.Errorf("decoding the subscription of endpoint %s: %w", e.ID, err)
+	}
+	return &e, decodeConfig(config, &e)
+}
+
+// decodeSubscription reads the three list columns of a subscription.
+func decodeSubscription(types, sources, channels string) (kapsel.Subscription, error) {
+	var sub kapsel.Subscription
+	var err error
 	if sub.EventTypes, err = decodeList[string](types); err == nil {
 		if sub.SourceIDs, err = decodeList[kapsel.SourceID](sources); err == nil {
 			sub.Channels, err = decodeList[string](channels)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("decoding the subscription of endpoint %s: %w", e.ID, err)
-	}
-	return &e, decodeConfig(config, &e)
+	return sub, err
 }
 
 // live is the condition on a visible endpoint: not deleted and, with a
@@ -263,16 +267,45 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 	return e, nil
 }
 
-// EndpointDelete deletes the endpoint softly: it disappears from gets, lists
-// and claims; its events and attempts are kept.
+// EndpointDelete deletes the endpoint softly: it disappears from gets,
+// lists, fan-out and claims; its deliveries and attempts are kept. In the
+// same transaction its pending deliveries (deliveries_endpoint_pending_idx)
+// and delivering ones (deliveries_delivering_idx, the few in flight) end as
+// failed with LastError kapsel.LastErrorEndpointDeleted; a delivering one
+// keeps its lease token, so that its attempt in flight is still recorded
+// (see complete). Every write, EventInsertMany's fan-out included, goes
+// through the one writer connection, so no insert interleaves with it.
 func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE endpoints SET deleted_at = ?3 WHERE id = ?1 AND `+live,
-		params.ID, params.TenantID, params.Now.UnixMicro())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET deleted_at = ?3 WHERE id = ?1 AND `+live,
+			params.ID, params.TenantID, params.Now.UnixMicro())
+		if err != nil {
+			return mapError(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return kapsel.ErrNotFound
+		}
+		for _, q := range endDeliveriesSQL {
+			if _, err := tx.ExecContext(ctx, q, params.ID, kapsel.LastErrorEndpointDeleted); err != nil {
+				return mapError(err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("deleting endpoint %s: %w", params.ID, kapsel.ErrNotFound)
+		return fmt.Errorf("deleting endpoint %s: %w", params.ID, err)
 	}
 	return nil
+}
+
+// endDeliveriesSQL fail the pending and the delivering deliveries of the
+// endpoint ?1 with last_error ?2, each through its status' partial index
+// (named: the planner would otherwise walk the endpoint's whole history on
+// deliveries_endpoint_idx), leases kept. TestEndpointDeleteQueryPlan checks
+// the plans.
+var endDeliveriesSQL = []string{
+	`UPDATE deliveries INDEXED BY deliveries_endpoint_pending_idx SET status = 'failed', last_error = ?2, held_until = NULL
+		WHERE endpoint_id = ?1 AND status = 'pending'`,
+	`UPDATE deliveries INDEXED BY deliveries_delivering_idx SET status = 'failed', last_error = ?2
+		WHERE endpoint_id = ?1 AND status = 'delivering'`,
 }

@@ -14,20 +14,17 @@ import (
 // eventColumns are read by scanEvent; bodyColumn is appended when the body
 // is wanted.
 const (
-	eventColumns = `id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at, next_trigger,
-		lease_token, lease_expires_at, last_error, idempotency_key, content_type, headers, body_hash, size,
-		created_at, delivered_at, channels`
+	eventColumns = `id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers, body_hash, size,
+		created_at`
 	bodyColumn = `body`
 )
 
-func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Event, error) {
+func scanEvent(row rowScanner, withBody bool) (*kapsel.Event, error) {
 	var e kapsel.Event
-	var token sql.NullString
-	var next, leaseExp, created, delivered sql.NullInt64
+	var created sql.NullInt64
 	var headers, channels string
-	dest := []any{&e.ID, &e.TenantID, &e.EndpointID, &e.Type, &e.Status, &e.Attempts, &next, &e.NextTrigger,
-		&token, &leaseExp, &e.LastError, &e.IdempotencyKey, &e.ContentType, &headers, &e.BodyHash, &e.Size,
-		&created, &delivered, &channels}
+	dest := []any{&e.ID, &e.TenantID, &e.SourceID, &e.Type, &channels, &e.IdempotencyKey, &e.ContentType, &headers,
+		&e.BodyHash, &e.Size, &created}
 	if withBody {
 		dest = append(dest, &e.Body)
 	}
@@ -37,9 +34,7 @@ func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Even
 	if withBody && e.Body == nil {
 		e.Body = []byte{}
 	}
-	e.LeaseToken = token.String
-	e.NextAttemptAt, e.LeaseExpiresAt = fromMicros(next), fromMicros(leaseExp)
-	e.CreatedAt, e.DeliveredAt = fromMicros(created), fromMicros(delivered)
+	e.CreatedAt = fromMicros(created)
 	var err error
 	if e.Headers, err = decodeHeader(headers); err != nil {
 		return nil, fmt.Errorf("decoding headers of event %s: %w", e.ID, err)
@@ -50,16 +45,20 @@ func scanEvent(row interface{ Scan(...any) error }, withBody bool) (*kapsel.Even
 	return &e, nil
 }
 
-// EventInsertMany inserts events in one transaction (one fsync). An unknown
-// or deleted endpoint, or a TenantID that does not own the endpoint, fails
-// the whole call with ErrNotFound. An empty TenantID is taken from the
-// endpoint.
+// EventInsertMany inserts events and fans each new one out, all in one
+// transaction (one fsync): a delivery per live endpoint of the event's
+// tenant whose subscription matches it (kapsel.Subscription.Matches, the
+// one rule), or per endpoint of EndpointIDs. The endpoints are read in the
+// transaction, which holds SQLite's write lock from its start (IMMEDIATE):
+// no endpoint change can land between the read and the inserts, so an
+// EndpointDelete is seen wholly before or wholly after. An empty TenantID
+// is taken from the source; a tenant that does not exist (or an empty
+// TenantID without a known source) fails the whole call with ErrNotFound.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	window := params.IdempotencyWindow
 	if window <= 0 {
 		window = kapsel.DefaultIdempotencyWindow
 	}
-	now := time.UnixMicro(params.Now.UnixMicro()).UTC()
 	events := make([]*kapsel.EventInsertParams, len(params.Events))
 	for i, in := range params.Events {
 		var err error
@@ -69,24 +68,19 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 	}
 	var results []kapsel.EventInsertResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmts := &stmtCache{tx: tx}
-		defer stmts.close()
+		ins := &inserter{
+			stmts: &stmtCache{tx: tx}, now: time.UnixMicro(params.Now.UnixMicro()).UTC(), window: window,
+			tenants: map[kapsel.TenantID][]fanoutEndpoint{},
+		}
+		defer ins.stmts.close()
+		for _, in := range events {
+			if err := ins.resolveTenant(ctx, in); err != nil {
+				return err
+			}
+		}
 		results = make([]kapsel.EventInsertResult, len(events))
-		owners := map[kapsel.EndpointID]kapsel.TenantID{}
 		for i, in := range events {
-			owner, ok := owners[in.EndpointID]
-			if !ok {
-				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM endpoints WHERE id = ?1 AND `+live,
-					in.EndpointID, in.TenantID).Scan(&owner)
-				if err != nil {
-					return fmt.Errorf("endpoint %s: %w", in.EndpointID, mapError(err))
-				}
-				owners[in.EndpointID] = owner
-			}
-			if in.TenantID != "" && in.TenantID != owner {
-				return fmt.Errorf("endpoint %s: %w", in.EndpointID, kapsel.ErrNotFound)
-			}
-			r, err := insertEvent(ctx, stmts, in, owner, now, window)
+			r, err := ins.insert(ctx, in)
 			if err != nil {
 				return err
 			}
@@ -100,16 +94,85 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 	return results, nil
 }
 
-// insertEvent inserts one event, or reports the live holder of its
-// idempotency key. The caller's IMMEDIATE transaction holds the write lock,
-// so the lookup and the insert cannot race another writer.
-func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParams, tenant kapsel.TenantID, now time.Time, window time.Duration) (kapsel.EventInsertResult, error) {
+// inserter is the state of one EventInsertMany transaction.
+type inserter struct {
+	stmts  *stmtCache
+	now    time.Time
+	window time.Duration
+	// tenants caches the live endpoints of each tenant seen, in id order:
+	// nothing changes them within the transaction.
+	tenants map[kapsel.TenantID][]fanoutEndpoint
+}
+
+// fanoutEndpoint is what the fan-out needs of an endpoint.
+type fanoutEndpoint struct {
+	id  kapsel.EndpointID
+	sub kapsel.Subscription
+}
+
+// resolveTenant fills in an empty TenantID from the source and checks that
+// the tenant exists, reading its live endpoints once for the batch.
+func (ins *inserter) resolveTenant(ctx context.Context, in *kapsel.EventInsertParams) error {
+	if in.TenantID == "" && in.SourceID != "" {
+		err := ins.stmts.queryRow(ctx, `SELECT tenant_id FROM sources WHERE id = ?`, in.SourceID).Scan(&in.TenantID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return mapError(err)
+		}
+	}
+	if _, ok := ins.tenants[in.TenantID]; ok {
+		return nil
+	}
+	var one int
+	if err := ins.stmts.queryRow(ctx, `SELECT 1 FROM tenants WHERE id = ?`, in.TenantID).Scan(&one); err != nil {
+		return fmt.Errorf("tenant %q: %w", in.TenantID, mapError(err))
+	}
+	eps, err := liveEndpoints(ctx, ins.stmts, in.TenantID)
+	if err != nil {
+		return err
+	}
+	ins.tenants[in.TenantID] = eps
+	return nil
+}
+
+// liveEndpoints returns the tenant's undeleted endpoints with their
+// subscriptions, in id order (endpoints_tenant_idx).
+func liveEndpoints(ctx context.Context, stmts *stmtCache, tenant kapsel.TenantID) ([]fanoutEndpoint, error) {
+	st, err := stmts.stmt(ctx, `SELECT id, event_types, source_ids, channels FROM endpoints
+		WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, tenant)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var out []fanoutEndpoint
+	for rows.Next() {
+		var e fanoutEndpoint
+		var types, sources, channels string
+		if err := rows.Scan(&e.id, &types, &sources, &channels); err != nil {
+			return nil, mapError(err)
+		}
+		if e.sub, err = decodeSubscription(types, sources, channels); err != nil {
+			return nil, fmt.Errorf("decoding the subscription of endpoint %s: %w", e.id, err)
+		}
+		out = append(out, e)
+	}
+	return out, mapError(rows.Err())
+}
+
+// insert inserts one event and its deliveries, or reports the live holder
+// of its idempotency key. The transaction holds the write lock, so the
+// lookup and the insert cannot race another writer.
+func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (kapsel.EventInsertResult, error) {
+	tx, now := ins.stmts, ins.now
 	if in.IdempotencyKey != "" {
 		var holder kapsel.EventID
 		var hash []byte
 		err := tx.queryRow(ctx, `SELECT event_id, body_hash FROM idempotency_keys
-			WHERE endpoint_id = ? AND key = ? AND expires_at > ?`,
-			in.EndpointID, in.IdempotencyKey, now.UnixMicro()).Scan(&holder, &hash)
+			WHERE tenant_id = ? AND source_id = ? AND key = ? AND expires_at > ?`,
+			in.TenantID, in.SourceID, in.IdempotencyKey, now.UnixMicro()).Scan(&holder, &hash)
 		switch {
 		case err == nil && !bytes.Equal(hash, in.BodyHash):
 			return kapsel.EventInsertResult{Err: fmt.Errorf("idempotency key %q: %w (first event %s)",
@@ -124,33 +187,77 @@ func insertEvent(ctx context.Context, tx *stmtCache, in *kapsel.EventInsertParam
 			return kapsel.EventInsertResult{}, mapError(err)
 		}
 	}
+	e := &kapsel.Event{
+		ID: kapsel.NewEventID(), TenantID: in.TenantID, SourceID: in.SourceID, Type: in.Type, Channels: in.Channels,
+		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
+		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
+		CreatedAt: now,
+	}
+	targets, err := ins.targets(e, in.EndpointIDs)
+	if err != nil {
+		return kapsel.EventInsertResult{Err: err}, nil
+	}
 	headers, err := encodeHeader(in.Headers)
 	if err != nil {
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
-	e := &kapsel.Event{
-		ID: kapsel.NewEventID(), TenantID: tenant, EndpointID: in.EndpointID, Type: in.Type, Channels: in.Channels,
-		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
-		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
-		Status: kapsel.EventPending, NextAttemptAt: now, NextTrigger: kapsel.TriggerScheduled, CreatedAt: now,
-	}
-	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, endpoint_id, type, status, attempts, next_attempt_at,
-		next_trigger, last_error, idempotency_key, content_type, headers, body_hash, size, created_at, body, channels)
-		VALUES (?1, ?2, ?3, ?11, 'pending', 0, ?4, 'scheduled', '', ?5, ?6, ?7, ?8, ?9, ?4, ?10, ?12)`,
-		e.ID, e.TenantID, e.EndpointID, now.UnixMicro(), e.IdempotencyKey, e.ContentType, headers,
-		blob(e.BodyHash), e.Size, blob(e.Body), e.Type, encodeList(e.Channels))
+	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, source_id, type, channels, idempotency_key, content_type,
+		headers, body_hash, size, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, e.SourceID, e.Type, encodeList(e.Channels), e.IdempotencyKey, e.ContentType,
+		headers, blob(e.BodyHash), e.Size, now.UnixMicro(), blob(e.Body))
 	if err != nil {
 		return kapsel.EventInsertResult{}, mapError(err)
 	}
+	for _, ep := range targets {
+		if err := insertDelivery(ctx, tx, e, ep, kapsel.TriggerScheduled, now); err != nil {
+			return kapsel.EventInsertResult{}, err
+		}
+	}
+	e.Deliveries.Add(kapsel.DeliveryPending, len(targets))
 	if in.IdempotencyKey != "" {
-		err = tx.exec(ctx, `INSERT INTO idempotency_keys (endpoint_id, key, event_id, body_hash, expires_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (endpoint_id, key) DO UPDATE SET event_id = excluded.event_id,
+		err = tx.exec(ctx, `INSERT INTO idempotency_keys (tenant_id, source_id, key, event_id, body_hash, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, source_id, key) DO UPDATE SET event_id = excluded.event_id,
 				body_hash = excluded.body_hash, expires_at = excluded.expires_at`,
-			e.EndpointID, e.IdempotencyKey, e.ID, blob(e.BodyHash), now.Add(window).UnixMicro())
+			e.TenantID, e.SourceID, e.IdempotencyKey, e.ID, blob(e.BodyHash), now.Add(ins.window).UnixMicro())
 		if err != nil {
 			return kapsel.EventInsertResult{}, mapError(err)
 		}
 	}
 	return kapsel.EventInsertResult{Event: e}, nil
+}
+
+// targets returns the endpoints e fans out to: those named, each of which
+// must be a live endpoint of e's tenant (a row error wrapping ErrNotFound
+// otherwise), or the tenant's live endpoints whose subscription matches.
+func (ins *inserter) targets(e *kapsel.Event, named []kapsel.EndpointID) ([]kapsel.EndpointID, error) {
+	eps := ins.tenants[e.TenantID]
+	if len(named) > 0 {
+	next:
+		for _, id := range named {
+			for _, ep := range eps {
+				if ep.id == id {
+					continue next
+				}
+			}
+			return nil, fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+		}
+		return named, nil
+	}
+	routing := e.Routing()
+	var out []kapsel.EndpointID
+	for _, ep := range eps {
+		if ep.sub.Matches(routing) {
+			out = append(out, ep.id)
+		}
+	}
+	return out, nil
+}
+
+// insertDelivery inserts the pending delivery of e to endpoint, due at now.
+func insertDelivery(ctx context.Context, tx *stmtCache, e *kapsel.Event, endpoint kapsel.EndpointID, trigger kapsel.AttemptTrigger, now time.Time) error {
+	err := tx.exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts,
+		next_attempt_at, next_trigger, last_error, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, '', ?5)`,
+		kapsel.NewDeliveryID(), e.TenantID, e.ID, endpoint, now.UnixMicro(), trigger)
+	return mapError(err)
 }

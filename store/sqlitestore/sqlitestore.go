@@ -7,9 +7,10 @@
 //
 // The database runs in WAL mode with synchronous=FULL: a commit returns only
 // after the write-ahead log is fsynced, so an event the ingester answered 2xx
-// for survives kill -9 and power loss (I1 of docs/guarantees.md). EventInsertMany writes all
-// its rows in one transaction, so the ingester's group commit costs one
-// fsync.
+// for survives kill -9 and power loss with all its deliveries (I1 of
+// docs/guarantees.md). EventInsertMany writes all its rows — events, their
+// deliveries and idempotency keys — in one transaction, so the ingester's
+// group commit costs one fsync.
 //
 // # Concurrency
 //
@@ -17,7 +18,19 @@
 // which serialises every write in the process (transactions begin IMMEDIATE,
 // taking the write lock up front, so read-modify-write sequences such as a
 // claim cannot interleave), and a small pool of read-only connections that
-// read concurrently with it thanks to WAL.
+// read concurrently with it thanks to WAL. In particular the fan-out of
+// EventInsertMany reads the tenant's endpoints in its own write
+// transaction, so an endpoint change (a delete that fails the endpoint's
+// deliveries, a new filter) is seen wholly before or wholly after a batch
+// (I10).
+//
+// # Upgrading from 0.1
+//
+// Migration 0005 turns a 0.1 database into a 0.2 one in one transaction:
+// each endpoint becomes the source [kapsel.LegacySourceID] names plus an
+// endpoint subscribed to it, each event a 0.2 event plus one delivery
+// ("dlv_" and the event's ULID) holding its queue state; the migration file
+// says how.
 //
 // # Limits
 //

@@ -11,7 +11,7 @@ import (
 
 const tenantColumns = `id, name, api_key_hash, rate_limit, rate_burst, created_at`
 
-func scanTenant(row interface{ Scan(...any) error }) (*kapsel.Tenant, error) {
+func scanTenant(row rowScanner) (*kapsel.Tenant, error) {
 	var t kapsel.Tenant
 	var created sql.NullInt64
 	if err := row.Scan(&t.ID, &t.Name, &t.APIKeyHash, &t.RateLimit, &t.RateBurst, &created); err != nil {

@@ -113,24 +113,24 @@ func testBreakers(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	testBreakerRelease(t, newStore)
 }
 
-// testBreakerRelease checks that events a claim skipped (a store may hold
+// testBreakerRelease checks that deliveries a claim skipped (a store may hold
 // them back until the breaker's OpenUntil, so that claims do not walk them)
 // are due again as soon as the breaker lets them through: when a save closes
 // it or brings OpenUntil forward, and when it is reset (docs/delivery.md: on closing,
 // the endpoint's waiting deliveries are due at once).
 func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
-	// blocked returns a store with one due event of an endpoint whose
+	// blocked returns a store with one due delivery of an endpoint whose
 	// breaker (version 1) is open until Base+1h, after a claim at Base+1min
 	// that skipped it.
-	blocked := func(t *testing.T) (*harness, *kapsel.Endpoint, *kapsel.Event, *kapsel.BreakerState) {
+	blocked := func(t *testing.T) (*harness, *kapsel.Endpoint, *kapsel.Delivery, *kapsel.BreakerState) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
-		ev := h.event(ep, Base)
+		d := h.delivery(ep, Base)
 		b := h.saveBreaker(ep.ID, kapsel.BreakerOpen, at(time.Hour))
 		if got := h.claim(10, time.Minute, at(time.Minute)); len(got) != 0 {
 			t.Fatalf("claimed %v while the breaker is open", ids(got))
 		}
-		return h, ep, ev, b
+		return h, ep, d, b
 	}
 	resave := func(h *harness, b *kapsel.BreakerState, status kapsel.BreakerStatus, openUntil time.Time, now time.Time) {
 		h.t.Helper()
@@ -140,40 +140,40 @@ func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		must(h.t, err, "BreakerSave")
 	}
 
-	t.Run("ClosingReleasesHeldEvents", func(t *testing.T) {
-		h, _, ev, b := blocked(t)
+	t.Run("ClosingReleasesHeldDeliveries", func(t *testing.T) {
+		h, _, d, b := blocked(t)
 		resave(h, b, kapsel.BreakerClosed, time.Time{}, at(2*time.Minute))
-		h.claimOne(ev.ID, time.Minute, at(2*time.Minute))
+		h.claimOne(d.ID, time.Minute, at(2*time.Minute))
 	})
 
-	// A save that moves OpenUntil, earlier or later: the event is due
+	// A save that moves OpenUntil, earlier or later: the delivery is due
 	// from the new OpenUntil, not before.
 	for _, r := range []struct {
 		name      string
 		status    kapsel.BreakerStatus
 		openUntil time.Time
 	}{
-		{"EarlierOpenUntilReleasesHeldEvents", kapsel.BreakerOpen, at(5 * time.Minute)},
-		{"LaterOpenUntilKeepsEventsBack", kapsel.BreakerHalfOpen, at(2 * time.Hour)},
+		{"EarlierOpenUntilReleasesHeldDeliveries", kapsel.BreakerOpen, at(5 * time.Minute)},
+		{"LaterOpenUntilKeepsDeliveriesBack", kapsel.BreakerHalfOpen, at(2 * time.Hour)},
 	} {
 		t.Run(r.name, func(t *testing.T) {
-			h, _, ev, b := blocked(t)
+			h, _, d, b := blocked(t)
 			resave(h, b, r.status, r.openUntil, at(2*time.Minute))
 			if got := h.claim(10, time.Minute, r.openUntil.Add(-time.Microsecond)); len(got) != 0 {
 				t.Fatalf("claimed %v before the new OpenUntil", ids(got))
 			}
-			h.claimOne(ev.ID, time.Minute, r.openUntil)
+			h.claimOne(d.ID, time.Minute, r.openUntil)
 		})
 	}
 
-	t.Run("ResetReleasesHeldEvents", func(t *testing.T) {
-		h, ep, ev, _ := blocked(t)
+	t.Run("ResetReleasesHeldDeliveries", func(t *testing.T) {
+		h, ep, d, _ := blocked(t)
 		must(t, h.s.BreakerDelete(h.ctx, &kapsel.BreakerDeleteParams{EndpointID: ep.ID}), "BreakerDelete")
-		h.claimOne(ev.ID, time.Minute, at(2*time.Minute))
+		h.claimOne(d.ID, time.Minute, at(2*time.Minute))
 	})
 
 	t.Run("ClosingKeepsPausedEndpointBack", func(t *testing.T) {
-		h, ep, ev, b := blocked(t)
+		h, ep, d, b := blocked(t)
 		h.setState(ep, kapsel.EndpointPaused, "", at(90*time.Second))
 		h.claim(10, time.Minute, at(100*time.Second))
 		resave(h, b, kapsel.BreakerClosed, time.Time{}, at(2*time.Minute))
@@ -181,6 +181,6 @@ func testBreakerRelease(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("claimed %v of a paused endpoint after its breaker closed", ids(got))
 		}
 		h.setState(ep, kapsel.EndpointActive, "", at(4*time.Minute))
-		h.claimOne(ev.ID, time.Minute, at(4*time.Minute))
+		h.claimOne(d.ID, time.Minute, at(4*time.Minute))
 	})
 }

@@ -19,7 +19,7 @@ type badConfig struct {
 }
 
 // badConfigs are the endpoint configurations kapsel.Endpoint.ValidateConfig
-// refuses: the one URL, header, verifier and signing-secret policy that the
+// refuses: the one URL, header, retry, filter and signing-secret policy that the
 // management API also applies (docs/api.md, I8; issue 9 items 10 and 18).
 func badConfigs() []badConfig {
 	header := func(kv ...string) func(*kapsel.Endpoint) {
@@ -29,9 +29,6 @@ func badConfigs() []badConfig {
 				e.Headers[kv[i]] = kv[i+1]
 			}
 		}
-	}
-	verifier := func(scheme string, secrets ...string) func(*kapsel.Endpoint) {
-		return func(e *kapsel.Endpoint) { e.IngestVerifier = kapsel.VerifierConfig{Scheme: scheme, Secrets: secrets} }
 	}
 	signing := func(secrets ...string) func(*kapsel.Endpoint) {
 		return func(e *kapsel.Endpoint) {
@@ -61,12 +58,6 @@ func badConfigs() []badConfig {
 		{"names differing only in case", kapsel.CodeInvalidHeader, header("x-a", "1", "X-A", "2")},
 		{"CR LF in a value", kapsel.CodeInvalidHeader, header("X-Team", "a\r\nHost: b")},
 		{"value over the limit", kapsel.CodeInvalidHeader, header("X-Big", strings.Repeat("a", kapsel.MaxHeaderValueLength+1))},
-		{"empty hmac-sha256 secret", kapsel.CodeMalformedRequest, verifier(kapsel.SchemeHMACSHA256, "")},
-		{"empty github secret beside a good one", kapsel.CodeMalformedRequest, verifier(kapsel.SchemeGitHub, "s3cret", "")},
-		{"empty standard-webhooks key", kapsel.CodeMalformedRequest, verifier(kapsel.SchemeStandardWebhooks, "whsec_")},
-		{"standard-webhooks secret without prefix", kapsel.CodeMalformedRequest, verifier(kapsel.SchemeStandardWebhooks, good[len("whsec_"):])},
-		{"built-in scheme without secret", kapsel.CodeMalformedRequest, verifier(kapsel.SchemeStripe)},
-		{"empty secret of a registered scheme", kapsel.CodeMalformedRequest, verifier("my-scheme", "")},
 		{"empty signing secret", kapsel.CodeMalformedRequest, signing("whsec_")},
 		{"signing secret without prefix", kapsel.CodeMalformedRequest, signing(good[len("whsec_"):])},
 		{"short signing secret", kapsel.CodeMalformedRequest, signing("whsec_c2VjcmV0")},
@@ -141,8 +132,7 @@ func testEndpointPolicy(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		e := fullEndpoint(ten)
 		e.URL = "HTTP://127.0.0.1:8443/hook?q=1#frag" // syntax only: the SSRF guard is not the store's
 		e.Headers = map[string]string{"X-Big": strings.Repeat("a", kapsel.MaxHeaderValueLength), "X-Tab": "a\tb"}
-		e.IngestVerifier = kapsel.VerifierConfig{Scheme: "my-scheme"} // a registered scheme may need no secret
-		e.SigningSecrets = nil                                        // delivered unsigned
+		e.SigningSecrets = nil // delivered unsigned
 		ep, err := h.s.EndpointInsert(h.ctx, &kapsel.EndpointInsertParams{Endpoint: e, Now: Base})
 		must(t, err, "EndpointInsert at the edges of the policy")
 		sameConfig(t, h.getEndpoint(ep.ID, ten.ID), e)

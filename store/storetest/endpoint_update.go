@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"errors"
-	"slices"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,7 +98,7 @@ func testEndpointUpdate(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 				Update: func(e *kapsel.Endpoint) error {
 					e.Name, e.URL, e.Timeout = "changed", "https://changed.example.com/", 5*time.Second
 					e.Headers["X-Team"] = "changed"
-					e.IngestVerifier.Secrets[0] = "changed"
+					e.Subscription.Channels[0] = "changed"
 					return fail
 				},
 			})
@@ -162,7 +162,7 @@ func testEndpointUpdate(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 				ID: ep.ID, TenantID: ten.ID, Now: at(2 * time.Minute),
 				Update: func(e *kapsel.Endpoint) error {
 					secondCalls.Add(1)
-					e.IngestVerifier.Secrets = []string{"rotated"}
+					e.Headers = map[string]string{"X-Second": "1"}
 					return nil
 				},
 			})
@@ -178,10 +178,10 @@ func testEndpointUpdate(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 		got := h.getEndpoint(ep.ID, ten.ID)
 		want := fullEndpoint(ten)
-		want.Name, want.IngestVerifier.Secrets = "renamed", []string{"rotated"}
-		if !slices.Equal(got.IngestVerifier.Secrets, want.IngestVerifier.Secrets) {
-			t.Fatalf("IngestVerifier.Secrets after concurrent updates = %q, want the second update's %q: the first wrote back what it had read",
-				got.IngestVerifier.Secrets, want.IngestVerifier.Secrets)
+		want.Name, want.Headers = "renamed", map[string]string{"X-Second": "1"}
+		if !maps.Equal(got.Headers, want.Headers) {
+			t.Fatalf("Headers after concurrent updates = %v, want the second update's %v: the first wrote back what it had read",
+				got.Headers, want.Headers)
 		}
 		equal(t, "Name after concurrent updates", got.Name, want.Name)
 		sameConfig(t, got, want)

@@ -15,9 +15,6 @@ func fullEndpoint(ten *kapsel.Tenant) *kapsel.Endpoint {
 		TenantID: ten.ID,
 		Name:     "payments",
 		URL:      "https://hooks.example.com/stripe?x=1",
-		IngestVerifier: kapsel.VerifierConfig{
-			Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"s3cret-old", "s3cret-new"}, Header: "X-Payments-Signature",
-		},
 		SigningSecrets: []kapsel.SigningSecret{
 			{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
 			{Secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", ExpiresAt: at(time.Hour)},
@@ -44,11 +41,6 @@ func sameConfig(t *testing.T, got, want *kapsel.Endpoint) {
 	t.Helper()
 	equal(t, "Name", got.Name, want.Name)
 	equal(t, "URL", got.URL, want.URL)
-	equal(t, "IngestVerifier.Scheme", got.IngestVerifier.Scheme, want.IngestVerifier.Scheme)
-	equal(t, "IngestVerifier.Header", got.IngestVerifier.Header, want.IngestVerifier.Header)
-	if !slices.Equal(got.IngestVerifier.Secrets, want.IngestVerifier.Secrets) {
-		t.Fatalf("IngestVerifier.Secrets = %q, want %q", got.IngestVerifier.Secrets, want.IngestVerifier.Secrets)
-	}
 	equal(t, "len(SigningSecrets)", len(got.SigningSecrets), len(want.SigningSecrets))
 	for i := range want.SigningSecrets {
 		equal(t, "SigningSecrets.Secret", got.SigningSecrets[i].Secret, want.SigningSecrets[i].Secret)
@@ -157,7 +149,7 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h := setup(t, newStore)
 		a, b := h.tenant(), h.tenant()
 		ep, keep := h.endpoint(a), h.endpoint(a)
-		ev := h.event(ep, Base)
+		d := h.delivery(ep, Base)
 
 		err := h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: ep.ID, TenantID: b.ID, Now: Base})
 		mustIs(t, err, kapsel.ErrNotFound, "EndpointDelete by another tenant")
@@ -179,7 +171,8 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("claimed %v of a deleted endpoint", ids(got))
 		}
 		// The audit trail is kept.
-		equal(t, "event of the deleted endpoint", h.get(ev.ID).ID, ev.ID)
+		equal(t, "event of the deleted endpoint", h.getEvent(d.EventID).ID, d.EventID)
+		equal(t, "delivery of the deleted endpoint", h.get(d.ID).ID, d.ID)
 	})
 
 	t.Run("List", func(t *testing.T) {
@@ -224,8 +217,8 @@ func testEndpoints(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		ep, err := h.s.EndpointInsert(h.ctx, &kapsel.EndpointInsertParams{Endpoint: in, Now: Base})
 		must(t, err, "EndpointInsert")
 		want := fullEndpoint(&kapsel.Tenant{ID: in.TenantID})
-		in.Headers["X-Team"], in.IngestVerifier.Secrets[0], in.SigningSecrets[0].Secret = "x", "x", "x"
-		ep.Headers["X-Team"], ep.IngestVerifier.Secrets[0], ep.SigningSecrets[0].Secret = "y", "y", "y"
+		in.Headers["X-Team"], in.Subscription.Channels[0], in.SigningSecrets[0].Secret = "x", "x", "x"
+		ep.Headers["X-Team"], ep.Subscription.Channels[0], ep.SigningSecrets[0].Secret = "y", "y", "y"
 		sameConfig(t, h.getEndpoint(ep.ID, ""), want)
 	})
 }

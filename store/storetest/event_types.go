@@ -9,8 +9,8 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// typed returns insert params for one event of ep with the type, key and
-// body.
+// typed returns insert params for one event sent to ep alone with the type,
+// key and body.
 func typed(ep *kapsel.Endpoint, typ, key string, body []byte) *kapsel.EventInsertParams {
 	in := input(ep, key, body)
 	in.Type = typ
@@ -33,11 +33,11 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		id, untyped := res[0].Event.ID, res[1].Event.ID
 		equal(t, "inserted Type", res[0].Event.Type, "invoice.paid")
 		equal(t, "inserted untyped Type", res[1].Event.Type, "")
-		equal(t, "EventGet Type", h.get(id).Type, "invoice.paid")
+		equal(t, "EventGet Type", h.getEvent(id).Type, "invoice.paid")
 		noBody, err := h.s.EventGet(h.ctx, &kapsel.EventGetParams{ID: id, TenantID: ep.TenantID})
 		must(t, err, "EventGet without body")
 		equal(t, "EventGet without body Type", noBody.Type, "invoice.paid")
-		equal(t, "EventGet untyped Type", h.get(untyped).Type, "")
+		equal(t, "EventGet untyped Type", h.getEvent(untyped).Type, "")
 		for _, e := range h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID}) {
 			want := map[kapsel.EventID]string{id: "invoice.paid", untyped: ""}[e.ID]
 			equal(t, "EventList Type", e.Type, want)
@@ -59,21 +59,12 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		claimed := h.claim(10, time.Minute, at(2*time.Second))
 		equal(t, "claimed", len(claimed), 3)
 		types := map[kapsel.EventID]string{}
-		for _, e := range claimed {
-			types[e.ID] = e.Type
+		for _, d := range claimed {
+			types[d.EventID] = d.Event.Type
 		}
 		equal(t, "claimed Type", types[id], "invoice.paid")
 		equal(t, "claimed untyped Type", types[untyped], "")
 		equal(t, "claimed batch Type", types[batch[0].Event.ID], "a.b")
-
-		for _, e := range claimed {
-			if e.ID == id {
-				must(t, h.complete(at(3*time.Second), completion(e, 200, kapsel.EventDelivered, at(3*time.Second)))[0], "complete")
-			}
-		}
-		retried, err := h.s.EventRetry(h.ctx, &kapsel.EventRetryParams{ID: id, Now: at(4 * time.Second)})
-		must(t, err, "EventRetry")
-		equal(t, "EventRetry Type", retried.Type, "invoice.paid")
 	})
 
 	t.Run("MadeSafeAndCut", func(t *testing.T) {
@@ -89,12 +80,12 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 				t.Fatalf("row %d: err %v", i, r.Err)
 			}
 			equal(t, "inserted Type", r.Event.Type, want[i])
-			equal(t, "EventGet Type", h.get(r.Event.ID).Type, want[i])
+			equal(t, "EventGet Type", h.getEvent(r.Event.ID).Type, want[i])
 		}
 		for _, typ := range want {
 			list := h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID, Type: typ})
 			if len(list) != 1 || list[0].Type != typ {
-				t.Fatalf("EventList of type %q = %v, want one event", typ, ids(list))
+				t.Fatalf("EventList of type %q = %v, want one event", typ, eventIDs(list))
 			}
 		}
 		equal(t, "EventList of the type as sent (not as stored)",
@@ -104,30 +95,39 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	t.Run("ListFilter", func(t *testing.T) {
 		h := setup(t, newStore)
 		a, b := h.tenant(), h.tenant()
-		ep1, ep2, foreign := h.endpoint(a), h.endpoint(a), h.endpoint(b)
-		var paid, refunded, none []kapsel.EventID
+		h.endpoint(a)
+		h.endpoint(b)
+		src1, src2, foreign := h.source(a), h.source(a), h.source(b)
+		ev := func(src *kapsel.Source, typ string, body []byte) *kapsel.EventInsertParams {
+			in := ingested(src, "", body)
+			in.Type = typ
+			return in
+		}
+		var paid, refunded, none, paidOn1 []kapsel.EventID
 		for i := range 5 {
 			in := []*kapsel.EventInsertParams{
-				typed(ep1, "invoice.paid", "", []byte{'p', byte('0' + i)}),
-				typed(ep2, "invoice.refunded", "", []byte{'r', byte('0' + i)}),
-				typed(ep1, "", "", []byte{'n', byte('0' + i)}),
-				typed(foreign, "invoice.paid", "", []byte{'f', byte('0' + i)}),
+				ev(src1, "invoice.paid", []byte{'p', byte('0' + i)}),
+				ev(src2, "invoice.refunded", []byte{'r', byte('0' + i)}),
+				ev(src1, "", []byte{'n', byte('0' + i)}),
+				ev(foreign, "invoice.paid", []byte{'f', byte('0' + i)}),
 			}
 			if i < 2 {
-				in = append(in, typed(ep2, "invoice.paid", "", []byte{'q', byte('0' + i)}))
+				in = append(in, ev(src2, "invoice.paid", []byte{'q', byte('0' + i)}))
 			}
-			res := h.insertMany(at(time.Duration(i)*time.Second), 0, in...)
-			paid = append(paid, res[0].Event.ID)
-			refunded = append(refunded, res[1].Event.ID)
-			none = append(none, res[2].Event.ID)
+			evs := h.insertNew(at(time.Duration(i)*time.Second), in...)
+			paid = append(paid, evs[0].ID)
+			paidOn1 = append(paidOn1, evs[0].ID)
+			refunded = append(refunded, evs[1].ID)
+			none = append(none, evs[2].ID)
 			if i < 2 {
-				paid = append(paid, res[4].Event.ID)
+				paid = append(paid, evs[4].ID)
 			}
 		}
-		h.finish(paid[0], kapsel.EventDelivered, at(10*time.Second))
+		// Sends have no source; the type filter finds them too.
+		sent := send(a.ID, "", []byte("s"))
+		sent.Type = "invoice.paid"
+		paid = append(paid, h.insertNew(at(10*time.Second), sent)[0].ID)
 		slices.Sort(paid)
-		onEp1 := slices.DeleteFunc(slices.Clone(paid), func(id kapsel.EventID) bool { return h.get(id).EndpointID != ep1.ID })
-		pendingPaid := slices.DeleteFunc(slices.Clone(paid), func(id kapsel.EventID) bool { return h.get(id).Status != kapsel.EventPending })
 
 		page := func(p kapsel.EventListParams) []kapsel.EventID {
 			t.Helper()
@@ -157,12 +157,11 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}{
 			{"type", kapsel.EventListParams{TenantID: a.ID, Type: "invoice.paid"}, paid},
 			{"other type", kapsel.EventListParams{TenantID: a.ID, Type: "invoice.refunded"}, refunded},
-			{"type and endpoint", kapsel.EventListParams{TenantID: a.ID, EndpointID: ep1.ID, Type: "invoice.paid"}, onEp1},
-			{"type and status", kapsel.EventListParams{TenantID: a.ID, Type: "invoice.paid", Status: kapsel.EventPending}, pendingPaid},
+			{"type and source", kapsel.EventListParams{TenantID: a.ID, SourceID: src1.ID, Type: "invoice.paid"}, paidOn1},
 			{"no such type", kapsel.EventListParams{TenantID: a.ID, Type: "invoice"}, nil},
 			{"exact, not a prefix", kapsel.EventListParams{TenantID: a.ID, Type: "invoice.*"}, nil},
 			{"case matters", kapsel.EventListParams{TenantID: a.ID, Type: "Invoice.Paid"}, nil},
-			{"foreign endpoint", kapsel.EventListParams{TenantID: b.ID, EndpointID: ep1.ID, Type: "invoice.paid"}, nil},
+			{"foreign source", kapsel.EventListParams{TenantID: b.ID, SourceID: src1.ID, Type: "invoice.paid"}, nil},
 		} {
 			if got := page(c.p); !slices.Equal(got, c.want) {
 				t.Fatalf("%s: paged EventList = %v, want %v", c.name, got, c.want)
@@ -172,7 +171,7 @@ func testEventTypes(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		all := page(kapsel.EventListParams{TenantID: a.ID})
 		equal(t, "events of any type", len(all), len(paid)+len(refunded)+len(none))
 		for _, id := range all {
-			if h.get(id).TenantID != a.ID {
+			if h.getEvent(id).TenantID != a.ID {
 				t.Fatalf("EventList of tenant %s listed %s of another tenant", a.ID, id)
 			}
 		}

@@ -28,23 +28,16 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		if !bytes.Equal(res.Event.Body, body) {
 			t.Fatalf("inserted event Body = %q, want %q", res.Event.Body, body)
 		}
-		got := h.get(res.Event.ID)
+		got := h.getEvent(res.Event.ID)
 		for _, e := range []*kapsel.Event{res.Event, got} {
 			equal(t, "ID", e.ID, res.Event.ID)
 			equal(t, "TenantID", e.TenantID, ep.TenantID)
-			equal(t, "EndpointID", e.EndpointID, ep.ID)
+			equal(t, "SourceID of a send", e.SourceID, kapsel.SourceID(""))
 			equal(t, "ContentType", e.ContentType, "application/octet-stream")
 			equal(t, "IdempotencyKey", e.IdempotencyKey, "delivery-1")
 			equal(t, "Size", e.Size, len(body))
-			equal(t, "Status", e.Status, kapsel.EventPending)
-			equal(t, "Attempts", e.Attempts, 0)
-			equal(t, "NextTrigger", e.NextTrigger, kapsel.TriggerScheduled)
-			equal(t, "LeaseToken", e.LeaseToken, "")
-			equal(t, "LastError", e.LastError, "")
-			sameTime(t, "NextAttemptAt", e.NextAttemptAt, at(time.Second))
 			sameTime(t, "CreatedAt", e.CreatedAt, at(time.Second))
-			sameTime(t, "LeaseExpiresAt", e.LeaseExpiresAt, time.Time{})
-			sameTime(t, "DeliveredAt", e.DeliveredAt, time.Time{})
+			summary(t, "event", e.Deliveries, kapsel.DeliverySummary{Total: 1, Pending: 1})
 			if !bytes.Equal(e.BodyHash, hash(body)) {
 				t.Fatalf("BodyHash = %x, want %x", e.BodyHash, hash(body))
 			}
@@ -60,6 +53,28 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		if len(noBody.Body) != 0 || noBody.Size != len(body) {
 			t.Fatalf("EventGet without IncludeBody: Body %q, Size %d; want no body, Size %d", noBody.Body, noBody.Size, len(body))
 		}
+
+		// Its one delivery, as new deliveries are.
+		d := h.deliveryOf(res.Event.ID, ep.ID)
+		_, err = kapsel.ParseDeliveryID(d.ID.String())
+		must(t, err, "ParseDeliveryID of the new delivery's id")
+		for _, d := range []*kapsel.Delivery{d, h.get(d.ID)} {
+			equal(t, "Delivery.TenantID", d.TenantID, ep.TenantID)
+			equal(t, "Delivery.EventID", d.EventID, res.Event.ID)
+			equal(t, "Delivery.EndpointID", d.EndpointID, ep.ID)
+			equal(t, "Delivery.Status", d.Status, kapsel.DeliveryPending)
+			equal(t, "Delivery.Attempts", d.Attempts, 0)
+			equal(t, "Delivery.NextTrigger", d.NextTrigger, kapsel.TriggerScheduled)
+			equal(t, "Delivery.LeaseToken", d.LeaseToken, "")
+			equal(t, "Delivery.LastError", d.LastError, "")
+			sameTime(t, "Delivery.NextAttemptAt", d.NextAttemptAt, at(time.Second))
+			sameTime(t, "Delivery.CreatedAt", d.CreatedAt, at(time.Second))
+			sameTime(t, "Delivery.LeaseExpiresAt", d.LeaseExpiresAt, time.Time{})
+			sameTime(t, "Delivery.DeliveredAt", d.DeliveredAt, time.Time{})
+			if d.Event != nil {
+				t.Fatalf("a delivery read outside a claim comes with its event")
+			}
+		}
 	})
 
 	t.Run("EmptyBody", func(t *testing.T) {
@@ -67,7 +82,7 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		ep := h.endpoint(h.tenant())
 		r := h.insertMany(Base, 0, input(ep, "", nil))[0]
 		must(t, r.Err, "insert")
-		got := h.get(r.Event.ID)
+		got := h.getEvent(r.Event.ID)
 		if len(got.Body) != 0 || got.Size != 0 {
 			t.Fatalf("empty body read back as %q (Size %d)", got.Body, got.Size)
 		}
@@ -98,7 +113,8 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 	t.Run("Idempotency", func(t *testing.T) {
 		h := setup(t, newStore)
-		ep, other := h.endpoint(h.tenant()), h.endpoint(h.tenant())
+		ten := h.tenant()
+		ep, other := h.endpoint(ten), h.endpoint(h.tenant())
 		body := []byte(`{"id":1}`)
 		first := h.insertMany(Base, 0, input(ep, "k", body))[0]
 		must(t, first.Err, "first insert")
@@ -112,6 +128,7 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("a duplicate came back with its body %q", dup.Event.Body)
 		}
 		sameTime(t, "duplicate CreatedAt (the first event's)", dup.Event.CreatedAt, Base)
+		summary(t, "duplicate", dup.Event.Deliveries, kapsel.DeliverySummary{})
 
 		conflict := h.insertMany(at(time.Hour), 0, input(ep, "k", []byte(`{"id":2}`)))[0]
 		mustIs(t, conflict.Err, kapsel.ErrIdempotencyConflict, "same key, other body")
@@ -120,11 +137,12 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 
 		elsewhere := h.insertMany(at(time.Hour), 0, input(other, "k", []byte(`{"id":2}`)))[0]
-		must(t, elsewhere.Err, "same key on another endpoint")
+		must(t, elsewhere.Err, "same key in another tenant")
 		if elsewhere.Duplicate {
-			t.Fatal("idempotency keys leak across endpoints")
+			t.Fatal("idempotency keys leak across tenants")
 		}
-		equal(t, "events of the endpoint", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 1)
+		equal(t, "events of the tenant", len(h.listEvents(kapsel.EventListParams{TenantID: ten.ID})), 1)
+		equal(t, "deliveries of the endpoint", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 1)
 	})
 
 	t.Run("IdempotencyWindow", func(t *testing.T) {
@@ -152,6 +170,7 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 				if again.Duplicate || again.Event.ID == first.Event.ID {
 					t.Fatalf("after the window: %+v, want a new event", again)
 				}
+				summary(t, "new event after the window", again.Event.Deliveries, kapsel.DeliverySummary{Total: 1, Pending: 1})
 				// The new event holds the key for a new window.
 				dup := h.insertMany(at(c.length+time.Minute), c.window, input(ep, "k", []byte(`{"other":1}`)))[0]
 				if !dup.Duplicate || dup.Event.ID != again.Event.ID {
@@ -176,7 +195,8 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			t.Fatalf("second k1 row = %+v, want a duplicate of %s", res[1], res[0].Event.ID)
 		}
 		mustIs(t, res[2].Err, kapsel.ErrIdempotencyConflict, "k1 row with another body")
-		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 3)
+		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID})), 3)
+		equal(t, "stored deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 3)
 	})
 
 	t.Run("BatchConflictDoesNotFailNeighbours", func(t *testing.T) {
@@ -188,41 +208,11 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		mustIs(t, res[1].Err, kapsel.ErrIdempotencyConflict, "conflicting row")
 		for _, i := range []int{0, 2} {
 			must(t, res[i].Err, "valid row")
-			equal(t, "committed valid row", h.get(res[i].Event.ID).ID, res[i].Event.ID)
+			equal(t, "committed valid row", h.getEvent(res[i].Event.ID).ID, res[i].Event.ID)
+			h.deliveryOf(res[i].Event.ID, ep.ID)
 		}
-		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 3)
-	})
-
-	t.Run("TenantTakenFromEndpoint", func(t *testing.T) {
-		h := setup(t, newStore)
-		ep := h.endpoint(h.tenant())
-		in := input(ep, "", []byte("x"))
-		in.TenantID = ""
-		r := h.insertMany(Base, 0, in)[0]
-		must(t, r.Err, "insert without TenantID")
-		equal(t, "TenantID", r.Event.TenantID, ep.TenantID)
-		equal(t, "stored TenantID", h.get(r.Event.ID).TenantID, ep.TenantID)
-	})
-
-	t.Run("UnreachableEndpointFailsTheCall", func(t *testing.T) {
-		h := setup(t, newStore)
-		a, b := h.tenant(), h.tenant()
-		ep, deleted := h.endpoint(a), h.endpoint(a)
-		must(t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: deleted.ID, Now: Base}), "EndpointDelete")
-		foreign := input(ep, "", []byte("x"))
-		foreign.TenantID = b.ID
-		cases := map[string]*kapsel.EventInsertParams{
-			"unknown endpoint": input(&kapsel.Endpoint{ID: kapsel.NewEndpointID(), TenantID: a.ID}, "", []byte("x")),
-			"deleted endpoint": input(deleted, "", []byte("x")),
-			"foreign tenant":   foreign,
-		}
-		for name, bad := range cases {
-			_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{
-				Events: []*kapsel.EventInsertParams{input(ep, "", []byte("ok")), bad}, Now: Base,
-			})
-			mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany with an "+name)
-		}
-		equal(t, "events written by failed calls", len(h.listEvents(kapsel.EventListParams{})), 0)
+		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID})), 3)
+		equal(t, "stored deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 3)
 	})
 
 	t.Run("ConcurrentSameKey", func(t *testing.T) {
@@ -237,7 +227,7 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			wg.Go(func() {
 				<-start
 				res, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{
-					Events: []*kapsel.EventInsertParams{input(ep, "race", []byte(`{"race":1}`))}, Now: Base,
+					Events: []*kapsel.EventInsertParams{send(ep.TenantID, "race", []byte(`{"race":1}`))}, Now: Base,
 				})
 				if errs[i] = err; err == nil {
 					results[i] = res[0]
@@ -264,7 +254,9 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		if created != 1 || dups != n-1 {
 			t.Fatalf("%d created and %d duplicates, want 1 and %d", created, dups, n-1)
 		}
-		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID})), 1)
+		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID})), 1)
+		equal(t, "stored deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 1)
+		summary(t, "the one event", h.getEvent(id).Deliveries, kapsel.DeliverySummary{Total: 1, Pending: 1})
 	})
 
 	t.Run("ValuesAreCopies", func(t *testing.T) {
@@ -274,12 +266,87 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		ev := h.insertMany(Base, 0, in)[0].Event
 		in.Body[0], in.Headers["X-Github-Event"][0] = 'X', "X"
 		ev.Body[0], ev.Headers["X-Github-Event"][0] = 'Y', "Y"
-		got := h.get(ev.ID)
+		got := h.getEvent(ev.ID)
 		got.Body[1] = 'Z'
-		got = h.get(ev.ID)
+		got = h.getEvent(ev.ID)
 		if string(got.Body) != "original" || got.Headers.Get("X-Github-Event") != "push" {
 			t.Fatalf("stored event changed through a caller's slice: body %q, headers %v", got.Body, got.Headers)
 		}
+		claimed := h.claim(10, time.Minute, Base)
+		equal(t, "claimed", len(claimed), 1)
+		claimed[0].Event.Body[0] = 'W'
+		if got := h.getEvent(ev.ID); string(got.Body) != "original" {
+			t.Fatalf("stored event changed through a claimed delivery's event: body %q", got.Body)
+		}
+	})
+
+	testIdempotencyScope(t, newStore)
+}
+
+// testIdempotencyScope checks the scope of idempotency keys (I2 of
+// docs/guarantees.md): (tenant, source) for ingest, the tenant for sends —
+// and that a duplicate creates no delivery.
+func testIdempotencyScope(t *testing.T, newStore func(*testing.T) kapsel.Store) {
+	t.Run("KeyScopedBySource", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		ep := h.endpoint(ten)
+		github, stripe := h.source(ten), h.source(ten)
+		body := []byte(`{"id":"evt_1"}`)
+		res := h.insertMany(Base, 0, ingested(github, "k", body), ingested(stripe, "k", body))
+		for i, r := range res {
+			if r.Err != nil || r.Duplicate {
+				t.Fatalf("row %d (same key, another source): err %v, duplicate %v; want a new event", i, r.Err, r.Duplicate)
+			}
+			equal(t, "SourceID", r.Event.SourceID, []kapsel.SourceID{github.ID, stripe.ID}[i])
+			equal(t, "stored SourceID", h.getEvent(r.Event.ID).SourceID, r.Event.SourceID)
+		}
+		if res[0].Event.ID == res[1].Event.ID {
+			t.Fatal("the same key on two sources gave one event")
+		}
+		// Same key on one source: the duplicate, with no new delivery.
+		dup := h.insertMany(at(time.Minute), 0, ingested(github, "k", body))[0]
+		if dup.Err != nil || !dup.Duplicate || dup.Event.ID != res[0].Event.ID {
+			t.Fatalf("same key on the same source: %+v, want a duplicate of %s", dup, res[0].Event.ID)
+		}
+		equal(t, "deliveries to the endpoint", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 2)
+		// A send with the key is in the tenant's scope, not a source's.
+		sent := h.insertMany(at(time.Minute), 0, send(ten.ID, "k", body))[0]
+		if sent.Err != nil || sent.Duplicate {
+			t.Fatalf("send with a key a source took: err %v, duplicate %v; want a new event", sent.Err, sent.Duplicate)
+		}
+		equal(t, "events", len(h.listEvents(kapsel.EventListParams{TenantID: ten.ID})), 3)
+	})
+
+	t.Run("SendKeyScopedByTenant", func(t *testing.T) {
+		h := setup(t, newStore)
+		a, b := h.tenant(), h.tenant()
+		epA, epA2, epB := h.endpoint(a), h.endpoint(a), h.endpoint(b)
+		body := []byte(`{"order":7}`)
+		first := h.insertNew(Base, send(a.ID, "order-7", body))[0]
+		summary(t, "first send", first.Deliveries, kapsel.DeliverySummary{Total: 2, Pending: 2})
+		// Another endpoint subscribes before the retry: the duplicate
+		// creates nothing for it, nor for those that have theirs.
+		late := h.endpoint(a)
+		for _, in := range []*kapsel.EventInsertParams{send(a.ID, "order-7", body), input(epA, "order-7", body)} {
+			dup := h.insertMany(at(time.Minute), 0, in)[0]
+			if dup.Err != nil || !dup.Duplicate || dup.Event.ID != first.ID {
+				t.Fatalf("same key in the same tenant: %+v, want a duplicate of %s", dup, first.ID)
+			}
+			summary(t, "duplicate", dup.Event.Deliveries, kapsel.DeliverySummary{})
+		}
+		for _, ep := range []*kapsel.Endpoint{epA, epA2} {
+			equal(t, "deliveries of a subscriber", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 1)
+		}
+		equal(t, "deliveries of the endpoint created since", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: late.ID})), 0)
+		summary(t, "the event after duplicates", h.getEvent(first.ID).Deliveries, kapsel.DeliverySummary{Total: 2, Pending: 2})
+
+		other := h.insertMany(at(time.Minute), 0, send(b.ID, "order-7", []byte(`{"another":"body"}`)))[0]
+		if other.Err != nil || other.Duplicate || other.Event.ID == first.ID {
+			t.Fatalf("same key in another tenant: %+v, want a new event", other)
+		}
+		equal(t, "other tenant's event TenantID", other.Event.TenantID, b.ID)
+		h.deliveryOf(other.Event.ID, epB.ID)
 	})
 }
 

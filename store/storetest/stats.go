@@ -7,42 +7,42 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// stats reads EventStats at now with the given limit (0: the default).
-func (h *harness) stats(limit int, now time.Time) *kapsel.EventStats {
+// stats reads DeliveryStats at now with the given limit (0: the default).
+func (h *harness) stats(limit int, now time.Time) *kapsel.DeliveryStats {
 	h.t.Helper()
-	st, err := h.s.EventStats(h.ctx, &kapsel.EventStatsParams{Limit: limit, Now: now})
-	must(h.t, err, "EventStats")
+	st, err := h.s.DeliveryStats(h.ctx, &kapsel.DeliveryStatsParams{Limit: limit, Now: now})
+	must(h.t, err, "DeliveryStats")
 	if st.Count == nil || st.Capped == nil {
-		h.t.Fatalf("EventStats = %+v: Count and Capped must be non-nil", st)
+		h.t.Fatalf("DeliveryStats = %+v: Count and Capped must be non-nil", st)
 	}
 	return st
 }
 
 // wantCounts checks st's counts and capped flags against the pending and
 // delivering numbers given.
-func wantCounts(t *testing.T, st *kapsel.EventStats, pending, delivering int64, pendingCapped, deliveringCapped bool) {
+func wantCounts(t *testing.T, st *kapsel.DeliveryStats, pending, delivering int64, pendingCapped, deliveringCapped bool) {
 	t.Helper()
-	equal(t, "Count[pending]", st.Count[kapsel.EventPending], pending)
-	equal(t, "Count[delivering]", st.Count[kapsel.EventDelivering], delivering)
-	equal(t, "Capped[pending]", st.Capped[kapsel.EventPending], pendingCapped)
-	equal(t, "Capped[delivering]", st.Capped[kapsel.EventDelivering], deliveringCapped)
+	equal(t, "Count[pending]", st.Count[kapsel.DeliveryPending], pending)
+	equal(t, "Count[delivering]", st.Count[kapsel.DeliveryDelivering], delivering)
+	equal(t, "Capped[pending]", st.Capped[kapsel.DeliveryPending], pendingCapped)
+	equal(t, "Capped[delivering]", st.Capped[kapsel.DeliveryDelivering], deliveringCapped)
 }
 
 func testStats(t *testing.T, newStore func(*testing.T) kapsel.Store) {
-	t.Run("EventStatsCountsTheLiveQueue", func(t *testing.T) {
+	t.Run("DeliveryStatsCountsTheLiveQueue", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
-		evs := h.events(ep, 3, at(time.Minute))
-		h.event(ep, at(2*time.Minute))
-		h.event(ep, at(time.Hour)) // not due yet
-		h.finish(evs[0].ID, kapsel.EventDelivered, at(10*time.Minute))
-		h.finish(evs[1].ID, kapsel.EventFailed, at(10*time.Minute))
-		h.lease(evs[2].ID, time.Minute, at(10*time.Minute))
+		ds := h.deliveries(ep, 3, at(time.Minute))
+		h.delivery(ep, at(2*time.Minute))
+		h.delivery(ep, at(time.Hour)) // not due yet
+		h.finish(ds[0].ID, kapsel.DeliveryDelivered, at(10*time.Minute))
+		h.finish(ds[1].ID, kapsel.DeliveryFailed, at(10*time.Minute))
+		h.lease(ds[2].ID, time.Minute, at(10*time.Minute))
 
 		st := h.stats(0, at(10*time.Minute))
 		wantCounts(t, st, 2, 1, false, false)
 		// The history is not counted: a read that did would cost O(history).
-		for _, s := range []kapsel.EventStatus{kapsel.EventDelivered, kapsel.EventFailed} {
+		for _, s := range []kapsel.DeliveryStatus{kapsel.DeliveryDelivered, kapsel.DeliveryFailed} {
 			if n, ok := st.Count[s]; ok {
 				t.Fatalf("Count[%s] = %d: terminal statuses are not counted", s, n)
 			}
@@ -54,25 +54,25 @@ func testStats(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 	})
 
-	t.Run("EventStatsSkipsDeletedEndpoints", func(t *testing.T) {
+	t.Run("DeliveryStatsSkipsDeletedEndpoints", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
 		gone, kept := h.endpoint(ten), h.endpoint(ten)
-		h.event(gone, at(time.Minute))
-		h.event(kept, at(3*time.Minute))
-		must(t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: gone.ID, Now: at(5 * time.Minute)}), "EndpointDelete")
-		// The deleted endpoint's event will never be attempted: it is not
-		// queue depth, and it must not age the oldest due event forever.
+		h.delivery(gone, at(time.Minute))
+		h.delivery(kept, at(3*time.Minute))
+		h.deleteEndpoint(gone, at(5*time.Minute))
+		// The deleted endpoint's delivery will never be attempted: it is not
+		// queue depth, and it must not age the oldest due delivery forever.
 		st := h.stats(0, at(10*time.Minute))
 		wantCounts(t, st, 1, 0, false, false)
 		sameTime(t, "OldestDue", st.OldestDue, at(3*time.Minute))
 	})
 
-	// OldestDue is the event a claim would take first: the events of a
+	// OldestDue is the delivery a claim would take first: the deliveries of a
 	// paused or disabled endpoint, or of one whose breaker is open, wait
 	// visibly in Count but do not age the queue (a long pause is not a
 	// dispatcher falling behind), whether or not a claim has met them yet.
-	t.Run("EventStatsOldestDueIsClaimable", func(t *testing.T) {
+	t.Run("DeliveryStatsOldestDueIsClaimable", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
 		paused, disabled, open, reopened, active := h.endpoint(ten), h.endpoint(ten), h.endpoint(ten), h.endpoint(ten), h.endpoint(ten)
@@ -80,21 +80,21 @@ func testStats(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h.setState(disabled, kapsel.EndpointDisabled, kapsel.DisabledManual, Base)
 		h.saveBreaker(open.ID, kapsel.BreakerOpen, at(20*time.Minute))
 		h.saveBreaker(reopened.ID, kapsel.BreakerOpen, at(8*time.Minute))
-		h.event(paused, at(time.Minute))
-		h.event(disabled, at(time.Minute))
-		h.event(open, at(2*time.Minute))
-		first := h.event(reopened, at(3*time.Minute)) // its breaker lets events through from 8 min
-		h.event(active, at(5*time.Minute))
+		h.delivery(paused, at(time.Minute))
+		h.delivery(disabled, at(time.Minute))
+		h.delivery(open, at(2*time.Minute))
+		first := h.delivery(reopened, at(3*time.Minute)) // its breaker lets deliveries through from 8 min
+		h.delivery(active, at(5*time.Minute))
 
 		st := h.stats(0, at(10*time.Minute))
 		wantCounts(t, st, 5, 0, false, false)
 		sameTime(t, "OldestDue", st.OldestDue, at(3*time.Minute))
 		if st := h.stats(0, at(7*time.Minute)); !st.OldestDue.Equal(at(5 * time.Minute)) {
-			t.Fatalf("OldestDue at 7 min = %v, want %v (the breaker still holds the 3 min event)", st.OldestDue, at(5*time.Minute))
+			t.Fatalf("OldestDue at 7 min = %v, want %v (the breaker still holds the 3 min delivery)", st.OldestDue, at(5*time.Minute))
 		}
 
-		// After a claim met the blocked events (a store may move them out of
-		// its way then), the answer is the same; the leased event is no
+		// After a claim met the blocked deliveries (a store may move them out of
+		// its way then), the answer is the same; the leased delivery is no
 		// longer due.
 		h.lease(first.ID, time.Minute, at(10*time.Minute))
 		st = h.stats(0, at(10*time.Minute))
@@ -104,10 +104,10 @@ func testStats(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 	// Limit bounds the work: a count stops at Limit and says it did, so a
 	// backlog of any size costs a bounded read.
-	t.Run("EventStatsLimit", func(t *testing.T) {
+	t.Run("DeliveryStatsLimit", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
-		h.events(ep, 6, Base)
+		h.deliveries(ep, 6, Base)
 		equal(t, "claimed", len(h.claim(2, time.Minute, Base)), 2)
 
 		for _, c := range []struct {
@@ -126,5 +126,23 @@ func testStats(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			wantCounts(t, st, c.pending, c.delivering, c.pCapped, c.dCapped)
 			sameTime(t, c.name+": OldestDue", st.OldestDue, Base)
 		}
+	})
+	// The queue is deliveries: one event fanned out to three endpoints is
+	// three deep.
+	t.Run("DeliveryStatsCountsDeliveries", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		a, b, c := h.endpoint(ten), h.endpoint(ten), h.endpoint(ten)
+		ev := h.insertNew(at(time.Minute), send(ten.ID, "", []byte(`{}`)))[0]
+		wantCounts(t, h.stats(0, at(2*time.Minute)), 3, 0, false, false)
+		h.finish(h.deliveryOf(ev.ID, a.ID).ID, kapsel.DeliveryDelivered, at(2*time.Minute))
+		h.lease(h.deliveryOf(ev.ID, b.ID).ID, time.Hour, at(2*time.Minute))
+		st := h.stats(0, at(3*time.Minute))
+		wantCounts(t, st, 1, 1, false, false)
+		sameTime(t, "OldestDue", st.OldestDue, at(time.Minute))
+		h.setState(c, kapsel.EndpointPaused, "", at(3*time.Minute))
+		st = h.stats(0, at(4*time.Minute))
+		wantCounts(t, st, 1, 1, false, false)
+		sameTime(t, "OldestDue with the last endpoint paused", st.OldestDue, time.Time{})
 	})
 }

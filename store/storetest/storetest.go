@@ -21,74 +21,111 @@
 //
 // # Decisions where the root contract is silent
 //
-//   - Boundaries are inclusive on the "due" side: an event is due when
+//   - Boundaries are inclusive on the "due" side: a delivery is due when
 //     NextAttemptAt <= Now; a lease has expired when LeaseExpiresAt <= Now;
-//     a breaker lets events through when OpenUntil <= Now; an idempotency key
-//     inserted at T with window W is taken while Now < T+W and free from T+W.
-//   - EventClaim returns events with their Body, since the dispatcher
-//     delivers them; which of the due events are claimed follows
-//     NextAttemptAt, but the order of the returned slice is not specified.
-//   - EventInsertMany returns new events with their Body, duplicates without.
-//     A row for an unknown or deleted endpoint, or whose TenantID does not
-//     own the endpoint, fails the whole call with ErrNotFound and nothing is
-//     written (what a foreign key does in SQL); the ingester checks
-//     endpoints before inserting, so this is a safety net. An empty TenantID
-//     is taken from the endpoint.
+//     a breaker lets deliveries through when OpenUntil <= Now; an
+//     idempotency key inserted at T with window W is taken while Now < T+W
+//     and free from T+W. Replay and backfill take the events whose
+//     CreatedAt is in [Since, Until).
+//   - A new delivery has CreatedAt = Now of the call that made it (the
+//     insert, or the backfill), Attempts 0, no lease, no LastError.
+//   - DeliveryClaim returns deliveries with their Event: Body, ContentType,
+//     Headers, Type and Channels as stored. Which of the due deliveries are
+//     claimed follows NextAttemptAt, but the order of the returned slice is
+//     not specified.
+//   - EventInsertMany returns new events with their Body, duplicates
+//     without. A row that fails (ErrNotFound for its EndpointIDs,
+//     ErrIdempotencyConflict) writes nothing: no event, no delivery, and
+//     its idempotency key is not taken. A send naming its endpoints
+//     (EndpointIDs) gets a delivery for each, paused and disabled included,
+//     whatever their filters.
+//   - An event's Deliveries summary counts all its deliveries, those of
+//     deleted endpoints included (they stay listed, as failed).
 //   - A completion with a Status other than delivered, failed or pending, or
 //     an unknown DisableEndpoint reason, gets ErrInvalid and nothing of it is
-//     written; EndpointSetState with an unknown state answers ErrInvalid.
-//   - Events and attempts of a deleted endpoint stay readable by id (the
-//     audit trail) but are never claimed.
+//     written; EndpointSetState and SourceSetState with an unknown state
+//     answer ErrInvalid.
+//   - Deliveries and attempts of a deleted endpoint stay readable by id and
+//     listed (the audit trail) but are never claimed. DeliveryRetry of such
+//     a delivery answers ErrNotFound, DeliveryRetryEvent skips it, and
+//     DeliveryReplay and DeliveryBackfill of a deleted endpoint answer
+//     ErrNotFound.
+//   - EndpointDelete serialises with whatever makes or requeues a delivery
+//     of the endpoint — EventInsertMany, DeliveryBackfill, DeliveryRetry,
+//     DeliveryRetryEvent, DeliveryReplay: each happens wholly before the
+//     delete, which then ends what it made, or sees the endpoint gone
+//     (ErrNotFound, or nothing made for it). No delivery of a deleted
+//     endpoint is ever left pending.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
-//     claimer has taken the event over. Completing twice with one token fails
-//     the second time with ErrLeaseLost.
+//     claimer has taken the delivery over. A token owns only the delivery it
+//     was issued for. Completing twice with one token fails the second time
+//     with ErrLeaseLost.
 //   - After any completion NextTrigger is scheduled again, and the lease is
-//     cleared (empty LeaseToken, zero LeaseExpiresAt). A delivered event has
-//     DeliveredAt = Now of the completing call.
-//   - EventReplay answers ErrNotFound when the endpoint is not visible to
+//     cleared (empty LeaseToken, zero LeaseExpiresAt). A delivered delivery
+//     has DeliveredAt = Now of the completing call. The completion of an
+//     attempt that was in flight when its endpoint was deleted is recorded
+//     (attempt written, Attempts counted): delivered stays delivered, any
+//     other outcome leaves the delivery failed with LastError
+//     kapsel.LastErrorEndpointDeleted.
+//   - DeliveryReplay answers ErrNotFound when the endpoint is not visible to
 //     TenantID (unknown, deleted or foreign) and ErrInvalid when Status is
-//     neither delivered nor failed.
+//     neither delivered nor failed. DeliveryRetryEvent of an event without
+//     a finished delivery returns 0 and no error.
+//   - DeliveryBackfill counts every event in range it looks at towards
+//     Limit, matched or not; a call that looked at every event left in
+//     range (exactly Limit of them included) answers More false. Its new
+//     deliveries are pending at Now with NextTrigger manual.
+//   - DeliveryList's filters combine; a filter naming another tenant's
+//     endpoint or event lists nothing. AttemptList by EventID lists the
+//     attempts of all the event's deliveries, oldest first; with both or
+//     neither of DeliveryID and EventID it answers ErrInvalid.
 //   - AttemptStats counts attempts whose StartedAt >= Since; an attempt
 //     succeeded when its StatusCode is 2xx. LastSuccessAt and LastFailureAt
 //     are attempt StartedAt values.
-//   - EventStats counts no event of a deleted endpoint, and OldestDue
-//     considers pending events only. A count stopped at Limit reads
-//     Limit: when more than Limit events of a status exist, a store may
-//     read Limit+1 of them to tell "exactly Limit" from "more"; the events
-//     of deleted endpoints among those it read are left out, so a capped
-//     count is a lower bound.
+//   - DeliveryStats counts no delivery of a deleted endpoint, and OldestDue
+//     considers pending deliveries only. A count stopped at Limit reads
+//     Limit: when more than Limit deliveries of a status exist, a store may
+//     read Limit+1 of them to tell "exactly Limit" from "more"; the
+//     deliveries of deleted endpoints among those it read are left out, so a
+//     capped count is a lower bound.
 //   - BreakerDelete of a state that does not exist is not an error.
 //   - EndpointInsert and EndpointUpdate refuse what
 //     kapsel.Endpoint.ValidateConfig refuses with its *kapsel.Error (code
 //     E1007, E1008 or E1009, wrapping ErrInvalid) and write nothing;
 //     EndpointUpdate does not check or write signing secrets. Syntax only:
 //     an http URL naming 127.0.0.1 is stored (the SSRF guard is not the
-//     store's), and an application-registered scheme may have no secret.
-//   - EndpointUpdate calls Update exactly once, on a copy of the endpoint
-//     as stored (ids, state, signing secrets and times included), while it
-//     holds the endpoint against every other write of it — so the first of
-//     two concurrent updates may block the second for as long as its Update
-//     runs, and the second then sees what the first wrote; Update is not
-//     called when the endpoint is not visible (ErrNotFound). What Update
-//     changes besides the configuration fields is ignored, even ID. An
-//     Update error comes back as the very same value (==, not wrapped) and
-//     nothing is written, even what Update changed in place before failing;
-//     a nil Update is ErrInvalid.
+//     store's). SourceInsert and SourceUpdate refuse what
+//     kapsel.Source.ValidateConfig refuses, with its *kapsel.Error (E1009),
+//     and write nothing; an application-registered scheme may have no
+//     secret.
+//   - EndpointUpdate and SourceUpdate call Update exactly once, on a copy of
+//     the endpoint or source as stored (ids, state, secrets and times
+//     included), while they hold it against every other write of it — so
+//     the first of two concurrent updates may block the second for as long
+//     as its Update runs, and the second then sees what the first wrote;
+//     Update is not called when it is not visible (ErrNotFound). What
+//     Update changes besides the configuration fields is ignored, even ID.
+//     An Update error comes back as the very same value (==, not wrapped)
+//     and nothing is written, even what Update changed in place before
+//     failing; a nil Update is ErrInvalid.
+//   - A source id stays taken after SourceDelete: SourceInsert with it
+//     answers ErrDuplicate, as for a live source's id. SourceSetState sets
+//     UpdatedAt = Now, as EndpointSetState does.
 //   - EndpointRotateSecret with more than MaxSigningSecrets in their grace
 //     period keeps the newest (rotation order, not expiry order).
 //   - Text from outside (attempt Error, LastError, ContentType, forwarded
-//     header names and values, IdempotencyKey, tenant and endpoint names) is
-//     stored as kapsel.SafeText makes it: invalid UTF-8 and NUL become
-//     U+FFFD, never a refusal, so one destination's bytes cannot fail a batch
-//     and every store reads back the same text. Event bodies and response
-//     bodies are bytes and are kept byte for byte. An EndpointID with such
-//     bytes names no endpoint (ErrNotFound).
+//     header names and values, IdempotencyKey, tenant, source and endpoint
+//     names) is stored as kapsel.SafeText makes it: invalid UTF-8 and NUL
+//     become U+FFFD, never a refusal, so one destination's bytes cannot fail
+//     a batch and every store reads back the same text. Event bodies and
+//     response bodies are bytes and are kept byte for byte. An EndpointIDs
+//     entry with such bytes names no endpoint (that row's ErrNotFound).
 //   - An event's Type is outside text too, and at most
 //     kapsel.MaxEventTypeLen bytes: it is stored as
 //     kapsel.StorableEventType makes it (SafeText, then cut at a character
 //     boundary), never refused. Every read of an event returns it: EventGet,
-//     EventList, EventClaim, EventRetry, and the key owner a duplicate
+//     EventList, the Event of DeliveryClaim, and the key owner a duplicate
 //     insert returns. EventListParams.Type is an exact, byte-wise match on
 //     the stored type; empty lists every type. A Type filter holding bytes
 //     SafeText would change (invalid UTF-8, NUL) matches no event, without
@@ -99,8 +136,8 @@
 //     with each list in the order given (an empty list may read back nil or
 //     empty). A filter kapsel.Subscription.Validate refuses is refused with
 //     its *kapsel.Error (E1009) through ValidateConfig, and nothing is
-//     written. Stores only keep filters; who receives an event does not
-//     depend on them yet.
+//     written. Fan-out reads it at insert (kapsel.Subscription.Matches);
+//     changing it later changes no past event's deliveries.
 //   - An event's Channels are stored in the order given and returned by
 //     every read that returns its Type. Channels kapsel.CheckEventChannels
 //     refuses fail the whole EventInsertMany call with its *kapsel.Error
@@ -111,18 +148,18 @@
 //     store does not hash bodies itself, and without a hash it could not tell
 //     a retry from another event reusing the key (I2 of docs/guarantees.md). Every store
 //     checks inputs with kapsel.EventInsertParams.Storable before writing.
-//   - A claim ends the delivering state of events whose lease expired while
-//     their endpoint could not be claimed (I3 of docs/guarantees.md): paused, disabled or
-//     breaker open — back to pending, lease cleared, Attempts and
-//     NextAttemptAt unchanged; deleted — failed, with a LastError that says
-//     the endpoint was deleted. Claims that find nothing to lease do it too.
-//     A live lease of a blocked endpoint is left alone.
-//   - A store may hold back (skip without walking) the due events of a
+//   - A claim ends the delivering state of deliveries whose lease expired
+//     while their endpoint could not be claimed (I3 of docs/guarantees.md):
+//     paused, disabled or breaker open — back to pending, lease cleared,
+//     Attempts and NextAttemptAt unchanged. Claims that find nothing to
+//     lease do it too. A live lease of a blocked endpoint is left alone.
+//     (A deleted endpoint's deliveries are ended by EndpointDelete itself.)
+//   - A store may hold back (skip without walking) the due deliveries of a
 //     blocked endpoint, but what lets the endpoint through again makes them
 //     due at once: EndpointSetState to active, BreakerDelete, and a
 //     BreakerSave that closes the breaker or brings OpenUntil forward (the
-//     events are then due from the new OpenUntil). Closing the breaker of a
-//     paused endpoint does not make its events claimable.
+//     deliveries are then due from the new OpenUntil). Closing the breaker
+//     of a paused endpoint does not make its deliveries claimable.
 //
 // Every subtest gets a fresh store from newStore and runs in parallel with
 // the others, so a store built on a shared server must isolate each one (a
@@ -156,12 +193,17 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		run  func(*testing.T, func(*testing.T) kapsel.Store)
 	}{
 		{"Tenants", testTenants},
+		{"Sources", testSources},
 		{"Endpoints", testEndpoints},
 		{"Events", testEvents},
 		{"EventTypes", testEventTypes},
 		{"Subscriptions", testSubscriptions},
+		{"FanOut", testFanOut},
+		{"Backfill", testBackfill},
 		{"Claiming", testClaiming},
 		{"Completion", testCompletion},
+		{"PerDelivery", testPerDelivery},
+		{"EndpointDelete", testEndpointDelete},
 		{"Retry", testRetry},
 		{"Listing", testListing},
 		{"Stats", testStats},
@@ -213,18 +255,36 @@ func (h *harness) tenant() *kapsel.Tenant {
 	return ten
 }
 
-// endpoint inserts an active endpoint of ten.
+// source inserts an active source of ten without a verifier.
+func (h *harness) source(ten *kapsel.Tenant) *kapsel.Source {
+	h.t.Helper()
+	src, err := h.s.SourceInsert(h.ctx, &kapsel.SourceInsertParams{
+		Source: &kapsel.Source{TenantID: ten.ID, Name: "github", Verifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone}},
+		Now:    Base,
+	})
+	must(h.t, err, "SourceInsert")
+	return src
+}
+
+// endpoint inserts an active endpoint of ten without a filter: it is
+// subscribed to every event of its tenant.
 func (h *harness) endpoint(ten *kapsel.Tenant) *kapsel.Endpoint {
+	h.t.Helper()
+	return h.subscribed(ten, kapsel.Subscription{})
+}
+
+// subscribed inserts an active endpoint of ten with the filter sub.
+func (h *harness) subscribed(ten *kapsel.Tenant, sub kapsel.Subscription) *kapsel.Endpoint {
 	h.t.Helper()
 	ep, err := h.s.EndpointInsert(h.ctx, &kapsel.EndpointInsertParams{
 		Endpoint: &kapsel.Endpoint{
 			TenantID:       ten.ID,
 			Name:           "orders",
 			URL:            "https://example.com/hook",
-			IngestVerifier: kapsel.VerifierConfig{Scheme: kapsel.SchemeNone},
 			SigningSecrets: []kapsel.SigningSecret{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
 			RetryPolicy:    kapsel.DefaultRetryPolicy(),
 			Timeout:        kapsel.DefaultAttemptTimeout,
+			Subscription:   sub,
 		},
 		Now: Base,
 	})
@@ -232,18 +292,33 @@ func (h *harness) endpoint(ten *kapsel.Tenant) *kapsel.Endpoint {
 	return ep
 }
 
-// input returns insert params for one event of ep with the given key and
-// body.
+// input returns insert params for one event sent to ep alone (a send
+// naming its endpoint), with the given key and body.
 func input(ep *kapsel.Endpoint, key string, body []byte) *kapsel.EventInsertParams {
+	in := send(ep.TenantID, key, body)
+	in.EndpointIDs = []kapsel.EndpointID{ep.ID}
+	return in
+}
+
+// send returns insert params for one event an application sends to the
+// subscribers of tenant, with the given key and body.
+func send(tenant kapsel.TenantID, key string, body []byte) *kapsel.EventInsertParams {
 	return &kapsel.EventInsertParams{
-		TenantID:       ep.TenantID,
-		EndpointID:     ep.ID,
+		TenantID:       tenant,
 		Body:           body,
 		ContentType:    "application/json",
 		Headers:        http.Header{"X-Github-Event": {"push"}},
 		IdempotencyKey: key,
 		BodyHash:       hash(body),
 	}
+}
+
+// ingested returns insert params for one event ingested by src, with the
+// given key and body.
+func ingested(src *kapsel.Source, key string, body []byte) *kapsel.EventInsertParams {
+	in := send(src.TenantID, key, body)
+	in.SourceID = src.ID
+	return in
 }
 
 // insertMany inserts the inputs at now and fails the test on a call error.
@@ -257,14 +332,10 @@ func (h *harness) insertMany(now time.Time, window time.Duration, in ...*kapsel.
 	return res
 }
 
-// events inserts n new events of ep (no idempotency key) at now.
-func (h *harness) events(ep *kapsel.Endpoint, n int, now time.Time) []*kapsel.Event {
+// insertNew inserts the inputs at now and requires each to be a new event.
+func (h *harness) insertNew(now time.Time, in ...*kapsel.EventInsertParams) []*kapsel.Event {
 	h.t.Helper()
-	in := make([]*kapsel.EventInsertParams, n)
-	for i := range in {
-		in[i] = input(ep, "", []byte(fmt.Sprintf(`{"n":%d}`, i)))
-	}
-	out := make([]*kapsel.Event, n)
+	out := make([]*kapsel.Event, len(in))
 	for i, r := range h.insertMany(now, 0, in...) {
 		if r.Err != nil || r.Duplicate || r.Event == nil {
 			h.t.Fatalf("inserting event %d: err %v, duplicate %v, event %v", i, r.Err, r.Duplicate, r.Event)
@@ -274,47 +345,128 @@ func (h *harness) events(ep *kapsel.Endpoint, n int, now time.Time) []*kapsel.Ev
 	return out
 }
 
-// event inserts one new event of ep at now.
+// events inserts n new events sent to ep alone (no idempotency key) at now.
+func (h *harness) events(ep *kapsel.Endpoint, n int, now time.Time) []*kapsel.Event {
+	h.t.Helper()
+	in := make([]*kapsel.EventInsertParams, n)
+	for i := range in {
+		in[i] = input(ep, "", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	return h.insertNew(now, in...)
+}
+
+// event inserts one new event sent to ep alone at now.
 func (h *harness) event(ep *kapsel.Endpoint, now time.Time) *kapsel.Event {
 	h.t.Helper()
 	return h.events(ep, 1, now)[0]
 }
 
-// get returns the event with its body.
-func (h *harness) get(id kapsel.EventID) *kapsel.Event {
+// deliveries inserts n new events sent to ep alone at now and returns
+// their deliveries, in the order of the events.
+func (h *harness) deliveries(ep *kapsel.Endpoint, n int, now time.Time) []*kapsel.Delivery {
+	h.t.Helper()
+	evs := h.events(ep, n, now)
+	byEvent := map[kapsel.EventID]*kapsel.Delivery{}
+	for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+		byEvent[d.EventID] = d
+	}
+	out := make([]*kapsel.Delivery, n)
+	for i, e := range evs {
+		if out[i] = byEvent[e.ID]; out[i] == nil {
+			h.t.Fatalf("event %s sent to %s has no delivery to it", e.ID, ep.ID)
+		}
+	}
+	return out
+}
+
+// delivery inserts one new event sent to ep alone at now and returns its
+// delivery.
+func (h *harness) delivery(ep *kapsel.Endpoint, now time.Time) *kapsel.Delivery {
+	h.t.Helper()
+	return h.deliveryOf(h.event(ep, now).ID, ep.ID)
+}
+
+// deliveryOf returns the delivery of the event to the endpoint.
+func (h *harness) deliveryOf(ev kapsel.EventID, ep kapsel.EndpointID) *kapsel.Delivery {
+	h.t.Helper()
+	list := h.listDeliveries(kapsel.DeliveryListParams{EventID: ev, EndpointID: ep})
+	if len(list) != 1 {
+		h.t.Fatalf("deliveries of event %s to %s: %v, want exactly one", ev, ep, ids(list))
+	}
+	return list[0]
+}
+
+// listDeliveries lists every delivery p matches, page by page.
+func (h *harness) listDeliveries(p kapsel.DeliveryListParams) []*kapsel.Delivery {
+	h.t.Helper()
+	if p.Limit == 0 {
+		p.Limit = kapsel.MaxPageLimit
+	}
+	var out []*kapsel.Delivery
+	for range 1000 {
+		list, err := h.s.DeliveryList(h.ctx, &p)
+		must(h.t, err, "DeliveryList")
+		if len(list) > p.Limit {
+			h.t.Fatalf("DeliveryList returned %d deliveries with Limit %d", len(list), p.Limit)
+		}
+		if len(list) == 0 {
+			return out
+		}
+		out = append(out, list...)
+		p.Cursor = list[len(list)-1].ID
+	}
+	h.t.Fatal("DeliveryList pagination does not end")
+	return nil
+}
+
+// getEvent returns the event with its body.
+func (h *harness) getEvent(id kapsel.EventID) *kapsel.Event {
 	h.t.Helper()
 	e, err := h.s.EventGet(h.ctx, &kapsel.EventGetParams{ID: id, IncludeBody: true})
 	must(h.t, err, "EventGet")
 	return e
 }
 
-// claim claims up to limit events at now with the given lease.
-func (h *harness) claim(limit int, lease time.Duration, now time.Time, exclude ...kapsel.EndpointID) []*kapsel.Event {
+// get returns the delivery.
+func (h *harness) get(id kapsel.DeliveryID) *kapsel.Delivery {
 	h.t.Helper()
-	evs, err := h.s.EventClaim(h.ctx, &kapsel.EventClaimParams{
+	d, err := h.s.DeliveryGet(h.ctx, &kapsel.DeliveryGetParams{ID: id})
+	must(h.t, err, "DeliveryGet")
+	return d
+}
+
+// claim claims up to limit deliveries at now with the given lease.
+func (h *harness) claim(limit int, lease time.Duration, now time.Time, exclude ...kapsel.EndpointID) []*kapsel.Delivery {
+	h.t.Helper()
+	ds, err := h.s.DeliveryClaim(h.ctx, &kapsel.DeliveryClaimParams{
 		Limit: limit, LeaseDuration: lease, ExcludeEndpoints: exclude, Now: now,
 	})
-	must(h.t, err, "EventClaim")
-	return evs
-}
-
-// claimOne claims at now and requires exactly the event id.
-func (h *harness) claimOne(id kapsel.EventID, lease time.Duration, now time.Time) *kapsel.Event {
-	h.t.Helper()
-	evs := h.claim(10, lease, now)
-	if len(evs) != 1 || evs[0].ID != id {
-		h.t.Fatalf("claim at %v: got %v, want exactly %s", now, ids(evs), id)
+	must(h.t, err, "DeliveryClaim")
+	for _, d := range ds {
+		if d.Event == nil || d.Event.ID != d.EventID {
+			h.t.Fatalf("claimed delivery %s of event %s comes with event %v", d.ID, d.EventID, d.Event)
+		}
 	}
-	return evs[0]
+	return ds
 }
 
-// completion builds a completion of a claimed event with an attempt that
+// claimOne claims at now and requires exactly the delivery id.
+func (h *harness) claimOne(id kapsel.DeliveryID, lease time.Duration, now time.Time) *kapsel.Delivery {
+	h.t.Helper()
+	ds := h.claim(10, lease, now)
+	if len(ds) != 1 || ds[0].ID != id {
+		h.t.Fatalf("claim at %v: got %v, want exactly %s", now, ids(ds), id)
+	}
+	return ds[0]
+}
+
+// completion builds a completion of a claimed delivery with an attempt that
 // started at now and answered code.
-func completion(e *kapsel.Event, code int, status kapsel.EventStatus, now time.Time) kapsel.EventCompletion {
-	c := kapsel.EventCompletion{
-		EventID: e.ID, LeaseToken: e.LeaseToken, Status: status,
+func completion(d *kapsel.Delivery, code int, status kapsel.DeliveryStatus, now time.Time) kapsel.DeliveryCompletion {
+	c := kapsel.DeliveryCompletion{
+		DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: status,
 		Attempt: kapsel.Attempt{
-			Number: e.Attempts + 1, Trigger: e.NextTrigger, StartedAt: now,
+			Number: d.Attempts + 1, Trigger: d.NextTrigger, StartedAt: now,
 			Duration: 1234 * time.Millisecond, StatusCode: code,
 		},
 	}
@@ -327,25 +479,47 @@ func completion(e *kapsel.Event, code int, status kapsel.EventStatus, now time.T
 
 // complete applies completions at now and returns their per-completion
 // errors.
-func (h *harness) complete(now time.Time, cs ...kapsel.EventCompletion) []error {
+func (h *harness) complete(now time.Time, cs ...kapsel.DeliveryCompletion) []error {
 	h.t.Helper()
-	errs, err := h.s.EventComplete(h.ctx, &kapsel.EventCompleteParams{Completions: cs, Now: now})
-	must(h.t, err, "EventComplete")
+	errs, err := h.s.DeliveryComplete(h.ctx, &kapsel.DeliveryCompleteParams{Completions: cs, Now: now})
+	must(h.t, err, "DeliveryComplete")
 	if len(errs) != len(cs) {
-		h.t.Fatalf("EventComplete returned %d errors for %d completions", len(errs), len(cs))
+		h.t.Fatalf("DeliveryComplete returned %d errors for %d completions", len(errs), len(cs))
 	}
 	return errs
 }
 
-// attempts lists all attempts of the event.
-func (h *harness) attempts(id kapsel.EventID) []*kapsel.Attempt {
+// release gives leased deliveries back and returns how many were.
+func (h *harness) release(now time.Time, rs ...kapsel.DeliveryRelease) int {
 	h.t.Helper()
-	as, err := h.s.AttemptList(h.ctx, &kapsel.AttemptListParams{EventID: id, Limit: kapsel.MaxPageLimit})
+	n, err := h.s.DeliveryRelease(h.ctx, &kapsel.DeliveryReleaseParams{Releases: rs, Now: now})
+	must(h.t, err, "DeliveryRelease")
+	return n
+}
+
+// attempts lists all attempts of the delivery.
+func (h *harness) attempts(id kapsel.DeliveryID) []*kapsel.Attempt {
+	h.t.Helper()
+	as, err := h.s.AttemptList(h.ctx, &kapsel.AttemptListParams{DeliveryID: id, Limit: kapsel.MaxPageLimit})
 	must(h.t, err, "AttemptList")
 	return as
 }
 
-func ids(evs []*kapsel.Event) []kapsel.EventID {
+// deleteEndpoint deletes ep at now.
+func (h *harness) deleteEndpoint(ep *kapsel.Endpoint, now time.Time) {
+	h.t.Helper()
+	must(h.t, h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: ep.ID, Now: now}), "EndpointDelete")
+}
+
+func ids(ds []*kapsel.Delivery) []kapsel.DeliveryID {
+	out := make([]kapsel.DeliveryID, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func eventIDs(evs []*kapsel.Event) []kapsel.EventID {
 	out := make([]kapsel.EventID, len(evs))
 	for i, e := range evs {
 		out[i] = e.ID
@@ -381,5 +555,13 @@ func equal[T comparable](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if got != want {
 		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// summary requires an event's Deliveries summary to be want.
+func summary(t *testing.T, what string, got, want kapsel.DeliverySummary) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s Deliveries = %+v, want %+v", what, got, want)
 	}
 }

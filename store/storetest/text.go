@@ -58,19 +58,19 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			equal(t, what+" Size", e.Size, len(body))
 		}
 		check("inserted", res[0].Event, true)
-		check("EventGet", h.get(res[0].Event.ID), true)
-		list := h.listEvents(kapsel.EventListParams{EndpointID: ep.ID, Limit: 10})
+		check("EventGet", h.getEvent(res[0].Event.ID), true)
+		list := h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID, Limit: 10})
 		equal(t, "events listed", len(list), 2)
 		claimed := h.claim(10, time.Minute, Base)
-		equal(t, "events claimed", len(claimed), 2)
+		equal(t, "deliveries claimed", len(claimed), 2)
 		found := 0
 		for i := range 2 {
 			if list[i].ID == res[0].Event.ID {
 				check("EventList", list[i], false)
 				found++
 			}
-			if claimed[i].ID == res[0].Event.ID {
-				check("claimed", claimed[i], true)
+			if claimed[i].EventID == res[0].Event.ID {
+				check("claimed", claimed[i].Event, true)
 				found++
 			}
 		}
@@ -82,18 +82,18 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "second insert ID", again.Event.ID, res[0].Event.ID)
 	})
 
-	t.Run("EventComplete", func(t *testing.T) {
+	t.Run("DeliveryComplete", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
-		evs := h.events(ep, 2, Base)
+		ds := h.deliveries(ep, 2, Base)
 		claimed := h.claim(10, time.Minute, Base)
 		equal(t, "claimed", len(claimed), 2)
-		var bad, good kapsel.EventCompletion
+		var bad, good kapsel.DeliveryCompletion
 		for _, c := range claimed {
-			if c.ID == evs[0].ID {
-				bad = completion(c, 500, kapsel.EventPending, at(time.Second))
+			if c.ID == ds[0].ID {
+				bad = completion(c, 500, kapsel.DeliveryPending, at(time.Second))
 			} else {
-				good = completion(c, 200, kapsel.EventDelivered, at(time.Second))
+				good = completion(c, 200, kapsel.DeliveryDelivered, at(time.Second))
 			}
 		}
 		bad.NextAttemptAt = at(time.Minute)
@@ -107,19 +107,19 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			must(t, err, "completion "+string(rune('0'+i)))
 		}
 
-		got := h.get(evs[0].ID)
+		got := h.get(ds[0].ID)
 		equal(t, "Attempts", got.Attempts, 1)
-		equal(t, "Status", got.Status, kapsel.EventPending)
+		equal(t, "Status", got.Status, kapsel.DeliveryPending)
 		equal(t, "LastError", got.LastError, string(kapsel.CodeAttemptStatus)+": HTTP/1.1 500 "+stored)
-		as := h.attempts(evs[0].ID)
+		as := h.attempts(ds[0].ID)
 		equal(t, "attempts recorded", len(as), 1)
 		equal(t, "Attempt.Error", as[0].Error, "HTTP/1.1 500 "+stored)
 		equal(t, "Attempt.StatusCode", as[0].StatusCode, 500)
 		if !bytes.Equal(as[0].ResponseBody, []byte(outside)) {
 			t.Fatalf("Attempt.ResponseBody = %q, want the bytes received %q", as[0].ResponseBody, outside)
 		}
-		equal(t, "neighbour Status", h.get(evs[1].ID).Status, kapsel.EventDelivered)
-		equal(t, "neighbour attempts", len(h.attempts(evs[1].ID)), 1)
+		equal(t, "neighbour Status", h.get(ds[1].ID).Status, kapsel.DeliveryDelivered)
+		equal(t, "neighbour attempts", len(h.attempts(ds[1].ID)), 1)
 	})
 
 	t.Run("Names", func(t *testing.T) {
@@ -145,6 +145,20 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		must(t, err, "EndpointUpdate")
 		equal(t, "updated endpoint Name", got.Name, "renamed "+stored)
 		equal(t, "EndpointGet Name after update", h.getEndpoint(ep.ID, ten.ID).Name, "renamed "+stored)
+
+		src0 := fullSource(ten)
+		src0.Name = "github " + outside
+		src, err := h.s.SourceInsert(h.ctx, &kapsel.SourceInsertParams{Source: src0, Now: Base})
+		must(t, err, "SourceInsert")
+		equal(t, "inserted source Name", src.Name, "github "+stored)
+		equal(t, "SourceGet Name", h.getSource(src.ID, ten.ID).Name, "github "+stored)
+		gotSrc, err := h.s.SourceUpdate(h.ctx, &kapsel.SourceUpdateParams{
+			ID: src.ID, TenantID: ten.ID, Now: at(time.Second),
+			Update: func(s *kapsel.Source) error { s.Name = "renamed " + outside; return nil },
+		})
+		must(t, err, "SourceUpdate")
+		equal(t, "updated source Name", gotSrc.Name, "renamed "+stored)
+		equal(t, "SourceGet Name after update", h.getSource(src.ID, ten.ID).Name, "renamed "+stored)
 	})
 
 	t.Run("IdempotentInsertWithoutBodyHash", func(t *testing.T) {
@@ -164,7 +178,7 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			Events: []*kapsel.EventInsertParams{input(ep, "", []byte(`{"n":2}`)), refund}, Now: at(time.Second),
 		})
 		mustIs(t, err, kapsel.ErrInvalid, "EventInsertMany with a hashless keyed row")
-		equal(t, "events stored", len(h.listEvents(kapsel.EventListParams{EndpointID: ep.ID, Limit: 10})), 1)
+		equal(t, "events stored", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID, Limit: 10})), 1)
 
 		// Without a key there is nothing to compare: no hash is fine.
 		plain := input(ep, "", []byte(`{"n":3}`))
@@ -178,8 +192,10 @@ func testText(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
 		bad := input(ep, "", []byte(`{}`))
-		bad.EndpointID = ep.ID + "\xff\x00"
-		_, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{Events: []*kapsel.EventInsertParams{bad}, Now: Base})
-		mustIs(t, err, kapsel.ErrNotFound, "EventInsertMany for an endpoint id with invalid bytes")
+		bad.EndpointIDs = []kapsel.EndpointID{ep.ID + "\xff\x00"}
+		res := h.insertMany(Base, 0, bad, input(ep, "", []byte(`{"ok":1}`)))
+		mustIs(t, res[0].Err, kapsel.ErrNotFound, "row naming an endpoint id with invalid bytes")
+		must(t, res[1].Err, "neighbour row")
+		equal(t, "events stored", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID})), 1)
 	})
 }

@@ -170,7 +170,7 @@ func startKapsel(ctx context.Context, o *options, db *target.Database) (*kapsel,
 }
 
 func calibrate(ctx context.Context, o *options, noop *target.Process, pr *progress) (*result, error) {
-	dest, err := load.NewDestination(1)
+	dest, err := load.NewDestination(1, 1)
 	if err != nil {
 		return nil, err
 	}

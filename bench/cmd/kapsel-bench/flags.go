@@ -59,7 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.Duration, "duration", 15*time.Second, "how long each load phase runs at most")
 	fs.IntVar(&o.MaxEvents, "max-events", 1_000_000, "most requests one phase sends")
 	fs.IntVar(&o.Events, "events", 100_000, "drain mode: events accepted while the endpoint is paused")
-	fs.IntVar(&o.Endpoints, "endpoints", 10, "failing mode: endpoints, one of which fails")
+	fs.IntVar(&o.Endpoints, "endpoints", 0, "endpoints subscribed to the source, each event delivered to all of them (default 1); failing mode: sources with one endpoint each, the last of which fails (default 10)")
 	fs.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for deliveries after the load; what is missing then is lost")
 	fs.DurationVar(&o.Calibrate, "calibrate", 5*time.Second, "how long to calibrate the generator against a no-op handler; 0 = skip")
 	fs.StringVar(&o.Out, "out", "kapsel-bench.json", "where to write the JSON result")
@@ -103,8 +103,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.MaxEvents < 1 || o.MaxEvents > 50_000_000 || o.Events < 1 || o.Events > o.MaxEvents {
 		return nil, errors.New("--max-events: 1 to 50,000,000; --events: 1 to --max-events")
 	}
-	if o.Endpoints < 2 || o.Endpoints > 1000 {
-		return nil, errors.New("--endpoints: 2 to 1000")
+	switch {
+	case o.Endpoints < 0 || o.Endpoints > 1000:
+		return nil, errors.New("--endpoints: 1 to 1000")
+	case o.Mode == "failing" && o.Endpoints == 1:
+		return nil, errors.New("--endpoints: failing mode needs at least 2")
+	case o.Baseline == "river" && o.endpoints() > 1:
+		return nil, errors.New("--endpoints: the River baseline delivers each event once; fan-out is measured without it")
 	}
 	for _, s := range strings.Split(rates, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
@@ -116,8 +121,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.Mode != "rate" {
 		o.Rates = nil
 	}
+	o.Endpoints = o.endpoints() // the result records what was measured
 	o.DurationS, o.WaitS, o.CalibrateS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds()
 	return o, nil
+}
+
+// endpoints is --endpoints, or its default for the mode.
+func (o *options) endpoints() int {
+	switch {
+	case o.Endpoints > 0:
+		return o.Endpoints
+	case o.Mode == "failing":
+		return 10
+	}
+	return 1
 }
 
 func loopback(host string) bool {

@@ -1,6 +1,6 @@
 // Command kapsel-bench measures kapseld from outside, as a user would see
 // it: it starts kapseld as a subprocess (or targets a running one), sets up
-// a tenant and endpoints through the management API, drives GitHub-signed
+// a tenant, a source and endpoints through the management API, drives GitHub-signed
 // webhooks at it from a load generator calibrated in the same run against
 // a handler that does nothing, receives the deliveries at a local
 // destination, and reports acks/s, deliveries/s, ack latency and
@@ -10,11 +10,16 @@
 // measure an HTTP service that enqueues one River job per webhook and a
 // River worker that delivers it.
 //
-// Modes: ingest (endpoint paused: acknowledgements only), sustained (closed
-// loop, ingest + delivery), rate (open loop at --rate per second, latency
-// from each request's scheduled time), drain (--events accepted while the
-// endpoint is paused, then resumed: deliveries/s), failing (--endpoints
-// endpoints, one of which answers 500).
+// The load goes to one source; --endpoints endpoints are subscribed to it,
+// so each event fans out to all of them and deliveries/s counts every
+// delivery (--endpoints 10: the SPEC's one event to 10 endpoints).
+//
+// Modes: ingest (endpoints paused: acknowledgements only), sustained
+// (closed loop, ingest + delivery), rate (open loop at --rate per second,
+// latency from each request's scheduled time), drain (--events accepted
+// while the endpoints are paused, then resumed: deliveries/s), failing
+// (--endpoints sources with an endpoint each, the load spread over them,
+// one endpoint answering 500).
 //
 //	cd bench && go run ./cmd/kapsel-bench --mode sustained --baseline river
 //

@@ -70,6 +70,45 @@ func TestSustainedSQLite(t *testing.T) {
 	}
 }
 
+// TestFanoutSQLite runs the sustained mode for 2 s with three endpoints
+// subscribed to the source: every acknowledged event reaches all three,
+// once each, and deliveries are counted per endpoint.
+func TestFanoutSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kapseld: skipped under -short")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"--store", "sqlite", "--mode", "sustained", "--endpoints", "3", "--duration", "2s",
+		"--clients", "16", "--calibrate", "0", "--wait", "60s", "--out", out, "--chart", ""}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("kapsel-bench: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil || len(rep.Results) != 1 {
+		t.Fatalf("result %s: %v", raw, err)
+	}
+	res := rep.Results[0]
+	if res.Acked == 0 || res.Lost == nil || res.Fanout != 3 || rep.Options.Endpoints != 3 {
+		t.Fatalf("acked %d, fanout %d: %s", res.Acked, res.Fanout, raw)
+	}
+	if *res.Lost != 0 || res.Delivered != 3*res.Acked || res.Duplicates != 0 || res.DuplicateIDs != 0 || res.Foreign != 0 {
+		t.Fatalf("acked %d, delivered %d, lost %d, duplicates %d (ids %d), foreign %d; want every event at 3 endpoints once",
+			res.Acked, res.Delivered, *res.Lost, res.Duplicates, res.DuplicateIDs, res.Foreign)
+	}
+	if res.DeliveriesPerS <= 0 || res.AckToDest.Count != uint64(res.Delivered) {
+		t.Fatalf("deliveries/s %v, ack → destination of %d deliveries, want %d", res.DeliveriesPerS, res.AckToDest.Count, res.Delivered)
+	}
+	t.Logf("%s", res.line())
+}
+
 func TestParseFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -90,11 +129,23 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--kapseld-url", "https://127.0.0.1:8443"}, false},
 		{[]string{"--kapseld-url", "http://127.0.0.1"}, false},
 		{[]string{"--kapseld-url", "http://127.0.0.1:8080/api"}, false},
+		{[]string{"--endpoints", "10"}, true},
+		{[]string{"--mode", "failing", "--endpoints", "1"}, false},
+		{[]string{"--endpoints", "1001"}, false},
+		{[]string{"--endpoints", "-1"}, false},
+		{[]string{"--baseline", "river", "--endpoints", "2"}, false},
+		{[]string{"--baseline", "river", "--endpoints", "1"}, true},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, &bytes.Buffer{})
 		if (err == nil) != tt.ok {
 			t.Errorf("parseFlags(%q): error %v, want ok=%v", tt.args, err, tt.ok)
+		}
+	}
+	for mode, want := range map[string]int{"sustained": 1, "drain": 1, "failing": 10} {
+		o, err := parseFlags([]string{"--mode", mode}, &bytes.Buffer{})
+		if err != nil || o.Endpoints != want {
+			t.Errorf("--mode %s: endpoints %v (%v), want the default %d", mode, o, err, want)
 		}
 	}
 }

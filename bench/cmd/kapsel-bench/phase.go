@@ -21,7 +21,7 @@ type phase struct {
 	tgt                 load.Target
 	plan                load.Plan
 	deliver             bool
-	// healthy reports whether request n goes to an endpoint that delivers;
+	// healthy reports whether request n goes to endpoints that deliver;
 	// nil = all do.
 	healthy func(n int) bool
 	// afterLoad runs once the load has ended (drain: resume the endpoint)
@@ -30,10 +30,10 @@ type phase struct {
 }
 
 // newPhase plans a phase against target and opens the destination that
-// receives its deliveries; the caller closes ph.dest.
-func newPhase(o *options, target, store string, rate float64) (*phase, error) {
+// receives its deliveries, fanout per request; the caller closes ph.dest.
+func newPhase(o *options, target, store string, rate float64, fanout int) (*phase, error) {
 	ph := &phase{target: target, mode: o.Mode, store: store, deliver: o.Mode != "ingest", plan: planFor(o, rate)}
-	dest, err := load.NewDestination(ph.plan.Max)
+	dest, err := load.NewDestination(ph.plan.Max, fanout)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,17 @@ func newPhase(o *options, target, store string, rate float64) (*phase, error) {
 	return ph, nil
 }
 
+// kapselPhase sets kapseld up for the phase and runs it. Failing mode:
+// --endpoints sources, each with one endpoint subscribed to it, the last
+// of which fails; the load is spread over the sources. Other modes: one
+// source and --endpoints endpoints subscribed to it, so each event fans
+// out to every one of them (deliveries/s counts each delivery).
 func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *progress) (*result, error) {
-	ph, err := newPhase(o, "kapsel", k.store, rate)
+	sources, fanout := 1, o.endpoints()
+	if o.Mode == "failing" {
+		sources, fanout = o.endpoints(), 1
+	}
+	ph, err := newPhase(o, "kapsel", k.store, rate, fanout)
 	if err != nil {
 		return nil, err
 	}
@@ -50,28 +59,33 @@ func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *p
 	if k.proc != nil {
 		ph.pid = k.proc.Pid()
 	}
-	n := 1
 	if o.Mode == "failing" {
-		n = o.Endpoints
-		ph.healthy = func(i int) bool { return i%n != n-1 } // the last endpoint fails
+		n := sources
+		ph.healthy = func(i int) bool { return i%n != n-1 } // the last source's endpoint fails
 	}
 	var ids []string
-	for i := range n {
-		url := ph.dest.URL + "/ok"
-		if o.Mode == "failing" && i == n-1 {
-			url = ph.dest.URL + "/fail"
-		}
-		ep, err := k.api.CreateEndpoint(ctx, k.apiKey, url, secret)
+	for i := range sources {
+		src, err := k.api.CreateSource(ctx, k.apiKey, secret)
 		if err != nil {
 			return nil, err
 		}
-		if o.Mode == "ingest" || o.Mode == "drain" {
-			if err := k.api.Pause(ctx, k.apiKey, ep.ID); err != nil {
+		ph.tgt.Paths = append(ph.tgt.Paths, src.IngestPath)
+		for e := range fanout {
+			url := fmt.Sprintf("%s/ok/%d", ph.dest.URL, e)
+			if o.Mode == "failing" && i == sources-1 {
+				url = ph.dest.URL + "/fail"
+			}
+			ep, err := k.api.CreateEndpoint(ctx, k.apiKey, url, src.ID)
+			if err != nil {
 				return nil, err
 			}
+			if o.Mode == "ingest" || o.Mode == "drain" {
+				if err := k.api.Pause(ctx, k.apiKey, ep.ID); err != nil {
+					return nil, err
+				}
+			}
+			ids = append(ids, ep.ID)
 		}
-		ids = append(ids, ep.ID)
-		ph.tgt.Paths = append(ph.tgt.Paths, ep.IngestPath)
 	}
 	ph.tgt.Addr = k.api.Base[len("http://"):]
 	ph.tgt.Secret = secret
@@ -90,7 +104,7 @@ func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *p
 }
 
 func riverPhase(ctx context.Context, o *options, db *target.Database, rate float64, pr *progress) (*result, error) {
-	ph, err := newPhase(o, "river", "postgres", rate)
+	ph, err := newPhase(o, "river", "postgres", rate, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +138,7 @@ func planFor(o *options, rate float64) load.Plan {
 func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.Process) (*result, error) {
 	res := &result{
 		Target: ph.target, Mode: ph.mode, Store: ph.store, Clients: ph.plan.Clients, OfferedRate: ph.plan.Rate,
-		LoadBefore: loadAvg(),
+		Fanout: ph.dest.Fanout(), LoadBefore: loadAvg(),
 	}
 	cpu0, self0 := target.ProcCPU(ph.pid), target.ProcCPU(os.Getpid())
 	gen := load.Start(ctx, ph.tgt, ph.plan)
@@ -175,13 +189,18 @@ func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.
 	return res, nil
 }
 
-// missing counts acknowledged requests to healthy endpoints not yet
-// delivered.
+// missing counts the deliveries of acknowledged requests to healthy
+// endpoints not yet received: one per request and endpoint of its fan-out.
 func (ph *phase) missing(gen *load.Run) int {
 	n := 0
 	for i := range gen.AckAt {
-		if gen.AckAt[i].Load() != 0 && (ph.healthy == nil || ph.healthy(i)) && ph.dest.Copies(i) == 0 {
-			n++
+		if gen.AckAt[i].Load() == 0 || (ph.healthy != nil && !ph.healthy(i)) {
+			continue
+		}
+		for k := range ph.dest.Fanout() {
+			if ph.dest.Copies(i, k) == 0 {
+				n++
+			}
 		}
 	}
 	return n
@@ -208,30 +227,32 @@ func (ph *phase) measure(res *result, gen *load.Run, deliveryStart time.Time) {
 	var last int64
 	for i := range gen.AckAt {
 		ack := gen.AckAt[i].Load()
-		c := int64(ph.dest.Copies(i))
-		if c > 1 {
-			dups += c - 1
-		}
-		if ack == 0 {
-			if c > 0 {
-				unacked++
+		for k := range ph.dest.Fanout() {
+			c := int64(ph.dest.Copies(i, k))
+			if c > 1 {
+				dups += c - 1
 			}
-			continue
+			if ack == 0 {
+				if c > 0 {
+					unacked++
+				}
+				continue
+			}
+			if ph.healthy != nil && !ph.healthy(i) {
+				continue
+			}
+			if c == 0 {
+				lost++
+				continue
+			}
+			delivered++
+			first := ph.dest.FirstAt(i, k)
+			last = max(last, first)
+			if first < ack {
+				early++
+			}
+			ackToDest.RecordDuration(time.Duration(first - ack))
 		}
-		if ph.healthy != nil && !ph.healthy(i) {
-			continue
-		}
-		if c == 0 {
-			lost++
-			continue
-		}
-		delivered++
-		first := ph.dest.FirstAt(i)
-		last = max(last, first)
-		if first < ack {
-			early++
-		}
-		ackToDest.RecordDuration(time.Duration(first - ack))
 	}
 	res.Lost = &lost
 	res.Delivered, res.Duplicates, res.DuplicateIDs = delivered, dups, ph.dest.DuplicateIDs.Load()

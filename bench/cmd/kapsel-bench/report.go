@@ -34,15 +34,20 @@ type result struct {
 	FirstError string           `json:"first_error,omitempty"`
 	AcksPerS   float64          `json:"acks_per_s"`
 
-	// Delivery (absent in ingest mode and calibration). Delivered counts
-	// acknowledged events received at least once; Lost those acknowledged
-	// to a healthy endpoint and not received by the end of --wait.
+	// Delivery (absent in ingest mode and calibration). Fanout is the
+	// number of endpoints each event is delivered to. Delivered counts
+	// deliveries (an acknowledged event at one endpoint) received at least
+	// once — events × Fanout when nothing is lost; Lost the deliveries of
+	// events acknowledged to healthy endpoints not received by the end of
+	// --wait. DeliveriesPerS, Duplicates, the unacked and early counts and
+	// AckToDest count deliveries too.
+	Fanout             int     `json:"fanout,omitempty"`
 	Delivered          int64   `json:"delivered"`
 	DeliveriesPerS     float64 `json:"deliveries_per_s"`
 	DeliveryWindowS    float64 `json:"delivery_window_s"` // load start (drain: resume) → last first delivery
 	Lost               *int64  `json:"lost,omitempty"`
-	Duplicates         int64   `json:"duplicates"`    // copies beyond the first, by request number
-	DuplicateIDs       int64   `json:"duplicate_ids"` // deliveries repeating a webhook-id
+	Duplicates         int64   `json:"duplicates"`    // copies beyond the first, by request number and endpoint
+	DuplicateIDs       int64   `json:"duplicate_ids"` // deliveries repeating a webhook-id at one endpoint
 	Foreign            int64   `json:"foreign"`       // 2xx deliveries of a body the generator did not send (altered)
 	DeliveredUnacked   int64   `json:"delivered_unacked"`
 	DeliveredBeforeAck int64   `json:"delivered_before_ack"` // counted as 0 ms in ack_to_destination
@@ -109,8 +114,12 @@ func (res *result) line() string {
 	}
 	fmt.Fprintf(&b, "; ack p50/p90/p99/max %s", pcts(res.AckLatency))
 	if res.Lost != nil {
-		fmt.Fprintf(&b, "; delivered %d (%.0f/s), lost %d, duplicates %d; ack→destination %s",
-			res.Delivered, res.DeliveriesPerS, *res.Lost, res.Duplicates, pcts(res.AckToDest))
+		fanout := ""
+		if res.Fanout > 1 {
+			fanout = fmt.Sprintf(" to %d endpoints each", res.Fanout)
+		}
+		fmt.Fprintf(&b, "; delivered %d%s (%.0f deliveries/s), lost %d, duplicates %d; ack→destination %s",
+			res.Delivered, fanout, res.DeliveriesPerS, *res.Lost, res.Duplicates, pcts(res.AckToDest))
 		if res.Foreign > 0 {
 			fmt.Fprintf(&b, "; %d deliveries of an altered body", res.Foreign)
 		}
