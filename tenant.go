@@ -16,7 +16,6 @@ type Tenant struct {
 	// its rate; 0 means the same as RateLimit (rounded up, at least 1).
 	RateBurst int
 	CreatedAt time.Time
-	// UpdatedAt is CreatedAt until TenantUpdate or TenantRotateAPIKey
-	// changes the tenant.
+	// UpdatedAt is CreatedAt until TenantUpdate changes the tenant.
 	UpdatedAt time.Time
 }
