@@ -2,7 +2,7 @@ package kapsel
 
 import "time"
 
-// Tenant owns endpoints and their events. Its API key is stored only as a
+// Tenant owns sources, endpoints and their events. Its API key is stored only as a
 // SHA-256 hash; the key itself is shown once, at creation.
 type Tenant struct {
 	ID   TenantID
@@ -16,4 +16,6 @@ type Tenant struct {
 	// its rate; 0 means the same as RateLimit (rounded up, at least 1).
 	RateBurst int
 	CreatedAt time.Time
+	// UpdatedAt is CreatedAt until TenantUpdate changes the tenant.
+	UpdatedAt time.Time
 }

@@ -30,7 +30,10 @@ func (s *Service) routeTable() []route {
 		{"GET " + OpenAPIPath, http.HandlerFunc(serveOpenAPI)},
 
 		{"POST /v1/tenants", s.admin(s.httpCreateTenant)},
+		{"GET /v1/tenants", s.admin(s.httpListTenants)},
 		{"GET /v1/tenants/{id}", s.admin(s.httpGetTenant)},
+		{"PATCH /v1/tenants/{id}", s.admin(s.httpUpdateTenant)},
+		{"DELETE /v1/tenants/{id}", s.admin(s.httpDeleteTenant)},
 		{"POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey)},
 
 		{"POST /v1/sources", s.tenant(s.httpCreateSource)},

@@ -16,10 +16,12 @@ type tenantJSON struct {
 	RateLimit float64         `json:"rate_limit"`
 	RateBurst int             `json:"rate_burst"`
 	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 func toTenantJSON(t *kapsel.Tenant) tenantJSON {
-	return tenantJSON{ID: t.ID, Name: t.Name, RateLimit: t.RateLimit, RateBurst: t.RateBurst, CreatedAt: t.CreatedAt.UTC()}
+	return tenantJSON{ID: t.ID, Name: t.Name, RateLimit: t.RateLimit, RateBurst: t.RateBurst,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
 // createTenantRequest is the body of POST /v1/tenants.
@@ -58,6 +60,59 @@ func (s *Service) httpGetTenant(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toTenantJSON(t))
+	return nil
+}
+
+// httpListTenants: GET /v1/tenants (admin).
+func (s *Service) httpListTenants(w http.ResponseWriter, r *http.Request) error {
+	o, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.ListTenants(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPageJSON(p, toTenantJSON))
+	return nil
+}
+
+// updateTenantRequest is the body of PATCH /v1/tenants/{id}: an absent or
+// null field keeps the stored value.
+type updateTenantRequest struct {
+	Name      *string  `json:"name"`
+	RateLimit *float64 `json:"rate_limit"`
+	RateBurst *int     `json:"rate_burst"`
+}
+
+// httpUpdateTenant: PATCH /v1/tenants/{id} (admin).
+func (s *Service) httpUpdateTenant(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "tenant", kapsel.ParseTenantID)
+	if err != nil {
+		return err
+	}
+	var req updateTenantRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	t, err := s.UpdateTenant(r.Context(), id, TenantUpdate(req))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toTenantJSON(t))
+	return nil
+}
+
+// httpDeleteTenant: DELETE /v1/tenants/{id} (admin) → 204.
+func (s *Service) httpDeleteTenant(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "tenant", kapsel.ParseTenantID)
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteTenant(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

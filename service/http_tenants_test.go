@@ -2,9 +2,12 @@ package service_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/service"
@@ -178,4 +181,165 @@ func TestRotateTenantAPIKeyRoute(t *testing.T) {
 	}
 	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "POST", "/v1/tenants/"+string(kapsel.NewTenantID())+"/rotate-api-key", adminToken, nil)
 	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "POST", "/v1/tenants/ten_nope/rotate-api-key", adminToken, nil)
+}
+
+func TestListTenantsRoute(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var want []string
+	for _, name := range []string{"a", "b", "c", "d"} {
+		id, _ := f.tenant(name)
+		want = append(want, string(id))
+	}
+	gone := want[1]
+	f.ok(http.StatusNoContent, "DELETE", "/v1/tenants/"+gone, adminToken, nil)
+	want = slices.Delete(want, 1, 2)
+	slices.Sort(want)
+
+	// Page by page, in id order, the deleted tenant left out, no API key.
+	var got []string
+	path := "/v1/tenants?limit=2"
+	for range 10 {
+		page := f.ok(http.StatusOK, "GET", path, adminToken, nil)
+		for _, item := range data(t, page) {
+			if _, ok := item["api_key"]; ok {
+				t.Fatalf("a listed tenant shows an api_key: %v", item)
+			}
+			if item["created_at"] != "2026-01-01T00:00:00Z" || item["updated_at"] != "2026-01-01T00:00:00Z" {
+				t.Fatalf("listed tenant %v", item)
+			}
+			got = append(got, item["id"].(string))
+		}
+		if page["has_more"] != true {
+			if page["next_cursor"] != nil {
+				t.Fatalf("the last page has a next_cursor: %v", page)
+			}
+			break
+		}
+		path = "/v1/tenants?limit=2&cursor=" + page["next_cursor"].(string)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed tenants %v, want %v", got, want)
+	}
+
+	f.problem(http.StatusBadRequest, kapsel.CodeMalformedRequest, "GET", "/v1/tenants?limit=0", adminToken, nil)
+	f.problem(http.StatusBadRequest, kapsel.CodeMalformedRequest, "GET", "/v1/tenants?cursor=nope", adminToken, nil)
+	_, key := f.tenant("e")
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "GET", "/v1/tenants", key, nil)
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "GET", "/v1/tenants", "", nil)
+}
+
+func TestUpdateTenantRoute(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.start()
+	id, key := f.tenant("acme")
+	path := "/v1/tenants/" + string(id)
+	for range 2 { // unlimited: both accepted
+		f.ok(http.StatusAccepted, "POST", "/v1/events", key, map[string]any{"payload": 1})
+	}
+
+	// Only the fields given change; updated_at moves, created_at stays.
+	f.clock.Advance(time.Hour)
+	out := f.ok(http.StatusOK, "PATCH", path, adminToken, map[string]any{"rate_limit": 1, "rate_burst": 1})
+	if out["name"] != "acme" || out["rate_limit"] != 1.0 || out["rate_burst"] != 1.0 ||
+		out["created_at"] != "2026-01-01T00:00:00Z" || out["updated_at"] != "2026-01-01T01:00:00Z" || out["api_key"] != nil {
+		t.Fatalf("patched rate: %v", out)
+	}
+	f.clock.Advance(time.Hour)
+	out = f.ok(http.StatusOK, "PATCH", path, adminToken, map[string]any{"name": "  Acme Corp  ", "rate_burst": nil})
+	if out["name"] != "Acme Corp" || out["rate_limit"] != 1.0 || out["rate_burst"] != 1.0 || out["updated_at"] != "2026-01-01T02:00:00Z" {
+		t.Fatalf("patched name: %v", out)
+	}
+	if got := f.ok(http.StatusOK, "GET", path, adminToken, nil); got["name"] != "Acme Corp" || got["updated_at"] != "2026-01-01T02:00:00Z" {
+		t.Fatalf("read after the patches: %v", got)
+	}
+	// The key still works, and the new rate applies to sends once the
+	// ingester's cache has expired (1 s).
+	f.clock.Advance(2 * time.Second)
+	f.ok(http.StatusAccepted, "POST", "/v1/events", key, map[string]any{"payload": 2})
+	f.problem(http.StatusTooManyRequests, kapsel.CodeRateLimited, "POST", "/v1/events", key, map[string]any{"payload": 3})
+
+	// Refused patches change nothing.
+	for name, body := range map[string]any{
+		"blank name":     map[string]any{"name": "  "},
+		"empty name":     map[string]any{"name": ""},
+		"long name":      map[string]any{"name": strings.Repeat("n", 256)},
+		"negative rate":  map[string]any{"name": "x", "rate_limit": -0.5},
+		"negative burst": map[string]any{"rate_burst": -1},
+		"wrong type":     map[string]any{"rate_limit": "fast"},
+		"unknown field":  map[string]any{"api_key": "kap_mine"},
+		"not json":       "{",
+	} {
+		t.Run(name, func(t *testing.T) {
+			requireProblem(t, f.do("PATCH", path, adminToken, body), http.StatusBadRequest, kapsel.CodeMalformedRequest)
+		})
+	}
+	if got := f.ok(http.StatusOK, "GET", path, adminToken, nil); got["name"] != "Acme Corp" || got["rate_limit"] != 1.0 ||
+		got["rate_burst"] != 1.0 || got["updated_at"] != "2026-01-01T02:00:00Z" {
+		t.Fatalf("tenant after refused patches: %v", got)
+	}
+
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "PATCH", path, key, map[string]any{"rate_limit": 0})
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "PATCH", "/v1/tenants/"+string(kapsel.NewTenantID()), adminToken, map[string]any{"name": "x"})
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "PATCH", "/v1/tenants/ten_nope", adminToken, map[string]any{"name": "x"})
+}
+
+func TestDeleteTenantRoute(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.start()
+	h := f.svc.Handler() // management and ingest
+	id, key := f.tenant("acme")
+	otherID, otherKey := f.tenant("globex")
+	src := f.source(key, nil)["id"].(string)
+	ep := f.pausedEndpoint(key, nil) // its deliveries wait
+	otherEp := f.pausedEndpoint(otherKey, nil)
+	rec := serve(h, newRequest("POST", "/ingest/"+src, `{"n":1}`))
+	if rec.Code != http.StatusAccepted || !strings.Contains(rec.Body.String(), `"deliveries":1`) {
+		t.Fatalf("ingest before the delete: %d %s", rec.Code, rec.Body)
+	}
+	otherEvent := f.ok(http.StatusAccepted, "POST", "/v1/events", otherKey, map[string]any{"payload": 1})["id"].(string)
+
+	// Only the admin token deletes, a tenant key not even its own tenant.
+	f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, "DELETE", "/v1/tenants/"+string(id), key, nil)
+	f.ok(http.StatusOK, "GET", "/v1/endpoints/"+ep, key, nil)
+	rec = f.do("DELETE", "/v1/tenants/"+string(id), adminToken, nil)
+	if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+		t.Fatalf("DELETE: %d %q", rec.Code, rec.Body)
+	}
+
+	// Its API key is refused like an unknown one.
+	for _, route := range [][2]string{{"GET", "/v1/endpoints"}, {"GET", "/v1/sources/" + src}, {"POST", "/v1/events"}} {
+		p := f.problem(http.StatusUnauthorized, kapsel.CodeUnauthenticated, route[0], route[1], key, map[string]any{"payload": 1})
+		requireNoSecret(t, fmt.Sprint(p), key)
+	}
+	// The admin no longer finds it.
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "GET", "/v1/tenants/"+string(id), adminToken, nil)
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "PATCH", "/v1/tenants/"+string(id), adminToken, map[string]any{"name": "back"})
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "POST", "/v1/tenants/"+string(id)+"/rotate-api-key", adminToken, nil)
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "DELETE", "/v1/tenants/"+string(id), adminToken, nil)
+	list := data(t, f.ok(http.StatusOK, "GET", "/v1/tenants", adminToken, nil))
+	if len(list) != 1 || list[0]["id"] != string(otherID) {
+		t.Fatalf("tenants after the delete: %v", list)
+	}
+	// Its source's ingest URL answers 404 E1003 once the ingester's cache
+	// (1 s) has expired.
+	f.clock.Advance(2 * time.Second)
+	rec = serve(h, newRequest("POST", "/ingest/"+src, `{"n":2}`))
+	requireProblem(t, rec, http.StatusNotFound, kapsel.CodeUnknownSource)
+	// Its pending delivery ended; the event and delivery are kept.
+	ds, err := f.store.DeliveryList(t.Context(), &kapsel.DeliveryListParams{TenantID: id})
+	if err != nil || len(ds) != 1 || ds[0].Status != kapsel.DeliveryFailed || ds[0].LastError != kapsel.LastErrorEndpointDeleted {
+		t.Fatalf("the deleted tenant's deliveries: %+v, %v; want one, failed, %q", ds, err, kapsel.LastErrorEndpointDeleted)
+	}
+
+	// The other tenant is untouched.
+	f.ok(http.StatusOK, "GET", "/v1/endpoints/"+otherEp, otherKey, nil)
+	if dl := data(t, f.ok(http.StatusOK, "GET", "/v1/deliveries?event_id="+otherEvent, otherKey, nil)); len(dl) != 1 || dl[0]["status"] != "pending" {
+		t.Fatalf("the other tenant's delivery: %v", dl)
+	}
+
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "DELETE", "/v1/tenants/"+string(kapsel.NewTenantID()), adminToken, nil)
+	f.problem(http.StatusNotFound, kapsel.CodeNotFound, "DELETE", "/v1/tenants/ten_nope", adminToken, nil)
 }

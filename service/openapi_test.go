@@ -102,6 +102,34 @@ func TestOpenAPIContract(t *testing.T) {
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/tenants", adminToken, map[string]any{"name": "x", "rate_limit": -1})
 	fail(reqInvalid, 413, kapsel.CodeBodyTooLarge, "POST", "/v1/tenants", adminToken, map[string]any{"name": strings.Repeat("a", 2<<20)})
 
+	// The tenants list, a patch and a delete (of a tenant of its own).
+	first := ok(200, "GET", "/v1/tenants?limit=1", adminToken, nil)
+	if first["has_more"] != true || first["next_cursor"] == nil {
+		t.Fatalf("first page of tenants: %v", first)
+	}
+	if page := ok(200, "GET", "/v1/tenants?cursor="+first["next_cursor"].(string), adminToken, nil); len(data(t, page)) != 1 || page["has_more"] != false {
+		t.Fatalf("second page of the two tenants: %v", page)
+	}
+	if got := ok(200, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"name": "acme-2", "rate_limit": nil}); got["name"] != "acme-2" || got["rate_limit"] != 100.0 {
+		t.Fatalf("patched tenant: %v", got)
+	}
+	ok(200, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"rate_limit": 0, "rate_burst": 0})
+	doomed := ok(201, "POST", "/v1/tenants", adminToken, map[string]any{"name": "doomed"})
+	ok(204, "DELETE", "/v1/tenants/"+doomed["id"].(string), adminToken, nil)
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "GET", "/v1/sources", doomed["api_key"].(string), nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "DELETE", "/v1/tenants/"+doomed["id"].(string), adminToken, nil)
+	fail(reqValid, 404, kapsel.CodeNotFound, "PATCH", "/v1/tenants/"+doomed["id"].(string), adminToken, map[string]any{"name": "back"})
+	fail(reqInvalid, 404, kapsel.CodeNotFound, "DELETE", "/v1/tenants/nope", adminToken, nil)
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "GET", "/v1/tenants", key, nil)
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "PATCH", "/v1/tenants/"+tenantID, key, map[string]any{"name": "mine"})
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "DELETE", "/v1/tenants/"+tenantID, key, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/tenants?limit=501", adminToken, nil)
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "GET", "/v1/tenants?cursor=ep_01M8KRGKE0VYVQGH2M6M1VXAAA", adminToken, nil)
+	fail(reqValid, 400, kapsel.CodeMalformedRequest, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"name": "   "})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"rate_burst": -1})
+	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"api_key": "kap_mine"})
+	fail(reqInvalid, 413, kapsel.CodeBodyTooLarge, "PATCH", "/v1/tenants/"+tenantID, adminToken, map[string]any{"name": strings.Repeat("a", 2<<20)})
+
 	// Sources.
 	srcOut := ok(201, "POST", "/v1/sources", key, map[string]any{
 		"name": "github", "verifier": map[string]any{"scheme": "hmac-sha256", "secrets": []string{"s1", "s2"}, "header": "X-Sig"},
@@ -309,6 +337,9 @@ func TestOpenAPIContract(t *testing.T) {
 
 	c.requireCovered("/v1/")
 	c.requireStatuses("POST /v1/tenants", 201, 400, 401, 413)
+	c.requireStatuses("GET /v1/tenants", 200, 400, 401)
+	c.requireStatuses("PATCH /v1/tenants/{id}", 200, 400, 401, 404, 413)
+	c.requireStatuses("DELETE /v1/tenants/{id}", 204, 401, 404)
 	c.requireStatuses("POST /v1/sources", 201, 400)
 	c.requireStatuses("POST /v1/endpoints", 201, 400, 401, 404, 422)
 	c.requireStatuses("PATCH /v1/endpoints/{id}", 200, 400, 404, 413, 422)

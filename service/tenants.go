@@ -62,18 +62,11 @@ func (s *Service) CreateTenant(ctx context.Context, in TenantCreate) (tenant *ka
 	params := &kapsel.TenantInsertParams{
 		Name: name, RateLimit: s.cfg.DefaultRateLimit, RateBurst: s.cfg.DefaultRateBurst, Now: s.now(),
 	}
-	if r := in.RateLimit; r != nil {
-		if *r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0) {
-			return nil, "", invalid("rate_limit must be a non-negative number of events per second (0 = unlimited)")
-		}
-		params.RateLimit = *r
+	if err := checkRate(in.RateLimit, in.RateBurst); err != nil {
+		return nil, "", err
 	}
-	if b := in.RateBurst; b != nil {
-		if *b < 0 {
-			return nil, "", invalid("rate_burst must be a non-negative integer")
-		}
-		params.RateBurst = *b
-	}
+	setIfGiven(&params.RateLimit, in.RateLimit)
+	setIfGiven(&params.RateBurst, in.RateBurst)
 	apiKey, params.APIKeyHash = NewAPIKey()
 	tenant, err = s.store.TenantInsert(ctx, params)
 	if err != nil {
@@ -82,7 +75,8 @@ func (s *Service) CreateTenant(ctx context.Context, in TenantCreate) (tenant *ka
 	return tenant, apiKey, nil
 }
 
-// GetTenant returns a tenant. Errors: E1011 when there is none.
+// GetTenant returns a tenant. Errors: E1011 when there is none (or it was
+// deleted).
 func (s *Service) GetTenant(ctx context.Context, id kapsel.TenantID) (*kapsel.Tenant, error) {
 	t, err := s.store.TenantGet(ctx, &kapsel.TenantGetParams{ID: id})
 	if err != nil {
@@ -93,7 +87,7 @@ func (s *Service) GetTenant(ctx context.Context, id kapsel.TenantID) (*kapsel.Te
 
 // RotateTenantAPIKey gives the tenant a new API key, returned this once
 // with the tenant. The old key stops working when RotateTenantAPIKey
-// returns. Errors: E1011 when there is no such tenant.
+// returns. Errors: E1011 when there is no such tenant (or it was deleted).
 func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (tenant *kapsel.Tenant, apiKey string, err error) {
 	key, hash := NewAPIKey()
 	t, err := s.store.TenantRotateAPIKey(ctx, &kapsel.TenantRotateAPIKeyParams{ID: id, APIKeyHash: hash})
@@ -101,6 +95,98 @@ func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (t
 		return nil, "", notFoundErr(err, "tenant", string(id))
 	}
 	return t, key, nil
+}
+
+// checkRate refuses a tenant's rate limit or burst that is set and
+// negative (or, for the rate, not a finite number).
+func checkRate(rateLimit *float64, rateBurst *int) error {
+	if r := rateLimit; r != nil && (*r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0)) {
+		return invalid("rate_limit must be a non-negative number of events per second (0 = unlimited)")
+	}
+	if b := rateBurst; b != nil && *b < 0 {
+		return invalid("rate_burst must be a non-negative integer")
+	}
+	return nil
+}
+
+// setIfGiven sets *dst to *v when v is not nil.
+func setIfGiven[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// ListTenants lists the tenants in id order, deleted ones left out. Errors:
+// E1009 for a bad limit or a malformed cursor.
+func (s *Service) ListTenants(ctx context.Context, o ListOptions) (*Page[*kapsel.Tenant], error) {
+	limit, err := o.check(func(c string) error { _, err := kapsel.ParseTenantID(c); return err })
+	if err != nil {
+		return nil, err
+	}
+	return list(limit, o.Cursor, func(limit int, cursor string) ([]*kapsel.Tenant, error) {
+		return s.store.TenantList(ctx, &kapsel.TenantListParams{Limit: limit, Cursor: kapsel.TenantID(cursor)})
+	}, func(t *kapsel.Tenant) string { return string(t.ID) })
+}
+
+// TenantUpdate is the input of [Service.UpdateTenant]: a nil field keeps
+// the stored value, a set one replaces it, with the rules of
+// [TenantCreate].
+type TenantUpdate struct {
+	// Name, when set, is 1 to MaxNameLength bytes once trimmed.
+	Name *string
+	// RateLimit, when set, is the ingest rate in events per second, 0 for
+	// unlimited.
+	RateLimit *float64
+	// RateBurst, when set, is how many events above the rate may arrive at
+	// once.
+	RateBurst *int
+}
+
+// UpdateTenant changes the fields of a tenant that u sets, and returns it
+// with UpdatedAt moved. The ingester applies a new rate within its cache's
+// TTL (ingest.Config.SourceCacheTTL, 1 s by default). The store writes the
+// whole tenant, so of two concurrent updates of different fields the later
+// one may put the other's field back: update one tenant from one place at a
+// time. Errors: E1009 as CreateTenant for the fields set; E1011 when there
+// is no such tenant (or it was deleted).
+func (s *Service) UpdateTenant(ctx context.Context, id kapsel.TenantID, u TenantUpdate) (*kapsel.Tenant, error) {
+	if u.Name != nil {
+		name, err := checkName(*u.Name, true)
+		if err != nil {
+			return nil, err
+		}
+		u.Name = &name
+	}
+	if err := checkRate(u.RateLimit, u.RateBurst); err != nil {
+		return nil, err
+	}
+	cur, err := s.GetTenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	params := &kapsel.TenantUpdateParams{ID: id, Name: cur.Name, RateLimit: cur.RateLimit, RateBurst: cur.RateBurst, Now: s.now()}
+	setIfGiven(&params.Name, u.Name)
+	setIfGiven(&params.RateLimit, u.RateLimit)
+	setIfGiven(&params.RateBurst, u.RateBurst)
+	t, err := s.store.TenantUpdate(ctx, params)
+	if err != nil {
+		return nil, notFoundErr(err, "tenant", string(id))
+	}
+	return t, nil
+}
+
+// DeleteTenant deletes a tenant, in one store transaction with everything
+// it uses: its API key stops working at once (401 E1010), its sources'
+// ingest URLs answer 404 E1003 (within the ingester's cache TTL, as after
+// DeleteSource), and its endpoints are deleted as DeleteEndpoint deletes
+// one — their pending deliveries end as failed, "endpoint deleted"; an
+// attempt in flight still completes and is recorded. Its events,
+// deliveries and attempts are kept (the audit trail), but nothing can read
+// them through the API any more. A deleted tenant cannot be brought back.
+// Errors: E1011 when there is no such tenant (or it was already deleted).
+func (s *Service) DeleteTenant(ctx context.Context, id kapsel.TenantID) error {
+	err := s.store.TenantDelete(ctx, &kapsel.TenantDeleteParams{ID: id, Now: s.now()})
+	return notFoundErr(err, "tenant", string(id))
 }
 
 // AuthenticateTenant returns the tenant whose API key is apiKey. Errors:

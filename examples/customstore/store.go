@@ -94,6 +94,22 @@ func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRot
 	return t, err
 }
 
+// TenantUpdate passes the call on and counts what it wrote.
+func (s *Store) TenantUpdate(ctx context.Context, params *kapsel.TenantUpdateParams) (*kapsel.Tenant, error) {
+	t, err := s.Store.TenantUpdate(ctx, params)
+	s.record("TenantUpdate", one(err), err)
+	return t, err
+}
+
+// TenantDelete passes the call on and counts it as one row: the tenant.
+// The store deletes its sources and endpoints, and ends their deliveries,
+// in the same transaction; the wrapper does not see how many.
+func (s *Store) TenantDelete(ctx context.Context, params *kapsel.TenantDeleteParams) error {
+	err := s.Store.TenantDelete(ctx, params)
+	s.record("TenantDelete", one(err), err)
+	return err
+}
+
 // SourceInsert passes the call on and counts what it wrote.
 func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertParams) (*kapsel.Source, error) {
 	src, err := s.Store.SourceInsert(ctx, params)

@@ -86,6 +86,26 @@ func TestCounts(t *testing.T) {
 			t.Errorf("Writes()[%s] = %d, want %d (all: %v)", method, w[method], want, w)
 		}
 	}
+
+	// Changing and deleting the tenant: one row each (the delete's sources,
+	// endpoints and deliveries are the store's business); deleting it
+	// again is a failure.
+	name := "acme corp"
+	if _, err := svc.UpdateTenant(ctx, ten.ID, service.TenantUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteTenant(ctx, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteTenant(ctx, ten.ID); kapsel.CodeOf(err) != kapsel.CodeNotFound {
+		t.Fatalf("a second DeleteTenant: %v, want E1011", err)
+	}
+	if w := s.Writes(); w["TenantUpdate"] != 1 || w["TenantDelete"] != 1 {
+		t.Errorf("Writes() = %v, want TenantUpdate: 1 and TenantDelete: 1", w)
+	}
+	if f := s.Failures(); f["TenantDelete"] != 1 {
+		t.Errorf("Failures() = %v, want TenantDelete: 1", f)
+	}
 }
 
 // TestCapabilitiesStayDiscoverable: the wrapper hides the inner store's

@@ -128,7 +128,7 @@ func New() *Fixture {
 	tenant := func(name string, limit float64, burst int) *kapsel.Tenant {
 		sum := sha256.Sum256([]byte("key of " + name))
 		t := &kapsel.Tenant{ID: kapsel.NewTenantID(), Name: name, APIKeyHash: sum[:], RateLimit: limit, RateBurst: burst,
-			CreatedAt: at(-30 * 24 * time.Hour)}
+			CreatedAt: at(-30 * 24 * time.Hour), UpdatedAt: at(-30 * 24 * time.Hour)} // 0006 backfills updated_at = created_at
 		f.Tenants = append(f.Tenants, t)
 		return t
 	}

@@ -18,15 +18,15 @@ func (s *Store) endpoint(id kapsel.EndpointID, tenant kapsel.TenantID) (*endpoin
 }
 
 // EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
-// exist; ErrInvalid when kapsel.Endpoint.ValidateConfig refuses it.
+// exist or was deleted; ErrInvalid when kapsel.Endpoint.ValidateConfig refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("inserting endpoint: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tenants[params.Endpoint.TenantID]; !ok {
-		return nil, fmt.Errorf("inserting endpoint: tenant %s: %w", params.Endpoint.TenantID, kapsel.ErrNotFound)
+	if _, err := s.tenant(params.Endpoint.TenantID); err != nil {
+		return nil, fmt.Errorf("inserting endpoint: %w", err)
 	}
 	e := copyEndpoint(params.Endpoint)
 	e.ID, e.Name = kapsel.NewEndpointID(), kapsel.SafeText(e.Name)
@@ -143,10 +143,17 @@ func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDelet
 		return fmt.Errorf("deleting %w", err)
 	}
 	r.deletedAt = ts(params.Now)
+	s.endDeliveries(map[kapsel.EndpointID]bool{params.ID: true})
+	return nil
+}
+
+// endDeliveries ends the pending and delivering deliveries of the
+// endpoints: failed, LastError kapsel.LastErrorEndpointDeleted, leases
+// kept. s.mu is held.
+func (s *Store) endDeliveries(endpoints map[kapsel.EndpointID]bool) {
 	for _, d := range s.deliveries {
-		if d.EndpointID == params.ID && !d.Status.Terminal() {
+		if endpoints[d.EndpointID] && !d.Status.Terminal() {
 			d.Status, d.LastError = kapsel.DeliveryFailed, kapsel.LastErrorEndpointDeleted
 		}
 	}
-	return nil
 }

@@ -29,7 +29,9 @@ type idempotencyEntry struct {
 // matches it, or per endpoint of EndpointIDs. An empty TenantID is taken
 // from the source; a tenant that does not exist (or an empty TenantID
 // without a known source) fails the whole call with ErrNotFound and nothing
-// is written, as a foreign key would in SQL.
+// is written, as a foreign key would in SQL. A deleted tenant's row exists:
+// its events are stored and fan out to nobody, its endpoints being deleted,
+// as in the SQL stores.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("inserting events: %w: %w", kapsel.ErrUnavailable, err)

@@ -33,7 +33,7 @@ var _ kapsel.Store = (*Store)(nil)
 // It is safe for concurrent use.
 type Store struct {
 	mu          sync.Mutex
-	tenants     map[kapsel.TenantID]*kapsel.Tenant
+	tenants     map[kapsel.TenantID]*tenantRow
 	tenantByKey map[string]kapsel.TenantID
 	sources     map[kapsel.SourceID]*sourceRow
 	endpoints   map[kapsel.EndpointID]*endpointRow
@@ -46,6 +46,15 @@ type Store struct {
 	attempts map[kapsel.DeliveryID][]*kapsel.Attempt
 	breakers map[kapsel.EndpointID]*kapsel.BreakerState
 }
+
+// tenantRow is a stored tenant and its soft-delete mark. A deleted tenant
+// keeps its row, and its API key hash stays taken, as in the SQL stores.
+type tenantRow struct {
+	tenant    *kapsel.Tenant
+	deletedAt time.Time
+}
+
+func (r *tenantRow) deleted() bool { return !r.deletedAt.IsZero() }
 
 // sourceRow is a stored source and its soft-delete mark.
 type sourceRow struct {
@@ -66,7 +75,7 @@ func (r *endpointRow) deleted() bool { return !r.deletedAt.IsZero() }
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		tenants:     map[kapsel.TenantID]*kapsel.Tenant{},
+		tenants:     map[kapsel.TenantID]*tenantRow{},
 		tenantByKey: map[string]kapsel.TenantID{},
 		sources:     map[kapsel.SourceID]*sourceRow{},
 		endpoints:   map[kapsel.EndpointID]*endpointRow{},

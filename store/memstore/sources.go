@@ -18,7 +18,7 @@ func (s *Store) source(id kapsel.SourceID, tenant kapsel.TenantID) (*sourceRow, 
 }
 
 // SourceInsert creates a source, with a new id or the one given;
-// ErrNotFound when the tenant does not exist; ErrInvalid when
+// ErrNotFound when the tenant does not exist or was deleted; ErrInvalid when
 // kapsel.Source.ValidateConfig refuses it; ErrDuplicate when the given id is
 // taken, by a deleted source too.
 func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertParams) (*kapsel.Source, error) {
@@ -27,8 +27,8 @@ func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertPar
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tenants[params.Source.TenantID]; !ok {
-		return nil, fmt.Errorf("inserting source: tenant %s: %w", params.Source.TenantID, kapsel.ErrNotFound)
+	if _, err := s.tenant(params.Source.TenantID); err != nil {
+		return nil, fmt.Errorf("inserting source: %w", err)
 	}
 	src := copySource(params.Source)
 	if src.ID == "" {

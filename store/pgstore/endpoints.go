@@ -42,8 +42,9 @@ func scanEndpoint(row pgx.Row) (*kapsel.Endpoint, error) {
 
 // EndpointInsert creates an endpoint with a new id; an empty State means
 // active, and DisabledReason is kept only for a disabled endpoint.
-// ErrNotFound when the tenant does not exist (the foreign key decides);
-// ErrInvalid when kapsel.Endpoint.ValidateConfig refuses it.
+// ErrNotFound when the tenant does not exist or was deleted (it reads the
+// tenant FOR SHARE, see lockLiveTenant); ErrInvalid when
+// kapsel.Endpoint.ValidateConfig refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("inserting endpoint: %w", err)
@@ -60,7 +61,7 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
 		INSERT INTO endpoints (id, tenant_id, name, url, state, disabled_reason,
 			signing_secrets, retry_policy, timeout_ns, headers, created_at, updated_at, event_types, source_ids, channels)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14 `+lockLiveTenant+`
 		RETURNING `+endpointColumns,
 		kapsel.NewEndpointID(), in.TenantID, kapsel.SafeText(in.Name), in.URL, state, reason,
 		cfg.Secrets, cfg.Policy, int64(in.Timeout), cfg.Headers, params.Now,

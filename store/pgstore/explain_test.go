@@ -278,8 +278,8 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 	// Other tenants' endpoints: 5,000 of 500 tenants, so that reading the
 	// whole table is not the cheapest way to find one tenant's 20.
 	if _, err := s.Pool().Exec(ctx, `
-		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at)
-		SELECT 'ten_other'||i, 'other', convert_to('other'||i, 'UTF8'), 0, 0, $1 FROM generate_series(1, 500) AS i;
+		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at, updated_at)
+		SELECT 'ten_other'||i, 'other', convert_to('other'||i, 'UTF8'), 0, 0, $1, $1 FROM generate_series(1, 500) AS i;
 		`, now); err != nil {
 		t.Fatal(err)
 	}

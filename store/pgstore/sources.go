@@ -48,7 +48,7 @@ func verifierValue(v kapsel.VerifierConfig) []byte {
 
 // SourceInsert creates a source, with a new id unless Source.ID is set;
 // an empty State means active. ErrNotFound when the tenant does not exist
-// (the foreign key decides); ErrInvalid when kapsel.Source.ValidateConfig
+// or was deleted (it reads the tenant FOR SHARE, see lockLiveTenant); ErrInvalid when kapsel.Source.ValidateConfig
 // refuses it; ErrDuplicate when the given id is taken.
 func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertParams) (*kapsel.Source, error) {
 	in := params.Source
@@ -64,7 +64,7 @@ func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertPar
 	}
 	src, err := scanSource(s.pool.QueryRow(ctx, `
 		INSERT INTO sources (id, tenant_id, name, state, verifier, event_type_from, idempotency_key_from, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 `+lockLiveTenant+`
 		RETURNING `+sourceColumns,
 		kapsel.SafeText(string(id)), in.TenantID, kapsel.SafeText(in.Name), state, verifierValue(in.Verifier),
 		in.EventTypeFrom, in.IdempotencyKeyFrom, micro(params.Now)))

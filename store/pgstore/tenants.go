@@ -8,36 +8,52 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-const tenantColumns = `id, name, api_key_hash, rate_limit, rate_burst, created_at`
+const tenantColumns = `id, name, api_key_hash, rate_limit, rate_burst, created_at, updated_at`
+
+// liveTenant is the condition of every tenant read and write: not deleted
+// (migration 0006).
+const liveTenant = `deleted_at IS NULL`
+
+// lockLiveTenant is the FROM clause of the inserts of a tenant's sources and
+// endpoints: the live tenant $2, locked FOR SHARE. That lock conflicts with
+// the FOR NO KEY UPDATE that TenantDelete's UPDATE of the row takes (the
+// foreign key's own FOR KEY SHARE does not), so the two serialise: an
+// insert waits for a delete in progress and then finds the tenant deleted
+// (the lock re-reads the row; no row: ErrNotFound), and a delete waits for
+// an insert in progress and then, in its next statement, sees and deletes
+// what it inserted. Concurrent inserts share the lock.
+const lockLiveTenant = `FROM tenants WHERE id = $2 AND ` + liveTenant + ` FOR SHARE`
 
 func scanTenant(row pgx.Row) (*kapsel.Tenant, error) {
 	var t kapsel.Tenant
-	if err := row.Scan(&t.ID, &t.Name, &t.APIKeyHash, &t.RateLimit, &t.RateBurst, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.APIKeyHash, &t.RateLimit, &t.RateBurst, &t.CreatedAt, &t.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
 
 // TenantInsert creates a tenant; ErrDuplicate when the API key hash is taken
-// (the unique constraint on api_key_hash decides).
+// (the unique constraint on api_key_hash decides; a deleted tenant's hash
+// stays taken).
 func (s *Store) TenantInsert(ctx context.Context, params *kapsel.TenantInsertParams) (*kapsel.Tenant, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("inserting tenant: %w", err)
 	}
 	t, err := scanTenant(s.pool.QueryRow(ctx, `
-		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO tenants (id, name, api_key_hash, rate_limit, rate_burst, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)
 		RETURNING `+tenantColumns,
-		kapsel.NewTenantID(), kapsel.SafeText(params.Name), params.APIKeyHash, params.RateLimit, params.RateBurst, params.Now))
+		kapsel.NewTenantID(), kapsel.SafeText(params.Name), params.APIKeyHash, params.RateLimit, params.RateBurst, micro(params.Now)))
 	if err != nil {
 		return nil, fmt.Errorf("inserting tenant: %w", mapError(err))
 	}
 	return t, nil
 }
 
-// TenantGet returns the tenant; ErrNotFound when there is none.
+// TenantGet returns the tenant; ErrNotFound when there is none or it was
+// deleted.
 func (s *Store) TenantGet(ctx context.Context, params *kapsel.TenantGetParams) (*kapsel.Tenant, error) {
-	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, params.ID))
+	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1 AND `+liveTenant, params.ID))
 	if err != nil {
 		return nil, fmt.Errorf("getting tenant %s: %w", params.ID, mapError(err))
 	}
@@ -45,9 +61,10 @@ func (s *Store) TenantGet(ctx context.Context, params *kapsel.TenantGetParams) (
 }
 
 // TenantGetByAPIKey returns the tenant owning the API key hash; ErrNotFound
-// when none does.
+// when none does or its owner was deleted.
 func (s *Store) TenantGetByAPIKey(ctx context.Context, params *kapsel.TenantGetByAPIKeyParams) (*kapsel.Tenant, error) {
-	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE api_key_hash = $1`, params.APIKeyHash))
+	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE api_key_hash = $1 AND `+liveTenant,
+		params.APIKeyHash))
 	if err != nil {
 		return nil, fmt.Errorf("getting tenant by api key: %w", mapError(err))
 	}
@@ -60,10 +77,99 @@ func (s *Store) TenantRotateAPIKey(ctx context.Context, params *kapsel.TenantRot
 	if len(params.APIKeyHash) == 0 {
 		return nil, fmt.Errorf("rotating tenant api key: %w: api key hash is required", kapsel.ErrInvalid)
 	}
-	t, err := scanTenant(s.pool.QueryRow(ctx, `UPDATE tenants SET api_key_hash = $1 WHERE id = $2 RETURNING `+tenantColumns,
+	t, err := scanTenant(s.pool.QueryRow(ctx, `UPDATE tenants SET api_key_hash = $1 WHERE id = $2 AND `+liveTenant+`
+		RETURNING `+tenantColumns,
 		params.APIKeyHash, params.ID))
 	if err != nil {
 		return nil, fmt.Errorf("rotating tenant api key %s: %w", params.ID, mapError(err))
 	}
 	return t, nil
+}
+
+// TenantList lists the live tenants in id order, after Cursor: a range
+// scan of the primary key that skips the deleted rows.
+func (s *Store) TenantList(ctx context.Context, params *kapsel.TenantListParams) ([]*kapsel.Tenant, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+tenantColumns+` FROM tenants
+		WHERE `+liveTenant+` AND id > $1
+		ORDER BY id LIMIT $2`,
+		kapsel.SafeText(string(params.Cursor)), kapsel.PageLimit(params.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("listing tenants: %w", mapError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*kapsel.Tenant, error) { return scanTenant(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing tenants: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// TenantUpdate sets the tenant's name and rate limit, with updated_at =
+// Now, in one UPDATE. ErrNotFound as TenantGet.
+func (s *Store) TenantUpdate(ctx context.Context, params *kapsel.TenantUpdateParams) (*kapsel.Tenant, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("updating tenant %s: %w", params.ID, err)
+	}
+	t, err := scanTenant(s.pool.QueryRow(ctx, `
+		UPDATE tenants SET name = $2, rate_limit = $3, rate_burst = $4, updated_at = $5
+		WHERE id = $1 AND `+liveTenant+`
+		RETURNING `+tenantColumns,
+		params.ID, kapsel.SafeText(params.Name), params.RateLimit, params.RateBurst, micro(params.Now)))
+	if err != nil {
+		return nil, fmt.Errorf("updating tenant %s: %w", params.ID, mapError(err))
+	}
+	return t, nil
+}
+
+// TenantDelete deletes the tenant softly, with its live sources and
+// endpoints, in one transaction. ErrNotFound as TenantGet.
+//
+//  1. The tenant row is marked deleted. The UPDATE locks it (FOR NO KEY
+//     UPDATE): a concurrent SourceInsert or EndpointInsert for the tenant
+//     either committed before, and the statements below see what it made,
+//     or waits and then finds the tenant deleted (see lockLiveTenant). A
+//     concurrent TenantDelete waits too, and then finds nothing to delete.
+//  2. The tenant's live endpoints are locked FOR UPDATE, in id order, as
+//     EndpointDelete locks its one: that waits for every insert that read
+//     one of them FOR KEY SHARE to fan out to it (see targetsSQL), and for
+//     backfills, retries and replays, and makes later ones wait for this
+//     commit and then find the endpoint deleted.
+//  3. The endpoints and sources are marked deleted, and each endpoint's
+//     live deliveries are ended by EndpointDelete's own statement
+//     (endLiveDeliveriesSQL), whose snapshot sees the deliveries that the
+//     inserts waited for in step 2 created: no pending delivery survives.
+//
+// The deliveries' tenant is not locked by inserts (events have no foreign
+// key to tenants), so step 1 never waits for the fan-out, and a fan-out
+// never waits for step 1: the endpoint locks of step 2 alone order them.
+func (s *Store) TenantDelete(ctx context.Context, params *kapsel.TenantDeleteParams) error {
+	now := micro(params.Now)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id kapsel.TenantID
+		if err := tx.QueryRow(ctx, `UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND `+liveTenant+` RETURNING id`,
+			params.ID, now).Scan(&id); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE sources SET deleted_at = $2, updated_at = $2 WHERE tenant_id = $1 AND deleted_at IS NULL`, id, now)
+		if len(endpoints) > 0 {
+			b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = ANY ($1)`, endpoints, now)
+		}
+		for _, ep := range endpoints {
+			b.Queue(endLiveDeliveriesSQL, ep, kapsel.LastErrorEndpointDeleted)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("deleting tenant %s: %w", params.ID, mapError(err))
+	}
+	return nil
 }

@@ -90,7 +90,7 @@ func decodeSubscription(types, sources, channels string) (kapsel.Subscription, e
 const live = `deleted_at IS NULL AND (?2 = '' OR tenant_id = ?2)`
 
 // EndpointInsert creates an endpoint; ErrNotFound when the tenant does not
-// exist (the foreign key); ErrInvalid when kapsel.Endpoint.ValidateConfig
+// exist or was deleted (see whereLiveTenant); ErrInvalid when kapsel.Endpoint.ValidateConfig
 // refuses it.
 func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInsertParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
@@ -109,11 +109,15 @@ func (s *Store) EndpointInsert(ctx context.Context, params *kapsel.EndpointInser
 		return nil, fmt.Errorf("inserting endpoint: %w", err)
 	}
 	now := params.Now.UnixMicro()
-	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := s.w.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 `+whereLiveTenant,
 		e.ID, e.TenantID, e.Name, e.URL, e.State, e.DisabledReason, config, now, now,
 		encodeList(e.Subscription.EventTypes), encodeList(e.Subscription.SourceIDs), encodeList(e.Subscription.Channels))
 	if err != nil {
 		return nil, fmt.Errorf("inserting endpoint: %w", mapError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, fmt.Errorf("inserting endpoint: tenant %s: %w", e.TenantID, kapsel.ErrNotFound)
 	}
 	return s.endpointByID(ctx, s.w, e.ID, "")
 }

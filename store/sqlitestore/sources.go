@@ -56,8 +56,8 @@ func scanSource(row rowScanner) (*kapsel.Source, error) {
 }
 
 // SourceInsert creates a source, with Source.ID when set (the migration's
-// legacy ids); ErrNotFound when the tenant does not exist (the foreign
-// key); ErrInvalid when kapsel.Source.ValidateConfig refuses it;
+// legacy ids); ErrNotFound when the tenant does not exist or was deleted
+// (see whereLiveTenant); ErrInvalid when kapsel.Source.ValidateConfig refuses it;
 // ErrDuplicate when the id is taken, by a deleted source too.
 func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertParams) (*kapsel.Source, error) {
 	src := params.Source.Clone()
@@ -76,10 +76,14 @@ func (s *Store) SourceInsert(ctx context.Context, params *kapsel.SourceInsertPar
 		return nil, fmt.Errorf("inserting source: %w", err)
 	}
 	now := params.Now.UnixMicro()
-	_, err = s.w.ExecContext(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := s.w.ExecContext(ctx, `INSERT INTO sources (`+sourceColumns+`)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 `+whereLiveTenant,
 		src.ID, src.TenantID, src.Name, src.State, verifier, src.EventTypeFrom, src.IdempotencyKeyFrom, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("inserting source: %w", mapError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, fmt.Errorf("inserting source: tenant %s: %w", src.TenantID, kapsel.ErrNotFound)
 	}
 	return sourceByID(ctx, s.w, src.ID, "")
 }

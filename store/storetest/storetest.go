@@ -56,6 +56,20 @@
 //     delete, which then ends what it made, or sees the endpoint gone
 //     (ErrNotFound, or nothing made for it). No delivery of a deleted
 //     endpoint is ever left pending.
+//   - TenantDelete deletes each of the tenant's live endpoints as
+//     EndpointDelete does (the bullet above holds for them, with the
+//     tenant's delete in the place of the endpoint's) and each of its live
+//     sources as SourceDelete does. It serialises as well with
+//     SourceInsert and EndpointInsert for the tenant: each happens wholly
+//     before the delete, which then deletes what it made, or answers
+//     ErrNotFound, as for an unknown tenant. TenantUpdate, TenantRotateAPIKey
+//     and a second TenantDelete of a deleted tenant answer ErrNotFound.
+//     EventInsertMany for a deleted tenant fans out to nobody (its
+//     endpoints are deleted) and a row naming one of its endpoints gets
+//     ErrNotFound; whether a row without EndpointIDs is stored, with no
+//     delivery, or refused with ErrNotFound is left to the store.
+//   - Tenant UpdatedAt is CreatedAt at insert and Now of the last
+//     TenantUpdate; TenantRotateAPIKey does not move it.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the delivery over. A token owns only the delivery it
@@ -204,6 +218,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Completion", testCompletion},
 		{"PerDelivery", testPerDelivery},
 		{"EndpointDelete", testEndpointDelete},
+		{"TenantDelete", testTenantDelete},
 		{"Retry", testRetry},
 		{"Listing", testListing},
 		{"Stats", testStats},

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -28,6 +30,7 @@ func testTenants(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			equal(t, "RateLimit", got.RateLimit, 12.5)
 			equal(t, "RateBurst", got.RateBurst, 40)
 			sameTime(t, "CreatedAt", got.CreatedAt, Base)
+			sameTime(t, "UpdatedAt", got.UpdatedAt, Base)
 			if !bytes.Equal(got.APIKeyHash, key) {
 				t.Fatalf("APIKeyHash = %x, want %x", got.APIKeyHash, key)
 			}
@@ -87,6 +90,7 @@ func testTenants(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		got, err := h.s.TenantRotateAPIKey(h.ctx, &kapsel.TenantRotateAPIKeyParams{ID: ten.ID, APIKeyHash: next})
 		must(t, err, "TenantRotateAPIKey")
 		equal(t, "rotated tenant id", got.ID, ten.ID)
+		sameTime(t, "UpdatedAt after a rotation", got.UpdatedAt, ten.UpdatedAt) // TenantUpdate alone moves it
 		if !bytes.Equal(got.APIKeyHash, next) {
 			t.Fatalf("APIKeyHash after rotation = %x, want %x", got.APIKeyHash, next)
 		}
@@ -111,6 +115,103 @@ func testTenants(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 	})
 
+	t.Run("List", func(t *testing.T) {
+		h := setup(t, newStore)
+		var want []kapsel.TenantID
+		for i := range 5 {
+			ten := h.tenant()
+			if i == 2 {
+				must(t, h.s.TenantDelete(h.ctx, &kapsel.TenantDeleteParams{ID: ten.ID, Now: at(time.Minute)}), "TenantDelete")
+				continue // deleted tenants are left out
+			}
+			want = append(want, ten.ID)
+		}
+		slices.Sort(want)
+		var got []kapsel.TenantID
+		var cursor kapsel.TenantID
+		for page := 0; ; page++ {
+			if page > len(want) {
+				t.Fatal("TenantList pagination does not end")
+			}
+			list := h.listTenants(2, cursor)
+			if len(list) > 2 {
+				t.Fatalf("TenantList returned %d tenants with Limit 2", len(list))
+			}
+			if len(list) == 0 {
+				break
+			}
+			for _, ten := range list {
+				got = append(got, ten.ID)
+				equal(t, "Name", ten.Name, "acme")
+				if len(ten.APIKeyHash) != 32 {
+					t.Fatalf("listed tenant %s has APIKeyHash %x", ten.ID, ten.APIKeyHash)
+				}
+				sameTime(t, "CreatedAt", ten.CreatedAt, Base)
+				sameTime(t, "UpdatedAt", ten.UpdatedAt, Base)
+			}
+			cursor = list[len(list)-1].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("TenantList pages = %v, want %v (id order, the deleted one left out)", got, want)
+		}
+		if all := h.listTenants(0, ""); !slices.Equal(tenantIDs(all), want) {
+			t.Fatalf("TenantList with Limit 0 = %v, want %v (the default limit)", tenantIDs(all), want)
+		}
+		if rest := h.listTenants(10, want[3]); len(rest) != 0 {
+			t.Fatalf("TenantList after the last id = %v, want nothing", tenantIDs(rest))
+		}
+	})
+
+	t.Run("Update", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten, other := h.tenant(), h.tenant()
+		got, err := h.s.TenantUpdate(h.ctx, &kapsel.TenantUpdateParams{
+			ID: ten.ID, Name: "Acme \xff Inc", RateLimit: 2.5, RateBurst: 7, Now: at(time.Hour),
+		})
+		must(t, err, "TenantUpdate")
+		for _, got := range []*kapsel.Tenant{got, h.getTenant(ten.ID)} {
+			equal(t, "ID", got.ID, ten.ID)
+			equal(t, "Name", got.Name, "Acme \uFFFD Inc") // outside text, as kapsel.SafeText makes it
+			equal(t, "RateLimit", got.RateLimit, 2.5)
+			equal(t, "RateBurst", got.RateBurst, 7)
+			sameTime(t, "CreatedAt", got.CreatedAt, Base)
+			sameTime(t, "UpdatedAt", got.UpdatedAt, at(time.Hour))
+			if !bytes.Equal(got.APIKeyHash, ten.APIKeyHash) {
+				t.Fatalf("APIKeyHash after TenantUpdate = %x, want %x", got.APIKeyHash, ten.APIKeyHash)
+			}
+		}
+		byKey, err := h.s.TenantGetByAPIKey(h.ctx, &kapsel.TenantGetByAPIKeyParams{APIKeyHash: ten.APIKeyHash})
+		must(t, err, "TenantGetByAPIKey after TenantUpdate")
+		equal(t, "Name found by the key", byKey.Name, "Acme \uFFFD Inc")
+
+		// Back to unlimited: zero is a rate like any other.
+		got, err = h.s.TenantUpdate(h.ctx, &kapsel.TenantUpdateParams{ID: ten.ID, Name: "acme", Now: at(2 * time.Hour)})
+		must(t, err, "TenantUpdate to rate 0")
+		if got.RateLimit != 0 || got.RateBurst != 0 {
+			t.Fatalf("TenantUpdate to rate 0 = %+v", got)
+		}
+
+		for name, params := range map[string]*kapsel.TenantUpdateParams{
+			"negative rate limit": {ID: ten.ID, Name: "x", RateLimit: -1, Now: at(3 * time.Hour)},
+			"negative rate burst": {ID: ten.ID, Name: "x", RateBurst: -1, Now: at(3 * time.Hour)},
+		} {
+			_, err := h.s.TenantUpdate(h.ctx, params)
+			mustIs(t, err, kapsel.ErrInvalid, "TenantUpdate with a "+name)
+		}
+		_, err = h.s.TenantUpdate(h.ctx, &kapsel.TenantUpdateParams{ID: kapsel.NewTenantID(), Name: "x", Now: at(3 * time.Hour)})
+		mustIs(t, err, kapsel.ErrNotFound, "TenantUpdate of an unknown tenant")
+		// The refused updates changed nothing, and the other tenant is as
+		// it was.
+		got = h.getTenant(ten.ID)
+		if got.Name != "acme" || got.RateLimit != 0 || got.RateBurst != 0 {
+			t.Fatalf("tenant after refused updates = %+v", got)
+		}
+		sameTime(t, "UpdatedAt after refused updates", got.UpdatedAt, at(2*time.Hour))
+		got = h.getTenant(other.ID)
+		equal(t, "the other tenant's Name", got.Name, "acme")
+		sameTime(t, "the other tenant's UpdatedAt", got.UpdatedAt, Base)
+	})
+
 	t.Run("ReturnedValuesAreCopies", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()
@@ -129,4 +230,19 @@ func (h *harness) getTenant(id kapsel.TenantID) *kapsel.Tenant {
 	ten, err := h.s.TenantGet(h.ctx, &kapsel.TenantGetParams{ID: id})
 	must(h.t, err, "TenantGet")
 	return ten
+}
+
+func (h *harness) listTenants(limit int, cursor kapsel.TenantID) []*kapsel.Tenant {
+	h.t.Helper()
+	list, err := h.s.TenantList(h.ctx, &kapsel.TenantListParams{Limit: limit, Cursor: cursor})
+	must(h.t, err, "TenantList")
+	return list
+}
+
+func tenantIDs(list []*kapsel.Tenant) []kapsel.TenantID {
+	out := make([]kapsel.TenantID, len(list))
+	for i, t := range list {
+		out[i] = t.ID
+	}
+	return out
 }
