@@ -259,9 +259,15 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Fatalf("a refused call caused a delivery of %s", got.header.Get("webhook-id"))
 	default:
 	}
-	for _, path := range []string{"/v1/events", "/v1/events?source_id=" + srcID, "/v1/deliveries", "/v1/sources", "/v1/endpoints"} {
+	for _, path := range []string{"/v1/events", "/v1/deliveries", "/v1/sources", "/v1/endpoints"} {
 		if list := r.must(200, "GET", path, keyB, nil)["data"].([]any); len(list) != 0 {
 			t.Fatalf("tenant B sees %s: %v", path, list)
+		}
+	}
+	// A list filter naming A's ids answers 404, like any foreign id (I9).
+	for _, path := range []string{"/v1/events?source_id=" + srcID, "/v1/deliveries?endpoint_id=" + epID} {
+		if st, p, _ := r.call("GET", path, keyB, nil); st != 404 || p["code"] != "E1011" {
+			t.Fatalf("tenant B lists %s: %d %v, want 404 E1011", path, st, p)
 		}
 	}
 	for _, tok := range []string{"", "nope", keyA + "x", admin} {
