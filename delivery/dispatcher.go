@@ -69,9 +69,10 @@ type Dispatcher struct {
 	cache       endpointCache // endpoints read for claimed deliveries
 	gen         uint64        // endpoint changes reported (endpoints.go)
 	marks       map[kapsel.EndpointID]endpointMark
-	running     int                          // worker goroutines
-	inflight    map[kapsel.EndpointID]int    // attempts running per endpoint
-	queued      map[kapsel.EndpointID][]*job // claimed, waiting for a slot
+	reading     map[kapsel.EndpointID]*endpointRead // workers' re-reads under way
+	running     int                                 // worker goroutines
+	inflight    map[kapsel.EndpointID]int           // attempts running per endpoint
+	queued      map[kapsel.EndpointID][]*job        // claimed, waiting for a slot
 	queuedTotal int
 	recordErr   error // first store failure recording outcomes, for Stop
 }
@@ -106,6 +107,7 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		giveUpCh:   make(chan struct{}),
 		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]endpointView{}},
 		marks:      map[kapsel.EndpointID]endpointMark{},
+		reading:    map[kapsel.EndpointID]*endpointRead{},
 		inflight:   map[kapsel.EndpointID]int{},
 		queued:     map[kapsel.EndpointID][]*job{},
 	}

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,5 +239,58 @@ func TestNoAttemptAfterEndpointDeletedDuringClaim(t *testing.T) {
 	}
 	if got := f.delivery(dl.ID); got.Status != kapsel.DeliveryFailed || got.Attempts != 0 {
 		t.Fatalf("delivery: %s with %d attempts, want failed by the delete, unattempted", got.Status, got.Attempts)
+	}
+}
+
+// slowGetStore counts EndpointGet calls once armed and makes each take a
+// while, so that workers needing the same endpoint pile up behind it.
+type slowGetStore struct {
+	testStore
+	armed atomic.Bool
+	gets  atomic.Int32
+}
+
+func (s *slowGetStore) EndpointGet(ctx context.Context, p *kapsel.EndpointGetParams) (*kapsel.Endpoint, error) {
+	if s.armed.Load() {
+		s.gets.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s.testStore.EndpointGet(ctx, p)
+}
+
+// TestQueuedDeliveriesShareOneReRead: the deliveries queued behind an
+// endpoint's attempts, all with a view older than EndpointRecheckAfter when
+// their turns come at once, read the endpoint once between them.
+func TestQueuedDeliveriesShareOneReRead(t *testing.T) {
+	t.Parallel()
+	s := &slowGetStore{testStore: memstore.New()}
+	f := setupOn(t, s, kapseltest.NewClock(time.Time{}), func(c *delivery.Config) {
+		c.Workers = 8
+		c.PerEndpointConcurrency = 4
+		c.PollInterval = time.Hour
+	})
+	if err := f.d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.dest.Respond(kapseltest.Response{Hang: true}, kapseltest.Response{Hang: true}, kapseltest.Response{Hang: true}, kapseltest.Response{Hang: true})
+	var dls []*kapsel.Delivery
+	for range 8 {
+		dls = append(dls, f.insert(nil, `{}`))
+	}
+	cfg := f.cfg
+	d := f.newDispatcher(&cfg)
+	d.Wake()
+	f.dest.WaitForRequests(t, 4, waitLong)
+	if _, claimed := f.spy.counts(); claimed != 8 {
+		t.Fatalf("%d deliveries claimed, want 8 (4 running, 4 queued)", claimed)
+	}
+	s.armed.Store(true)
+	f.clock.Advance(delivery.DefaultEndpointRecheckAfter)
+	f.dest.Release()
+	for _, dl := range dls {
+		f.requireDelivered(dl)
+	}
+	if n := s.gets.Load(); n != 1 {
+		t.Fatalf("%d endpoint reads for the 4 queued deliveries, want 1", n)
 	}
 }

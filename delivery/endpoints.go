@@ -32,6 +32,13 @@ type endpointView struct {
 	gen uint64    // Dispatcher.gen when the read started
 }
 
+// endpointRead is a worker's read of an endpoint under way, which the
+// workers needing the same endpoint wait for.
+type endpointRead struct {
+	done chan struct{} // closed when err is set and the cache updated
+	err  error
+}
+
 // endpointMark is the last change of one endpoint reported in-process.
 type endpointMark struct {
 	gen     uint64    // Dispatcher.gen it set: views read before it are stale
@@ -159,44 +166,85 @@ func (d *Dispatcher) current(j *job) (*kapsel.Endpoint, *outcome) {
 	release := func(at time.Time) *outcome {
 		return &outcome{release: &kapsel.DeliveryRelease{DeliveryID: j.dl.ID, LeaseToken: j.dl.LeaseToken, NextAttemptAt: at}}
 	}
-	now := d.cfg.Clock.Now()
 	recheck := max(d.cfg.EndpointRecheckAfter, 0)
-	d.mu.Lock()
-	if d.deletedLocked(id) {
-		d.mu.Unlock()
-		return nil, nil
-	}
-	if d.staleLocked(id, j.view, now, recheck) {
+	for {
+		now := d.cfg.Clock.Now()
+		d.mu.Lock()
+		if d.deletedLocked(id) {
+			d.mu.Unlock()
+			return nil, nil
+		}
+		if !d.staleLocked(id, j.view, now, recheck) {
+			d.mu.Unlock()
+			break
+		}
 		if v, ok := d.cachedLocked(id, now, cacheAge(recheck, d.cache.ttl)); ok {
 			j.view = v
-		} else {
-			gen := d.gen
 			d.mu.Unlock()
-			ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.StoreTimeout)
-			ep, err := d.store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id})
-			cancel()
-			switch {
-			case errors.Is(err, kapsel.ErrNotFound):
-				// Deleted on another node: the store failed its deliveries,
-				// those queued here included.
-				d.EndpointDeleted(id)
-				return nil, nil
-			case err != nil && d.attemptCtx.Err() != nil:
-				return nil, release(d.cfg.Clock.Now()) // cut short by Stop
-			case err != nil:
-				d.log.Error("reading endpoint again failed", slog.String("endpoint_id", string(id)), slog.Any("error", err))
-				return nil, release(d.cfg.Clock.Now().Add(d.cfg.PollInterval))
-			}
-			d.mu.Lock()
-			j.view = endpointView{ep: ep, at: now, gen: gen}
-			d.cacheLocked(j.view)
+			break
 		}
+		if r, ok := d.reading[id]; ok {
+			// Another worker is reading this endpoint: share its answer
+			// (through the cache, or a deletion) rather than add a read.
+			d.mu.Unlock()
+			select {
+			case <-r.done:
+			case <-d.attemptCtx.Done():
+				return nil, release(d.cfg.Clock.Now()) // cut short by Stop
+			}
+			if r.err != nil && !errors.Is(r.err, kapsel.ErrNotFound) {
+				return nil, release(d.cfg.Clock.Now().Add(d.cfg.PollInterval)) // logged by the reader
+			}
+			continue
+		}
+		r := &endpointRead{done: make(chan struct{})}
+		d.reading[id] = r
+		gen := d.gen
+		d.mu.Unlock()
+		v, err := d.reread(id, now, gen)
+		d.mu.Lock()
+		delete(d.reading, id)
+		d.mu.Unlock()
+		r.err = err
+		close(r.done)
+		switch {
+		case errors.Is(err, kapsel.ErrNotFound):
+			return nil, nil // deleted on another node: reread dropped it
+		case err != nil && d.attemptCtx.Err() != nil:
+			return nil, release(d.cfg.Clock.Now()) // cut short by Stop
+		case err != nil:
+			d.log.Error("reading endpoint again failed", slog.String("endpoint_id", string(id)), slog.Any("error", err))
+			return nil, release(d.cfg.Clock.Now().Add(d.cfg.PollInterval))
+		}
+		j.view = v
+		break
 	}
-	d.mu.Unlock()
 	if j.view.ep.State != kapsel.EndpointActive {
 		return nil, release(d.cfg.Clock.Now())
 	}
 	return j.view.ep, nil
+}
+
+// reread reads endpoint id from the store for a worker (the read started
+// at now, with d.gen at gen) and keeps the view in the cache. An endpoint
+// the store no longer has was deleted, maybe on another node: the store
+// failed its deliveries, so it is handled as EndpointDeleted, which drops
+// those queued here too.
+func (d *Dispatcher) reread(id kapsel.EndpointID, now time.Time, gen uint64) (endpointView, error) {
+	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.StoreTimeout)
+	ep, err := d.store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id})
+	cancel()
+	if errors.Is(err, kapsel.ErrNotFound) {
+		d.EndpointDeleted(id)
+	}
+	if err != nil {
+		return endpointView{}, err
+	}
+	v := endpointView{ep: ep, at: now, gen: gen}
+	d.mu.Lock()
+	d.cacheLocked(v)
+	d.mu.Unlock()
+	return v, nil
 }
 
 // begin is the last check before an attempt's request is sent: false when
