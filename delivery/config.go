@@ -58,8 +58,9 @@ type Config struct {
 	PollInterval time.Duration
 	// EndpointCacheTTL is how long an endpoint read from the store is reused
 	// for further claimed deliveries; negative disables the cache. A change to an
-	// endpoint (new URL, rotated secret) reaches deliveries within it.
-	// Defaults to 1 s.
+	// endpoint (new URL, rotated secret) reaches deliveries within it, or at
+	// once when reported with Dispatcher.EndpointChanged (the front door does
+	// so in its own process). Defaults to 1 s.
 	EndpointCacheTTL time.Duration
 	// EndpointRecheckAfter is how old the endpoint a claimed delivery is
 	// about to be attempted with may be: a delivery whose endpoint was read
