@@ -15,8 +15,8 @@ import (
 // (Dispatcher.gen) at that moment. A view goes stale when it gets older than
 // Config.EndpointRecheckAfter or when a change of the endpoint is reported
 // in-process (EndpointChanged, EndpointDeleted); a stale view is read again
-// just before the attempt. The endpoint cache, the views' ages and the
-// reported changes together decide what an attempt may still be made:
+// just before the attempt. Together they bound which attempts may still
+// start after a change:
 //
 //   - In-process, strictly: once EndpointDeleted(id) returned, no attempt to
 //     id starts. Its queued deliveries are dropped, and the last check before
@@ -52,8 +52,8 @@ type endpointMark struct {
 // starts in this dispatcher: the deliveries claimed and queued behind its
 // running attempts are dropped unattempted (the store already failed them;
 // their leases end with them), and deliveries of it that a claim returns or
-// that were about to start are dropped too. Attempts already sent are
-// recorded as usual. The front door (package service) calls it before it
+// that were about to start are dropped too. Attempts already under way
+// (past the last check before the request) are recorded as usual. The front door (package service) calls it before it
 // answers a delete; call it only for an endpoint really deleted. It never
 // blocks on I/O.
 func (d *Dispatcher) EndpointDeleted(id kapsel.EndpointID) {
@@ -66,7 +66,8 @@ func (d *Dispatcher) EndpointDeleted(id kapsel.EndpointID) {
 // before its attempt — one of a paused or disabled endpoint is then released
 // unattempted (it waits in the store until the endpoint is resumed), the
 // others are made with the endpoint as it is now. The front door calls it
-// after pausing, updating or rotating an endpoint. It never blocks on I/O.
+// after pausing, resuming, updating or rotating an endpoint. It never
+// blocks on I/O.
 func (d *Dispatcher) EndpointChanged(id kapsel.EndpointID) {
 	d.forgetEndpoint(id, false)
 }
