@@ -20,7 +20,8 @@ import (
 // TestEndpointChangesReachClaimedDeliveries (SPEC §3): a delivery claimed
 // and queued behind its endpoint's running attempt is not attempted once
 // DeleteEndpoint has answered (it stays failed by the delete), nor once
-// PauseEndpoint has (it is given back and waits, pending). The dispatcher's
+// PauseEndpoint has (it is given back and waits, pending), nor once
+// DeleteTenant has deleted the endpoint with its tenant. The dispatcher's
 // re-read of old endpoint views is off, so only the front door's in-process
 // notice can stop the attempt.
 func TestEndpointChangesReachClaimedDeliveries(t *testing.T) {
@@ -37,6 +38,9 @@ func TestEndpointChangesReachClaimedDeliveries(t *testing.T) {
 			_, err := e.svc.PauseEndpoint(e.ctx, ten, ep)
 			return err
 		}, kapsel.DeliveryPending},
+		{"tenant delete", func(e *env, ten kapsel.TenantID, _ kapsel.EndpointID) error {
+			return e.svc.DeleteTenant(e.ctx, ten)
+		}, kapsel.DeliveryFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
