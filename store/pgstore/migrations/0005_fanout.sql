@@ -9,7 +9,11 @@
 --   - each endpoint, deleted ones too, becomes a source "src_" + the same
 --     ULID (kapsel.LegacySourceID): name, verifier, created_at and
 --     updated_at; active; deleted when the endpoint is. The endpoint keeps
---     everything else and subscribes to exactly that source.
+--     everything else and subscribes to exactly that source: source_ids is
+--     that source, event_types and channels are cleared. 0.1 stored them
+--     but never applied them (an event went to the endpoint it named), so
+--     kept they would filter out, from then on, the 0.1 traffic the legacy
+--     URL still brings (ingested events have no channels).
 --   - each event keeps its immutable part, with source_id its endpoint's
 --     legacy source; its queue state becomes a delivery "dlv_" + the
 --     event's ULID, whatever its status, so history, retry and replay keep
@@ -45,7 +49,7 @@ INSERT INTO sources (id, tenant_id, name, state, verifier, event_type_from, idem
 SELECT 'src_' || substr(id, 4), tenant_id, name, 'active', ingest_verifier, '', '', created_at, updated_at, deleted_at
 FROM endpoints;
 
-UPDATE endpoints SET source_ids = ARRAY['src_' || substr(id, 4)];
+UPDATE endpoints SET source_ids = ARRAY['src_' || substr(id, 4)], event_types = '{}', channels = '{}';
 ALTER TABLE endpoints DROP COLUMN ingest_verifier;
 
 -- Deliveries: the unit of work, and the rows the hot path rewrites. No
