@@ -26,10 +26,11 @@ func (s *Store) DeliveryGet(ctx context.Context, params *kapsel.DeliveryGetParam
 // only the filters that are set, so that each shape gets its own plan: by
 // endpoint on deliveries_endpoint_id_idx, pinned to it as pinnedTo says
 // (in id order, from the cursor, stopping at the limit); by event on
-// deliveries_event_endpoint_key (the event's few deliveries, sorted); a
-// tenant or a status alone walks the primary key in id order, filtering,
-// until the page is full (deliveries have no tenant index: every full
-// index of the table is rewritten by every claim and completion).
+// deliveries_event_endpoint_key (the event's few deliveries, sorted); by
+// tenant alone (a status or not) on deliveries_tenant_id_idx, pinned the
+// same way, so a page costs at most the tenant's deliveries, never the
+// other tenants'. A status alone (no tenant: an embedder's call) walks the
+// primary key, filtering, until the page is full.
 func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
 	query, args := deliveryListSQL(params)
 	rows, err := s.pool.Query(ctx, query, args...)
@@ -57,7 +58,8 @@ func deliveryListSQL(params *kapsel.DeliveryListParams) (string, []any) {
 			continue
 		}
 		args = append(args, f.value)
-		if f.column == "d.endpoint_id" {
+		if f.column == "d.endpoint_id" ||
+			(f.column == "d.tenant_id" && params.EndpointID == "" && params.EventID == "") {
 			w, o := pinnedTo(f.column, len(args))
 			where, order = where+" AND "+w, o
 			continue

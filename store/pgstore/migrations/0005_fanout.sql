@@ -114,6 +114,11 @@ CREATE INDEX deliveries_delivering_idx ON deliveries (lease_expires_at) WHERE st
 CREATE INDEX deliveries_held_idx ON deliveries (endpoint_id) WHERE status = 'pending' AND claimable_at > next_attempt_at;
 -- Listing by endpoint in id order; replay.
 CREATE INDEX deliveries_endpoint_id_idx ON deliveries (endpoint_id, id);
+-- Listing a tenant's deliveries in id order (GET /v1/deliveries with no
+-- endpoint or event): without it, that walked the primary key through every
+-- tenant's deliveries until the page was full. docs/storage.md has what it
+-- costs the insert, the claim and the completion.
+CREATE INDEX deliveries_tenant_id_idx ON deliveries (tenant_id, id);
 
 -- Attempts belong to a delivery; numbers count per delivery. The column is
 -- added, then computed by a rewrite of the table (ALTER … TYPE … USING,

@@ -203,6 +203,10 @@ CREATE INDEX deliveries_delivering_idx ON deliveries (lease_expires_at) WHERE st
 CREATE INDEX deliveries_endpoint_pending_idx ON deliveries (endpoint_id) WHERE status = 'pending';
 -- Listing an endpoint's deliveries in id order; replay.
 CREATE INDEX deliveries_endpoint_idx ON deliveries (endpoint_id, id);
+-- Listing a tenant's deliveries in id order (no endpoint or event given):
+-- without it, that walked the table through every tenant's deliveries
+-- until the page was full.
+CREATE INDEX deliveries_tenant_idx ON deliveries (tenant_id, id);
 
 -- An event's attempts, oldest first; endpoint health.
 CREATE INDEX attempts_event_idx ON attempts (event_id, id);
