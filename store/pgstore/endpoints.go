@@ -251,34 +251,36 @@ const endLiveDeliveriesSQL = `UPDATE deliveries SET status = 'failed', last_erro
 //     transaction whose snapshot is older than the delete fail with a
 //     serialization error rather than fan out to the deleted endpoint (see
 //     targetsSQL);
-//  3. the live deliveries are ended (endLiveDeliveriesSQL): its snapshot,
-//     taken after step 1, sees what the writes step 1 waited for created,
-//     so no pending delivery survives for a deleted endpoint;
-//  4. deleted_at is set.
-//
-// Steps 3 and 4 run only when step 2 found the endpoint visible.
+//  3. the live deliveries are ended (endLiveDeliveriesSQL's statement, only
+//     if the endpoint is visible): its snapshot, taken after step 1, sees
+//     what the writes step 1 waited for created, so no pending delivery
+//     survives for a deleted endpoint;
+//  4. deleted_at is set; no row means the endpoint is not visible
+//     (ErrNotFound, and nothing was changed).
 func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
 	id := kapsel.SafeText(string(params.ID))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(lockEndpointTenantSQL, id, params.TenantID)
 		b.Queue(`SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, id, params.TenantID)
+		b.Queue(`UPDATE deliveries SET status = 'failed', last_error = $3, claimable_at = next_attempt_at
+			WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')
+				AND EXISTS (SELECT FROM endpoints WHERE `+visibleEndpoint+`)`,
+			id, params.TenantID, kapsel.LastErrorEndpointDeleted)
+		b.Queue(`UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint+` RETURNING id`,
+			id, params.TenantID, micro(params.Now))
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
+		for range 3 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		var found kapsel.EndpointID
-		if err := br.QueryRow().Scan(&found); err != nil {
-			return err
+		var deleted kapsel.EndpointID
+		if err := br.QueryRow().Scan(&deleted); err != nil {
+			return err // not visible: ErrNotFound, and the transaction, which changed nothing, rolls back
 		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		b = &pgx.Batch{}
-		b.Queue(endLiveDeliveriesSQL, found, kapsel.LastErrorEndpointDeleted)
-		b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = $1`, found, micro(params.Now))
-		return tx.SendBatch(ctx, b).Close()
+		return br.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))
