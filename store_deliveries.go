@@ -18,6 +18,11 @@ type DeliveryQueue interface {
 	// open at Now (no BreakerState, or OpenUntil <= Now) and that is not in
 	// ExcludeEndpoints. Earliest NextAttemptAt first. Concurrent claimers
 	// never get the same delivery.
+	//
+	// Deliveries of one event returned by one call share its Event (the
+	// same pointer): a body fanned out to N endpoints is held once, not N
+	// times. Callers must treat the Event, and its Body and Headers, as
+	// read-only.
 	DeliveryClaim(ctx context.Context, params *DeliveryClaimParams) ([]*Delivery, error)
 	// DeliveryComplete records each completion's attempt and applies its
 	// outcome in one transaction per call; the lease is cleared. The result
@@ -33,8 +38,10 @@ type DeliveryQueue interface {
 	DeliveryComplete(ctx context.Context, params *DeliveryCompleteParams) ([]error, error)
 	// DeliveryRelease gives leased deliveries back without an attempt:
 	// status pending, NextAttemptAt as given, lease cleared, Attempts
-	// unchanged. Stale tokens are skipped. It returns how many were
-	// released.
+	// unchanged. Stale tokens are skipped, and so is a delivery its
+	// endpoint's deletion ended while it was leased: it stays failed and
+	// keeps its lease token, so a completion with that token is still
+	// recorded. It returns how many were released.
 	DeliveryRelease(ctx context.Context, params *DeliveryReleaseParams) (int, error)
 }
 

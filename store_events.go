@@ -29,12 +29,16 @@ type EventInserter interface {
 	// EndpointDelete has returned.
 	//
 	// Per-row outcomes, which do not fail their neighbours: a row whose
-	// idempotency key is already taken in its scope within its window —
-	// the scope is (TenantID, SourceID), so the source for ingest and the
-	// tenant for sends — gets the existing event with Duplicate set, and no
-	// delivery is created; or Err wrapping ErrIdempotencyConflict when the
-	// body hash differs. A row whose EndpointIDs names an endpoint that does
-	// not exist, is deleted or is another tenant's gets Err wrapping
+	// TenantID names no tenant, or a deleted one, gets Err wrapping
+	// ErrNotFound and is not written. Otherwise a row whose idempotency key
+	// is already taken in its scope within its window — the scope is
+	// (TenantID, SourceID), so the source for ingest and the tenant for
+	// sends — gets the existing event with Duplicate set, and no delivery
+	// is created; or Err wrapping ErrIdempotencyConflict when the body hash
+	// differs. The key is looked at first, so a retry gets the first
+	// answer even when an endpoint it names has been deleted since.
+	// Otherwise a row whose EndpointIDs names an endpoint that does not
+	// exist, is deleted or is another tenant's gets Err wrapping
 	// ErrNotFound and is not written. Two inputs with the same scope and key
 	// in one call behave as if inserted one after the other. The returned
 	// error is for the whole call (storage failure: nothing was written;

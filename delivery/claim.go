@@ -120,7 +120,8 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 	}
 	endpoints := d.endpointsFor(ctx, claimed, now)
 	for _, dl := range claimed {
-		ep, err := endpoints.get(dl.EndpointID)
+		r := endpoints[dl.EndpointID]
+		err, ep := r.err, r.view.ep
 		if dl.Event == nil {
 			// A store that broke DeliveryClaim's contract: there is nothing
 			// to send. Give it back for a later claim rather than record an
@@ -139,7 +140,7 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 			d.completeCh <- &outcome{release: &kapsel.DeliveryRelease{DeliveryID: dl.ID, LeaseToken: dl.LeaseToken, NextAttemptAt: next}}
 			continue
 		}
-		d.admit(&job{dl: dl, ep: ep})
+		d.admit(&job{dl: dl, view: r.view})
 	}
 	return d.lastFull
 }
@@ -147,63 +148,53 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 // errNoEvent marks a claimed delivery that came without its event.
 var errNoEvent = errors.New("delivery: claimed delivery has no event")
 
-// endpointCache keeps endpoints read for claimed deliveries for a short TTL
-// (Config.EndpointCacheTTL, on the dispatcher's clock), so that a batch of
-// deliveries to one endpoint costs one read. It is used by the claim loop only.
+// endpointCache keeps the views of endpoints read for claimed deliveries
+// for a short TTL (Config.EndpointCacheTTL, on the dispatcher's clock), so
+// that a batch of deliveries to one endpoint costs one read; the workers
+// that read an endpoint again before an attempt refresh it (endpoints.go).
+// It is guarded by Dispatcher.mu.
 type endpointCache struct {
 	ttl time.Duration
-	m   map[kapsel.EndpointID]cachedEndpoint
+	m   map[kapsel.EndpointID]endpointView
 }
 
-type cachedEndpoint struct {
-	ep      *kapsel.Endpoint
-	fetched time.Time
-}
-
-// endpointLookups are the endpoints of a claimed batch: nil for a deleted
-// endpoint, an error for one that could not be read.
-type endpointLookups map[kapsel.EndpointID]endpointLookup
-
+// endpointLookup is the endpoint of claimed deliveries: a view whose ep is
+// nil for a deleted endpoint, or an error for one that could not be read.
 type endpointLookup struct {
-	ep  *kapsel.Endpoint
-	err error
-}
-
-func (l endpointLookups) get(id kapsel.EndpointID) (*kapsel.Endpoint, error) {
-	r := l[id]
-	return r.ep, r.err
+	view endpointView
+	err  error
 }
 
 // endpointsFor reads the endpoints of claimed deliveries, from the cache or
 // the store.
-func (d *Dispatcher) endpointsFor(ctx context.Context, claimed []*kapsel.Delivery, now time.Time) endpointLookups {
-	out := make(endpointLookups, 4)
+func (d *Dispatcher) endpointsFor(ctx context.Context, claimed []*kapsel.Delivery, now time.Time) map[kapsel.EndpointID]endpointLookup {
+	out := make(map[kapsel.EndpointID]endpointLookup, 4)
 	for _, dl := range claimed {
 		id := dl.EndpointID
 		if _, done := out[id]; done {
 			continue
 		}
-		if c, ok := d.cache.m[id]; ok && d.cache.ttl > 0 && now.Sub(c.fetched) < d.cache.ttl && !now.Before(c.fetched) {
-			out[id] = endpointLookup{ep: c.ep}
+		d.mu.Lock()
+		v, ok := d.cachedLocked(id, now, d.cache.ttl)
+		gen := d.gen
+		d.mu.Unlock()
+		if ok {
+			out[id] = endpointLookup{view: v}
 			continue
 		}
 		ep, err := d.store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id})
 		switch {
 		case errors.Is(err, kapsel.ErrNotFound):
-			delete(d.cache.m, id)
 			out[id] = endpointLookup{}
 		case err != nil:
-			delete(d.cache.m, id)
 			d.log.Error("reading endpoint failed", slog.String("endpoint_id", string(id)), slog.Any("error", err))
 			out[id] = endpointLookup{err: err}
 		default:
-			out[id] = endpointLookup{ep: ep}
-			if d.cache.ttl > 0 {
-				if len(d.cache.m) >= maxCachedEndpoints {
-					clear(d.cache.m)
-				}
-				d.cache.m[id] = cachedEndpoint{ep: ep, fetched: now}
-			}
+			v := endpointView{ep: ep, at: now, gen: gen}
+			out[id] = endpointLookup{view: v}
+			d.mu.Lock()
+			d.cacheLocked(v)
+			d.mu.Unlock()
 		}
 	}
 	return out

@@ -22,6 +22,7 @@ const (
 	DefaultLeaseDuration          = 150 * time.Second
 	DefaultPollInterval           = time.Second
 	DefaultEndpointCacheTTL       = time.Second
+	DefaultEndpointRecheckAfter   = time.Second
 	DefaultStoreTimeout           = 10 * time.Second
 )
 
@@ -57,9 +58,21 @@ type Config struct {
 	PollInterval time.Duration
 	// EndpointCacheTTL is how long an endpoint read from the store is reused
 	// for further claimed deliveries; negative disables the cache. A change to an
-	// endpoint (new URL, rotated secret) reaches deliveries within it.
-	// Defaults to 1 s.
+	// endpoint (new URL, rotated secret) reaches deliveries within it, or at
+	// once when reported with Dispatcher.EndpointChanged (the front door does
+	// so in its own process). Defaults to 1 s.
 	EndpointCacheTTL time.Duration
+	// EndpointRecheckAfter is how old the endpoint a claimed delivery is
+	// about to be attempted with may be: a delivery whose endpoint was read
+	// longer ago (it waited in its endpoint's queue) reads it again first
+	// (shared with the deliveries queued behind it through the cache), and
+	// is not attempted when the endpoint was deleted, paused or disabled
+	// meanwhile. It bounds how long after another node answered a delete or
+	// a pause an attempt may still start (docs/delivery.md); changes made
+	// through the same process's front door take effect at once
+	// (Dispatcher.EndpointDeleted, EndpointChanged). Negative turns the
+	// re-read off. Defaults to 1 s.
+	EndpointRecheckAfter time.Duration
 	// StoreTimeout bounds each store call the dispatcher makes (claim,
 	// complete, release, endpoint reads), including those Stop makes after
 	// its context ended to record cut-short attempts and release leases.
@@ -124,6 +137,7 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	out.PollInterval = cmp.Or(out.PollInterval, DefaultPollInterval)
 	out.EndpointCacheTTL = cmp.Or(out.EndpointCacheTTL, DefaultEndpointCacheTTL)
+	out.EndpointRecheckAfter = cmp.Or(out.EndpointRecheckAfter, DefaultEndpointRecheckAfter)
 	out.StoreTimeout = cmp.Or(out.StoreTimeout, DefaultStoreTimeout)
 	out.UserAgent = cmp.Or(out.UserAgent, DefaultUserAgent)
 	for i, p := range out.AllowedCIDRs {

@@ -55,7 +55,6 @@ type Dispatcher struct {
 	workers      sync.WaitGroup
 
 	// Owned by the claim loop goroutine.
-	cache        endpointCache
 	lastFull     bool
 	lastExcluded []kapsel.EndpointID
 	// idleExcluded are the endpoints excluded by the last claim when it
@@ -67,9 +66,13 @@ type Dispatcher struct {
 	life lifecycle.Runner
 
 	mu          sync.Mutex
-	running     int                          // worker goroutines
-	inflight    map[kapsel.EndpointID]int    // attempts running per endpoint
-	queued      map[kapsel.EndpointID][]*job // claimed, waiting for a slot
+	cache       endpointCache // endpoints read for claimed deliveries
+	gen         uint64        // endpoint changes reported (endpoints.go)
+	marks       map[kapsel.EndpointID]endpointMark
+	reading     map[kapsel.EndpointID]*endpointRead // workers' re-reads under way
+	running     int                                 // worker goroutines
+	inflight    map[kapsel.EndpointID]int           // attempts running per endpoint
+	queued      map[kapsel.EndpointID][]*job        // claimed, waiting for a slot
 	queuedTotal int
 	recordErr   error // first store failure recording outcomes, for Stop
 }
@@ -102,7 +105,9 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		completeCh: make(chan *outcome, c.Workers),
 		compDone:   make(chan struct{}),
 		giveUpCh:   make(chan struct{}),
-		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]cachedEndpoint{}},
+		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]endpointView{}},
+		marks:      map[kapsel.EndpointID]endpointMark{},
+		reading:    map[kapsel.EndpointID]*endpointRead{},
 		inflight:   map[kapsel.EndpointID]int{},
 		queued:     map[kapsel.EndpointID][]*job{},
 	}

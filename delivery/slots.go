@@ -4,10 +4,11 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// job is one claimed delivery (with its event) and its endpoint.
+// job is one claimed delivery (with its event) and the view of its endpoint
+// it is to be attempted with (endpoints.go).
 type job struct {
-	dl *kapsel.Delivery
-	ep *kapsel.Endpoint
+	dl   *kapsel.Delivery
+	view endpointView
 }
 
 // Slots. At most Config.Workers attempts run at once, and at most
@@ -71,10 +72,15 @@ func (d *Dispatcher) capacity() (limit int, exclude []kapsel.EndpointID) {
 }
 
 // admit runs a claimed delivery at once when its endpoint has a free slot, and
-// queues it otherwise.
+// queues it otherwise. One of an endpoint reported deleted is dropped: the
+// store already ended it.
 func (d *Dispatcher) admit(j *job) {
 	id := j.dl.EndpointID
 	d.mu.Lock()
+	if d.deletedLocked(id) {
+		d.mu.Unlock()
+		return
+	}
 	if d.inflight[id] >= d.cfg.PerEndpointConcurrency {
 		d.queued[id] = append(d.queued[id], j)
 		d.queuedTotal++
@@ -96,7 +102,9 @@ func (d *Dispatcher) work(j *job) {
 	defer d.workers.Done()
 	id := j.dl.EndpointID
 	for j != nil {
-		d.completeCh <- d.attempt(j.dl, j.ep)
+		if o := d.attempt(j); o != nil {
+			d.completeCh <- o
+		}
 		d.mu.Lock()
 		j = nil
 		if q := d.queued[id]; len(q) > 0 {

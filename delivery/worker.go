@@ -26,15 +26,23 @@ type outcome struct {
 	givenUp   bool
 }
 
-// attempt makes one attempt of delivery dl (its event in dl.Event) to ep,
-// unless the dispatcher is being stopped or the endpoint's breaker refuses
-// it (then the delivery is released without an attempt).
-func (d *Dispatcher) attempt(dl *kapsel.Delivery, ep *kapsel.Endpoint) *outcome {
+// attempt makes one attempt of job j's delivery (its event in dl.Event) to
+// its endpoint, unless the dispatcher is being stopped, the endpoint was
+// deleted, paused or disabled since it was read (endpoints.go), too little
+// of the lease is left, or the endpoint's breaker refuses it: then the
+// delivery is released without an attempt, or, its endpoint deleted,
+// attempt returns nil (the store already ended it).
+func (d *Dispatcher) attempt(j *job) *outcome {
+	dl := j.dl
 	release := func(at time.Time) *outcome {
 		return &outcome{release: &kapsel.DeliveryRelease{DeliveryID: dl.ID, LeaseToken: dl.LeaseToken, NextAttemptAt: at}}
 	}
 	if d.attemptCtx.Err() != nil {
 		return release(d.cfg.Clock.Now())
+	}
+	ep, instead := d.current(j)
+	if ep == nil {
+		return instead
 	}
 	if now := d.cfg.Clock.Now(); !dl.LeaseExpiresAt.IsZero() && now.Add(d.cfg.attemptTimeout(ep)).After(dl.LeaseExpiresAt) {
 		// Queued behind a slow endpoint for so long that the attempt could
@@ -61,6 +69,9 @@ func (d *Dispatcher) attempt(dl *kapsel.Delivery, ep *kapsel.Endpoint) *outcome 
 		permit = p
 	}
 
+	if !d.begin(ep.ID) {
+		return nil // deleted meanwhile: the store ended the delivery
+	}
 	ev := dl.Event
 	number := dl.Attempts + 1
 	trigger := cmp.Or(dl.NextTrigger, kapsel.TriggerScheduled)

@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +98,60 @@ func TestSourceCacheBounded(t *testing.T) {
 	if n > 8 {
 		t.Fatalf("cache holds %d entries, bound is 8", n)
 	}
+}
+
+// TestSourceChangedTakesEffectAtOnce: after SourceChanged, the next ingest
+// sees the source as stored, TTL or not — a new verifier, a pause, a resume
+// and a delete (also through the 0.1 URL of a legacy source).
+func TestSourceChangedTakesEffectAtOnce(t *testing.T) {
+	t.Parallel()
+	e, f := setupFault(t, nil)
+	src := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeHMACSHA256, Secrets: []string{"old"}})
+	accepted(t, e.post(src.ID, "b1", sign2("old", "b1")...), 202)
+
+	if _, err := e.store.SourceUpdate(e.ctx, &kapsel.SourceUpdateParams{
+		ID: src.ID, Now: e.clock.Now(),
+		Update: func(s *kapsel.Source) error { s.Verifier.Secrets = []string{"new"}; return nil },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.in.SourceChanged(src.ID)
+	refused(t, e.post(src.ID, "b2", sign2("old", "b2")...), 401, kapsel.CodeSignature)
+	accepted(t, e.post(src.ID, "b3", sign2("new", "b3")...), 202)
+
+	if _, err := e.store.SourceSetState(e.ctx, &kapsel.SourceSetStateParams{ID: src.ID, State: kapsel.SourcePaused, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.in.SourceChanged(src.ID)
+	refused(t, e.post(src.ID, "b4", sign2("new", "b4")...), 503, kapsel.CodeStorageUnavailable)
+
+	if _, err := e.store.SourceSetState(e.ctx, &kapsel.SourceSetStateParams{ID: src.ID, State: kapsel.SourceActive, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.in.SourceChanged(src.ID)
+	accepted(t, e.post(src.ID, "b5", sign2("new", "b5")...), 202)
+
+	if err := e.store.SourceDelete(e.ctx, &kapsel.SourceDeleteParams{ID: src.ID, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.in.SourceChanged(src.ID)
+	refused(t, e.post(src.ID, "b6", sign2("new", "b6")...), 404, kapsel.CodeUnknownSource)
+	if n := f.lookupCount(); n != 5 {
+		t.Fatalf("%d source lookups, want 5: one per change", n)
+	}
+
+	// A legacy source, reached by its 0.1 endpoint id, is cached under its
+	// source id: SourceChanged of that id reaches the 0.1 URL too.
+	ep := kapsel.NewEndpointID()
+	legacy := e.sourceWith(nil, &kapsel.Source{ID: kapsel.LegacySourceID(ep), State: kapsel.SourceActive})
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/ingest/"+string(ep), strings.NewReader("{}")))
+	accepted(t, w, 202)
+	if err := e.store.SourceDelete(e.ctx, &kapsel.SourceDeleteParams{ID: legacy.ID, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.in.SourceChanged(legacy.ID)
+	w = httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/ingest/"+string(ep), strings.NewReader("{}")))
+	refused(t, w, 404, kapsel.CodeUnknownSource)
 }

@@ -30,7 +30,7 @@ func (in *Ingester) commit(ctx context.Context, rows []*kapsel.EventInsertParams
 	switch {
 	case err == nil:
 		for i := range rows {
-			out[i] = in.rowOutcome(results[i])
+			out[i] = in.rowOutcome(results[i], rows[i])
 		}
 	case len(rows) > 1 && !wholeBatchFailure(err):
 		in.cfg.Logger.Warn("ingest batch failed; retrying its rows one by one",
@@ -41,7 +41,7 @@ func (in *Ingester) commit(ctx context.Context, rows []*kapsel.EventInsertParams
 				out[i] = outcome{err: in.storeError(err, row)}
 				continue
 			}
-			out[i] = in.rowOutcome(res[0])
+			out[i] = in.rowOutcome(res[0], row)
 		}
 	default:
 		for i, row := range rows {
@@ -88,15 +88,19 @@ func wholeBatchFailure(err error) bool {
 }
 
 // rowOutcome maps one row's result to the answer for its caller: 422 E1005
-// for a key reused with another body; 404 E1011 for a send naming an
-// endpoint that is not its tenant's (the store wrote nothing of that row);
-// else 503 E3001.
-func (in *Ingester) rowOutcome(r kapsel.EventInsertResult) outcome {
+// for a key reused with another body; 404 E1003 for an ingest whose
+// source's tenant is gone (deleted since the source was cached); 404 E1011
+// for a send naming an endpoint that is not its tenant's (the store wrote
+// nothing of that row); else 503 E3001.
+func (in *Ingester) rowOutcome(r kapsel.EventInsertResult, row *kapsel.EventInsertParams) outcome {
 	if r.Err != nil {
 		switch {
 		case errors.Is(r.Err, kapsel.ErrIdempotencyConflict):
 			return outcome{err: &kapsel.Error{Code: kapsel.CodeIdempotencyReused,
 				Detail: "idempotency key was already used with a different body", Err: r.Err}}
+		case errors.Is(r.Err, kapsel.ErrNotFound) && row.SourceID != "":
+			return outcome{err: &kapsel.Error{Code: kapsel.CodeUnknownSource,
+				Detail: fmt.Sprintf("source %s does not exist", row.SourceID), Err: r.Err}}
 		case errors.Is(r.Err, kapsel.ErrNotFound):
 			return outcome{err: &kapsel.Error{Code: kapsel.CodeNotFound,
 				Detail: "an endpoint the event names does not exist", Err: r.Err}}

@@ -91,8 +91,9 @@ type Config struct {
 	// SourceCacheTTL is how long a source, its tenant, or the fact that it
 	// does not exist is cached (and a sending tenant): a paused, updated or
 	// deleted source (or a changed rate limit) takes up to this long to be
-	// seen by ingest. Negative disables the cache. Defaults to
-	// DefaultSourceCacheTTL (1 s).
+	// seen by ingest, unless the change is reported with
+	// Ingester.SourceChanged (the front door does so in its own process).
+	// Negative disables the cache. Defaults to DefaultSourceCacheTTL (1 s).
 	SourceCacheTTL time.Duration
 	// SourceCacheSize is the most sources (and, apart, the most sending
 	// tenants) cached. Defaults to DefaultSourceCacheSize.

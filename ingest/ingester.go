@@ -97,6 +97,18 @@ func (in *Ingester) Stop(ctx context.Context) error {
 	})
 }
 
+// SourceChanged tells the ingester that source id changed in the store
+// (deleted, paused, resumed, or given another verifier or rules): its
+// cached copy is dropped, so every ingest that reaches the ingester after
+// SourceChanged returned reads the source as it is now — a deleted source
+// answers 404 E1003, a paused one 503 E3001. Requests already past the
+// lookup are answered with the source as they found it. The front door
+// (package service) calls it before it answers a change of a source; other
+// processes see the change within Config.SourceCacheTTL (docs/ingest.md).
+func (in *Ingester) SourceChanged(id kapsel.SourceID) {
+	in.sources.forget(id)
+}
+
 // admit registers a request unless the ingester is not running.
 func (in *Ingester) admit() (release func(), err error) {
 	release, ok := in.life.Admit()

@@ -109,6 +109,15 @@ func (c *cache[K, V]) get(ctx context.Context, key K) (V, error) {
 	}
 }
 
+// forget drops what is cached for key, so the next get looks it up again.
+// A lookup under way is left to the requests already waiting for it; its
+// result is not kept for later ones.
+func (c *cache[K, V]) forget(key K) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	c.mu.Unlock()
+}
+
 // fill runs the lookup for e, publishes the result and forgets it again when
 // it was a storage error.
 func (c *cache[K, V]) fill(ctx context.Context, key K, e *cacheEntry[V]) {

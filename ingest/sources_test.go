@@ -389,3 +389,21 @@ func referencePointer(body []byte, ptr string) (string, bool) {
 	}
 	return "", false
 }
+
+// TestSourceOfDeletedTenantInCache: a source still in the ingester's cache
+// whose tenant was deleted meanwhile (on another node, say) is refused as
+// an unknown source, 404 E1003 — the store refuses the row of a deleted
+// tenant — not as a send naming an unknown endpoint (E1011).
+func TestSourceOfDeletedTenantInCache(t *testing.T) {
+	t.Parallel()
+	e := setup(t, &Config{SourceCacheTTL: time.Hour})
+	src := e.source(nil, kapsel.VerifierConfig{Scheme: kapsel.SchemeNone})
+	e.endpoint(src.TenantID, kapsel.Subscription{})
+	if w := e.post(src.ID, "a"); w.Code != 202 {
+		t.Fatalf("first ingest: %d %s", w.Code, w.Body)
+	}
+	if err := e.store.TenantDelete(e.ctx, &kapsel.TenantDeleteParams{ID: src.TenantID, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, e.post(src.ID, "b"), 404, kapsel.CodeUnknownSource)
+}

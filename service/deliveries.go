@@ -10,9 +10,10 @@ import (
 // DeliveryFilter selects the deliveries of [Service.ListDeliveries]. Empty
 // fields match all.
 type DeliveryFilter struct {
-	// EndpointID keeps the deliveries to one endpoint (deleted or not).
+	// EndpointID keeps the deliveries to one of the tenant's endpoints
+	// (deleted or not).
 	EndpointID kapsel.EndpointID
-	// EventID keeps the deliveries of one event.
+	// EventID keeps the deliveries of one of the tenant's events.
 	EventID kapsel.EventID
 	// Status keeps the deliveries in one status.
 	Status kapsel.DeliveryStatus
@@ -20,9 +21,10 @@ type DeliveryFilter struct {
 }
 
 // ListDeliveries lists the tenant's deliveries in id (= creation) order.
-// An id of another tenant in the filter selects nothing. Errors: E1009 for
-// a malformed endpoint or event id, an unknown status, a bad limit or a
-// malformed cursor.
+// Errors: E1009 for a malformed endpoint or event id, an unknown status, a
+// bad limit or a malformed cursor; E1011 for an endpoint or event id that
+// is not the tenant's (unknown, another tenant's, or an endpoint deleted
+// with no delivery left to list), as for any foreign id (I9).
 func (s *Service) ListDeliveries(ctx context.Context, tenant kapsel.TenantID, f DeliveryFilter) (*Page[*kapsel.Delivery], error) {
 	limit, err := f.check(func(c string) error { _, err := kapsel.ParseDeliveryID(c); return err })
 	if err != nil {
@@ -40,6 +42,16 @@ func (s *Service) ListDeliveries(ctx context.Context, tenant kapsel.TenantID, f 
 	}
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, invalid("status must be one of pending, delivering, delivered, failed")
+	}
+	if f.EventID != "" {
+		if _, err := s.store.EventGet(ctx, &kapsel.EventGetParams{ID: f.EventID, TenantID: tenant}); err != nil {
+			return nil, notFoundErr(err, "event", string(f.EventID))
+		}
+	}
+	if f.EndpointID != "" {
+		if err := s.checkEndpointFilter(ctx, tenant, f.EndpointID); err != nil {
+			return nil, err
+		}
 	}
 	params := kapsel.DeliveryListParams{TenantID: tenant, EndpointID: f.EndpointID, EventID: f.EventID, Status: f.Status}
 	return list(limit, f.Cursor, func(limit int, cursor string) ([]*kapsel.Delivery, error) {
@@ -72,4 +84,20 @@ func (s *Service) RetryDelivery(ctx context.Context, tenant kapsel.TenantID, id 
 	}
 	s.Wake()
 	return d, nil
+}
+
+// checkEndpointFilter answers E1011 unless endpoint id, used as a list
+// filter, is the tenant's: an endpoint of the tenant that is not deleted,
+// or a deleted one whose deliveries the tenant still has (stores do not
+// read deleted endpoints, so one with no delivery reads as unknown).
+func (s *Service) checkEndpointFilter(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) error {
+	_, err := s.store.EndpointGet(ctx, &kapsel.EndpointGetParams{ID: id, TenantID: tenant})
+	if !errors.Is(err, kapsel.ErrNotFound) {
+		return err
+	}
+	dls, lerr := s.store.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: tenant, EndpointID: id, Limit: 1})
+	if lerr != nil || len(dls) > 0 {
+		return lerr
+	}
+	return notFoundErr(err, "endpoint", string(id))
 }

@@ -33,15 +33,25 @@ func (s *Service) ListEndpoints(ctx context.Context, tenant kapsel.TenantID, o L
 // DeleteEndpoint deletes an endpoint: no new delivery is made to it, and
 // in the same store operation its pending and delivering deliveries end as
 // failed with last error "endpoint deleted" (kapsel.LastErrorEndpointDeleted;
-// an attempt already in flight is still recorded). Its deliveries and their
-// attempts stay readable. Errors: E1011 as GetEndpoint.
+// an attempt already in flight is still recorded). Before it returns, the
+// service's dispatcher drops the deliveries of it already claimed
+// (delivery.Dispatcher.EndpointDeleted): no new attempt starts in this
+// process once it has returned; dispatchers of other processes stop within
+// delivery.Config.EndpointRecheckAfter (docs/delivery.md). Its deliveries
+// and their attempts stay readable. Errors: E1011 as GetEndpoint.
 func (s *Service) DeleteEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) error {
 	err := s.store.EndpointDelete(ctx, &kapsel.EndpointDeleteParams{ID: id, TenantID: tenant, Now: s.now()})
-	return notFoundErr(err, "endpoint", string(id))
+	if err != nil {
+		return notFoundErr(err, "endpoint", string(id))
+	}
+	s.dispatcher.EndpointDeleted(id)
+	return nil
 }
 
 // PauseEndpoint pauses an endpoint: its events keep getting deliveries to
-// it, which wait until it is resumed. Errors: E1011 as GetEndpoint.
+// it, which wait until it is resumed. Deliveries of it that the service's
+// dispatcher already claimed are given back unattempted
+// (delivery.Dispatcher.EndpointChanged). Errors: E1011 as GetEndpoint.
 func (s *Service) PauseEndpoint(ctx context.Context, tenant kapsel.TenantID, id kapsel.EndpointID) (*kapsel.Endpoint, error) {
 	return s.setState(ctx, tenant, id, kapsel.EndpointPaused)
 }
@@ -70,6 +80,7 @@ func (s *Service) setState(ctx context.Context, tenant kapsel.TenantID, id kapse
 	if err != nil {
 		return nil, notFoundErr(err, "endpoint", string(id))
 	}
+	s.dispatcher.EndpointChanged(id)
 	return e, nil
 }
 

@@ -180,6 +180,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, tenant kapsel.TenantID, id
 	if err != nil {
 		return nil, notFoundErr(err, "endpoint", string(id))
 	}
+	s.dispatcher.EndpointChanged(id)
 	return updated, nil
 }
 
@@ -297,6 +298,7 @@ func (s *Service) RotateSigningSecret(ctx context.Context, tenant kapsel.TenantI
 	if err != nil {
 		return "", time.Time{}, notFoundErr(err, "endpoint", string(id))
 	}
+	s.dispatcher.EndpointChanged(id)
 	if grace > 0 {
 		previousExpiresAt = now.Add(grace).UTC().Truncate(time.Microsecond)
 	}

@@ -2,14 +2,15 @@ package service
 
 import (
 	"context"
+	"errors"
 
 	"github.com/kapsel-dev/kapsel"
 )
 
 // EventFilter selects the events of [Service.ListEvents].
 type EventFilter struct {
-	// SourceID keeps the events ingested by one source (deleted or not);
-	// "" for all. Another tenant's source keeps none.
+	// SourceID keeps the events ingested by one of the tenant's sources
+	// (deleted or not); "" for all.
 	SourceID kapsel.SourceID
 	// Type keeps the events of exactly this type (no wildcard; case
 	// matters); "" for all. At most 255 bytes of UTF-8 text.
@@ -20,7 +21,9 @@ type EventFilter struct {
 // ListEvents lists the tenant's events, oldest first, without bodies, each
 // with the summary of its deliveries by status. Errors: E1009 for a
 // malformed source id, a type no event can have (over 255 bytes, invalid
-// UTF-8 or NUL), a bad limit or a malformed cursor.
+// UTF-8 or NUL), a bad limit or a malformed cursor; E1011 for a source id
+// that is not one of the tenant's (unknown, another tenant's, or deleted
+// with no event left to list), as for any foreign id (I9).
 func (s *Service) ListEvents(ctx context.Context, tenant kapsel.TenantID, f EventFilter) (*Page[*kapsel.Event], error) {
 	limit, err := f.check(func(c string) error { _, err := kapsel.ParseEventID(c); return err })
 	if err != nil {
@@ -33,6 +36,11 @@ func (s *Service) ListEvents(ctx context.Context, tenant kapsel.TenantID, f Even
 	}
 	if len(f.Type) > kapsel.MaxEventTypeLen || kapsel.SafeText(f.Type) != f.Type {
 		return nil, invalid("type must be at most %d bytes of UTF-8 text", kapsel.MaxEventTypeLen)
+	}
+	if f.SourceID != "" {
+		if err := s.checkSourceFilter(ctx, tenant, f.SourceID); err != nil {
+			return nil, err
+		}
 	}
 	params := kapsel.EventListParams{TenantID: tenant, SourceID: f.SourceID, Type: f.Type}
 	return list(limit, f.Cursor, func(limit int, cursor string) ([]*kapsel.Event, error) {
@@ -66,4 +74,21 @@ func (s *Service) RetryEvent(ctx context.Context, tenant kapsel.TenantID, id kap
 		s.Wake()
 	}
 	return n, nil
+}
+
+// checkSourceFilter answers E1011 unless source id, used as a list filter,
+// is the tenant's: a source of the tenant that is not deleted, or a deleted
+// one whose events the tenant still has (the filter keeps the events of a
+// deleted source; stores do not read deleted sources, so one with no event
+// left reads as unknown).
+func (s *Service) checkSourceFilter(ctx context.Context, tenant kapsel.TenantID, id kapsel.SourceID) error {
+	_, err := s.store.SourceGet(ctx, &kapsel.SourceGetParams{ID: id, TenantID: tenant})
+	if !errors.Is(err, kapsel.ErrNotFound) {
+		return err
+	}
+	evs, lerr := s.store.EventList(ctx, &kapsel.EventListParams{TenantID: tenant, SourceID: id, Limit: 1})
+	if lerr != nil || len(evs) > 0 {
+		return lerr
+	}
+	return notFoundErr(err, "source", string(id))
 }

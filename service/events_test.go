@@ -40,9 +40,10 @@ func TestEventAndDeliveryOperations(t *testing.T) {
 	}
 	_, err = e.svc.GetEvent(e.ctx, other.ID, id, false)
 	requireCode(t, err, kapsel.CodeNotFound, "GetEvent of another tenant's event")
-	if p, err := e.svc.ListEvents(e.ctx, other.ID, service.EventFilter{SourceID: src.ID}); err != nil || len(p.Data) != 0 {
-		t.Fatalf("ListEvents of another tenant's source = %+v, %v; want none", p, err)
-	}
+	_, err = e.svc.ListEvents(e.ctx, other.ID, service.EventFilter{SourceID: src.ID})
+	requireCode(t, err, kapsel.CodeNotFound, "ListEvents by another tenant's source")
+	_, err = e.svc.ListDeliveries(e.ctx, other.ID, service.DeliveryFilter{EventID: id})
+	requireCode(t, err, kapsel.CodeNotFound, "ListDeliveries by another tenant's event")
 	for name, f := range map[string]service.EventFilter{
 		"a malformed source id":  {SourceID: "src_nope"},
 		"a limit over the cap":   {ListOptions: service.ListOptions{Limit: kapsel.MaxPageLimit + 1}},
@@ -69,9 +70,8 @@ func TestEventAndDeliveryOperations(t *testing.T) {
 	if p, err := e.svc.ListDeliveries(e.ctx, ten.ID, service.DeliveryFilter{Status: kapsel.DeliveryPending}); err != nil || len(p.Data) != 0 {
 		t.Fatalf("ListDeliveries(pending) = %+v, %v; want none", p, err)
 	}
-	if p, err := e.svc.ListDeliveries(e.ctx, other.ID, service.DeliveryFilter{EventID: id}); err != nil || len(p.Data) != 0 {
-		t.Fatalf("ListDeliveries of another tenant's event = %+v, %v; want none", p, err)
-	}
+	_, err = e.svc.ListDeliveries(e.ctx, other.ID, service.DeliveryFilter{EndpointID: a.ID})
+	requireCode(t, err, kapsel.CodeNotFound, "ListDeliveries by another tenant's endpoint")
 	for name, f := range map[string]service.DeliveryFilter{
 		"an unknown status":       {Status: "lost"},
 		"a malformed endpoint id": {EndpointID: "ep_nope"},

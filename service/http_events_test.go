@@ -104,10 +104,11 @@ func TestListEvents(t *testing.T) {
 	if got := data(t, f.ok(200, "GET", "/v1/events?source_id="+a, key, nil)); len(got) != 3 {
 		t.Fatalf("by a deleted source %v", got)
 	}
-	// Another tenant's filter finds nothing of it.
-	if got := data(t, f.ok(200, "GET", "/v1/events?source_id="+a, otherKey, nil)); len(got) != 0 {
-		t.Fatalf("another tenant listing by this tenant's source: %v", got)
-	}
+	// Another tenant's filter by it, or by an unknown source, answers 404
+	// E1011 (I9), not an empty page.
+	requireProblem(t, f.do("GET", "/v1/events?source_id="+a, otherKey, nil), 404, kapsel.CodeNotFound)
+	requireProblem(t, f.do("GET", "/v1/events?source_id="+b, otherKey, nil), 404, kapsel.CodeNotFound)
+	requireProblem(t, f.do("GET", "/v1/events?source_id="+string(kapsel.NewSourceID()), key, nil), 404, kapsel.CodeNotFound)
 	page := f.ok(200, "GET", "/v1/events?limit=3", key, nil)
 	if page["has_more"] != true || page["next_cursor"] != ids[2] {
 		t.Fatalf("page 1 %v", page)
@@ -316,14 +317,22 @@ func TestDeliveriesHTTP(t *testing.T) {
 	// Filters.
 	for q, n := range map[string]int{
 		"endpoint_id=" + a: 1, "endpoint_id=" + b + "&status=failed": 1, "status=delivered": 1, "status=pending": 0,
-		"event_id=" + id + "&status=failed": 1, "event_id=" + string(kapsel.NewEventID()): 0,
+		"event_id=" + id + "&status=failed": 1,
 	} {
 		if got := data(t, f.ok(200, "GET", "/v1/deliveries?"+q, key, nil)); len(got) != n {
 			t.Fatalf("deliveries?%s: %d, want %d", q, len(got), n)
 		}
 	}
-	if got := data(t, f.ok(200, "GET", "/v1/deliveries?event_id="+id, otherKey, nil)); len(got) != 0 {
-		t.Fatalf("another tenant's list by this tenant's event: %v", got)
+	// An unknown or foreign id in a filter answers 404 E1011 (I9), not an
+	// empty page.
+	for _, tc := range []struct{ q, key string }{
+		{"event_id=" + string(kapsel.NewEventID()), key},
+		{"endpoint_id=" + string(kapsel.NewEndpointID()), key},
+		{"event_id=" + id, otherKey},
+		{"endpoint_id=" + a, otherKey},
+		{"endpoint_id=" + a + "&event_id=" + id, otherKey},
+	} {
+		requireProblem(t, f.do("GET", "/v1/deliveries?"+tc.q, tc.key, nil), 404, kapsel.CodeNotFound)
 	}
 	page = f.ok(200, "GET", "/v1/deliveries?limit=1", key, nil)
 	if page["has_more"] != true || page["next_cursor"] != ds[0]["id"] {

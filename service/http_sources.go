@@ -26,7 +26,9 @@ type sourceJSON struct {
 // verifierJSON is a verifier as answered: never its secrets.
 type verifierJSON struct {
 	Scheme string `json:"scheme"`
-	Header string `json:"header,omitempty"`
+	// Header is always present (SPEC §6 lists it): "" when the scheme takes
+	// none or the default is used.
+	Header string `json:"header"`
 	// SecretCount says how many secrets are configured, so that a rotation
 	// can be checked without revealing them.
 	SecretCount int `json:"secret_count"`

@@ -79,9 +79,12 @@ func (s *Service) ListSources(ctx context.Context, tenant kapsel.TenantID, o Lis
 // UpdateSource changes the fields of a source that u sets, with the rules
 // and errors of CreateSource, and E1011 as GetSource. The change is merged
 // into the source as stored at the moment of the write, in one store
-// operation, so no concurrent update is undone by it. The ingester may
-// check requests with the previous verifier for up to its cache's TTL
-// (ingest.Config.SourceCacheTTL, 1 s by default).
+// operation, so no concurrent update is undone by it. Before it returns,
+// the service's ingester forgets its cached copy of the source
+// (ingest.Ingester.SourceChanged): requests arriving later are checked with
+// the new verifier. Ingesters of other processes may use the previous one
+// for up to their cache's TTL (ingest.Config.SourceCacheTTL, 1 s by
+// default; docs/ingest.md).
 func (s *Service) UpdateSource(ctx context.Context, tenant kapsel.TenantID, id kapsel.SourceID, u SourceUpdate) (*kapsel.Source, error) {
 	src, err := s.store.SourceUpdate(ctx, &kapsel.SourceUpdateParams{
 		ID: id, TenantID: tenant, Now: s.now(),
@@ -90,12 +93,14 @@ func (s *Service) UpdateSource(ctx context.Context, tenant kapsel.TenantID, id k
 	if err != nil {
 		return nil, notFoundErr(err, "source", string(id))
 	}
+	s.ingester.SourceChanged(id)
 	return src, nil
 }
 
 // PauseSource pauses a source: its ingest URL answers 503 E3001 with
-// Retry-After, so providers keep their webhooks and send them again later.
-// Errors: E1011 as GetSource.
+// Retry-After, so providers keep their webhooks and send them again later;
+// in this process from its return on, in others within the ingest cache's
+// TTL (as UpdateSource). Errors: E1011 as GetSource.
 func (s *Service) PauseSource(ctx context.Context, tenant kapsel.TenantID, id kapsel.SourceID) (*kapsel.Source, error) {
 	return s.setSourceState(ctx, tenant, id, kapsel.SourcePaused)
 }
@@ -111,16 +116,23 @@ func (s *Service) setSourceState(ctx context.Context, tenant kapsel.TenantID, id
 	if err != nil {
 		return nil, notFoundErr(err, "source", string(id))
 	}
+	s.ingester.SourceChanged(id)
 	return src, nil
 }
 
 // DeleteSource deletes a source: its ingest URL answers 404 E1003 from then
-// on (within the ingester's cache TTL); its events and their deliveries are
-// left as they are. Endpoints that list it in their source_ids keep it
-// there, matching nothing new. Errors: E1011 as GetSource.
+// on — in this process from DeleteSource's return (the ingester's cached
+// copy is dropped first), in other processes within their ingest cache's
+// TTL (docs/ingest.md); its events and their deliveries are left as they
+// are. Endpoints that list it in their source_ids keep it there, matching
+// nothing new. Errors: E1011 as GetSource.
 func (s *Service) DeleteSource(ctx context.Context, tenant kapsel.TenantID, id kapsel.SourceID) error {
 	err := s.store.SourceDelete(ctx, &kapsel.SourceDeleteParams{ID: id, TenantID: tenant, Now: s.now()})
-	return notFoundErr(err, "source", string(id))
+	if err != nil {
+		return notFoundErr(err, "source", string(id))
+	}
+	s.ingester.SourceChanged(id)
+	return nil
 }
 
 // applySourceUpdate merges u into src (a new source or the stored one) and

@@ -177,16 +177,71 @@ func (s *Service) UpdateTenant(ctx context.Context, id kapsel.TenantID, u Tenant
 
 // DeleteTenant deletes a tenant, in one store transaction with everything
 // it uses: its API key stops working at once (401 E1010), its sources'
-// ingest URLs answer 404 E1003 (within the ingester's cache TTL, as after
-// DeleteSource), and its endpoints are deleted as DeleteEndpoint deletes
+// ingest URLs answer 404 E1003 (at once here; on other nodes within their
+// ingesters' source cache TTL, as after DeleteSource), and its endpoints are deleted as DeleteEndpoint deletes
 // one — their pending deliveries end as failed, "endpoint deleted"; an
 // attempt in flight still completes and is recorded. Its events,
 // deliveries and attempts are kept (the audit trail), but nothing can read
 // them through the API any more. A deleted tenant cannot be brought back.
 // Errors: E1011 when there is no such tenant (or it was already deleted).
+//
+// As DeleteEndpoint and DeleteSource do, it tells the service's dispatcher
+// and ingester before it answers, so that no attempt to one of the
+// tenant's endpoints starts here, and none of its sources accepts here,
+// after it has answered. It lists them first for that; an endpoint or
+// source created between that list and the delete is deleted all the
+// same, and at most one claim's worth of its deliveries could still be
+// attempted here, within the dispatcher's EndpointRecheckAfter.
 func (s *Service) DeleteTenant(ctx context.Context, id kapsel.TenantID) error {
-	err := s.store.TenantDelete(ctx, &kapsel.TenantDeleteParams{ID: id, Now: s.now()})
-	return notFoundErr(err, "tenant", string(id))
+	endpoints, sources, err := s.tenantResources(ctx, id)
+	if err != nil {
+		return notFoundErr(err, "tenant", string(id))
+	}
+	err = s.store.TenantDelete(ctx, &kapsel.TenantDeleteParams{ID: id, Now: s.now()})
+	if err != nil {
+		return notFoundErr(err, "tenant", string(id))
+	}
+	for _, ep := range endpoints {
+		s.dispatcher.EndpointDeleted(ep)
+	}
+	for _, src := range sources {
+		s.ingester.SourceChanged(src)
+	}
+	return nil
+}
+
+// tenantResources returns the ids of the tenant's live endpoints and
+// sources, every page of them.
+func (s *Service) tenantResources(ctx context.Context, id kapsel.TenantID) ([]kapsel.EndpointID, []kapsel.SourceID, error) {
+	var endpoints []kapsel.EndpointID
+	for cursor := kapsel.EndpointID(""); ; {
+		page, err := s.store.EndpointList(ctx, &kapsel.EndpointListParams{TenantID: id, Limit: kapsel.MaxPageLimit, Cursor: cursor})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ep := range page {
+			endpoints = append(endpoints, ep.ID)
+		}
+		if len(page) < kapsel.MaxPageLimit {
+			break
+		}
+		cursor = page[len(page)-1].ID
+	}
+	var sources []kapsel.SourceID
+	for cursor := kapsel.SourceID(""); ; {
+		page, err := s.store.SourceList(ctx, &kapsel.SourceListParams{TenantID: id, Limit: kapsel.MaxPageLimit, Cursor: cursor})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, src := range page {
+			sources = append(sources, src.ID)
+		}
+		if len(page) < kapsel.MaxPageLimit {
+			break
+		}
+		cursor = page[len(page)-1].ID
+	}
+	return endpoints, sources, nil
 }
 
 // AuthenticateTenant returns the tenant whose API key is apiKey. Errors:

@@ -325,35 +325,42 @@ func checkInserts(t *testing.T, s kapsel.Store, f *Fixture) {
 		checkFanOut(t, s, f, send, r.Event)
 	}
 
-	// New events through the orders endpoint's old ingest URL, one of each
-	// type: the ingester resolves /ingest/ep_… to the legacy source and
-	// inserts with its id.
+	// New events through old ingest URLs, as the ingester makes them: it
+	// resolves /ingest/ep_… to the legacy source and inserts with its id,
+	// the type its scheme gives (if any) and no channels. Each reaches the
+	// migrated endpoint of that URL, and only it, whatever filter the
+	// endpoint had before the upgrade (the orders endpoint had "invoice.*",
+	// the closed one the "billing" channel: 0.1 never applied them).
 	source, err := s.SourceGet(ctx, &kapsel.SourceGetParams{ID: kapsel.LegacySourceID(f.active.ID)})
 	if err != nil {
 		t.Fatalf("SourceGet of the orders endpoint's legacy source: %v", err)
 	}
+	closedSource := kapsel.LegacySourceID(f.closed.ID)
 	in = []*kapsel.EventInsertParams{
-		{TenantID: source.TenantID, SourceID: source.ID, Type: "invoice.paid", Channels: []string{"billing"}, Body: []byte(`{}`), BodyHash: []byte("h")},
-		{TenantID: source.TenantID, SourceID: source.ID, Type: "customer.created", Body: []byte(`{}`), BodyHash: []byte("h")},
+		{TenantID: source.TenantID, SourceID: source.ID, Type: "invoice.paid", Body: []byte(`{}`), BodyHash: []byte("h")},
+		{TenantID: source.TenantID, SourceID: source.ID, Body: []byte(`{}`), BodyHash: []byte("h")},
+		{TenantID: f.closed.TenantID, SourceID: closedSource, Body: []byte(`{}`), BodyHash: []byte("h")},
 		{TenantID: source.TenantID, EndpointIDs: []kapsel.EndpointID{f.deleted.ID}, Body: []byte(`{}`)},
 	}
 	res, err = s.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Now: f.Now, Events: in})
-	if err != nil || res[0].Err != nil || res[1].Err != nil {
-		t.Fatalf("inserting through the legacy source after the upgrade: %v, %+v", err, res)
+	if err != nil || res[0].Err != nil || res[1].Err != nil || res[2].Err != nil {
+		t.Fatalf("inserting through the legacy sources after the upgrade: %v, %+v", err, res)
 	}
-	if !errors.Is(res[2].Err, kapsel.ErrNotFound) {
-		t.Fatalf("a send naming the deleted endpoint = %+v, want ErrNotFound", res[2])
+	if !errors.Is(res[3].Err, kapsel.ErrNotFound) {
+		t.Fatalf("a send naming the deleted endpoint = %+v, want ErrNotFound", res[3])
 	}
-	newEvents[source.TenantID] += 2
+	newEvents[source.TenantID] += 3
 	var wantClaim []kapsel.EventID
-	for i := range 2 {
-		checkFanOut(t, s, f, in[i], res[i].Event)
-		if len(f.fanOut(routing(in[i]))) > 0 {
-			wantClaim = append(wantClaim, res[i].Event.ID)
+	for i, to := range []*Endpoint{f.active, f.active, f.closed} {
+		if want := f.fanOut(routing(in[i])); !slices.Equal(want, []kapsel.EndpointID{to.ID}) {
+			t.Fatalf("the mapping sends an event of %s's legacy URL to %v, want only %s", to.Name, want, to.ID)
 		}
+		checkFanOut(t, s, f, in[i], res[i].Event)
+		wantClaim = append(wantClaim, res[i].Event.ID)
 	}
+	slices.Sort(wantClaim)
 	got, err := s.EventGet(ctx, &kapsel.EventGetParams{ID: res[0].Event.ID})
-	if err != nil || got.Type != "invoice.paid" || !slices.Equal(got.Channels, []string{"billing"}) ||
+	if err != nil || got.Type != "invoice.paid" || len(got.Channels) != 0 ||
 		got.TenantID != f.tenantA.ID || got.SourceID != source.ID {
 		t.Fatalf("the typed event reads back as %+v, %v", got, err)
 	}
@@ -378,8 +385,8 @@ func checkInserts(t *testing.T, s kapsel.Store, f *Fixture) {
 		}
 	}
 
-	// The new deliveries of the orders endpoint are the only due ones; they
-	// are claimed and delivered.
+	// The new deliveries of the legacy URLs' endpoints are the only due
+	// ones; they are claimed and delivered.
 	ds, err := s.DeliveryClaim(ctx, &kapsel.DeliveryClaimParams{Limit: 100, LeaseDuration: time.Minute, Now: f.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -269,10 +269,10 @@ func New() *Fixture {
 // WithRouting gives some rows the event types, channels and subscription
 // filters that schema versions of the 0.2 development store (pgstore 4,
 // sqlitestore 4), for an upgrade test that starts there: the orders
-// endpoint takes "invoice.*" and names a source of its own (the upgrade
-// replaces it with its legacy source), the closed endpoint takes the
-// "billing" channel, and their events have matching types and channels.
-// It returns f.
+// endpoint takes "invoice.*" and names a source of its own, the closed
+// endpoint takes the "billing" channel (the upgrade replaces both filters
+// with the legacy source: see WantEndpoint), and their events have
+// matching types and channels. It returns f.
 func (f *Fixture) WithRouting() *Fixture {
 	f.routing = true
 	f.active.Subscription = kapsel.Subscription{EventTypes: []string{"invoice.*"}, SourceIDs: []kapsel.SourceID{kapsel.NewSourceID()}}

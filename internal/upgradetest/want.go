@@ -28,19 +28,19 @@ func (f *Fixture) WantSource(e *Endpoint) *kapsel.Source {
 }
 
 // WantEndpoint is the endpoint after the upgrade: the same, without its
-// ingest verifier (now its source's), subscribed to its legacy source —
-// Subscription.SourceIDs is exactly [LegacySourceID(e.ID)], EventTypes
-// and Channels are kept. UpdatedAt is unchanged.
+// ingest verifier (now its source's), subscribed to its legacy source and
+// nothing else — Subscription.SourceIDs is exactly
+// [LegacySourceID(e.ID)], EventTypes and Channels are empty. Filters that
+// schemas before 0005 stored were never applied (an event went to the
+// endpoint it named), so they are not kept: kept, they would filter out
+// the traffic the legacy URL still brings, which has no channels and, for
+// most schemes, no type. UpdatedAt is unchanged.
 func (f *Fixture) WantEndpoint(e *Endpoint) *kapsel.Endpoint {
 	return &kapsel.Endpoint{
 		ID: e.ID, TenantID: e.TenantID, Name: e.Name, URL: e.URL, State: e.State, DisabledReason: e.DisabledReason,
 		SigningSecrets: slices.Clone(e.SigningSecrets), RetryPolicy: e.RetryPolicy, Timeout: e.Timeout, Headers: e.Headers,
-		Subscription: kapsel.Subscription{
-			EventTypes: slices.Clone(e.Subscription.EventTypes),
-			SourceIDs:  []kapsel.SourceID{kapsel.LegacySourceID(e.ID)},
-			Channels:   slices.Clone(e.Subscription.Channels),
-		},
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		Subscription: kapsel.Subscription{SourceIDs: []kapsel.SourceID{kapsel.LegacySourceID(e.ID)}},
+		CreatedAt:    e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }
 

@@ -121,7 +121,7 @@ func TestReleaseAfterEndpointDelete(t *testing.T) {
 	must(t, err)
 	got, err := f.store.DeliveryGet(f.ctx, &kapsel.DeliveryGetParams{ID: d.ID})
 	must(t, err)
-	if n != 0 || got.Status != kapsel.DeliveryFailed || got.LeaseToken != "" {
-		t.Fatalf("release after delete: released %d, delivery %+v; want 0, failed, lease cleared", n, got)
+	if n != 0 || got.Status != kapsel.DeliveryFailed || got.LeaseToken != d.LeaseToken {
+		t.Fatalf("release after delete: released %d, delivery %+v; want 0, failed, its lease kept", n, got)
 	}
 }

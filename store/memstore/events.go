@@ -26,12 +26,8 @@ type idempotencyEntry struct {
 
 // EventInsertMany inserts events atomically and fans each new one out: one
 // pending delivery per live endpoint of its tenant whose subscription
-// matches it, or per endpoint of EndpointIDs. An empty TenantID is taken
-// from the source; a tenant that does not exist (or an empty TenantID
-// without a known source) fails the whole call with ErrNotFound and nothing
-// is written, as a foreign key would in SQL. A deleted tenant's row exists:
-// its events are stored and fan out to nobody, its endpoints being deleted,
-// as in the SQL stores.
+// matches it, or per endpoint of EndpointIDs. A row whose tenant does not
+// exist or was deleted gets Err wrapping ErrNotFound and writes nothing.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("inserting events: %w: %w", kapsel.ErrUnavailable, err)
@@ -51,26 +47,20 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, in := range events {
-		if in.TenantID == "" {
-			if r, ok := s.sources[in.SourceID]; ok && in.SourceID != "" {
-				in.TenantID = r.source.TenantID
-			}
-		}
-		if _, ok := s.tenants[in.TenantID]; !ok {
-			return nil, fmt.Errorf("inserting events: tenant %q: %w", in.TenantID, kapsel.ErrNotFound)
-		}
-	}
-
 	results := make([]kapsel.EventInsertResult, len(events))
 	for i, in := range events {
+		if r, ok := s.tenants[in.TenantID]; !ok || r.deleted() {
+			results[i].Err = fmt.Errorf("inserting event: tenant %q: %w", in.TenantID, kapsel.ErrNotFound)
+			continue
+		}
 		results[i] = s.insertEvent(in, now, window)
 	}
 	return results, nil
 }
 
-// insertEvent inserts one event and its deliveries, or finds its duplicate.
-// s.mu is held.
+// insertEvent inserts one event and its deliveries, or finds its duplicate:
+// the idempotency key is looked at before the endpoints named, so a retry
+// gets its first answer whatever happened to them since. s.mu is held.
 func (s *Store) insertEvent(in *kapsel.EventInsertParams, now time.Time, window time.Duration) kapsel.EventInsertResult {
 	ik := idempotencyKey{in.TenantID, in.SourceID, in.IdempotencyKey}
 	if in.IdempotencyKey != "" {

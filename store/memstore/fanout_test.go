@@ -159,12 +159,16 @@ func TestInsertUnknownTenantWritesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.endpoint(f.tenant, kapsel.Subscription{})
-	_, err := f.store.EventInsertMany(f.ctx, &kapsel.EventInsertManyParams{Now: f.now, Events: []*kapsel.EventInsertParams{
+	res, err := f.store.EventInsertMany(f.ctx, &kapsel.EventInsertManyParams{Now: f.now, Events: []*kapsel.EventInsertParams{
 		event(f.tenant, "", "x", `{}`, ""),
 		event(kapsel.NewTenantID(), "", "x", `{}`, ""),
 	}})
-	wantErr(t, err, kapsel.ErrNotFound)
-	if n := len(f.deliveries(kapsel.DeliveryListParams{})); n != 0 {
-		t.Fatalf("%d deliveries written by a failed call", n)
+	must(t, err)
+	wantErr(t, res[1].Err, kapsel.ErrNotFound)
+	if res[0].Err != nil || res[1].Event != nil {
+		t.Fatalf("results %+v: want the known tenant's row written and the other refused", res)
+	}
+	if n := len(f.deliveries(kapsel.DeliveryListParams{})); n != 1 {
+		t.Fatalf("%d deliveries written, want the known tenant's one", n)
 	}
 }

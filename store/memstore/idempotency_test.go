@@ -50,20 +50,3 @@ func TestIdempotencyIsScopedPerTenantAndSource(t *testing.T) {
 		t.Fatalf("just inside the window: %+v, want a duplicate of row 1", r)
 	}
 }
-
-func TestInsertTakesTheTenantFromTheSource(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	src := f.source(f.tenant)
-	ep := f.endpoint(f.tenant, kapsel.Subscription{})
-	res := f.insert(event("", src, "x", `{}`, "k"))
-	if res[0].Err != nil || res[0].Event.TenantID != f.tenant {
-		t.Fatalf("insert without tenant: %+v", res[0])
-	}
-	if got := f.endpointsOf(res[0].Event.ID); len(got) != 1 || got[0] != ep {
-		t.Fatalf("deliveries to %v, want [%s]", got, ep)
-	}
-	if r := f.insert(event(f.tenant, src, "x", `{}`, "k"))[0]; !r.Duplicate {
-		t.Fatalf("same key with the tenant given: %+v, want a duplicate", r)
-	}
-}

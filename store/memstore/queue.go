@@ -11,7 +11,7 @@ import (
 
 // DeliveryClaim leases up to Limit due deliveries, earliest NextAttemptAt
 // first (ties broken by id), and returns them with their events, bodies
-// included.
+// included: one copy of each event, shared by its deliveries.
 func (s *Store) DeliveryClaim(ctx context.Context, params *kapsel.DeliveryClaimParams) ([]*kapsel.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("claiming deliveries: %w: %w", kapsel.ErrUnavailable, err)
@@ -53,12 +53,20 @@ func (s *Store) DeliveryClaim(ctx context.Context, params *kapsel.DeliveryClaimP
 		}
 	}
 	out := make([]*kapsel.Delivery, due.Len())
+	// One copy of each event, shared by its deliveries: a body fanned out
+	// to N endpoints is copied once, not N times.
+	events := make(map[kapsel.EventID]*kapsel.Event, due.Len())
 	for i, d := range *due {
 		d.Status = kapsel.DeliveryDelivering
 		d.LeaseToken = newLeaseToken()
 		d.LeaseExpiresAt = ts(now.Add(params.LeaseDuration))
 		out[i] = copyDelivery(d)
-		out[i].Event = copyEvent(s.events[d.EventID], true)
+		e, ok := events[d.EventID]
+		if !ok {
+			e = copyEvent(s.events[d.EventID], true)
+			events[d.EventID] = e
+		}
+		out[i].Event = e
 	}
 	return out, nil
 }
@@ -178,8 +186,9 @@ func (s *Store) complete(c *kapsel.DeliveryCompletion, now time.Time) error {
 }
 
 // DeliveryRelease gives leased deliveries back without an attempt; stale
-// tokens are skipped. A delivery its endpoint's deletion ended while it was
-// leased has its lease cleared but stays failed, and is not counted.
+// tokens are skipped, and so is a delivery its endpoint's deletion ended
+// while it was leased: it stays failed and keeps its token, which still
+// owns it for the completion of an attempt in flight.
 func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryReleaseParams) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("releasing deliveries: %w: %w", kapsel.ErrUnavailable, err)
@@ -189,13 +198,10 @@ func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryRele
 	n := 0
 	for _, r := range params.Releases {
 		d, err := s.leased(r.DeliveryID, r.LeaseToken)
-		if err != nil {
+		if err != nil || d.Status != kapsel.DeliveryDelivering {
 			continue
 		}
 		d.LeaseToken, d.LeaseExpiresAt = "", time.Time{}
-		if d.Status == kapsel.DeliveryFailed {
-			continue
-		}
 		d.Status = kapsel.DeliveryPending
 		d.NextAttemptAt = ts(r.NextAttemptAt)
 		n++

@@ -42,10 +42,11 @@ SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM notified)`
 // DeliveryBackfill creates the deliveries the endpoint would have had for
 // its tenant's events created in [Since, Until) that its subscription
 // matches (by the root rule, kapsel.Endpoint.Receives), looking at at most
-// Limit events in id order after Cursor. One transaction, in which the endpoint row
-// is locked FOR KEY SHARE as the fan-out locks it, so that a concurrent
-// EndpointDelete either comes first (ErrNotFound) or waits and then ends
-// what was created. ErrNotFound when the endpoint is not visible.
+// Limit events in id order after Cursor. One transaction, which takes the
+// tenant lock, shared, as the fan-out does (see tenant_lock.go), before it
+// reads the endpoint, so that a concurrent EndpointDelete either comes
+// first (ErrNotFound) or waits and then ends what was created. ErrNotFound
+// when the endpoint is not visible.
 func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBackfillParams) (*kapsel.DeliveryBackfillResult, error) {
 	limit := params.BackfillLimit()
 	now := micro(params.Now)
@@ -54,10 +55,18 @@ func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBac
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var ep kapsel.Endpoint
 		var sources []string
-		err := tx.QueryRow(ctx, `SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints
-			WHERE `+visibleEndpoint+` FOR KEY SHARE`,
-			kapsel.SafeText(string(params.EndpointID)), params.TenantID).
-			Scan(&ep.ID, &ep.TenantID, &ep.Subscription.EventTypes, &sources, &ep.Subscription.Channels)
+		epID := kapsel.SafeText(string(params.EndpointID))
+		b := &pgx.Batch{}
+		b.Queue(lockEndpointTenantSharedSQL, epID, params.TenantID)
+		b.Queue(`SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints WHERE `+visibleEndpoint, epID, params.TenantID)
+		br := tx.SendBatch(ctx, b)
+		_, err := br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&ep.ID, &ep.TenantID, &ep.Subscription.EventTypes, &sources, &ep.Subscription.Channels)
+		}
+		if closeErr := br.Close(); err == nil {
+			err = closeErr
+		}
 		if err != nil {
 			return err
 		}

@@ -32,8 +32,10 @@ import (
 // the claim cannot deadlock with a writer that waits for it (an endpoint or
 // breaker being changed just has its deliveries held by a later claim; a
 // breaker row skipped counts as closed, and claimSQL still skips its
-// deliveries by its own reading). FOR SHARE does not conflict with the
-// fan-out's FOR KEY SHARE (see targetsSQL): inserts never wait for a claim.
+// deliveries by its own reading). Inserts lock no endpoint row under READ
+// COMMITTED (see targetsSQL), and FOR SHARE does not conflict with the FOR
+// KEY SHARE they take under REPEATABLE READ: inserts never wait for a
+// claim.
 // It returns how many deliveries it held.
 //
 // The outer query finds the walked deliveries by primary key only: it does
@@ -123,10 +125,11 @@ const maxSweep = 256
 // endpoints that are not active or are deleted, whose breaker is open at
 // $1, or that are excluded ($3). The union is ordered and cut again; every
 // picked row gets a fresh random lease token, which is what fences later
-// completions, and is returned with its event's columns and body, read by
-// primary key (the body lives once, on the event: a fanned-out event's
-// body is read once per delivery, which is what sending it costs anyway).
-// A single statement, so it is atomic on its own.
+// completions, and is returned with its event's columns, read by primary
+// key, and, on the first row of each event only (first), its body: the
+// body of an event fanned out to N endpoints is sent, and held, once per
+// claim, not N times (the other rows' CASE yields NULL, so Postgres never
+// de-TOASTs it for them). A single statement, so it is atomic on its own.
 //
 // Plan. Both branches must walk their index from the front and stop at the
 // limit: anything else reads every due row, so a claim would cost
@@ -167,12 +170,19 @@ picked AS (
 	SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) AS due
 	ORDER BY due_at, id
 	LIMIT $2
+),
+claimed AS (
+	UPDATE deliveries d
+	SET status = 'delivering', lease_token = gen_random_uuid(), lease_expires_at = $4
+	FROM picked
+	WHERE d.id = picked.id
+	RETURNING d.*
+),
+numbered AS (
+	SELECT d.*, row_number() OVER (PARTITION BY d.event_id ORDER BY d.id) = 1 AS first FROM claimed d
 )
-UPDATE deliveries d
-SET status = 'delivering', lease_token = gen_random_uuid(), lease_expires_at = $4
-FROM picked, events e
-WHERE d.id = picked.id AND e.id = d.event_id
-RETURNING ` + deliveryColumnsD + `, ` + eventColumnsE + `, e.body`
+SELECT ` + deliveryColumnsD + `, ` + eventColumnsE + `, d.first, CASE WHEN d.first THEN e.body END
+FROM numbered d JOIN events e ON e.id = d.event_id`
 
 // How many of the first due deliveries a claim examines for blocked
 // endpoints (holdSQL). The window grows while it keeps finding them (a
@@ -189,7 +199,8 @@ const (
 )
 
 // DeliveryClaim leases up to Limit due deliveries (see kapsel.DeliveryQueue)
-// and returns them with their events, bodies included, earliest first, in
+// and returns them with their events, bodies included (one Event per event,
+// shared by its deliveries), earliest first, in
 // one round trip (more only while it is moving a large blocked backlog out
 // of the way). Concurrent claimers, in this process or others, never get
 // the same delivery.
@@ -263,24 +274,40 @@ func (s *Store) claim(ctx context.Context, now time.Time, limit int, exclude []s
 		return nil, 0, mapError(err)
 	}
 	rows, _ := br.Query()
+	// Each event comes whole on one of its rows (first); its deliveries
+	// share it.
+	events := map[kapsel.EventID]*kapsel.Event{}
 	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*kapsel.Delivery, error) {
 		var (
-			dr deliveryRow
-			er eventRow
+			dr    deliveryRow
+			er    eventRow
+			first bool
 		)
-		if err := r.Scan(append(dr.dest(), er.dest(false, true)...)...); err != nil {
+		if err := r.Scan(append(append(dr.dest(), er.dest(false, false)...), &first, &er.e.Body)...); err != nil {
 			return nil, err
 		}
-		d := dr.delivery()
-		var err error
-		d.Event, err = er.event()
-		return d, err
+		if first {
+			e, err := er.event()
+			if err != nil {
+				return nil, err
+			}
+			if e.Body == nil {
+				e.Body = []byte{}
+			}
+			events[e.ID] = e
+		}
+		return dr.delivery(), nil
 	})
 	if err != nil {
 		return nil, 0, mapError(err)
 	}
 	if err := br.Close(); err != nil {
 		return nil, 0, mapError(err)
+	}
+	for _, d := range ds {
+		if d.Event = events[d.EventID]; d.Event == nil {
+			return nil, 0, fmt.Errorf("event %s of claimed delivery %s not returned", d.EventID, d.ID)
+		}
 	}
 	return ds, held, nil
 }

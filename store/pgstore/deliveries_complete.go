@@ -26,7 +26,8 @@ import (
 //     delivery's new count, in the same statement (I5 of
 //     docs/guarantees.md); a loser writes nothing.
 //   - disabled: the endpoints some winners asked to disable (410 Gone),
-//     unless deleted meanwhile.
+//     unless deleted meanwhile. Their rows were locked by
+//     lockDisabledEndpointsSQL, earlier in the call's transaction.
 //
 // It returns the delivery ids that won.
 //
@@ -73,9 +74,25 @@ disabled AS (
 )
 SELECT id FROM done`
 
+// lockDisabledEndpointsSQL locks, FOR NO KEY UPDATE and in id order, the
+// endpoints of the deliveries $1 whose completions disable them, before
+// completeSQL locks the deliveries: an endpoint row, then its deliveries,
+// the order of EndpointDelete, TenantDelete and EndpointSetState, so a
+// completion that disables an endpoint cannot deadlock with them over the
+// endpoint row (it locked the deliveries first, then the endpoint, while a
+// delete locked the endpoint, then the deliveries). Only a call with a
+// disabling completion (an endpoint answering 410) runs it.
+const lockDisabledEndpointsSQL = `SELECT count(*) FROM (
+	SELECT ep.id FROM endpoints ep
+	WHERE ep.id IN (SELECT d.endpoint_id FROM deliveries d WHERE d.id = ANY ($1::text[]))
+	ORDER BY ep.id
+	FOR NO KEY UPDATE
+) AS locked`
+
 // DeliveryComplete applies the completions in one statement (one round
-// trip, atomic): each is a compare-and-set on its lease token, and winners
-// get their attempt recorded. A completion whose token no longer owns the
+// trip, atomic; a call that disables an endpoint locks it first, in the
+// same round trip): each is a compare-and-set on its lease token, and
+// winners get their attempt recorded. A completion whose token no longer owns the
 // delivery (expired and re-claimed, already completed, or not a token at
 // all) gets ErrLeaseLost and writes nothing; so does a second completion
 // of the same delivery in one call, as if applied after the first. A
@@ -137,14 +154,25 @@ func (s *Store) DeliveryComplete(ctx context.Context, params *kapsel.DeliveryCom
 	}
 	// The plan settings and the statement in one pipelined batch: one round
 	// trip, one implicit transaction (see claimPlanSettings).
+	var disabling []string
+	for k, r := range aDisable {
+		if r != "" {
+			disabling = append(disabling, aDelivery[k])
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue(claimPlanSettings)
+	if len(disabling) > 0 {
+		b.Queue(lockDisabledEndpointsSQL, disabling)
+	}
 	b.Queue(completeSQL, aDelivery, aToken, aStatus, aNext, aLastErr, aDisable,
 		aAttempt, aTrigger, aStarted, aDuration, aCode, aBody, aErrCode, aErr, micro(params.Now))
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
+	for range 1 + btoi(len(disabling) > 0) {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("completing deliveries: %w", mapError(err))
+		}
 	}
 	rows, _ := br.Query()
 	won := map[kapsel.DeliveryID]bool{}

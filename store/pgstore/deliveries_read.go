@@ -26,10 +26,11 @@ func (s *Store) DeliveryGet(ctx context.Context, params *kapsel.DeliveryGetParam
 // only the filters that are set, so that each shape gets its own plan: by
 // endpoint on deliveries_endpoint_id_idx, pinned to it as pinnedTo says
 // (in id order, from the cursor, stopping at the limit); by event on
-// deliveries_event_endpoint_key (the event's few deliveries, sorted); a
-// tenant or a status alone walks the primary key in id order, filtering,
-// until the page is full (deliveries have no tenant index: every full
-// index of the table is rewritten by every claim and completion).
+// deliveries_event_endpoint_key (the event's few deliveries, sorted); by
+// tenant alone (a status or not) on deliveries_tenant_id_idx, pinned the
+// same way, so a page costs at most the tenant's deliveries, never the
+// other tenants'. A status alone (no tenant: an embedder's call) walks the
+// primary key, filtering, until the page is full.
 func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
 	query, args := deliveryListSQL(params)
 	rows, err := s.pool.Query(ctx, query, args...)
@@ -57,7 +58,8 @@ func deliveryListSQL(params *kapsel.DeliveryListParams) (string, []any) {
 			continue
 		}
 		args = append(args, f.value)
-		if f.column == "d.endpoint_id" {
+		if f.column == "d.endpoint_id" ||
+			(f.column == "d.tenant_id" && params.EndpointID == "" && params.EventID == "") {
 			w, o := pinnedTo(f.column, len(args))
 			where, order = where+" AND "+w, o
 			continue
@@ -75,13 +77,48 @@ func deliveryListSQL(params *kapsel.DeliveryListParams) (string, []any) {
 const requeue = `status = 'pending', next_attempt_at = $3, claimable_at = $3, next_trigger = 'manual',
 	lease_token = NULL, lease_expires_at = NULL`
 
-// liveEndpointLocked is the condition that the delivery d's endpoint is
-// not deleted. It locks the endpoint row FOR KEY SHARE, as the fan-out
-// does (see targetsSQL), so that a requeue and an EndpointDelete
-// serialise: a delete that committed first is seen (the lock re-reads the
-// row), and one that comes later waits and then ends what was requeued.
-const liveEndpointLocked = `d.endpoint_id IN (SELECT ep.id FROM endpoints ep
-	WHERE ep.id = d.endpoint_id AND ep.deleted_at IS NULL FOR KEY SHARE)`
+// liveEndpoint is the condition that the delivery d's endpoint is not
+// deleted. A requeue reads it after taking its tenant's lock, shared (see
+// tenant_lock.go), in an earlier statement of its implicit transaction, so
+// that it serialises with EndpointDelete: a delete that committed first is
+// seen, and one that comes later waits and then ends what was requeued.
+const liveEndpoint = `d.endpoint_id IN (SELECT ep.id FROM endpoints ep
+	WHERE ep.id = d.endpoint_id AND ep.deleted_at IS NULL)`
+
+// requeueBatch returns a batch that takes the tenant lock by lock (a
+// statement that takes it for the row it finds, if any) and then runs the
+// requeue: one round trip, one implicit transaction, which holds the lock
+// to its end.
+func requeueBatch(lock string, lockArgs []any, requeue string, args ...any) *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(lock, lockArgs...)
+	b.Queue(requeue, args...)
+	return b
+}
+
+// lockDeliveryTenantSharedSQL takes the shared tenant lock of the delivery
+// $1 visible to the tenant $2.
+const lockDeliveryTenantSharedSQL = `SELECT pg_advisory_xact_lock_shared(` + tenantLockClass + `, hashtext(tenant_id))
+FROM deliveries WHERE id = $1 AND ($2::text = '' OR tenant_id = $2)`
+
+// lockEventTenantSharedSQL takes the shared tenant lock of the event $1
+// visible to the tenant $2.
+const lockEventTenantSharedSQL = `SELECT pg_advisory_xact_lock_shared(` + tenantLockClass + `, hashtext(tenant_id))
+FROM events WHERE id = $1 AND ($2::text = '' OR tenant_id = $2)`
+
+// sendRequeue sends b and returns the row of its last statement, scanned
+// into dest.
+func (s *Store) sendRequeue(ctx context.Context, b *pgx.Batch, dest ...any) error {
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	if err := br.QueryRow().Scan(dest...); err != nil {
+		return err
+	}
+	return br.Close()
+}
 
 // DeliveryRetry puts one delivered or failed delivery back in the queue
 // for a manual attempt now. ErrNotFound as DeliveryGet, and when its
@@ -89,12 +126,21 @@ const liveEndpointLocked = `d.endpoint_id IN (SELECT ep.id FROM endpoints ep
 // delivering.
 func (s *Store) DeliveryRetry(ctx context.Context, params *kapsel.DeliveryRetryParams) (*kapsel.Delivery, error) {
 	id := kapsel.SafeText(string(params.ID))
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `
+	var d *kapsel.Delivery
+	b := requeueBatch(lockDeliveryTenantSharedSQL, []any{id, params.TenantID}, `
 		UPDATE deliveries d SET `+requeue+`
 		WHERE d.id = $1 AND ($2::text = '' OR d.tenant_id = $2) AND d.status IN ('delivered', 'failed')
-			AND `+liveEndpointLocked+`
+			AND `+liveEndpoint+`
 		RETURNING `+deliveryColumnsD,
-		id, params.TenantID, micro(params.Now)))
+		id, params.TenantID, micro(params.Now))
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		d, err = scanDelivery(br.QueryRow())
+	}
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not retryable: tell a missing delivery, or one of a deleted
 		// endpoint, from one in the wrong status.
@@ -121,16 +167,17 @@ func (s *Store) DeliveryRetryEvent(ctx context.Context, params *kapsel.DeliveryR
 		n     int
 		found bool
 	)
-	err := s.pool.QueryRow(ctx, `
+	id := kapsel.SafeText(string(params.EventID))
+	err := s.sendRequeue(ctx, requeueBatch(lockEventTenantSharedSQL, []any{id, params.TenantID}, `
 		WITH ev AS (
 			SELECT id FROM events WHERE id = $1 AND ($2::text = '' OR tenant_id = $2)
 		), retried AS (
 			UPDATE deliveries d SET `+requeue+`
-			WHERE d.event_id = (SELECT id FROM ev) AND d.status IN ('delivered', 'failed') AND `+liveEndpointLocked+`
+			WHERE d.event_id = (SELECT id FROM ev) AND d.status IN ('delivered', 'failed') AND `+liveEndpoint+`
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT FROM ev), (SELECT count(*) FROM retried)`,
-		kapsel.SafeText(string(params.EventID)), params.TenantID, micro(params.Now)).Scan(&found, &n)
+		id, params.TenantID, micro(params.Now)), &found, &n)
 	if err != nil {
 		return 0, fmt.Errorf("retrying the deliveries of event %s: %w", params.EventID, mapError(err))
 	}
@@ -155,9 +202,10 @@ func (s *Store) DeliveryReplay(ctx context.Context, params *kapsel.DeliveryRepla
 		n     int
 		found bool
 	)
-	err := s.pool.QueryRow(ctx, `
+	id := kapsel.SafeText(string(params.EndpointID))
+	err := s.sendRequeue(ctx, requeueBatch(lockEndpointTenantSharedSQL, []any{id, params.TenantID}, `
 		WITH ep AS (
-			SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR KEY SHARE
+			SELECT id FROM endpoints WHERE `+visibleEndpoint+`
 		), replayed AS (
 			UPDATE deliveries d SET `+requeue+`
 			FROM events e
@@ -167,8 +215,8 @@ func (s *Store) DeliveryReplay(ctx context.Context, params *kapsel.DeliveryRepla
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT FROM ep), (SELECT count(*) FROM replayed)`,
-		kapsel.SafeText(string(params.EndpointID)), params.TenantID, micro(params.Now), params.Status,
-		timePtr(params.Since), timePtr(params.Until)).Scan(&found, &n)
+		id, params.TenantID, micro(params.Now), params.Status,
+		timePtr(params.Since), timePtr(params.Until)), &found, &n)
 	if err != nil {
 		return 0, fmt.Errorf("replaying deliveries of endpoint %s: %w", params.EndpointID, mapError(err))
 	}

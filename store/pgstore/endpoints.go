@@ -100,12 +100,19 @@ func (s *Store) EndpointList(ctx context.Context, params *kapsel.EndpointListPar
 	return out, nil
 }
 
-// EndpointUpdate reads the endpoint FOR UPDATE, applies params.Update to it
-// and writes the result's configuration in one transaction, so a concurrent
-// update or rotation waits for this one and then reads what it wrote: none
-// is lost. The statement does not write signing_secrets. Update's error
-// comes back unchanged; ErrNotFound as EndpointGet; ErrInvalid as
-// EndpointInsert.
+// EndpointUpdate reads the endpoint FOR NO KEY UPDATE, applies
+// params.Update to it and writes the result's configuration in one
+// transaction, so a concurrent update, rotation, state change or delete
+// waits for this one and then reads what it wrote: none is lost. The
+// statement does not write signing_secrets. Update's error comes back
+// unchanged; ErrNotFound as EndpointGet; ErrInvalid as EndpointInsert.
+//
+// It does not wait for inserts, nor they for it (they take the tenant lock,
+// see tenant_lock.go, which an update does not need): a batch in flight
+// that read the endpoint's subscription before this update committed fans
+// out by the old one, as if it had committed first; a batch that reads it
+// after, by the new one. Each batch reads it once, so it sees one or the
+// other, never half (kapsel.EventInserter).
 func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdateParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("updating endpoint %s: %w", params.ID, err)
@@ -116,7 +123,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := scanEndpoint(tx.QueryRow(ctx,
-			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, params.ID, params.TenantID))
+			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR NO KEY UPDATE`, params.ID, params.TenantID))
 		if err != nil {
 			return err
 		}
@@ -147,9 +154,10 @@ func (s *Store) EndpointUpdate(ctx context.Context, params *kapsel.EndpointUpdat
 }
 
 // EndpointRotateSecret makes params.Secret the current signing secret. The
-// row is read FOR UPDATE and written in one transaction, so a concurrent
-// rotation waits for this one and then rotates what it wrote: none is lost.
-// ErrNotFound as EndpointGet; ErrInvalid for a bad secret or grace.
+// row is read FOR NO KEY UPDATE and written in one transaction, so a
+// concurrent rotation waits for this one and then rotates what it wrote:
+// none is lost. Inserts do not wait for it (see EndpointUpdate). ErrNotFound
+// as EndpointGet; ErrInvalid for a bad secret or grace.
 func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.EndpointRotateSecretParams) (*kapsel.Endpoint, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("rotating the signing secret of endpoint %s: %w", params.ID, err)
@@ -157,7 +165,7 @@ func (s *Store) EndpointRotateSecret(ctx context.Context, params *kapsel.Endpoin
 	var e *kapsel.Endpoint
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := scanEndpoint(tx.QueryRow(ctx,
-			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, params.ID, params.TenantID))
+			`SELECT `+endpointColumns+` FROM endpoints WHERE `+visibleEndpoint+` FOR NO KEY UPDATE`, params.ID, params.TenantID))
 		if err != nil {
 			return err
 		}
@@ -214,10 +222,10 @@ const releaseHeldSQL = `UPDATE deliveries SET claimable_at = next_attempt_at
 	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at`
 
 // endLiveDeliveriesSQL ends an endpoint's unfinished deliveries, for
-// EndpointDelete: failed, last_error $2. A delivering one keeps its lease
-// token, so that the completion of its attempt in flight is still recorded
-// (see completeSQL). It finds them through the partial indexes of the live
-// statuses (a BitmapOr of deliveries_pending_idx and
+// EndpointDelete and TenantDelete: failed, last_error $2. A delivering one
+// keeps its lease token, so that the completion of its attempt in flight is
+// still recorded (see completeSQL). It finds them through the partial
+// indexes of the live statuses (a BitmapOr of deliveries_pending_idx and
 // deliveries_delivering_idx) or through deliveries_endpoint_id_idx,
 // whichever the planner finds cheaper: the live part of the queue, or the
 // endpoint's history.
@@ -228,25 +236,51 @@ const endLiveDeliveriesSQL = `UPDATE deliveries SET status = 'failed', last_erro
 // deliveries, in one transaction: deleted_at is set, so it disappears from
 // reads, fan-out and claims, and its pending and delivering deliveries
 // become failed with kapsel.LastErrorEndpointDeleted (they stay listed,
-// with their attempts). ErrNotFound as EndpointGet.
+// with their attempts). ErrNotFound as EndpointGet. One round trip between
+// BEGIN and COMMIT:
 //
-// It locks the endpoint row FOR UPDATE first, which waits for every insert
-// that read the endpoint FOR KEY SHARE to fan an event out to it (see
-// insertEventsSQL), and makes every later one wait for this commit and
-// then see the endpoint deleted. The deliveries are ended by a later
-// statement, whose snapshot sees those inserts' deliveries: no pending
-// delivery survives for a deleted endpoint.
+//  1. its tenant's lock, exclusive (see tenant_lock.go): that waits for
+//     every insert, retry, replay and backfill of the tenant in flight, and
+//     makes every later one wait for this commit and then see the endpoint
+//     deleted;
+//  2. the endpoint row, FOR UPDATE. It is locked before its deliveries, in
+//     the order of EndpointSetState and of a completion that disables the
+//     endpoint (see DeliveryComplete), so none of them deadlocks with the
+//     delete over the endpoint row. FOR UPDATE rather than the UPDATE's own
+//     FOR NO KEY UPDATE: it is what makes an insert in a REPEATABLE READ
+//     transaction whose snapshot is older than the delete fail with a
+//     serialization error rather than fan out to the deleted endpoint (see
+//     targetsSQL);
+//  3. the live deliveries are ended (endLiveDeliveriesSQL's statement, only
+//     if the endpoint is visible): its snapshot, taken after step 1, sees
+//     what the writes step 1 waited for created, so no pending delivery
+//     survives for a deleted endpoint;
+//  4. deleted_at is set; no row means the endpoint is not visible
+//     (ErrNotFound, and nothing was changed).
 func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDeleteParams) error {
+	id := kapsel.SafeText(string(params.ID))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var id kapsel.EndpointID
-		if err := tx.QueryRow(ctx, `SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`,
-			params.ID, params.TenantID).Scan(&id); err != nil {
-			return err
-		}
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = $1`, id, micro(params.Now))
-		b.Queue(endLiveDeliveriesSQL, id, kapsel.LastErrorEndpointDeleted)
-		return tx.SendBatch(ctx, b).Close()
+		b.Queue(lockEndpointTenantSQL, id, params.TenantID)
+		b.Queue(`SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, id, params.TenantID)
+		b.Queue(`UPDATE deliveries SET status = 'failed', last_error = $3, claimable_at = next_attempt_at
+			WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')
+				AND EXISTS (SELECT FROM endpoints WHERE `+visibleEndpoint+`)`,
+			id, params.TenantID, kapsel.LastErrorEndpointDeleted)
+		b.Queue(`UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint+` RETURNING id`,
+			id, params.TenantID, micro(params.Now))
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		for range 3 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		var deleted kapsel.EndpointID
+		if err := br.QueryRow().Scan(&deleted); err != nil {
+			return err // not visible: ErrNotFound, and the transaction, which changed nothing, rolls back
+		}
+		return br.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("deleting endpoint %s: %w", params.ID, mapError(err))

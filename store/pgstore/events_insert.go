@@ -14,36 +14,63 @@ import (
 
 // An EventInsertMany call is one transaction and two round trips:
 //
-//  1. BEGIN and targetsSQL, pipelined: the endpoints the batch may fan out
-//     to, locked FOR KEY SHARE;
+//  1. BEGIN, the shared tenant lock of each tenant of the batch (see
+//     tenant_lock.go), liveTenantsSQL and targetsSQL, pipelined: which
+//     tenants are live, and the endpoints the batch may fan out to;
 //  2. insertEventsSQL and COMMIT, pipelined: the events, their idempotency
 //     keys and their deliveries, decided in Go in between by the root
 //     matching rule (kapsel.Endpoint.Receives), the one rule every store
 //     applies.
 //
-// In an application's transaction (EventInsertManyTx) the same two
-// statements run in it, without BEGIN and COMMIT.
+// In an application's transaction (EventInsertManyTx) the same statements
+// run in it, without BEGIN and COMMIT.
+//
+// liveTenantsSQL and targetsSQL run after the lock, so under READ
+// COMMITTED their snapshot sees every EndpointDelete and TenantDelete that
+// committed before it, and none commits until this transaction has ended.
+// Under REPEATABLE READ or SERIALIZABLE (an application's transaction), the
+// snapshot may be older than the lock: a delete committed in between would
+// not be seen. There the same reads lock what they return FOR KEY SHARE,
+// which fails with a serialization error (ErrUnavailable: the application
+// retries its transaction) for a row that a delete locked FOR UPDATE and
+// committed after the snapshot; a concurrent EndpointUpdate (FOR NO KEY
+// UPDATE) does not conflict with it. Under READ COMMITTED the reads lock
+// nothing: their rc branch runs and the rr branch is cut off by its
+// one-time filter before it reads a row.
+
+// liveTenantsSQL returns those of the tenants $1 that exist and are not
+// deleted (by primary key).
+const liveTenantsSQL = `
+WITH rc AS (
+	SELECT id FROM tenants WHERE id = ANY ($1::text[]) AND ` + liveTenant + `
+		AND current_setting('transaction_isolation') = 'read committed'
+),
+rr AS (
+	SELECT id FROM tenants WHERE id = ANY ($1::text[]) AND ` + liveTenant + `
+		AND current_setting('transaction_isolation') <> 'read committed'
+	FOR KEY SHARE
+)
+SELECT id FROM rc UNION ALL SELECT id FROM rr`
 
 // targetsSQL reads the endpoints that the batch's events may be delivered
 // to: every live endpoint of the tenants ($1) whose events fan out to
 // their subscribers, and the endpoints that sends name ($2), whatever
 // their tenant (a foreign one is refused in Go). It reads
 // endpoints_tenant_id_idx and the primary key.
-//
-// FOR KEY SHARE is the fan-out's half of the serialisation with
-// EndpointDelete and EndpointUpdate, which lock the row FOR UPDATE (the
-// only lock KEY SHARE conflicts with): an endpoint being deleted or
-// re-filtered is read once that change has committed — deleted, it is no
-// longer found, since the lock re-reads the row — and a delete or update
-// that comes later waits for this transaction, so EndpointDelete then
-// ends the deliveries created here. EndpointSetState and the completion's
-// disabling take weaker locks and never wait for an insert: an endpoint's
-// state does not decide fan-out. Concurrent inserts share the lock.
 const targetsSQL = `
-SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints
-WHERE deleted_at IS NULL AND (tenant_id = ANY ($1::text[]) OR id = ANY ($2::text[]))
-ORDER BY id
-FOR KEY SHARE`
+WITH rc AS (
+	SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints
+	WHERE deleted_at IS NULL AND (tenant_id = ANY ($1::text[]) OR id = ANY ($2::text[]))
+		AND current_setting('transaction_isolation') = 'read committed'
+),
+rr AS (
+	SELECT id, tenant_id, event_types, source_ids, channels FROM endpoints
+	WHERE deleted_at IS NULL AND (tenant_id = ANY ($1::text[]) OR id = ANY ($2::text[]))
+		AND current_setting('transaction_isolation') <> 'read committed'
+	FOR KEY SHARE
+)
+SELECT * FROM rc UNION ALL SELECT * FROM rr
+ORDER BY id`
 
 // insertEventsSQL inserts a batch of events and their deliveries in one
 // statement. Its parts:
@@ -104,16 +131,18 @@ notified AS (
 SELECT ord, id IN (SELECT id FROM ins) AS inserted, (SELECT count(*) FROM notified)
 FROM input ORDER BY ord`
 
-// keyOwnersSQL returns, for keys the batch lost, the owning event. It runs
-// only when a key was lost (a provider's retry; rare), after the insert
-// statement, in a new snapshot: that sees an owner that committed while the
-// insert waited for it, which the insert statement's own snapshot would not.
-// The owner has committed by then, since ON CONFLICT waits for a concurrent
-// inserter of the key to finish.
+// keyOwnersSQL returns the live owners of keys: those the batch lost, and
+// those of rows refused for an endpoint they name, whose key decides first
+// (see run). It runs only then (a provider's retry, a retried send; rare),
+// after the insert statement, in a new snapshot: that sees an owner that
+// committed while the insert waited for it, which the insert statement's
+// own snapshot would not. The owner has committed by then, since ON
+// CONFLICT waits for a concurrent inserter of the key to finish.
 const keyOwnersSQL = `
 SELECT q.tenant_id, q.source_id, q.key, k.body_hash, ` + eventColumnsE + `
 FROM unnest($1::text[], $2::text[], $3::text[]) AS q(tenant_id, source_id, key)
 JOIN idempotency_keys k ON k.tenant_id = q.tenant_id AND k.source_id = q.source_id AND k.key = q.key
+	AND k.expires_at > $4
 JOIN events e ON e.id = k.event_id`
 
 // scopedKey is what an idempotency key is unique over.
@@ -196,20 +225,23 @@ func newInsertBatch(params *kapsel.EventInsertManyParams) (*insertBatch, error) 
 // run inserts the batch through q: a connection of the pool, in a
 // transaction of its own (own), or an application's transaction.
 func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.EventInsertResult, error) {
-	targets, err := b.readTargets(ctx, q, own)
+	live, targets, err := b.readTargets(ctx, q, own)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]kapsel.EventInsertResult, len(b.in))
-	fan := b.fanOut(targets, out)
+	fan, missing := b.fanOut(live, targets, out)
 
-	// Rows sent to the database: every input that names no unknown
-	// endpoint, except that a scope and key goes only once; a later input
-	// with the same key follows the first.
+	// Rows sent to the database: every input of a live tenant that names no
+	// unknown endpoint, except that a scope and key goes only once; a later
+	// input with the same key follows the first. An input that names an
+	// unknown endpoint but has a key is not sent either: its key decides
+	// first (a retry gets its first answer), so its owner is read after
+	// the insert (lookup).
 	var (
 		first                               = map[scopedKey]int{}
 		follows                             = make([]int, len(b.in)) // index of the first input with the key, or -1
-		sent                                []int
+		sent, lookup                        []int
 		aID, aTenant, aSource, aCType, aHdr []string
 		aKey, aType, aChannels              []string
 		aBody, aHash                        [][]byte
@@ -226,7 +258,14 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 				follows[i] = j
 				continue
 			}
+			if missing[i] != nil {
+				lookup = append(lookup, i)
+				continue
+			}
 			first[k] = i
+		} else if missing[i] != nil {
+			out[i].Err = missing[i]
+			continue
 		}
 		hdr, _ := json.Marshal(e.Headers) // checked by newInsertBatch
 		sent = append(sent, i)
@@ -275,7 +314,8 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 		return nil, mapError(err)
 	}
 
-	// A sent row that was not inserted lost its key: read the owners.
+	// A sent row that was not inserted lost its key, and a looked-up row's
+	// key may be held: read the owners.
 	var lostTenant, lostSource, lostKey []string
 	for _, i := range sent {
 		if !inserted[i] {
@@ -284,20 +324,30 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 			lostKey = append(lostKey, b.in[i].IdempotencyKey)
 		}
 	}
+	for _, i := range lookup {
+		lostTenant = append(lostTenant, string(b.in[i].TenantID))
+		lostSource = append(lostSource, string(b.in[i].SourceID))
+		lostKey = append(lostKey, b.in[i].IdempotencyKey)
+	}
 	keyOwners := map[scopedKey]keyOwner{}
 	if len(lostKey) > 0 {
-		if keyOwners, err = readKeyOwners(ctx, q, lostTenant, lostSource, lostKey); err != nil {
+		if keyOwners, err = readKeyOwners(ctx, q, lostTenant, lostSource, lostKey, b.now); err != nil {
 			return nil, err
 		}
 	}
-	b.results(out, fan, follows, inserted, keyOwners)
+	b.results(out, fan, missing, follows, inserted, keyOwners)
 	return out, nil
 }
 
-// readTargets runs targetsSQL for the batch, after BEGIN when own.
-func (b *insertBatch) readTargets(ctx context.Context, q querier, own bool) ([]target, error) {
-	var tenants, named []string
+// readTargets takes the batch's tenant locks and runs liveTenantsSQL and
+// targetsSQL, after BEGIN when own, in one round trip. It returns the live
+// tenants and the targets.
+func (b *insertBatch) readTargets(ctx context.Context, q querier, own bool) (map[kapsel.TenantID]bool, []target, error) {
+	var all, tenants, named []string
 	for _, e := range b.in {
+		if !slices.Contains(all, string(e.TenantID)) {
+			all = append(all, string(e.TenantID))
+		}
 		if len(e.EndpointIDs) == 0 {
 			if !slices.Contains(tenants, string(e.TenantID)) {
 				tenants = append(tenants, string(e.TenantID))
@@ -308,19 +358,31 @@ func (b *insertBatch) readTargets(ctx context.Context, q querier, own bool) ([]t
 			named = append(named, string(id))
 		}
 	}
+	slices.Sort(all) // every batch locks its tenants in one order
 	bt := &pgx.Batch{}
 	if own {
 		bt.Queue(`BEGIN`)
 	}
+	bt.Queue(lockTenantsSharedSQL, all)
+	bt.Queue(liveTenantsSQL, all)
 	bt.Queue(targetsSQL, tenants, named)
 	br := q.SendBatch(ctx, bt)
 	defer br.Close()
-	if own {
+	for range 1 + btoi(own) { // BEGIN, the lock
 		if _, err := br.Exec(); err != nil {
-			return nil, mapError(err)
+			return nil, nil, mapError(err)
 		}
 	}
 	rows, _ := br.Query()
+	liveIDs, err := pgx.CollectRows(rows, pgx.RowTo[kapsel.TenantID])
+	if err != nil {
+		return nil, nil, mapError(err)
+	}
+	live := make(map[kapsel.TenantID]bool, len(liveIDs))
+	for _, id := range liveIDs {
+		live[id] = true
+	}
+	rows, _ = br.Query()
 	targets, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (target, error) {
 		var (
 			t       target
@@ -333,29 +395,43 @@ func (b *insertBatch) readTargets(ctx context.Context, q querier, own bool) ([]t
 		return t, err
 	})
 	if err != nil {
-		return nil, mapError(err)
+		return nil, nil, mapError(err)
 	}
 	if err := br.Close(); err != nil {
-		return nil, mapError(err)
+		return nil, nil, mapError(err)
 	}
-	return targets, nil
+	return live, targets, nil
 }
 
-// fanOut decides each input's deliveries from the targets: the endpoints
-// it names, each of which must be a live endpoint of its tenant (else its
-// result gets ErrNotFound and it is not written), or the live endpoints
-// of its tenant that receive it.
-func (b *insertBatch) fanOut(targets []target, out []kapsel.EventInsertResult) [][]kapsel.EndpointID {
+// btoi is 1 for true, 0 for false.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fanOut decides each input's deliveries from the live tenants and the
+// targets. An input whose tenant is not live gets its result's ErrNotFound
+// at once. One that names endpoints gets them, each of which must be a
+// live endpoint of its tenant: else its error is returned in missing (its
+// idempotency key decides first, see run). Any other gets the live
+// endpoints of its tenant that receive it.
+func (b *insertBatch) fanOut(live map[kapsel.TenantID]bool, targets []target, out []kapsel.EventInsertResult) (fan [][]kapsel.EndpointID, missing []error) {
 	byID := make(map[kapsel.EndpointID]*target, len(targets))
 	for i := range targets {
 		byID[targets[i].ID] = &targets[i]
 	}
-	fan := make([][]kapsel.EndpointID, len(b.in))
+	fan, missing = make([][]kapsel.EndpointID, len(b.in)), make([]error, len(b.in))
 	for i, e := range b.in {
+		if !live[e.TenantID] {
+			out[i].Err = fmt.Errorf("tenant %q: %w", e.TenantID, kapsel.ErrNotFound)
+			continue
+		}
 		if len(e.EndpointIDs) > 0 {
 			for _, id := range e.EndpointIDs {
 				if t := byID[id]; t == nil || t.TenantID != e.TenantID {
-					out[i].Err = fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
+					missing[i] = fmt.Errorf("endpoint %s: %w", id, kapsel.ErrNotFound)
 					break
 				}
 			}
@@ -369,12 +445,12 @@ func (b *insertBatch) fanOut(targets []target, out []kapsel.EventInsertResult) [
 			}
 		}
 	}
-	return fan
+	return fan, missing
 }
 
 // readKeyOwners returns the events holding the scoped keys.
-func readKeyOwners(ctx context.Context, q querier, tenants, sources, keys []string) (map[scopedKey]keyOwner, error) {
-	rows, err := q.Query(ctx, keyOwnersSQL, tenants, sources, keys)
+func readKeyOwners(ctx context.Context, q querier, tenants, sources, keys []string, now time.Time) (map[scopedKey]keyOwner, error) {
+	rows, err := q.Query(ctx, keyOwnersSQL, tenants, sources, keys, now)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -403,7 +479,7 @@ func readKeyOwners(ctx context.Context, q querier, tenants, sources, keys []stri
 
 // results fills in one result per input from what the database decided
 // (rows whose Err is already set stay as they are).
-func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.EndpointID, follows []int,
+func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.EndpointID, missing []error, follows []int,
 	inserted []bool, keyOwners map[scopedKey]keyOwner) {
 	for i, e := range b.in {
 		if out[i].Err != nil {
@@ -426,13 +502,20 @@ func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.End
 		// The key is held: by the first input with it (inserted just now),
 		// or by an earlier event.
 		var o keyOwner
-		if inserted[j] {
+		found, ok := keyOwners[scopedKey{e.TenantID, e.SourceID, e.IdempotencyKey}]
+		switch {
+		case i != j && inserted[j]:
 			ev := *out[j].Event
 			ev.Body, ev.Deliveries = nil, kapsel.DeliverySummary{}
 			o = keyOwner{event: &ev, bodyHash: b.in[j].BodyHash}
-		} else if found, ok := keyOwners[scopedKey{e.TenantID, e.SourceID, e.IdempotencyKey}]; ok {
+		case missing[i] != nil && (!ok || slices.Contains(b.ids, found.event.ID)):
+			// Its key was free before this call (a later input may have
+			// taken it since): refused for the endpoint it names.
+			out[i].Err = missing[i]
+			continue
+		case ok:
 			o = found
-		} else {
+		default:
 			// Only when the owning event was deleted while its key was live,
 			// which retention never does (it keeps events longer than the
 			// window). Nothing can be replayed, so the key is reported as

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
@@ -186,4 +187,75 @@ func TestDeliveryListUsesIndexes(t *testing.T) {
 			t.Logf("%s plan (%+v):\n%s", mode, c.p, root)
 		}
 	}
+}
+
+// TestDeliveryListByTenantUsesIndex checks that listing a tenant's
+// deliveries (GET /v1/deliveries without endpoint_id or event_id) costs at
+// most the tenant's own deliveries, in both plan cache modes: without a
+// status it reads deliveries_tenant_id_idx in id order from the cursor (no
+// sort); with one, the planner may also read the tenant's index and sort
+// what matches, or, for a live status, the partial index of that status
+// (the live queue) — never the whole table: no scan of deliveries, no walk
+// of its primary key. Before migration 0005 had the index, this walked the
+// primary key through every tenant's deliveries until the page was full —
+// all of them for a tenant with fewer than a page. The fixture's tenant has
+// 6,000 deliveries among 30,000 of another tenant, and a small tenant has
+// 20; the small tenant's page is read with EXPLAIN ANALYZE and logged.
+func TestDeliveryListByTenantUsesIndex(t *testing.T) {
+	t.Parallel()
+	s, ten, _, now := explainFixture(t)
+	ctx := t.Context()
+	if _, err := s.Pool().Exec(ctx, `
+		INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
+			next_trigger, last_error, created_at, delivered_at)
+		SELECT 'dlv_x' || lpad(i::text, 8, '0'), CASE WHEN i <= 20 THEN 'ten_small' ELSE 'ten_big' END,
+			'evt_x' || i, 'ep_x', CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'delivered' END, 1, $1, $1, 'scheduled', '', $1,
+			CASE WHEN i % 50 = 0 THEN NULL ELSE $1::timestamptz END
+		FROM generate_series(1, 30020) AS i`, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `ANALYZE deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.DeliveryList(ctx, &kapsel.DeliveryListParams{TenantID: ten.ID, Limit: 50})
+	if err != nil || len(page) != 50 {
+		t.Fatalf("the tenant's first page: %d deliveries, %v", len(page), err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		for _, p := range []kapsel.DeliveryListParams{
+			{TenantID: ten.ID, Limit: 50},
+			{TenantID: ten.ID, Cursor: page[49].ID, Limit: 50},
+			{TenantID: ten.ID, Status: kapsel.DeliveryFailed, Limit: 50},
+			{TenantID: ten.ID, Status: kapsel.DeliveryDelivered, Cursor: page[49].ID, Limit: 50},
+			{TenantID: ten.ID, Status: kapsel.DeliveryPending, Cursor: page[49].ID, Limit: 50},
+			{TenantID: "ten_small", Limit: 50},
+			{TenantID: "ten_small", Status: kapsel.DeliveryFailed, Limit: 50},
+		} {
+			query, args := pgstore.DeliveryListSQL(&p)
+			root := explainPrepared(t, s, mode, query, args)
+			used := false
+			root.walk(func(n *planNode) {
+				switch {
+				case n.RelationName == "deliveries" && strings.Contains(n.NodeType, "Seq Scan"):
+					t.Errorf("%s: listing %+v scans deliveries:\n%s", mode, p, root)
+				case n.IndexName == "deliveries_pkey":
+					t.Errorf("%s: listing %+v walks the primary key:\n%s", mode, p, root)
+				case n.NodeType == "Sort" && p.Status == "":
+					t.Errorf("%s: listing %+v sorts:\n%s", mode, p, root)
+				}
+				used = used || n.IndexName == "deliveries_tenant_id_idx" ||
+					(p.Status == kapsel.DeliveryPending && n.IndexName == "deliveries_pending_idx")
+			})
+			if !used {
+				t.Errorf("%s: listing %+v does not use deliveries_tenant_id_idx:\n%s", mode, p, root)
+			}
+		}
+	}
+	query, args := pgstore.DeliveryListSQL(&kapsel.DeliveryListParams{TenantID: "ten_small", Limit: 50})
+	rows, _ := s.Pool().Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) `+query, args...)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the small tenant's page (20 of 36,020 deliveries), EXPLAIN ANALYZE:\n%s", strings.Join(lines, "\n"))
 }

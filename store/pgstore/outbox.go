@@ -27,9 +27,11 @@ type EventInsertTxParams struct {
 // committed with the application's business write, or rolled back with it,
 // never one without the other. The dispatcher wakes up when tx commits
 // (the NOTIFY is queued in tx and delivered only at commit) or at its next
-// poll. The fan-out reads the tenant's endpoints FOR KEY SHARE in tx (see
-// targetsSQL), so an EndpointDelete or EndpointUpdate of one of them
-// waits for tx to end.
+// poll. The fan-out takes the tenant's lock, shared, in tx (see
+// tenant_lock.go), so an EndpointDelete or TenantDelete of the tenant waits
+// for tx to end; an EndpointUpdate does not (an update that commits
+// meanwhile is ordered after tx's event, which fanned out by the
+// subscription it read).
 //
 //	tx, _ := pool.Begin(ctx)
 //	defer tx.Rollback(ctx)

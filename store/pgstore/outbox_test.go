@@ -243,11 +243,11 @@ func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
 }
 
 // TestEndpointDeleteWaitsForOutboxFanOut: an application's transaction
-// that fanned an event out to an endpoint holds the endpoint row FOR KEY
-// SHARE until it ends, so a concurrent EndpointDelete waits for its
-// commit and then ends the delivery it created — no pending delivery
-// survives for a deleted endpoint. And an insert that starts after the
-// delete no longer sees the endpoint.
+// that fanned an event out to an endpoint holds its tenant's lock, shared,
+// until it ends, so a concurrent EndpointDelete waits for its commit and
+// then ends the delivery it created — no pending delivery survives for a
+// deleted endpoint. And an insert that starts after the delete no longer
+// sees the endpoint.
 func TestEndpointDeleteWaitsForOutboxFanOut(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()

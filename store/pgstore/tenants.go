@@ -124,48 +124,56 @@ func (s *Store) TenantUpdate(ctx context.Context, params *kapsel.TenantUpdatePar
 // TenantDelete deletes the tenant softly, with its live sources and
 // endpoints, in one transaction. ErrNotFound as TenantGet.
 //
-//  1. The tenant row is marked deleted. The UPDATE locks it (FOR NO KEY
-//     UPDATE): a concurrent SourceInsert or EndpointInsert for the tenant
-//     either committed before, and the statements below see what it made,
-//     or waits and then finds the tenant deleted (see lockLiveTenant). A
-//     concurrent TenantDelete waits too, and then finds nothing to delete.
-//  2. The tenant's live endpoints are locked FOR UPDATE, in id order, as
-//     EndpointDelete locks its one: that waits for every insert that read
-//     one of them FOR KEY SHARE to fan out to it (see targetsSQL), and for
-//     backfills, retries and replays, and makes later ones wait for this
-//     commit and then find the endpoint deleted.
-//  3. The endpoints and sources are marked deleted, and each endpoint's
-//     live deliveries are ended by EndpointDelete's own statement
-//     (endLiveDeliveriesSQL), whose snapshot sees the deliveries that the
-//     inserts waited for in step 2 created: no pending delivery survives.
-//
-// The deliveries' tenant is not locked by inserts (events have no foreign
-// key to tenants), so step 1 never waits for the fan-out, and a fan-out
-// never waits for step 1: the endpoint locks of step 2 alone order them.
+//  1. The tenant's lock is taken, exclusive (see tenant_lock.go), as
+//     EndpointDelete takes it: that waits for every insert, retry, replay
+//     and backfill of the tenant in flight, and makes later ones wait for
+//     this commit and then find the tenant deleted (an insert's row gets
+//     ErrNotFound) or its endpoints gone.
+//  2. The tenant row is locked FOR UPDATE and marked deleted: a concurrent
+//     SourceInsert or EndpointInsert for the tenant either committed
+//     before, and the statements below see what it made, or waits and then
+//     finds the tenant deleted (see lockLiveTenant). A concurrent
+//     TenantDelete waits too, and then finds nothing to delete. FOR UPDATE
+//     rather than the UPDATE's own FOR NO KEY UPDATE, for inserts in
+//     REPEATABLE READ transactions (see liveTenantsSQL).
+//  3. The tenant's live endpoints are locked FOR UPDATE in id order, then
+//     each one's unfinished deliveries are ended (endLiveDeliveriesSQL,
+//     whose snapshot sees what the writes that step 1 waited for created:
+//     no pending delivery survives), and the endpoints and sources are
+//     marked deleted: EndpointDelete's steps, for every endpoint.
 func (s *Store) TenantDelete(ctx context.Context, params *kapsel.TenantDeleteParams) error {
 	now := micro(params.Now)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(lockTenantSQL, params.ID)
+		b.Queue(`WITH locked AS (SELECT id FROM tenants WHERE id = $1 AND `+liveTenant+` FOR UPDATE)
+			UPDATE tenants t SET deleted_at = $2 FROM locked WHERE t.id = locked.id RETURNING t.id`, params.ID, now)
+		b.Queue(`SELECT id FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE`, params.ID)
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 		var id kapsel.TenantID
-		if err := tx.QueryRow(ctx, `UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND `+liveTenant+` RETURNING id`,
-			params.ID, now).Scan(&id); err != nil {
+		if err := br.QueryRow().Scan(&id); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE`, id)
-		if err != nil {
-			return err
-		}
+		rows, _ := br.Query()
 		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			return err
 		}
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE sources SET deleted_at = $2, updated_at = $2 WHERE tenant_id = $1 AND deleted_at IS NULL`, id, now)
-		if len(endpoints) > 0 {
-			b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = ANY ($1)`, endpoints, now)
+		if err := br.Close(); err != nil {
+			return err
 		}
+		b = &pgx.Batch{}
 		for _, ep := range endpoints {
 			b.Queue(endLiveDeliveriesSQL, ep, kapsel.LastErrorEndpointDeleted)
 		}
+		if len(endpoints) > 0 {
+			b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = ANY ($1)`, endpoints, now)
+		}
+		b.Queue(`UPDATE sources SET deleted_at = $2, updated_at = $2 WHERE tenant_id = $1 AND deleted_at IS NULL`, id, now)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {

@@ -26,8 +26,9 @@ func TestUpgradeFromReleasedSchema(t *testing.T) {
 
 // TestUpgradeFromSchema4 starts from the last schema before the fan-out
 // (0.2's development: event types, channels and subscription filters
-// exist), with rows that use them: the upgrade keeps the filters' types
-// and channels and replaces their sources with the legacy one.
+// exist), with rows that use them: the upgrade replaces the endpoints'
+// filters with their legacy source (types and channels cleared: they were
+// never applied) and keeps the events' types and channels.
 func TestUpgradeFromSchema4(t *testing.T) {
 	t.Parallel()
 	testUpgrade(t, 4, upgradetest.New().WithRouting())

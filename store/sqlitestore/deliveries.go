@@ -51,8 +51,8 @@ func (s *Store) DeliveryGet(ctx context.Context, params *kapsel.DeliveryGetParam
 // only the filters that are set: by endpoint it walks
 // deliveries_endpoint_idx in order; by event it reads the event's few
 // deliveries from the unique (event_id, endpoint_id) index and sorts them;
-// by tenant alone it walks the table in id order (kapseld's embedded store
-// usually holds one tenant).
+// by tenant alone (a status or not) it walks deliveries_tenant_idx in order,
+// so a page never reads other tenants' deliveries.
 func (s *Store) DeliveryList(ctx context.Context, params *kapsel.DeliveryListParams) ([]*kapsel.Delivery, error) {
 	query, args := deliveryListQuery(params)
 	rows, err := s.r.QueryContext(ctx, query, args...)
@@ -83,10 +83,18 @@ func deliveryListQuery(params *kapsel.DeliveryListParams) (string, []any) {
 		{"event_id", string(params.EventID)},
 		{"status", string(params.Status)},
 	} {
-		if f.value != "" {
-			where += " AND " + f.column + " = ?"
-			args = append(args, f.value)
+		if f.value == "" {
+			continue
 		}
+		column := f.column
+		if column == "tenant_id" && (params.EndpointID != "" || params.EventID != "") {
+			// Checked on the rows the endpoint's or the event's index finds:
+			// the unary + keeps the planner off deliveries_tenant_idx, which
+			// would read all the tenant's deliveries for them.
+			column = "+tenant_id"
+		}
+		where += " AND " + column + " = ?"
+		args = append(args, f.value)
 	}
 	args = append(args, kapsel.PageLimit(params.Limit))
 	return `SELECT ` + deliveryColumns + ` FROM deliveries WHERE ` + where + ` ORDER BY id LIMIT ?`, args

@@ -51,9 +51,9 @@ func scanEvent(row rowScanner, withBody bool) (*kapsel.Event, error) {
 // one rule), or per endpoint of EndpointIDs. The endpoints are read in the
 // transaction, which holds SQLite's write lock from its start (IMMEDIATE):
 // no endpoint change can land between the read and the inserts, so an
-// EndpointDelete is seen wholly before or wholly after. An empty TenantID
-// is taken from the source; a tenant that does not exist (or an empty
-// TenantID without a known source) fails the whole call with ErrNotFound.
+// EndpointDelete is seen wholly before or wholly after. A row whose tenant
+// does not exist or was deleted gets Err wrapping ErrNotFound and writes
+// nothing.
 func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertManyParams) ([]kapsel.EventInsertResult, error) {
 	window := params.IdempotencyWindow
 	if window <= 0 {
@@ -70,16 +70,19 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ins := &inserter{
 			stmts: &stmtCache{tx: tx}, now: time.UnixMicro(params.Now.UnixMicro()).UTC(), window: window,
-			tenants: map[kapsel.TenantID][]fanoutEndpoint{},
+			tenants: map[kapsel.TenantID][]fanoutEndpoint{}, missing: map[kapsel.TenantID]bool{},
 		}
 		defer ins.stmts.close()
-		for _, in := range events {
-			if err := ins.resolveTenant(ctx, in); err != nil {
-				return err
-			}
-		}
 		results = make([]kapsel.EventInsertResult, len(events))
 		for i, in := range events {
+			live, err := ins.liveTenant(ctx, in.TenantID)
+			if err != nil {
+				return err
+			}
+			if !live {
+				results[i].Err = fmt.Errorf("tenant %q: %w", in.TenantID, kapsel.ErrNotFound)
+				continue
+			}
 			r, err := ins.insert(ctx, in)
 			if err != nil {
 				return err
@@ -99,9 +102,11 @@ type inserter struct {
 	stmts  *stmtCache
 	now    time.Time
 	window time.Duration
-	// tenants caches the live endpoints of each tenant seen, in id order:
-	// nothing changes them within the transaction.
+	// tenants caches the live endpoints of each live tenant seen, in id
+	// order, and missing the tenants found unknown or deleted: nothing
+	// changes them within the transaction.
 	tenants map[kapsel.TenantID][]fanoutEndpoint
+	missing map[kapsel.TenantID]bool
 }
 
 // fanoutEndpoint is what the fan-out needs of an endpoint.
@@ -110,28 +115,30 @@ type fanoutEndpoint struct {
 	sub kapsel.Subscription
 }
 
-// resolveTenant fills in an empty TenantID from the source and checks that
-// the tenant exists, reading its live endpoints once for the batch.
-func (ins *inserter) resolveTenant(ctx context.Context, in *kapsel.EventInsertParams) error {
-	if in.TenantID == "" && in.SourceID != "" {
-		err := ins.stmts.queryRow(ctx, `SELECT tenant_id FROM sources WHERE id = ?`, in.SourceID).Scan(&in.TenantID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return mapError(err)
-		}
+// liveTenant reports whether the tenant exists and is not deleted, and
+// reads its live endpoints, once per tenant and batch.
+func (ins *inserter) liveTenant(ctx context.Context, id kapsel.TenantID) (bool, error) {
+	if _, ok := ins.tenants[id]; ok {
+		return true, nil
 	}
-	if _, ok := ins.tenants[in.TenantID]; ok {
-		return nil
+	if ins.missing[id] {
+		return false, nil
 	}
 	var one int
-	if err := ins.stmts.queryRow(ctx, `SELECT 1 FROM tenants WHERE id = ?`, in.TenantID).Scan(&one); err != nil {
-		return fmt.Errorf("tenant %q: %w", in.TenantID, mapError(err))
+	err := ins.stmts.queryRow(ctx, `SELECT 1 FROM tenants WHERE id = ? AND deleted_at IS NULL`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		ins.missing[id] = true
+		return false, nil
 	}
-	eps, err := liveEndpoints(ctx, ins.stmts, in.TenantID)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("tenant %q: %w", id, mapError(err))
 	}
-	ins.tenants[in.TenantID] = eps
-	return nil
+	eps, err := liveEndpoints(ctx, ins.stmts, id)
+	if err != nil {
+		return false, err
+	}
+	ins.tenants[id] = eps
+	return true, nil
 }
 
 // liveEndpoints returns the tenant's undeleted endpoints with their

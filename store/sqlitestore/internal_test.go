@@ -96,7 +96,8 @@ func TestReleaseTriggerPlans(t *testing.T) {
 // TestListQueryPlans checks that the lists of deliveries and attempts read
 // their index in order and stop at the limit: an endpoint's deliveries on
 // deliveries_endpoint_idx, an event's few on the unique (event_id,
-// endpoint_id) index, a delivery's attempts on UNIQUE (delivery_id,
+// endpoint_id) index, a tenant's (a status or not) on
+// deliveries_tenant_idx, a delivery's attempts on UNIQUE (delivery_id,
 // number), an event's on attempts_event_idx.
 func TestListQueryPlans(t *testing.T) {
 	t.Parallel()
@@ -110,6 +111,12 @@ func TestListQueryPlans(t *testing.T) {
 		}},
 		{"deliveries of an event", "sqlite_autoindex_deliveries_2", func() (string, []any) {
 			return deliveryListQuery(&kapsel.DeliveryListParams{TenantID: "ten_1", EventID: "evt_1"})
+		}},
+		{"deliveries of a tenant", "deliveries_tenant_idx", func() (string, []any) {
+			return deliveryListQuery(&kapsel.DeliveryListParams{TenantID: "ten_1", Cursor: "dlv_1"})
+		}},
+		{"deliveries of a tenant by status", "deliveries_tenant_idx", func() (string, []any) {
+			return deliveryListQuery(&kapsel.DeliveryListParams{TenantID: "ten_1", Status: kapsel.DeliveryFailed})
 		}},
 		{"attempts of a delivery", "sqlite_autoindex_attempts_2", func() (string, []any) {
 			return attemptListQuery(&kapsel.AttemptListParams{DeliveryID: "dlv_1", Cursor: "att_1"})

@@ -147,9 +147,9 @@ func leaseDeliveries(ctx context.Context, tx *sql.Tx, until int64, ids string) (
 	return out, mapError(rows.Err())
 }
 
-// attachEvents sets the Event of each delivery, read once per event.
-// Deliveries of one event get copies of one read, sharing its body and
-// headers, which nobody changes.
+// attachEvents sets the Event of each delivery, read once per event and
+// shared by the event's deliveries (body and headers included), which
+// nobody changes.
 func attachEvents(ctx context.Context, tx *sql.Tx, ds []*kapsel.Delivery) error {
 	ids := make([]kapsel.EventID, 0, len(ds))
 	for _, d := range ds {
@@ -182,8 +182,7 @@ func attachEvents(ctx context.Context, tx *sql.Tx, ds []*kapsel.Delivery) error 
 		if !ok {
 			return fmt.Errorf("event %s of delivery %s: %w", d.EventID, d.ID, kapsel.ErrNotFound)
 		}
-		c := *e
-		d.Event = &c
+		d.Event = e
 	}
 	return nil
 }

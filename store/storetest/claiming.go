@@ -57,6 +57,40 @@ func testClaiming(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 	})
 
+	// An event fanned out to many endpoints is claimed with one Event
+	// shared by all its deliveries: its body is held once per claim, not
+	// once per endpoint (a 10 MiB body to 50 endpoints is not 500 MiB).
+	t.Run("FannedOutEventShared", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		const fan = 20
+		for range fan {
+			h.endpoint(ten)
+		}
+		body := randomBytes(64 << 10)
+		evs := h.insertNew(Base, send(ten.ID, "", body), send(ten.ID, "", []byte("other")))
+		claimed := h.claim(100, time.Minute, Base)
+		equal(t, "claimed", len(claimed), 2*fan)
+		shared := map[kapsel.EventID]*kapsel.Event{}
+		for _, d := range claimed {
+			first, ok := shared[d.EventID]
+			if !ok {
+				shared[d.EventID] = d.Event
+				continue
+			}
+			if d.Event != first {
+				t.Fatalf("deliveries %s and others of event %s came with distinct Events: the body is held once per delivery", d.ID, d.EventID)
+			}
+		}
+		equal(t, "distinct Events", len(shared), 2)
+		if e := shared[evs[0].ID]; e == nil || !bytes.Equal(e.Body, body) {
+			t.Fatal("the fanned-out event's claimed body differs from the one inserted")
+		}
+		if shared[evs[0].ID] == shared[evs[1].ID] {
+			t.Fatal("two events share one Event")
+		}
+	})
+
 	t.Run("EarliestFirstAndLimit", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())

@@ -157,6 +157,28 @@ func testEndpointDelete(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			equal(t, c.name+": attempts recorded", len(h.attempts(c.d.ID)), 1)
 		}
 	})
+	// Giving back a delivery the delete ended while it was leased releases
+	// nothing: it stays failed and keeps its token, which still owns it, so
+	// a completion with that token is recorded, as after no release.
+	t.Run("InFlightReleaseSkipped", func(t *testing.T) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		d := h.delivery(ep, Base)
+		c := h.claimOne(d.ID, time.Minute, Base)
+		h.deleteEndpoint(ep, at(time.Second))
+		n := h.release(at(2*time.Second), kapsel.DeliveryRelease{DeliveryID: c.ID, LeaseToken: c.LeaseToken, NextAttemptAt: at(time.Hour)})
+		equal(t, "released", n, 0)
+		got := h.get(d.ID)
+		equal(t, "Status after the release", got.Status, kapsel.DeliveryFailed)
+		equal(t, "LastError after the release", got.LastError, kapsel.LastErrorEndpointDeleted)
+		equal(t, "LeaseToken after the release", got.LeaseToken, c.LeaseToken)
+		must(t, h.complete(at(3*time.Second), completion(c, 200, kapsel.DeliveryDelivered, at(time.Second)))[0],
+			"completion with the token after the release")
+		got = h.get(d.ID)
+		equal(t, "Status after the completion", got.Status, kapsel.DeliveryDelivered)
+		equal(t, "attempts recorded", len(h.attempts(d.ID)), 1)
+	})
+
 	// What creates or requeues deliveries — inserts fanning out or naming
 	// the endpoint, backfill, retry, retry of the event, replay — racing
 	// the endpoint's delete never leaves one of its deliveries waiting:

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"reflect"
 	"sync"
@@ -213,6 +214,38 @@ func testEvents(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 		equal(t, "stored events", len(h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID})), 3)
 		equal(t, "stored deliveries", len(h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID})), 3)
+	})
+
+	// A row of a tenant that does not exist, or was deleted, is refused
+	// alone (ErrNotFound) and writes nothing; its neighbours are written.
+	t.Run("UnknownOrDeletedTenant", func(t *testing.T) {
+		h := setup(t, newStore)
+		live, gone := h.tenant(), h.tenant()
+		ep, goneSrc := h.endpoint(live), h.source(gone)
+		must(t, h.s.TenantDelete(h.ctx, &kapsel.TenantDeleteParams{ID: gone.ID, Now: Base}), "TenantDelete")
+		unknown := kapsel.NewTenantID()
+		res := h.insertMany(at(time.Second), 0,
+			send(unknown, "k", []byte("unknown")),
+			input(ep, "k", []byte("live")),
+			send(gone.ID, "k", []byte("deleted")),
+			ingested(goneSrc, "", []byte("deleted source")),
+			send("", "", []byte("no tenant")),
+			send(live.ID, "", []byte("live again")),
+		)
+		for _, i := range []int{0, 2, 3, 4} {
+			mustIs(t, res[i].Err, kapsel.ErrNotFound, fmt.Sprintf("row %d of an unknown or deleted tenant", i))
+		}
+		for _, i := range []int{1, 5} {
+			if res[i].Err != nil || res[i].Duplicate {
+				t.Fatalf("row %d of the live tenant: err %v, duplicate %v; want a new event", i, res[i].Err, res[i].Duplicate)
+			}
+			summary(t, fmt.Sprintf("row %d", i), res[i].Event.Deliveries, kapsel.DeliverySummary{Total: 1, Pending: 1})
+		}
+		for _, ten := range []kapsel.TenantID{unknown, gone.ID} {
+			equal(t, "events stored for "+string(ten), len(h.listEvents(kapsel.EventListParams{TenantID: ten})), 0)
+			equal(t, "deliveries stored for "+string(ten), len(h.listDeliveries(kapsel.DeliveryListParams{TenantID: ten})), 0)
+		}
+		equal(t, "events of the live tenant", len(h.listEvents(kapsel.EventListParams{TenantID: live.ID})), 2)
 	})
 
 	t.Run("ConcurrentSameKey", func(t *testing.T) {

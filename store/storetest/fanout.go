@@ -201,6 +201,44 @@ func testFanOut(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 	})
 
+	// The idempotency key is decided before the endpoints named: a retried
+	// send gets its first answer even when an endpoint it names has been
+	// deleted since (a duplicate, or a conflict for another body), and two
+	// rows with one key in a call behave as if inserted one after the
+	// other. A row with a free key naming a deleted endpoint is refused
+	// and takes no key.
+	t.Run("RetryAfterNamedEndpointDeleted", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		gone, kept := h.endpoint(ten), h.endpoint(ten)
+		first := h.insertNew(Base, input(gone, "k1", []byte("1")))[0]
+		h.deleteEndpoint(gone, at(time.Second))
+		second := input(kept, "k2", []byte("2"))
+		res := h.insertMany(at(2*time.Second), 0,
+			input(gone, "k1", []byte("1")),     // the retry
+			input(gone, "k1", []byte("other")), // the key with another body
+			second,
+			input(gone, "k2", []byte("2")), // second's key, in the same call
+			input(gone, "k3", []byte("3")), // a free key
+		)
+		if r := res[0]; r.Err != nil || !r.Duplicate || r.Event == nil || r.Event.ID != first.ID {
+			t.Fatalf("the retry of a send whose endpoint was deleted since = %+v, want a duplicate of %s", r, first.ID)
+		}
+		mustIs(t, res[1].Err, kapsel.ErrIdempotencyConflict, "the key of a deleted endpoint's send with another body")
+		if r := res[2]; r.Err != nil || r.Duplicate {
+			t.Fatalf("a send to a live endpoint: err %v, duplicate %v", r.Err, r.Duplicate)
+		}
+		if r := res[3]; r.Err != nil || !r.Duplicate || r.Event == nil || r.Event.ID != res[2].Event.ID {
+			t.Fatalf("a row with the key of an earlier row of the call = %+v, want a duplicate of %s", r, res[2].Event.ID)
+		}
+		mustIs(t, res[4].Err, kapsel.ErrNotFound, "a row with a free key naming a deleted endpoint")
+		equal(t, "events stored", len(h.listEvents(kapsel.EventListParams{TenantID: ten.ID})), 2)
+		r := h.insertMany(at(3*time.Second), 0, input(kept, "k3", []byte("again")))[0]
+		if r.Err != nil || r.Duplicate {
+			t.Fatalf("the key of the refused row: err %v, duplicate %v; want a new event", r.Err, r.Duplicate)
+		}
+	})
+
 	t.Run("ZeroSubscribers", func(t *testing.T) {
 		h := setup(t, newStore)
 		ten := h.tenant()

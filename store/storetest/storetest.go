@@ -34,9 +34,13 @@
 //     claimed follows NextAttemptAt, but the order of the returned slice is
 //     not specified.
 //   - EventInsertMany returns new events with their Body, duplicates
-//     without. A row that fails (ErrNotFound for its EndpointIDs,
-//     ErrIdempotencyConflict) writes nothing: no event, no delivery, and
-//     its idempotency key is not taken. A send naming its endpoints
+//     without. A row that fails (ErrNotFound for its tenant or its
+//     EndpointIDs, ErrIdempotencyConflict) writes nothing: no event, no
+//     delivery, and its idempotency key is not taken. The key is decided
+//     before the EndpointIDs: a retry whose named endpoint was deleted
+//     since is a duplicate (or a conflict).
+//   - DeliveryClaim returns the deliveries of one event with one shared
+//     Event (the same pointer), so a fanned-out body is held once. A send naming its endpoints
 //     (EndpointIDs) gets a delivery for each, paused and disabled included,
 //     whatever their filters.
 //   - An event's Deliveries summary counts all its deliveries, those of
@@ -64,17 +68,18 @@
 //     before the delete, which then deletes what it made, or answers
 //     ErrNotFound, as for an unknown tenant. TenantUpdate, TenantRotateAPIKey
 //     and a second TenantDelete of a deleted tenant answer ErrNotFound.
-//     EventInsertMany for a deleted tenant fans out to nobody (its
-//     endpoints are deleted) and a row naming one of its endpoints gets
-//     ErrNotFound; whether a row without EndpointIDs is stored, with no
-//     delivery, or refused with ErrNotFound is left to the store.
+//     EventInsertMany refuses each row of a deleted tenant, as of an
+//     unknown one (or an empty TenantID): Err wrapping ErrNotFound, nothing
+//     of it written, its neighbours unaffected.
 //   - Tenant UpdatedAt is CreatedAt at insert and Now of the last
 //     TenantUpdate; TenantRotateAPIKey does not move it.
 //   - Fencing is a compare-and-set on the lease token alone: a completion or
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the delivery over. A token owns only the delivery it
 //     was issued for. Completing twice with one token fails the second time
-//     with ErrLeaseLost.
+//     with ErrLeaseLost. A release of a delivery that its endpoint's
+//     deletion ended while leased is skipped (not counted): it stays failed
+//     and its token still owns it for the completion.
 //   - After any completion NextTrigger is scheduled again, and the lease is
 //     cleared (empty LeaseToken, zero LeaseExpiresAt). A delivered delivery
 //     has DeliveredAt = Now of the completing call. The completion of an

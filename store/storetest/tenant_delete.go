@@ -118,25 +118,14 @@ func testTenantDelete(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		mustIs(t, err, kapsel.ErrNotFound, "EndpointInsert for the deleted tenant")
 		res := h.insertMany(at(26*time.Hour), 0, input(gone, "", []byte("named")))[0]
 		mustIs(t, res.Err, kapsel.ErrNotFound, "a send naming the deleted tenant's endpoint")
-		// A send to its subscribers reaches nobody: whether the event is
-		// stored (with no delivery) or refused with ErrNotFound is the
-		// store's choice.
-		all, err := h.s.EventInsertMany(h.ctx, &kapsel.EventInsertManyParams{Now: at(26 * time.Hour),
-			Events: []*kapsel.EventInsertParams{send(ten.ID, "", []byte("fan out")), ingested(srcs[0], "", []byte("ingested"))}})
-		switch {
-		case errors.Is(err, kapsel.ErrNotFound):
-		case err != nil:
-			t.Fatalf("EventInsertMany for the deleted tenant: %v, want nil or ErrNotFound", err)
-		default:
-			for i, r := range all {
-				if r.Err != nil && !errors.Is(r.Err, kapsel.ErrNotFound) {
-					t.Fatalf("EventInsertMany for the deleted tenant, row %d: %v, want nil or ErrNotFound", i, r.Err)
-				}
-				if r.Err == nil && r.Event.Deliveries.Total != 0 {
-					t.Fatalf("an event of the deleted tenant got deliveries: %+v", r.Event.Deliveries)
-				}
-			}
-		}
+		// Its events are refused, one row at a time: a send to its
+		// subscribers and an event of its source alike.
+		all := h.insertMany(at(26*time.Hour), 0, send(ten.ID, "", []byte("fan out")), ingested(srcs[0], "", []byte("ingested")),
+			send(other.ID, "", []byte("the other tenant's")))
+		mustIs(t, all[0].Err, kapsel.ErrNotFound, "a send to the deleted tenant's subscribers")
+		mustIs(t, all[1].Err, kapsel.ErrNotFound, "an event of the deleted tenant's source")
+		must(t, all[2].Err, "the other tenant's event in the same call")
+		equal(t, "the deleted tenant's events", len(h.listEvents(kapsel.EventListParams{TenantID: ten.ID})), len(evs))
 		equal(t, "the deleted tenant's deliveries listed", len(h.listDeliveries(kapsel.DeliveryListParams{TenantID: ten.ID})), 8)
 
 		// It cannot be deleted, changed or given a key again.

@@ -33,7 +33,7 @@ GH=$(api -X POST "$BASE/v1/sources" \
   -d '{"name":"github","verifier":{"scheme":"github","secrets":["gh-secret"]}}')
 GH_ID=$(jq -r .id <<<"$GH")
 GH_URL=$(jq -r .ingest_url <<<"$GH")   # /ingest/src_…
-jq -e '.verifier == {"scheme":"github","secret_count":1}' <<<"$GH" > /dev/null
+jq -e '.verifier == {"scheme":"github","header":"","secret_count":1}' <<<"$GH" > /dev/null
 
 # 4. Two endpoints subscribed to it: "ci" takes pull requests and delivers
 #    them to the receiver, signing with $SECRET; "archive" takes everything

@@ -9,7 +9,11 @@
 --   - each endpoint, deleted ones too, becomes a source "src_" + the same
 --     ULID (kapsel.LegacySourceID): name, verifier, created_at and
 --     updated_at; active; deleted when the endpoint is. The endpoint keeps
---     everything else and subscribes to exactly that source.
+--     everything else and subscribes to exactly that source: source_ids is
+--     that source, event_types and channels are cleared. 0.1 stored them
+--     but never applied them (an event went to the endpoint it named), so
+--     kept they would filter out, from then on, the 0.1 traffic the legacy
+--     URL still brings (ingested events have no channels).
 --   - each event keeps its immutable part, with source_id its endpoint's
 --     legacy source; its queue state becomes a delivery "dlv_" + the
 --     event's ULID, whatever its status, so history, retry and replay keep
@@ -45,7 +49,7 @@ INSERT INTO sources (id, tenant_id, name, state, verifier, event_type_from, idem
 SELECT 'src_' || substr(id, 4), tenant_id, name, 'active', ingest_verifier, '', '', created_at, updated_at, deleted_at
 FROM endpoints;
 
-UPDATE endpoints SET source_ids = ARRAY['src_' || substr(id, 4)];
+UPDATE endpoints SET source_ids = ARRAY['src_' || substr(id, 4)], event_types = '{}', channels = '{}';
 ALTER TABLE endpoints DROP COLUMN ingest_verifier;
 
 -- Deliveries: the unit of work, and the rows the hot path rewrites. No
@@ -110,6 +114,11 @@ CREATE INDEX deliveries_delivering_idx ON deliveries (lease_expires_at) WHERE st
 CREATE INDEX deliveries_held_idx ON deliveries (endpoint_id) WHERE status = 'pending' AND claimable_at > next_attempt_at;
 -- Listing by endpoint in id order; replay.
 CREATE INDEX deliveries_endpoint_id_idx ON deliveries (endpoint_id, id);
+-- Listing a tenant's deliveries in id order (GET /v1/deliveries with no
+-- endpoint or event): without it, that walked the primary key through every
+-- tenant's deliveries until the page was full. docs/storage.md has what it
+-- costs the insert, the claim and the completion.
+CREATE INDEX deliveries_tenant_id_idx ON deliveries (tenant_id, id);
 
 -- Attempts belong to a delivery; numbers count per delivery. The column is
 -- added, then computed by a rewrite of the table (ALTER … TYPE … USING,

@@ -8,8 +8,11 @@
 --     (created deleted), becomes the source kapsel.LegacySourceID names —
 --     "src_" and the endpoint id's ULID — with its name, its verifier (moved
 --     out of the endpoint's config document), state active and its times.
---     The endpoint is subscribed to that source (source_ids), its event
---     types and channels kept, so /ingest/ep_… keeps working.
+--     The endpoint is subscribed to that source (source_ids) and its
+--     event types and channels are cleared — 0.1 stored them but never
+--     applied them, and kept they would filter out the 0.1 traffic the
+--     legacy URL still brings (ingested events have no channels) — so
+--     /ingest/ep_… keeps working as it did.
 --   - events keep what is immutable and gain source_id, the legacy source
 --     of their 0.1 endpoint; the queue columns move to deliveries.
 --   - deliveries: one per 0.1 event, whatever its status (history and
@@ -66,7 +69,7 @@ SELECT 'src_' || substr(id, 4), tenant_id, name, 'active',
 FROM endpoints;
 
 UPDATE endpoints SET config = json_remove(config, '$.ingest_verifier'),
-    source_ids = json_array('src_' || substr(id, 4));
+    source_ids = json_array('src_' || substr(id, 4)), event_types = '[]', channels = '[]';
 
 -- Events: immutable once stored. source_id is '' for a send.
 CREATE TABLE events_new (
@@ -200,6 +203,10 @@ CREATE INDEX deliveries_delivering_idx ON deliveries (lease_expires_at) WHERE st
 CREATE INDEX deliveries_endpoint_pending_idx ON deliveries (endpoint_id) WHERE status = 'pending';
 -- Listing an endpoint's deliveries in id order; replay.
 CREATE INDEX deliveries_endpoint_idx ON deliveries (endpoint_id, id);
+-- Listing a tenant's deliveries in id order (no endpoint or event given):
+-- without it, that walked the table through every tenant's deliveries
+-- until the page was full.
+CREATE INDEX deliveries_tenant_idx ON deliveries (tenant_id, id);
 
 -- An event's attempts, oldest first; endpoint health.
 CREATE INDEX attempts_event_idx ON attempts (event_id, id);

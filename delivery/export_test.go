@@ -1,0 +1,9 @@
+package delivery
+
+// Held returns the dispatcher's slot accounting: attempts running, claimed
+// deliveries queued, and endpoints holding either.
+func (d *Dispatcher) Held() (running, queued, endpoints int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running, d.queuedTotal, len(d.inflight)
+}
