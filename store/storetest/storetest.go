@@ -74,7 +74,9 @@
 //     release whose lease has expired still applies as long as no other
 //     claimer has taken the delivery over. A token owns only the delivery it
 //     was issued for. Completing twice with one token fails the second time
-//     with ErrLeaseLost.
+//     with ErrLeaseLost. DeliveryExtend is fenced the same way (an expired
+//     lease nobody took over is extended), and answers each lease named
+//     twice in one call on its own.
 //   - After any completion NextTrigger is scheduled again, and the lease is
 //     cleared (empty LeaseToken, zero LeaseExpiresAt). A delivered delivery
 //     has DeliveredAt = Now of the completing call. The completion of an
@@ -216,6 +218,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Backfill", testBackfill},
 		{"Claiming", testClaiming},
 		{"Completion", testCompletion},
+		{"Extend", testExtend},
 		{"PerDelivery", testPerDelivery},
 		{"EndpointDelete", testEndpointDelete},
 		{"TenantDelete", testTenantDelete},
