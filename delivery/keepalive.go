@@ -38,9 +38,10 @@ import (
 //     recorded.
 //   - An attempt is started only while its lease, as last extended, has at
 //     least a third of LeaseDuration left (startable): with a working
-//     keep-alive it always has at least two thirds, so less means the store
-//     has missed a renewal, and an attempt started then could outlive the
-//     lease and be made twice.
+//     keep-alive it always has about two thirds or more, and one missed
+//     renewal leaves a third or more; less means the store has missed two
+//     in a row, and an attempt started then could outlive the lease and be
+//     made twice.
 //   - The completer retries an unavailable store until shortly before the
 //     lease as last extended ends (giveUpAtOf); a renewed lease keeps its
 //     outcome worth recording.
