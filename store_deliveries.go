@@ -6,7 +6,7 @@ import (
 )
 
 // DeliveryQueue is the dispatcher's view of deliveries: claim, complete,
-// release.
+// release, and extend the leases of attempts in flight.
 //
 // For store implementers: a role interface of [Store].
 type DeliveryQueue interface {
@@ -43,6 +43,22 @@ type DeliveryQueue interface {
 	// keeps its lease token, so a completion with that token is still
 	// recorded. It returns how many were released.
 	DeliveryRelease(ctx context.Context, params *DeliveryReleaseParams) (int, error)
+	// DeliveryExtend keeps leases alive while their attempts run: each
+	// lease whose token still owns a delivering delivery gets
+	// LeaseExpiresAt = Now+LeaseDuration, whether or not it has expired
+	// meanwhile — the token is the fence, as for DeliveryComplete, and a
+	// lease that expired and was re-claimed has another token. Nothing else
+	// of the delivery changes. The result has one bool per lease, in order:
+	// false when it was not extended, because the token is stale or not a
+	// token (the delivery was completed, released, or re-claimed after its
+	// lease expired), or because the delivery is no longer delivering. A
+	// delivery ended by its endpoint's deletion while its attempt was in
+	// flight is failed, and answers false although its token still
+	// completes it (see DeliveryComplete): it needs no lease, since nothing
+	// re-claims a failed delivery. One transaction (or one statement) per
+	// call. The returned error is for the whole call, and then nothing was
+	// extended; a LeaseDuration that is not positive is ErrInvalid.
+	DeliveryExtend(ctx context.Context, params *DeliveryExtendParams) ([]bool, error)
 }
 
 // DeliveryStore keeps deliveries.
@@ -134,6 +150,21 @@ type DeliveryRelease struct {
 	DeliveryID    DeliveryID
 	LeaseToken    string
 	NextAttemptAt time.Time
+}
+
+// DeliveryExtendParams are the arguments of DeliveryExtend.
+type DeliveryExtendParams struct {
+	Leases []DeliveryLease
+	// LeaseDuration is how long each lease lasts from Now.
+	LeaseDuration time.Duration
+	Now           time.Time
+}
+
+// DeliveryLease names one lease: a delivery and the token it was claimed
+// with.
+type DeliveryLease struct {
+	DeliveryID DeliveryID
+	LeaseToken string
 }
 
 // DeliveryGetParams are the arguments of DeliveryGet.

@@ -118,6 +118,7 @@ func (d *Dispatcher) claimOnce(followUp bool) bool {
 	if len(claimed) == 0 {
 		return false
 	}
+	d.hold(claimed, now) // kept alive until recorded or released
 	endpoints := d.endpointsFor(ctx, claimed, now)
 	for _, dl := range claimed {
 		r := endpoints[dl.EndpointID]

@@ -17,9 +17,12 @@ import (
 //
 //   - A store that is unavailable (kapsel.ErrUnavailable, a timed-out call)
 //     is retried with backoff (retryBackoff, waited on Config.Clock) until
-//     shortly before the outcome's lease ends (Config.giveUpAt). Past that
-//     point the lease may be re-claimed and the delivery attempted again by
-//     someone else; the completion would come back as ErrLeaseLost anyway.
+//     shortly before the outcome's lease ends as last extended
+//     (Config.giveUpAt, giveUpAtOf): the keep-alive goes on extending it
+//     while the outcome waits, so only an outage that also stops the
+//     renewals ends it. Past that point the lease may be re-claimed and the
+//     delivery attempted again by someone else; the completion would come
+//     back as ErrLeaseLost anyway.
 //   - A batch the store refuses for any other reason may be refused because
 //     of one row (bytes Postgres cannot store, say): the batch is split in
 //     halves and each half recorded on its own, down to the single row the
@@ -41,9 +44,11 @@ const (
 )
 
 // giveUpAt is when the completion of an attempt whose delivery's lease ends
-// at lease is given up: before it by a tenth of the lease, at most
-// Config.StoreTimeout (the longest a last store call can take). A delivery
-// without a lease counts as leased for Config.LeaseDuration from now.
+// at lease — as last extended by the keep-alive, which goes on extending it
+// while the completion waits — is given up: before it by a tenth of the
+// lease, at most Config.StoreTimeout (the longest a last store call can
+// take). A delivery without a lease counts as leased for
+// Config.LeaseDuration from now.
 func (c *Config) giveUpAt(lease, now time.Time) time.Time {
 	if lease.IsZero() {
 		lease = now.Add(c.LeaseDuration)
@@ -104,7 +109,10 @@ func (d *Dispatcher) completer() {
 }
 
 // flush records one batch of outcomes and runs the hooks of those recorded.
+// The batch's leases are kept alive until then (keepalive.go).
 func (d *Dispatcher) flush(batch []*outcome) {
+	d.settle(batch)
+	defer d.forget(batch)
 	var owners []*outcome
 	var rels []kapsel.DeliveryRelease
 	for _, o := range batch {
@@ -201,7 +209,7 @@ func (d *Dispatcher) dropExpired(owners []*outcome) []*outcome {
 	keep := owners[:0:0]
 	var expired []*outcome
 	for _, o := range owners {
-		if now.Before(o.giveUpAt) {
+		if now.Before(d.giveUpAtOf(o, now)) {
 			keep = append(keep, o)
 		} else {
 			expired = append(expired, o)
@@ -217,10 +225,11 @@ func (d *Dispatcher) dropExpired(owners []*outcome) []*outcome {
 var errLeaseEnding = errors.New("delivery: lease about to end before the attempt could be recorded")
 
 func (d *Dispatcher) earliestGiveUp(owners []*outcome) time.Time {
-	t := owners[0].giveUpAt
+	now := d.cfg.Clock.Now()
+	t := d.giveUpAtOf(owners[0], now)
 	for _, o := range owners[1:] {
-		if o.giveUpAt.Before(t) {
-			t = o.giveUpAt
+		if g := d.giveUpAtOf(o, now); g.Before(t) {
+			t = g
 		}
 	}
 	return t

@@ -24,7 +24,9 @@ var ErrStarted = errors.New("delivery: dispatcher already started")
 // endpoint, with a short queue per endpoint behind its running attempts);
 // each worker makes one HTTP attempt at a time and passes the outcome to a
 // completer that records many outcomes per store call, each fenced by its
-// lease token. See docs/delivery.md for the whole story.
+// lease token. A keep-alive extends the leases of the deliveries it holds
+// every third of Config.LeaseDuration. See docs/delivery.md for the whole
+// story.
 type Dispatcher struct {
 	store     kapsel.DispatcherStore
 	cfg       Config
@@ -75,6 +77,13 @@ type Dispatcher struct {
 	queued      map[kapsel.EndpointID][]*job        // claimed, waiting for a slot
 	queuedTotal int
 	recordErr   error // first store failure recording outcomes, for Stop
+
+	// The lease set and its keep-alive (keepalive.go).
+	leaseMu    sync.Mutex
+	leases     map[leaseKey]*lease
+	keepCtx    context.Context // ended by Stop once every outcome is recorded
+	keepCancel context.CancelFunc
+	keepDone   chan struct{}
 }
 
 // New returns a dispatcher making the deliveries of store. cfg may be nil;
@@ -110,8 +119,11 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		reading:    map[kapsel.EndpointID]*endpointRead{},
 		inflight:   map[kapsel.EndpointID]int{},
 		queued:     map[kapsel.EndpointID][]*job{},
+		leases:     map[leaseKey]*lease{},
+		keepDone:   make(chan struct{}),
 	}
 	d.attemptCtx, d.attemptCancel = context.WithCancel(context.Background())
+	d.keepCtx, d.keepCancel = context.WithCancel(context.Background())
 	return d, nil
 }
 
@@ -153,6 +165,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 		}
 	}
 	go d.completer()
+	go d.keepAlive()
 	go d.claimLoop()
 	d.Wake()
 	return nil
@@ -222,6 +235,9 @@ func (d *Dispatcher) stop(ctx context.Context) error {
 		close(d.giveUpCh)
 		<-d.compDone
 	}
+	// Every outcome is recorded, released or given up: no lease is needed.
+	d.keepCancel()
+	<-d.keepDone
 	d.transport.CloseIdleConnections()
 
 	d.mu.Lock()

@@ -128,8 +128,9 @@ func TestStaleCompletionChangesNothing(t *testing.T) {
 	dl := f.insert(nil, `{}`)
 	f.dest.WaitForRequests(t, 1, waitLong)
 
-	// The lease expires; another worker (here: the test) claims the
-	// delivery and makes it.
+	// The store refuses the renewals and the lease expires; another worker
+	// (here: the test) claims the delivery and makes it.
+	f.spy.failExtend.Store(true)
 	f.clock.Advance(11 * time.Second)
 	claimed, err := f.store.DeliveryClaim(context.Background(), &kapsel.DeliveryClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: f.clock.Now()})
 	if err != nil || len(claimed) != 1 || claimed[0].ID != dl.ID {

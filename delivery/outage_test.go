@@ -114,10 +114,11 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 		dls[i] = f.insert(nil, `{}`)
 	}
 	f.dest.WaitForRequests(t, len(dls), waitLong)
-	// The claim loop's poll timer and the completer's backoff timer: the
-	// completer failed and waits for the store.
+	// The claim loop's poll timer, the keep-alive's timer and the
+	// completer's backoff timer: the completer failed and waits for the
+	// store.
 	for clock.Now().Before(end) {
-		if !clock.WaitForTimers(2, waitLong) {
+		if !clock.WaitForTimers(3, waitLong) {
 			t.Fatalf("the completer did not wait for the store at %v", clock.Now())
 		}
 		next, _ := clock.NextDeadline()
@@ -142,7 +143,7 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 }
 
 // TestStopBoundedWhileStoreUnavailable: with the store down for good, Stop
-// returns soon after its context ends (not at the end of the 150 s lease),
+// returns soon after its context ends (not at the end of the lease),
 // reporting the failure; the attempt is not recorded and the delivery's
 // lease will expire.
 func TestStopBoundedWhileStoreUnavailable(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,11 @@ type spyStore struct {
 	changed chan struct{} // closed and replaced after each claim
 
 	released []kapsel.DeliveryID
+	// failExtend makes DeliveryExtend fail as an unavailable store does;
+	// extended holds the number of leases of each call that did not
+	// (keepalive_test.go).
+	failExtend atomic.Bool
+	extended   []int
 }
 
 func newSpy(s testStore) *spyStore { return &spyStore{testStore: s, changed: make(chan struct{})} }

@@ -18,8 +18,9 @@ type outcome struct {
 	// For the hooks, once recorded.
 	info      kapsel.AttemptInfo
 	createdAt time.Time
-	// giveUpAt is when the completer stops trying to record the completion:
-	// shortly before the lease of the attempt's delivery ends.
+	// giveUpAt is when the completer stops trying to record the completion
+	// once the keep-alive no longer holds its lease: shortly before the
+	// lease ends as last extended (giveUpAtOf).
 	giveUpAt time.Time
 	// Set by the completer.
 	recordErr error
@@ -44,9 +45,10 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	if ep == nil {
 		return instead
 	}
-	if now := d.cfg.Clock.Now(); !dl.LeaseExpiresAt.IsZero() && now.Add(d.cfg.attemptTimeout(ep)).After(dl.LeaseExpiresAt) {
-		// Queued behind a slow endpoint for so long that the attempt could
-		// outlive the lease: give it back rather than risk a duplicate.
+	if now := d.cfg.Clock.Now(); !d.startable(dl, now) {
+		// Its lease was lost, or the store missed its renewals while it
+		// waited in its endpoint's queue (keepalive.go): give it back
+		// rather than risk a duplicate.
 		return release(now)
 	}
 	// permit is handed back to Record with the outcome: only the probe's
@@ -118,7 +120,7 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	return &outcome{
 		completion: c,
 		createdAt:  dl.CreatedAt,
-		giveUpAt:   d.cfg.giveUpAt(dl.LeaseExpiresAt, now),
+		giveUpAt:   d.cfg.giveUpAt(d.leaseEndOf(dl), now),
 		info: kapsel.AttemptInfo{
 			EndpointID: ep.ID,
 			EventID:    ev.ID,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kapsel-dev/kapsel/delivery"
 )
 
 // Defaults of the configuration (docs/configuration.md lists them all).
@@ -35,6 +37,7 @@ type config struct {
 	LogFormat                string
 	Migrate                  bool
 	ShutdownTimeout          time.Duration
+	LeaseDuration            time.Duration
 }
 
 // setting is one configuration knob: its flag, its environment variable,
@@ -80,6 +83,16 @@ var settings = []setting{
 				return errors.New("must be a positive duration such as 30s")
 			}
 			c.ShutdownTimeout = d
+			return nil
+		}},
+	{"lease-duration", "KAPSEL_LEASE_DURATION", delivery.DefaultLeaseDuration.String(),
+		"how long a claimed delivery stays this process's without a renewal (renewed every third of it while its attempt runs); a crashed process's deliveries are re-claimed within it (Go duration, at least " + delivery.MinLeaseDuration.String() + ")",
+		func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < delivery.MinLeaseDuration {
+				return fmt.Errorf("must be a duration of at least %s such as 30s", delivery.MinLeaseDuration)
+			}
+			c.LeaseDuration = d
 			return nil
 		}},
 }

@@ -22,7 +22,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := config{
 		DataDir: "./kapsel-data", Listen: ":8080", LogLevel: slog.LevelInfo, LogFormat: "json",
-		Migrate: true, ShutdownTimeout: 30 * time.Second,
+		Migrate: true, ShutdownTimeout: 30 * time.Second, LeaseDuration: 30 * time.Second,
 	}
 	if *c != want {
 		t.Fatalf("defaults %+v, want %+v", *c, want)
@@ -44,6 +44,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		"KAPSEL_LOG_FORMAT":                 "text",
 		"KAPSEL_MIGRATE":                    "false",
 		"KAPSEL_SHUTDOWN_TIMEOUT":           "5s",
+		"KAPSEL_LEASE_DURATION":             "4s",
 	})
 	c, err := parseConfig("kapseld", nil, e, io.Discard)
 	if err != nil {
@@ -52,7 +53,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 	want := config{
 		DatabaseURL: "postgres://env", DataDir: "/var/lib/kapsel", Listen: ":9000", AdminToken: "from-env", MetricsToken: "scrape-env",
 		AllowPrivateDestinations: true, Workers: 8, MaxBodyBytes: 1 << 20, LogLevel: slog.LevelDebug,
-		LogFormat: "text", Migrate: false, ShutdownTimeout: 5 * time.Second,
+		LogFormat: "text", Migrate: false, ShutdownTimeout: 5 * time.Second, LeaseDuration: 4 * time.Second,
 	}
 	if *c != want {
 		t.Fatalf("from env %+v, want %+v", *c, want)
@@ -60,12 +61,12 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 	// Flags win over the environment; bare boolean flags mean true.
 	c, err = parseConfig("kapseld", []string{
 		"-listen", "127.0.0.1:0", "-workers=3", "-migrate", "-allow-private-destinations=false",
-		"-log-level", "WARN", "-database-url=", "-admin-token", "flag",
+		"-log-level", "WARN", "-database-url=", "-admin-token", "flag", "-lease-duration=2.5s",
 	}, e, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:0" || c.Workers != 3 || !c.Migrate || c.AllowPrivateDestinations ||
+	if c.Listen != "127.0.0.1:0" || c.Workers != 3 || !c.Migrate || c.AllowPrivateDestinations || c.LeaseDuration != 2500*time.Millisecond ||
 		c.LogLevel != slog.LevelWarn || c.DatabaseURL != "" || c.AdminToken != "flag" || c.DataDir != "/var/lib/kapsel" {
 		t.Fatalf("flags over env %+v", *c)
 	}
@@ -84,6 +85,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad level env", map[string]string{"KAPSEL_LOG_LEVEL": "loud"}, nil, "KAPSEL_LOG_LEVEL"},
 		{"bad format env", map[string]string{"KAPSEL_LOG_FORMAT": "xml"}, nil, "KAPSEL_LOG_FORMAT"},
 		{"bad timeout env", map[string]string{"KAPSEL_SHUTDOWN_TIMEOUT": "0s"}, nil, "KAPSEL_SHUTDOWN_TIMEOUT"},
+		{"short lease env", map[string]string{"KAPSEL_LEASE_DURATION": "1s"}, nil, "KAPSEL_LEASE_DURATION"},
+		{"bad lease flag", nil, []string{"-lease-duration", "30"}, "lease-duration"},
 		{"bad body flag", nil, []string{"-max-body-bytes", "ten"}, "max-body-bytes"},
 		{"empty listen flag", nil, []string{"-listen="}, "listen"},
 		{"unknown flag", nil, []string{"-nope"}, "nope"},

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kapsel-dev/kapsel"
+	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 	"github.com/kapsel-dev/kapsel/metrics/prommetrics"
 	"github.com/kapsel-dev/kapsel/service"
@@ -85,6 +86,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
 		Workers:                  cfg.Workers,
 		MaxBodyBytes:             cfg.MaxBodyBytes,
+		Delivery:                 delivery.Config{LeaseDuration: cfg.LeaseDuration},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring kapsel: %w", err)

@@ -226,6 +226,20 @@ func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryRele
 	return n, err
 }
 
+// DeliveryExtend passes the call on and counts what it wrote: the leases
+// it extended.
+func (s *Store) DeliveryExtend(ctx context.Context, params *kapsel.DeliveryExtendParams) ([]bool, error) {
+	ok, err := s.Store.DeliveryExtend(ctx, params)
+	n := 0
+	for _, o := range ok {
+		if o {
+			n++
+		}
+	}
+	s.record("DeliveryExtend", n, err)
+	return ok, err
+}
+
 // DeliveryRetry passes the call on and counts what it wrote.
 func (s *Store) DeliveryRetry(ctx context.Context, params *kapsel.DeliveryRetryParams) (*kapsel.Delivery, error) {
 	d, err := s.Store.DeliveryRetry(ctx, params)

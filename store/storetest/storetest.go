@@ -79,7 +79,9 @@
 //     was issued for. Completing twice with one token fails the second time
 //     with ErrLeaseLost. A release of a delivery that its endpoint's
 //     deletion ended while leased is skipped (not counted): it stays failed
-//     and its token still owns it for the completion.
+//     and its token still owns it for the completion. DeliveryExtend is
+//     fenced the same way (an expired lease nobody took over is extended),
+//     and answers each lease named twice in one call on its own.
 //   - After any completion NextTrigger is scheduled again, and the lease is
 //     cleared (empty LeaseToken, zero LeaseExpiresAt). A delivered delivery
 //     has DeliveredAt = Now of the completing call. The completion of an
@@ -221,6 +223,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Backfill", testBackfill},
 		{"Claiming", testClaiming},
 		{"Completion", testCompletion},
+		{"Extend", testExtend},
 		{"PerDelivery", testPerDelivery},
 		{"EndpointDelete", testEndpointDelete},
 		{"TenantDelete", testTenantDelete},

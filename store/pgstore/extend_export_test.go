@@ -1,0 +1,4 @@
+package pgstore
+
+// ExtendSQL is DeliveryExtend's statement, for the EXPLAIN test.
+const ExtendSQL = extendSQL
