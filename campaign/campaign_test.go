@@ -32,6 +32,7 @@ type profile struct {
 	killLease time.Duration    // KAPSEL_LEASE_DURATION; 0 = kapseld's default
 	// Postgres scenario.
 	outages []outage
+	pgLease time.Duration // KAPSEL_LEASE_DURATION; 0 = kapseld's default
 	// Destination-fault and three-node scenarios: how long the load runs.
 	faultRun, quietRun time.Duration
 }
@@ -45,7 +46,7 @@ var (
 	short = profile{
 		name: "short", rate: 25,
 		kills: 2, killGap: [2]time.Duration{2 * time.Second, 4 * time.Second}, killLease: 5 * time.Second,
-		outages:  []outage{{time.Second, "immediate"}},
+		outages: []outage{{time.Second, "immediate"}}, pgLease: 10 * time.Second,
 		faultRun: 8 * time.Second, quietRun: 5 * time.Second,
 	}
 	long = profile{
@@ -122,6 +123,10 @@ func report(t *testing.T, res *result) {
 	t.Logf("ingest: %d answered 503 meanwhile", res.Ingest503)
 	for _, n := range res.Notes {
 		t.Log(n)
+	}
+	if res.Replayed > 0 {
+		t.Logf("KNOWN BUG, not failing the test (%s=1 does): %d requests without an attempt record: %s",
+			envStrict, res.Replayed, knownReplayBug)
 	}
 	for _, v := range res.Violations {
 		t.Error(v)

@@ -131,23 +131,23 @@ func TestCutByKill(t *testing.T) {
 	cases := []struct {
 		name string
 		q    request
-		want bool
+		want int
 	}{
-		{"victim, before", request{Conn: 1, At: kill.Add(-time.Second)}, true},
-		{"victim, closed by the kill", request{Conn: 4, At: kill.Add(-time.Second)}, true},
-		{"victim, after", request{Conn: 1, At: kill.Add(time.Second)}, false},
-		{"other node", request{Conn: 2, At: kill.Add(-time.Second)}, false},
-		{"port reused, closed before", request{Conn: 3, At: kill.Add(-2 * time.Second)}, false},
+		{"victim, before", request{Conn: 1, At: kill.Add(-time.Second)}, 0},
+		{"victim, closed by the kill", request{Conn: 4, At: kill.Add(-time.Second)}, 0},
+		{"victim, after", request{Conn: 1, At: kill.Add(time.Second)}, -1},
+		{"other node", request{Conn: 2, At: kill.Add(-time.Second)}, -1},
+		{"port reused, closed before", request{Conn: 3, At: kill.Add(-2 * time.Second)}, -1},
 	}
 	for _, c := range cases {
 		if got := cutByKill(c.q, conns, kills, time.Second); got != c.want {
-			t.Errorf("%s: cut = %t, want %t", c.name, got, c.want)
+			t.Errorf("%s: cut by kill %d, want %d", c.name, got, c.want)
 		}
 	}
 	// Without the ports, only the time counts.
 	blind := []killRecord{{At: kill}}
-	if !cutByKill(request{Conn: 2, At: kill.Add(-time.Second)}, conns, blind, time.Second) ||
-		cutByKill(request{Conn: 2, At: kill.Add(-time.Minute)}, conns, blind, time.Second) {
+	if cutByKill(request{Conn: 2, At: kill.Add(-time.Second)}, conns, blind, time.Second) != 0 ||
+		cutByKill(request{Conn: 2, At: kill.Add(-time.Minute)}, conns, blind, time.Second) != -1 {
 		t.Error("time-only attribution")
 	}
 }

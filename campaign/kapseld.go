@@ -226,28 +226,6 @@ func (n *node) kill() {
 	<-exited
 }
 
-// stop asks for a graceful shutdown (SIGTERM) and waits up to timeout, then
-// kills. It reports whether the process exited by itself.
-func (n *node) stop(timeout time.Duration) bool {
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.mu.Unlock()
-	if cmd == nil {
-		return true
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		n.mu.Lock()
-		n.cmd = nil
-		n.mu.Unlock()
-		return true
-	case <-time.After(timeout):
-		n.kill()
-		return false
-	}
-}
-
 // lineWriter copies a process's output to a file and hands each complete
 // line to line. exec calls Write from one goroutine at a time.
 type lineWriter struct {

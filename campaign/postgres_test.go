@@ -18,12 +18,16 @@ func TestPostgresRestart(t *testing.T) {
 	p := currentProfile()
 	seed := seed(t, 2)
 	r := newRig(t, rigConfig{Nodes: 2, Endpoints: 2, Seed: seed, EndpointTimeout: 2 * time.Second,
-		Plan: faultPlan{Latency: 100 * time.Millisecond}})
+		Lease: p.pgLease, Plan: faultPlan{Latency: 100 * time.Millisecond}})
 	l := r.newLoader(p.rate)
 	stop := runLoad(l, time.Minute)
+	defer stop()
+	lease := r.observeLease(3 * time.Second)
 	var what []string
-	for _, o := range p.outages {
-		sleep(3 * time.Second)
+	for i, o := range p.outages {
+		if i > 0 {
+			sleep(3 * time.Second)
+		}
 		if err := r.pg.stop(o.mode); err != nil {
 			t.Fatalf("campaign: %v", err)
 		}
@@ -38,7 +42,8 @@ func TestPostgresRestart(t *testing.T) {
 	res := r.check(checkOptions{
 		Scenario: "Postgres stopped and started under load, 2 nodes",
 		Faults:   fmt.Sprintf("%d × Postgres down: %s", len(what), strings.Join(what, ", ")),
-		Load:     l, Quiesce: 3 * time.Minute,
+		Load:     l, Quiesce: lease + time.Minute,
 	})
+	res.Notes = append(res.Notes, fmt.Sprintf("lease observed: %s (KAPSEL_LEASE_DURATION %s)", lease.Round(time.Second), knobText(r.leaseKnob)))
 	report(t, res)
 }
