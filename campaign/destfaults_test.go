@@ -21,6 +21,7 @@ func TestDestinationFaults(t *testing.T) {
 		Plan: faultPlan{Rate: 0.3, Modes: allFaults, AttemptTimeout: 2 * time.Second}})
 	l := r.newLoader(p.rate)
 	stop := runLoad(l, 30*time.Second)
+	defer stop()
 	sleep(p.faultRun)
 	stop()
 	res := r.check(checkOptions{

@@ -16,6 +16,7 @@ func TestThreeNodesNoDuplicates(t *testing.T) {
 		Plan: faultPlan{Latency: 20 * time.Millisecond}})
 	l := r.newLoader(p.rate)
 	stop := runLoad(l, 30*time.Second)
+	defer stop()
 	sleep(p.quietRun)
 	stop()
 	res := r.check(checkOptions{

@@ -44,6 +44,9 @@ func TestPostgresRestart(t *testing.T) {
 		Faults:   fmt.Sprintf("%d × Postgres down: %s", len(what), strings.Join(what, ", ")),
 		Load:     l, Quiesce: lease + time.Minute,
 	})
+	if res.Ingest503 == 0 {
+		res.violate("ingest never answered 503: the outage was not felt, the scenario measured nothing")
+	}
 	res.Notes = append(res.Notes, fmt.Sprintf("lease observed: %s (KAPSEL_LEASE_DURATION %s)", lease.Round(time.Second), knobText(r.leaseKnob)))
 	report(t, res)
 }
