@@ -90,10 +90,7 @@ func (r *rig) check(o checkOptions) *result {
 	if ls.NoRetryAfter > 0 {
 		res.violate("I1: %d ingest answers 503 without a Retry-After", ls.NoRetryAfter)
 	}
-	t0 := time.Now()
 	r.waitQuiescent(res, o.Quiesce)
-	r.t.Logf("TIMING quiescent %s", time.Since(t0))
-	defer func() { r.t.Logf("TIMING check %s", time.Since(t0)) }()
 
 	key := r.tenant.APIKey
 	events, err := listAll[eventJSON](r.api, "/v1/events?source_id="+r.source.ID, key)
@@ -259,7 +256,7 @@ func (r *rig) check(o checkOptions) *result {
 
 	r.checkDatabase(res)
 	r.checkSecrets(res, o.Load, reqs)
-	res.Recovery, res.RecoveryN = recovery(res, o.Kills, reqs, cutBy, epIndex)
+	res.Recovery, res.RecoveryN = recovery(res, o.Kills, reqs, conns, cutBy, epIndex, r.cfg.EndpointTimeout)
 	return res
 }
 
@@ -413,14 +410,26 @@ func cutByKill(q request, conns map[uint64]connInfo, kills []killRecord, timeout
 // request of a delivery that was in flight on the killed node, and how many
 // such deliveries there were. In flight on the killed node: a request of
 // it was cut by the kill (cutBy), or the database had it delivering right
-// after the kill and no other node had sent it in the 30 s before.
-func recovery(res *result, kills []killRecord, reqs []request, cutBy map[int]int, epIndex map[string]string) (time.Duration, int) {
+// after the kill and no other node had a request of it under way (sent
+// within the attempt timeout before the kill).
+func recovery(res *result, kills []killRecord, reqs []request, conns map[uint64]connInfo, cutBy map[int]int, epIndex map[string]string, timeout time.Duration) (time.Duration, int) {
 	type pair struct{ event, endpoint string }
 	byPair := map[pair][]request{}
 	for _, q := range reqs {
 		p := pair{q.WebhookID, epIndex[q.Endpoint]}
 		byPair[p] = append(byPair[p], q)
 	}
+	// nextAfter returns the first request of p after t (zero if none).
+	nextAfter := func(p pair, t time.Time) time.Time {
+		var next time.Time
+		for _, q := range byPair[p] {
+			if q.At.After(t) && (next.IsZero() || q.At.Before(next)) {
+				next = q.At
+			}
+		}
+		return next
+	}
+	waiting := map[pair]time.Time{} // in flight on an earlier killed node: since when
 	var worst time.Duration
 	n := 0
 	for ki, k := range kills {
@@ -434,22 +443,26 @@ func recovery(res *result, kills []killRecord, reqs []request, cutBy map[int]int
 			p := pair{d.EventID, d.EndpointID}
 			survivor := false
 			for _, q := range byPair[p] {
-				if q.At.Before(k.At) && k.At.Sub(q.At) < 30*time.Second && !cutByThis(q, cutBy, ki) {
+				victims := k.Ports != nil && k.Ports[conns[q.Conn].RemotePort]
+				if q.At.Before(k.At) && k.At.Sub(q.At) <= timeout+time.Second && !victims && !cutByThis(q, cutBy, ki) {
 					survivor = true
+				}
+			}
+			if since, ok := waiting[p]; ok {
+				if next := nextAfter(p, since); next.IsZero() || next.After(k.At) {
+					continue // still waiting for an earlier kill's recovery
 				}
 			}
 			if !survivor {
 				inFlight[p] = true
 			}
 		}
+		for p := range inFlight {
+			waiting[p] = k.At
+		}
 		var kWorst time.Duration
 		for p := range inFlight {
-			var next time.Time
-			for _, q := range byPair[p] {
-				if q.At.After(k.At) && (next.IsZero() || q.At.Before(next)) {
-					next = q.At
-				}
-			}
+			next := nextAfter(p, k.At)
 			if next.IsZero() {
 				continue // finished by the killed node's last record, or never retried (I4 says which)
 			}

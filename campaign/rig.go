@@ -69,9 +69,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		}
 		_ = os.RemoveAll(dir)
 	})
-	t0 := time.Now()
 	r.pg = newCluster(t)
-	t.Logf("TIMING cluster %s", time.Since(t0))
 	r.dest = newDestination(t, cfg.Seed, cfg.Plan)
 	env := map[string]string{
 		"KAPSEL_DATABASE_URL":               r.pg.url(),
@@ -89,7 +87,6 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		n.start()
 		r.nodes = append(r.nodes, n)
 	}
-	t.Logf("TIMING nodes %s", time.Since(t0))
 	r.api = newAPI(t, r.anyNode)
 	r.setup()
 	return r
