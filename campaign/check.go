@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -256,6 +257,9 @@ func (r *rig) check(o checkOptions) *result {
 
 	r.checkDatabase(res)
 	r.checkSecrets(res, o.Load, reqs)
+	if len(res.Violations) > 0 {
+		r.dump(reqs, conns, attempts, cut)
+	}
 	res.Recovery, res.RecoveryN = recovery(res, o.Kills, reqs, conns, cutBy, epIndex, r.cfg.EndpointTimeout)
 	return res
 }
@@ -310,6 +314,25 @@ func describe(reqs []request, idx []int) string {
 			q.Seq, q.At.Format("15:04:05.000"), q.Conn, q.ConnSeq, prev, q.Header.Get("Idempotency-Key") != "", q.Mode))
 	}
 	return strings.Join(parts, " ")
+}
+
+// dump writes the destination's log and the attempt records next to the
+// node logs (kept when the test fails), for a post-mortem.
+func (r *rig) dump(reqs []request, conns map[uint64]connInfo, attempts []attemptJSON, cut []bool) {
+	var b strings.Builder
+	for i, q := range reqs {
+		c := conns[q.Conn]
+		fmt.Fprintf(&b, "%d %s conn=%d#%d port=%d opened=%s closed=%s endpoint=%s webhook-id=%s attempt=%d key=%s mode=%s 2xx=%t cut=%t\n",
+			q.Seq, q.At.Format(time.RFC3339Nano), q.Conn, q.ConnSeq, c.RemotePort, c.Opened.Format(time.RFC3339Nano),
+			c.Closed.Format(time.RFC3339Nano), q.Endpoint, q.WebhookID, q.Attempt, q.Key, q.Mode, q.Answered2xx, cut[i])
+	}
+	_ = os.WriteFile(filepath.Join(r.dir, "requests.txt"), []byte(b.String()), 0o600)
+	b.Reset()
+	for _, a := range attempts {
+		fmt.Fprintf(&b, "%s %s %s %s #%d %s status=%d %s %q\n", a.ID, a.DeliveryID, a.EventID, a.EndpointID, a.Attempt,
+			a.StartedAt.Format(time.RFC3339Nano), a.StatusCode, a.ErrorCode, a.Error)
+	}
+	_ = os.WriteFile(filepath.Join(r.dir, "attempts.txt"), []byte(b.String()), 0o600)
 }
 
 // waitQuiescent waits, at most timeout, until no delivery is pending or
@@ -385,21 +408,20 @@ func (r *rig) attempts(deliveries []deliveryJSON) []attemptJSON {
 }
 
 // cutByKill returns the index of the kill that can have cut request q
-// between its send and its record — it reached the destination before the
-// kill, on a connection of the killed node open at that moment — or -1.
+// between its send and its record, or -1. With the killed node's ports
+// known: q came on one of its connections, open when it was frozen — so q
+// was sent before, even if the destination read it a moment after. Without
+// them: q arrived in the attempt timeout before the kill.
 func cutByKill(q request, conns map[uint64]connInfo, kills []killRecord, timeout time.Duration) int {
 	c := conns[q.Conn]
 	for i, k := range kills {
-		if !q.At.Before(k.At) {
-			continue
-		}
 		if k.Ports == nil {
-			if k.At.Sub(q.At) <= timeout+2*time.Second {
+			if q.At.Before(k.At) && k.At.Sub(q.At) <= timeout+2*time.Second {
 				return i
 			}
 			continue
 		}
-		if k.Ports[c.RemotePort] && (c.Closed.IsZero() || !c.Closed.Before(k.At)) {
+		if k.Ports[c.RemotePort] && c.Opened.Before(k.At) && (c.Closed.IsZero() || !c.Closed.Before(k.At)) {
 			return i
 		}
 	}
@@ -443,7 +465,7 @@ func recovery(res *result, kills []killRecord, reqs []request, conns map[uint64]
 			p := pair{d.EventID, d.EndpointID}
 			survivor := false
 			for _, q := range byPair[p] {
-				victims := k.Ports != nil && k.Ports[conns[q.Conn].RemotePort]
+				victims := cutByKill(q, conns, kills[ki:ki+1], timeout) == 0
 				if q.At.Before(k.At) && k.At.Sub(q.At) <= timeout+time.Second && !victims && !cutByThis(q, cutBy, ki) {
 					survivor = true
 				}

@@ -121,11 +121,13 @@ func statusOf(resp *http.Response) string {
 func TestCutByKill(t *testing.T) {
 	t.Parallel()
 	kill := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	before := kill.Add(-time.Minute)
 	conns := map[uint64]connInfo{
-		1: {RemotePort: 40001},                                     // the victim's, open at the kill
-		2: {RemotePort: 40002},                                     // another node's
-		3: {RemotePort: 40003, Closed: kill.Add(-time.Second)},     // the victim's port, closed before
-		4: {RemotePort: 40001, Closed: kill.Add(time.Millisecond)}, // closed by the kill
+		1: {RemotePort: 40001, Opened: before},                                     // the victim's, open at the kill
+		2: {RemotePort: 40002, Opened: before},                                     // another node's
+		3: {RemotePort: 40003, Opened: before, Closed: kill.Add(-time.Second)},     // the victim's port, closed before
+		4: {RemotePort: 40001, Opened: before, Closed: kill.Add(time.Millisecond)}, // closed by the kill
+		5: {RemotePort: 40001, Opened: kill.Add(time.Second)},                      // the port reused after the kill
 	}
 	kills := []killRecord{{At: kill, Ports: map[int]bool{40001: true, 40003: true}}}
 	cases := []struct {
@@ -134,10 +136,11 @@ func TestCutByKill(t *testing.T) {
 		want int
 	}{
 		{"victim, before", request{Conn: 1, At: kill.Add(-time.Second)}, 0},
+		{"victim, read just after the freeze", request{Conn: 1, At: kill.Add(time.Millisecond)}, 0},
 		{"victim, closed by the kill", request{Conn: 4, At: kill.Add(-time.Second)}, 0},
-		{"victim, after", request{Conn: 1, At: kill.Add(time.Second)}, -1},
 		{"other node", request{Conn: 2, At: kill.Add(-time.Second)}, -1},
-		{"port reused, closed before", request{Conn: 3, At: kill.Add(-2 * time.Second)}, -1},
+		{"port of a connection closed before", request{Conn: 3, At: kill.Add(-2 * time.Second)}, -1},
+		{"port reused after", request{Conn: 5, At: kill.Add(2 * time.Second)}, -1},
 	}
 	for _, c := range cases {
 		if got := cutByKill(c.q, conns, kills, time.Second); got != c.want {

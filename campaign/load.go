@@ -50,9 +50,10 @@ func newLoader(ingestPath string, verifierSecret string, nodes func() []string, 
 	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(verifierSecret, "whsec_"))
 	return &loader{
 		ingestPath: ingestPath, secret: key, nodes: nodes, rate: rate, prefix: prefix,
-		workers: 16,
-		client:  &http.Client{Timeout: 10 * time.Second},
-		acked:   map[string]string{}, ackedAt: map[string]time.Time{}, statuses: map[int]int{},
+		workers: 64,
+		client: &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
+		acked: map[string]string{}, ackedAt: map[string]time.Time{}, statuses: map[int]int{},
 	}
 }
 
