@@ -46,7 +46,7 @@ var (
 	short = profile{
 		name: "short", rate: 25,
 		kills: 2, killGap: [2]time.Duration{2 * time.Second, 4 * time.Second}, killLease: 5 * time.Second,
-		outages: []outage{{time.Second, "immediate"}}, pgLease: 10 * time.Second,
+		outages: []outage{{time.Second, "fast"}}, pgLease: 10 * time.Second,
 		faultRun: 8 * time.Second, quietRun: 5 * time.Second,
 	}
 	long = profile{

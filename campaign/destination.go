@@ -154,6 +154,9 @@ func (d *destination) handle(id uint64, c *net.TCPConn) {
 	br := bufio.NewReader(c)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		if d.closing() { // close may have set its deadline just before ours
+			return
+		}
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
@@ -204,6 +207,16 @@ func (d *destination) answered2xx(r *request) {
 	d.mu.Lock()
 	r.Answered2xx = true
 	d.mu.Unlock()
+}
+
+// closing reports whether close was called.
+func (d *destination) closing() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // sleep waits for dt, or less when the destination closes; it reports

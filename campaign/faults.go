@@ -41,6 +41,9 @@ func (m mode) isFault() bool { return m != modeOK }
 func (d *destination) respond(c *net.TCPConn, r *request, p faultPlan) bool {
 	w := bufio.NewWriterSize(c, 32<<10)
 	_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
+	if d.closing() { // close may have set its deadline just before ours
+		return false
+	}
 	switch r.Mode {
 	case modeOK:
 		if p.Latency > 0 && !d.sleep(p.Latency) {
@@ -69,7 +72,9 @@ func (d *destination) respond(c *net.TCPConn, r *request, p faultPlan) bool {
 		_ = c.CloseWrite()
 		// Wait for the client to give up (bounded), reading what it sends.
 		_ = c.SetReadDeadline(time.Now().Add(p.AttemptTimeout + 2*time.Second))
-		_, _ = io.Copy(io.Discard, c)
+		if !d.closing() {
+			_, _ = io.Copy(io.Discard, c)
+		}
 		return false
 	case modeSlowBody:
 		const n = 8
