@@ -52,6 +52,12 @@ func NewRequest(ctx context.Context, ep *kapsel.Endpoint, ev *kapsel.Event, atte
 	if err != nil {
 		return nil, invalidURL("endpoint url cannot be used")
 	}
+	// No GetBody: net/http resends a request by itself after a broken
+	// reused connection when it can rewind the body and the request looks
+	// idempotent — and a forwarded Idempotency-Key header makes a POST look
+	// so. That second request would have no attempt record (I5); every
+	// request Kapsel sends must be one attempt it records.
+	req.GetBody = nil
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return nil, invalidURL("url scheme must be http or https")
 	}

@@ -183,3 +183,27 @@ func TestNewRequestFailures(t *testing.T) {
 		t.Errorf("bad secret: %v, want ErrSigningSecret", err)
 	}
 }
+
+// TestRequestCannotBeResentByTransport (I5): with a forwarded
+// Idempotency-Key header a POST looks idempotent to net/http, which then
+// resends it on its own after a broken reused connection when it can
+// rewind the body — a request without an attempt record. The fault
+// campaign saw 182–198 such resends per long run. The request must have no
+// GetBody, so the transport cannot resend it.
+func TestRequestCannotBeResentByTransport(t *testing.T) {
+	t.Parallel()
+	ep := &kapsel.Endpoint{ID: kapsel.NewEndpointID(), URL: "http://127.0.0.1:9/hook",
+		SigningSecrets: []kapsel.SigningSecret{{Secret: kapsel.NewSigningSecret()}}}
+	ev := &kapsel.Event{ID: kapsel.NewEventID(), Body: []byte(`{"a":1}`),
+		Headers: http.Header{"Idempotency-Key": {"k1"}}}
+	req, err := NewRequest(context.Background(), ep, ev, 1, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.GetBody != nil {
+		t.Fatal("the request has a GetBody: net/http may resend it without an attempt record")
+	}
+	if req.Header.Get("Idempotency-Key") != "k1" {
+		t.Fatalf("Idempotency-Key %q, want it forwarded", req.Header.Get("Idempotency-Key"))
+	}
+}
