@@ -19,7 +19,7 @@ const (
 	DefaultPerEndpointConcurrency = 64
 	DefaultClaimBatch             = 128
 	DefaultCompleteBatch          = 256
-	DefaultLeaseDuration          = 30 * time.Second
+	DefaultLeaseDuration          = 25 * time.Second
 	DefaultPollInterval           = time.Second
 	DefaultEndpointCacheTTL       = time.Second
 	DefaultEndpointRecheckAfter   = time.Second
@@ -57,7 +57,7 @@ type Config struct {
 	// that recovery within 30 s (SPEC §5); a shorter lease recovers sooner
 	// at the cost of more renewals (one store call per dispatcher per third
 	// of it) and of less slack for a store that is slow to answer. At least
-	// MinLeaseDuration. Defaults to 30 s.
+	// MinLeaseDuration. Defaults to 25 s: with the 1 s poll a crashed node's deliveries come back within 26 s (the campaign measured 30.0–30.9 s with 30 s).
 	LeaseDuration time.Duration
 	// PollInterval is how often the store is asked for due deliveries when
 	// nothing woke the dispatcher. docs/delivery.md wants at most 1 s. Defaults to 1 s.

@@ -22,7 +22,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := config{
 		DataDir: "./kapsel-data", Listen: ":8080", LogLevel: slog.LevelInfo, LogFormat: "json",
-		Migrate: true, ShutdownTimeout: 30 * time.Second, LeaseDuration: 30 * time.Second,
+		Migrate: true, ShutdownTimeout: 30 * time.Second, LeaseDuration: 25 * time.Second,
 	}
 	if *c != want {
 		t.Fatalf("defaults %+v, want %+v", *c, want)
