@@ -163,11 +163,19 @@ func (e *env) insertTo(eps []kapsel.EndpointID, n int, now time.Time) map[kapsel
 
 // dispatcher starts a dispatcher on its own claimWatcher over the shared
 // store, with breakers, on the fake clock; it is stopped at the end.
+//
+// Its lease is a minute, longer than any single step these tests take on
+// the fake clock (the 30 s cool-down, then 10 s more): a real clock passes
+// through every instant, so the keep-alive renews a lease every third of it,
+// but a fake clock set 40 s ahead in one step would expire a 25 s lease
+// before the keep-alive could run, fencing out the attempt that was still
+// running — a lease loss no real run has.
 func (e *env) dispatcher(set *breaker.Set, per int) (*delivery.Dispatcher, *claimWatcher) {
 	e.t.Helper()
 	w := &claimWatcher{Store: e.store, got: map[kapsel.EndpointID]int{}}
 	d, err := delivery.New(w, &delivery.Config{
 		Workers: 8, PerEndpointConcurrency: per, Breakers: set, Clock: e.clock,
+		LeaseDuration:            time.Minute,
 		AllowPrivateDestinations: true, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
