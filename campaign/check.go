@@ -45,10 +45,6 @@ type result struct {
 	Requests   int // requests the destination read
 	Records    int // attempt records
 	Cut        int // requests cut by a kill -9 between send and record
-	// Replayed are requests without a record that Go's HTTP transport sent
-	// again by itself (knownReplayBug): counted, and violations only under
-	// KAPSEL_CAMPAIGN_STRICT=1 until the dispatcher is fixed.
-	Replayed int
 	// Recovery is the longest kill → re-attempt time over the deliveries
 	// in flight on killed nodes (RecoveryN of them); 0 when none.
 	Recovery   time.Duration
@@ -167,68 +163,12 @@ func (r *rig) check(o checkOptions) *result {
 		}
 	}
 
-	// I5: the destination's requests and the attempt records, as multisets
-	// of (event, endpoint, attempt number).
-	type akey struct {
-		event, endpoint string
-		n               int
-	}
-	records := map[akey]int{}
-	for _, a := range attempts {
-		records[akey{a.EventID, a.EndpointID, a.Attempt}]++
-		res.Records++
-	}
-	seen := map[akey][]int{} // indexes into reqs
-	for i, q := range reqs {
-		res.Requests++
-		ep, ok := epIndex[q.Endpoint]
-		if !ok {
-			res.violate("I5: request %d to an unknown path /e/%s", q.Seq, q.Endpoint)
-			continue
-		}
+	cut, cutBy := checkI5(res, reqs, attempts, conns, o.Kills, epIndex, r.cfg.EndpointTimeout)
+	for _, q := range reqs {
 		// I4: duplicates carry the same webhook-id: the event of the key
 		// in the body.
 		if ev, ok := byKey[q.Key]; !ok || ev.ID != q.WebhookID {
 			res.violate("I4: request %d has webhook-id %q, its body is key %q (event %q)", q.Seq, q.WebhookID, q.Key, ev.ID)
-		}
-		k := akey{q.WebhookID, ep, q.Attempt}
-		seen[k] = append(seen[k], i)
-	}
-	cut := make([]bool, len(reqs))
-	cutBy := map[int]int{} // request index → kill index
-	for k, idx := range seen {
-		extra := len(idx) - records[k]
-		if extra < 0 {
-			res.violate("I5: %d attempt record(s) of %s → %s #%d with no request", -extra, k.event, k.endpoint, k.n)
-		}
-		if extra <= 0 {
-			continue
-		}
-		for _, i := range idx {
-			if k := cutByKill(reqs[i], conns, o.Kills, r.cfg.EndpointTimeout); extra > 0 && k >= 0 {
-				cut[i] = true
-				cutBy[i] = k
-				extra--
-				res.Cut++
-			}
-		}
-		for _, i := range idx {
-			if extra > 0 && !cut[i] && transportReplay(reqs, idx, i) {
-				extra--
-				res.Replayed++
-				if strict() {
-					res.violate("I5: request %d was sent again by Go's HTTP transport (known bug): %s", reqs[i].Seq, describe(reqs, idx))
-				}
-			}
-		}
-		if extra > 0 {
-			res.violate("I5: %d request(s) of %s → %s #%d without an attempt record, not cut by a kill: %s",
-				extra, k.event, k.endpoint, k.n, describe(reqs, idx))
-		}
-	}
-	for k, n := range records {
-		if _, ok := seen[k]; !ok {
-			res.violate("I5: %d attempt record(s) of %s → %s #%d with no request", n, k.event, k.endpoint, k.n)
 		}
 	}
 
@@ -264,25 +204,76 @@ func (r *rig) check(o checkOptions) *result {
 	return res
 }
 
-// knownReplayBug describes the one known I5 violation the campaign found:
-// a delivery whose event was ingested with an Idempotency-Key (or
-// X-Idempotency-Key) header forwards it, which makes the POST "replayable"
-// for net/http: when the destination breaks a reused keep-alive connection
-// after reading the request (reset, FIN) before answering, the Transport
-// sends the request again on a new connection by itself — two requests, one
-// attempt record. The fix belongs in the dispatcher (package delivery):
-// build the request with GetBody = nil, so that net/http never replays it.
-const knownReplayBug = "net/http replays a delivery that carries a forwarded Idempotency-Key"
-
-// envStrict = "1" makes the known bug a failure again.
-const envStrict = "KAPSEL_CAMPAIGN_STRICT"
-
-func strict() bool { return os.Getenv(envStrict) == "1" }
+// checkI5 asserts SPEC I5 exactly: the destination's requests and the
+// attempt records are equal as multisets of (event, endpoint, attempt
+// number), except for requests cut by a kill -9 between send and record
+// (cutByKill), which are counted in res.Cut. It returns which requests were
+// cut, and by which kill.
+func checkI5(res *result, reqs []request, attempts []attemptJSON, conns map[uint64]connInfo, kills []killRecord,
+	epIndex map[string]string, timeout time.Duration) (cut []bool, cutBy map[int]int) {
+	type akey struct {
+		event, endpoint string
+		n               int
+	}
+	records := map[akey]int{}
+	for _, a := range attempts {
+		records[akey{a.EventID, a.EndpointID, a.Attempt}]++
+		res.Records++
+	}
+	seen := map[akey][]int{} // indexes into reqs
+	for i, q := range reqs {
+		res.Requests++
+		ep, ok := epIndex[q.Endpoint]
+		if !ok {
+			res.violate("I5: request %d to an unknown path /e/%s", q.Seq, q.Endpoint)
+			continue
+		}
+		k := akey{q.WebhookID, ep, q.Attempt}
+		seen[k] = append(seen[k], i)
+	}
+	cut = make([]bool, len(reqs))
+	cutBy = map[int]int{} // request index → kill index
+	for k, idx := range seen {
+		extra := len(idx) - records[k]
+		if extra < 0 {
+			res.violate("I5: %d attempt record(s) of %s → %s #%d with no request", -extra, k.event, k.endpoint, k.n)
+		}
+		if extra <= 0 {
+			continue
+		}
+		for _, i := range idx {
+			if k := cutByKill(reqs[i], conns, kills, timeout); extra > 0 && k >= 0 {
+				cut[i] = true
+				cutBy[i] = k
+				extra--
+				res.Cut++
+			}
+		}
+		if extra > 0 {
+			hint := ""
+			for _, i := range idx {
+				if transportReplay(reqs, idx, i) {
+					hint = " (looks like net/http sending it again by itself after a broken reused connection: does the dispatcher's request have a GetBody again?)"
+				}
+			}
+			res.violate("I5: %d request(s) of %s → %s #%d without an attempt record, not cut by a kill%s: %s",
+				extra, k.event, k.endpoint, k.n, hint, describe(reqs, idx))
+		}
+	}
+	for k, n := range records {
+		if _, ok := seen[k]; !ok {
+			res.violate("I5: %d attempt record(s) of %s → %s #%d with no request", n, k.event, k.endpoint, k.n)
+		}
+	}
+	return cut, cutBy
+}
 
 // transportReplay reports whether request i, one of the requests idx of one
-// attempt, was sent again by net/http: it carried an idempotency header
+// attempt, looks sent again by net/http: it carried an idempotency header
 // and another request of the same attempt followed within 200 ms on
-// another connection.
+// another connection. The cause was fixed in c607879 (the dispatcher's
+// requests have no GetBody, so net/http never resends them); this only
+// names the suspect in an I5 violation, it excuses nothing.
 func transportReplay(reqs []request, idx []int, i int) bool {
 	q := reqs[i]
 	if q.Header.Get("Idempotency-Key") == "" && q.Header.Get("X-Idempotency-Key") == "" {
