@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,6 +51,23 @@ type rig struct {
 	source              sourceJSON
 	endpoints           []endpointJSON // index i receives at dest.url(i)
 	rr                  atomic.Uint64
+
+	extraMu sync.Mutex
+	extra   map[string]string // more secrets a scenario made, by name
+}
+
+// addSecret adds a secret a scenario made to those the checker searches
+// for (SPEC I8).
+func (r *rig) addSecret(name, secret string) {
+	r.extraMu.Lock()
+	defer r.extraMu.Unlock()
+	if r.extra == nil {
+		r.extra = map[string]string{}
+	}
+	r.extra[name] = secret
+	if k := base64Part(secret); strings.HasPrefix(secret, "whsec_") && k != "" {
+		r.extra[name+" (base64)"] = k
+	}
 }
 
 func newRig(t testing.TB, cfg rigConfig) *rig {
@@ -154,6 +173,11 @@ func (r *rig) secrets() map[string]string {
 	if k := base64Part(r.verifierSecret); k != "" {
 		s["verifier secret (base64)"] = k
 	}
+	r.extraMu.Lock()
+	for k, v := range r.extra {
+		s[k] = v
+	}
+	r.extraMu.Unlock()
 	for i, ep := range r.endpoints {
 		s[fmt.Sprintf("signing secret %d", i)] = ep.SigningSecret
 		if k := base64Part(ep.SigningSecret); k != "" {
