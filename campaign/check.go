@@ -47,8 +47,11 @@ type result struct {
 	Cut        int // requests cut by a kill -9 between send and record
 	// Recovery is the longest kill → re-attempt time over the deliveries
 	// in flight on killed nodes (RecoveryN of them); 0 when none.
-	Recovery   time.Duration
-	RecoveryN  int
+	Recovery  time.Duration
+	RecoveryN int
+	// Recoveries are the kill → re-attempt times of every delivery in
+	// flight on a killed node; Recovery is their maximum.
+	Recoveries []time.Duration
 	Ingest503  int
 	Notes      []string
 	Violations []string
@@ -201,6 +204,11 @@ func (r *rig) check(o checkOptions) *result {
 		r.dump(reqs, conns, attempts, cut)
 	}
 	res.Recovery, res.RecoveryN = recovery(res, o.Kills, reqs, conns, cutBy, epIndex, r.cfg.EndpointTimeout)
+	if rs := append([]time.Duration(nil), res.Recoveries...); len(rs) > 0 {
+		sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
+		res.Notes = append(res.Notes, fmt.Sprintf("recovery after kill -9 over %d deliveries in flight: min %s, median %s, max %s",
+			len(rs), rs[0].Round(10*time.Millisecond), rs[len(rs)/2].Round(10*time.Millisecond), rs[len(rs)-1].Round(10*time.Millisecond)))
+	}
 	return res
 }
 
@@ -481,6 +489,7 @@ func recovery(res *result, kills []killRecord, reqs []request, conns map[uint64]
 			}
 			n++
 			kWorst = max(kWorst, next.Sub(k.At))
+			res.Recoveries = append(res.Recoveries, next.Sub(k.At))
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("kill of %s at %s: %d deliveries in flight, re-attempted within %s",
 			k.Node, k.At.Format("15:04:05.000"), len(inFlight), kWorst.Round(10*time.Millisecond)))

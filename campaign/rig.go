@@ -28,6 +28,9 @@ type rigConfig struct {
 	// Lease, when set, is passed as KAPSEL_LEASE_DURATION (kapseld ignores
 	// it when it does not know the variable; rig.leaseKnob tells).
 	Lease time.Duration
+	// Guard leaves kapseld's SSRF guard on (its default); the destination
+	// on 127.0.0.1 is then out of reach, so such a rig has no Endpoints.
+	Guard bool
 }
 
 // rig is one scenario's world: a private Postgres, the fault-injecting
@@ -100,6 +103,9 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	}
 	if cfg.Lease > 0 {
 		env["KAPSEL_LEASE_DURATION"] = cfg.Lease.String()
+	}
+	if cfg.Guard {
+		env["KAPSEL_ALLOW_PRIVATE_DESTINATIONS"] = "false"
 	}
 	for i := range cfg.Nodes {
 		n := newNode(t, fmt.Sprintf("node%d", i+1), bin, dir, env)
