@@ -55,10 +55,16 @@ type result struct {
 	Ingest503  int
 	Notes      []string
 	Violations []string
+	// uncapped keeps every violation (a scenario that sorts them itself).
+	uncapped bool
 }
 
 func (res *result) violate(format string, args ...any) {
 	const max = 40
+	if res.uncapped {
+		res.Violations = append(res.Violations, fmt.Sprintf(format, args...))
+		return
+	}
 	if len(res.Violations) == max {
 		res.Violations = append(res.Violations, "… more violations left out")
 	}
@@ -75,6 +81,8 @@ type checkOptions struct {
 	Kills    []killRecord
 	// Quiesce bounds the wait for every delivery to end.
 	Quiesce time.Duration
+	// Uncapped keeps every violation instead of the first 40.
+	Uncapped bool
 }
 
 // check waits until the system is quiescent, then asserts SPEC §1 on what
@@ -83,7 +91,7 @@ func (r *rig) check(o checkOptions) *result {
 	r.t.Helper()
 	ls := o.Load.stats()
 	res := &result{Scenario: o.Scenario, Faults: o.Faults, Rate: ls.Rate, Acked: ls.Acked,
-		Ingest503: ls.Statuses[http.StatusServiceUnavailable]}
+		Ingest503: ls.Statuses[http.StatusServiceUnavailable], uncapped: o.Uncapped}
 	for _, b := range ls.Bad {
 		res.violate("ingest: %s", b)
 	}

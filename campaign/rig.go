@@ -55,6 +55,10 @@ type rig struct {
 	endpoints           []endpointJSON // index i receives at dest.url(i)
 	rr                  atomic.Uint64
 
+	// fronts, when set, are in-process front doors (httptest servers) the
+	// rig uses instead of kapseld nodes.
+	fronts []string
+
 	extraMu sync.Mutex
 	extra   map[string]string // more secrets a scenario made, by name
 }
@@ -143,6 +147,9 @@ func (r *rig) setup() {
 
 // liveNodes returns the base URLs of the running nodes.
 func (r *rig) liveNodes() []string {
+	if len(r.fronts) > 0 {
+		return r.fronts
+	}
 	var out []string
 	for _, n := range r.nodes {
 		if u := n.baseURL(); u != "" {
