@@ -59,10 +59,10 @@ func TestCheckSecretsFindsThem(t *testing.T) {
 	}
 }
 
-// TestTransportReplay checks which requests without an attempt record are
-// put down to net/http's own replay (the known bug) rather than failing:
-// only one carrying an idempotency header, followed within 200 ms on
-// another connection by a request of the same attempt.
+// TestTransportReplay checks which requests without an attempt record an
+// I5 violation names as looking like net/http's own resend (fixed in
+// c607879): only one carrying an idempotency header, followed within 200 ms
+// on another connection by a request of the same attempt.
 func TestTransportReplay(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -83,5 +83,53 @@ func TestTransportReplay(t *testing.T) {
 		if got := transportReplay(reqs, []int{0, 1}, 0); got != c.want {
 			t.Errorf("%s: %t, want %t", c.name, got, c.want)
 		}
+	}
+}
+
+// TestCheckI5IsExact checks that I5 is strict by default: a request with no
+// attempt record fails the check — even one that looks like net/http
+// resending it, the bug fixed in c607879 — unless it came on a connection of
+// a node killed while it was open, which is counted as cut.
+func TestCheckI5IsExact(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	key := map[string][]string{"Idempotency-Key": {"k-1"}}
+	epIndex := map[string]string{"0": "ep_1"}
+	conns := map[uint64]connInfo{1: {RemotePort: 4001, Opened: at.Add(-time.Second)}, 2: {RemotePort: 4002, Opened: at}}
+	rec := []attemptJSON{{EventID: "evt_1", EndpointID: "ep_1", Attempt: 1}}
+	two := []request{
+		{Seq: 0, Conn: 1, At: at, Endpoint: "0", WebhookID: "evt_1", Attempt: 1, Header: key},
+		{Seq: 1, Conn: 2, At: at.Add(2 * time.Millisecond), Endpoint: "0", WebhookID: "evt_1", Attempt: 1, Header: key},
+	}
+	kill := killRecord{Node: "node1", At: at.Add(time.Second), Ports: map[int]bool{4001: true}}
+	cases := []struct {
+		name       string
+		reqs       []request
+		records    []attemptJSON
+		kills      []killRecord
+		violations int
+		cut        int
+	}{
+		{"equal", two[:1], rec, nil, 0, 0},
+		{"resent by net/http, no kill", two, rec, nil, 1, 0},
+		{"cut by a kill", two, rec, []killRecord{kill}, 0, 1},
+		{"a record without a request", nil, rec, nil, 1, 0},
+		{"a request without any record", two[:1], nil, nil, 1, 0},
+	}
+	for _, c := range cases {
+		res := &result{}
+		checkI5(res, c.reqs, c.records, conns, c.kills, epIndex, 2*time.Second)
+		if len(res.Violations) != c.violations || res.Cut != c.cut {
+			t.Errorf("%s: %d violations (%v), %d cut; want %d violations, %d cut",
+				c.name, len(res.Violations), res.Violations, res.Cut, c.violations, c.cut)
+		}
+		if res.Requests != len(c.reqs) || res.Records != len(c.records) {
+			t.Errorf("%s: counted %d requests, %d records", c.name, res.Requests, res.Records)
+		}
+	}
+	res := &result{}
+	checkI5(res, two, rec, conns, nil, epIndex, 2*time.Second)
+	if len(res.Violations) == 1 && !strings.Contains(res.Violations[0], "net/http") {
+		t.Errorf("the violation does not name the suspect: %s", res.Violations[0])
 	}
 }

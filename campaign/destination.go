@@ -65,6 +65,8 @@ type request struct {
 	// Answered2xx is set once a well-formed 2xx status line was written:
 	// the receiver has the event.
 	Answered2xx bool
+	// Done is when its answer ended (written, or the connection closed).
+	Done time.Time
 }
 
 // connInfo is one accepted connection.
@@ -166,7 +168,11 @@ func (d *destination) handle(id uint64, c *net.TCPConn) {
 			return
 		}
 		r, plan := d.record(id, req, body)
-		if !d.respond(c, r, plan) {
+		more := d.respond(c, r, plan)
+		d.mu.Lock()
+		r.Done = time.Now()
+		d.mu.Unlock()
+		if !more {
 			return
 		}
 	}
@@ -275,4 +281,23 @@ func bodyKey(body []byte) string {
 		return s[:i]
 	}
 	return ""
+}
+
+// overlapping counts the requests of one (webhook-id, endpoint) that
+// arrived while an earlier request of it was still being answered: the same
+// delivery attempted twice at once.
+func overlapping(reqs []request) int {
+	type pair struct{ id, ep string }
+	last := map[pair]time.Time{} // latest Done so far, in arrival order
+	n := 0
+	for _, q := range reqs {
+		p := pair{q.WebhookID, q.Endpoint}
+		if done, ok := last[p]; ok && (done.IsZero() || q.At.Before(done)) {
+			n++
+		}
+		if d, ok := last[p]; !ok || (!d.IsZero() && (q.Done.IsZero() || q.Done.After(d))) {
+			last[p] = q.Done
+		}
+	}
+	return n
 }

@@ -127,7 +127,8 @@ func TestCutByKill(t *testing.T) {
 		2: {RemotePort: 40002, Opened: before},                                     // another node's
 		3: {RemotePort: 40003, Opened: before, Closed: kill.Add(-time.Second)},     // the victim's port, closed before
 		4: {RemotePort: 40001, Opened: before, Closed: kill.Add(time.Millisecond)}, // closed by the kill
-		5: {RemotePort: 40001, Opened: kill.Add(time.Second)},                      // the port reused after the kill
+		5: {RemotePort: 40001, Opened: kill.Add(5 * time.Second)},                  // the port reused after the kill
+		6: {RemotePort: 40001, Opened: kill.Add(46 * time.Millisecond)},            // the victim's, accepted late (loaded machine)
 	}
 	kills := []killRecord{{At: kill, Ports: map[int]bool{40001: true, 40003: true}}}
 	cases := []struct {
@@ -140,7 +141,8 @@ func TestCutByKill(t *testing.T) {
 		{"victim, closed by the kill", request{Conn: 4, At: kill.Add(-time.Second)}, 0},
 		{"other node", request{Conn: 2, At: kill.Add(-time.Second)}, -1},
 		{"port of a connection closed before", request{Conn: 3, At: kill.Add(-2 * time.Second)}, -1},
-		{"port reused after", request{Conn: 5, At: kill.Add(2 * time.Second)}, -1},
+		{"port reused after", request{Conn: 5, At: kill.Add(6 * time.Second)}, -1},
+		{"victim, accepted 46 ms after the freeze", request{Conn: 6, At: kill.Add(50 * time.Millisecond)}, 0},
 	}
 	for _, c := range cases {
 		if got := cutByKill(c.q, conns, kills, time.Second); got != c.want {

@@ -29,9 +29,6 @@ func table(rows []*result) string {
 		if r.Cut > 0 {
 			reqs += fmt.Sprintf(" (%d cut by kill -9)", r.Cut)
 		}
-		if r.Replayed > 0 {
-			reqs += fmt.Sprintf(" (%d replayed by net/http: known bug)", r.Replayed)
-		}
 		rec := "—"
 		if r.RecoveryN > 0 {
 			rec = fmt.Sprintf("%s (max over %d deliveries)", r.Recovery.Round(100*time.Millisecond), r.RecoveryN)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +28,9 @@ type rigConfig struct {
 	// Lease, when set, is passed as KAPSEL_LEASE_DURATION (kapseld ignores
 	// it when it does not know the variable; rig.leaseKnob tells).
 	Lease time.Duration
+	// Guard leaves kapseld's SSRF guard on (its default); the destination
+	// on 127.0.0.1 is then out of reach, so such a rig has no Endpoints.
+	Guard bool
 }
 
 // rig is one scenario's world: a private Postgres, the fault-injecting
@@ -49,6 +54,27 @@ type rig struct {
 	source              sourceJSON
 	endpoints           []endpointJSON // index i receives at dest.url(i)
 	rr                  atomic.Uint64
+
+	// fronts, when set, are in-process front doors (httptest servers) the
+	// rig uses instead of kapseld nodes.
+	fronts []string
+
+	extraMu sync.Mutex
+	extra   map[string]string // more secrets a scenario made, by name
+}
+
+// addSecret adds a secret a scenario made to those the checker searches
+// for (SPEC I8).
+func (r *rig) addSecret(name, secret string) {
+	r.extraMu.Lock()
+	defer r.extraMu.Unlock()
+	if r.extra == nil {
+		r.extra = map[string]string{}
+	}
+	r.extra[name] = secret
+	if k := base64Part(secret); strings.HasPrefix(secret, "whsec_") && k != "" {
+		r.extra[name+" (base64)"] = k
+	}
 }
 
 func newRig(t testing.TB, cfg rigConfig) *rig {
@@ -81,6 +107,9 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	}
 	if cfg.Lease > 0 {
 		env["KAPSEL_LEASE_DURATION"] = cfg.Lease.String()
+	}
+	if cfg.Guard {
+		env["KAPSEL_ALLOW_PRIVATE_DESTINATIONS"] = "false"
 	}
 	for i := range cfg.Nodes {
 		n := newNode(t, fmt.Sprintf("node%d", i+1), bin, dir, env)
@@ -118,6 +147,9 @@ func (r *rig) setup() {
 
 // liveNodes returns the base URLs of the running nodes.
 func (r *rig) liveNodes() []string {
+	if len(r.fronts) > 0 {
+		return r.fronts
+	}
 	var out []string
 	for _, n := range r.nodes {
 		if u := n.baseURL(); u != "" {
@@ -154,6 +186,11 @@ func (r *rig) secrets() map[string]string {
 	if k := base64Part(r.verifierSecret); k != "" {
 		s["verifier secret (base64)"] = k
 	}
+	r.extraMu.Lock()
+	for k, v := range r.extra {
+		s[k] = v
+	}
+	r.extraMu.Unlock()
 	for i, ep := range r.endpoints {
 		s[fmt.Sprintf("signing secret %d", i)] = ep.SigningSecret
 		if k := base64Part(ep.SigningSecret); k != "" {

@@ -35,8 +35,13 @@ import (
 // Retrying is safe: a completion that was in fact written comes back as
 // ErrLeaseLost and changes nothing.
 const (
-	completeRetryWait    = 50 * time.Millisecond
-	completeRetryMaxWait = 5 * time.Second
+	completeRetryWait = 50 * time.Millisecond
+	// completeRetryMaxWait is short so that a store back for a moment
+	// between two outages is not slept through: the fault campaign lost
+	// records to 20 s down, 3 s up, 1 s down when it was 5 s (jittered to
+	// ~6 s). One call a second per dispatcher costs an unavailable store
+	// nothing.
+	completeRetryMaxWait = time.Second
 	// releaseRetries is how many times a failed DeliveryRelease is retried. A
 	// release that fails for good costs only a wait for the lease to expire;
 	// no attempt is lost.

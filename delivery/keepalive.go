@@ -153,6 +153,11 @@ func (d *Dispatcher) forget(batch []*outcome) {
 // a lease survives one failed renewal with a third of it to spare.
 func (c *Config) keepAliveEvery() time.Duration { return c.LeaseDuration / 3 }
 
+// keepAliveRetry is the keep-alive's period after a failed renewal, until
+// one succeeds: a store back for a few seconds between two outages renews
+// every lease (a tick every lease/3 slept through such a window).
+const keepAliveRetry = time.Second
+
 // keepAlive extends the leases of the lease set every keepAliveEvery until
 // Stop has recorded every outcome.
 func (d *Dispatcher) keepAlive() {
@@ -166,14 +171,18 @@ func (d *Dispatcher) keepAlive() {
 			return
 		case <-timer.C():
 		}
-		d.extendLeases()
-		timer.Reset(every)
+		if d.extendLeases() {
+			timer.Reset(every)
+		} else {
+			timer.Reset(min(every, keepAliveRetry))
+		}
 	}
 }
 
 // extendLeases makes one DeliveryExtend call for every lease held, and
-// drops those the store no longer gives this dispatcher.
-func (d *Dispatcher) extendLeases() {
+// drops those the store no longer gives this dispatcher. It reports false
+// when the call failed (the store is unavailable).
+func (d *Dispatcher) extendLeases() bool {
 	d.leaseMu.Lock()
 	held := make([]*lease, 0, len(d.leases))
 	for _, l := range d.leases {
@@ -181,7 +190,7 @@ func (d *Dispatcher) extendLeases() {
 	}
 	d.leaseMu.Unlock()
 	if len(held) == 0 {
-		return
+		return true
 	}
 	params := &kapsel.DeliveryExtendParams{
 		Leases:        make([]kapsel.DeliveryLease, len(held)),
@@ -200,10 +209,10 @@ func (d *Dispatcher) extendLeases() {
 	}
 	if err != nil {
 		if d.keepCtx.Err() == nil {
-			d.log.Warn("extending leases failed; retrying at the next tick",
+			d.log.Warn("extending leases failed; retrying in a second",
 				slog.Int("count", len(held)), slog.Any("error", err))
 		}
-		return
+		return false
 	}
 	until := params.Now.Add(params.LeaseDuration)
 	d.leaseMu.Lock()
@@ -224,6 +233,7 @@ func (d *Dispatcher) extendLeases() {
 				slog.String("delivery_id", string(l.key.id)))
 		}
 	}
+	return true
 }
 
 // errExtendAnswers marks a store that broke DeliveryExtend's contract.

@@ -24,6 +24,10 @@ type outageStore struct {
 	mu        sync.Mutex
 	failed    int
 	firstFail chan struct{} // closed at the first failed call
+	// now, when set, dates the failed calls (on the test's clock).
+	now                      func() time.Time
+	failedAt, failedExtendAt []time.Time
+	failExtends              bool // DeliveryExtend fails while down too
 }
 
 func newOutageStore(down func() bool) *outageStore {
@@ -37,10 +41,34 @@ func (s *outageStore) DeliveryComplete(ctx context.Context, p *kapsel.DeliveryCo
 		if s.failed == 1 {
 			close(s.firstFail)
 		}
+		if s.now != nil {
+			s.failedAt = append(s.failedAt, s.now())
+		}
 		s.mu.Unlock()
 		return nil, fmt.Errorf("completing deliveries: %w: connection refused", kapsel.ErrUnavailable)
 	}
 	return s.testStore.DeliveryComplete(ctx, p)
+}
+
+func (s *outageStore) DeliveryExtend(ctx context.Context, p *kapsel.DeliveryExtendParams) ([]bool, error) {
+	if s.failExtends && s.down() {
+		s.mu.Lock()
+		if s.now != nil {
+			s.failedExtendAt = append(s.failedExtendAt, s.now())
+		}
+		s.mu.Unlock()
+		return nil, fmt.Errorf("extending leases: %w: connection refused", kapsel.ErrUnavailable)
+	}
+	return s.testStore.DeliveryExtend(ctx, p)
+}
+
+// longestGap returns the longest time between two consecutive times.
+func longestGap(ts []time.Time) time.Duration {
+	var g time.Duration
+	for i := 1; i < len(ts); i++ {
+		g = max(g, ts[i].Sub(ts[i-1]))
+	}
+	return g
 }
 
 func (s *outageStore) failedCalls() int {
@@ -140,6 +168,67 @@ func TestStoreOutageOfTenSecondsLosesNoAttempt(t *testing.T) {
 		t.Fatalf("only %d completion calls failed during the outage", store.failedCalls())
 	}
 	t.Logf("%d completion calls failed during the 10 s outage", store.failedCalls())
+}
+
+// TestStoreOutageRetriesCatchAShortWindow: the store is down for 20 s, up
+// for 3 s, down for 1 s (renewals and completions alike), with a 30 s lease.
+// The fault campaign lost 3 attempt records to this sequence: the
+// completer's backoff had grown to ~6 s and the keep-alive ticks every
+// lease/3 (10 s), so both slept through the 3 s window and the leases ran
+// out in the second outage. While the store fails, both must retry at least
+// every 1.25 s (1 s, jittered), so any window longer than that saves every
+// record (I5).
+func TestStoreOutageRetriesCatchAShortWindow(t *testing.T) {
+	t.Parallel()
+	clock := kapseltest.NewClock(time.Time{})
+	t0 := clock.Now()
+	down := func() bool {
+		d := clock.Now().Sub(t0)
+		return d < 20500*time.Millisecond || (d >= 23500*time.Millisecond && d < 24500*time.Millisecond)
+	}
+	store := newOutageStore(down)
+	store.now, store.failExtends = clock.Now, true
+	f := setupOn(t, store, clock, func(c *delivery.Config) { c.LeaseDuration = 30 * time.Second })
+	dls := make([]*kapsel.Delivery, 20)
+	for i := range dls {
+		dls[i] = f.insert(nil, `{}`)
+	}
+	f.dest.WaitForRequests(t, len(dls), waitLong)
+	delivered := func() bool {
+		for _, dl := range dls {
+			if f.delivery(dl.ID).Status != kapsel.DeliveryDelivered {
+				return false
+			}
+		}
+		return true
+	}
+	// The claim loop's poll timer, the keep-alive's timer and the
+	// completer's backoff timer, from one to the next, until all is
+	// recorded or the outages are over.
+	end := t0.Add(24500 * time.Millisecond)
+	stuck := time.Now().Add(waitLong)
+	for clock.Now().Before(end) && !delivered() {
+		if !clock.WaitForTimers(3, 20*time.Millisecond) {
+			if time.Now().After(stuck) {
+				t.Fatalf("the completer did not wait for the store at %v", clock.Now().Sub(t0))
+			}
+			continue // recording, or just recorded: delivered tells
+		}
+		next, _ := clock.NextDeadline()
+		clock.Set(next)
+		stuck = time.Now().Add(waitLong)
+	}
+	f.advanceUntil(clock.Now(), delivered)
+	store.mu.Lock()
+	gapC, gapE, nE := longestGap(store.failedAt), longestGap(store.failedExtendAt), len(store.failedExtendAt)
+	store.mu.Unlock()
+	if gapC > 1250*time.Millisecond {
+		t.Errorf("the completer waited %v between two tries of an unavailable store, want at most 1.25 s", gapC)
+	}
+	if nE < 2 || gapE > 1250*time.Millisecond {
+		t.Errorf("the keep-alive retried a failed renewal after %v (%d failures), want at most 1.25 s", gapE, nE)
+	}
+	f.auditEqualsReality(dls)
 }
 
 // TestStopBoundedWhileStoreUnavailable: with the store down for good, Stop

@@ -97,14 +97,19 @@ func (s *Service) RotateTenantAPIKey(ctx context.Context, id kapsel.TenantID) (t
 	return t, key, nil
 }
 
+// MaxRateBurst is the largest tenant rate burst: the stores keep it in a
+// 32-bit integer column.
+const MaxRateBurst = math.MaxInt32
+
 // checkRate refuses a tenant's rate limit or burst that is set and
-// negative (or, for the rate, not a finite number).
+// negative (or, for the rate, not a finite number), and a burst over
+// MaxRateBurst, which the stores' 32-bit column cannot hold.
 func checkRate(rateLimit *float64, rateBurst *int) error {
 	if r := rateLimit; r != nil && (*r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0)) {
 		return invalid("rate_limit must be a non-negative number of events per second (0 = unlimited)")
 	}
-	if b := rateBurst; b != nil && *b < 0 {
-		return invalid("rate_burst must be a non-negative integer")
+	if b := rateBurst; b != nil && (*b < 0 || *b > MaxRateBurst) {
+		return invalid("rate_burst must be an integer from 0 to 2147483647")
 	}
 	return nil
 }
