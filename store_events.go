@@ -87,6 +87,10 @@ type EventInsertParams struct {
 	IdempotencyKey string
 	// BodyHash is the SHA-256 of Body (compared for idempotency).
 	BodyHash []byte
+	// Trace is the trace context kept with the event; one that is not
+	// valid is dropped, never refused (TraceContext.Storable, via
+	// Storable).
+	Trace TraceContext
 }
 
 // MaxSendEndpoints is the most endpoints one send may name.

@@ -15,7 +15,7 @@ import (
 // is wanted.
 const (
 	eventColumns = `id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers, body_hash, size,
-		created_at`
+		created_at, trace_parent, trace_state`
 	bodyColumn = `body`
 )
 
@@ -24,7 +24,7 @@ func scanEvent(row rowScanner, withBody bool) (*kapsel.Event, error) {
 	var created sql.NullInt64
 	var headers, channels string
 	dest := []any{&e.ID, &e.TenantID, &e.SourceID, &e.Type, &channels, &e.IdempotencyKey, &e.ContentType, &headers,
-		&e.BodyHash, &e.Size, &created}
+		&e.BodyHash, &e.Size, &created, &e.Trace.Parent, &e.Trace.State}
 	if withBody {
 		dest = append(dest, &e.Body)
 	}
@@ -198,7 +198,7 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 		ID: kapsel.NewEventID(), TenantID: in.TenantID, SourceID: in.SourceID, Type: in.Type, Channels: in.Channels,
 		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
-		CreatedAt: now,
+		Trace: in.Trace, CreatedAt: now,
 	}
 	targets, err := ins.targets(e, in.EndpointIDs)
 	if err != nil {
@@ -209,9 +209,9 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
 	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, source_id, type, channels, idempotency_key, content_type,
-		headers, body_hash, size, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		headers, body_hash, size, created_at, body, trace_parent, trace_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.TenantID, e.SourceID, e.Type, encodeList(e.Channels), e.IdempotencyKey, e.ContentType,
-		headers, blob(e.BodyHash), e.Size, now.UnixMicro(), blob(e.Body))
+		headers, blob(e.BodyHash), e.Size, now.UnixMicro(), blob(e.Body), e.Trace.Parent, e.Trace.State)
 	if err != nil {
 		return kapsel.EventInsertResult{}, mapError(err)
 	}
