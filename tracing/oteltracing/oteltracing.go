@@ -41,11 +41,11 @@ package oteltracing
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kapsel-dev/kapsel"
@@ -94,7 +94,6 @@ const (
 // Tracer builds Kapsel's spans.
 type Tracer struct {
 	tracer trace.Tracer
-	prop   propagation.TraceContext
 }
 
 // New returns a Tracer whose spans go to tp.
@@ -125,28 +124,45 @@ func (t *Tracer) Hooks(next kapsel.Hooks) kapsel.Hooks {
 	return h
 }
 
-// extract returns the span context of tc; not valid when tc is zero.
-func (t *Tracer) extract(tc kapsel.TraceContext) trace.SpanContext {
-	if tc.IsZero() {
+// extract returns the span context of tc, remote; not valid when tc is
+// zero. tc is as kapsel.TraceContext.Storable made it (a valid
+// traceparent), so its fields are where W3C Trace Context puts them; a
+// tracestate the SDK cannot parse is left out.
+func extract(tc kapsel.TraceContext) trace.SpanContext {
+	if len(tc.Parent) < 55 {
 		return trace.SpanContext{}
 	}
-	carrier := propagation.MapCarrier{kapsel.HeaderTraceParent: tc.Parent}
-	if tc.State != "" {
-		carrier[kapsel.HeaderTraceState] = tc.State
+	traceID, err1 := trace.TraceIDFromHex(tc.Parent[3:35])
+	spanID, err2 := trace.SpanIDFromHex(tc.Parent[36:52])
+	var flags [1]byte
+	_, err3 := hex.Decode(flags[:], []byte(tc.Parent[53:55]))
+	// As the SDK's propagator: version 00 has no reserved flag bits set.
+	if err1 != nil || err2 != nil || err3 != nil || (tc.Parent[:2] == "00" && flags[0] > 3) {
+		return trace.SpanContext{}
 	}
-	return trace.SpanContextFromContext(t.prop.Extract(context.Background(), carrier))
+	state, _ := trace.ParseTraceState(tc.State)
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: traceID, SpanID: spanID, TraceFlags: trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom),
+		TraceState: state, Remote: true,
+	})
 }
 
-// inject returns the trace context of span; zero when it has none (a
-// no-op tracer's span).
-func (t *Tracer) inject(span trace.Span) kapsel.TraceContext {
+// inject returns the trace context of span (version 00); zero when it has
+// none (a no-op tracer's span).
+func inject(span trace.Span) kapsel.TraceContext {
 	sc := span.SpanContext()
 	if !sc.IsValid() {
 		return kapsel.TraceContext{}
 	}
-	carrier := propagation.MapCarrier{}
-	t.prop.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
-	return kapsel.TraceContext{Parent: carrier[kapsel.HeaderTraceParent], State: carrier[kapsel.HeaderTraceState]}
+	traceID, spanID := sc.TraceID(), sc.SpanID()
+	var b [55]byte
+	copy(b[:3], "00-")
+	hex.Encode(b[3:35], traceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], spanID[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return kapsel.TraceContext{Parent: string(b[:]), State: sc.TraceState().String()}
 }
 
 // ingestKey keeps an ingest's start time in its context, for its
@@ -158,7 +174,7 @@ func (t *Tracer) startIngest(ctx context.Context, start kapsel.IngestStart) (con
 	// its span around a Send) is the parent; else the inbound trace
 	// context; else the ingest starts a trace.
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		if sc := t.extract(start.Trace); sc.IsValid() {
+		if sc := extract(start.Trace); sc.IsValid() {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
@@ -168,7 +184,7 @@ func (t *Tracer) startIngest(ctx context.Context, start kapsel.IngestStart) (con
 	}
 	now := time.Now()
 	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithTimestamp(now), trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, ingestKey{}, now), t.inject(span)
+	return context.WithValue(ctx, ingestKey{}, now), inject(span)
 }
 
 func (t *Tracer) endIngest(ctx context.Context, info kapsel.IngestInfo) {
@@ -232,12 +248,12 @@ func (t *Tracer) startAttempt(ctx context.Context, start kapsel.AttemptStart) (c
 	// The span that accepted the event is the parent, so the webhook's
 	// whole path is one trace, and also a link: a retry hours later still
 	// names its event's span in backends that cut long traces apart.
-	if sc := t.extract(start.Trace); sc.IsValid() {
+	if sc := extract(start.Trace); sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
 	ctx, span := t.tracer.Start(ctx, SpanAttempt, opts...)
-	return ctx, t.inject(span)
+	return ctx, inject(span)
 }
 
 func (t *Tracer) endAttempt(ctx context.Context, info kapsel.AttemptInfo) {
