@@ -11,6 +11,12 @@ const (
 	HeaderTraceState  = "tracestate"
 )
 
+// The header names as http.Header keys them.
+const (
+	canonicalTraceParent = "Traceparent"
+	canonicalTraceState  = "Tracestate"
+)
+
 // MaxTraceStateLen is the longest tracestate kept with an event. W3C Trace
 // Context asks vendors to propagate at least 512 characters; a longer one
 // is dropped whole rather than cut (a cut list member would be wrong).
@@ -51,12 +57,14 @@ func (tc TraceContext) Storable() TraceContext {
 // Storable keeps it: zero when it has no traceparent, more than one, or an
 // invalid one. Several tracestate headers are one list, joined by commas.
 func TraceContextFromHeader(h http.Header) TraceContext {
-	parents := h.Values(HeaderTraceParent)
+	// The canonical keys, read directly: no allocation for the common
+	// request, which has none.
+	parents := h[canonicalTraceParent]
 	if len(parents) != 1 {
 		return TraceContext{}
 	}
 	tc := TraceContext{Parent: parents[0]}
-	if states := h.Values(HeaderTraceState); len(states) == 1 {
+	if states := h[canonicalTraceState]; len(states) == 1 {
 		tc.State = states[0]
 	} else if len(states) > 1 {
 		tc.State = strings.Join(states, ",")
