@@ -2,9 +2,6 @@ package oteltracing_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,12 +112,10 @@ func webhookRunner(b *testing.B, hooks kapsel.Hooks) func(i int) {
 	}
 	h := svc.Handler()
 	path := service.IngestURL(src.ID)
-	mac := hmac.New(sha256.New, []byte(sourceSecret))
-	mac.Write([]byte(webhookBody))
-	signature := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	sig := signature()
 	return func(i int) {
 		req := httptest.NewRequest("POST", path, strings.NewReader(webhookBody))
-		req.Header.Set("X-Kapsel-Signature", signature)
+		req.Header.Set("X-Kapsel-Signature", sig)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", strconv.Itoa(i))
 		req.Header.Set("traceparent", "00-"+inboundTrace+"-"+inboundParent+"-01")

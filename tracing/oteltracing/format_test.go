@@ -42,7 +42,7 @@ func formatTrace(spans tracetest.SpanStubs) string {
 			s.SpanContext.SpanID(), parent, s.EndTime.Sub(s.StartTime).Round(10*time.Microsecond))
 		var attrs []string
 		for _, kv := range s.Attributes {
-			attrs = append(attrs, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+			attrs = append(attrs, fmt.Sprintf("%s=%s", kv.Key, kv.Value.String()))
 		}
 		if len(attrs) > 0 {
 			fmt.Fprintf(&b, "%s    %s\n", ind, strings.Join(attrs, " "))
@@ -53,7 +53,7 @@ func formatTrace(spans tracetest.SpanStubs) string {
 		for _, e := range s.Events {
 			var ea []string
 			for _, kv := range e.Attributes {
-				ea = append(ea, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+				ea = append(ea, fmt.Sprintf("%s=%s", kv.Key, kv.Value.String()))
 			}
 			fmt.Fprintf(&b, "%s    event %s %s\n", ind, e.Name, strings.Join(ea, " "))
 		}

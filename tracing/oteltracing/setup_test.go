@@ -114,9 +114,7 @@ func (f *fixture) ingest(header ...string) int {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	mac := hmac.New(sha256.New, []byte(sourceSecret))
-	mac.Write([]byte(webhookBody))
-	req.Header.Set("X-Kapsel-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Kapsel-Signature", signature())
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -128,6 +126,13 @@ func (f *fixture) ingest(header ...string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// signature is webhookBody's hmac-sha256 signature with sourceSecret.
+func signature() string {
+	mac := hmac.New(sha256.New, []byte(sourceSecret))
+	mac.Write([]byte(webhookBody))
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // driveUntil moves the fake clock a minute at a time — past any retry
