@@ -91,6 +91,7 @@ type Event struct {
 	// (Hooks.StartIngest), that of the span that accepted it; otherwise the
 	// traceparent and tracestate it arrived with. Zero when it has none.
 	// Each delivery attempt's span continues it (docs/operations.md).
+	// Lists may leave it zero, as they leave Body.
 	Trace     TraceContext
 	CreatedAt time.Time
 	// Deliveries summarises the event's deliveries by status. Filled in by

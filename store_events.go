@@ -58,7 +58,7 @@ type EventStore interface {
 	// set) is another tenant's.
 	EventGet(ctx context.Context, params *EventGetParams) (*Event, error)
 	// EventList lists events in id order after Cursor, without bodies,
-	// each with its Deliveries summary.
+	// each with its Deliveries summary; Trace may be left zero.
 	EventList(ctx context.Context, params *EventListParams) ([]*Event, error)
 }
 

@@ -11,20 +11,30 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// eventColumns are read by scanEvent; bodyColumn is appended when the body
-// is wanted.
+// eventColumns are read by scanEvent; traceColumns follow them except in
+// lists; bodyColumn is appended when the body is wanted.
+//
+// The trace columns came with migration 0007, so SQLite stores them after
+// the body in each row: reading them walks the row's overflow pages, which
+// for a large body is reading the body. A list, which never reads bodies,
+// leaves them out (kapsel.EventStore.EventList may leave Trace zero); a single
+// event and a claim, which reads the body anyway, read them.
 const (
 	eventColumns = `id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers, body_hash, size,
-		created_at, trace_parent, trace_state`
-	bodyColumn = `body`
+		created_at`
+	traceColumns = `trace_parent, trace_state`
+	bodyColumn   = `body`
 )
 
-func scanEvent(row rowScanner, withBody bool) (*kapsel.Event, error) {
+func scanEvent(row rowScanner, withTrace, withBody bool) (*kapsel.Event, error) {
 	var e kapsel.Event
 	var created sql.NullInt64
 	var headers, channels string
 	dest := []any{&e.ID, &e.TenantID, &e.SourceID, &e.Type, &channels, &e.IdempotencyKey, &e.ContentType, &headers,
-		&e.BodyHash, &e.Size, &created, &e.Trace.Parent, &e.Trace.State}
+		&e.BodyHash, &e.Size, &created}
+	if withTrace {
+		dest = append(dest, &e.Trace.Parent, &e.Trace.State)
+	}
 	if withBody {
 		dest = append(dest, &e.Body)
 	}
@@ -185,7 +195,7 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 			return kapsel.EventInsertResult{Err: fmt.Errorf("idempotency key %q: %w (first event %s)",
 				in.IdempotencyKey, kapsel.ErrIdempotencyConflict, holder)}, nil
 		case err == nil:
-			first, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, holder), false)
+			first, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+`, `+traceColumns+` FROM events WHERE id = ?`, holder), true, false)
 			if err != nil {
 				return kapsel.EventInsertResult{}, fmt.Errorf("reading event %s: %w", holder, err)
 			}

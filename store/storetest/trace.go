@@ -17,8 +17,8 @@ const (
 
 // testTrace checks the W3C trace context kept with an event
 // (kapsel.Event.Trace, migration 0007): it reads back as inserted from
-// every read — the insert's result, EventGet, EventList, a claim's event, a
-// duplicate's first event — and one that is not valid is dropped, never
+// every read — the insert's result, EventGet, a claim's event, a
+// duplicate's first event; EventList as stored or zero — and one that is not valid is dropped, never
 // refused (kapsel.TraceContext.Storable), without harming its batch.
 func testTrace(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	t.Run("RoundTrip", func(t *testing.T) {
@@ -36,9 +36,11 @@ func testTrace(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			equal(t, "inserted event's Trace", r.Event.Trace, want[i])
 			equal(t, "EventGet's Trace", h.getEvent(r.Event.ID).Trace, want[i])
 		}
+		// EventList may leave Trace zero (kapsel.EventStore), as it leaves
+		// Body: a store that keeps it after the body would read the body.
 		for _, e := range h.listEvents(kapsel.EventListParams{TenantID: ep.TenantID}) {
 			for i, r := range res {
-				if e.ID == r.Event.ID {
+				if e.ID == r.Event.ID && !e.Trace.IsZero() {
 					equal(t, "EventList's Trace", e.Trace, want[i])
 				}
 			}
