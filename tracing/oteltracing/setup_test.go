@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,8 @@ type fixture struct {
 	src     *kapsel.Source
 	ep      *kapsel.Endpoint
 	signing string
+	// recorded counts the attempts whose outcome was recorded (OnAttempt).
+	recorded atomic.Int64
 }
 
 func setup(t *testing.T, statuses ...int) *fixture {
@@ -64,7 +67,7 @@ func setup(t *testing.T, statuses ...int) *fixture {
 		Logger:       slog.New(slog.DiscardHandler),
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Clock:        f.clock,
-		Hooks:        oteltracing.New(tp).Hooks(kapsel.Hooks{}),
+		Hooks:        oteltracing.New(tp).Hooks(kapsel.Hooks{OnAttempt: func(kapsel.AttemptInfo) { f.recorded.Add(1) }}),
 		// Two failures in a row open an endpoint's breaker.
 		Breaker: breaker.Config{ConsecutiveFailures: 2},
 	})
@@ -135,8 +138,11 @@ func signature() string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// driveUntil moves the fake clock a minute at a time — past any retry
-// backoff and breaker cool-down — until the destination got n requests.
+// driveUntil moves the fake clock 10 s at a time — to the retries'
+// backoff and past the breaker's cool-down — until the destination got n
+// requests. It moves only once every request received has its attempt
+// recorded, and by less than a lease (25 s): a jump past a lease in flight
+// would expire it and have the attempt made again, as after a crash.
 func (f *fixture) driveUntil(n int) {
 	f.t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -146,7 +152,9 @@ func (f *fixture) driveUntil(n int) {
 			return
 		}
 		<-tick.C
-		f.clock.Advance(time.Minute)
+		if f.recorded.Load() >= int64(f.dest.count()) {
+			f.clock.Advance(10 * time.Second)
+		}
 	}
 	f.t.Fatalf("destination got %d requests, want %d", f.dest.count(), n)
 }
