@@ -32,6 +32,9 @@
 //   - store/storetest: the conformance suite every [Store] passes; a
 //     third-party store proves itself with one call, storetest.Run.
 //   - metrics/prommetrics: Prometheus metrics fed by [Hooks].
+//   - tracing/oteltracing: OpenTelemetry spans fed by [Hooks] — one trace
+//     per webhook, from the provider's traceparent to the destination's
+//     (each [Event] keeps its [TraceContext]).
 //   - receiver: for applications that receive Kapsel's deliveries, an
 //     http.Handler middleware that verifies their signature and handles
 //     each event once.

@@ -86,7 +86,13 @@ type Event struct {
 	// BodyHash is the SHA-256 of Body.
 	BodyHash []byte
 	// Size is len(Body), kept even when Body is not loaded.
-	Size      int
+	Size int
+	// Trace is the W3C trace context the event continues: with tracing on
+	// (Hooks.StartIngest), that of the span that accepted it; otherwise the
+	// traceparent and tracestate it arrived with. Zero when it has none.
+	// Each delivery attempt's span continues it (docs/operations.md).
+	// Lists may leave it zero, as they leave Body.
+	Trace     TraceContext
 	CreatedAt time.Time
 	// Deliveries summarises the event's deliveries by status. Filled in by
 	// EventGet, EventList and EventInsertMany; zero where a method says so.

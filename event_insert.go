@@ -31,6 +31,8 @@ import (
 //     [CheckEventChannels] refuses is refused here (a *Error with code
 //     E1009). The front door's Send checks them first, so a send with bad
 //     channels never reaches a batch.
+//   - Trace goes through [TraceContext.Storable]: a traceparent that is
+//     not valid drops the trace context (never refused, like Type).
 //   - An IdempotencyKey without a BodyHash is refused: the store could not
 //     tell a retry from another event reusing the key (I2 of docs/guarantees.md: an insert
 //     that could not compare bodies is refused, never deduplicated).
@@ -65,5 +67,6 @@ func (p *EventInsertParams) Storable() (*EventInsertParams, error) {
 	out.ContentType = SafeText(p.ContentType)
 	out.Headers = SafeHeader(p.Headers)
 	out.IdempotencyKey = SafeText(p.IdempotencyKey)
+	out.Trace = p.Trace.Storable()
 	return &out, nil
 }

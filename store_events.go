@@ -58,7 +58,7 @@ type EventStore interface {
 	// set) is another tenant's.
 	EventGet(ctx context.Context, params *EventGetParams) (*Event, error)
 	// EventList lists events in id order after Cursor, without bodies,
-	// each with its Deliveries summary.
+	// each with its Deliveries summary; Trace may be left zero.
 	EventList(ctx context.Context, params *EventListParams) ([]*Event, error)
 }
 
@@ -87,6 +87,10 @@ type EventInsertParams struct {
 	IdempotencyKey string
 	// BodyHash is the SHA-256 of Body (compared for idempotency).
 	BodyHash []byte
+	// Trace is the trace context kept with the event; one that is not
+	// valid is dropped, never refused (TraceContext.Storable, via
+	// Storable).
+	Trace TraceContext
 }
 
 // MaxSendEndpoints is the most endpoints one send may name.

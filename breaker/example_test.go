@@ -21,7 +21,7 @@ func Example() {
 	set, err := breaker.New(memstore.New(), &breaker.Config{
 		Clock:  clock,
 		Logger: slog.New(slog.DiscardHandler),
-		Hooks: kapsel.Hooks{OnBreaker: func(i kapsel.BreakerInfo) {
+		Hooks: kapsel.Hooks{OnBreaker: func(_ context.Context, i kapsel.BreakerInfo) {
 			fmt.Printf("%s → %s: %s\n", i.From, i.To, i.Reason)
 		}},
 	})

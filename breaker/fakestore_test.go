@@ -120,12 +120,12 @@ type hookLog struct {
 
 func (h *hookLog) hooks() kapsel.Hooks {
 	return kapsel.Hooks{
-		OnBreaker: func(i kapsel.BreakerInfo) {
+		OnBreaker: func(_ context.Context, i kapsel.BreakerInfo) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.breaker = append(h.breaker, i)
 		},
-		OnEndpointDisabled: func(i kapsel.EndpointDisabledInfo) {
+		OnEndpointDisabled: func(_ context.Context, i kapsel.EndpointDisabledInfo) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.disabled = append(h.disabled, i)

@@ -198,7 +198,7 @@ func (s *Set) maybeDisable(ctx context.Context, e *entry, st *kapsel.BreakerStat
 	s.cfg.Logger.InfoContext(ctx, "breaker: endpoint disabled",
 		"endpoint_id", e.id, "reason", kapsel.DisabledFailing, "failing_since", st.FailingSince)
 	if h := s.cfg.Hooks.OnEndpointDisabled; h != nil {
-		h(kapsel.EndpointDisabledInfo{EndpointID: e.id, Reason: kapsel.DisabledFailing})
+		h(ctx, kapsel.EndpointDisabledInfo{EndpointID: e.id, Reason: kapsel.DisabledFailing})
 	}
 	return nil
 }
@@ -208,6 +208,6 @@ func (s *Set) emit(ctx context.Context, id kapsel.EndpointID, from, to kapsel.Br
 	s.cfg.Logger.InfoContext(ctx, "breaker: state changed",
 		"endpoint_id", id, "from", from, "to", to, "reason", reason)
 	if h := s.cfg.Hooks.OnBreaker; h != nil {
-		h(kapsel.BreakerInfo{EndpointID: id, From: from, To: to, Reason: reason})
+		h(ctx, kapsel.BreakerInfo{EndpointID: id, From: from, To: to, Reason: reason})
 	}
 }

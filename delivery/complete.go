@@ -287,7 +287,7 @@ func (d *Dispatcher) report(o *outcome, now time.Time) {
 	if info.Outcome == kapsel.OutcomeDisabled {
 		d.log.Warn("destination answered 410 Gone; endpoint disabled", slog.String("endpoint_id", string(info.EndpointID)))
 		if h := d.cfg.Hooks.OnEndpointDisabled; h != nil {
-			h(kapsel.EndpointDisabledInfo{EndpointID: info.EndpointID, Reason: kapsel.DisabledGone})
+			h(context.Background(), kapsel.EndpointDisabledInfo{EndpointID: info.EndpointID, Reason: kapsel.DisabledGone})
 		}
 	}
 }

@@ -163,7 +163,7 @@ func setupOn(t *testing.T, store testStore, clock *kapseltest.Clock, edit func(*
 				f.mu.Unlock()
 				f.attempt <- info
 			},
-			OnEndpointDisabled: func(info kapsel.EndpointDisabledInfo) {
+			OnEndpointDisabled: func(_ context.Context, info kapsel.EndpointDisabledInfo) {
 				f.mu.Lock()
 				f.disabled = append(f.disabled, info)
 				f.mu.Unlock()

@@ -78,10 +78,14 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	number := dl.Attempts + 1
 	trigger := cmp.Or(dl.NextTrigger, kapsel.TriggerScheduled)
 	startedAt := d.cfg.Clock.Now()
-	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
-	res := d.send(ctx, ev, ep, number, startedAt)
+	actx, trace := d.startAttempt(d.attemptCtx, kapsel.AttemptStart{EndpointID: ep.ID, EventID: ev.ID,
+		DeliveryID: dl.ID, EventType: ev.Type, Number: number, Trigger: trigger, Trace: ev.Trace})
+	ctx, cancel := context.WithTimeout(actx, d.cfg.attemptTimeout(ep))
+	res := d.send(ctx, ev, ep, number, startedAt, trace)
 	cancel()
 	if res.errorCode == kapsel.CodeShuttingDown && !res.sent {
+		d.endAttempt(actx, kapsel.AttemptInfo{EndpointID: ep.ID, EventID: ev.ID, DeliveryID: dl.ID,
+			EventType: ev.Type, Number: number, ErrorCode: res.errorCode})
 		return release(d.cfg.Clock.Now())
 	}
 	now := d.cfg.Clock.Now()
@@ -90,7 +94,8 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	// nothing about the destination, so the breaker is not told; the attempt
 	// is still recorded and retried like any other failure.
 	if b := d.cfg.Breakers; b != nil && res.errorCode != kapsel.CodeShuttingDown && !res.local {
-		rctx, rcancel := context.WithTimeout(context.Background(), d.cfg.StoreTimeout)
+		// The attempt's context's values (a tracer's span), not its end.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(actx), d.cfg.StoreTimeout)
 		if err := b.Record(rctx, ep.ID, permit, res.errorCode == "", now); err != nil {
 			d.log.Warn("recording circuit breaker outcome failed", slog.String("endpoint_id", string(ep.ID)), slog.Any("error", err))
 		}
@@ -117,7 +122,7 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	if res.errorCode != "" {
 		c.LastError = string(res.errorCode) + ": " + res.errMsg
 	}
-	return &outcome{
+	o := &outcome{
 		completion: c,
 		createdAt:  dl.CreatedAt,
 		giveUpAt:   d.cfg.giveUpAt(d.leaseEndOf(dl), now),
@@ -133,10 +138,12 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 			Duration:   res.duration,
 		},
 	}
+	d.endAttempt(actx, o.info)
+	return o
 }
 
 // send builds and sends the request of one attempt.
-func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endpoint, number int, now time.Time) *attemptResult {
+func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endpoint, number int, now time.Time, trace kapsel.TraceContext) *attemptResult {
 	req, err := NewRequest(ctx, ep, ev, number, now, d.cfg.UserAgent)
 	if err != nil {
 		// Nothing was sent; the attempt is recorded so that the audit trail
@@ -147,6 +154,7 @@ func (d *Dispatcher) send(ctx context.Context, ev *kapsel.Event, ep *kapsel.Endp
 		}
 		return &attemptResult{errorCode: code, errMsg: err.Error(), local: true}
 	}
+	setTraceHeaders(req.Header, trace)
 	stopping := func() bool { return d.attemptCtx.Err() != nil }
 	return send(d.client, req, stopping)
 }

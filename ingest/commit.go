@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -14,6 +15,9 @@ import (
 type outcome struct {
 	res kapsel.EventInsertResult
 	err error
+	// committing is when the commit began; set only when ingests are
+	// traced (trace.go).
+	committing time.Time
 }
 
 // commit inserts rows with one EventInsertMany call and returns one outcome
@@ -23,6 +27,10 @@ type outcome struct {
 // answered only from a committed result. The waker is woken once if any new
 // event (and so, maybe, new deliveries) was committed.
 func (in *Ingester) commit(ctx context.Context, rows []*kapsel.EventInsertParams) []outcome {
+	var began time.Time
+	if in.tracing() {
+		began = time.Now()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.CommitTimeout)
 	defer cancel()
 	out := make([]outcome, len(rows))
@@ -54,6 +62,11 @@ func (in *Ingester) commit(ctx context.Context, rows []*kapsel.EventInsertParams
 				in.cfg.Waker.Wake()
 			}
 			break
+		}
+	}
+	if !began.IsZero() {
+		for i := range out {
+			out[i].committing = began
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -56,7 +57,8 @@ func (in *Ingester) Handler() http.Handler {
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := kapsel.IngestInfo{}
-	res, err := in.serve(w, r, &info)
+	ctx, sp := in.startSpan(r.Context(), kapsel.IngestStart{SourceID: kapsel.SourceID(r.PathValue(PathValue)), Trace: kapsel.TraceContextFromHeader(r.Header)})
+	res, err := in.serve(ctx, w, r, &info)
 	switch {
 	case err != nil:
 		problem.WriteError(w, err)
@@ -85,16 +87,16 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(out)
 	}
-	in.report(&info, res, err, start)
+	in.report(ctx, sp, &info, res, err, start)
 }
 
-func (in *Ingester) serve(w http.ResponseWriter, r *http.Request, info *kapsel.IngestInfo) (*kapsel.IngestResult, error) {
+func (in *Ingester) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, info *kapsel.IngestInfo) (*kapsel.IngestResult, error) {
 	release, err := in.admit()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	tgt, err := in.resolve(r.Context(), r.PathValue(PathValue), info)
+	tgt, err := in.resolve(ctx, r.PathValue(PathValue), info)
 	if err != nil {
 		return nil, err
 	}
@@ -102,5 +104,5 @@ func (in *Ingester) serve(w http.ResponseWriter, r *http.Request, info *kapsel.I
 	if err != nil {
 		return nil, err
 	}
-	return in.accept(r.Context(), tgt, r.Header, body)
+	return in.accept(ctx, tgt, r.Header, body)
 }

@@ -190,6 +190,11 @@ func TestHooksSeeEveryRequest(t *testing.T) {
 			t.Fatalf("call %d duration %v", i, got.Duration)
 		}
 		got.Duration = 0
+		// The stored event's id; the duplicate's is the first one's.
+		if stored := w.Status == 202 || w.Duplicate; stored != (got.EventID != "") || (stored && got.EventID != e.infos[0].EventID) {
+			t.Fatalf("call %d: EventID %q (first %q)", i, got.EventID, e.infos[0].EventID)
+		}
+		got.EventID = ""
 		if got != w {
 			t.Fatalf("call %d: %+v, want %+v", i, got, w)
 		}

@@ -123,8 +123,9 @@ func (in *Ingester) admit() (release func(), err error) {
 func (in *Ingester) Ingest(ctx context.Context, req *kapsel.IngestRequest) (*kapsel.IngestResult, error) {
 	start := time.Now()
 	info := kapsel.IngestInfo{}
+	ctx, sp := in.startSpan(ctx, kapsel.IngestStart{SourceID: kapsel.SourceID(req.SourceID), Trace: kapsel.TraceContextFromHeader(req.Header)})
 	res, err := in.ingest(ctx, req, &info)
-	in.report(&info, res, err, start)
+	in.report(ctx, sp, &info, res, err, start)
 	return res, err
 }
 
@@ -187,6 +188,10 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 		in.cfg.Logger.Debug("ingest signature rejected", slog.String("source_id", string(src.ID)), slog.String("reason", err.Error()))
 		return nil, &kapsel.Error{Code: kapsel.CodeSignature, Detail: err.Error(), Err: err}
 	}
+	sp := in.spanOf(ctx)
+	if sp != nil {
+		sp.verified = time.Now()
+	}
 	fields := newJSONBody(body) // parsed only if a rule reads it
 	if c, ok := slackChallenge(scheme, fields); ok {
 		return &kapsel.IngestResult{Challenge: c}, nil
@@ -211,6 +216,7 @@ func (in *Ingester) accept(ctx context.Context, tgt *target, header http.Header,
 		Headers:        ForwardedHeaders(header),
 		IdempotencyKey: key,
 		BodyHash:       sum[:],
+		Trace:          rowTrace(sp, header),
 	}
 	return in.submit(ctx, row)
 }
@@ -229,6 +235,10 @@ func (in *Ingester) allowRate(t *kapsel.Tenant, now time.Time) error {
 // own with DisableGroupCommit — and returns once that commit is done.
 func (in *Ingester) submit(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
 	var o outcome
+	if sp := in.spanOf(ctx); sp != nil {
+		sp.queued = time.Now()
+		defer func() { sp.committing = o.committing }()
+	}
 	if in.batcher != nil {
 		o = in.batcher.submit(ctx, row)
 	} else {
@@ -240,9 +250,9 @@ func (in *Ingester) submit(ctx context.Context, row *kapsel.EventInsertParams) (
 	return &kapsel.IngestResult{Event: o.res.Event, Duplicate: o.res.Duplicate}, nil
 }
 
-// report calls the OnIngest hook.
-func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, err error, start time.Time) {
-	if in.cfg.Hooks.OnIngest == nil {
+// report calls the OnIngest and EndIngest hooks.
+func (in *Ingester) report(ctx context.Context, sp *span, info *kapsel.IngestInfo, res *kapsel.IngestResult, err error, start time.Time) {
+	if in.cfg.Hooks.OnIngest == nil && sp == nil {
 		return
 	}
 	info.Duration = time.Since(start)
@@ -258,5 +268,11 @@ func (in *Ingester) report(info *kapsel.IngestInfo, res *kapsel.IngestResult, er
 		info.Status = 202
 		info.Deliveries = res.Event.Deliveries.Total
 	}
-	in.cfg.Hooks.OnIngest(*info)
+	if res != nil && res.Event != nil {
+		info.EventID = res.Event.ID
+	}
+	in.endSpan(ctx, sp, info)
+	if in.cfg.Hooks.OnIngest != nil {
+		in.cfg.Hooks.OnIngest(*info)
+	}
 }

@@ -31,9 +31,15 @@ import (
 // 503 E3001 or E3003 when nothing could be stored.
 func (in *Ingester) Send(ctx context.Context, row *kapsel.EventInsertParams) (*kapsel.IngestResult, error) {
 	start := time.Now()
-	info := kapsel.IngestInfo{TenantID: row.TenantID}
+	info := kapsel.IngestInfo{TenantID: row.TenantID, Send: true}
+	ctx, sp := in.startSpan(ctx, kapsel.IngestStart{TenantID: row.TenantID, Send: true, Trace: row.Trace.Storable()})
+	if sp != nil && sp.store != row.Trace {
+		r := *row // the caller's row is left as it is
+		r.Trace = sp.store
+		row = &r
+	}
 	res, err := in.send(ctx, row)
-	in.report(&info, res, err, start)
+	in.report(ctx, sp, &info, res, err, start)
 	return res, err
 }
 

@@ -38,7 +38,8 @@ func (s *Service) httpSend(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeLimited(w, r, &req, false, s.sendRequestLimit()); err != nil {
 		return err
 	}
-	in := Send{Type: req.Type, Channels: req.Channels, ContentType: req.ContentType, IdempotencyKey: req.IdempotencyKey}
+	in := Send{Type: req.Type, Channels: req.Channels, ContentType: req.ContentType, IdempotencyKey: req.IdempotencyKey,
+		Trace: kapsel.TraceContextFromHeader(r.Header)}
 	switch h := r.Header.Get("Idempotency-Key"); {
 	case in.IdempotencyKey == "":
 		in.IdempotencyKey = h

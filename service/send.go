@@ -48,6 +48,12 @@ type Send struct {
 	// (24 h) return the first event instead of storing another: 1–255
 	// printable ASCII characters, unique per tenant. Defaults to none.
 	IdempotencyKey string
+	// Trace is the W3C trace context the send continues (POST /v1/events:
+	// the request's traceparent and tracestate), kept with the event so
+	// that its deliveries join that trace; one that is not valid is
+	// dropped (kapsel.TraceContext.Storable). Defaults to none — with
+	// tracing on (tracing/oteltracing), the span in ctx is the parent then.
+	Trace kapsel.TraceContext
 }
 
 // SendResult is what a send stored.
@@ -90,6 +96,7 @@ func row(tenant kapsel.TenantID, in *Send) (*kapsel.EventInsertParams, error) {
 	r := &kapsel.EventInsertParams{
 		TenantID: tenant, EndpointIDs: in.EndpointIDs, Type: in.Type, Channels: in.Channels, Body: body,
 		ContentType: in.ContentType, Headers: ingest.ForwardedHeaders(in.Headers), IdempotencyKey: in.IdempotencyKey,
+		Trace: in.Trace,
 	}
 	if r.ContentType == "" {
 		r.ContentType = "application/json"

@@ -38,6 +38,9 @@ type config struct {
 	Migrate                  bool
 	ShutdownTimeout          time.Duration
 	LeaseDuration            time.Duration
+	// Tracing is read from OpenTelemetry's OTEL_* variables (tracing.go),
+	// not from flags.
+	Tracing tracingConfig
 }
 
 // setting is one configuration knob: its flag, its environment variable,
@@ -163,6 +166,10 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.Tracing, err = tracingFromEnv(getenv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ type server struct {
 	registry *prometheus.Registry
 	http     *http.Server
 	ln       net.Listener
+	tracing  *tracing // nil when tracing is off
 	stopping atomic.Bool
 }
 
@@ -79,10 +81,20 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	hooks := metrics.Hooks()
+	if cfg.Tracing.Enabled {
+		if s.tracing, err = newTracing(ctx, cfg.Tracing); err != nil {
+			return nil, err
+		}
+		hooks = s.tracing.hooks(hooks)
+		log.LogAttrs(ctx, slog.LevelInfo, "tracing on: OTLP over HTTP",
+			slog.String("endpoint", cmp.Or(redactEndpoint(cfg.Tracing.EndpointURL), "the SDK's default")))
+	}
+
 	s.kapsel, err = service.New(s.store, &service.Config{
 		AdminToken:               cfg.AdminToken,
 		Logger:                   log,
-		Hooks:                    metrics.Hooks(),
+		Hooks:                    hooks,
 		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
 		Workers:                  cfg.Workers,
 		MaxBodyBytes:             cfg.MaxBodyBytes,
@@ -166,6 +178,12 @@ func (s *server) shutdown() error {
 	}
 	if err := s.kapsel.Stop(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if s.tracing != nil {
+		// Last: the spans of the attempts Stop let finish.
+		if err := s.tracing.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	err := errors.Join(errs...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package prommetrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -33,13 +34,13 @@ func (m *Metrics) onAttempt(info kapsel.AttemptInfo) {
 	}
 }
 
-func (m *Metrics) onBreaker(info kapsel.BreakerInfo) {
+func (m *Metrics) onBreaker(_ context.Context, info kapsel.BreakerInfo) {
 	to := boundedBreaker(info.To)
 	m.breakerTransits.WithLabelValues(to).Inc()
 	m.breakers.set(info.EndpointID, kapsel.BreakerStatus(to))
 }
 
-func (m *Metrics) onEndpointDisabled(info kapsel.EndpointDisabledInfo) {
+func (m *Metrics) onEndpointDisabled(_ context.Context, info kapsel.EndpointDisabledInfo) {
 	reason := string(info.Reason)
 	switch info.Reason {
 	case kapsel.DisabledGone, kapsel.DisabledFailing, kapsel.DisabledManual:

@@ -134,16 +134,16 @@ func TestBreakerStates(t *testing.T) {
 	t.Parallel()
 	reg, h := setup(t, nil)
 	a, b, c := kapsel.NewEndpointID(), kapsel.NewEndpointID(), kapsel.NewEndpointID()
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: a, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: c, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: a, From: kapsel.BreakerOpen, To: kapsel.BreakerHalfOpen})
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerOpen, To: kapsel.BreakerHalfOpen})
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerHalfOpen, To: kapsel.BreakerClosed})
-	h.OnEndpointDisabled(kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledFailing})
-	h.OnEndpointDisabled(kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledGone})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: a, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: c, From: kapsel.BreakerClosed, To: kapsel.BreakerOpen})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: a, From: kapsel.BreakerOpen, To: kapsel.BreakerHalfOpen})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerOpen, To: kapsel.BreakerHalfOpen})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: b, From: kapsel.BreakerHalfOpen, To: kapsel.BreakerClosed})
+	h.OnEndpointDisabled(context.Background(), kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledFailing})
+	h.OnEndpointDisabled(context.Background(), kapsel.EndpointDisabledInfo{EndpointID: c, Reason: kapsel.DisabledGone})
 	d := kapsel.NewEndpointID() // an unknown state is not tracked
-	h.OnBreaker(kapsel.BreakerInfo{EndpointID: d, From: kapsel.BreakerClosed, To: kapsel.BreakerStatus("weird")})
+	h.OnBreaker(context.Background(), kapsel.BreakerInfo{EndpointID: d, From: kapsel.BreakerClosed, To: kapsel.BreakerStatus("weird")})
 
 	for _, tc := range []struct {
 		name   string

@@ -85,6 +85,7 @@ func (s *Store) insertEvent(in *kapsel.EventInsertParams, now time.Time, window 
 		IdempotencyKey: in.IdempotencyKey,
 		BodyHash:       cloneBytes(in.BodyHash),
 		Size:           len(in.Body),
+		Trace:          in.Trace,
 		CreatedAt:      now,
 	}
 	var targets []kapsel.EndpointID

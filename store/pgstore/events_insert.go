@@ -95,8 +95,9 @@ ORDER BY id`
 const insertEventsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[],
-		$8::bytea[], $9::text[], $10::text[])
-		WITH ORDINALITY AS t(id, tenant_id, source_id, body, content_type, headers, key, body_hash, type, channels, ord)
+		$8::bytea[], $9::text[], $10::text[], $16::text[], $17::text[])
+		WITH ORDINALITY AS t(id, tenant_id, source_id, body, content_type, headers, key, body_hash, type, channels,
+			trace_parent, trace_state, ord)
 ),
 keys AS (
 	INSERT INTO idempotency_keys AS k (tenant_id, source_id, key, event_id, body_hash, expires_at)
@@ -109,10 +110,11 @@ keys AS (
 ),
 ins AS (
 	INSERT INTO events (id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers,
-		body_hash, size, created_at, body)
+		body_hash, size, created_at, body, trace_parent, trace_state)
 	SELECT id, tenant_id, source_id, type,
 		CASE WHEN channels = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(channels::jsonb)) END,
-		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $12, body
+		NULLIF(key, ''), content_type, headers::jsonb, body_hash, octet_length(body), $12, body,
+		NULLIF(trace_parent, ''), NULLIF(trace_state, '')
 	FROM input
 	WHERE key = '' OR id IN (SELECT event_id FROM keys)
 	RETURNING id, tenant_id
@@ -244,6 +246,7 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 		sent, lookup                        []int
 		aID, aTenant, aSource, aCType, aHdr []string
 		aKey, aType, aChannels              []string
+		aTraceParent, aTraceState           []string
 		aBody, aHash                        [][]byte
 		dID, dEvent, dEndpoint              []string
 	)
@@ -279,6 +282,8 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 		aHash = append(aHash, nonNil(e.BodyHash))
 		aType = append(aType, e.Type)
 		aChannels = append(aChannels, jsonList(e.Channels))
+		aTraceParent = append(aTraceParent, e.Trace.Parent)
+		aTraceState = append(aTraceState, e.Trace.State)
 		for _, ep := range fan[i] {
 			dID = append(dID, string(kapsel.NewDeliveryID()))
 			dEvent = append(dEvent, string(b.ids[i]))
@@ -289,7 +294,7 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 	inserted := make([]bool, len(b.in))
 	bt := &pgx.Batch{}
 	bt.Queue(insertEventsSQL, aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels,
-		b.now.Add(b.window), b.now, dID, dEvent, dEndpoint)
+		b.now.Add(b.window), b.now, dID, dEvent, dEndpoint, aTraceParent, aTraceState)
 	if own {
 		bt.Queue(`COMMIT`)
 	}
@@ -495,7 +500,7 @@ func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.End
 				ID: b.ids[i], TenantID: e.TenantID, SourceID: e.SourceID, Type: e.Type, Channels: e.Channels,
 				Body: nonNil(e.Body), ContentType: e.ContentType, Headers: e.Headers,
 				IdempotencyKey: e.IdempotencyKey, BodyHash: e.BodyHash, Size: len(e.Body), CreatedAt: b.now,
-				Deliveries: kapsel.DeliverySummary{Total: n, Pending: n},
+				Deliveries: kapsel.DeliverySummary{Total: n, Pending: n}, Trace: e.Trace,
 			}
 			continue
 		}

@@ -318,7 +318,8 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 			dID, dEvent, dEndpoint = append(dID, string(kapsel.NewDeliveryID())), append(dEvent, id), append(dEndpoint, string(ep.ID))
 		}
 	}
-	args := []any{aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels, now.Add(time.Hour), now, dID, dEvent, dEndpoint}
+	none := make([]string, events) // no trace context ($16, $17), the common case
+	args := []any{aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels, now.Add(time.Hour), now, dID, dEvent, dEndpoint, none, none}
 	root, _ = explain(t, s, "insert", pgstore.InsertEventsSQL, args, "deliveries", "events", "idempotency_keys")
 	t.Logf("insert plan:\n%s", root)
 	tx, err := s.Pool().Begin(ctx)

@@ -12,12 +12,12 @@ import (
 // its deliveries summary. Events stay readable whatever happens to their
 // source and endpoints (the audit trail).
 func eventByID(ctx context.Context, q querier, id kapsel.EventID, tenant kapsel.TenantID, withBody bool) (*kapsel.Event, error) {
-	cols := eventColumns
+	cols := eventColumns + ", " + traceColumns
 	if withBody {
 		cols += ", " + bodyColumn
 	}
 	e, err := scanEvent(q.QueryRowContext(ctx, `SELECT `+cols+` FROM events WHERE id = ?1 AND (?2 = '' OR tenant_id = ?2)`,
-		id, tenant), withBody)
+		id, tenant), true, withBody)
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", id, err)
 	}
@@ -52,7 +52,7 @@ func (s *Store) EventList(ctx context.Context, params *kapsel.EventListParams) (
 	defer rows.Close()
 	var out []*kapsel.Event
 	for rows.Next() {
-		e, err := scanEvent(rows, false)
+		e, err := scanEvent(rows, false, false)
 		if err != nil {
 			return nil, fmt.Errorf("listing events: %w", err)
 		}

@@ -11,20 +11,30 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-// eventColumns are read by scanEvent; bodyColumn is appended when the body
-// is wanted.
+// eventColumns are read by scanEvent; traceColumns follow them except in
+// lists; bodyColumn is appended when the body is wanted.
+//
+// The trace columns came with migration 0007, so SQLite stores them after
+// the body in each row: reading them walks the row's overflow pages, which
+// for a large body is reading the body. A list, which never reads bodies,
+// leaves them out (kapsel.EventStore.EventList may leave Trace zero); a single
+// event and a claim, which reads the body anyway, read them.
 const (
 	eventColumns = `id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers, body_hash, size,
 		created_at`
-	bodyColumn = `body`
+	traceColumns = `trace_parent, trace_state`
+	bodyColumn   = `body`
 )
 
-func scanEvent(row rowScanner, withBody bool) (*kapsel.Event, error) {
+func scanEvent(row rowScanner, withTrace, withBody bool) (*kapsel.Event, error) {
 	var e kapsel.Event
 	var created sql.NullInt64
 	var headers, channels string
 	dest := []any{&e.ID, &e.TenantID, &e.SourceID, &e.Type, &channels, &e.IdempotencyKey, &e.ContentType, &headers,
 		&e.BodyHash, &e.Size, &created}
+	if withTrace {
+		dest = append(dest, &e.Trace.Parent, &e.Trace.State)
+	}
 	if withBody {
 		dest = append(dest, &e.Body)
 	}
@@ -185,7 +195,7 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 			return kapsel.EventInsertResult{Err: fmt.Errorf("idempotency key %q: %w (first event %s)",
 				in.IdempotencyKey, kapsel.ErrIdempotencyConflict, holder)}, nil
 		case err == nil:
-			first, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, holder), false)
+			first, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+`, `+traceColumns+` FROM events WHERE id = ?`, holder), true, false)
 			if err != nil {
 				return kapsel.EventInsertResult{}, fmt.Errorf("reading event %s: %w", holder, err)
 			}
@@ -198,7 +208,7 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 		ID: kapsel.NewEventID(), TenantID: in.TenantID, SourceID: in.SourceID, Type: in.Type, Channels: in.Channels,
 		Body: append([]byte{}, in.Body...), ContentType: in.ContentType, Headers: in.Headers.Clone(),
 		IdempotencyKey: in.IdempotencyKey, BodyHash: append([]byte{}, in.BodyHash...), Size: len(in.Body),
-		CreatedAt: now,
+		Trace: in.Trace, CreatedAt: now,
 	}
 	targets, err := ins.targets(e, in.EndpointIDs)
 	if err != nil {
@@ -209,9 +219,9 @@ func (ins *inserter) insert(ctx context.Context, in *kapsel.EventInsertParams) (
 		return kapsel.EventInsertResult{}, fmt.Errorf("encoding headers: %w", err)
 	}
 	err = tx.exec(ctx, `INSERT INTO events (id, tenant_id, source_id, type, channels, idempotency_key, content_type,
-		headers, body_hash, size, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		headers, body_hash, size, created_at, body, trace_parent, trace_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.TenantID, e.SourceID, e.Type, encodeList(e.Channels), e.IdempotencyKey, e.ContentType,
-		headers, blob(e.BodyHash), e.Size, now.UnixMicro(), blob(e.Body))
+		headers, blob(e.BodyHash), e.Size, now.UnixMicro(), blob(e.Body), e.Trace.Parent, e.Trace.State)
 	if err != nil {
 		return kapsel.EventInsertResult{}, mapError(err)
 	}

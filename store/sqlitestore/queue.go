@@ -51,7 +51,7 @@ const claimUpdate = `UPDATE deliveries
 // claimEvents reads the events (JSON array ?1) of claimed deliveries, with
 // their bodies: each event once, however many of its deliveries were
 // claimed together.
-const claimEvents = `SELECT ` + eventColumns + `, ` + bodyColumn + ` FROM events
+const claimEvents = `SELECT ` + eventColumns + `, ` + traceColumns + `, ` + bodyColumn + ` FROM events
 	WHERE id IN (SELECT value FROM json_each(?1))`
 
 // candidate is a delivery that may be claimed.
@@ -168,7 +168,7 @@ func attachEvents(ctx context.Context, tx *sql.Tx, ds []*kapsel.Delivery) error 
 	defer rows.Close()
 	events := make(map[kapsel.EventID]*kapsel.Event, len(ids))
 	for rows.Next() {
-		e, err := scanEvent(rows, true)
+		e, err := scanEvent(rows, true, true)
 		if err != nil {
 			return err
 		}
