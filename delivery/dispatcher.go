@@ -84,6 +84,10 @@ type Dispatcher struct {
 	keepCtx    context.Context // ended by Stop once every outcome is recorded
 	keepCancel context.CancelFunc
 	keepDone   chan struct{}
+
+	// syncDone is closed when the clock sync loop ends; nil without clock
+	// sync (clocksync.go).
+	syncDone chan struct{}
 }
 
 // New returns a dispatcher making the deliveries of store. cfg may be nil;
@@ -95,6 +99,9 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 	}
 	c, err := cfg.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if c.Clock, err = AnchoredClock(store, c.Clock, c.ClockSync); err != nil {
 		return nil, err
 	}
 	g := &Guard{AllowPrivate: c.AllowPrivateDestinations, Allowed: c.AllowedCIDRs}
@@ -121,6 +128,9 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		queued:     map[kapsel.EndpointID][]*job{},
 		leases:     map[leaseKey]*lease{},
 		keepDone:   make(chan struct{}),
+	}
+	if _, ok := c.Clock.(*storeClock); ok {
+		d.syncDone = make(chan struct{})
 	}
 	d.attemptCtx, d.attemptCancel = context.WithCancel(context.Background())
 	d.keepCtx, d.keepCancel = context.WithCancel(context.Background())
@@ -153,6 +163,12 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 func (d *Dispatcher) start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if sc, ok := d.cfg.Clock.(*storeClock); ok {
+		// The first measurement, before anything is claimed; on failure the
+		// loop tries again and the claim loop waits for it.
+		d.syncClock(ctx, sc)
+		go d.clockSync(sc)
 	}
 	listenCtx, cancel := context.WithCancel(context.Background())
 	d.listenCancel = cancel
@@ -209,6 +225,9 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 func (d *Dispatcher) stop(ctx context.Context) error {
 	close(d.quit)
 	<-d.claimDone
+	if d.syncDone != nil {
+		<-d.syncDone
+	}
 	d.listenCancel()
 	// Claimed deliveries still waiting for a slot were never in flight:
 	// give them back at once.
