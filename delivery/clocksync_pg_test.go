@@ -133,7 +133,7 @@ func TestClockSkewOnPostgres(t *testing.T) {
 
 	// Both nodes read the database's time, not their own.
 	for _, d := range []*delivery.Dispatcher{behind, ahead} {
-		if off := d.Clock().Now().Sub(time.Now()).Abs(); off > time.Second {
+		if off := time.Until(d.Clock().Now()).Abs(); off > time.Second {
 			t.Errorf("a dispatcher's clock is %v off the database's (same machine)", off)
 		}
 	}

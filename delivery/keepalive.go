@@ -100,7 +100,8 @@ func (d *Dispatcher) leaseEndOf(dl *kapsel.Delivery) time.Time {
 
 // startable reports whether an attempt of dl may start at now: this
 // dispatcher still holds its lease, with at least a third of LeaseDuration
-// left.
+// left, plus the uncertainty of its clock against the store's
+// (clocksync.go).
 func (d *Dispatcher) startable(dl *kapsel.Delivery, now time.Time) bool {
 	d.leaseMu.Lock()
 	defer d.leaseMu.Unlock()
