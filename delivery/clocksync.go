@@ -209,6 +209,16 @@ func (c *storeClock) sync(ctx context.Context, n int) (bool, error) {
 // claims nothing (clockReady). The first success wakes the claim loop.
 func (d *Dispatcher) clockSync(sc *storeClock) {
 	defer close(d.syncDone)
+	// Stop does not wait for a measurement under way.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	wait := func() time.Duration {
 		if sc.synced() {
 			return ClockSyncInterval
@@ -223,7 +233,7 @@ func (d *Dispatcher) clockSync(sc *storeClock) {
 			return
 		case <-timer.C():
 		}
-		d.syncClock(context.Background(), sc)
+		d.syncClock(ctx, sc)
 		timer.Reset(wait())
 	}
 }

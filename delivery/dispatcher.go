@@ -146,8 +146,11 @@ func (d *Dispatcher) Guard() *Guard { return d.guard }
 // a kapsel.Notifier, the dispatcher also wakes on its notifications; without
 // one (or when listening fails) it polls every Config.PollInterval. ctx bounds
 // only the start-up; when it has already ended, Start returns its error and
-// may be called again. A second Start returns ErrStarted; a Start after a
-// Stop that came first returns kapsel.ErrShuttingDown.
+// may be called again. With clock sync on (Config.ClockSync) Start first
+// reads the store's clock, bounded by ctx and Config.StoreTimeout; when that
+// fails it still starts, and claims nothing until the store's clock answers.
+// A second Start returns ErrStarted; a Start after a Stop that came first
+// returns kapsel.ErrShuttingDown.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	err := d.life.Start(func() error { return d.start(ctx) })
 	switch {
