@@ -124,7 +124,10 @@ func TestClockSkew(t *testing.T) {
 // endpoints through the first.
 func newSkewRig(t *testing.T, seed int64, skews []time.Duration, sync delivery.ClockSync) *rig {
 	t.Helper()
-	r := &rig{t: t, cfg: rigConfig{Nodes: len(skews), Endpoints: 2, Seed: seed, EndpointTimeout: 2 * time.Second,
+	// A 5 s timeout over the destination's 1.5 s: a loaded machine (the
+	// race detector, other suites) must not turn a 2xx into a timeout and a
+	// retry, which the checker counts as a duplicate (it did at 2 s).
+	r := &rig{t: t, cfg: rigConfig{Nodes: len(skews), Endpoints: 2, Seed: seed, EndpointTimeout: 5 * time.Second,
 		Plan: faultPlan{Latency: 1500 * time.Millisecond}}, admin: "kadm_campaign_" + randHex(16)}
 	r.dir = t.TempDir()
 	r.pg = newCluster(t)
