@@ -2,6 +2,7 @@ package kapsel
 
 import (
 	"context"
+	"time"
 )
 
 // Store is everything Kapsel keeps: the contract a storage backend
@@ -63,6 +64,23 @@ type Notifier interface {
 	// each time deliveries were committed by any process. The channel is
 	// closed when ctx ends or the listener fails for good.
 	DeliveryListen(ctx context.Context) (<-chan struct{}, error)
+}
+
+// Timekeeper is an optional store capability: the store's own time, for
+// processes on several machines that share one store (Postgres) and whose
+// clocks disagree. The dispatcher discovers it by type assertion
+// ([StoreAs]) and, when clock sync is on (delivery.Config.ClockSync),
+// anchors every time it passes to the store — lease ends, due times,
+// breaker windows — to it, so that one node's fast clock cannot make it see
+// another's live leases as expired (docs/delivery.md, "Time"). Stores used
+// by one process (sqlitestore, memstore) have a single clock already and
+// need not offer it.
+//
+// For store implementers: an optional capability, found by type assertion.
+type Timekeeper interface {
+	// StoreNow returns the store's current time, read as late as possible
+	// (Postgres: clock_timestamp()), or an error wrapping ErrUnavailable.
+	StoreNow(ctx context.Context) (time.Time, error)
 }
 
 // Page limits. A list asks for Limit items after Cursor.

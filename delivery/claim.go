@@ -75,6 +75,9 @@ func (d *Dispatcher) claimMightFind() bool {
 // reports whether to claim again at once. followUp is true when the claim
 // follows a full batch or a freed worker rather than a wake-up or a poll.
 func (d *Dispatcher) claimOnce(followUp bool) bool {
+	if !d.clockReady() {
+		return false // the store's clock has not answered yet (clocksync.go)
+	}
 	limit, exclude := d.capacity()
 	d.lastExcluded = exclude
 	if limit == 0 {

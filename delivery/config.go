@@ -106,6 +106,13 @@ type Config struct {
 	// Clock drives polling, leases, backoff and breakers. Defaults to the
 	// system clock.
 	Clock kapsel.Clock
+	// ClockSync anchors the times the dispatcher passes to the store (lease
+	// ends above all) to the store's clock, so that nodes whose clocks
+	// disagree still agree on leases (clocksync.go, docs/delivery.md).
+	// Defaults to ClockSyncAuto: on with the system clock and a store that
+	// tells its time (pgstore), off with an injected clock or a
+	// single-process store.
+	ClockSync ClockSync
 	// Logger receives operational messages (never bodies or secrets).
 	// Defaults to slog.Default().
 	Logger *slog.Logger

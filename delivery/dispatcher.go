@@ -84,6 +84,10 @@ type Dispatcher struct {
 	keepCtx    context.Context // ended by Stop once every outcome is recorded
 	keepCancel context.CancelFunc
 	keepDone   chan struct{}
+
+	// syncDone is closed when the clock sync loop ends; nil without clock
+	// sync (clocksync.go).
+	syncDone chan struct{}
 }
 
 // New returns a dispatcher making the deliveries of store. cfg may be nil;
@@ -95,6 +99,9 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 	}
 	c, err := cfg.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if c.Clock, err = AnchoredClock(store, c.Clock, c.ClockSync); err != nil {
 		return nil, err
 	}
 	g := &Guard{AllowPrivate: c.AllowPrivateDestinations, Allowed: c.AllowedCIDRs}
@@ -122,6 +129,9 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		leases:     map[leaseKey]*lease{},
 		keepDone:   make(chan struct{}),
 	}
+	if _, ok := c.Clock.(*storeClock); ok {
+		d.syncDone = make(chan struct{})
+	}
 	d.attemptCtx, d.attemptCancel = context.WithCancel(context.Background())
 	d.keepCtx, d.keepCancel = context.WithCancel(context.Background())
 	return d, nil
@@ -136,8 +146,11 @@ func (d *Dispatcher) Guard() *Guard { return d.guard }
 // a kapsel.Notifier, the dispatcher also wakes on its notifications; without
 // one (or when listening fails) it polls every Config.PollInterval. ctx bounds
 // only the start-up; when it has already ended, Start returns its error and
-// may be called again. A second Start returns ErrStarted; a Start after a
-// Stop that came first returns kapsel.ErrShuttingDown.
+// may be called again. With clock sync on (Config.ClockSync) Start first
+// reads the store's clock, bounded by ctx and Config.StoreTimeout; when that
+// fails it still starts, and claims nothing until the store's clock answers.
+// A second Start returns ErrStarted; a Start after a Stop that came first
+// returns kapsel.ErrShuttingDown.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	err := d.life.Start(func() error { return d.start(ctx) })
 	switch {
@@ -153,6 +166,12 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 func (d *Dispatcher) start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if sc, ok := d.cfg.Clock.(*storeClock); ok {
+		// The first measurement, before anything is claimed; on failure the
+		// loop tries again and the claim loop waits for it.
+		d.syncClock(ctx, sc)
+		go d.clockSync(sc)
 	}
 	listenCtx, cancel := context.WithCancel(context.Background())
 	d.listenCancel = cancel
@@ -209,6 +228,9 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 func (d *Dispatcher) stop(ctx context.Context) error {
 	close(d.quit)
 	<-d.claimDone
+	if d.syncDone != nil {
+		<-d.syncDone
+	}
 	d.listenCancel()
 	// Claimed deliveries still waiting for a slot were never in flight:
 	// give them back at once.

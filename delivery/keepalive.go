@@ -100,12 +100,13 @@ func (d *Dispatcher) leaseEndOf(dl *kapsel.Delivery) time.Time {
 
 // startable reports whether an attempt of dl may start at now: this
 // dispatcher still holds its lease, with at least a third of LeaseDuration
-// left.
+// left, plus the uncertainty of its clock against the store's
+// (clocksync.go).
 func (d *Dispatcher) startable(dl *kapsel.Delivery, now time.Time) bool {
 	d.leaseMu.Lock()
 	defer d.leaseMu.Unlock()
 	l, ok := d.leases[leaseKey{dl.ID, dl.LeaseToken}]
-	return ok && l.expires.Sub(now) >= d.cfg.LeaseDuration/3
+	return ok && l.expires.Sub(now) >= d.cfg.LeaseDuration/3+d.clockUncertainty()
 }
 
 // giveUpAtOf returns when the completer gives up recording o: shortly
@@ -123,7 +124,7 @@ func (d *Dispatcher) giveUpAtOf(o *outcome, now time.Time) time.Time {
 	if !ok {
 		return o.giveUpAt
 	}
-	return d.cfg.giveUpAt(end, now)
+	return d.cfg.giveUpAt(end, now).Add(-d.clockUncertainty())
 }
 
 // settle marks the leases of a batch the completer is about to record: a

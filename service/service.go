@@ -152,12 +152,20 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = kapsel.SystemClock()
 	}
+	// One time for every component: anchored to the store's clock when the
+	// dispatcher's clock sync is on (docs/delivery.md, "Time"), so that due
+	// times, idempotency windows and breaker windows written by ingest and
+	// the management API agree with the dispatcher's leases.
+	clock, err := delivery.AnchoredClock(store, cfg.Clock, cfg.Delivery.ClockSync)
+	if err != nil {
+		return nil, fmt.Errorf("service: Delivery: %w", err)
+	}
+	cfg.Clock = clock
 	if cfg.Verifiers == nil {
 		cfg.Verifiers = verify.NewRegistry()
 	}
 	s := &Service{store: store, cfg: cfg, log: cfg.Logger, backfill: backfillBounds{backfillRound, MaxBackfillEvents}}
 
-	var err error
 	bc := cfg.Breaker
 	bc.Logger, bc.Clock, bc.Hooks = cfg.Logger, cfg.Clock, cfg.Hooks
 	if s.breakers, err = breaker.New(store, &bc); err != nil {

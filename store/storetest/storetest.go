@@ -234,6 +234,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Breakers", testBreakers},
 		{"Text", testText},
 		{"Trace", testTrace},
+		{"Timekeeper", testTimekeeper},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
