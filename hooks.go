@@ -17,6 +17,12 @@ type Hooks struct {
 	// OnEndpointDisabled is called when the dispatcher disables an endpoint
 	// (410 Gone, or failing for the auto-disable window).
 	OnEndpointDisabled func(EndpointDisabledInfo)
+	// OnRetention is called after each retention batch and each expunge,
+	// once per table it removed rows from.
+	OnRetention func(RetentionInfo)
+	// OnRetentionOldest is called after each retention pass, once per
+	// table, with the oldest row the table keeps.
+	OnRetentionOldest func(RetentionOldestInfo)
 }
 
 // IngestInfo describes one ingest request.

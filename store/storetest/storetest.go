@@ -233,6 +233,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Attempts", testAttempts},
 		{"Breakers", testBreakers},
 		{"Text", testText},
+		{"Retention", testRetention},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
