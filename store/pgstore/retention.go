@@ -1,0 +1,298 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kapsel-dev/kapsel"
+)
+
+// Retention on Postgres: batched statements, each its own short
+// transaction, rather than time-partitioned tables. docs/storage.md,
+// "Retention", has the measurements and the reasoning; in short, the
+// hot statements (the insert's fan-out, the claim, the completion) would
+// all have to learn the partition key, and the unique (event_id,
+// endpoint_id) and idempotency keys would have to include it, while a
+// batch of 1,000 events by primary key holds its row locks for a few
+// milliseconds and touches no row the hot path is writing (an event is
+// removed only once all its deliveries have ended).
+//
+// A batch reads the next Limit+1 events of its scope in id order
+// (scanSQL, on the primary key or events_tenant_id_idx), decides in Go
+// which are old enough, then acts on those ids with one statement that
+// checks again, in its own snapshot, that they are not in use.
+
+// inUseSQL is true while a delivery of the event e has not ended, as of
+// the cut-off $before: pending, delivering, or ended with a lease that had
+// not run out by then (an attempt whose completion may still come).
+const inUseSQL = `EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id
+	AND (d.status IN ('pending', 'delivering') OR (d.lease_token IS NOT NULL AND d.lease_expires_at >= %[1]s)))`
+
+// scanned is one event a batch examined.
+type scanned struct {
+	id      kapsel.EventID
+	created time.Time
+	erasure kapsel.BodyErasure
+}
+
+// scanEvents reads the events a batch examines: up to limit+1 from from,
+// in id order, of tenant (or of every tenant but exclude).
+func (s *Store) scanEvents(ctx context.Context, tenant kapsel.TenantID, exclude []kapsel.TenantID, from kapsel.EventID, limit int) ([]scanned, error) {
+	q := `SELECT e.id, e.created_at, e.body_erasure FROM events e WHERE e.id >= $1 AND `
+	args := []any{string(from), limit + 1}
+	if tenant != "" {
+		q += `e.tenant_id = $3`
+		args = append(args, string(tenant))
+	} else {
+		q += `NOT (e.tenant_id = ANY ($3::text[]))`
+		args = append(args, tenantStrings(exclude))
+	}
+	q += ` ORDER BY e.id LIMIT $2`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (scanned, error) {
+		var r scanned
+		err := row.Scan(&r.id, &r.created, &r.erasure)
+		return r, err
+	})
+}
+
+func tenantStrings(ids []kapsel.TenantID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+// plan splits a batch's scanned events: the ids to act on (created before
+// before, and wanted), and where the pass goes on.
+func plan(rows []scanned, limit int, before time.Time, want func(scanned) bool) (ids []string, res *kapsel.RetentionSweepResult) {
+	res = &kapsel.RetentionSweepResult{Done: true}
+	for i, r := range rows {
+		if i == limit {
+			res.Next, res.Done = r.id, false
+			break
+		}
+		if !r.created.Before(before) {
+			res.Next = r.id
+			break
+		}
+		if want(r) {
+			ids = append(ids, string(r.id))
+		}
+	}
+	return ids, res
+}
+
+// blocked sets res.Blocked to the first of ids that acted does not hold.
+func blocked(res *kapsel.RetentionSweepResult, ids []string, acted []string) {
+	for _, id := range ids {
+		if !slices.Contains(acted, id) {
+			res.Blocked = kapsel.EventID(id)
+			return
+		}
+	}
+}
+
+// eraseSQL erases the bodies of the events $1 that are not in use, and
+// marks them $2 at $3; $4 is the cut-off of inUseSQL. It returns each
+// erased event's id and body size.
+var eraseSQL = `UPDATE events e SET body = '\x'::bytea, headers = '{}'::jsonb, body_erasure = $2, body_erased_at = $3
+WHERE e.id = ANY ($1::text[]) AND e.body_erasure = '' AND NOT ` + fmt.Sprintf(inUseSQL, "$4") + `
+RETURNING e.id, e.size`
+
+// RetentionEraseBodies erases the bodies of the expired events of one batch
+// that are not in use (kapsel.RetentionStore).
+func (s *Store) RetentionEraseBodies(ctx context.Context, params *kapsel.RetentionSweepParams) (*kapsel.RetentionSweepResult, error) {
+	limit, before := kapsel.RetentionLimit(params.Limit), micro(params.Before)
+	rows, err := s.scanEvents(ctx, params.TenantID, params.ExcludeTenantIDs, params.From, limit)
+	if err != nil {
+		return nil, fmt.Errorf("erasing expired bodies: %w", mapError(err))
+	}
+	ids, res := plan(rows, limit, before, func(r scanned) bool { return r.erasure == kapsel.BodyKept })
+	if len(ids) == 0 {
+		return res, nil
+	}
+	acted, err := s.erase(ctx, ids, kapsel.BodyExpired, micro(params.Now), before, res)
+	if err != nil {
+		return nil, fmt.Errorf("erasing expired bodies: %w", mapError(err))
+	}
+	blocked(res, ids, acted)
+	return res, nil
+}
+
+// erase runs eraseSQL and counts what it erased into res.
+func (s *Store) erase(ctx context.Context, ids []string, why kapsel.BodyErasure, now, before time.Time, res *kapsel.RetentionSweepResult) ([]string, error) {
+	rows, err := s.pool.Query(ctx, eraseSQL, ids, string(why), now, before)
+	if err != nil {
+		return nil, err
+	}
+	var acted []string
+	var id string
+	var size int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &size}, func() error {
+		acted = append(acted, id)
+		res.Events++
+		res.Bytes += size
+		return nil
+	})
+	return acted, err
+}
+
+// deleteEventsSQL removes the events $1 that are not in use as of the
+// cut-off $2, whose deliveries were all last due before it and whose
+// idempotency key is no longer taken at $3 — with their deliveries (by
+// deliveries_event_endpoint_key) and their attempts (by
+// attempts_delivery_id_number_key). It returns the events removed and the
+// counts.
+var deleteEventsSQL = `
+WITH gone AS (
+	DELETE FROM events e
+	WHERE e.id = ANY ($1::text[]) AND NOT ` + fmt.Sprintf(inUseSQL, "$2") + `
+		AND NOT EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id AND d.next_attempt_at >= $2)
+		AND NOT EXISTS (SELECT FROM idempotency_keys k WHERE e.idempotency_key IS NOT NULL
+			AND k.tenant_id = e.tenant_id AND k.source_id = e.source_id AND k.key = e.idempotency_key
+			AND k.event_id = e.id AND k.expires_at > $3)
+	RETURNING e.id, CASE WHEN e.body_erasure = '' THEN e.size ELSE 0 END AS bytes
+),
+dl AS (
+	DELETE FROM deliveries d USING gone WHERE d.event_id = gone.id RETURNING d.id
+),
+att AS (
+	DELETE FROM attempts a USING dl WHERE a.delivery_id = dl.id RETURNING octet_length(a.response_body) AS bytes
+)
+SELECT coalesce(array_agg(id), '{}'), coalesce(sum(bytes), 0),
+	(SELECT count(*) FROM dl), (SELECT count(*) FROM att), (SELECT coalesce(sum(bytes), 0) FROM att)
+FROM gone`
+
+// RetentionDeleteEvents removes the expired events of one batch, with their
+// deliveries and attempts, that are not in use (kapsel.RetentionStore).
+func (s *Store) RetentionDeleteEvents(ctx context.Context, params *kapsel.RetentionSweepParams) (*kapsel.RetentionSweepResult, error) {
+	limit, before := kapsel.RetentionLimit(params.Limit), micro(params.Before)
+	rows, err := s.scanEvents(ctx, params.TenantID, params.ExcludeTenantIDs, params.From, limit)
+	if err != nil {
+		return nil, fmt.Errorf("removing expired events: %w", mapError(err))
+	}
+	ids, res := plan(rows, limit, before, func(scanned) bool { return true })
+	if len(ids) == 0 {
+		return res, nil
+	}
+	var acted []string
+	var bodyBytes, attBytes int64
+	err = s.pool.QueryRow(ctx, deleteEventsSQL, ids, before, micro(params.Now)).
+		Scan(&acted, &bodyBytes, &res.Deliveries, &res.Attempts, &attBytes)
+	if err != nil {
+		return nil, fmt.Errorf("removing expired events: %w", mapError(err))
+	}
+	res.Events, res.Bytes = len(acted), bodyBytes+attBytes
+	blocked(res, ids, acted)
+	return res, nil
+}
+
+// deleteKeysSQL removes up to $2 idempotency keys whose window ended by
+// $1: a bitmap scan of the BRIN index idempotency_keys_expires_at_idx
+// finds them, and the delete goes by ctid (a TID scan). A key taken over
+// since (a new version at another ctid) is not removed.
+const deleteKeysSQL = `DELETE FROM idempotency_keys
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1`
+
+// RetentionDeleteIdempotencyKeys removes keys whose window has ended
+// (kapsel.RetentionStore).
+func (s *Store) RetentionDeleteIdempotencyKeys(ctx context.Context, params *kapsel.RetentionKeysParams) (*kapsel.RetentionSweepResult, error) {
+	limit := kapsel.RetentionLimit(params.Limit)
+	tag, err := s.pool.Exec(ctx, deleteKeysSQL, micro(params.Now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("removing expired idempotency keys: %w", mapError(err))
+	}
+	n := int(tag.RowsAffected())
+	return &kapsel.RetentionSweepResult{Events: n, Done: n < limit}, nil
+}
+
+// oldestSQL reads the oldest row of each table by primary key: one index
+// probe each.
+const oldestSQL = `SELECT (SELECT created_at FROM events ORDER BY id LIMIT 1),
+	(SELECT created_at FROM deliveries ORDER BY id LIMIT 1),
+	(SELECT started_at FROM attempts ORDER BY id LIMIT 1)`
+
+// RetentionOldest returns the oldest row of each table, by id order
+// (kapsel.RetentionStore).
+func (s *Store) RetentionOldest(ctx context.Context) (*kapsel.RetentionOldest, error) {
+	var ev, dl, at *time.Time
+	if err := s.pool.QueryRow(ctx, oldestSQL).Scan(&ev, &dl, &at); err != nil {
+		return nil, fmt.Errorf("reading the oldest rows: %w", mapError(err))
+	}
+	out := &kapsel.RetentionOldest{}
+	for _, x := range []struct {
+		src *time.Time
+		dst *time.Time
+	}{{ev, &out.Events}, {dl, &out.Deliveries}, {at, &out.Attempts}} {
+		if x.src != nil {
+			*x.dst = *x.src
+		}
+	}
+	return out, nil
+}
+
+// expungeSQL erases the bodies of the events $1 of tenant $2 that still
+// have one, marks them expunged at $3, and ends their deliveries that
+// have not ended (failed, LastError $4, a lease kept as EndpointDelete
+// keeps it). It returns the erased ids, their bytes and the deliveries
+// ended.
+const expungeSQL = `
+WITH erased AS (
+	UPDATE events e SET body = '\x'::bytea, headers = '{}'::jsonb, body_erasure = 'expunged', body_erased_at = $3
+	WHERE e.id = ANY ($1::text[]) AND e.tenant_id = $2 AND e.body_erasure = ''
+	RETURNING e.id, e.size
+),
+ended AS (
+	UPDATE deliveries d SET status = 'failed', last_error = $4, claimable_at = d.next_attempt_at
+	FROM erased WHERE d.event_id = erased.id AND d.status IN ('pending', 'delivering')
+	RETURNING 1
+)
+SELECT coalesce(array_agg(id), '{}'), coalesce(sum(size), 0), (SELECT count(*) FROM ended) FROM erased`
+
+// EventExpunge erases bodies at once: one event, or a batch of a tenant's
+// (kapsel.RetentionStore).
+func (s *Store) EventExpunge(ctx context.Context, params *kapsel.EventExpungeParams) (*kapsel.RetentionSweepResult, error) {
+	if params.TenantID == "" {
+		return nil, fmt.Errorf("expunging: %w: a tenant is required", kapsel.ErrInvalid)
+	}
+	var ids []string
+	res := &kapsel.RetentionSweepResult{Done: true}
+	if params.ID != "" {
+		var found bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM events WHERE id = $1 AND tenant_id = $2)`,
+			kapsel.SafeText(string(params.ID)), string(params.TenantID)).Scan(&found)
+		if err != nil {
+			return nil, fmt.Errorf("expunging event %s: %w", params.ID, mapError(err))
+		}
+		if !found {
+			return nil, fmt.Errorf("expunging event %s: %w", params.ID, kapsel.ErrNotFound)
+		}
+		ids = []string{kapsel.SafeText(string(params.ID))}
+	} else {
+		limit := kapsel.RetentionLimit(params.Limit)
+		rows, err := s.scanEvents(ctx, params.TenantID, nil, params.From, limit)
+		if err != nil {
+			return nil, fmt.Errorf("expunging the tenant's bodies: %w", mapError(err))
+		}
+		ids, res = plan(rows, limit, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(r scanned) bool { return r.erasure == kapsel.BodyKept })
+		if len(ids) == 0 {
+			return res, nil
+		}
+	}
+	var acted []string
+	err := s.pool.QueryRow(ctx, expungeSQL, ids, string(params.TenantID), micro(params.Now), kapsel.LastErrorBodyExpunged).
+		Scan(&acted, &res.Bytes, &res.DeliveriesEnded)
+	if err != nil {
+		return nil, fmt.Errorf("expunging: %w", mapError(err))
+	}
+	res.Events = len(acted)
+	return res, nil
+}
