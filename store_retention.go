@@ -133,3 +133,59 @@ func RetentionLimit(limit int) int {
 	}
 	return limit
 }
+
+// RetentionScanned is one event a sweep examined, in id order.
+//
+// For store implementers: the input of PlanRetentionBatch.
+type RetentionScanned struct {
+	ID        EventID
+	CreatedAt time.Time
+	Erasure   BodyErasure
+}
+
+// PlanRetentionBatch decides a sweep's batch from the events it read: up to
+// limit+1 of them from From, in id order. It returns the ids to act on —
+// those of the first limit created before before that want accepts — and
+// the result's Next and Done; the store then acts on the ids, counts into
+// the result, and calls SetBlocked.
+//
+// For store implementers: the paging rule every store follows.
+func PlanRetentionBatch(rows []RetentionScanned, limit int, before time.Time, want func(RetentionScanned) bool) ([]EventID, *RetentionSweepResult) {
+	res := &RetentionSweepResult{Done: true}
+	var ids []EventID
+	for i, r := range rows {
+		if i == limit {
+			res.Next, res.Done = r.ID, false
+			break
+		}
+		if !r.CreatedAt.Before(before) {
+			res.Next = r.ID
+			break
+		}
+		if want == nil || want(r) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, res
+}
+
+// SetBlocked sets Blocked to the first of planned that acted does not hold:
+// the first event the store kept because it was in use.
+//
+// For store implementers: see PlanRetentionBatch.
+func (r *RetentionSweepResult) SetBlocked(planned, acted []EventID) {
+	done := make(map[EventID]bool, len(acted))
+	for _, id := range acted {
+		done[id] = true
+	}
+	for _, id := range planned {
+		if !done[id] {
+			r.Blocked = id
+			return
+		}
+	}
+}
+
+// RetentionNever is a cut-off after every event's creation, for a sweep
+// that is not bounded by age (a tenant's expunge).
+var RetentionNever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

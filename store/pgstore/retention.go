@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,16 +30,9 @@ import (
 const inUseSQL = `EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id
 	AND (d.status IN ('pending', 'delivering') OR (d.lease_token IS NOT NULL AND d.lease_expires_at >= %[1]s)))`
 
-// scanned is one event a batch examined.
-type scanned struct {
-	id      kapsel.EventID
-	created time.Time
-	erasure kapsel.BodyErasure
-}
-
 // scanEvents reads the events a batch examines: up to limit+1 from from,
 // in id order, of tenant (or of every tenant but exclude).
-func (s *Store) scanEvents(ctx context.Context, tenant kapsel.TenantID, exclude []kapsel.TenantID, from kapsel.EventID, limit int) ([]scanned, error) {
+func (s *Store) scanEvents(ctx context.Context, tenant kapsel.TenantID, exclude []kapsel.TenantID, from kapsel.EventID, limit int) ([]kapsel.RetentionScanned, error) {
 	q := `SELECT e.id, e.created_at, e.body_erasure FROM events e WHERE e.id >= $1 AND `
 	args := []any{string(from), limit + 1}
 	if tenant != "" {
@@ -48,57 +40,26 @@ func (s *Store) scanEvents(ctx context.Context, tenant kapsel.TenantID, exclude 
 		args = append(args, string(tenant))
 	} else {
 		q += `NOT (e.tenant_id = ANY ($3::text[]))`
-		args = append(args, tenantStrings(exclude))
+		ex := make([]string, len(exclude)) // never nil: NULL would exclude every row
+		for i, id := range exclude {
+			ex[i] = string(id)
+		}
+		args = append(args, ex)
 	}
 	q += ` ORDER BY e.id LIMIT $2`
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (scanned, error) {
-		var r scanned
-		err := row.Scan(&r.id, &r.created, &r.erasure)
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (kapsel.RetentionScanned, error) {
+		var r kapsel.RetentionScanned
+		err := row.Scan(&r.ID, &r.CreatedAt, &r.Erasure)
 		return r, err
 	})
 }
 
-func tenantStrings(ids []kapsel.TenantID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = string(id)
-	}
-	return out
-}
-
-// plan splits a batch's scanned events: the ids to act on (created before
-// before, and wanted), and where the pass goes on.
-func plan(rows []scanned, limit int, before time.Time, want func(scanned) bool) (ids []string, res *kapsel.RetentionSweepResult) {
-	res = &kapsel.RetentionSweepResult{Done: true}
-	for i, r := range rows {
-		if i == limit {
-			res.Next, res.Done = r.id, false
-			break
-		}
-		if !r.created.Before(before) {
-			res.Next = r.id
-			break
-		}
-		if want(r) {
-			ids = append(ids, string(r.id))
-		}
-	}
-	return ids, res
-}
-
-// blocked sets res.Blocked to the first of ids that acted does not hold.
-func blocked(res *kapsel.RetentionSweepResult, ids []string, acted []string) {
-	for _, id := range ids {
-		if !slices.Contains(acted, id) {
-			res.Blocked = kapsel.EventID(id)
-			return
-		}
-	}
-}
+// bodyKept is the want of the sweeps that erase bodies.
+func bodyKept(r kapsel.RetentionScanned) bool { return r.Erasure == kapsel.BodyKept }
 
 // eraseSQL erases the bodies of the events $1 that are not in use, and
 // marks them $2 at $3; $4 is the cut-off of inUseSQL. It returns each
@@ -115,7 +76,7 @@ func (s *Store) RetentionEraseBodies(ctx context.Context, params *kapsel.Retenti
 	if err != nil {
 		return nil, fmt.Errorf("erasing expired bodies: %w", mapError(err))
 	}
-	ids, res := plan(rows, limit, before, func(r scanned) bool { return r.erasure == kapsel.BodyKept })
+	ids, res := kapsel.PlanRetentionBatch(rows, limit, before, bodyKept)
 	if len(ids) == 0 {
 		return res, nil
 	}
@@ -123,18 +84,18 @@ func (s *Store) RetentionEraseBodies(ctx context.Context, params *kapsel.Retenti
 	if err != nil {
 		return nil, fmt.Errorf("erasing expired bodies: %w", mapError(err))
 	}
-	blocked(res, ids, acted)
+	res.SetBlocked(ids, acted)
 	return res, nil
 }
 
 // erase runs eraseSQL and counts what it erased into res.
-func (s *Store) erase(ctx context.Context, ids []string, why kapsel.BodyErasure, now, before time.Time, res *kapsel.RetentionSweepResult) ([]string, error) {
+func (s *Store) erase(ctx context.Context, ids []kapsel.EventID, why kapsel.BodyErasure, now, before time.Time, res *kapsel.RetentionSweepResult) ([]kapsel.EventID, error) {
 	rows, err := s.pool.Query(ctx, eraseSQL, ids, string(why), now, before)
 	if err != nil {
 		return nil, err
 	}
-	var acted []string
-	var id string
+	var acted []kapsel.EventID
+	var id kapsel.EventID
 	var size int64
 	_, err = pgx.ForEachRow(rows, []any{&id, &size}, func() error {
 		acted = append(acted, id)
@@ -179,11 +140,11 @@ func (s *Store) RetentionDeleteEvents(ctx context.Context, params *kapsel.Retent
 	if err != nil {
 		return nil, fmt.Errorf("removing expired events: %w", mapError(err))
 	}
-	ids, res := plan(rows, limit, before, func(scanned) bool { return true })
+	ids, res := kapsel.PlanRetentionBatch(rows, limit, before, nil)
 	if len(ids) == 0 {
 		return res, nil
 	}
-	var acted []string
+	var acted []kapsel.EventID
 	var bodyBytes, attBytes int64
 	err = s.pool.QueryRow(ctx, deleteEventsSQL, ids, before, micro(params.Now)).
 		Scan(&acted, &bodyBytes, &res.Deliveries, &res.Attempts, &attBytes)
@@ -191,7 +152,7 @@ func (s *Store) RetentionDeleteEvents(ctx context.Context, params *kapsel.Retent
 		return nil, fmt.Errorf("removing expired events: %w", mapError(err))
 	}
 	res.Events, res.Bytes = len(acted), bodyBytes+attBytes
-	blocked(res, ids, acted)
+	res.SetBlocked(ids, acted)
 	return res, nil
 }
 
@@ -263,7 +224,7 @@ func (s *Store) EventExpunge(ctx context.Context, params *kapsel.EventExpungePar
 	if params.TenantID == "" {
 		return nil, fmt.Errorf("expunging: %w: a tenant is required", kapsel.ErrInvalid)
 	}
-	var ids []string
+	var ids []kapsel.EventID
 	res := &kapsel.RetentionSweepResult{Done: true}
 	if params.ID != "" {
 		var found bool
@@ -275,19 +236,19 @@ func (s *Store) EventExpunge(ctx context.Context, params *kapsel.EventExpungePar
 		if !found {
 			return nil, fmt.Errorf("expunging event %s: %w", params.ID, kapsel.ErrNotFound)
 		}
-		ids = []string{kapsel.SafeText(string(params.ID))}
+		ids = []kapsel.EventID{kapsel.EventID(kapsel.SafeText(string(params.ID)))}
 	} else {
 		limit := kapsel.RetentionLimit(params.Limit)
 		rows, err := s.scanEvents(ctx, params.TenantID, nil, params.From, limit)
 		if err != nil {
 			return nil, fmt.Errorf("expunging the tenant's bodies: %w", mapError(err))
 		}
-		ids, res = plan(rows, limit, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(r scanned) bool { return r.erasure == kapsel.BodyKept })
+		ids, res = kapsel.PlanRetentionBatch(rows, limit, kapsel.RetentionNever, bodyKept)
 		if len(ids) == 0 {
 			return res, nil
 		}
 	}
-	var acted []string
+	var acted []kapsel.EventID
 	err := s.pool.QueryRow(ctx, expungeSQL, ids, string(params.TenantID), micro(params.Now), kapsel.LastErrorBodyExpunged).
 		Scan(&acted, &res.Bytes, &res.DeliveriesEnded)
 	if err != nil {
