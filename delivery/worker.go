@@ -78,9 +78,18 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	number := dl.Attempts + 1
 	trigger := cmp.Or(dl.NextTrigger, kapsel.TriggerScheduled)
 	startedAt := d.cfg.Clock.Now()
-	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
-	res := d.send(ctx, ev, ep, number, startedAt)
-	cancel()
+	var res *attemptResult
+	if ev.BodyErasure != kapsel.BodyKept {
+		// Retention or an expunge erased the body after the delivery was
+		// queued again (a manual retry, replay or backfill of an old
+		// event): nothing is sent, the delivery fails (recorded locally).
+		res = &attemptResult{errorCode: kapsel.CodeInternal, local: true,
+			errMsg: "the event's body was " + string(ev.BodyErasure) + ": nothing to send"}
+	} else {
+		ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.attemptTimeout(ep))
+		res = d.send(ctx, ev, ep, number, startedAt)
+		cancel()
+	}
 	if res.errorCode == kapsel.CodeShuttingDown && !res.sent {
 		return release(d.cfg.Clock.Now())
 	}
@@ -97,6 +106,9 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 		rcancel()
 	}
 	dec := decide(ep.RetryPolicy, dl.CreatedAt, number, res, now, d.cfg.Rand())
+	if ev.BodyErasure != kapsel.BodyKept {
+		dec.status, dec.outcome, dec.disable = kapsel.DeliveryFailed, kapsel.OutcomeFailed, ""
+	}
 	c := &kapsel.DeliveryCompletion{
 		DeliveryID: dl.ID,
 		LeaseToken: dl.LeaseToken,
