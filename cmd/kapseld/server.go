@@ -87,6 +87,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		Workers:                  cfg.Workers,
 		MaxBodyBytes:             cfg.MaxBodyBytes,
 		Delivery:                 delivery.Config{LeaseDuration: cfg.LeaseDuration},
+		Retention:                cfg.Retention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring kapsel: %w", err)
