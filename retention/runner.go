@@ -102,8 +102,17 @@ func (r *Runner) Stop(ctx context.Context) error {
 func (r *Runner) loop(ctx context.Context) {
 	defer close(r.done)
 	for {
-		if _, err := r.RunPass(ctx); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		p, err := r.RunPass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			r.log.Warn("retention pass failed; retrying at the next one", slog.Any("error", err))
+		case err == nil && p.removed() > 0:
+			r.log.Info("retention pass", slog.Int("events", p.Removed[kapsel.RetentionEvents]),
+				slog.Int("deliveries", p.Removed[kapsel.RetentionDeliveries]), slog.Int("attempts", p.Removed[kapsel.RetentionAttempts]),
+				slog.Int("bodies", p.Removed[kapsel.RetentionEventBodies]), slog.Int("idempotency_keys", p.Removed[kapsel.RetentionIdempotencyKeys]),
+				slog.Int64("bytes", p.Bytes), slog.Int("batches", p.Batches),
+				slog.Duration("longest_batch", p.LongestBatch), slog.Duration("took", time.Since(start)))
 		}
 		t := r.cfg.Clock.NewTimer(r.cfg.Interval)
 		select {
@@ -125,6 +134,15 @@ type Pass struct {
 	// Batches is the number of store calls; LongestBatch the longest one.
 	Batches      int
 	LongestBatch time.Duration
+}
+
+// removed is the number of rows the pass removed, all tables together.
+func (p *Pass) removed() int {
+	n := 0
+	for _, v := range p.Removed {
+		n += v
+	}
+	return n
 }
 
 // RunPass runs one pass now and returns what it did. It stops at the
@@ -155,8 +173,10 @@ func (r *Runner) RunPass(ctx context.Context) (*Pass, error) {
 			keep  time.Duration
 			sweep func(context.Context, *kapsel.RetentionSweepParams) (*kapsel.RetentionSweepResult, error)
 		}{
-			{kapsel.RetentionEventBodies, pol.Body, r.store.RetentionEraseBodies},
+			// Removal first: what has outlived its metadata is not erased
+			// and then removed, but removed once.
 			{kapsel.RetentionEvents, pol.Metadata, r.store.RetentionDeleteEvents},
+			{kapsel.RetentionEventBodies, pol.Body, r.store.RetentionEraseBodies},
 		} {
 			if st.keep == kapsel.RetentionForever {
 				continue
