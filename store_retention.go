@@ -109,7 +109,9 @@ type RetentionSweepResult struct {
 	Bytes int64
 	// DeliveriesEnded counts the deliveries an expunge ended as failed.
 	DeliveriesEnded int
-	// Next is the first event id the next batch of this pass examines.
+	// Next is the first event id the next batch of this pass examines;
+	// when Done, where the next pass may start (the last event examined
+	// when the events ran out, the first newer one otherwise).
 	Next EventID
 	// Blocked is the first examined event that was old enough but kept
 	// because it was in use; empty when none. The next pass starts again
@@ -152,6 +154,11 @@ type RetentionScanned struct {
 // For store implementers: the paging rule every store follows.
 func PlanRetentionBatch(rows []RetentionScanned, limit int, before time.Time, want func(RetentionScanned) bool) ([]EventID, *RetentionSweepResult) {
 	res := &RetentionSweepResult{Done: true}
+	if len(rows) > 0 {
+		// The rows ran out: the next pass starts again at the last one
+		// (From is inclusive), not at the first event of the table.
+		res.Next = rows[len(rows)-1].ID
+	}
 	var ids []EventID
 	for i, r := range rows {
 		if i == limit {

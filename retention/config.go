@@ -31,9 +31,10 @@ type Config struct {
 	// BatchSize is how many events one batch examines. Defaults to
 	// kapsel.DefaultRetentionBatch.
 	BatchSize int
-	// BatchPause is the pause after each batch, which leaves the store to
-	// the hot path between two batches; negative for none. Defaults to
-	// DefaultBatchPause.
+	// BatchPause is the pause after each batch, on top of as long as the
+	// batch took (so retention holds the store at most half of the time),
+	// which leaves the store to the hot path between two batches; negative
+	// for no pause at all. Defaults to DefaultBatchPause.
 	BatchPause time.Duration
 	// MaxBatchesPerPass bounds the batches of one table and scope in a pass,
 	// so that a pass over a huge backlog ends and the next one carries on

@@ -227,7 +227,7 @@ func (r *Runner) walk(ctx context.Context, key cursorKey, sp *kapsel.RetentionSw
 			break
 		}
 		sp.From = res.Next
-		if !r.pause(ctx) {
+		if !r.pause(ctx, took) {
 			break
 		}
 	}
@@ -257,13 +257,15 @@ func (r *Runner) count(p *Pass, table kapsel.RetentionTable, res *kapsel.Retenti
 	}
 }
 
-// pause waits BatchPause (real time: it spaces the store's work, it does
-// not measure anything), and reports false when ctx ended.
-func (r *Runner) pause(ctx context.Context) bool {
+// pause waits after a batch that took took: as long as the batch took,
+// and BatchPause more, so that retention holds the store at most half of
+// the time however slow the batches get under load (real time: it spaces
+// the store's work, it measures nothing). It reports false when ctx ended.
+func (r *Runner) pause(ctx context.Context, took time.Duration) bool {
 	if r.cfg.BatchPause < 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(r.cfg.BatchPause)
+	t := time.NewTimer(r.cfg.BatchPause + took)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -283,7 +285,7 @@ func (r *Runner) keys(ctx context.Context, now time.Time, p *Pass) error {
 			return fmt.Errorf("retention of %s: %w", kapsel.RetentionIdempotencyKeys, err)
 		}
 		r.count(p, kapsel.RetentionIdempotencyKeys, res, took)
-		if res.Done || !r.pause(ctx) {
+		if res.Done || !r.pause(ctx, took) {
 			return nil
 		}
 	}

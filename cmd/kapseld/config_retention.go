@@ -41,7 +41,7 @@ var retentionSettings = []setting{
 			c.Retention.BatchSize = n
 			return nil
 		}},
-	{"retention-batch-pause", "KAPSEL_RETENTION_BATCH_PAUSE", retention.DefaultBatchPause.String(), "pause after each retention batch, leaving the store to ingest and delivery (Go duration; 0 for none)",
+	{"retention-batch-pause", "KAPSEL_RETENTION_BATCH_PAUSE", retention.DefaultBatchPause.String(), "pause after each retention batch, on top of as long as the batch took, leaving the store to ingest and delivery (Go duration; 0 for no pause at all)",
 		func(c *config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {

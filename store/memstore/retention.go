@@ -79,6 +79,9 @@ func (s *Store) sweep(ctx context.Context, what string, params *kapsel.Retention
 	limit := kapsel.RetentionLimit(params.Limit)
 	before, now := ts(params.Before), ts(params.Now)
 	res := &kapsel.RetentionSweepResult{Done: true}
+	if len(ids) > 0 {
+		res.Next = ids[min(len(ids), limit+1)-1] // the rows ran out: start again at the last one
+	}
 	for i, id := range ids {
 		if i == limit {
 			res.Next, res.Done = id, false

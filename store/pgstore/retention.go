@@ -30,24 +30,28 @@ import (
 const inUseSQL = `EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id
 	AND (d.status IN ('pending', 'delivering') OR (d.lease_token IS NOT NULL AND d.lease_expires_at >= %[1]s)))`
 
+// scanAllSQL and scanTenantSQL read the events a batch examines: up to $2
+// from $1, in id order, of every tenant but $3 (events_pkey) or of tenant
+// $3 (events_tenant_id_idx). TestRetentionUsesIndexes checks the plans.
+const (
+	scanAllSQL = `SELECT e.id, e.created_at, e.body_erasure FROM events e
+WHERE e.id >= $1 AND NOT (e.tenant_id = ANY ($3::text[])) ORDER BY e.id LIMIT $2`
+	scanTenantSQL = `SELECT e.id, e.created_at, e.body_erasure FROM events e
+WHERE e.id >= $1 AND e.tenant_id = $3 ORDER BY e.id LIMIT $2`
+)
+
 // scanEvents reads the events a batch examines: up to limit+1 from from,
 // in id order, of tenant (or of every tenant but exclude).
 func (s *Store) scanEvents(ctx context.Context, tenant kapsel.TenantID, exclude []kapsel.TenantID, from kapsel.EventID, limit int) ([]kapsel.RetentionScanned, error) {
-	q := `SELECT e.id, e.created_at, e.body_erasure FROM events e WHERE e.id >= $1 AND `
-	args := []any{string(from), limit + 1}
-	if tenant != "" {
-		q += `e.tenant_id = $3`
-		args = append(args, string(tenant))
-	} else {
-		q += `NOT (e.tenant_id = ANY ($3::text[]))`
+	q, scope := scanTenantSQL, any(string(tenant))
+	if tenant == "" {
 		ex := make([]string, len(exclude)) // never nil: NULL would exclude every row
 		for i, id := range exclude {
 			ex[i] = string(id)
 		}
-		args = append(args, ex)
+		q, scope = scanAllSQL, ex
 	}
-	q += ` ORDER BY e.id LIMIT $2`
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.pool.Query(ctx, q, string(from), limit+1, scope)
 	if err != nil {
 		return nil, err
 	}
