@@ -31,10 +31,14 @@ type Config struct {
 	// BatchSize is how many events one batch examines. Defaults to
 	// kapsel.DefaultRetentionBatch.
 	BatchSize int
-	// BatchPause is the pause after each batch, on top of as long as the
-	// batch took (so retention holds the store at most half of the time),
-	// which leaves the store to the hot path between two batches; negative
-	// for no pause at all. Defaults to DefaultBatchPause.
+	// Share is the most of the time retention may spend in batches: after a
+	// batch that took d it pauses d·(1/Share − 1), so that it backs off by
+	// itself when the store is slow (a loaded machine, a large backlog).
+	// From 0.01 to 1 (no pause but BatchPause). Defaults to DefaultShare.
+	Share float64
+	// BatchPause is a pause after each batch on top of Share's, which
+	// leaves the store to the hot path between two batches; negative for
+	// no pause at all (Share ignored: tests). Defaults to DefaultBatchPause.
 	BatchPause time.Duration
 	// MaxBatchesPerPass bounds the batches of one table and scope in a pass,
 	// so that a pass over a huge backlog ends and the next one carries on
@@ -59,6 +63,7 @@ type Config struct {
 const (
 	DefaultInterval          = time.Minute
 	DefaultBatchPause        = 10 * time.Millisecond
+	DefaultShare             = 0.25
 	DefaultMaxBatchesPerPass = 10_000
 	DefaultRescanInterval    = 24 * time.Hour
 )
@@ -81,15 +86,19 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxBatchesPerPass", c.MaxBatchesPerPass < 0},
 		{"RescanInterval", c.RescanInterval < 0},
 		{"IdempotencyWindow", c.IdempotencyWindow < 0},
+		{"Share", c.Share < 0 || c.Share > 1 || (c.Share > 0 && c.Share < 0.01)},
 	} {
 		if f.bad {
-			return c, fmt.Errorf("%w: retention %s must not be negative", kapsel.ErrInvalid, f.name)
+			return c, fmt.Errorf("%w: retention %s is out of range", kapsel.ErrInvalid, f.name)
 		}
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
 	c.BatchSize = kapsel.RetentionLimit(c.BatchSize)
+	if c.Share == 0 {
+		c.Share = DefaultShare
+	}
 	if c.BatchPause == 0 {
 		c.BatchPause = DefaultBatchPause
 	}

@@ -257,15 +257,15 @@ func (r *Runner) count(p *Pass, table kapsel.RetentionTable, res *kapsel.Retenti
 	}
 }
 
-// pause waits after a batch that took took: as long as the batch took,
-// and BatchPause more, so that retention holds the store at most half of
-// the time however slow the batches get under load (real time: it spaces
-// the store's work, it measures nothing). It reports false when ctx ended.
+// pause waits after a batch that took took: took·(1/Share − 1) plus
+// BatchPause, so that retention holds the store at most Share of the time
+// however slow the batches get (real time: it spaces the store's work, it
+// measures nothing). It reports false when ctx ended.
 func (r *Runner) pause(ctx context.Context, took time.Duration) bool {
 	if r.cfg.BatchPause < 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(r.cfg.BatchPause + took)
+	t := time.NewTimer(r.cfg.BatchPause + time.Duration(float64(took)*(1/r.cfg.Share-1)))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

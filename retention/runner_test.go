@@ -252,6 +252,7 @@ func TestConfigValidation(t *testing.T) {
 			kapsel.NewTenantID(): {Body: 100 * day}}}},
 		{"a malformed tenant id", retention.Config{Tenants: map[kapsel.TenantID]kapsel.RetentionPolicy{"acme": {}}}},
 		{"negative Interval", retention.Config{Interval: -time.Second}},
+		{"Share over 1", retention.Config{Share: 1.5}},
 	} {
 		if _, err := retention.New(s, &c.cfg); !errors.Is(err, kapsel.ErrInvalid) {
 			t.Errorf("%s: New = %v, want ErrInvalid", c.name, err)

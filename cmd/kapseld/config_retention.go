@@ -41,7 +41,16 @@ var retentionSettings = []setting{
 			c.Retention.BatchSize = n
 			return nil
 		}},
-	{"retention-batch-pause", "KAPSEL_RETENTION_BATCH_PAUSE", retention.DefaultBatchPause.String(), "pause after each retention batch, on top of as long as the batch took, leaving the store to ingest and delivery (Go duration; 0 for no pause at all)",
+	{"retention-share", "KAPSEL_RETENTION_SHARE", strconv.FormatFloat(retention.DefaultShare, 'f', -1, 64), "most of the time retention may spend in batches (0.01 to 1): after a batch it pauses so long that it stays under this share",
+		func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0.01 || f > 1 {
+				return errors.New("must be a number from 0.01 to 1")
+			}
+			c.Retention.Share = f
+			return nil
+		}},
+	{"retention-batch-pause", "KAPSEL_RETENTION_BATCH_PAUSE", retention.DefaultBatchPause.String(), "pause after each retention batch on top of the share's (Go duration; 0 for none)",
 		func(c *config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {

@@ -17,7 +17,7 @@ const day = 24 * time.Hour
 // set: kapsel's default policy, written out.
 var defaultRetention = retention.Config{
 	Policy:   kapsel.RetentionPolicy{Body: 30 * day, Metadata: 90 * day},
-	Interval: time.Minute, BatchSize: 1000, BatchPause: 10 * time.Millisecond,
+	Interval: time.Minute, BatchSize: 1000, BatchPause: 10 * time.Millisecond, Share: 0.25,
 }
 
 func TestParseRetentionConfig(t *testing.T) {
@@ -29,6 +29,7 @@ func TestParseRetentionConfig(t *testing.T) {
 		"KAPSEL_RETENTION_TENANTS":    string(a) + "=7d/30d, " + string(b) + "=/365d",
 		"KAPSEL_RETENTION_INTERVAL":   "5m",
 		"KAPSEL_RETENTION_BATCH_SIZE": "500",
+		"KAPSEL_RETENTION_SHARE":      "0.5",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestParseRetentionConfig(t *testing.T) {
 			a: {Body: 7 * day, Metadata: 30 * day},
 			b: {Metadata: 365 * day},
 		},
-		Interval: 5 * time.Minute, BatchSize: 500, BatchPause: -1,
+		Interval: 5 * time.Minute, BatchSize: 500, BatchPause: -1, Share: 0.5,
 	}
 	if !reflect.DeepEqual(c.Retention, want) {
 		t.Fatalf("retention %+v, want %+v", c.Retention, want)
@@ -59,6 +60,7 @@ func TestParseRetentionConfigErrors(t *testing.T) {
 		"KAPSEL_RETENTION_INTERVAL":    "0s",
 		"KAPSEL_RETENTION_BATCH_SIZE":  "0",
 		"KAPSEL_RETENTION_BATCH_PAUSE": "-1s",
+		"KAPSEL_RETENTION_SHARE":       "2",
 	} {
 		_, err := parseConfig("kapseld", nil, env(map[string]string{env_: v}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), env_) {
