@@ -17,7 +17,7 @@ const day = 24 * time.Hour
 // set: kapsel's default policy, written out.
 var defaultRetention = retention.Config{
 	Policy:   kapsel.RetentionPolicy{Body: 30 * day, Metadata: 90 * day},
-	Interval: time.Minute, BatchSize: 1000, BatchPause: 10 * time.Millisecond, Share: 0.25,
+	Interval: time.Minute, BatchPause: 10 * time.Millisecond, Share: 0.25,
 }
 
 func TestParseRetentionConfig(t *testing.T) {
@@ -58,7 +58,7 @@ func TestParseRetentionConfigErrors(t *testing.T) {
 		"KAPSEL_RETENTION_METADATA":    "-1h",
 		"KAPSEL_RETENTION_TENANTS":     "acme=7d/30d",
 		"KAPSEL_RETENTION_INTERVAL":    "0s",
-		"KAPSEL_RETENTION_BATCH_SIZE":  "0",
+		"KAPSEL_RETENTION_BATCH_SIZE":  "-1",
 		"KAPSEL_RETENTION_BATCH_PAUSE": "-1s",
 		"KAPSEL_RETENTION_SHARE":       "2",
 	} {
