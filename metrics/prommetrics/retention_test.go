@@ -33,8 +33,11 @@ func TestRetentionSeries(t *testing.T) {
 		}
 	}
 	insert("0123456789") // no endpoint: no delivery, ended at once
-	clock.Advance(10 * 24 * time.Hour)
-	insert("abc")
+	clock.Advance(8 * 24 * time.Hour)
+	insert("abcd")
+	erasedAt := clock.Now()
+	clock.Advance(2 * 24 * time.Hour)
+	insert("xyz")
 	r, err := retention.New(s, &retention.Config{
 		Clock: clock, Hooks: hooks, BatchPause: -1,
 		Policy: kapsel.RetentionPolicy{Body: 24 * time.Hour, Metadata: 5 * 24 * time.Hour},
@@ -50,11 +53,13 @@ func TestRetentionSeries(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"kapsel_retention_rows_removed_total", map[string]string{"table": "event_bodies", "cause": "expired"}, 1},
-		{"kapsel_retention_bytes_removed_total", map[string]string{"table": "event_bodies", "cause": "expired"}, 10},
+		// The 10-day-old event is removed with its body (metadata 5 days),
+		// the 2-day-old one loses its body (1 day), the new one stays.
 		{"kapsel_retention_rows_removed_total", map[string]string{"table": "events", "cause": "expired"}, 1},
-		{"kapsel_retention_bytes_removed_total", map[string]string{"table": "events", "cause": "expired"}, -1}, // absent: the body was erased first
-		{"kapsel_retention_oldest_row_timestamp_seconds", map[string]string{"table": "events"}, float64(clock.Now().Unix())},
+		{"kapsel_retention_bytes_removed_total", map[string]string{"table": "events", "cause": "expired"}, 10},
+		{"kapsel_retention_rows_removed_total", map[string]string{"table": "event_bodies", "cause": "expired"}, 1},
+		{"kapsel_retention_bytes_removed_total", map[string]string{"table": "event_bodies", "cause": "expired"}, 4},
+		{"kapsel_retention_oldest_row_timestamp_seconds", map[string]string{"table": "events"}, float64(erasedAt.Unix())},
 		{"kapsel_retention_oldest_row_timestamp_seconds", map[string]string{"table": "deliveries"}, 0},
 	} {
 		if got := value(t, reg, c.name, c.labels); got != c.want {
