@@ -94,20 +94,50 @@ func (s *Store) RetentionEraseBodies(ctx context.Context, params *kapsel.Retenti
 
 // erase runs eraseSQL and counts what it erased into res.
 func (s *Store) erase(ctx context.Context, ids []kapsel.EventID, why kapsel.BodyErasure, now, before time.Time, res *kapsel.RetentionSweepResult) ([]kapsel.EventID, error) {
-	rows, err := s.pool.Query(ctx, eraseSQL, ids, string(why), now, before)
-	if err != nil {
-		return nil, err
-	}
 	var acted []kapsel.EventID
-	var id kapsel.EventID
-	var size int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &size}, func() error {
+	err := s.pinned(ctx, eraseSQL, []any{ids, string(why), now, before}, func(row pgx.Rows) error {
+		var id kapsel.EventID
+		var size int64
+		if err := row.Scan(&id, &size); err != nil {
+			return err
+		}
 		acted = append(acted, id)
 		res.Events++
 		res.Bytes += size
 		return nil
 	})
 	return acted, err
+}
+
+// pinned runs a batch's statement under claimPlanSettings, in one
+// pipelined implicit transaction (as the claim does), so that it reads
+// the indexes it was written for (TestRetentionUsesIndexes) whatever the
+// planner guesses of a large ANY list against a small table; each is
+// called for each row.
+func (s *Store) pinned(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	b.Queue(claimPlanSettings)
+	b.Queue(sql, args...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return br.Close()
 }
 
 // deleteEventsSQL removes the events $1 that are not in use as of the
@@ -150,8 +180,9 @@ func (s *Store) RetentionDeleteEvents(ctx context.Context, params *kapsel.Retent
 	}
 	var acted []kapsel.EventID
 	var bodyBytes, attBytes int64
-	err = s.pool.QueryRow(ctx, deleteEventsSQL, ids, before, micro(params.Now)).
-		Scan(&acted, &bodyBytes, &res.Deliveries, &res.Attempts, &attBytes)
+	err = s.pinned(ctx, deleteEventsSQL, []any{ids, before, micro(params.Now)}, func(row pgx.Rows) error {
+		return row.Scan(&acted, &bodyBytes, &res.Deliveries, &res.Attempts, &attBytes)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("removing expired events: %w", mapError(err))
 	}
@@ -189,7 +220,7 @@ const oldestSQL = `SELECT (SELECT created_at FROM events ORDER BY id LIMIT 1),
 // (kapsel.RetentionStore).
 func (s *Store) RetentionOldest(ctx context.Context) (*kapsel.RetentionOldest, error) {
 	var ev, dl, at *time.Time
-	if err := s.pool.QueryRow(ctx, oldestSQL).Scan(&ev, &dl, &at); err != nil {
+	if err := s.pinned(ctx, oldestSQL, nil, func(row pgx.Rows) error { return row.Scan(&ev, &dl, &at) }); err != nil {
 		return nil, fmt.Errorf("reading the oldest rows: %w", mapError(err))
 	}
 	out := &kapsel.RetentionOldest{}
@@ -253,8 +284,8 @@ func (s *Store) EventExpunge(ctx context.Context, params *kapsel.EventExpungePar
 		}
 	}
 	var acted []kapsel.EventID
-	err := s.pool.QueryRow(ctx, expungeSQL, ids, string(params.TenantID), micro(params.Now), kapsel.LastErrorBodyExpunged).
-		Scan(&acted, &res.Bytes, &res.DeliveriesEnded)
+	err := s.pinned(ctx, expungeSQL, []any{ids, string(params.TenantID), micro(params.Now), kapsel.LastErrorBodyExpunged},
+		func(row pgx.Rows) error { return row.Scan(&acted, &res.Bytes, &res.DeliveriesEnded) })
 	if err != nil {
 		return nil, fmt.Errorf("expunging: %w", mapError(err))
 	}
