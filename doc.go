@@ -81,11 +81,20 @@
 //
 // [Store] and its role interfaces ([TenantStore], [SourceStore],
 // [EndpointStore], [EventStore], [DeliveryStore], [AttemptStore],
-// [BreakerStore]) with their …Params types
+// [BreakerStore], [RetentionStore]) with their …Params types
 // (the store*.go files) are the contract a storage backend implements; an
 // application never calls them to create or change anything — the front
 // door's operations do, with their validation. A new store proves itself
 // with store/storetest's Run.
+//
+// # Retention
+//
+// Event bodies are kept [DefaultBodyRetention] and events with their
+// deliveries and attempts [DefaultMetadataRetention], globally or per
+// tenant ([RetentionPolicy]); nothing in use is removed, and an expired or
+// expunged event keeps answering with its metadata ([Event.BodyErasure]).
+// Package retention runs the removal in short batches; the front door
+// starts it and offers the expunge operations.
 //
 // # Guarantees
 //

@@ -77,7 +77,8 @@ type Event struct {
 	// ingested event has none), at most MaxEventChannels. Endpoints
 	// subscribe to channels ([Subscription]).
 	Channels []string
-	// Body is the request body, byte for byte. Lists may leave it nil.
+	// Body is the request body, byte for byte. Lists may leave it nil. It
+	// is empty once erased (BodyErasure).
 	Body        []byte
 	ContentType string
 	// Headers are the forwarded end-to-end request headers.
@@ -85,7 +86,7 @@ type Event struct {
 	IdempotencyKey string
 	// BodyHash is the SHA-256 of Body.
 	BodyHash []byte
-	// Size is len(Body), kept even when Body is not loaded.
+	// Size is len(Body), kept even when Body is not loaded or was erased.
 	Size int
 	// Trace is the W3C trace context the event continues: with tracing on
 	// (Hooks.StartIngest), that of the span that accepted it; otherwise the
@@ -94,6 +95,11 @@ type Event struct {
 	// Lists may leave it zero, as they leave Body.
 	Trace     TraceContext
 	CreatedAt time.Time
+	// BodyErasure says why Body (and Headers) are no longer stored:
+	// BodyKept (""), BodyExpired or BodyExpunged. BodyErasedAt is when
+	// they were erased; zero while kept.
+	BodyErasure  BodyErasure
+	BodyErasedAt time.Time
 	// Deliveries summarises the event's deliveries by status. Filled in by
 	// EventGet, EventList and EventInsertMany; zero where a method says so.
 	Deliveries DeliverySummary

@@ -26,6 +26,12 @@ type Hooks struct {
 	// (410 Gone, or failing for the auto-disable window). ctx is as
 	// OnBreaker's.
 	OnEndpointDisabled func(ctx context.Context, info EndpointDisabledInfo)
+	// OnRetention is called after each retention batch and each expunge,
+	// once per table it removed rows from.
+	OnRetention func(RetentionInfo)
+	// OnRetentionOldest is called after each retention pass, once per
+	// table, with the oldest row the table keeps.
+	OnRetentionOldest func(RetentionOldestInfo)
 
 	// StartIngest is called as an ingest request or a send begins, before
 	// anything is checked. It returns the context the rest of the ingest

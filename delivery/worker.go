@@ -80,9 +80,18 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 	startedAt := d.cfg.Clock.Now()
 	actx, trace := d.startAttempt(d.attemptCtx, kapsel.AttemptStart{EndpointID: ep.ID, EventID: ev.ID,
 		DeliveryID: dl.ID, EventType: ev.Type, Number: number, Trigger: trigger, Trace: ev.Trace})
-	ctx, cancel := context.WithTimeout(actx, d.cfg.attemptTimeout(ep))
-	res := d.send(ctx, ev, ep, number, startedAt, trace)
-	cancel()
+	var res *attemptResult
+	if ev.BodyErasure != kapsel.BodyKept {
+		// Retention or an expunge erased the body after the delivery was
+		// queued again (a manual retry, replay or backfill of an old
+		// event): nothing is sent, the delivery fails (recorded locally).
+		res = &attemptResult{errorCode: kapsel.CodeInternal, local: true,
+			errMsg: "the event's body was " + string(ev.BodyErasure) + ": nothing to send"}
+	} else {
+		ctx, cancel := context.WithTimeout(actx, d.cfg.attemptTimeout(ep))
+		res = d.send(ctx, ev, ep, number, startedAt, trace)
+		cancel()
+	}
 	if res.errorCode == kapsel.CodeShuttingDown && !res.sent {
 		d.endAttempt(actx, kapsel.AttemptInfo{EndpointID: ep.ID, EventID: ev.ID, DeliveryID: dl.ID,
 			EventType: ev.Type, Number: number, ErrorCode: res.errorCode})
@@ -102,6 +111,9 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 		rcancel()
 	}
 	dec := decide(ep.RetryPolicy, dl.CreatedAt, number, res, now, d.cfg.Rand())
+	if ev.BodyErasure != kapsel.BodyKept {
+		dec.status, dec.outcome, dec.disable = kapsel.DeliveryFailed, kapsel.OutcomeFailed, ""
+	}
 	c := &kapsel.DeliveryCompletion{
 		DeliveryID: dl.ID,
 		LeaseToken: dl.LeaseToken,

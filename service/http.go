@@ -35,6 +35,7 @@ func (s *Service) routeTable() []route {
 		{"PATCH /v1/tenants/{id}", s.admin(s.httpUpdateTenant)},
 		{"DELETE /v1/tenants/{id}", s.admin(s.httpDeleteTenant)},
 		{"POST /v1/tenants/{id}/rotate-api-key", s.admin(s.httpRotateTenantAPIKey)},
+		{"DELETE /v1/tenants/{id}/event-bodies", s.admin(s.httpExpungeTenantBodies)},
 
 		{"POST /v1/sources", s.tenant(s.httpCreateSource)},
 		{"GET /v1/sources", s.tenant(s.httpListSources)},
@@ -61,6 +62,7 @@ func (s *Service) routeTable() []route {
 		{"GET /v1/events/{id}", s.tenant(s.httpGetEvent)},
 		{"GET /v1/events/{id}/attempts", s.tenant(s.httpListAttempts)},
 		{"POST /v1/events/{id}/retry", s.tenant(s.httpRetryEvent)},
+		{"DELETE /v1/events/{id}/body", s.tenant(s.httpExpungeEvent)},
 
 		{"GET /v1/deliveries", s.tenant(s.httpListDeliveries)},
 		{"GET /v1/deliveries/{id}", s.tenant(s.httpGetDelivery)},

@@ -33,6 +33,11 @@ type eventJSON struct {
 	Deliveries     summaryJSON      `json:"deliveries"`
 	Body           *string          `json:"body,omitempty"`
 	BodyEncoding   string           `json:"body_encoding,omitempty"`
+	// BodyExpired, BodyErasure and BodyErasedAt say whether, why and when
+	// the body was erased (retention or expunge).
+	BodyExpired  bool       `json:"body_expired"`
+	BodyErasure  *string    `json:"body_erasure"`
+	BodyErasedAt *time.Time `json:"body_erased_at"`
 }
 
 // summaryJSON counts an event's deliveries by status.
@@ -54,6 +59,10 @@ func toEventJSON(e *kapsel.Event) eventJSON {
 	if e.SourceID != "" {
 		src := e.SourceID
 		out.SourceID = &src
+	}
+	if e.BodyErasure != kapsel.BodyKept {
+		why, when := string(e.BodyErasure), e.BodyErasedAt.UTC()
+		out.BodyExpired, out.BodyErasure, out.BodyErasedAt = true, &why, &when
 	}
 	return out
 }
@@ -138,7 +147,7 @@ func (s *Service) httpGetEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := toEventJSON(e)
-	if include == "body" {
+	if include == "body" && !out.BodyExpired {
 		body, enc := encodeBody(e.Body)
 		out.Body, out.BodyEncoding = &body, enc
 	}
@@ -190,6 +199,20 @@ func (s *Service) httpRetryEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, countJSON{Count: n})
+	return nil
+}
+
+// httpExpungeEvent: DELETE /v1/events/{id}/body → 200 the event.
+func (s *Service) httpExpungeEvent(w http.ResponseWriter, r *http.Request) error {
+	id, err := eventID(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.ExpungeEvent(r.Context(), tenantOf(r), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toEventJSON(e))
 	return nil
 }
 

@@ -132,3 +132,18 @@ func (s *Service) httpRotateTenantAPIKey(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// httpExpungeTenantBodies: DELETE /v1/tenants/{id}/event-bodies (admin) →
+// 200 {"count"}, the bodies erased.
+func (s *Service) httpExpungeTenantBodies(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "tenant", kapsel.ParseTenantID)
+	if err != nil {
+		return err
+	}
+	n, err := s.ExpungeTenantBodies(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, countJSON{Count: n})
+	return nil
+}

@@ -315,6 +315,24 @@ func TestOpenAPIContract(t *testing.T) {
 	})
 	fail(reqInvalid, 400, kapsel.CodeMalformedRequest, "POST", "/v1/endpoints/"+ep+"/backfill", key, map[string]any{"status": "failed"})
 	fail(reqValid, 404, kapsel.CodeNotFound, "POST", "/v1/endpoints/"+ep+"/backfill", otherKey, nil)
+	// Expunge: one event's body, then every body of a (deleted) tenant.
+	fail(reqValid, 404, kapsel.CodeNotFound, "DELETE", "/v1/events/"+string(failed)+"/body", otherKey, nil)
+	if ev := ok(200, "DELETE", "/v1/events/"+string(failed)+"/body", key, nil); ev["body_expired"] != true ||
+		ev["body_erasure"] != "expunged" || ev["body_erased_at"] == nil || ev["size"] == 0.0 {
+		t.Fatalf("expunged event: %v", ev)
+	}
+	if ev := ok(200, "GET", "/v1/events/"+string(failed)+"?include=body", key, nil); ev["body"] != nil || ev["body_expired"] != true {
+		t.Fatalf("an expunged event read with its body: %v", ev)
+	}
+	if ev := ok(200, "GET", "/v1/events/"+string(delivered), key, nil); ev["body_expired"] != false || ev["body_erasure"] != nil {
+		t.Fatalf("an event with its body: %v", ev)
+	}
+	fail(reqInvalid, 404, kapsel.CodeNotFound, "DELETE", "/v1/events/evt_nope/body", key, nil)
+	if out := ok(200, "DELETE", "/v1/tenants/"+doomed["id"].(string)+"/event-bodies", adminToken, nil); out["count"] != 0.0 {
+		t.Fatalf("expunging a tenant without events: %v", out)
+	}
+	fail(reqValid, 401, kapsel.CodeUnauthenticated, "DELETE", "/v1/tenants/"+tenantID+"/event-bodies", key, nil)
+	fail(reqInvalid, 404, kapsel.CodeNotFound, "DELETE", "/v1/tenants/nope/event-bodies", adminToken, nil)
 	// Sends need a running ingester: before Start, 503 E3003.
 	fail(reqValid, 503, kapsel.CodeShuttingDown, "POST", "/v1/events", key, map[string]any{"payload": 1})
 

@@ -42,6 +42,7 @@ import (
 	"github.com/kapsel-dev/kapsel/internal/bearer"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
 	"github.com/kapsel-dev/kapsel/internal/problem"
+	"github.com/kapsel-dev/kapsel/retention"
 )
 
 // Config configures a [Service]. The zero value works: the system clock,
@@ -94,6 +95,12 @@ type Config struct {
 	Delivery delivery.Config
 	// Breaker tunes the circuit breakers. Defaults to the zero value.
 	Breaker breaker.Config
+	// Retention says how long bodies, events, deliveries and attempts are
+	// kept, globally and per tenant, and how the background removal runs
+	// (package retention). Its idempotency window is the ingester's.
+	// Defaults to the zero value: retention on, with kapsel's default
+	// policy (bodies 30 days, metadata 90 days).
+	Retention retention.Config
 	// HealthWindow is the period of [Service.EndpointHealth]'s success rate.
 	// Defaults to DefaultHealthWindow (1 h).
 	HealthWindow time.Duration
@@ -124,6 +131,7 @@ type Service struct {
 	breakers   *breaker.Set
 	dispatcher *delivery.Dispatcher
 	ingester   *ingest.Ingester
+	retention  *retention.Runner
 	management http.Handler
 	handler    http.Handler
 	adminToken bearer.Secret // Config.AdminToken, hashed once
@@ -193,6 +201,13 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 		return nil, fmt.Errorf("service: Ingest: %w", err)
 	}
 
+	rc := cfg.Retention
+	rc.Logger, rc.Clock, rc.Hooks = cfg.Logger, cfg.Clock, cfg.Hooks
+	rc.IdempotencyWindow = cfg.Ingest.IdempotencyWindow
+	if s.retention, err = retention.New(store, &rc); err != nil {
+		return nil, fmt.Errorf("service: Retention: %w", err)
+	}
+
 	if cfg.HealthWindow <= 0 {
 		cfg.HealthWindow = DefaultHealthWindow
 	}
@@ -224,6 +239,11 @@ func (s *Service) Start(ctx context.Context) error {
 			_ = s.dispatcher.Stop(context.Background())
 			return fmt.Errorf("starting ingest: %w", err)
 		}
+		if err := s.retention.Start(ctx); err != nil {
+			_ = s.ingester.Stop(context.Background())
+			_ = s.dispatcher.Stop(context.Background())
+			return fmt.Errorf("starting retention: %w", err)
+		}
 		return nil
 	})
 	if errors.Is(err, lifecycle.ErrStarted) || errors.Is(err, lifecycle.ErrStopped) {
@@ -243,6 +263,9 @@ func (s *Service) Start(ctx context.Context) error {
 func (s *Service) Stop(ctx context.Context) error {
 	return s.life.Stop(ctx, func(ctx context.Context) error {
 		var errs []error
+		if err := s.retention.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping retention: %w", err))
+		}
 		if err := s.ingester.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping ingest: %w", err))
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kapsel-dev/kapsel/delivery"
+	"github.com/kapsel-dev/kapsel/retention"
 )
 
 // Defaults of the configuration (docs/configuration.md lists them all).
@@ -41,6 +42,9 @@ type config struct {
 	// Tracing is read from OpenTelemetry's OTEL_* variables (tracing.go),
 	// not from flags.
 	Tracing tracingConfig
+	// Retention is the retention policy and pace (config_retention.go);
+	// its clock, logger and hooks are the service's.
+	Retention retention.Config
 }
 
 // setting is one configuration knob: its flag, its environment variable,
@@ -50,7 +54,7 @@ type setting struct {
 	set                   func(c *config, v string) error
 }
 
-var settings = []setting{
+var settings = append([]setting{
 	{"database-url", "KAPSEL_DATABASE_URL", "", "Postgres connection URL; empty = the embedded store in -data-dir",
 		func(c *config, v string) error { c.DatabaseURL = v; return nil }},
 	{"data-dir", "KAPSEL_DATA_DIR", defaultDataDir, "directory of the embedded store (used when -database-url is empty)",
@@ -98,7 +102,7 @@ var settings = []setting{
 			c.LeaseDuration = d
 			return nil
 		}},
-}
+}, retentionSettings...)
 
 func nonEmpty(v string) error {
 	if v == "" {

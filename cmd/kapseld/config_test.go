@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +24,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	want := config{
 		DataDir: "./kapsel-data", Listen: ":8080", LogLevel: slog.LevelInfo, LogFormat: "json",
 		Migrate: true, ShutdownTimeout: 30 * time.Second, LeaseDuration: 25 * time.Second,
+		Retention: defaultRetention,
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("defaults %+v, want %+v", *c, want)
 	}
 }
@@ -54,8 +56,9 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		DatabaseURL: "postgres://env", DataDir: "/var/lib/kapsel", Listen: ":9000", AdminToken: "from-env", MetricsToken: "scrape-env",
 		AllowPrivateDestinations: true, Workers: 8, MaxBodyBytes: 1 << 20, LogLevel: slog.LevelDebug,
 		LogFormat: "text", Migrate: false, ShutdownTimeout: 5 * time.Second, LeaseDuration: 4 * time.Second,
+		Retention: defaultRetention,
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("from env %+v, want %+v", *c, want)
 	}
 	// Flags win over the environment; bare boolean flags mean true.

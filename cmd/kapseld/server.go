@@ -19,6 +19,7 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 	"github.com/kapsel-dev/kapsel/metrics/prommetrics"
+	"github.com/kapsel-dev/kapsel/retention"
 	"github.com/kapsel-dev/kapsel/service"
 )
 
@@ -99,6 +100,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		Workers:                  cfg.Workers,
 		MaxBodyBytes:             cfg.MaxBodyBytes,
 		Delivery:                 delivery.Config{LeaseDuration: cfg.LeaseDuration},
+		Retention:                s.retentionConfig(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring kapsel: %w", err)
@@ -226,4 +228,14 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "{\"status\":%q}\n", text)
+}
+
+// retentionConfig is cfg's retention, with the embedded store's smaller
+// default batch.
+func (s *server) retentionConfig(cfg *config) retention.Config {
+	rc := cfg.Retention
+	if rc.BatchSize == 0 && s.store.kind == "embedded" {
+		rc.BatchSize = embeddedRetentionBatch
+	}
+	return rc
 }

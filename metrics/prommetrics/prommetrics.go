@@ -32,6 +32,10 @@
 //	kapsel_queue_depth_capped{status}             gauge     1 when that count stopped at DepthLimit
 //	kapsel_queue_oldest_due_age_seconds           gauge     how long the due delivery a claim would take first has waited
 //	kapsel_queue_stats_errors_total               counter   failed store reads
+//	kapsel_retention_rows_removed_total{table,cause}      counter   rows removed by retention and expunges, per table
+//	kapsel_retention_bytes_removed_total{table,cause}     counter   bytes of bodies and response bodies removed
+//	kapsel_retention_batch_duration_seconds               histogram one retention batch (one store transaction)
+//	kapsel_retention_oldest_row_timestamp_seconds{table}  gauge     creation time of the oldest row kept
 //
 // Since 0.2 (fan-out) the series keep their 0.1 names: what 0.1 counted
 // per event (queue depth, attempts, latency) it now counts per delivery,
@@ -125,6 +129,7 @@ type Metrics struct {
 	breakerTransits   *prometheus.CounterVec
 	endpointsDisable  *prometheus.CounterVec
 	breakers          *breakerTracker
+	retention         *retentionMetrics
 }
 
 // New creates the series and registers them, and the store collector when
@@ -198,12 +203,14 @@ func New(reg prometheus.Registerer, cfg *Config) (*Metrics, error) {
 			Namespace: ns, Name: "endpoints_disabled_total",
 			Help: "Endpoints disabled automatically, by reason.",
 		}, []string{"reason"}),
-		breakers: newBreakerTracker(ns),
+		breakers:  newBreakerTracker(ns),
+		retention: newRetentionMetrics(ns, c.Buckets),
 	}
 	cs := []prometheus.Collector{
 		m.ingestRequests, m.ingestDuration, m.eventsIngested, m.deliveriesCreated, m.deliveriesEnded, m.attempts, m.attemptDuration,
 		m.deliveryLatency, m.breakerTransits, m.endpointsDisable, m.breakers,
 	}
+	cs = append(cs, m.retention.collectors()...)
 	if c.Store != nil {
 		cs = append(cs, newQueueCollector(&c))
 	}
@@ -223,5 +230,7 @@ func (m *Metrics) Hooks() kapsel.Hooks {
 		OnAttempt:          m.onAttempt,
 		OnBreaker:          m.onBreaker,
 		OnEndpointDisabled: m.onEndpointDisabled,
+		OnRetention:        m.retention.onRetention,
+		OnRetentionOldest:  m.retention.onOldest,
 	}
 }

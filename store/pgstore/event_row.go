@@ -11,7 +11,7 @@ import (
 // eventColumnsE are an event's columns without its body, with the table
 // alias e, in eventRow.dest order.
 const eventColumnsE = `e.id, e.tenant_id, e.source_id, e.type, e.channels, e.idempotency_key, e.content_type,
-	e.headers, e.body_hash, e.size, e.created_at, e.trace_parent, e.trace_state`
+	e.headers, e.body_hash, e.size, e.created_at, e.trace_parent, e.trace_state, e.body_erasure, e.body_erased_at`
 
 // summaryColumns count the deliveries of the event e by status, in
 // eventRow.dest order: one probe of deliveries_event_endpoint_key (the
@@ -33,13 +33,14 @@ type eventRow struct {
 	headers []byte
 	trace   [2]*string // trace_parent, trace_state: NULL is none
 	counts  [4]int     // pending, delivering, delivered, failed
+	erased  *time.Time
 }
 
 // dest returns the scan destinations of eventColumnsE, then of the summary
 // when withSummary is set, then of the body when withBody is set.
 func (r *eventRow) dest(withSummary, withBody bool) []any {
 	d := []any{&r.e.ID, &r.e.TenantID, &r.e.SourceID, &r.e.Type, &r.e.Channels, &r.key, &r.e.ContentType,
-		&r.headers, &r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.trace[0], &r.trace[1]}
+		&r.headers, &r.e.BodyHash, &r.e.Size, &r.e.CreatedAt, &r.trace[0], &r.trace[1], &r.e.BodyErasure, &r.erased}
 	if withSummary {
 		d = append(d, &r.counts[0], &r.counts[1], &r.counts[2], &r.counts[3])
 	}
@@ -62,6 +63,9 @@ func (r *eventRow) event() (*kapsel.Event, error) {
 		e.Trace.State = *r.trace[1]
 	}
 	e.Channels = listOrNil(e.Channels)
+	if r.erased != nil {
+		e.BodyErasedAt = *r.erased
+	}
 	for i, st := range []kapsel.DeliveryStatus{kapsel.DeliveryPending, kapsel.DeliveryDelivering,
 		kapsel.DeliveryDelivered, kapsel.DeliveryFailed} {
 		e.Deliveries.Add(st, r.counts[i])

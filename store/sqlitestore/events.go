@@ -21,17 +21,17 @@ import (
 // event and a claim, which reads the body anyway, read them.
 const (
 	eventColumns = `id, tenant_id, source_id, type, channels, idempotency_key, content_type, headers, body_hash, size,
-		created_at`
+		created_at, body_erasure, body_erased_at`
 	traceColumns = `trace_parent, trace_state`
 	bodyColumn   = `body`
 )
 
 func scanEvent(row rowScanner, withTrace, withBody bool) (*kapsel.Event, error) {
 	var e kapsel.Event
-	var created sql.NullInt64
+	var created, erased sql.NullInt64
 	var headers, channels string
 	dest := []any{&e.ID, &e.TenantID, &e.SourceID, &e.Type, &channels, &e.IdempotencyKey, &e.ContentType, &headers,
-		&e.BodyHash, &e.Size, &created}
+		&e.BodyHash, &e.Size, &created, &e.BodyErasure, &erased}
 	if withTrace {
 		dest = append(dest, &e.Trace.Parent, &e.Trace.State)
 	}
@@ -44,7 +44,7 @@ func scanEvent(row rowScanner, withTrace, withBody bool) (*kapsel.Event, error) 
 	if withBody && e.Body == nil {
 		e.Body = []byte{}
 	}
-	e.CreatedAt = fromMicros(created)
+	e.CreatedAt, e.BodyErasedAt = fromMicros(created), fromMicros(erased)
 	var err error
 	if e.Headers, err = decodeHeader(headers); err != nil {
 		return nil, fmt.Errorf("decoding headers of event %s: %w", e.ID, err)

@@ -235,6 +235,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Text", testText},
 		{"Trace", testTrace},
 		{"Timekeeper", testTimekeeper},
+		{"Retention", testRetention},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
