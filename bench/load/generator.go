@@ -122,9 +122,10 @@ func (r *Run) fail(status int, err error) {
 }
 
 // client is one connection's loop; it owns its buffers, so a request
-// allocates nothing. It takes no new request once run (ctx bounded by the
-// plan's Duration) ends; a request it has taken waits for its due time,
-// which falls before that end, cut short only by ctx itself.
+// allocates nothing. In a closed loop it takes no new request once run (ctx
+// bounded by the plan's Duration) ends; in an open loop it takes each
+// request due before that end, even after it (the loop below). A request it
+// has taken waits for its due time, cut short only by ctx itself.
 func (r *Run) client(ctx, run context.Context) {
 	c := &conn{addr: r.Target.Addr}
 	defer c.close()
@@ -144,7 +145,11 @@ func (r *Run) client(ctx, run context.Context) {
 	deadline := r.Start.Add(r.Plan.Duration)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for run.Err() == nil {
+	// A closed loop stops taking requests when run ends; an open loop takes
+	// every request due before that end, however late it gets to it — a
+	// request the generator was too busy to send when due is sent late and
+	// its latency counts the wait, or a stalled server would hide its queue.
+	for interval > 0 || run.Err() == nil {
 		n := r.next.Add(1) - 1
 		if n >= int64(r.Plan.Max) {
 			return

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -139,6 +140,37 @@ func TestOpenLoop(t *testing.T) {
 	}
 	if last := (n - 1) * time.Second / rate; run.End.Sub(run.Start) < last {
 		t.Fatalf("the run took %v, before its last request fell due at %v", run.End.Sub(run.Start), last)
+	}
+}
+
+// TestOpenLoopSendsLateRequests: a server that stalls past the end of the
+// plan's Duration, with every connection waiting on it, does not make the
+// open loop drop the requests that fell due meanwhile: each is sent late,
+// its latency counted from when it was due. (Before, the clients stopped
+// taking requests at the end of Duration and sent 4 of 100, hiding the
+// queue the stall built — and a loaded machine dropped a few at random.)
+func TestOpenLoopSendsLateRequests(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) <= 4 {
+			<-release
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	const rate, n = 1000, 100 // due within 100 ms
+	p := Plan{Clients: 4, Rate: rate, Duration: n * time.Second / rate, Max: n}
+	run := Start(context.Background(), Target{Addr: srv.Listener.Addr().String(), Paths: []string{"/"}, Secret: "s"}, p)
+	time.AfterFunc(300*time.Millisecond, func() { close(release) })
+	run.Wait()
+	if run.Sent.Load() != n || run.Acked.Load() != n {
+		t.Fatalf("sent %d, acked %d (failed %d: %s); want %d of each",
+			run.Sent.Load(), run.Acked.Load(), run.Failed.Load(), run.FirstError(), n)
+	}
+	if p99 := time.Duration(run.AckLatency.Quantile(0.99)) * time.Microsecond; p99 < 150*time.Millisecond {
+		t.Fatalf("p99 %v: the stall's wait is not counted from the due times", p99)
 	}
 }
 
