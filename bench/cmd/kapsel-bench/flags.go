@@ -21,6 +21,7 @@ type options struct {
 	Store       string        `json:"store"`
 	DatabaseURL string        `json:"-"` // may hold a password
 	KapseldURL  string        `json:"kapseld_url,omitempty"`
+	KapseldDB   string        `json:"kapseld_database,omitempty"`
 	Repo        string        `json:"-"`
 	Baseline    string        `json:"baseline,omitempty"`
 	Clients     int           `json:"clients"`
@@ -51,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.DatabaseURL, "database-url", target.DefaultDatabaseURL,
 		"Postgres server to create the run's throw-away databases on (dropped afterwards)")
 	fs.StringVar(&o.KapseldURL, "kapseld-url", "", "measure a kapseld running on this machine, http://127.0.0.1:port (admin token from KAPSEL_ADMIN_TOKEN), instead of starting one")
+	fs.StringVar(&o.KapseldDB, "kapseld-database", "", "with --kapseld-url: the database (on --database-url's server) that kapseld uses, to measure its backends' CPU")
 	fs.StringVar(&o.Repo, "repo", "", "Kapsel repository to build cmd/kapseld from; default: found above the working directory")
 	fs.StringVar(&o.Baseline, "baseline", "", `"river": measure the River baseline service too, in the same run`)
 	fs.IntVar(&o.Clients, "clients", 64, "keep-alive connections of the closed loop (ingest, sustained, drain, failing, calibration)")
@@ -78,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("--kapseld-url %q: want http://127.0.0.1:port (a kapseld on this machine)", o.KapseldURL)
 		}
 		o.KapseldURL = "http://" + u.Host
+	}
+	if o.KapseldDB != "" && o.KapseldURL == "" {
+		return nil, errors.New("--kapseld-database: only with --kapseld-url")
 	}
 	if !contains(modes, o.Mode) {
 		return nil, fmt.Errorf("--mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
