@@ -193,6 +193,7 @@ func (s *Store) EventInsertMany(ctx context.Context, params *kapsel.EventInsertM
 type insertBatch struct {
 	in     []*kapsel.EventInsertParams // as Storable made them
 	ids    []kapsel.EventID
+	hdrs   []string // each input's headers as JSON, encoded once by newInsertBatch
 	window time.Duration
 	now    time.Time
 }
@@ -204,6 +205,7 @@ type insertBatch struct {
 func newInsertBatch(params *kapsel.EventInsertManyParams) (*insertBatch, error) {
 	b := &insertBatch{
 		in: make([]*kapsel.EventInsertParams, len(params.Events)), ids: make([]kapsel.EventID, len(params.Events)),
+		hdrs:   make([]string, len(params.Events)),
 		window: params.IdempotencyWindow, now: micro(params.Now),
 	}
 	if b.window <= 0 {
@@ -214,9 +216,11 @@ func newInsertBatch(params *kapsel.EventInsertManyParams) (*insertBatch, error) 
 		if b.in[i], err = e.Storable(); err != nil {
 			return nil, err
 		}
-		if _, err := json.Marshal(b.in[i].Headers); err != nil {
+		hdr, err := json.Marshal(b.in[i].Headers)
+		if err != nil {
 			return nil, fmt.Errorf("%w: encoding headers: %w", kapsel.ErrInvalid, err)
 		}
+		b.hdrs[i] = string(hdr)
 		b.ids[i] = kapsel.NewEventID()
 	}
 	return b, nil
@@ -267,14 +271,13 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 			out[i].Err = missing[i]
 			continue
 		}
-		hdr, _ := json.Marshal(e.Headers) // checked by newInsertBatch
 		sent = append(sent, i)
 		aID = append(aID, string(b.ids[i]))
 		aTenant = append(aTenant, string(e.TenantID))
 		aSource = append(aSource, string(e.SourceID))
 		aBody = append(aBody, nonNil(e.Body))
 		aCType = append(aCType, e.ContentType)
-		aHdr = append(aHdr, string(hdr))
+		aHdr = append(aHdr, b.hdrs[i])
 		aKey = append(aKey, e.IdempotencyKey)
 		aHash = append(aHash, nonNil(e.BodyHash))
 		aType = append(aType, e.Type)
