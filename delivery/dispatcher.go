@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
@@ -56,6 +57,8 @@ type Dispatcher struct {
 	// listenCancel stops the store notification listener.
 	listenCancel context.CancelFunc
 	workers      sync.WaitGroup
+	// workersStarted counts worker goroutines started (tests: they are reused).
+	workersStarted atomic.Int64
 
 	// Owned by the claim loop goroutine.
 	lastFull     bool

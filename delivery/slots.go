@@ -102,6 +102,7 @@ func (d *Dispatcher) admit(j *job) {
 	default:
 	}
 	d.workers.Add(1)
+	d.workersStarted.Add(1)
 	go d.work(j)
 }
 
