@@ -52,6 +52,19 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		}
 		return db, err
 	}
+	if o.PGBench > 0 {
+		db, err := createDB("pgbench")
+		if err != nil {
+			return err
+		}
+		pg, err := target.PGBench(ctx, db, o.Clients, o.PGBench)
+		if err != nil {
+			return err
+		}
+		rep.PGBench = pg
+		fmt.Fprintf(stdout, "pgbench: the Postgres server's single-row ceiling is %.0f transactions/s (one INSERT per commit, %d connections, latency avg %.1f ms; load %s)\n",
+			pg.TPS, pg.Clients, pg.LatencyMS, fmtLoad(loadAvg()))
+	}
 	var kapselDB, riverDB *target.Database
 	if o.KapseldDB != "" {
 		if kapselDB, err = target.ExistingDatabase(o.DatabaseURL, o.KapseldDB); err != nil {

@@ -35,6 +35,8 @@ type options struct {
 	Wait        time.Duration `json:"-"`
 	WaitS       float64       `json:"wait_s"`
 	Calibrate   time.Duration `json:"-"`
+	PGBench     time.Duration `json:"-"`
+	PGBenchS    float64       `json:"pgbench_s,omitempty"`
 	CalibrateS  float64       `json:"calibrate_s"`
 	Out         string        `json:"-"`
 	Chart       string        `json:"-"`
@@ -64,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.Endpoints, "endpoints", 0, "endpoints subscribed to the source, each event delivered to all of them (default 1); failing mode: sources with one endpoint each, the last of which fails (default 10)")
 	fs.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for deliveries after the load; what is missing then is lost")
 	fs.DurationVar(&o.Calibrate, "calibrate", 5*time.Second, "how long to calibrate the generator against a no-op handler; 0 = skip")
+	fs.DurationVar(&o.PGBench, "pgbench", 0, "also measure the Postgres server's single-row ceiling (pgbench: one INSERT per transaction, --clients connections) for this long; 0 = skip")
 	fs.StringVar(&o.Out, "out", "kapsel-bench.json", "where to write the JSON result")
 	fs.StringVar(&o.Chart, "chart", "kapsel-bench.svg", "where to write the SVG chart; empty = none")
 	if err := fs.Parse(args); err != nil {
@@ -127,7 +130,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.Rates = nil
 	}
 	o.Endpoints = o.endpoints() // the result records what was measured
-	o.DurationS, o.WaitS, o.CalibrateS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds()
+	if o.PGBench < 0 || o.PGBench > time.Hour {
+		return nil, errors.New("--pgbench: [0, 1h]")
+	}
+	o.DurationS, o.WaitS, o.CalibrateS, o.PGBenchS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds(), o.PGBench.Seconds()
 	return o, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kapsel-dev/kapsel/bench/chart"
 	"github.com/kapsel-dev/kapsel/bench/stats"
+	"github.com/kapsel-dev/kapsel/bench/target"
 )
 
 // result is one phase's measurements, as the JSON result holds them.
@@ -90,7 +91,10 @@ type report struct {
 	Options      *options  `json:"options"`
 	RiverVersion string    `json:"river_version"`
 	Calibration  *result   `json:"calibration,omitempty"`
-	Results      []*result `json:"results"`
+	// PGBench is the Postgres server's single-row ceiling in the same run
+	// (--pgbench).
+	PGBench *target.PGBenchResult `json:"pgbench,omitempty"`
+	Results []*result             `json:"results"`
 }
 
 type host struct {
