@@ -25,6 +25,8 @@ import (
 func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	day := 24 * time.Hour
 
+	t.Run("Races", func(t *testing.T) { testRetentionRaces(t, newStore) })
+
 	t.Run("EndedDeliveryExpires", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
