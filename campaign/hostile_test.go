@@ -625,7 +625,9 @@ func (v *victim) account(rt route, id string, a answer) {
 			v.created[kind] = map[string]bool{}
 		}
 		v.created[kind][out.ID] = true
-	case rt.Method == http.MethodDelete && a.Status < 300:
+	case rt.Method == http.MethodDelete && a.Status < 300 && rt.Path == "/v1/"+kind+"/{id}":
+		// Only a delete of the resource itself: DELETE /v1/events/{id}/body
+		// (expunge) keeps the event listed.
 		if v.deleted[kind] == nil {
 			v.deleted[kind] = map[string]bool{}
 		}
