@@ -23,14 +23,22 @@ LIMIT $5`
 // backfillInsertSQL creates the deliveries a backfill decided, pending now
 // with a manual trigger. The unique (event_id, endpoint_id) makes it
 // idempotent: a delivery that exists, whatever its status, is left alone,
-// so a repeated or concurrent backfill creates nothing twice. It notifies
-// once when it created any.
+// so a repeated or concurrent backfill creates nothing twice. It locks the
+// events FOR KEY SHARE first (ev) and creates deliveries only for those
+// still there: retention removes an event only under FOR UPDATE
+// (retention.go), so a backfill racing it either comes first (the event is
+// then in use and kept) or finds it gone, and no delivery is left without
+// its event. It notifies once when it created any.
 const backfillInsertSQL = `
-WITH created AS (
+WITH ev AS (
+	SELECT e.id FROM events e WHERE e.id = ANY ($2::text[]) FOR KEY SHARE
+),
+created AS (
 	INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, claimable_at,
 		next_trigger, last_error, created_at)
 	SELECT t.id, $3, t.event_id, $4, 'pending', 0, $5, $5, 'manual', '', $5
 	FROM unnest($1::text[], $2::text[]) AS t(id, event_id)
+	WHERE t.event_id IN (SELECT id FROM ev)
 	ON CONFLICT (event_id, endpoint_id) DO NOTHING
 	RETURNING 1
 ),

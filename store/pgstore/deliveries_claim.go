@@ -131,6 +131,14 @@ const maxSweep = 256
 // claim, not N times (the other rows' CASE yields NULL, so Postgres never
 // de-TOASTs it for them). A single statement, so it is atomic on its own.
 //
+// A picked delivery whose event is missing (an orphan: deliveries.event_id
+// has no foreign key, and a backfill before 0.3 could race retention's
+// removal of the event) is not leased but ended, failed with
+// lastErrorEventMissing and no lease: leased, it would drop out of the
+// final join, come back when its lease ran out and be leased again for
+// ever (SPEC I3). One primary-key probe per picked row, on the pages the
+// final join reads anyway.
+//
 // Plan. Both branches must walk their index from the front and stop at the
 // limit: anything else reads every due row, so a claim would cost
 // O(backlog). The planner cannot be trusted to see that, because a queue
@@ -147,7 +155,7 @@ const maxSweep = 256
 // rows: ~3,700 buffers, ~10 ms, independent of the backlog).
 const claimSQL = `
 WITH pending AS (
-	SELECT d.id, d.claimable_at AS due_at FROM deliveries d
+	SELECT d.id, d.event_id, d.claimable_at AS due_at FROM deliveries d
 	WHERE d.status = 'pending' AND d.claimable_at <= $1
 		AND d.endpoint_id <> ALL ($3::text[])
 		AND (SELECT ep.state = 'active' AND ep.deleted_at IS NULL FROM endpoints ep WHERE ep.id = d.endpoint_id)
@@ -157,7 +165,7 @@ WITH pending AS (
 	FOR UPDATE OF d SKIP LOCKED
 ),
 expired AS (
-	SELECT d.id, d.next_attempt_at AS due_at FROM deliveries d
+	SELECT d.id, d.event_id, d.next_attempt_at AS due_at FROM deliveries d
 	WHERE d.status = 'delivering' AND d.lease_expires_at <= $1
 		AND d.endpoint_id <> ALL ($3::text[])
 		AND (SELECT ep.state = 'active' AND ep.deleted_at IS NULL FROM endpoints ep WHERE ep.id = d.endpoint_id)
@@ -167,13 +175,18 @@ expired AS (
 	FOR UPDATE OF d SKIP LOCKED
 ),
 picked AS (
-	SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) AS due
+	SELECT id, NOT EXISTS (SELECT FROM events e WHERE e.id = due.event_id) AS orphan
+	FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) AS due
 	ORDER BY due_at, id
 	LIMIT $2
 ),
 claimed AS (
 	UPDATE deliveries d
-	SET status = 'delivering', lease_token = gen_random_uuid(), lease_expires_at = $4
+	SET status = CASE WHEN picked.orphan THEN 'failed' ELSE 'delivering' END,
+		lease_token = CASE WHEN picked.orphan THEN NULL ELSE gen_random_uuid() END,
+		lease_expires_at = CASE WHEN picked.orphan THEN NULL ELSE $4::timestamptz END,
+		last_error = CASE WHEN picked.orphan THEN '` + lastErrorEventMissing + `' ELSE d.last_error END,
+		claimable_at = CASE WHEN picked.orphan THEN d.next_attempt_at ELSE d.claimable_at END
 	FROM picked
 	WHERE d.id = picked.id
 	RETURNING d.*
@@ -245,6 +258,11 @@ func (s *Store) DeliveryClaim(ctx context.Context, params *kapsel.DeliveryClaimP
 	})
 	return ds, nil
 }
+
+// lastErrorEventMissing is the LastError of a delivery the claim ended
+// because its event is missing (see claimSQL). A constant in the SQL: it
+// has no quote.
+const lastErrorEventMissing = "its event no longer exists: nothing to send"
 
 // claimPlanSettings pins the claim's plan (see claimSQL): for the claim's
 // implicit transaction only (set_config with is_local), sequential and bitmap

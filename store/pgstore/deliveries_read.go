@@ -128,9 +128,12 @@ func (s *Store) DeliveryRetry(ctx context.Context, params *kapsel.DeliveryRetryP
 	id := kapsel.SafeText(string(params.ID))
 	var d *kapsel.Delivery
 	b := requeueBatch(lockDeliveryTenantSharedSQL, []any{id, params.TenantID}, `
+		WITH ev AS (
+			SELECT e.id FROM events e WHERE e.id = (SELECT event_id FROM deliveries WHERE id = $1) FOR KEY SHARE
+		)
 		UPDATE deliveries d SET `+requeue+`
 		WHERE d.id = $1 AND ($2::text = '' OR d.tenant_id = $2) AND d.status IN ('delivered', 'failed')
-			AND `+liveEndpoint+`
+			AND d.event_id = (SELECT id FROM ev) AND `+liveEndpoint+`
 		RETURNING `+deliveryColumnsD,
 		id, params.TenantID, micro(params.Now))
 	br := s.pool.SendBatch(ctx, b)
@@ -170,7 +173,7 @@ func (s *Store) DeliveryRetryEvent(ctx context.Context, params *kapsel.DeliveryR
 	id := kapsel.SafeText(string(params.EventID))
 	err := s.sendRequeue(ctx, requeueBatch(lockEventTenantSharedSQL, []any{id, params.TenantID}, `
 		WITH ev AS (
-			SELECT id FROM events WHERE id = $1 AND ($2::text = '' OR tenant_id = $2)
+			SELECT id FROM events WHERE id = $1 AND ($2::text = '' OR tenant_id = $2) FOR KEY SHARE
 		), retried AS (
 			UPDATE deliveries d SET `+requeue+`
 			WHERE d.event_id = (SELECT id FROM ev) AND d.status IN ('delivered', 'failed') AND `+liveEndpoint+`
@@ -206,12 +209,16 @@ func (s *Store) DeliveryReplay(ctx context.Context, params *kapsel.DeliveryRepla
 	err := s.sendRequeue(ctx, requeueBatch(lockEndpointTenantSharedSQL, []any{id, params.TenantID}, `
 		WITH ep AS (
 			SELECT id FROM endpoints WHERE `+visibleEndpoint+`
-		), replayed AS (
-			UPDATE deliveries d SET `+requeue+`
-			FROM events e
-			WHERE d.endpoint_id = (SELECT id FROM ep) AND d.status = $4 AND e.id = d.event_id
+		), ev AS (
+			SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id
+			WHERE d.endpoint_id = (SELECT id FROM ep) AND d.status = $4
 				AND ($5::timestamptz IS NULL OR e.created_at >= $5)
 				AND ($6::timestamptz IS NULL OR e.created_at < $6)
+			FOR KEY SHARE OF e
+		), replayed AS (
+			UPDATE deliveries d SET `+requeue+`
+			FROM ev
+			WHERE d.endpoint_id = (SELECT id FROM ep) AND d.status = $4 AND d.event_id = ev.id
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT FROM ep), (SELECT count(*) FROM replayed)`,

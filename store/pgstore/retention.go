@@ -21,8 +21,24 @@ import (
 //
 // A batch reads the next Limit+1 events of its scope in id order
 // (scanSQL, on the primary key or events_tenant_id_idx), decides in Go
-// which are old enough, then acts on those ids with one statement that
-// checks again, in its own snapshot, that they are not in use.
+// which are old enough, then acts on those ids in one short transaction
+// (locked): it locks them FOR UPDATE SKIP LOCKED (lockEventsSQL), then acts
+// with a second statement that checks again that they are not in use.
+//
+// The lock is what makes that check true when the action commits. Only a
+// requeue (DeliveryRetry, DeliveryRetryEvent, DeliveryReplay) or a backfill
+// can put an ended event back in use, and each takes FOR KEY SHARE on the
+// event rows before it touches their deliveries. So once the batch holds an
+// event's lock, no requeue of it is in flight: the ones that committed
+// before are seen by the second statement (READ COMMITTED: a new snapshot,
+// taken after the lock), and the ones that come later wait for the batch's
+// commit and then find the event removed (nothing to requeue: 404, count 0)
+// or its body erased (a requeue after the erasure, which the dispatcher
+// fails without a request). An event a requeue holds is skipped: not
+// removed this pass, reported Blocked, retried on the next. The check alone,
+// in one statement, was not enough: its snapshot did not see a requeue that
+// committed while it ran, and the delete then removed the requeued delivery
+// with its event (storetest's Retention/Races).
 
 // inUseSQL is true while a delivery of the event e has not ended, as of
 // the cut-off $before: pending, delivering, or ended with a lease that had
@@ -95,7 +111,9 @@ func (s *Store) RetentionEraseBodies(ctx context.Context, params *kapsel.Retenti
 // erase runs eraseSQL and counts what it erased into res.
 func (s *Store) erase(ctx context.Context, ids []kapsel.EventID, why kapsel.BodyErasure, now, before time.Time, res *kapsel.RetentionSweepResult) ([]kapsel.EventID, error) {
 	var acted []kapsel.EventID
-	err := s.pinned(ctx, eraseSQL, []any{ids, string(why), now, before}, func(row pgx.Rows) error {
+	err := s.locked(ctx, ids, func(locked []kapsel.EventID) []any {
+		return []any{locked, string(why), now, before}
+	}, eraseSQL, func(row pgx.Rows) error {
 		var id kapsel.EventID
 		var size int64
 		if err := row.Scan(&id, &size); err != nil {
@@ -107,6 +125,46 @@ func (s *Store) erase(ctx context.Context, ids []kapsel.EventID, why kapsel.Body
 		return nil
 	})
 	return acted, err
+}
+
+// lockEventsSQL locks the events $1 that no requeue or backfill holds, in
+// id order (by events_pkey), and returns their ids.
+const lockEventsSQL = `SELECT coalesce(array_agg(id), '{}') FROM (
+	SELECT id FROM events WHERE id = ANY ($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED) AS l`
+
+// locked runs a batch's statement sql on the events of ids it could lock
+// (lockEventsSQL), in one transaction under claimPlanSettings (see
+// pinned); args gives the statement's arguments for the locked ids. It
+// runs nothing when it locked none.
+func (s *Store) locked(ctx context.Context, ids []kapsel.EventID, args func([]kapsel.EventID) []any, sql string, each func(pgx.Rows) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(claimPlanSettings)
+		b.Queue(lockEventsSQL, ids)
+		br := tx.SendBatch(ctx, b)
+		var got []kapsel.EventID
+		_, err := br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&got)
+		}
+		if closeErr := br.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil || len(got) == 0 {
+			return err
+		}
+		rows, err := tx.Query(ctx, sql, args(got)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
 }
 
 // pinned runs a batch's statement under claimPlanSettings, in one
@@ -180,7 +238,8 @@ func (s *Store) RetentionDeleteEvents(ctx context.Context, params *kapsel.Retent
 	}
 	var acted []kapsel.EventID
 	var bodyBytes, attBytes int64
-	err = s.pinned(ctx, deleteEventsSQL, []any{ids, before, micro(params.Now)}, func(row pgx.Rows) error {
+	now := micro(params.Now)
+	err = s.locked(ctx, ids, func(locked []kapsel.EventID) []any { return []any{locked, before, now} }, deleteEventsSQL, func(row pgx.Rows) error {
 		return row.Scan(&acted, &bodyBytes, &res.Deliveries, &res.Attempts, &attBytes)
 	})
 	if err != nil {

@@ -23,8 +23,10 @@ const backfillEventsSQL = `SELECT id, source_id, type, channels FROM events
 // matches (kapsel.Endpoint.Receives, the root rule), looking at at most
 // Limit of them in id order after Cursor. The events are read on the read
 // pool, so that a walk past many events outside the time range does not
-// hold the writer up (events never change, so the snapshot is as good as
-// the writer's); the endpoint is read, matched and its deliveries written
+// hold the writer up (an event's routing never changes, but retention may
+// remove the event since: the insert checks, in the writer, that it is still
+// there, so a backfill racing retention creates no delivery without its
+// event); the endpoint is read, matched and its deliveries written
 // in one write transaction, so that a concurrent EndpointDelete comes
 // wholly before (ErrNotFound) or after (it ends what was created). The
 // unique (event_id, endpoint_id) key makes it idempotent: an event that
@@ -53,7 +55,8 @@ func (s *Store) DeliveryBackfill(ctx context.Context, params *kapsel.DeliveryBac
 		stmts := &stmtCache{tx: tx}
 		defer stmts.close()
 		st, err := stmts.stmt(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, status, attempts,
-			next_attempt_at, next_trigger, last_error, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, 'manual', '', ?5)
+			next_attempt_at, next_trigger, last_error, created_at) SELECT ?1, ?2, ?3, ?4, 'pending', 0, ?5, 'manual', '', ?5
+			WHERE EXISTS (SELECT 1 FROM events WHERE id = ?3)
 			ON CONFLICT (event_id, endpoint_id) DO NOTHING`)
 		if err != nil {
 			return err

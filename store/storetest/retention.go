@@ -25,6 +25,8 @@ import (
 func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 	day := 24 * time.Hour
 
+	t.Run("Races", func(t *testing.T) { testRetentionRaces(t, newStore) })
+
 	t.Run("EndedDeliveryExpires", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
@@ -88,6 +90,84 @@ func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "a's delivery", h.get(da.ID).Status, kapsel.DeliveryDelivered)
 		equal(t, "b's delivery", h.get(db.ID).Status, kapsel.DeliveryPending)
 		equal(t, "the leased event's body", string(h.getEvent(leased.ID).Body), `{"n":0}`)
+	})
+
+	// A delivery ended while its attempt was in flight (its endpoint
+	// deleted) keeps its lease: its event is in use until the lease has
+	// run out by Before, then removed.
+	t.Run("FailedWithLeaseKept", func(t *testing.T) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		d := h.delivery(ep, Base)
+		c := h.lease(d.ID, 10*day, Base) // leased until 10 days
+		h.deleteEndpoint(ep, at(time.Minute))
+		got := h.get(d.ID)
+		equal(t, "Status after the delete", got.Status, kapsel.DeliveryFailed)
+		equal(t, "LeaseToken kept", got.LeaseToken, c.LeaseToken)
+
+		p := kapsel.RetentionSweepParams{Before: at(5 * day), Now: at(20 * day)}
+		er := h.eraseBodies(p)
+		equal(t, "bodies erased under a lease", er.Events, 0)
+		equal(t, "Blocked (bodies)", er.Blocked, d.EventID)
+		res := h.deleteEvents(p)
+		equal(t, "events removed under a lease", res.Events, 0)
+		equal(t, "Blocked", res.Blocked, d.EventID)
+		equal(t, "the body", string(h.getEvent(d.EventID).Body), `{"n":0}`)
+
+		p.Before = at(11 * day) // the lease ran out by then
+		equal(t, "bodies erased after the lease", h.eraseBodies(p).Events, 1)
+		equal(t, "events removed after the lease", h.deleteEvents(p).Events, 1)
+	})
+
+	// An event whose delivery was due at or after Before (a replay last
+	// week) is not removed with last week's attempts; its body may go.
+	t.Run("DueAfterTheCutOff", func(t *testing.T) {
+		h := setup(t, newStore)
+		ep := h.endpoint(h.tenant())
+		d := h.delivery(ep, Base)
+		h.finish(d.ID, kapsel.DeliveryDelivered, at(time.Minute))
+		_, err := h.s.DeliveryRetry(h.ctx, &kapsel.DeliveryRetryParams{ID: d.ID, Now: at(10 * day)})
+		must(t, err, "DeliveryRetry")
+		h.finish(d.ID, kapsel.DeliveryDelivered, at(10*day))
+
+		p := kapsel.RetentionSweepParams{Before: at(5 * day), Now: at(20 * day)}
+		res := h.deleteEvents(p)
+		equal(t, "events removed", res.Events, 0)
+		equal(t, "Blocked", res.Blocked, d.EventID)
+		equal(t, "attempts kept", len(h.attempts(d.ID)), 2)
+		equal(t, "bodies erased", h.eraseBodies(p).Events, 1)
+		p.Before = at(11 * day)
+		equal(t, "events removed once the replay is older than Before", h.deleteEvents(p).Events, 1)
+	})
+
+	// Expunge ends a delivering delivery but keeps its lease: the attempt
+	// in flight is still recorded, and the event stays until it ends.
+	t.Run("ExpungeDelivering", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		ep := h.endpoint(ten)
+		d := h.delivery(ep, Base)
+		c := h.lease(d.ID, time.Hour, Base)
+		res, err := h.s.EventExpunge(h.ctx, &kapsel.EventExpungeParams{TenantID: ten.ID, ID: d.EventID, Now: at(time.Minute)})
+		must(t, err, "EventExpunge")
+		equal(t, "deliveries ended", res.DeliveriesEnded, 1)
+		got := h.get(d.ID)
+		equal(t, "Status", got.Status, kapsel.DeliveryFailed)
+		equal(t, "LastError", got.LastError, kapsel.LastErrorBodyExpunged)
+		equal(t, "LeaseToken kept", got.LeaseToken, c.LeaseToken)
+		if cs := h.claim(10, time.Minute, at(2*time.Hour)); len(cs) != 0 {
+			t.Fatalf("claimed %v after the expunge", ids(cs))
+		}
+		blocked := h.deleteEvents(kapsel.RetentionSweepParams{Before: at(30 * time.Minute), Now: at(2 * time.Minute)})
+		equal(t, "removed while the attempt is in flight", blocked.Events, 0)
+
+		must(t, h.complete(at(2*time.Minute), completion(c, 200, kapsel.DeliveryDelivered, at(time.Minute)))[0],
+			"completion of the attempt in flight")
+		as := h.attempts(d.ID)
+		if len(as) != 1 || as[0].StatusCode != 200 {
+			t.Fatalf("attempts = %+v, want the one in flight", as)
+		}
+		equal(t, "LeaseToken after the completion", h.get(d.ID).LeaseToken, "")
 	})
 
 	t.Run("BodiesBeforeMetadata", func(t *testing.T) {
