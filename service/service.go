@@ -207,7 +207,7 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 		return nil, fmt.Errorf("service: Ingest: %w", err)
 	}
 
-	s.expunger, _ = store.(kapsel.RetentionStore)
+	s.expunger, _ = kapsel.StoreAs[kapsel.RetentionStore](store)
 	if cfg.Retention != nil {
 		if s.expunger == nil {
 			return nil, fmt.Errorf("service: Retention: %w: the store does not implement kapsel.RetentionStore", kapsel.ErrInvalid)
