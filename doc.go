@@ -81,8 +81,9 @@
 //
 // [Store] and its role interfaces ([TenantStore], [SourceStore],
 // [EndpointStore], [EventStore], [DeliveryStore], [AttemptStore],
-// [BreakerStore], [RetentionStore]) with their …Params types
-// (the store*.go files) are the contract a storage backend implements; an
+// [BreakerStore]) with their …Params types (the store*.go files), and the
+// optional capabilities found with [StoreAs] ([RetentionStore],
+// [Timekeeper], [Notifier]), are the contract a storage backend implements; an
 // application never calls them to create or change anything — the front
 // door's operations do, with their validation. A new store proves itself
 // with store/storetest's Run.
