@@ -95,7 +95,8 @@
 // tenant ([RetentionPolicy]); nothing in use is removed, and an expired or
 // expunged event keeps answering with its metadata ([Event.BodyErasure]).
 // Package retention runs the removal in short batches; the front door
-// starts it and offers the expunge operations.
+// starts it when asked (service.Config.Retention; kapseld by default) and
+// offers the expunge operations.
 //
 // # Guarantees
 //
