@@ -31,27 +31,7 @@ func TestExpungeTenantBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	insert := func(ten kapsel.TenantID, n int) []kapsel.EventID {
-		t.Helper()
-		var in []*kapsel.EventInsertParams
-		for range n {
-			body := []byte(`{"user":"someone@example.com"}`)
-			h := sha256.Sum256(body)
-			in = append(in, &kapsel.EventInsertParams{TenantID: ten, Body: body, BodyHash: h[:]})
-		}
-		res, err := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: in, Now: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []kapsel.EventID
-		for _, r := range res {
-			if r.Err != nil {
-				t.Fatal(r.Err)
-			}
-			ids = append(ids, r.Event.ID)
-		}
-		return ids
-	}
+	insert := func(ten kapsel.TenantID, n int) []kapsel.EventID { return insertEvents(t, store, ten, n) }
 	a, _, err := svc.CreateTenant(ctx, service.TenantCreate{Name: "a"})
 	if err != nil {
 		t.Fatal(err)
@@ -101,26 +81,7 @@ func TestExpungeTenantBodiesEndsAtItsStart(t *testing.T) {
 	ctx := t.Context()
 	var tenant kapsel.TenantID
 	var arrivals [][]kapsel.EventID
-	insert := func(n int) []kapsel.EventID {
-		var in []*kapsel.EventInsertParams
-		for range n {
-			body := []byte(`{"user":"someone@example.com"}`)
-			h := sha256.Sum256(body)
-			in = append(in, &kapsel.EventInsertParams{TenantID: tenant, Body: body, BodyHash: h[:]})
-		}
-		res, err := store.EventInsertMany(ctx, &kapsel.EventInsertManyParams{Events: in, Now: time.Now()})
-		if err != nil {
-			panic(err)
-		}
-		var ids []kapsel.EventID
-		for _, r := range res {
-			if r.Err != nil {
-				panic(r.Err)
-			}
-			ids = append(ids, r.Event.ID)
-		}
-		return ids
-	}
+	insert := func(n int) []kapsel.EventID { return insertEvents(t, store, tenant, n) }
 	// Each batch's report lets a batch's worth of new events in, at most
 	// 20 times (a bound for the test, should the expunge not end).
 	svc, err := service.New(store, &service.Config{Hooks: kapsel.Hooks{OnRetention: func(i kapsel.RetentionInfo) {
@@ -194,4 +155,28 @@ func TestRetentionIsOptIn(t *testing.T) {
 	if _, err := svc.ExpungeTenantBodies(t.Context(), ten.ID); !errors.Is(err, kapsel.ErrInvalid) {
 		t.Fatalf("ExpungeTenantBodies without RetentionStore: %v, want ErrInvalid", err)
 	}
+}
+
+// insertEvents inserts n events of tenant straight into store and returns
+// their ids.
+func insertEvents(t *testing.T, store kapsel.Store, tenant kapsel.TenantID, n int) []kapsel.EventID {
+	t.Helper()
+	var in []*kapsel.EventInsertParams
+	for range n {
+		body := []byte(`{"user":"someone@example.com"}`)
+		h := sha256.Sum256(body)
+		in = append(in, &kapsel.EventInsertParams{TenantID: tenant, Body: body, BodyHash: h[:]})
+	}
+	res, err := store.EventInsertMany(t.Context(), &kapsel.EventInsertManyParams{Events: in, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []kapsel.EventID
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		ids = append(ids, r.Event.ID)
+	}
+	return ids
 }
