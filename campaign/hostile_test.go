@@ -625,7 +625,10 @@ func (v *victim) account(rt route, id string, a answer) {
 			v.created[kind] = map[string]bool{}
 		}
 		v.created[kind][out.ID] = true
-	case rt.Method == http.MethodDelete && a.Status < 300:
+	case rt.Method == http.MethodDelete && rt.Path == "/v1/"+kind+"/{id}" && a.Status < 300:
+		// Only DELETE /v1/{kind}/{id} removes the resource; DELETE
+		// /v1/events/{id}/body and /v1/tenants/{id}/event-bodies erase
+		// bodies and leave it listed.
 		if v.deleted[kind] == nil {
 			v.deleted[kind] = map[string]bool{}
 		}

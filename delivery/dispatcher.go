@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/internal/lifecycle"
@@ -39,6 +40,7 @@ type Dispatcher struct {
 
 	wakeCh     chan struct{} // coalesced wake-ups (Wake, notifications)
 	freedCh    chan struct{} // coalesced "a worker finished"
+	handoff    chan *job     // admit → an idle worker (slots.go); unbuffered
 	dueCh      chan struct{} // coalesced "a retry is due before the next poll" (due.go)
 	dueMu      sync.Mutex
 	dues       dueHeap       // retries due before the next poll, under dueMu (due.go)
@@ -57,6 +59,8 @@ type Dispatcher struct {
 	// listenCancel stops the store notification listener.
 	listenCancel context.CancelFunc
 	workers      sync.WaitGroup
+	// workersStarted counts worker goroutines started (tests: they are reused).
+	workersStarted atomic.Int64
 
 	// Owned by the claim loop goroutine.
 	lastFull     bool
@@ -75,7 +79,7 @@ type Dispatcher struct {
 	marks       map[kapsel.EndpointID]endpointMark
 	expunge     expungeMarks                        // expunges reported (expunge.go)
 	reading     map[kapsel.EndpointID]*endpointRead // workers' re-reads under way
-	running     int                                 // worker goroutines
+	running     int                                 // busy workers (idle ones wait in work)
 	inflight    map[kapsel.EndpointID]int           // attempts running per endpoint
 	queued      map[kapsel.EndpointID][]*job        // claimed, waiting for a slot
 	queuedTotal int
@@ -118,6 +122,7 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		log:        c.Logger.With(slog.String("component", "delivery")),
 		wakeCh:     make(chan struct{}, 1),
 		freedCh:    make(chan struct{}, 1),
+		handoff:    make(chan *job),
 		dueCh:      make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		claimDone:  make(chan struct{}),

@@ -7,3 +7,6 @@ func (d *Dispatcher) Held() (running, queued, endpoints int) {
 	defer d.mu.Unlock()
 	return d.running, d.queuedTotal, len(d.inflight)
 }
+
+// WorkersStarted returns how many worker goroutines the dispatcher started.
+func (d *Dispatcher) WorkersStarted() int64 { return d.workersStarted.Load() }

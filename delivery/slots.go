@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"time"
+
 	"github.com/kapsel-dev/kapsel"
 )
 
@@ -90,16 +92,56 @@ func (d *Dispatcher) admit(j *job) {
 	d.inflight[id]++
 	d.running++
 	d.mu.Unlock()
+	// A worker that is idle takes it; else a new one starts. Reusing them
+	// saves growing a new goroutine's stack for every attempt (an HTTP
+	// request needs ~16 KiB of stack: three copies from the initial 2 KiB,
+	// ~4 % of kapseld's CPU in a sustained run's profile).
+	select {
+	case d.handoff <- j:
+		return
+	default:
+	}
 	d.workers.Add(1)
+	d.workersStarted.Add(1)
 	go d.work(j)
 }
+
+// workerIdle is how long a worker waits for another delivery, once its
+// endpoint's queue is empty, before it ends.
+const workerIdle = time.Second
 
 // work delivers claimed deliveries of one endpoint: the one it was started with,
 // then whatever is queued for that endpoint. Each outcome goes to the
 // completer; the slot is given up only once the completer took the outcome,
 // so a slow store slows claiming down instead of piling up outcomes.
+//
+// Then it waits, up to workerIdle, for admit to hand it another delivery
+// (whose slot admit has taken), and ends when none comes or the dispatcher
+// stops claiming.
 func (d *Dispatcher) work(j *job) {
 	defer d.workers.Done()
+	var idle *time.Timer
+	for {
+		d.workChain(j)
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+			defer idle.Stop()
+		} else {
+			idle.Reset(workerIdle)
+		}
+		select {
+		case j = <-d.handoff:
+		case <-idle.C:
+			return
+		case <-d.quit:
+			return
+		}
+	}
+}
+
+// workChain runs j, then the deliveries queued for its endpoint, until none
+// is left; then it gives up the slot.
+func (d *Dispatcher) workChain(j *job) {
 	id := j.dl.EndpointID
 	for j != nil {
 		if o := d.attempt(j); o != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,7 @@ func CreateDatabase(ctx context.Context, adminURL, suffix string) (*Database, er
 		return nil, fmt.Errorf("parsing --database-url: %w", err)
 	}
 	name := fmt.Sprintf("kapsel_bench_%d_%d_%s", os.Getpid(), time.Now().Unix(), suffix)
+	adminURL = withoutPoolSettings(u)
 	if err := adminExec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return nil, fmt.Errorf("creating database %s: %w", name, err)
 	}
@@ -39,9 +41,36 @@ func CreateDatabase(ctx context.Context, adminURL, suffix string) (*Database, er
 	return &Database{URL: u.String(), adminURL: adminURL, name: name}, nil
 }
 
+// ExistingDatabase is the database name on the server adminURL points at,
+// which this run did not create: Drop must not be called on it.
+func ExistingDatabase(adminURL, name string) (*Database, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing --database-url: %w", err)
+	}
+	admin := withoutPoolSettings(u)
+	u.Path = "/" + name
+	return &Database{URL: u.String(), adminURL: admin, name: name}, nil
+}
+
 // Drop removes the database, closing what is still connected to it.
 func (d *Database) Drop(ctx context.Context) error {
 	return adminExec(ctx, d.adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{d.name}.Sanitize()+" WITH (FORCE)")
+}
+
+// withoutPoolSettings is u without pgxpool's pool_* settings (such as
+// pool_max_conns), which are for the pools of the services measured and
+// which a plain connection refuses.
+func withoutPoolSettings(u *url.URL) string {
+	a := *u
+	q := a.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	a.RawQuery = q.Encode()
+	return a.String()
 }
 
 func adminExec(ctx context.Context, adminURL, sql string) error {
@@ -54,4 +83,38 @@ func adminExec(ctx context.Context, adminURL, sql string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// BackendCPU is the CPU time used so far by the Postgres backends connected
+// to the database, by process id, read from /proc (the server runs on this
+// machine, as every target does). Backends that ended are not in it, nor is
+// the server's shared work (WAL writer, checkpointer).
+func (d *Database) BackendCPU(ctx context.Context) (map[int]time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, d.adminURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1`, d.name)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		out[int(pid)] = ProcCPU(int(pid))
+	}
+	return out, nil
+}
+
+// CPUSince is the CPU time the backends of now used after before: a backend
+// absent from before started since, and counts whole.
+func CPUSince(before, now map[int]time.Duration) time.Duration {
+	var sum time.Duration
+	for pid, t := range now {
+		sum += t - before[pid]
+	}
+	return sum
 }

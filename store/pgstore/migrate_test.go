@@ -160,3 +160,25 @@ func TestPingUnreachable(t *testing.T) {
 		t.Fatalf("EventInsertMany on an unreachable server = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestDeliveriesVacuumSettings: migration 9 gives deliveries their own
+// autovacuum thresholds (docs/operations.md, "Vacuuming deliveries").
+func TestDeliveriesVacuumSettings(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, testdb.New(t))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var opts []string
+	if err := s.Pool().QueryRow(t.Context(),
+		`SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'deliveries'::regclass`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"autovacuum_vacuum_scale_factor=0": true, "autovacuum_vacuum_threshold=50000": true, "vacuum_index_cleanup=on": true}
+	for _, o := range opts {
+		delete(want, o)
+	}
+	if len(want) != 0 {
+		t.Fatalf("deliveries' reloptions %v lack %v", opts, want)
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -131,9 +132,22 @@ func New(pool *pgxpool.Pool, config *Config) (*Store, error) {
 	return newStore(pool, false, c), nil
 }
 
+// DefaultMaxConns is the size of the pool Open makes when the connection
+// string sets no pool_max_conns. pgx's own default, the number of CPUs but
+// at least 4, is fewer connections than one process running Kapsel uses at
+// once: the ingester's group commit alone keeps up to
+// ingest.DefaultMaxFlushes (4) batches committing, and the dispatcher's
+// claim loop, completer and lease keep-alive each need one besides (the
+// LISTEN connection is taken out of the pool). With 4, a sustained run on
+// the 2-core machine had every connection busy and inserts and completions
+// waiting for one (goroutine profiles, docs/benchmarks.md), so claims and
+// completions queued behind ingest commits.
+const DefaultMaxConns = 16
+
 // Open connects a new pool to connString (a pgx connection string or URL,
-// pool settings such as pool_max_conns included) and returns a Store that
-// owns it. It does not migrate; call Migrate.
+// pool settings such as pool_max_conns included; the pool has at most
+// DefaultMaxConns connections unless pool_max_conns says otherwise) and
+// returns a Store that owns it. It does not migrate; call Migrate.
 func Open(ctx context.Context, connString string, config *Config) (*Store, error) {
 	c, err := config.withDefaults()
 	if err != nil {
@@ -142,6 +156,9 @@ func Open(ctx context.Context, connString string, config *Config) (*Store, error
 	pc, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w: parsing connection string: %w", kapsel.ErrInvalid, err)
+	}
+	if !strings.Contains(connString, "pool_max_conns") {
+		pc.MaxConns = max(pc.MaxConns, DefaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

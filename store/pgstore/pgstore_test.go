@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/kapsel-dev/kapsel"
@@ -42,4 +43,28 @@ func openStore(t testing.TB, url string) *pgstore.Store {
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// TestOpenPoolSize: Open sizes the pool for Kapsel's concurrent parts
+// (DefaultMaxConns) unless the connection string says otherwise.
+func TestOpenPoolSize(t *testing.T) {
+	t.Parallel()
+	url := testdb.New(t)
+	for _, tc := range []struct {
+		conn string
+		want int32
+	}{
+		{url, max(int32(runtime.NumCPU()), pgstore.DefaultMaxConns)},
+		{url + "&pool_max_conns=3", 3},
+		{url + "&pool_max_conns=40", 40},
+	} {
+		s, err := pgstore.Open(context.Background(), tc.conn, nil)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if got := s.Pool().Config().MaxConns; got != tc.want {
+			t.Errorf("Open(%q): pool of %d connections, want %d", tc.conn[len(url):], got, tc.want)
+		}
+		s.Close()
+	}
 }

@@ -52,7 +52,25 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		}
 		return db, err
 	}
+	if o.PGBench > 0 {
+		db, err := createDB("pgbench")
+		if err != nil {
+			return err
+		}
+		pg, err := target.PGBench(ctx, db, o.Clients, o.PGBench)
+		if err != nil {
+			return err
+		}
+		rep.PGBench = pg
+		fmt.Fprintf(stdout, "pgbench: the Postgres server's single-row ceiling is %.0f transactions/s (one INSERT per commit, %d connections, latency avg %.1f ms; load %s)\n",
+			pg.TPS, pg.Clients, pg.LatencyMS, fmtLoad(loadAvg()))
+	}
 	var kapselDB, riverDB *target.Database
+	if o.KapseldDB != "" {
+		if kapselDB, err = target.ExistingDatabase(o.DatabaseURL, o.KapseldDB); err != nil {
+			return err
+		}
+	}
 	if o.Store == "postgres" && o.KapseldURL == "" {
 		if kapselDB, err = createDB("kapsel"); err != nil {
 			return err
@@ -111,11 +129,12 @@ type kapsel struct {
 	proc   *target.Process // nil when --kapseld-url
 	apiKey string
 	store  string
+	db     *target.Database // nil for SQLite and --kapseld-url
 }
 
 func startKapsel(ctx context.Context, o *options, db *target.Database) (*kapsel, func() error, error) {
 	token := os.Getenv("KAPSEL_ADMIN_TOKEN")
-	k := &kapsel{store: o.Store}
+	k := &kapsel{store: o.Store, db: db}
 	stop := func() error { return nil }
 	if o.KapseldURL != "" {
 		if token == "" {

@@ -21,6 +21,7 @@ type options struct {
 	Store       string        `json:"store"`
 	DatabaseURL string        `json:"-"` // may hold a password
 	KapseldURL  string        `json:"kapseld_url,omitempty"`
+	KapseldDB   string        `json:"kapseld_database,omitempty"`
 	Repo        string        `json:"-"`
 	Baseline    string        `json:"baseline,omitempty"`
 	Clients     int           `json:"clients"`
@@ -34,6 +35,8 @@ type options struct {
 	Wait        time.Duration `json:"-"`
 	WaitS       float64       `json:"wait_s"`
 	Calibrate   time.Duration `json:"-"`
+	PGBench     time.Duration `json:"-"`
+	PGBenchS    float64       `json:"pgbench_s,omitempty"`
 	CalibrateS  float64       `json:"calibrate_s"`
 	Out         string        `json:"-"`
 	Chart       string        `json:"-"`
@@ -51,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.DatabaseURL, "database-url", target.DefaultDatabaseURL,
 		"Postgres server to create the run's throw-away databases on (dropped afterwards)")
 	fs.StringVar(&o.KapseldURL, "kapseld-url", "", "measure a kapseld running on this machine, http://127.0.0.1:port (admin token from KAPSEL_ADMIN_TOKEN), instead of starting one")
+	fs.StringVar(&o.KapseldDB, "kapseld-database", "", "with --kapseld-url: the database (on --database-url's server) that kapseld uses, to measure its backends' CPU")
 	fs.StringVar(&o.Repo, "repo", "", "Kapsel repository to build cmd/kapseld from; default: found above the working directory")
 	fs.StringVar(&o.Baseline, "baseline", "", `"river": measure the River baseline service too, in the same run`)
 	fs.IntVar(&o.Clients, "clients", 64, "keep-alive connections of the closed loop (ingest, sustained, drain, failing, calibration)")
@@ -62,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.Endpoints, "endpoints", 0, "endpoints subscribed to the source, each event delivered to all of them (default 1); failing mode: sources with one endpoint each, the last of which fails (default 10)")
 	fs.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for deliveries after the load; what is missing then is lost")
 	fs.DurationVar(&o.Calibrate, "calibrate", 5*time.Second, "how long to calibrate the generator against a no-op handler; 0 = skip")
+	fs.DurationVar(&o.PGBench, "pgbench", 0, "also measure the Postgres server's single-row ceiling (pgbench: one INSERT per transaction, --clients connections) for this long; 0 = skip")
 	fs.StringVar(&o.Out, "out", "kapsel-bench.json", "where to write the JSON result")
 	fs.StringVar(&o.Chart, "chart", "kapsel-bench.svg", "where to write the SVG chart; empty = none")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +83,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("--kapseld-url %q: want http://127.0.0.1:port (a kapseld on this machine)", o.KapseldURL)
 		}
 		o.KapseldURL = "http://" + u.Host
+	}
+	if o.KapseldDB != "" && o.KapseldURL == "" {
+		return nil, errors.New("--kapseld-database: only with --kapseld-url")
 	}
 	if !contains(modes, o.Mode) {
 		return nil, fmt.Errorf("--mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
@@ -122,7 +130,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.Rates = nil
 	}
 	o.Endpoints = o.endpoints() // the result records what was measured
-	o.DurationS, o.WaitS, o.CalibrateS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds()
+	if o.PGBench < 0 || o.PGBench > time.Hour {
+		return nil, errors.New("--pgbench: [0, 1h]")
+	}
+	o.DurationS, o.WaitS, o.CalibrateS, o.PGBenchS = o.Duration.Seconds(), o.Wait.Seconds(), o.Calibrate.Seconds(), o.PGBench.Seconds()
 	return o, nil
 }
 

@@ -124,6 +124,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--clients", "0"}, false},
 		{[]string{"--events", "10", "--max-events", "5"}, false},
 		{[]string{"--kapseld-url", "http://127.0.0.1:8080/"}, true},
+		{[]string{"--kapseld-url", "http://127.0.0.1:8080", "--kapseld-database", "kapsel"}, true},
+		{[]string{"--kapseld-database", "kapsel"}, false},
 		{[]string{"--kapseld-url", "http://[::1]:8080"}, true},
 		{[]string{"--kapseld-url", "http://10.0.0.5:8080"}, false},
 		{[]string{"--kapseld-url", "https://127.0.0.1:8443"}, false},

@@ -16,7 +16,8 @@ import (
 // load and the wait for deliveries.
 type phase struct {
 	target, mode, store string
-	pid                 int // the target's process, for its CPU; 0 = unknown
+	pid                 int              // the target's process, for its CPU; 0 = unknown
+	db                  *target.Database // its database, for its backends' CPU; nil = none
 	dest                *load.Destination
 	tgt                 load.Target
 	plan                load.Plan
@@ -59,6 +60,7 @@ func kapselPhase(ctx context.Context, o *options, k *kapsel, rate float64, pr *p
 	if k.proc != nil {
 		ph.pid = k.proc.Pid()
 	}
+	ph.db = k.db
 	if o.Mode == "failing" {
 		n := sources
 		ph.healthy = func(i int) bool { return i%n != n-1 } // the last source's endpoint fails
@@ -115,7 +117,7 @@ func riverPhase(ctx context.Context, o *options, db *target.Database, rate float
 		return nil, err
 	}
 	defer svc.Stop()
-	ph.pid = svc.Pid()
+	ph.pid, ph.db = svc.Pid(), db
 	ph.tgt = load.Target{Addr: svc.Addr, Paths: []string{"/ingest/river"}, Secret: secret}
 	return ph.run(ctx, o, pr, svc)
 }
@@ -141,6 +143,7 @@ func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.
 		Fanout: ph.dest.Fanout(), LoadBefore: loadAvg(),
 	}
 	cpu0, self0 := target.ProcCPU(ph.pid), target.ProcCPU(os.Getpid())
+	pg0 := ph.backendCPU(ctx)
 	gen := load.Start(ctx, ph.tgt, ph.plan)
 	label := ph.target + " " + ph.mode
 	if ph.plan.Rate > 0 {
@@ -175,10 +178,22 @@ func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.
 		res.TargetCores = (target.ProcCPU(ph.pid) - cpu0).Seconds() / wall
 	}
 	res.BenchCores = (target.ProcCPU(os.Getpid()) - self0).Seconds() / wall
+	if pg0 != nil {
+		if pg1 := ph.backendCPU(ctx); pg1 != nil {
+			res.PostgresCores = target.CPUSince(pg0, pg1).Seconds() / wall
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	ph.measure(res, gen, deliveryStart)
+	if n, per := res.Delivered, "delivery"; n > 0 || res.Acked > 0 {
+		if !ph.deliver {
+			n, per = res.Acked, "ack"
+		}
+		us := wall * 1e6 / float64(n)
+		res.CPUPerEvent = &cpuPerEvent{Per: per, Target: res.TargetCores * us, Postgres: res.PostgresCores * us, Bench: res.BenchCores * us}
+	}
 	if res.Acked == 0 {
 		msg := fmt.Sprintf("%s: no request was acknowledged (%d failed; first: %s)", label, res.Failed, res.FirstError)
 		if svc != nil {
@@ -187,6 +202,20 @@ func (ph *phase) run(ctx context.Context, o *options, pr *progress, svc *target.
 		return nil, fmt.Errorf("%s", msg)
 	}
 	return res, nil
+}
+
+// backendCPU is the CPU time of the target's Postgres backends so far, nil
+// when there is no database to read (SQLite, --kapseld-url) or it cannot be
+// read: the result then has no postgres_cores.
+func (ph *phase) backendCPU(ctx context.Context) map[int]time.Duration {
+	if ph.db == nil {
+		return nil
+	}
+	cpu, err := ph.db.BackendCPU(ctx)
+	if err != nil {
+		return nil
+	}
+	return cpu
 }
 
 // missing counts the deliveries of acknowledged requests to healthy

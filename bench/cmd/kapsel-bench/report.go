@@ -13,6 +13,7 @@ import (
 
 	"github.com/kapsel-dev/kapsel/bench/chart"
 	"github.com/kapsel-dev/kapsel/bench/stats"
+	"github.com/kapsel-dev/kapsel/bench/target"
 )
 
 // result is one phase's measurements, as the JSON result holds them.
@@ -57,12 +58,29 @@ type result struct {
 	AckToDest  stats.Summary `json:"ack_to_destination"` // 2xx read → first receipt
 	SendToDest stats.Summary `json:"send_to_destination"`
 
-	TargetCores float64    `json:"target_cores"` // the target process's CPU ÷ wall time
-	BenchCores  float64    `json:"bench_cores"`  // generator + destination
-	LoadBefore  [3]float64 `json:"load_avg_before"`
-	LoadAfter   [3]float64 `json:"load_avg_after"`
+	TargetCores float64 `json:"target_cores"` // the target process's CPU ÷ wall time
+	BenchCores  float64 `json:"bench_cores"`  // generator + destination
+	// PostgresCores is the CPU ÷ wall time of the Postgres backends serving
+	// the target's database (not the server's shared WAL writer and
+	// checkpointer); 0 without one.
+	PostgresCores float64 `json:"postgres_cores,omitempty"`
+	// CPUPerEvent divides the CPU time behind the cores above by the
+	// deliveries made (acknowledged requests when the phase delivers
+	// nothing): where the cores go, per unit of work.
+	CPUPerEvent *cpuPerEvent `json:"cpu_per_event,omitempty"`
+	LoadBefore  [3]float64   `json:"load_avg_before"`
+	LoadAfter   [3]float64   `json:"load_avg_after"`
 
 	ackCDF, ackToDestCDF []stats.CDFPoint
+}
+
+// cpuPerEvent is CPU time per delivery (or per acknowledged request), in
+// microseconds.
+type cpuPerEvent struct {
+	Per      string  `json:"per"` // "delivery" or "ack"
+	Target   float64 `json:"target_us"`
+	Postgres float64 `json:"postgres_us"`
+	Bench    float64 `json:"bench_us"`
 }
 
 // report is the JSON result.
@@ -73,7 +91,10 @@ type report struct {
 	Options      *options  `json:"options"`
 	RiverVersion string    `json:"river_version"`
 	Calibration  *result   `json:"calibration,omitempty"`
-	Results      []*result `json:"results"`
+	// PGBench is the Postgres server's single-row ceiling in the same run
+	// (--pgbench).
+	PGBench *target.PGBenchResult `json:"pgbench,omitempty"`
+	Results []*result             `json:"results"`
 }
 
 type host struct {
@@ -124,8 +145,15 @@ func (res *result) line() string {
 			fmt.Fprintf(&b, "; %d deliveries of an altered body", res.Foreign)
 		}
 	}
-	fmt.Fprintf(&b, "; target %.2f cores, bench %.2f cores; load %s → %s", res.TargetCores, res.BenchCores,
-		fmtLoad(res.LoadBefore), fmtLoad(res.LoadAfter))
+	fmt.Fprintf(&b, "; target %.2f cores", res.TargetCores)
+	if res.PostgresCores > 0 {
+		fmt.Fprintf(&b, ", its Postgres backends %.2f", res.PostgresCores)
+	}
+	fmt.Fprintf(&b, ", bench %.2f cores", res.BenchCores)
+	if c := res.CPUPerEvent; c != nil {
+		fmt.Fprintf(&b, " (CPU per %s: target %.0f µs, Postgres %.0f µs, bench %.0f µs)", c.Per, c.Target, c.Postgres, c.Bench)
+	}
+	fmt.Fprintf(&b, "; load %s → %s", fmtLoad(res.LoadBefore), fmtLoad(res.LoadAfter))
 	return b.String()
 }
 
