@@ -81,8 +81,9 @@
 //
 // [Store] and its role interfaces ([TenantStore], [SourceStore],
 // [EndpointStore], [EventStore], [DeliveryStore], [AttemptStore],
-// [BreakerStore], [RetentionStore]) with their …Params types
-// (the store*.go files) are the contract a storage backend implements; an
+// [BreakerStore]) with their …Params types (the store*.go files), and the
+// optional capabilities found with [StoreAs] ([RetentionStore],
+// [Timekeeper], [Notifier]), are the contract a storage backend implements; an
 // application never calls them to create or change anything — the front
 // door's operations do, with their validation. A new store proves itself
 // with store/storetest's Run.
@@ -94,7 +95,8 @@
 // tenant ([RetentionPolicy]); nothing in use is removed, and an expired or
 // expunged event keeps answering with its metadata ([Event.BodyErasure]).
 // Package retention runs the removal in short batches; the front door
-// starts it and offers the expunge operations.
+// starts it when asked (service.Config.Retention; kapseld by default) and
+// offers the expunge operations.
 //
 // # Guarantees
 //

@@ -31,7 +31,6 @@ type Store interface {
 	DeliveryStore
 	AttemptStore
 	BreakerStore
-	RetentionStore
 	// Ping returns nil when the store is reachable and its schema current.
 	Ping(ctx context.Context) error
 }

@@ -22,9 +22,14 @@ import (
 // ended while an attempt was in flight (failed with a lease kept) and that
 // lease had not run out by Before.
 //
-// For store implementers: a role interface of [Store]. Applications use
-// the front door (service.Service's ExpungeEvent and ExpungeTenantBodies,
-// the retention runner).
+// For store implementers: an optional capability, not part of [Store]
+// (a store written for 0.1 keeps compiling), discovered by type
+// assertion. Without it the front door runs no retention (service.New
+// refuses a Retention config) and its expunge operations fail with
+// [ErrInvalid] ("the store does not support expunge"). The three stores
+// of this module implement it. Applications use the front door
+// (service.Service's ExpungeEvent and ExpungeTenantBodies, the retention
+// runner).
 type RetentionStore interface {
 	// RetentionEraseBodies erases the body and forwarded headers of the
 	// examined events created before Before whose body is still stored and

@@ -197,36 +197,7 @@ func (r *rig) check(o checkOptions) *result {
 			res.violate("I4: delivery %s is delivered but the destination never answered it 2xx", d.ID)
 		}
 	}
-	// A 2xx the dispatcher never read — its attempt timed out while the
-	// answer was on its way, so the record says the attempt failed — is
-	// retried, rightly: at-least-once, not a duplicate Kapsel chose.
-	type akey struct {
-		event, endpoint string
-		n               int
-	}
-	failedRecord := map[akey]string{}
-	for _, a := range attempts {
-		if a.ErrorCode != "" {
-			failedRecord[akey{a.EventID, a.EndpointID, a.Attempt}] = a.ErrorCode
-		}
-	}
-	unread := 0
-	for p, idx := range answered {
-		res.Duplicates += len(idx) - 1
-		for _, i := range idx[:len(idx)-1] {
-			if cut[i] {
-				continue
-			}
-			if _, failed := failedRecord[akey{p.event, p.endpoint, reqs[i].Attempt}]; failed {
-				unread++
-				continue
-			}
-			res.violate("I4: %s → %s answered 2xx at request %d, then sent again, with no kill in between", p.event, p.endpoint, reqs[i].Seq)
-		}
-	}
-	if unread > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("I4: %d duplicates after a 2xx the dispatcher did not read in time (its record says the attempt failed, e.g. E2001)", unread))
-	}
+	checkI4Duplicates(res, reqs, attempts, epIndex, cut)
 
 	r.checkDatabase(res)
 	r.checkSecrets(res, o.Load, reqs)
@@ -661,5 +632,62 @@ func (r *rig) checkSecrets(res *result, l *loader, reqs []request) {
 				res.violate("I8: the %s appears %d time(s) in %s", name, n, t.where)
 			}
 		}
+	}
+}
+
+// unreadCodes are the attempt failures that a destination's 2xx can hide:
+// the dispatcher never read the status line the destination wrote (I4).
+var unreadCodes = map[string]bool{
+	"E2001": true, // attempt timed out
+	"E2002": true, // connection refused or reset
+}
+
+// checkI4Duplicates counts the duplicates after a 2xx answer: one is
+// allowed when a kill cut the request answered first (cut), or when the
+// dispatcher recorded that attempt as failed in a way that can hide a 2xx
+// (unreadCodes); any other is an I4 violation.
+func checkI4Duplicates(res *result, reqs []request, attempts []attemptJSON, epIndex map[string]string, cut []bool) {
+	type pair struct{ event, endpoint string }
+	// A 2xx the dispatcher never read — its attempt timed out while the
+	// answer was on its way (E2001), or the connection was reset before
+	// the written status line was read (E2002) — is retried, rightly:
+	// at-least-once, not a duplicate Kapsel chose. Only those two codes
+	// are excused: any other failure recorded for an attempt the
+	// destination answered 2xx (E2005 for a 2xx, an internal error while
+	// reading or classifying the answer) means the dispatcher received the
+	// 2xx and recorded it wrongly, which is a violation.
+	type akey struct {
+		event, endpoint string
+		n               int
+	}
+	failedRecord := map[akey]string{}
+	for _, a := range attempts {
+		if unreadCodes[a.ErrorCode] {
+			failedRecord[akey{a.EventID, a.EndpointID, a.Attempt}] = a.ErrorCode
+		}
+	}
+	answered := map[pair][]int{}
+	for i, q := range reqs {
+		if q.Answered2xx {
+			p := pair{q.WebhookID, epIndex[q.Endpoint]}
+			answered[p] = append(answered[p], i)
+		}
+	}
+	unread := 0
+	for p, idx := range answered {
+		res.Duplicates += len(idx) - 1
+		for _, i := range idx[:len(idx)-1] {
+			if cut[i] {
+				continue
+			}
+			if _, failed := failedRecord[akey{p.event, p.endpoint, reqs[i].Attempt}]; failed {
+				unread++
+				continue
+			}
+			res.violate("I4: %s → %s answered 2xx at request %d, then sent again, with no kill in between", p.event, p.endpoint, reqs[i].Seq)
+		}
+	}
+	if unread > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("I4: %d duplicates after a 2xx the dispatcher did not read in time (its record says the attempt failed with E2001 or E2002)", unread))
 	}
 }

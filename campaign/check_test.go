@@ -133,3 +133,41 @@ func TestCheckI5IsExact(t *testing.T) {
 		t.Errorf("the violation does not name the suspect: %s", res.Violations[0])
 	}
 }
+
+// TestCheckI4DuplicateAfter2xx: a request answered 2xx and sent again is a
+// violation unless a kill cut it, or the dispatcher's record of that
+// attempt says it failed in a way that can hide a 2xx (a timeout, a reset):
+// a 2xx recorded as any other failure is a dispatcher bug, and is caught.
+func TestCheckI4DuplicateAfter2xx(t *testing.T) {
+	t.Parallel()
+	epIndex := map[string]string{"0": "ep_1"}
+	twice := []request{
+		{Seq: 0, Endpoint: "0", WebhookID: "evt_1", Attempt: 1, Answered2xx: true},
+		{Seq: 1, Endpoint: "0", WebhookID: "evt_1", Attempt: 2, Answered2xx: true},
+	}
+	record := func(code string) []attemptJSON {
+		return []attemptJSON{{EventID: "evt_1", EndpointID: "ep_1", Attempt: 1, ErrorCode: code},
+			{EventID: "evt_1", EndpointID: "ep_1", Attempt: 2}}
+	}
+	cases := []struct {
+		name       string
+		attempts   []attemptJSON
+		cut        []bool
+		violations int
+	}{
+		{"recorded as a success", record(""), []bool{false, false}, 1},
+		{"cut by a kill", record(""), []bool{true, false}, 0},
+		{"timed out (E2001)", record("E2001"), []bool{false, false}, 0},
+		{"reset (E2002)", record("E2002"), []bool{false, false}, 0},
+		{"a 2xx recorded as a bad status (E2005)", record("E2005"), []bool{false, false}, 1},
+		{"a 2xx recorded as an internal error (E3002)", record("E3002"), []bool{false, false}, 1},
+	}
+	for _, c := range cases {
+		res := &result{}
+		checkI4Duplicates(res, twice, c.attempts, epIndex, c.cut)
+		if len(res.Violations) != c.violations || res.Duplicates != 1 {
+			t.Errorf("%s: %d violations (%v), %d duplicates; want %d violations, 1 duplicate",
+				c.name, len(res.Violations), res.Violations, res.Duplicates, c.violations)
+		}
+	}
+}

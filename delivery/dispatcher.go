@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +77,7 @@ type Dispatcher struct {
 	cache       endpointCache // endpoints read for claimed deliveries
 	gen         uint64        // endpoint changes reported (endpoints.go)
 	marks       map[kapsel.EndpointID]endpointMark
+	expunge     expungeMarks                        // expunges reported (expunge.go)
 	reading     map[kapsel.EndpointID]*endpointRead // workers' re-reads under way
 	running     int                                 // busy workers (idle ones wait in work)
 	inflight    map[kapsel.EndpointID]int           // attempts running per endpoint
@@ -128,6 +131,7 @@ func New(store kapsel.DispatcherStore, cfg *Config) (*Dispatcher, error) {
 		giveUpCh:   make(chan struct{}),
 		cache:      endpointCache{ttl: c.EndpointCacheTTL, m: map[kapsel.EndpointID]endpointView{}},
 		marks:      map[kapsel.EndpointID]endpointMark{},
+		expunge:    expungeMarks{events: map[kapsel.EventID]time.Time{}, tenants: map[kapsel.TenantID]tenantExpunge{}},
 		reading:    map[kapsel.EndpointID]*endpointRead{},
 		inflight:   map[kapsel.EndpointID]int{},
 		queued:     map[kapsel.EndpointID][]*job{},

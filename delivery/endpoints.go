@@ -248,14 +248,18 @@ func (d *Dispatcher) reread(id kapsel.EndpointID, now time.Time, gen uint64) (en
 	return v, nil
 }
 
-// begin is the last check before an attempt's request is sent: false when
-// endpoint id was reported deleted meanwhile. It runs under the lock
-// EndpointDeleted takes, so an attempt either began before the delete was
-// reported or never begins.
-func (d *Dispatcher) begin(id kapsel.EndpointID) bool {
+// begin is the last check before an attempt's request is sent: ok false
+// when endpoint id was reported deleted meanwhile, expunged when ev's body
+// was reported expunged (expunge.go). It runs under the lock
+// EndpointDeleted and the expunges take, so an attempt either began before
+// the delete or expunge was reported or never begins (sends nothing).
+func (d *Dispatcher) begin(id kapsel.EndpointID, ev *kapsel.Event) (ok, expunged bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !d.deletedLocked(id)
+	if d.deletedLocked(id) {
+		return false, false
+	}
+	return true, ev.BodyErasure == kapsel.BodyKept && d.expungedLocked(ev)
 }
 
 // cacheAge is the oldest cached view a worker takes instead of reading its

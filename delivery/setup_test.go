@@ -20,6 +20,7 @@ import (
 // testStore is what the dispatcher tests need of a store.
 type testStore interface {
 	kapsel.Store
+	kapsel.RetentionStore
 }
 
 // spyStore counts the dispatcher's claims, so a test can tell that the

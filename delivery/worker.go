@@ -71,10 +71,17 @@ func (d *Dispatcher) attempt(j *job) *outcome {
 		permit = p
 	}
 
-	if !d.begin(ep.ID) {
+	ev := dl.Event
+	ok, expunged := d.begin(ep.ID, ev)
+	if !ok {
 		return nil // deleted meanwhile: the store ended the delivery
 	}
-	ev := dl.Event
+	if expunged {
+		// Expunged since the claim (expunge.go): send nothing.
+		c := *ev
+		c.Body, c.Headers, c.BodyErasure = nil, nil, kapsel.BodyExpunged
+		ev = &c
+	}
 	number := dl.Attempts + 1
 	trigger := cmp.Or(dl.NextTrigger, kapsel.TriggerScheduled)
 	startedAt := d.cfg.Clock.Now()

@@ -13,3 +13,6 @@ func (s *Service) RoutePatterns() []string {
 // SetBackfillBounds changes how many events a backfill looks at per store
 // call and per BackfillEndpoint call, before the service is used.
 func (s *Service) SetBackfillBounds(round, budget int) { s.backfill = backfillBounds{round, budget} }
+
+// RetentionOn reports whether the service runs retention.
+func (s *Service) RetentionOn() bool { return s.retention != nil }

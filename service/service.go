@@ -98,9 +98,14 @@ type Config struct {
 	// Retention says how long bodies, events, deliveries and attempts are
 	// kept, globally and per tenant, and how the background removal runs
 	// (package retention). Its idempotency window is the ingester's.
-	// Defaults to the zero value: retention on, with kapsel's default
-	// policy (bodies 30 days, metadata 90 days).
-	Retention retention.Config
+	// Defaults to nil: retention off, nothing is ever removed (as in 0.1,
+	// so that an application upgrading loses no data without asking).
+	// &retention.Config{} turns it on with kapsel's default policy (bodies
+	// 30 days, metadata 90 days); kapseld does so unless
+	// KAPSEL_RETENTION=false. The store must implement
+	// kapsel.RetentionStore (New fails otherwise). Expunges work either
+	// way, on a store that implements it.
+	Retention *retention.Config
 	// HealthWindow is the period of [Service.EndpointHealth]'s success rate.
 	// Defaults to DefaultHealthWindow (1 h).
 	HealthWindow time.Duration
@@ -131,7 +136,8 @@ type Service struct {
 	breakers   *breaker.Set
 	dispatcher *delivery.Dispatcher
 	ingester   *ingest.Ingester
-	retention  *retention.Runner
+	retention  *retention.Runner     // nil when retention is off
+	expunger   kapsel.RetentionStore // the store, nil when it has no retention
 	management http.Handler
 	handler    http.Handler
 	adminToken bearer.Secret // Config.AdminToken, hashed once
@@ -201,11 +207,17 @@ func New(store kapsel.Store, config *Config) (*Service, error) {
 		return nil, fmt.Errorf("service: Ingest: %w", err)
 	}
 
-	rc := cfg.Retention
-	rc.Logger, rc.Clock, rc.Hooks = cfg.Logger, cfg.Clock, cfg.Hooks
-	rc.IdempotencyWindow = cfg.Ingest.IdempotencyWindow
-	if s.retention, err = retention.New(store, &rc); err != nil {
-		return nil, fmt.Errorf("service: Retention: %w", err)
+	s.expunger, _ = kapsel.StoreAs[kapsel.RetentionStore](store)
+	if cfg.Retention != nil {
+		if s.expunger == nil {
+			return nil, fmt.Errorf("service: Retention: %w: the store does not implement kapsel.RetentionStore", kapsel.ErrInvalid)
+		}
+		rc := *cfg.Retention
+		rc.Logger, rc.Clock, rc.Hooks = cfg.Logger, cfg.Clock, cfg.Hooks
+		rc.IdempotencyWindow = cfg.Ingest.IdempotencyWindow
+		if s.retention, err = retention.New(s.expunger, &rc); err != nil {
+			return nil, fmt.Errorf("service: Retention: %w", err)
+		}
 	}
 
 	if cfg.HealthWindow <= 0 {
@@ -239,6 +251,9 @@ func (s *Service) Start(ctx context.Context) error {
 			_ = s.dispatcher.Stop(context.Background())
 			return fmt.Errorf("starting ingest: %w", err)
 		}
+		if s.retention == nil {
+			return nil
+		}
 		if err := s.retention.Start(ctx); err != nil {
 			_ = s.ingester.Stop(context.Background())
 			_ = s.dispatcher.Stop(context.Background())
@@ -263,8 +278,10 @@ func (s *Service) Start(ctx context.Context) error {
 func (s *Service) Stop(ctx context.Context) error {
 	return s.life.Stop(ctx, func(ctx context.Context) error {
 		var errs []error
-		if err := s.retention.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping retention: %w", err))
+		if s.retention != nil {
+			if err := s.retention.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping retention: %w", err))
+			}
 		}
 		if err := s.ingester.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping ingest: %w", err))

@@ -232,10 +232,10 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 
 // retentionConfig is cfg's retention, with the embedded store's smaller
 // default batch.
-func (s *server) retentionConfig(cfg *config) retention.Config {
+func (s *server) retentionConfig(cfg *config) *retention.Config {
 	rc := cfg.Retention
 	if rc.BatchSize == 0 && s.store.kind == "embedded" {
 		rc.BatchSize = embeddedRetentionBatch
 	}
-	return rc
+	return &rc
 }

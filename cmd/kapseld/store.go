@@ -15,7 +15,7 @@ import (
 // store is the opened store and the operations kapseld needs beyond
 // kapsel.Store, for either backend.
 type store struct {
-	kapsel.Store
+	backend
 	// kind is "postgres" or "embedded", for logs.
 	kind string
 	// migrate applies missing schema migrations.
@@ -23,6 +23,13 @@ type store struct {
 	// version returns the applied and the latest schema versions.
 	version func(ctx context.Context) (current, latest int, err error)
 	close   func()
+}
+
+// backend is what both of kapseld's stores implement: kapsel.Store and the
+// optional retention capability.
+type backend interface {
+	kapsel.Store
+	kapsel.RetentionStore
 }
 
 // openStore opens Postgres when cfg.DatabaseURL is set, else the embedded
@@ -36,7 +43,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store, erro
 			return nil, fmt.Errorf("opening the embedded store in %s: %w", cfg.DataDir, err)
 		}
 		return &store{
-			Store: s, kind: "embedded",
+			backend: s, kind: "embedded",
 			migrate: func(context.Context) error { return nil },
 			version: func(ctx context.Context) (int, int, error) {
 				latest := sqlitestore.LatestVersion()
@@ -53,7 +60,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store, erro
 		return nil, fmt.Errorf("opening Postgres (KAPSEL_DATABASE_URL): %w", err)
 	}
 	return &store{
-		Store: s, kind: "postgres",
+		backend: s, kind: "postgres",
 		migrate: s.Migrate,
 		version: s.SchemaVersion,
 		close:   s.Close,

@@ -27,7 +27,10 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-var _ kapsel.Store = (*Store)(nil)
+var (
+	_ kapsel.Store          = (*Store)(nil)
+	_ kapsel.RetentionStore = (*Store)(nil)
+)
 
 // Store is an in-memory kapsel.Store. The zero value is not usable; call New.
 // It is safe for concurrent use.

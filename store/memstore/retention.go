@@ -234,6 +234,7 @@ func (s *Store) expunge(e *kapsel.Event, now time.Time, res *kapsel.RetentionSwe
 	res.Events++
 	res.Bytes += int64(len(e.Body))
 	s.erase(e, kapsel.BodyExpunged, now)
+	e.Trace.State = "" // the sender's: erased with the body
 	for _, d := range s.byEvent[e.ID] {
 		if !d.Status.Terminal() {
 			d.Status, d.LastError = kapsel.DeliveryFailed, kapsel.LastErrorBodyExpunged

@@ -8,7 +8,11 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
-var _ kapsel.Timekeeper = (*Store)(nil)
+var (
+	_ kapsel.Store          = (*Store)(nil)
+	_ kapsel.Timekeeper     = (*Store)(nil)
+	_ kapsel.RetentionStore = (*Store)(nil)
+)
 
 // StoreNow returns the database server's clock (clock_timestamp(): the
 // moment the statement reads it, not the start of its transaction), for

@@ -301,7 +301,7 @@ func (s *Store) RetentionOldest(ctx context.Context) (*kapsel.RetentionOldest, e
 // ended.
 const expungeSQL = `
 WITH erased AS (
-	UPDATE events e SET body = '\x'::bytea, headers = '{}'::jsonb, body_erasure = 'expunged', body_erased_at = $3
+	UPDATE events e SET body = '\x'::bytea, headers = '{}'::jsonb, body_erasure = 'expunged', body_erased_at = $3, trace_state = NULL
 	WHERE e.id = ANY ($1::text[]) AND e.tenant_id = $2 AND e.body_erasure = ''
 	RETURNING e.id, e.size
 ),

@@ -239,7 +239,7 @@ func (s *Store) RetentionOldest(ctx context.Context) (*kapsel.RetentionOldest, e
 
 // expungeSQL erases the bodies of the events ?1 of tenant ?2 that still
 // have one, marking them expunged at ?3.
-const expungeSQL = `UPDATE events SET body = x'', headers = '{}', body_erasure = 'expunged', body_erased_at = ?3
+const expungeSQL = `UPDATE events SET body = x'', headers = '{}', body_erasure = 'expunged', body_erased_at = ?3, trace_state = ''
 WHERE id IN (SELECT value FROM json_each(?1)) AND tenant_id = ?2 AND body_erasure = ''
 RETURNING id, size`
 

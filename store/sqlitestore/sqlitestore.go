@@ -56,7 +56,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-var _ kapsel.Store = (*Store)(nil)
+var (
+	_ kapsel.Store          = (*Store)(nil)
+	_ kapsel.RetentionStore = (*Store)(nil)
+)
 
 // Database file and connection settings.
 const (

@@ -23,6 +23,9 @@ import (
 //   - An expunge of an erased event changes nothing (the first erasure,
 //     and its time, stay).
 func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
+	if _, ok := newStore(t).(kapsel.RetentionStore); !ok {
+		t.Skip("the store does not implement kapsel.RetentionStore (optional): retention not tested")
+	}
 	day := 24 * time.Hour
 
 	t.Run("Races", func(t *testing.T) { testRetentionRaces(t, newStore) })

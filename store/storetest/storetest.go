@@ -245,8 +245,44 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 // harness is one subtest's store and helpers.
 type harness struct {
 	t   *testing.T
-	s   kapsel.Store
+	s   testedStore
 	ctx context.Context
+}
+
+// testedStore is a store with the optional capabilities the suite tests.
+// A store without kapsel.RetentionStore is wrapped in withoutRetention:
+// the Retention area skips it, and any other call of a retention method
+// fails.
+type testedStore interface {
+	kapsel.Store
+	kapsel.RetentionStore
+}
+
+// withoutRetention is a store that does not implement kapsel.RetentionStore.
+type withoutRetention struct {
+	kapsel.Store
+}
+
+var errNoRetention = errors.New("storetest: the store does not implement kapsel.RetentionStore")
+
+func (withoutRetention) RetentionEraseBodies(context.Context, *kapsel.RetentionSweepParams) (*kapsel.RetentionSweepResult, error) {
+	return nil, errNoRetention
+}
+
+func (withoutRetention) RetentionDeleteEvents(context.Context, *kapsel.RetentionSweepParams) (*kapsel.RetentionSweepResult, error) {
+	return nil, errNoRetention
+}
+
+func (withoutRetention) RetentionDeleteIdempotencyKeys(context.Context, *kapsel.RetentionKeysParams) (*kapsel.RetentionSweepResult, error) {
+	return nil, errNoRetention
+}
+
+func (withoutRetention) RetentionOldest(context.Context) (*kapsel.RetentionOldest, error) {
+	return nil, errNoRetention
+}
+
+func (withoutRetention) EventExpunge(context.Context, *kapsel.EventExpungeParams) (*kapsel.RetentionSweepResult, error) {
+	return nil, errNoRetention
 }
 
 // setup marks t parallel and gives it a fresh store.
@@ -257,7 +293,11 @@ func setup(t *testing.T, newStore func(*testing.T) kapsel.Store) *harness {
 	if s == nil {
 		t.Fatal("newStore returned nil")
 	}
-	return &harness{t: t, s: s, ctx: t.Context()}
+	ts, ok := s.(testedStore)
+	if !ok {
+		ts = withoutRetention{s}
+	}
+	return &harness{t: t, s: ts, ctx: t.Context()}
 }
 
 // at returns Base moved by d.

@@ -20,7 +20,25 @@ const (
 // every read — the insert's result, EventGet, a claim's event, a
 // duplicate's first event; EventList as stored or zero — and one that is not valid is dropped, never
 // refused (kapsel.TraceContext.Storable), without harming its batch.
+//
+// An expunge erases the tracestate with the body (the sender chose it: it
+// may carry anything) and keeps the traceparent (ids and flags only), so
+// that the audit trail still links the event's spans.
 func testTrace(t *testing.T, newStore func(*testing.T) kapsel.Store) {
+	t.Run("ExpungeErasesState", func(t *testing.T) {
+		h := setup(t, newStore)
+		if _, ok := h.s.(withoutRetention); ok {
+			t.Skip("the store does not implement kapsel.RetentionStore (optional)")
+		}
+		ep := h.endpoint(h.tenant())
+		a := input(ep, "", []byte(`{"a":1}`))
+		a.Trace = kapsel.TraceContext{Parent: traceParentA, State: "congo=someone-at-example-com"}
+		r := h.insertMany(Base, 0, a)[0]
+		must(t, r.Err, "insert")
+		_, err := h.s.EventExpunge(h.ctx, &kapsel.EventExpungeParams{TenantID: ep.TenantID, ID: r.Event.ID, Now: at(time.Minute)})
+		must(t, err, "EventExpunge")
+		equal(t, "Trace after the expunge", h.getEvent(r.Event.ID).Trace, kapsel.TraceContext{Parent: traceParentA})
+	})
 	t.Run("RoundTrip", func(t *testing.T) {
 		h := setup(t, newStore)
 		ep := h.endpoint(h.tenant())
