@@ -32,6 +32,14 @@ type backend interface {
 	kapsel.RetentionStore
 }
 
+// Unwrap returns the store kapseld opened, so that kapsel.StoreAs finds its
+// optional capabilities through the wrapper: LISTEN/NOTIFY wake-ups
+// (kapsel.Notifier), clock sync (kapsel.Timekeeper) and transactional send
+// (service.TxStore) on Postgres.
+func (s *store) Unwrap() kapsel.Store { return s.backend }
+
+var _ kapsel.Unwrapper = (*store)(nil)
+
 // openStore opens Postgres when cfg.DatabaseURL is set, else the embedded
 // SQLite store in cfg.DataDir. Neither is migrated here, except the
 // embedded store, which always migrates on open: it belongs to this one
