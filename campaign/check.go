@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // killRecord is one kill -9 of a node.
@@ -518,6 +520,15 @@ func cutByThis(q request, cutBy map[int]int, ki int) bool {
 // checkDatabase reads what the API does not show: no delivery delivering
 // past its lease (I3), and as many attempt rows as records listed.
 func (r *rig) checkDatabase(res *result) {
+	r.withDatabase(res, func(ctx context.Context, conn *pgx.Conn) {
+		r.checkLeasesAndRows(ctx, conn, res)
+	})
+}
+
+// withDatabase runs check on a connection to the rig's cluster, counting a
+// failure to connect as a violation: a check that cannot read the database
+// must not pass.
+func (r *rig) withDatabase(res *result, check func(ctx context.Context, conn *pgx.Conn)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := r.pg.conn(ctx)
@@ -526,6 +537,11 @@ func (r *rig) checkDatabase(res *result) {
 		return
 	}
 	defer conn.Close(ctx)
+	check(ctx, conn)
+}
+
+// checkLeasesAndRows is checkDatabase's reading.
+func (r *rig) checkLeasesAndRows(ctx context.Context, conn *pgx.Conn, res *result) {
 	var stale, rows int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'delivering' AND lease_expires_at < now()`).Scan(&stale); err != nil {
 		res.violate("database: %v", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/service"
@@ -180,17 +181,16 @@ func newSkewRig(t *testing.T, seed int64, skews []time.Duration, sync delivery.C
 // attempt records, numbered 1…n without a gap (I5, I6: a fenced loser
 // changes nothing and records nothing).
 func (r *rig) checkFencing(res *result) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := r.pg.conn(ctx)
-	if err != nil {
-		res.violate("database: %v", err)
-		return
-	}
-	defer conn.Close(ctx)
+	r.withDatabase(res, func(ctx context.Context, conn *pgx.Conn) {
+		r.checkAttemptCounts(ctx, conn, res)
+	})
+}
+
+// checkAttemptCounts is checkFencing's reading.
+func (r *rig) checkAttemptCounts(ctx context.Context, conn *pgx.Conn, res *result) {
 	var bad int
 	var example string
-	err = conn.QueryRow(ctx, `
+	err := conn.QueryRow(ctx, `
 		SELECT count(*), coalesce(min(d.id), '') FROM deliveries d
 		LEFT JOIN LATERAL (SELECT count(*) AS n, coalesce(max(number), 0) AS top FROM attempts a
 			WHERE a.delivery_id = d.id) a ON true

@@ -130,6 +130,29 @@ func explainFixture(t *testing.T) (*pgstore.Store, *kapsel.Tenant, []*kapsel.End
 
 // explain returns the plan of sql run with args, and the indexes it reads.
 // It fails t if any node scans one of the tables noSeq sequentially.
+// idTokenPairs runs sql, which selects (delivery id, lease token) pairs,
+// and returns them as the two arrays the completion and extend statements
+// take.
+func idTokenPairs(t *testing.T, s *pgstore.Store, sql string) (ids, tokens []string) {
+	t.Helper()
+	rows, err := s.Pool().Query(t.Context(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, token string
+		if err := rows.Scan(&id, &token); err != nil {
+			t.Fatal(err)
+		}
+		ids, tokens = append(ids, id), append(tokens, token)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids, tokens
+}
+
 func explain(t *testing.T, s *pgstore.Store, what, sql string, args []any, noSeq ...string) (*planNode, map[string]bool) {
 	t.Helper()
 	var raw []byte
@@ -213,21 +236,7 @@ func TestClaimUsesIndexes(t *testing.T) {
 
 	// The completion of 100 leases, under its plan settings, finds each
 	// delivery by primary key.
-	var ids, tokens []string
-	rows, err := s.Pool().Query(ctx, `SELECT id, gen_random_uuid()::text FROM deliveries WHERE status = 'delivered' LIMIT 100`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, token string
-		if err := rows.Scan(&id, &token); err != nil {
-			t.Fatal(err)
-		}
-		ids, tokens = append(ids, id), append(tokens, token)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	ids, tokens := idTokenPairs(t, s, `SELECT id, gen_random_uuid()::text FROM deliveries WHERE status = 'delivered' LIMIT 100`)
 	n := len(ids)
 	status, text, times, codes, durations, bodies := make([]string, n), make([]string, n), make([]time.Time, n),
 		make([]int32, n), make([]int64, n), make([][]byte, n)

@@ -13,21 +13,7 @@ import (
 func TestExtendUsesPrimaryKey(t *testing.T) {
 	t.Parallel()
 	s, _, _, now := explainFixture(t)
-	var ids, tokens []string
-	rows, err := s.Pool().Query(t.Context(), `SELECT id, lease_token::text FROM deliveries WHERE status = 'delivering' LIMIT 100`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, token string
-		if err := rows.Scan(&id, &token); err != nil {
-			t.Fatal(err)
-		}
-		ids, tokens = append(ids, id), append(tokens, token)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	ids, tokens := idTokenPairs(t, s, `SELECT id, lease_token::text FROM deliveries WHERE status = 'delivering' LIMIT 100`)
 	if len(ids) == 0 {
 		t.Fatal("the fixture has no leased deliveries")
 	}

@@ -251,16 +251,7 @@ func TestOutboxRefusalLeavesTxUsable(t *testing.T) {
 func TestEndpointDeleteWaitsForOutboxFanOut(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
-	tx, err := f.s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-	res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
-		Event: &kapsel.EventInsertParams{TenantID: f.ep.TenantID, Body: []byte("b")}, Now: f.now})
-	if err != nil || res.Event.Deliveries.Total != 1 {
-		t.Fatalf("EventInsertTx: %+v, %v; want one delivery", res, err)
-	}
+	tx, res := f.outboxFanOut(t)
 	var pid int
 	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		t.Fatal(err)
@@ -308,4 +299,23 @@ func (f *fixture) blocking(pid int) bool {
 		f.t.Fatal(err)
 	}
 	return n > 0
+}
+
+// outboxFanOut begins an application transaction (rolled back at the end
+// of the test unless committed) and fans one event out in it to the
+// fixture's endpoint: the open transaction holds the tenant's lock shared.
+func (f *fixture) outboxFanOut(t *testing.T) (pgx.Tx, *kapsel.EventInsertResult) {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := f.s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // after Commit it is a no-op
+	res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
+		Event: &kapsel.EventInsertParams{TenantID: f.ep.TenantID, Body: []byte("b")}, Now: f.now})
+	if err != nil || res.Event.Deliveries.Total != 1 {
+		t.Fatalf("EventInsertTx: %+v, %v; want one delivery", res, err)
+	}
+	return tx, res
 }

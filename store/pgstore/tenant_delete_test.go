@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kapsel-dev/kapsel"
-	"github.com/kapsel-dev/kapsel/store/pgstore"
 )
 
 // TestTenantDeleteWaitsForOutboxFanOut: as EndpointDelete does, TenantDelete
@@ -19,16 +18,7 @@ import (
 func TestTenantDeleteWaitsForOutboxFanOut(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
-	tx, err := f.s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-	res, err := f.s.EventInsertTx(ctx, tx, &pgstore.EventInsertTxParams{
-		Event: &kapsel.EventInsertParams{TenantID: f.ep.TenantID, Body: []byte("b")}, Now: f.now})
-	if err != nil || res.Event.Deliveries.Total != 1 {
-		t.Fatalf("EventInsertTx: %+v, %v; want one delivery", res, err)
-	}
+	tx, res := f.outboxFanOut(t)
 	deleted := make(chan error, 1)
 	go func() {
 		deleted <- f.s.TenantDelete(ctx, &kapsel.TenantDeleteParams{ID: f.ep.TenantID, Now: f.now})
