@@ -11,6 +11,22 @@ import (
 	"github.com/kapsel-dev/kapsel"
 )
 
+// lockDeliveriesSQL is the first CTE of the statements that rewrite a
+// batch of leased deliveries named in $1 (the completion, the keep-alive's
+// extension and the release): it locks those rows FOR NO KEY UPDATE (the
+// lock the UPDATE would take) in id order before the UPDATE touches them.
+// Without it each UPDATE locked its rows in the order of its own join, and
+// a node's keep-alive and its completer, which name the same leases in
+// different orders, deadlocked: Postgres broke the cycle only after
+// deadlock_timeout (1 s), and the loser's batch was retried — a stall of a
+// second in delivery (storetest's Extend/ConcurrentWithCompletions).
+// The lock is taken above the sort, so the rows are locked in id order
+// whatever join order the UPDATE's plan takes; MATERIALIZED keeps the CTE
+// out of the UPDATE's own scan, and the UPDATE joins it, so it always runs.
+const lockDeliveriesSQL = `locked AS MATERIALIZED (
+	SELECT id FROM deliveries WHERE id = ANY ($1::text[]) ORDER BY id FOR NO KEY UPDATE
+)`
+
 // completeSQL applies a batch of completions in one statement:
 //
 //   - done: each completion is a compare-and-set on its lease token
@@ -37,7 +53,8 @@ import (
 // it is; so the statement runs with claimPlanSettings, like the claim,
 // and its plan cannot depend on the table's size (TestClaimUsesIndexes).
 const completeSQL = `
-WITH c AS (
+WITH ` + lockDeliveriesSQL + `,
+c AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::timestamptz[], $10::int8[], $11::int4[], $12::bytea[], $13::text[], $14::text[])
 		AS t(delivery_id, token, status, next_attempt_at, last_error, disable,
@@ -54,7 +71,7 @@ done AS (
 		lease_token = NULL,
 		lease_expires_at = NULL,
 		delivered_at = CASE WHEN c.status = 'delivered' THEN $15 ELSE d.delivered_at END
-	FROM c JOIN deliveries old ON old.id = c.delivery_id
+	FROM c JOIN locked ON locked.id = c.delivery_id JOIN deliveries old ON old.id = c.delivery_id
 	WHERE d.id = c.delivery_id AND d.lease_token = c.token::uuid
 	RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempts, old.next_trigger AS claimed_trigger
 ),
@@ -219,10 +236,10 @@ func (s *Store) DeliveryRelease(ctx context.Context, params *kapsel.DeliveryRele
 	}
 	b := &pgx.Batch{}
 	b.Queue(claimPlanSettings) // by primary key, as completeSQL
-	b.Queue(`
+	b.Queue(`WITH `+lockDeliveriesSQL+`
 		UPDATE deliveries d SET status = 'pending', next_attempt_at = r.next_attempt_at, claimable_at = r.next_attempt_at,
 			lease_token = NULL, lease_expires_at = NULL
-		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(id, token, next_attempt_at)
+		FROM locked JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(id, token, next_attempt_at) ON r.id = locked.id
 		WHERE d.id = r.id AND d.status = 'delivering' AND d.lease_token = r.token::uuid`,
 		ids, tokens, next)
 	br := s.pool.SendBatch(ctx, b)

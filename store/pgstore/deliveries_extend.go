@@ -25,9 +25,13 @@ import (
 // matching. lease_expires_at is in
 // deliveries_delivering_idx, so the update is not HOT: one index entry per
 // lease and keep-alive.
+//
+// The rows are locked first, in id order (lockDeliveriesSQL), as the
+// completion and the release lock them.
 const extendSQL = `
+WITH ` + lockDeliveriesSQL + `
 UPDATE deliveries d SET lease_expires_at = $3
-FROM unnest($1::text[], $2::uuid[]) AS l(id, token)
+FROM locked JOIN unnest($1::text[], $2::uuid[]) AS l(id, token) ON l.id = locked.id
 WHERE d.id = l.id AND d.lease_token = l.token AND d.status || '' = 'delivering'
 RETURNING d.id, d.lease_token::text`
 
