@@ -74,8 +74,8 @@ func (b *Budget) release(n int64) { b.used.Add(-n) }
 // Reserved is how many bytes are reserved now (for tests and metrics).
 func (b *Budget) Reserved() int64 { return b.used.Load() }
 
-// Read reads the whole body of r, refusing it with [TooLarge] (413 E1002)
-// when it declares more than limit or as soon as it crosses it, and with 400 E1009 when it cannot be read. A
+// Read reads the whole body of r, refusing it with [TooLarge] (413 E1002) as
+// soon as it crosses limit, and with 400 E1009 when it cannot be read. A
 // declared Content-Length within limit sizes the buffer exactly when it is
 // at most [SmallBody] or budget has room for it (see the package
 // documentation); a missing or lying one costs less than three times the
@@ -83,9 +83,10 @@ func (b *Budget) Reserved() int64 { return b.used.Load() }
 func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) ([]byte, error) {
 	declared := r.ContentLength
 	if declared > limit {
-		// net/http holds a body to its declared length: this one cannot
-		// fit, and is refused before a byte of it is read.
-		return nil, TooLarge(limit)
+		// Not refused on the claim: the limit applies to the bytes read
+		// (a handler may be called with any ContentLength). Not trusted
+		// either.
+		declared = -1
 	}
 	var buf []byte
 	switch {
