@@ -21,6 +21,8 @@ import (
 //     keys and their deliveries, decided in Go in between by the root
 //     matching rule (kapsel.Endpoint.Receives), the one rule every store
 //     applies.
+//     After a batch of 1 MiB of bodies or more, dropParamsSQL goes in the
+//     same pipeline, before COMMIT, so the connection keeps no bodies.
 //
 // In an application's transaction (EventInsertManyTx) the same statements
 // run in it, without BEGIN and COMMIT.
