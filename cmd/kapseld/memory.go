@@ -31,17 +31,24 @@ import (
 //     resident 30 s after. The releaser returns it (debug.FreeOSMemory: a
 //     collection, then every free page to the OS) when the heap held from
 //     the OS has grown by releaseGrowth since it last did, and the process
-//     allocated less than an eighth of that heap in the last period —
-//     never during a burst, at most once per releaseEvery.
+//     allocated less than quietBytes in the last period — never during a
+//     burst, at most once per releaseEvery. (An earlier rule, less than an
+//     eighth of the heap held, fired in the tail of a burst, when a few
+//     bodies were still arriving: the release left ~300 MiB held and live
+//     then, which became garbage the next releases did not see as growth.)
 
 // memLimitHeadroom is the soft memory limit above the bodies in flight.
 const memLimitHeadroom = 256 << 20
 
 // releaseEvery is how often the releaser looks; releaseGrowth is how much
-// the heap held from the OS must have grown since its last release.
+// the heap held from the OS must have grown since its last release;
+// quietBytes is the most the process may have allocated since the last
+// look for it to be quiet (2 MiB/s: the last 10 MiB body of a burst is
+// not quiet).
 const (
 	releaseEvery  = 2 * time.Second
 	releaseGrowth = 64 << 20
+	quietBytes    = 4 << 20
 )
 
 // tuneRuntime is set by main: only a kapseld process sets its runtime's
@@ -123,13 +130,12 @@ func (r *releaser) run(ctx context.Context, every time.Duration) {
 
 // tick looks once, and releases when the heap held has grown by
 // releaseGrowth since the last release and the process allocated less
-// than an eighth of it since the last tick. It reports whether it
-// released.
+// than quietBytes since the last tick. It reports whether it released.
 func (r *releaser) tick() bool {
 	now := r.read()
 	allocated := now.allocated - r.last.allocated
 	r.last = now
-	if now.held < r.floor+releaseGrowth || allocated >= now.held/8 {
+	if now.held < r.floor+releaseGrowth || allocated >= quietBytes {
 		return false
 	}
 	r.free()

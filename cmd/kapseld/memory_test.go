@@ -27,10 +27,12 @@ func TestReleaserReleasesAfterABurst(t *testing.T) {
 		{"at rest, small", 1 * mib, 30 * mib, false, 0},
 		{"burst under way", 900 * mib, 1400 * mib, false, 0},
 		{"burst still under way", 700 * mib, 1500 * mib, false, 0},
+		{"the burst's last bodies", 20 * mib, 1500 * mib, false, 0},
 		{"quiet after the burst", 2 * mib, 1500 * mib, true, 1},
 		{"quiet, already released", 1 * mib, 40 * mib, false, 1},
 		{"grown, but less than releaseGrowth", 1 * mib, 40*mib + releaseGrowth - 1, false, 1},
 		{"steady load", 60 * mib, 300 * mib, false, 1},
+		{"light load", quietBytes, 300 * mib, false, 1},
 		{"quiet after the second burst", 3 * mib, 300 * mib, true, 2},
 	}
 	for _, s := range steps {
