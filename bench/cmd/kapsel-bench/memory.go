@@ -72,6 +72,7 @@ func (m *memoryResult) line() string {
 
 // memoryBench runs the memory mode against a kapseld it starts.
 func memoryBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	rep := newReport(o) // started now
 	var db *target.Database
 	if o.Store == "postgres" {
 		var err error
@@ -110,7 +111,6 @@ func memoryBench(ctx context.Context, o *options, stdout, stderr io.Writer) erro
 	}
 	res.Store = o.Store
 	fmt.Fprintln(stdout, res.line())
-	rep := newReport(o)
 	raw, err := json.MarshalIndent(struct {
 		*report
 		Memory *memoryResult `json:"memory"`
