@@ -100,7 +100,7 @@ func (in *Ingester) serve(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return nil, err
 	}
-	body, err := reqbody.Read(w, r, in.cfg.MaxBodyBytes)
+	body, err := reqbody.Read(w, r, in.cfg.MaxBodyBytes, in.bodies)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type Ingester struct {
 	tenants  *cache[kapsel.TenantID, *kapsel.Tenant] // for sends
 	limiters *rateLimiters
 	batcher  *batcher // nil with DisableGroupCommit
+	// bodies bounds the body bytes allocated on the word of Content-Length.
+	bodies *reqbody.Budget
 
 	// life is new, running or stopped; it admits the requests under way,
 	// which Stop waits for.
@@ -55,6 +57,7 @@ func New(store kapsel.IngestStore, cfg *Config) (*Ingester, error) {
 		sources:  newCache(loadSource(store), c.Clock, c.SourceCacheTTL, c.SourceCacheSize),
 		tenants:  newCache(loadTenant(store), c.Clock, c.SourceCacheTTL, c.SourceCacheSize),
 		limiters: &rateLimiters{max: c.RateLimiters, m: map[kapsel.TenantID]*rate.Limiter{}},
+		bodies:   reqbody.ForLimit(c.MaxBodyBytes),
 	}
 	if !c.DisableGroupCommit {
 		in.batcher = newBatcher(&in.cfg, in.commit, func() error {

@@ -27,6 +27,7 @@ const (
 type Verifier struct {
 	cfg    Config
 	scheme verify.StandardWebhooks
+	bodies *reqbody.Budget // body bytes allocated on the word of Content-Length
 }
 
 // New returns a Verifier for cfg. It returns an error naming the field when
@@ -41,7 +42,7 @@ func New(cfg *Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{cfg: c, scheme: verify.StandardWebhooks{Tolerance: c.Tolerance}}, nil
+	return &Verifier{cfg: c, scheme: verify.StandardWebhooks{Tolerance: c.Tolerance}, bodies: reqbody.ForLimit(c.MaxBodyBytes)}, nil
 }
 
 // Verify checks the Standard Webhooks signature of one delivery: its headers
@@ -88,7 +89,7 @@ func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		problem.WriteError(w, reqbody.TooLarge(limit))
 		return
 	}
-	body, err := reqbody.Read(w, r, limit)
+	body, err := reqbody.Read(w, r, limit, v.bodies)
 	if err != nil {
 		problem.WriteError(w, err)
 		return

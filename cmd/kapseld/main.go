@@ -32,6 +32,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneRuntime = true // this process is kapseld's own: see memory.go
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -72,6 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		if ready != nil {
 			ready(s)
+		}
+		if tuneRuntime {
+			tuneMemory(ctx, cfg, getenv, log)
 		}
 		return redactErr(s.Run(ctx), cfg.DatabaseURL)
 	case "migrate":

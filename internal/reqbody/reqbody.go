@@ -1,6 +1,16 @@
 // Package reqbody reads an inbound request's body under a size limit, for the
 // ingest handler and the receiver alike: one rule for what is too large and
-// how it is answered.
+// how it is answered, and for how much memory a body may cost.
+//
+// A body costs about its size, once (SPEC §9: a 10 MiB body costs O(body)).
+// When Content-Length is declared and within the limit, the body is read
+// into one allocation of exactly that size — no growth, no garbage — as
+// long as the [Budget] of bytes allocated ahead of their arrival allows it.
+// Otherwise (no Content-Length, or the budget spent by other requests) the
+// buffer doubles as bytes arrive, from 64 KiB, never past the declared
+// length or the limit: the buffers come to less than three times what was
+// received (twice the last doubling, plus the last buffer), whatever a
+// client claims.
 package reqbody
 
 import (
@@ -8,27 +18,90 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/kapsel-dev/kapsel"
 )
 
-// maxHint caps the first allocation Content-Length may ask for.
-const maxHint = 1 << 20
+// SmallBody is the largest declared Content-Length allocated at once
+// without asking the budget: a client lying about it wins no more than
+// this per request.
+const SmallBody = 64 << 10
+
+// Budget bounds the bytes allocated on the word of Content-Length before
+// they have arrived, across every request reading through it: a client
+// that declares 10 MiB and sends nothing holds its reservation until its
+// read ends (the server's read timeout), and past the budget bodies grow
+// as they arrive instead. A nil *Budget trusts nothing beyond [SmallBody].
+// It is safe for concurrent use.
+type Budget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// TrustedBodies is how many bodies of the largest size a [Budget] made by
+// [ForLimit] holds: SPEC §9's burst of 64 concurrent maximum-size bodies
+// is read without growing a buffer.
+const TrustedBodies = 64
+
+// ForLimit returns the budget of a reader whose bodies are at most limit
+// bytes: [TrustedBodies] of them.
+func ForLimit(limit int64) *Budget { return NewBudget(TrustedBodies * limit) }
+
+// NewBudget returns a budget of max bytes.
+func NewBudget(max int64) *Budget { return &Budget{max: max} }
+
+// reserve takes n bytes from the budget, or reports that they are not
+// there.
+func (b *Budget) reserve(n int64) bool {
+	if b == nil {
+		return false
+	}
+	for range 1000 { // bounded: contention is a few readers at a time
+		used := b.used.Load()
+		if used+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Budget) release(n int64) { b.used.Add(-n) }
+
+// Reserved is how many bytes are reserved now (for tests and metrics).
+func (b *Budget) Reserved() int64 { return b.used.Load() }
 
 // Read reads the whole body of r, refusing it with [TooLarge] (413 E1002) as
-// soon as it crosses limit, and with 400 E1009 when it cannot be read.
-// Content-Length is only a hint for the first allocation, capped, so a lying
-// or missing one changes nothing.
-func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	hint := min(r.ContentLength, limit, maxHint)
-	if hint < 0 {
-		hint = 512
+// soon as it crosses limit, and with 400 E1009 when it cannot be read. A
+// declared Content-Length within limit sizes the buffer exactly when it is
+// at most [SmallBody] or budget has room for it (see the package
+// documentation); a missing or lying one costs less than three times the
+// bytes actually received.
+func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) ([]byte, error) {
+	declared := r.ContentLength
+	if declared > limit {
+		// Not refused on the claim: the limit applies to the bytes read
+		// (a handler may be called with any ContentLength). Not trusted
+		// either.
+		declared = -1
 	}
-	buf := make([]byte, 0, hint+1)
+	var buf []byte
+	switch {
+	case declared >= 0 && declared <= SmallBody:
+		buf = make([]byte, 0, declared+1) // +1: room to read EOF without growing
+	case declared > 0 && budget.reserve(declared):
+		defer budget.release(declared)
+		buf = make([]byte, 0, declared+1)
+	default:
+		buf = make([]byte, 0, min(max(declared, 0), limit, SmallBody)+1)
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	for {
+	for range limit + 2 { // bounded: every pass but the last reads a byte or more, or fails
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			buf = grow(buf, declared, limit)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -43,6 +116,24 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 			return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body", Err: err}
 		}
 	}
+	return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body: the reader made no progress"}
+}
+
+// grow returns buf with its capacity doubled, but not past the declared
+// length while the body is within it, nor past limit (+1, to read EOF or
+// the byte that crosses it).
+func grow(buf []byte, declared, limit int64) []byte {
+	ceiling := limit
+	if declared >= 0 && int64(len(buf)) < declared {
+		ceiling = declared
+	}
+	next := min(max(2*int64(cap(buf)), SmallBody), ceiling+1)
+	if next <= int64(cap(buf)) {
+		next = int64(cap(buf)) + 1
+	}
+	out := make([]byte, len(buf), next)
+	copy(out, buf)
+	return out
 }
 
 // TooLarge is the error for a body over limit bytes: 413 E1002.

@@ -18,6 +18,9 @@ const secret = "kapsel-bench-secret"
 // bench runs calibration, then every phase against Kapsel, then against the
 // baseline, and writes the report.
 func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error) {
+	if o.Mode == "memory" {
+		return memoryBench(ctx, o, stdout, stderr)
+	}
 	rep := newReport(o)
 	progress := newProgress(stderr)
 	var cleanups []func() error

@@ -38,18 +38,20 @@ type options struct {
 	PGBench     time.Duration `json:"-"`
 	PGBenchS    float64       `json:"pgbench_s,omitempty"`
 	CalibrateS  float64       `json:"calibrate_s"`
+	BodyBytes   int64         `json:"body_bytes,omitempty"`
+	Rounds      int           `json:"rounds,omitempty"`
 	Out         string        `json:"-"`
 	Chart       string        `json:"-"`
 }
 
-var modes = []string{"ingest", "sustained", "rate", "drain", "failing"}
+var modes = []string{"ingest", "sustained", "rate", "drain", "failing", "memory"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("kapsel-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var rates string
-	fs.StringVar(&o.Mode, "mode", "sustained", "ingest, sustained, rate, drain or failing")
+	fs.StringVar(&o.Mode, "mode", "sustained", "ingest, sustained, rate, drain, failing or memory")
 	fs.StringVar(&o.Store, "store", "postgres", "kapseld's store: postgres or sqlite (embedded)")
 	fs.StringVar(&o.DatabaseURL, "database-url", target.DefaultDatabaseURL,
 		"Postgres server to create the run's throw-away databases on (dropped afterwards)")
@@ -67,6 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for deliveries after the load; what is missing then is lost")
 	fs.DurationVar(&o.Calibrate, "calibrate", 5*time.Second, "how long to calibrate the generator against a no-op handler; 0 = skip")
 	fs.DurationVar(&o.PGBench, "pgbench", 0, "also measure the Postgres server's single-row ceiling (pgbench: one INSERT per transaction, --clients connections) for this long; 0 = skip")
+	fs.Int64Var(&o.BodyBytes, "body-bytes", 10<<20, "memory mode: the size of each body (kapseld's default limit is 10 MiB)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "memory mode: bursts of --clients concurrent bodies, one after the other")
 	fs.StringVar(&o.Out, "out", "kapsel-bench.json", "where to write the JSON result")
 	fs.StringVar(&o.Chart, "chart", "kapsel-bench.svg", "where to write the SVG chart; empty = none")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +122,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--endpoints: failing mode needs at least 2")
 	case o.Baseline == "river" && o.endpoints() > 1:
 		return nil, errors.New("--endpoints: the River baseline delivers each event once; fan-out is measured without it")
+	}
+	if o.Mode == "memory" {
+		switch {
+		case o.KapseldURL != "" || o.Baseline != "":
+			return nil, errors.New("--mode memory: measures a kapseld it starts (its /proc), without a baseline")
+		case o.BodyBytes < 64 || o.BodyBytes > 1<<30 || o.Rounds < 1 || o.Rounds > 100:
+			return nil, errors.New("--body-bytes: 64 to 1 GiB; --rounds: 1 to 100")
+		}
+	} else {
+		o.BodyBytes, o.Rounds = 0, 0
 	}
 	for _, s := range strings.Split(rates, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)

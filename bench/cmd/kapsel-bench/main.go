@@ -19,7 +19,10 @@
 // latency from each request's scheduled time), drain (--events accepted
 // while the endpoints are paused, then resumed: deliveries/s), failing
 // (--endpoints sources with an endpoint each, the load spread over them,
-// one endpoint answering 500).
+// one endpoint answering 500), memory (--rounds bursts of --clients
+// concurrent --body-bytes bodies, the endpoint paused, while kapseld's
+// VmRSS and VmHWM are read from /proc every 50 ms; then its RSS 5 s and
+// 30 s after).
 //
 //	cd bench && go run ./cmd/kapsel-bench --mode sustained --baseline river
 //

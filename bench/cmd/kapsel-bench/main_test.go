@@ -137,6 +137,11 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--endpoints", "-1"}, false},
 		{[]string{"--baseline", "river", "--endpoints", "2"}, false},
 		{[]string{"--baseline", "river", "--endpoints", "1"}, true},
+		{[]string{"--mode", "memory", "--rounds", "2", "--body-bytes", "1048576"}, true},
+		{[]string{"--mode", "memory", "--baseline", "river"}, false},
+		{[]string{"--mode", "memory", "--kapseld-url", "http://127.0.0.1:8080"}, false},
+		{[]string{"--mode", "memory", "--rounds", "0"}, false},
+		{[]string{"--mode", "memory", "--body-bytes", "10"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, &bytes.Buffer{})
@@ -149,5 +154,21 @@ func TestParseFlags(t *testing.T) {
 		if err != nil || o.Endpoints != want {
 			t.Errorf("--mode %s: endpoints %v (%v), want the default %d", mode, o, err, want)
 		}
+	}
+}
+
+// procMemory reads this process's VmRSS and VmHWM: the memory mode's
+// sampler.
+func TestProcMemory(t *testing.T) {
+	t.Parallel()
+	rss, hwm, err := procMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss <= 0 || hwm < rss {
+		t.Fatalf("VmRSS %d kB, VmHWM %d kB: want 0 < RSS <= HWM", rss, hwm)
+	}
+	if _, _, err := procMemory(-1); err == nil {
+		t.Fatal("no error for a process that does not exist")
 	}
 }
