@@ -218,8 +218,24 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 
 // releaseHeldSQL gives an endpoint's held deliveries (see claimSQL) back to
 // the claim, due again at their NextAttemptAt. It reads deliveries_held_idx.
-const releaseHeldSQL = `UPDATE deliveries SET claimable_at = next_attempt_at
-	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at`
+//
+// Lock order: the held rows are locked first, in id order (heldLockedSQL).
+// The UPDATE alone locked them in its index's order (on-disk order within
+// the endpoint), while EndpointDelete locks the same pending rows in id
+// order (see endLiveDeliveriesSQL): a breaker reset (BreakerDelete) during
+// the delete deadlocked with it (storetest's
+// LockOrder/EndpointDeleteWithBreakerReset).
+const releaseHeldSQL = `WITH ` + heldLockedSQL + `
+UPDATE deliveries d SET claimable_at = d.next_attempt_at
+	FROM locked WHERE d.id = locked.id AND d.status = 'pending' AND d.claimable_at > d.next_attempt_at`
+
+// heldLockedSQL is the CTE that locks the held deliveries of the endpoint
+// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL); releaseHeldSQL and
+// releaseBreakerHeldSQL narrow them further in their UPDATE.
+const heldLockedSQL = `locked AS MATERIALIZED (
+	SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
+	ORDER BY id FOR NO KEY UPDATE
+)`
 
 // endLiveDeliveriesSQL ends the unfinished deliveries of the endpoints $1,
 // for TenantDelete: failed, last_error $2. A delivering one keeps its

@@ -316,7 +316,7 @@ WITH erased AS (
 ),
 live AS MATERIALIZED (
 	SELECT d.id FROM deliveries d
-	WHERE d.event_id IN (SELECT id FROM erased) AND d.status IN ('pending', 'delivering')
+	WHERE d.event_id = ANY (ARRAY(SELECT id FROM erased)) AND d.status IN ('pending', 'delivering')
 	ORDER BY d.id FOR NO KEY UPDATE
 ),
 ended AS (

@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +54,50 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		}
 	})
 
+	// An endpoint deleted while its breaker is reset, which gives the
+	// deliveries held for the breaker back to the claim: both change the
+	// same held deliveries. They are made due latest first, so the claim
+	// that holds them rewrites them in the reverse of id order, as in
+	// EndpointDeleteWithCompletions.
+	t.Run("EndpointDeleteWithBreakerReset", func(t *testing.T) {
+		h := setup(t, newStore)
+		ten := h.tenant()
+		const rounds, n = 12, 100
+		for round := range rounds {
+			ep := h.endpoint(ten)
+			start := at(time.Duration(round) * time.Hour)
+			for i := range n {
+				h.delivery(ep, start.Add(-time.Duration(i)*time.Second))
+			}
+			// Attempted once, last to first, and due again a minute later.
+			claimed := h.claim(kapsel.MaxPageLimit, time.Minute, start)
+			equal(t, "claimed", len(claimed), n)
+			slices.SortFunc(claimed, func(a, b *kapsel.Delivery) int { return strings.Compare(string(b.ID), string(a.ID)) })
+			comps := make([]kapsel.DeliveryCompletion, n)
+			for i, c := range claimed {
+				comps[i] = completion(c, 500, kapsel.DeliveryPending, start)
+				comps[i].NextAttemptAt = start.Add(time.Minute)
+			}
+			for _, err := range h.complete(start, comps...) {
+				must(t, err, "completion")
+			}
+			later := start.Add(2 * time.Minute)
+			h.saveBreaker(ep.ID, kapsel.BreakerOpen, later.Add(time.Hour))
+			equal(t, "claimed while the breaker is open", len(h.claim(kapsel.MaxPageLimit, time.Minute, later)), 0)
+			now := later.Add(time.Second)
+			err := concurrently(
+				func() error { return h.s.EndpointDelete(h.ctx, &kapsel.EndpointDeleteParams{ID: ep.ID, Now: now}) },
+				func() error { return h.s.BreakerDelete(h.ctx, &kapsel.BreakerDeleteParams{EndpointID: ep.ID}) },
+			)
+			if err != nil {
+				t.Fatalf("round %d: EndpointDelete and BreakerDelete of an endpoint with %d held deliveries: %v", round, n, err)
+			}
+			for _, d := range h.listDeliveries(kapsel.DeliveryListParams{EndpointID: ep.ID}) {
+				equal(t, "Status", d.Status, kapsel.DeliveryFailed)
+			}
+		}
+	})
+
 	// A tenant's bodies expunged while a completer records the attempts
 	// in flight to their events. The second endpoint's deliveries were
 	// backfilled, so their ids are later than those of every first
@@ -70,8 +116,15 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			// subscribes to the events only after they are inserted.
 			second := h.subscribed(ten, kapsel.Subscription{EventTypes: []string{"none.yet"}})
 			first := h.endpoint(ten)
-			if second.ID > first.ID {
-				second, first = first, second
+			for range 64 {
+				if first.ID > second.ID {
+					break
+				}
+				h.deleteEndpoint(first, Base) // made in the same millisecond, and sorts before
+				first = h.endpoint(ten)
+			}
+			if first.ID < second.ID {
+				t.Fatal("64 endpoints made after another all sort before it")
 			}
 			start := at(time.Duration(round) * time.Hour)
 			in := make([]*kapsel.EventInsertParams, n)
@@ -82,10 +135,11 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			_, err := h.s.EndpointUpdate(h.ctx, &kapsel.EndpointUpdateParams{ID: second.ID, TenantID: ten.ID, Now: start,
 				Update: func(e *kapsel.Endpoint) error { e.Subscription = kapsel.Subscription{}; return nil }})
 			must(t, err, "EndpointUpdate")
-			equal(t, "backfilled", h.backfill(kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: second.ID, Now: start}).Created, n)
-			claimed := h.claim(kapsel.MaxPageLimit, time.Minute, start)
+			later := start.Add(time.Second)
+			equal(t, "backfilled", h.backfill(kapsel.DeliveryBackfillParams{TenantID: ten.ID, EndpointID: second.ID, Now: later}).Created, n)
+			claimed := h.claim(kapsel.MaxPageLimit, time.Minute, later)
 			equal(t, "claimed", len(claimed), 2*n)
-			now := start.Add(time.Second)
+			now := later.Add(time.Second)
 			comps := make([]kapsel.DeliveryCompletion, len(claimed))
 			for i, c := range claimed {
 				comps[i] = completion(c, 200, kapsel.DeliveryDelivered, now)
