@@ -93,10 +93,14 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 // everything through): those held later than that are held until then, or
 // not at all when their next_attempt_at is later. Deliveries held for an
 // inactive endpoint ('infinity') stay held. It reads deliveries_held_idx.
-const releaseBreakerHeldSQL = `UPDATE deliveries
-	SET claimable_at = greatest(next_attempt_at, coalesce($2::timestamptz, '-infinity'))
-	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
-		AND claimable_at <> 'infinity' AND claimable_at > coalesce($2::timestamptz, '-infinity')`
+// The rows are locked first, in id order (heldLockedSQL), as
+// releaseHeldSQL and EndpointDelete lock them.
+const releaseBreakerHeldSQL = `WITH ` + heldLockedSQL + `
+UPDATE deliveries d
+	SET claimable_at = greatest(d.next_attempt_at, coalesce($2::timestamptz, '-infinity'))
+	FROM locked
+	WHERE d.id = locked.id AND d.status = 'pending' AND d.claimable_at > d.next_attempt_at
+		AND d.claimable_at <> 'infinity' AND d.claimable_at > coalesce($2::timestamptz, '-infinity')`
 
 // BreakerDelete forgets the endpoint's breaker state (a reset); forgetting a
 // state that does not exist is not an error. Deliveries the claim held until

@@ -218,19 +218,54 @@ func (s *Store) EndpointSetState(ctx context.Context, params *kapsel.EndpointSet
 
 // releaseHeldSQL gives an endpoint's held deliveries (see claimSQL) back to
 // the claim, due again at their NextAttemptAt. It reads deliveries_held_idx.
-const releaseHeldSQL = `UPDATE deliveries SET claimable_at = next_attempt_at
-	WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at`
+//
+// Lock order: the held rows are locked first, in id order (heldLockedSQL).
+// The UPDATE alone locked them in its index's order (on-disk order within
+// the endpoint), while EndpointDelete locks the same pending rows in id
+// order (see endLiveDeliveriesSQL): a breaker reset (BreakerDelete) during
+// the delete deadlocked with it (storetest's
+// LockOrder/EndpointDeleteWithBreakerReset).
+const releaseHeldSQL = `WITH ` + heldLockedSQL + `
+UPDATE deliveries d SET claimable_at = d.next_attempt_at
+	FROM locked WHERE d.id = locked.id AND d.status = 'pending' AND d.claimable_at > d.next_attempt_at`
 
-// endLiveDeliveriesSQL ends an endpoint's unfinished deliveries, for
-// EndpointDelete and TenantDelete: failed, last_error $2. A delivering one
-// keeps its lease token, so that the completion of its attempt in flight is
-// still recorded (see completeSQL). It finds them through the partial
-// indexes of the live statuses (a BitmapOr of deliveries_pending_idx and
+// heldLockedSQL is the CTE that locks the held deliveries of the endpoint
+// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL); releaseHeldSQL and
+// releaseBreakerHeldSQL narrow them further in their UPDATE.
+const heldLockedSQL = `locked AS MATERIALIZED (
+	SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
+	ORDER BY id FOR NO KEY UPDATE
+)`
+
+// endLiveDeliveriesSQL ends the unfinished deliveries of the endpoints $1,
+// for TenantDelete: failed, last_error $2. A delivering one keeps its
+// lease token, so that the completion of its attempt in flight is still
+// recorded (see completeSQL). It finds them through the partial indexes of
+// the live statuses (a BitmapOr of deliveries_pending_idx and
 // deliveries_delivering_idx) or through deliveries_endpoint_id_idx,
 // whichever the planner finds cheaper: the live part of the queue, or the
 // endpoint's history.
-const endLiveDeliveriesSQL = `UPDATE deliveries SET status = 'failed', last_error = $2, claimable_at = next_attempt_at
-	WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')`
+//
+// Lock order: the rows are locked first, in id order (liveLockedSQL),
+// across all the endpoints in one statement. The UPDATE alone locked them
+// in the order of its plan (a bitmap scan's is the order on disk), and a
+// completion, which locks the same delivering rows in id order
+// (lockDeliveriesSQL), deadlocked with it: Postgres broke the cycle after
+// deadlock_timeout (1 s) and failed one of the two (storetest's
+// LockOrder/EndpointDeleteWithCompletions). One statement per endpoint
+// would still cross a completion naming deliveries of two of them.
+const endLiveDeliveriesSQL = `WITH ` + liveLockedSQL + `
+UPDATE deliveries d SET status = 'failed', last_error = $2, claimable_at = d.next_attempt_at
+	FROM locked WHERE d.id = locked.id AND (d.status = 'pending' OR d.status = 'delivering')`
+
+// liveLockedSQL is the CTE that locks the unfinished deliveries of the
+// endpoints $1 FOR NO KEY UPDATE (the UPDATE's own lock) in id order: the
+// lock is taken above the sort, whatever the scan, and MATERIALIZED keeps
+// it out of the UPDATE's own scan (as lockDeliveriesSQL).
+const liveLockedSQL = `locked AS MATERIALIZED (
+	SELECT id FROM deliveries WHERE endpoint_id = ANY ($1::text[]) AND (status = 'pending' OR status = 'delivering')
+	ORDER BY id FOR NO KEY UPDATE
+)`
 
 // EndpointDelete deletes the endpoint softly and ends its unfinished
 // deliveries, in one transaction: deleted_at is set, so it disappears from
@@ -251,8 +286,9 @@ const endLiveDeliveriesSQL = `UPDATE deliveries SET status = 'failed', last_erro
 //     transaction whose snapshot is older than the delete fail with a
 //     serialization error rather than fan out to the deleted endpoint (see
 //     targetsSQL);
-//  3. the live deliveries are ended (endLiveDeliveriesSQL's statement, only
-//     if the endpoint is visible): its snapshot, taken after step 1, sees
+//  3. the live deliveries are ended (EndpointDelete's copy of
+//     endLiveDeliveriesSQL, which locks them in id order first; only if
+//     the endpoint is visible): its snapshot, taken after step 1, sees
 //     what the writes step 1 waited for created, so no pending delivery
 //     survives for a deleted endpoint;
 //  4. deleted_at is set; no row means the endpoint is not visible
@@ -263,9 +299,13 @@ func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDelet
 		b := &pgx.Batch{}
 		b.Queue(lockEndpointTenantSQL, id, params.TenantID)
 		b.Queue(`SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, id, params.TenantID)
-		b.Queue(`UPDATE deliveries SET status = 'failed', last_error = $3, claimable_at = next_attempt_at
-			WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')
-				AND EXISTS (SELECT FROM endpoints WHERE `+visibleEndpoint+`)`,
+		b.Queue(`WITH locked AS MATERIALIZED (
+				SELECT id FROM deliveries WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')
+					AND EXISTS (SELECT FROM endpoints WHERE `+visibleEndpoint+`)
+				ORDER BY id FOR NO KEY UPDATE
+			)
+			UPDATE deliveries d SET status = 'failed', last_error = $3, claimable_at = d.next_attempt_at
+			FROM locked WHERE d.id = locked.id AND (d.status = 'pending' OR d.status = 'delivering')`,
 			id, params.TenantID, kapsel.LastErrorEndpointDeleted)
 		b.Queue(`UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint+` RETURNING id`,
 			id, params.TenantID, micro(params.Now))

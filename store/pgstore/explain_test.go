@@ -350,6 +350,6 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 		}
 	}
 
-	root, _ = explain(t, s, "end live deliveries", pgstore.EndLiveDeliveriesSQL, []any{eps[3].ID, kapsel.LastErrorEndpointDeleted}, "deliveries")
+	root, _ = explain(t, s, "end live deliveries", pgstore.EndLiveDeliveriesSQL, []any{[]string{string(eps[3].ID)}, kapsel.LastErrorEndpointDeleted}, "deliveries")
 	t.Logf("EndpointDelete's end of the live deliveries plan:\n%s", root)
 }

@@ -299,15 +299,29 @@ func (s *Store) RetentionOldest(ctx context.Context) (*kapsel.RetentionOldest, e
 // have not ended (failed, LastError $4, a lease kept as EndpointDelete
 // keeps it). It returns the erased ids, their bytes and the deliveries
 // ended.
+//
+// Lock order: the events (by events_pkey, in id order), then their
+// unfinished deliveries, locked in id order (live) before the UPDATE
+// touches them. The UPDATE alone locked them in the order of its join,
+// event by event (deliveries_event_endpoint_key), while a completion
+// locks the same delivering rows in id order (lockDeliveriesSQL): a
+// backfilled delivery has a later id than the event's first ones, so the
+// two crossed and deadlocked, and Postgres failed one after
+// deadlock_timeout (1 s; storetest's LockOrder/ExpungeWithCompletions).
 const expungeSQL = `
 WITH erased AS (
 	UPDATE events e SET body = '\x'::bytea, headers = '{}'::jsonb, body_erasure = 'expunged', body_erased_at = $3, trace_state = NULL
 	WHERE e.id = ANY ($1::text[]) AND e.tenant_id = $2 AND e.body_erasure = ''
 	RETURNING e.id, e.size
 ),
+live AS MATERIALIZED (
+	SELECT d.id FROM deliveries d
+	WHERE d.event_id = ANY (ARRAY(SELECT id FROM erased)) AND d.status IN ('pending', 'delivering')
+	ORDER BY d.id FOR NO KEY UPDATE
+),
 ended AS (
 	UPDATE deliveries d SET status = 'failed', last_error = $4, claimable_at = d.next_attempt_at
-	FROM erased WHERE d.event_id = erased.id AND d.status IN ('pending', 'delivering')
+	FROM live WHERE d.id = live.id AND d.status IN ('pending', 'delivering')
 	RETURNING 1
 )
 SELECT coalesce(array_agg(id), '{}'), coalesce(sum(size), 0), (SELECT count(*) FROM ended) FROM erased`

@@ -137,7 +137,8 @@ func (s *Store) TenantUpdate(ctx context.Context, params *kapsel.TenantUpdatePar
 //     rather than the UPDATE's own FOR NO KEY UPDATE, for inserts in
 //     REPEATABLE READ transactions (see liveTenantsSQL).
 //  3. The tenant's live endpoints are locked FOR UPDATE in id order, then
-//     each one's unfinished deliveries are ended (endLiveDeliveriesSQL,
+//     their unfinished deliveries are ended in one statement, locked in
+//     id order (endLiveDeliveriesSQL,
 //     whose snapshot sees what the writes that step 1 waited for created:
 //     no pending delivery survives), and the endpoints and sources are
 //     marked deleted: EndpointDelete's steps, for every endpoint.
@@ -167,10 +168,8 @@ func (s *Store) TenantDelete(ctx context.Context, params *kapsel.TenantDeletePar
 			return err
 		}
 		b = &pgx.Batch{}
-		for _, ep := range endpoints {
-			b.Queue(endLiveDeliveriesSQL, ep, kapsel.LastErrorEndpointDeleted)
-		}
 		if len(endpoints) > 0 {
+			b.Queue(endLiveDeliveriesSQL, endpoints, kapsel.LastErrorEndpointDeleted)
 			b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = ANY ($1)`, endpoints, now)
 		}
 		b.Queue(`UPDATE sources SET deleted_at = $2, updated_at = $2 WHERE tenant_id = $1 AND deleted_at IS NULL`, id, now)

@@ -236,6 +236,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kapsel.Store) {
 		{"Trace", testTrace},
 		{"Timekeeper", testTimekeeper},
 		{"Retention", testRetention},
+		{"LockOrder", testLockOrder},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
