@@ -63,7 +63,7 @@ type Config struct {
 const (
 	DefaultInterval          = time.Minute
 	DefaultBatchPause        = 10 * time.Millisecond
-	DefaultShare             = 0.25
+	DefaultShare             = 0.05
 	DefaultMaxBatchesPerPass = 10_000
 	DefaultRescanInterval    = 24 * time.Hour
 )

@@ -4,6 +4,9 @@
 # old, made once into the template database kapsel_ret_seed), kapseld on
 # it with retention on or off, kapsel-bench --mode rate against it, then
 # the retention series from /metrics and the old events left.
+# The copy is made with STRATEGY FILE_COPY and followed by a CHECKPOINT:
+# Postgres 15's default copy writes the whole 1.7 GB database to WAL, and
+# the checkpoints that forced (every ~3 s) ran into the measured window.
 #
 #   psql -h 127.0.0.1 -U root -d postgres -c "CREATE DATABASE kapsel_ret_seed"
 #   KAPSEL_DATABASE_URL=postgres://root@127.0.0.1:5432/kapsel_ret_seed?sslmode=disable kapseld migrate up
@@ -15,7 +18,7 @@
 set -u
 label=$1 ret=$2 rate=$3 dur=$4
 psql -h 127.0.0.1 -U root -d postgres -qc "DROP DATABASE IF EXISTS kapsel_ret_run" \
-  -c "CREATE DATABASE kapsel_ret_run TEMPLATE kapsel_ret_seed" >/dev/null 2>&1
+  -c "CREATE DATABASE kapsel_ret_run TEMPLATE kapsel_ret_seed STRATEGY FILE_COPY" -c "CHECKPOINT" >/dev/null 2>&1
 export KAPSEL_ADMIN_TOKEN=bench-admin-token
 KAPSEL_DATABASE_URL='postgres://root@127.0.0.1:5432/kapsel_ret_run?sslmode=disable' KAPSEL_LISTEN=127.0.0.1:18080 \
   KAPSEL_ALLOW_PRIVATE_DESTINATIONS=true KAPSEL_LOG_LEVEL=info KAPSEL_RETENTION=$ret ./kapseld > "kapseld-$label.log" 2>&1 &

@@ -33,7 +33,7 @@ var retentionSettings = []setting{
 			return nil
 		}},
 	{"retention-batch-size", "KAPSEL_RETENTION_BATCH_SIZE", "0", "events one retention batch (one short transaction) examines; 0 = " +
-		strconv.Itoa(kapsel.DefaultRetentionBatch) + " on Postgres, " + strconv.Itoa(embeddedRetentionBatch) + " on the embedded store (its single writer waits for each batch)",
+		strconv.Itoa(kapsel.DefaultRetentionBatch),
 		func(c *config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 100_000 {
@@ -64,12 +64,6 @@ var retentionSettings = []setting{
 			return nil
 		}},
 }
-
-// embeddedRetentionBatch is the retention batch on the embedded store: a
-// batch holds SQLite's single writer, and batches of 1,000 held it up to
-// 0.8 s on a loaded machine, 250 up to 0.2 s (docs/benchmarks.md,
-// "Retention").
-const embeddedRetentionBatch = 250
 
 // parseRetention reads a retention duration: "forever", "<n>d" (days) or a
 // positive Go duration.

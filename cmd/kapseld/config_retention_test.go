@@ -17,7 +17,7 @@ const day = 24 * time.Hour
 // set: kapsel's default policy, written out.
 var defaultRetention = retention.Config{
 	Policy:   kapsel.RetentionPolicy{Body: 30 * day, Metadata: 90 * day},
-	Interval: time.Minute, BatchPause: 10 * time.Millisecond, Share: 0.25,
+	Interval: time.Minute, BatchPause: 10 * time.Millisecond, Share: 0.05,
 }
 
 func TestParseRetentionConfig(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 	"github.com/kapsel-dev/kapsel/delivery"
 	"github.com/kapsel-dev/kapsel/internal/problem"
 	"github.com/kapsel-dev/kapsel/metrics/prommetrics"
-	"github.com/kapsel-dev/kapsel/retention"
 	"github.com/kapsel-dev/kapsel/service"
 )
 
@@ -92,6 +91,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 			slog.String("endpoint", cmp.Or(redactEndpoint(cfg.Tracing.EndpointURL), "the SDK's default")))
 	}
 
+	rc := cfg.Retention // a copy: cfg stays as it was read
 	s.kapsel, err = service.New(s.store, &service.Config{
 		AdminToken:               cfg.AdminToken,
 		Logger:                   log,
@@ -100,7 +100,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger) (_ *server, e
 		Workers:                  cfg.Workers,
 		MaxBodyBytes:             cfg.MaxBodyBytes,
 		Delivery:                 delivery.Config{LeaseDuration: cfg.LeaseDuration},
-		Retention:                s.retentionConfig(cfg),
+		Retention:                &rc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring kapsel: %w", err)
@@ -228,14 +228,4 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "{\"status\":%q}\n", text)
-}
-
-// retentionConfig is cfg's retention, with the embedded store's smaller
-// default batch.
-func (s *server) retentionConfig(cfg *config) *retention.Config {
-	rc := cfg.Retention
-	if rc.BatchSize == 0 && s.store.kind == "embedded" {
-		rc.BatchSize = embeddedRetentionBatch
-	}
-	return &rc
 }

@@ -14,8 +14,8 @@ import (
 // BenchmarkRetentionBacklog measures how long retention holds SQLite's
 // single writer: a backlog of 100,000 delivered events (512-byte bodies,
 // one delivery and one attempt each) is removed in batches of 1,000 or 250,
-// paced as the runner paces them by default (after a batch that took d, a
-// pause of 3d + 10 ms: Share 0.25), while a writer commits batches of 20
+// paced as the runner paced them with Share 0.25 (after a batch that took
+// d, a pause of 3d + 10 ms; the default is now 0.05), while a writer commits batches of 20
 // new events every 2 ms, as ingest would. It reports the longest and the
 // mean batch, the removal rate, and the inserts' commit latency (p99, max)
 // before and during the removal.
