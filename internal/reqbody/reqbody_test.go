@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -211,3 +212,54 @@ func TestReadSizes(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// A limit of math.MaxInt64 ("no limit") reads bodies like any other: the
+// read loop's bound and the budget (64 × the limit) wrapped negative
+// there, so every body was refused with 400 E1009 and no Content-Length
+// was trusted.
+func TestReadNoLimit(t *testing.T) {
+	body := []byte("hello")
+	for _, tc := range []struct {
+		name     string
+		declared int64
+		budget   *reqbody.Budget
+	}{
+		{"declared", int64(len(body)), reqbody.ForLimit(math.MaxInt64)},
+		{"undeclared", -1, reqbody.ForLimit(math.MaxInt64)},
+		{"declared, no budget", int64(len(body)), nil},
+	} {
+		got, err := reqbody.Read(httptest.NewRecorder(), request(t, body, tc.declared), math.MaxInt64, tc.budget)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("%s: read %q, %v; want %q", tc.name, got, err, body)
+		}
+	}
+
+	// The budget of no limit trusts a declared body: one allocation.
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	r := request(t, big, int64(len(big)))
+	var got []byte
+	var err error
+	n := allocated(func() {
+		got, err = reqbody.Read(httptest.NewRecorder(), r, math.MaxInt64, reqbody.ForLimit(math.MaxInt64))
+	})
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if max := uint64(len(big)) + 64<<10; n > max {
+		t.Fatalf("a declared %d-byte body under no limit allocated %d bytes; want at most %d (one buffer)", len(big), n, max)
+	}
+}
+
+// A reader that returns no bytes and no error for ever is given up on.
+func TestReadNoProgress(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("POST", "/", emptyReader{})
+	_, err := reqbody.Read(httptest.NewRecorder(), r, math.MaxInt64, nil)
+	if !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("err = %v, want io.ErrNoProgress", err)
+	}
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, nil }
