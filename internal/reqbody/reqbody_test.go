@@ -130,9 +130,9 @@ func TestReadLyingContentLength(t *testing.T) {
 }
 
 // The budget is shared: while one declared body holds it, the next one
-// that does not fit grows instead, and both read correctly.
+// that does not fit grows instead, and both read correctly. Not parallel:
+// it counts the second read's allocations.
 func TestBudgetIsShared(t *testing.T) {
-	t.Parallel()
 	budget := reqbody.NewBudget(3 << 20)
 	body := bytes.Repeat([]byte("y"), 2<<20)
 	pr, pw := io.Pipe()
@@ -153,9 +153,20 @@ func TestBudgetIsShared(t *testing.T) {
 	if got := budget.Reserved(); got != int64(len(body)) {
 		t.Fatalf("reserved %d, want %d", got, len(body))
 	}
-	second, err := reqbody.Read(httptest.NewRecorder(), request(t, body, int64(len(body))), limit, budget)
+	r := request(t, body, int64(len(body)))
+	var second []byte
+	var err error
+	n := allocated(func() { second, err = reqbody.Read(httptest.NewRecorder(), r, limit, budget) })
 	if err != nil || !bytes.Equal(second, body) {
 		t.Fatalf("second read: %d bytes, %v", len(second), err)
+	}
+	// Grown from 64 KiB (64 KiB … 2 MiB), not one buffer of its size: more
+	// than the body and a 64 KiB step.
+	if min := uint64(len(body)) + reqbody.SmallBody; n <= min {
+		t.Fatalf("the second read allocated %d bytes, want more than %d: it was trusted past the budget", n, min)
+	}
+	if got := budget.Reserved(); got != int64(len(body)) {
+		t.Fatalf("reserved %d after the second read, want the first's %d", got, len(body))
 	}
 	if _, err := pw.Write(body[1:]); err != nil {
 		t.Fatal(err)
