@@ -82,6 +82,18 @@ func (b *Budget) release(n int64) { b.used.Add(-n) }
 // Reserved is how many bytes are reserved now (for tests and metrics).
 func (b *Budget) Reserved() int64 { return b.used.Load() }
 
+// reading counts the calls of [Read] under way. Process-wide on purpose:
+// it tells kapseld's memory releaser whether bodies are arriving, and that
+// memory is the process's, whichever ingester or receiver reads them.
+var reading atomic.Int64
+
+// Reading reports how many bodies are being read now, by any caller in
+// this process. A declared body is allocated whole when its read begins
+// and then filled without allocating, so a burst of slow uploads
+// allocates little while its buffers are live: allocation alone does not
+// say a burst is over, this does.
+func Reading() int64 { return reading.Load() }
+
 // Read reads the whole body of r, refusing it with [TooLarge] (413 E1002) as
 // soon as it crosses limit, and with 400 E1009 when it cannot be read. A
 // declared Content-Length within limit sizes the buffer exactly when it is
@@ -89,6 +101,8 @@ func (b *Budget) Reserved() int64 { return b.used.Load() }
 // documentation); a missing or lying one costs less than three times the
 // bytes actually received.
 func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) ([]byte, error) {
+	reading.Add(1)
+	defer reading.Add(-1)
 	declared := r.ContentLength
 	if declared > limit {
 		// Not refused on the claim: the limit applies to the bytes read

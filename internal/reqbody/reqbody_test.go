@@ -274,3 +274,31 @@ func TestReadNoProgress(t *testing.T) {
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+// Reading counts the reads under way, and a read that ends, however it
+// ends, is no longer counted. Not parallel: the count is the process's.
+func TestReading(t *testing.T) {
+	if got := reqbody.Reading(); got != 0 {
+		t.Fatalf("Reading() = %d before any read", got)
+	}
+	pr, pw := io.Pipe()
+	r := httptest.NewRequest("POST", "/", pr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := reqbody.Read(httptest.NewRecorder(), r, limit, nil)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("x")); err != nil { // the read has begun
+		t.Fatal(err)
+	}
+	if got := reqbody.Reading(); got != 1 {
+		t.Fatalf("Reading() = %d during a read, want 1", got)
+	}
+	pw.CloseWithError(errors.New("connection reset"))
+	if err := <-done; err == nil {
+		t.Fatal("a failed read succeeded")
+	}
+	if got := reqbody.Reading(); got != 0 {
+		t.Fatalf("Reading() = %d after the read, want 0", got)
+	}
+}
