@@ -83,13 +83,11 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 }
 
 func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	// A declared Content-Length over the limit is refused before reading.
-	limit := v.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		problem.WriteError(w, reqbody.TooLarge(limit))
-		return
-	}
-	body, err := reqbody.Read(w, r, limit, v.bodies)
+	// What is too large is reqbody's rule alone, as for the ingest: the
+	// limit applies to the bytes read, a Content-Length over it is only not
+	// trusted. (Refusing on the claim here too made two rules; it saved no
+	// worst case, which a chunked body over the limit costs as much.)
+	body, err := reqbody.Read(w, r, v.cfg.MaxBodyBytes, v.bodies)
 	if err != nil {
 		problem.WriteError(w, err)
 		return

@@ -1,6 +1,7 @@
 package receiver_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -222,10 +223,35 @@ func TestBodyLimit(t *testing.T) {
 func TestDefaultBodyLimit(t *testing.T) {
 	t.Parallel()
 	e := setup(t, receiver.Config{})
-	r := e.signed("evt_huge", "")
-	r.Body = http.NoBody
-	r.ContentLength = receiver.DefaultMaxBodyBytes + 1
+	r := e.signed("evt_huge", strings.Repeat("x", receiver.DefaultMaxBodyBytes+1))
 	requireProblem(t, e.serve(r), http.StatusRequestEntityTooLarge, "E1002")
+	if e.Calls() != 0 {
+		t.Fatalf("next called %d times, want 0", e.Calls())
+	}
+}
+
+// The limit applies to the bytes read, never to the claim — the ingest's
+// rule too (reqbody.Read; ingest's TestLyingContentLength): a handler
+// called with a Content-Length over the limit and a body within it
+// verifies the body, and one claiming less than an oversized body is
+// still refused.
+func TestBodyLimitIgnoresClaim(t *testing.T) {
+	t.Parallel()
+	const limit = 16
+	e := setup(t, receiver.Config{MaxBodyBytes: limit})
+	claims := []int64{-1, 0, 10, limit, 1 << 40}
+	for i, claim := range claims {
+		r := e.signed(fmt.Sprintf("evt_claim_%d", i), "within")
+		r.ContentLength = claim
+		requireStatus(t, e.serve(r), http.StatusNoContent)
+
+		r = e.signed(fmt.Sprintf("evt_over_%d", i), strings.Repeat("x", limit+1))
+		r.ContentLength = claim
+		requireProblem(t, e.serve(r), http.StatusRequestEntityTooLarge, "E1002")
+	}
+	if e.Calls() != len(claims) {
+		t.Fatalf("next called %d times, want %d", e.Calls(), len(claims))
+	}
 }
 
 func TestVerifyReturnsSignatureError(t *testing.T) {

@@ -30,12 +30,16 @@ import (
 //     background scavenger only returns memory above it): 1.1 GiB stayed
 //     resident 30 s after. The releaser returns it (debug.FreeOSMemory: a
 //     collection, then every free page to the OS) when the heap held from
-//     the OS has grown by releaseGrowth since it last did, and the process
-//     allocated less than quietBytes in the last period — never during a
-//     burst, at most once per releaseEvery. (An earlier rule, less than an
-//     eighth of the heap held, fired in the tail of a burst, when a few
-//     bodies were still arriving: the release left ~300 MiB held and live
-//     then, which became garbage the next releases did not see as growth.)
+//     the OS has grown by releaseGrowth since it last did, no body is being
+//     read (reqbody.Reading) and the process allocated less than quietBytes
+//     in the last period — never during a burst, at most once per
+//     releaseEvery. (An earlier rule, less than an eighth of the heap held,
+//     fired in the tail of a burst, when a few bodies were still arriving:
+//     the release left ~300 MiB held and live then, which became garbage
+//     the next releases did not see as growth. Allocation alone reaches the
+//     same failure through slow uploads: a declared body is allocated when
+//     its read begins and filled without allocating, so 8 × 10 MiB arriving
+//     at 1 MB/s allocate almost nothing per period while 80 MiB are live.)
 
 // memLimitHeadroom is the soft memory limit above the bodies in flight.
 const memLimitHeadroom = 256 << 20
@@ -75,7 +79,7 @@ func tuneMemory(ctx context.Context, cfg *config, getenv func(string) string, lo
 		debug.SetMemoryLimit(limit)
 		log.LogAttrs(ctx, slog.LevelInfo, "memory limit set (GOMEMLIMIT overrides it)", slog.Int64("bytes", limit))
 	}
-	r := &releaser{read: readMemStats, free: debug.FreeOSMemory}
+	r := &releaser{read: readMemStats, free: debug.FreeOSMemory, busy: func() bool { return reqbody.Reading() > 0 }}
 	go r.run(ctx, releaseEvery)
 }
 
@@ -109,6 +113,7 @@ func readMemStats() memStats {
 type releaser struct {
 	read func() memStats
 	free func()
+	busy func() bool // a body is being read: not quiet, however little was allocated
 
 	last  memStats
 	floor uint64 // held right after the last release
@@ -129,13 +134,14 @@ func (r *releaser) run(ctx context.Context, every time.Duration) {
 }
 
 // tick looks once, and releases when the heap held has grown by
-// releaseGrowth since the last release and the process allocated less
-// than quietBytes since the last tick. It reports whether it released.
+// releaseGrowth since the last release, no body is being read and the
+// process allocated less than quietBytes since the last tick. It reports
+// whether it released.
 func (r *releaser) tick() bool {
 	now := r.read()
 	allocated := now.allocated - r.last.allocated
 	r.last = now
-	if now.held < r.floor+releaseGrowth || allocated >= quietBytes {
+	if now.held < r.floor+releaseGrowth || allocated >= quietBytes || r.busy() {
 		return false
 	}
 	r.free()

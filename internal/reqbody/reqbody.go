@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sync/atomic"
 
@@ -45,8 +46,15 @@ type Budget struct {
 const TrustedBodies = 64
 
 // ForLimit returns the budget of a reader whose bodies are at most limit
-// bytes: [TrustedBodies] of them.
-func ForLimit(limit int64) *Budget { return NewBudget(TrustedBodies * limit) }
+// bytes: [TrustedBodies] of them, or math.MaxInt64 when that does not fit
+// an int64 (a limit of math.MaxInt64 asks for no limit; 64 × it wrapped to
+// a negative budget that trusted nothing).
+func ForLimit(limit int64) *Budget {
+	if limit > math.MaxInt64/TrustedBodies {
+		return NewBudget(math.MaxInt64)
+	}
+	return NewBudget(TrustedBodies * limit)
+}
 
 // NewBudget returns a budget of max bytes.
 func NewBudget(max int64) *Budget { return &Budget{max: max} }
@@ -59,7 +67,7 @@ func (b *Budget) reserve(n int64) bool {
 	}
 	for range 1000 { // bounded: contention is a few readers at a time
 		used := b.used.Load()
-		if used+n > b.max {
+		if n > b.max-used { // not used+n > max: that can wrap when max is near math.MaxInt64
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+n) {
@@ -74,6 +82,18 @@ func (b *Budget) release(n int64) { b.used.Add(-n) }
 // Reserved is how many bytes are reserved now (for tests and metrics).
 func (b *Budget) Reserved() int64 { return b.used.Load() }
 
+// reading counts the calls of [Read] under way. Process-wide on purpose:
+// it tells kapseld's memory releaser whether bodies are arriving, and that
+// memory is the process's, whichever ingester or receiver reads them.
+var reading atomic.Int64
+
+// Reading reports how many bodies are being read now, by any caller in
+// this process. A declared body is allocated whole when its read begins
+// and then filled without allocating, so a burst of slow uploads
+// allocates little while its buffers are live: allocation alone does not
+// say a burst is over, this does.
+func Reading() int64 { return reading.Load() }
+
 // Read reads the whole body of r, refusing it with [TooLarge] (413 E1002) as
 // soon as it crosses limit, and with 400 E1009 when it cannot be read. A
 // declared Content-Length within limit sizes the buffer exactly when it is
@@ -81,6 +101,8 @@ func (b *Budget) Reserved() int64 { return b.used.Load() }
 // documentation); a missing or lying one costs less than three times the
 // bytes actually received.
 func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) ([]byte, error) {
+	reading.Add(1)
+	defer reading.Add(-1)
 	declared := r.ContentLength
 	if declared > limit {
 		// Not refused on the claim: the limit applies to the bytes read
@@ -99,12 +121,21 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) (
 		buf = make([]byte, 0, min(max(declared, 0), limit, SmallBody)+1)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	for range limit + 2 { // bounded: every pass but the last reads a byte or more, or fails
+	// Bounded without arithmetic on limit (limit+2 passes wrapped negative
+	// at math.MaxInt64 and refused every body): MaxBytesReader fails past
+	// limit bytes, so only reads that return nothing can go on for ever,
+	// and at most maxEmptyReads of them in a row are allowed (as bufio).
+	for empty := 0; empty < maxEmptyReads; {
 		if len(buf) == cap(buf) {
 			buf = grow(buf, declared, limit)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if n > 0 {
+			empty = 0
+		} else {
+			empty++
+		}
 		if err == io.EOF {
 			return buf, nil
 		}
@@ -116,8 +147,12 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64, budget *Budget) (
 			return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body", Err: err}
 		}
 	}
-	return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body: the reader made no progress"}
+	return nil, &kapsel.Error{Code: kapsel.CodeMalformedRequest, Detail: "could not read the request body: the reader made no progress", Err: io.ErrNoProgress}
 }
+
+// maxEmptyReads is how many reads in a row may return no bytes and no
+// error before Read gives up (bufio's limit too).
+const maxEmptyReads = 100
 
 // grow returns buf with its capacity doubled, but not past the declared
 // length while the body is within it, nor past limit (+1, to read EOF or
@@ -127,7 +162,10 @@ func grow(buf []byte, declared, limit int64) []byte {
 	if declared >= 0 && int64(len(buf)) < declared {
 		ceiling = declared
 	}
-	next := min(max(2*int64(cap(buf)), SmallBody), ceiling+1)
+	next := max(2*int64(cap(buf)), SmallBody)
+	if next > ceiling {
+		next = ceiling + 1 // no wrap: ceiling < next, a buffer's size
+	}
 	if next <= int64(cap(buf)) {
 		next = int64(cap(buf)) + 1
 	}

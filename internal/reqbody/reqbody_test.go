@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -129,9 +130,9 @@ func TestReadLyingContentLength(t *testing.T) {
 }
 
 // The budget is shared: while one declared body holds it, the next one
-// that does not fit grows instead, and both read correctly.
+// that does not fit grows instead, and both read correctly. Not parallel:
+// it counts the second read's allocations.
 func TestBudgetIsShared(t *testing.T) {
-	t.Parallel()
 	budget := reqbody.NewBudget(3 << 20)
 	body := bytes.Repeat([]byte("y"), 2<<20)
 	pr, pw := io.Pipe()
@@ -152,9 +153,20 @@ func TestBudgetIsShared(t *testing.T) {
 	if got := budget.Reserved(); got != int64(len(body)) {
 		t.Fatalf("reserved %d, want %d", got, len(body))
 	}
-	second, err := reqbody.Read(httptest.NewRecorder(), request(t, body, int64(len(body))), limit, budget)
+	r := request(t, body, int64(len(body)))
+	var second []byte
+	var err error
+	n := allocated(func() { second, err = reqbody.Read(httptest.NewRecorder(), r, limit, budget) })
 	if err != nil || !bytes.Equal(second, body) {
 		t.Fatalf("second read: %d bytes, %v", len(second), err)
+	}
+	// Grown from 64 KiB (64 KiB … 2 MiB), not one buffer of its size: more
+	// than the body and a 64 KiB step.
+	if min := uint64(len(body)) + reqbody.SmallBody; n <= min {
+		t.Fatalf("the second read allocated %d bytes, want more than %d: it was trusted past the budget", n, min)
+	}
+	if got := budget.Reserved(); got != int64(len(body)) {
+		t.Fatalf("reserved %d after the second read, want the first's %d", got, len(body))
 	}
 	if _, err := pw.Write(body[1:]); err != nil {
 		t.Fatal(err)
@@ -211,3 +223,82 @@ func TestReadSizes(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// A limit of math.MaxInt64 ("no limit") reads bodies like any other: the
+// read loop's bound and the budget (64 × the limit) wrapped negative
+// there, so every body was refused with 400 E1009 and no Content-Length
+// was trusted.
+func TestReadNoLimit(t *testing.T) {
+	body := []byte("hello")
+	for _, tc := range []struct {
+		name     string
+		declared int64
+		budget   *reqbody.Budget
+	}{
+		{"declared", int64(len(body)), reqbody.ForLimit(math.MaxInt64)},
+		{"undeclared", -1, reqbody.ForLimit(math.MaxInt64)},
+		{"declared, no budget", int64(len(body)), nil},
+	} {
+		got, err := reqbody.Read(httptest.NewRecorder(), request(t, body, tc.declared), math.MaxInt64, tc.budget)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("%s: read %q, %v; want %q", tc.name, got, err, body)
+		}
+	}
+
+	// The budget of no limit trusts a declared body: one allocation.
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	r := request(t, big, int64(len(big)))
+	var got []byte
+	var err error
+	n := allocated(func() {
+		got, err = reqbody.Read(httptest.NewRecorder(), r, math.MaxInt64, reqbody.ForLimit(math.MaxInt64))
+	})
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if max := uint64(len(big)) + 64<<10; n > max {
+		t.Fatalf("a declared %d-byte body under no limit allocated %d bytes; want at most %d (one buffer)", len(big), n, max)
+	}
+}
+
+// A reader that returns no bytes and no error for ever is given up on.
+func TestReadNoProgress(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("POST", "/", emptyReader{})
+	_, err := reqbody.Read(httptest.NewRecorder(), r, math.MaxInt64, nil)
+	if !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("err = %v, want io.ErrNoProgress", err)
+	}
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+// Reading counts the reads under way, and a read that ends, however it
+// ends, is no longer counted. Not parallel: the count is the process's.
+func TestReading(t *testing.T) {
+	if got := reqbody.Reading(); got != 0 {
+		t.Fatalf("Reading() = %d before any read", got)
+	}
+	pr, pw := io.Pipe()
+	r := httptest.NewRequest("POST", "/", pr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := reqbody.Read(httptest.NewRecorder(), r, limit, nil)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("x")); err != nil { // the read has begun
+		t.Fatal(err)
+	}
+	if got := reqbody.Reading(); got != 1 {
+		t.Fatalf("Reading() = %d during a read, want 1", got)
+	}
+	pw.CloseWithError(errors.New("connection reset"))
+	if err := <-done; err == nil {
+		t.Fatal("a failed read succeeded")
+	}
+	if got := reqbody.Reading(); got != 0 {
+		t.Fatalf("Reading() = %d after the read, want 0", got)
+	}
+}
