@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"sync/atomic"
 
@@ -45,13 +44,19 @@ type Budget struct {
 // is read without growing a buffer.
 const TrustedBodies = 64
 
+// MaxBudget caps a [ForLimit] budget, however large the limit: with a
+// limit of math.MaxInt64 (no limit) a budget of 64 × it would let one
+// request that declares a huge Content-Length and sends nothing have that
+// much allocated. At the default 10 MiB limit the budget is 640 MiB, under
+// the cap.
+const MaxBudget = 1 << 30
+
 // ForLimit returns the budget of a reader whose bodies are at most limit
-// bytes: [TrustedBodies] of them, or math.MaxInt64 when that does not fit
-// an int64 (a limit of math.MaxInt64 asks for no limit; 64 × it wrapped to
-// a negative budget that trusted nothing).
+// bytes: [TrustedBodies] of them, at most [MaxBudget] (computed without
+// overflow: 64 × math.MaxInt64 wrapped to a negative budget).
 func ForLimit(limit int64) *Budget {
-	if limit > math.MaxInt64/TrustedBodies {
-		return NewBudget(math.MaxInt64)
+	if limit > MaxBudget/TrustedBodies {
+		return NewBudget(MaxBudget)
 	}
 	return NewBudget(TrustedBodies * limit)
 }

@@ -228,6 +228,26 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connectio
 // read loop's bound and the budget (64 × the limit) wrapped negative
 // there, so every body was refused with 400 E1009 and no Content-Length
 // was trusted.
+// With no limit, a declared Content-Length is trusted only within
+// MaxBudget: a request that declares 4 GiB and sends 5 bytes must not have
+// 4 GiB allocated (64 × math.MaxInt64 saturated to a budget that trusted any
+// claim).
+func TestReadNoLimitLyingClaim(t *testing.T) {
+	body := []byte("hello")
+	r := request(t, body, 4<<30)
+	var got []byte
+	var err error
+	n := allocated(func() {
+		got, err = reqbody.Read(httptest.NewRecorder(), r, math.MaxInt64, reqbody.ForLimit(math.MaxInt64))
+	})
+	if err == nil && !bytes.Equal(got, body) {
+		t.Fatalf("read %q; want %q or an error", got, body)
+	}
+	if n > 1<<20 {
+		t.Fatalf("a 5-byte body declared as 4 GiB allocated %d bytes; want under 1 MiB", n)
+	}
+}
+
 func TestReadNoLimit(t *testing.T) {
 	body := []byte("hello")
 	for _, tc := range []struct {
