@@ -230,8 +230,8 @@ UPDATE deliveries d SET claimable_at = d.next_attempt_at
 	FROM locked WHERE d.id = locked.id AND d.status = 'pending' AND d.claimable_at > d.next_attempt_at`
 
 // heldLockedSQL is the CTE that locks the held deliveries of the endpoint
-// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL); releaseHeldSQL and
-// releaseBreakerHeldSQL narrow them further in their UPDATE.
+// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL), for releaseHeldSQL,
+// which updates every one of them (releaseBreakerHeldSQL locks fewer).
 const heldLockedSQL = `locked AS MATERIALIZED (
 	SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
 	ORDER BY id FOR NO KEY UPDATE
