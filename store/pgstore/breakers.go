@@ -93,9 +93,19 @@ func (s *Store) BreakerSave(ctx context.Context, params *kapsel.BreakerSaveParam
 // everything through): those held later than that are held until then, or
 // not at all when their next_attempt_at is later. Deliveries held for an
 // inactive endpoint ('infinity') stay held. It reads deliveries_held_idx.
-// The rows are locked first, in id order (heldLockedSQL), as
-// releaseHeldSQL and EndpointDelete lock them.
-const releaseBreakerHeldSQL = `WITH ` + heldLockedSQL + `
+// The rows are locked first, in id order, as releaseHeldSQL and
+// EndpointDelete lock them — but only those the UPDATE changes: the lock
+// CTE carries the UPDATE's own predicates. With heldLockedSQL's (every
+// held row of the endpoint) a transition locked the whole held backlog,
+// those held at 'infinity' and until the new open_until included: a tuple
+// lock (xmax, WAL, a dirty page) per row on every trip, probe and close,
+// and a wait on any claim holding one of them
+// (TestBreakerSaveLocksOnlyWhatItReleases).
+const releaseBreakerHeldSQL = `WITH locked AS MATERIALIZED (
+	SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
+		AND claimable_at <> 'infinity' AND claimable_at > coalesce($2::timestamptz, '-infinity')
+	ORDER BY id FOR NO KEY UPDATE
+)
 UPDATE deliveries d
 	SET claimable_at = greatest(d.next_attempt_at, coalesce($2::timestamptz, '-infinity'))
 	FROM locked

@@ -184,6 +184,7 @@ func (s *Store) DeliveryComplete(ctx context.Context, params *kapsel.DeliveryCom
 	}
 	b.Queue(completeSQL, aDelivery, aToken, aStatus, aNext, aLastErr, aDisable,
 		aAttempt, aTrigger, aStarted, aDuration, aCode, aBody, aErrCode, aErr, micro(params.Now))
+	queueDropParams(b, aBody) // its results are read by br.Close
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	for range 1 + btoi(len(disabling) > 0) {

@@ -230,15 +230,18 @@ UPDATE deliveries d SET claimable_at = d.next_attempt_at
 	FROM locked WHERE d.id = locked.id AND d.status = 'pending' AND d.claimable_at > d.next_attempt_at`
 
 // heldLockedSQL is the CTE that locks the held deliveries of the endpoint
-// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL); releaseHeldSQL and
-// releaseBreakerHeldSQL narrow them further in their UPDATE.
+// $1 FOR NO KEY UPDATE in id order (as liveLockedSQL), for releaseHeldSQL,
+// which updates every one of them (releaseBreakerHeldSQL locks fewer).
 const heldLockedSQL = `locked AS MATERIALIZED (
 	SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND claimable_at > next_attempt_at
 	ORDER BY id FOR NO KEY UPDATE
 )`
 
 // endLiveDeliveriesSQL ends the unfinished deliveries of the endpoints $1,
-// for TenantDelete: failed, last_error $2. A delivering one keeps its
+// for TenantDelete and EndpointDelete: failed, last_error $2. $3 guards
+// EndpointDelete's call: when it is not NULL, nothing is ended unless the
+// endpoint $1[1] is visible to the tenant $3 (” for any) — the delete's
+// batch runs every statement, found or not. TenantDelete passes NULL. A delivering one keeps its
 // lease token, so that the completion of its attempt in flight is still
 // recorded (see completeSQL). It finds them through the partial indexes of
 // the live statuses (a BitmapOr of deliveries_pending_idx and
@@ -261,9 +264,13 @@ UPDATE deliveries d SET status = 'failed', last_error = $2, claimable_at = d.nex
 // liveLockedSQL is the CTE that locks the unfinished deliveries of the
 // endpoints $1 FOR NO KEY UPDATE (the UPDATE's own lock) in id order: the
 // lock is taken above the sort, whatever the scan, and MATERIALIZED keeps
-// it out of the UPDATE's own scan (as lockDeliveriesSQL).
+// it out of the UPDATE's own scan (as lockDeliveriesSQL). $3 is
+// endLiveDeliveriesSQL's guard; the EXISTS does not depend on the row, so
+// it is an InitPlan, evaluated once.
 const liveLockedSQL = `locked AS MATERIALIZED (
 	SELECT id FROM deliveries WHERE endpoint_id = ANY ($1::text[]) AND (status = 'pending' OR status = 'delivering')
+		AND ($3::text IS NULL OR EXISTS (SELECT FROM endpoints
+			WHERE id = ($1::text[])[1] AND deleted_at IS NULL AND ($3::text = '' OR tenant_id = $3::text)))
 	ORDER BY id FOR NO KEY UPDATE
 )`
 
@@ -286,9 +293,8 @@ const liveLockedSQL = `locked AS MATERIALIZED (
 //     transaction whose snapshot is older than the delete fail with a
 //     serialization error rather than fan out to the deleted endpoint (see
 //     targetsSQL);
-//  3. the live deliveries are ended (EndpointDelete's copy of
-//     endLiveDeliveriesSQL, which locks them in id order first; only if
-//     the endpoint is visible): its snapshot, taken after step 1, sees
+//  3. the live deliveries are ended (endLiveDeliveriesSQL, which locks
+//     them in id order first; only if the endpoint is visible, its $3): its snapshot, taken after step 1, sees
 //     what the writes step 1 waited for created, so no pending delivery
 //     survives for a deleted endpoint;
 //  4. deleted_at is set; no row means the endpoint is not visible
@@ -299,14 +305,7 @@ func (s *Store) EndpointDelete(ctx context.Context, params *kapsel.EndpointDelet
 		b := &pgx.Batch{}
 		b.Queue(lockEndpointTenantSQL, id, params.TenantID)
 		b.Queue(`SELECT id FROM endpoints WHERE `+visibleEndpoint+` FOR UPDATE`, id, params.TenantID)
-		b.Queue(`WITH locked AS MATERIALIZED (
-				SELECT id FROM deliveries WHERE endpoint_id = $1 AND (status = 'pending' OR status = 'delivering')
-					AND EXISTS (SELECT FROM endpoints WHERE `+visibleEndpoint+`)
-				ORDER BY id FOR NO KEY UPDATE
-			)
-			UPDATE deliveries d SET status = 'failed', last_error = $3, claimable_at = d.next_attempt_at
-			FROM locked WHERE d.id = locked.id AND (d.status = 'pending' OR d.status = 'delivering')`,
-			id, params.TenantID, kapsel.LastErrorEndpointDeleted)
+		b.Queue(endLiveDeliveriesSQL, []string{id}, kapsel.LastErrorEndpointDeleted, string(params.TenantID))
 		b.Queue(`UPDATE endpoints SET deleted_at = $3, updated_at = $3 WHERE `+visibleEndpoint+` RETURNING id`,
 			id, params.TenantID, micro(params.Now))
 		br := tx.SendBatch(ctx, b)

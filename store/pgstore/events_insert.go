@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -316,10 +317,7 @@ func (b *insertBatch) run(ctx context.Context, q querier, own bool) ([]kapsel.Ev
 	bt := &pgx.Batch{}
 	bt.Queue(insertEventsSQL, aID, aTenant, aSource, aBody, aCType, aHdr, aKey, aHash, aType, aChannels,
 		b.now.Add(b.window), b.now, dID, dEvent, dEndpoint, aTraceParent, aTraceState)
-	dropParams := bodyBytes(aBody) >= dropParamsBytes
-	if dropParams {
-		bt.Queue(dropParamsSQL, dropParamsArgs[:]...)
-	}
+	dropParams := queueDropParams(bt, aBody)
 	if own {
 		bt.Queue(`COMMIT`)
 	}
@@ -569,26 +567,59 @@ func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.End
 	}
 }
 
-// dropParamsSQL follows an insert whose bodies come to dropParamsBytes or
-// more, in the same pipeline. pgx's query builder encodes a statement's
-// parameters into one buffer per connection and keeps their slices until
-// that connection runs a statement with as many parameters
-// (ExtendedQueryBuilder.reset truncates ParamValues without clearing it):
-// each of the 17 stale slices pins the whole buffer, bodies included. So
-// every pooled connection that had inserted a large batch held its last
-// batch's bodies — after a burst of 10 MiB bodies ~120 MiB (pprof
-// inuse_space: pgtype's bytea encoding) that the process could not give
-// back, until each connection ran a statement of 17 parameters. This one
-// has 17, all empty. TestInsertKeepsNoBody fails without it.
+// dropParamsSQL follows a statement whose parameters come to
+// dropParamsBytes or more (an insert's bodies, a completion batch's
+// response bodies), in the same pipeline: queueDropParams. pgx's query
+// builder encodes a statement's parameters into one buffer per connection
+// and keeps their slices until that connection runs a statement with as
+// many parameters (ExtendedQueryBuilder.reset truncates ParamValues
+// without clearing it): each stale slice pins the whole buffer, bodies
+// included. So every pooled connection that had inserted a large batch
+// held its last batch's bodies — after a burst of 10 MiB bodies ~120 MiB
+// (pprof inuse_space: pgtype's bytea encoding) that the process could not
+// give back — and one that had completed a batch held up to 64 KiB of
+// response body per completion. This statement has 64 parameters, all
+// empty: reset keeps at most 64 slots (it reallocates ParamValues above
+// that capacity), so it clears every stale slot whatever the statement
+// before it, without tracking its parameter count. TestInsertKeepsNoBody
+// and TestCompleteKeepsNoBody fail without it.
+var dropParamsSQL = func() string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i := range dropParamsCount {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text", i+1)
+	}
+	return b.String()
+}()
+
 const (
-	dropParamsSQL = `SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
-	$10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text`
+	// dropParamsCount is the capacity pgx's ExtendedQueryBuilder.reset
+	// keeps for ParamValues.
+	dropParamsCount = 64
 	dropParamsBytes = 1 << 20
 )
 
-// dropParamsArgs are dropParamsSQL's arguments: as many as
-// insertEventsSQL's parameters.
-var dropParamsArgs = [17]any{"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}
+// dropParamsArgs are dropParamsSQL's arguments, all empty.
+var dropParamsArgs = make([]any, dropParamsCount)
+
+func init() {
+	for i := range dropParamsArgs {
+		dropParamsArgs[i] = ""
+	}
+}
+
+// queueDropParams queues dropParamsSQL in b when a statement queued before
+// it carried bodies of dropParamsBytes or more, and reports whether it did.
+func queueDropParams(b *pgx.Batch, bodies [][]byte) bool {
+	if bodyBytes(bodies) < dropParamsBytes {
+		return false
+	}
+	b.Queue(dropParamsSQL, dropParamsArgs...)
+	return true
+}
 
 func bodyBytes(bodies [][]byte) int {
 	n := 0

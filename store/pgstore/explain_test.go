@@ -350,6 +350,17 @@ func TestInsertAndDeleteUseIndexes(t *testing.T) {
 		}
 	}
 
-	root, _ = explain(t, s, "end live deliveries", pgstore.EndLiveDeliveriesSQL, []any{[]string{string(eps[3].ID)}, kapsel.LastErrorEndpointDeleted}, "deliveries")
+	// The lock CTEs (liveLockedSQL, heldLockedSQL and the breaker's) read
+	// an index of deliveries, as their UPDATEs do: EndpointDelete's call
+	// (guarded by its tenant, $3), TenantDelete's (no guard), the releases.
+	root, _ = explain(t, s, "EndpointDelete's end of the live deliveries", pgstore.EndLiveDeliveriesSQL,
+		[]any{[]string{string(eps[3].ID)}, kapsel.LastErrorEndpointDeleted, string(ten.ID)}, "deliveries")
 	t.Logf("EndpointDelete's end of the live deliveries plan:\n%s", root)
+	root, _ = explain(t, s, "TenantDelete's end of the live deliveries", pgstore.EndLiveDeliveriesSQL,
+		[]any{[]string{string(eps[3].ID), string(eps[4].ID)}, kapsel.LastErrorEndpointDeleted, nil}, "deliveries")
+	t.Logf("TenantDelete's end of the live deliveries plan:\n%s", root)
+	root, _ = explain(t, s, "release held", pgstore.ReleaseHeldSQL, []any{string(eps[3].ID)}, "deliveries")
+	t.Logf("release held plan:\n%s", root)
+	root, _ = explain(t, s, "release breaker held", pgstore.ReleaseBreakerHeldSQL, []any{string(eps[3].ID), now}, "deliveries")
+	t.Logf("release breaker held plan:\n%s", root)
 }

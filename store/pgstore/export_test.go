@@ -6,14 +6,16 @@ import "context"
 // statements, for the
 // EXPLAIN tests.
 const (
-	ClaimSQL             = claimSQL
-	HoldSQL              = holdSQL
-	SweepSQL             = sweepSQL
-	TargetsSQL           = targetsSQL
-	InsertEventsSQL      = insertEventsSQL
-	EndLiveDeliveriesSQL = endLiveDeliveriesSQL
-	CompleteSQL          = completeSQL
-	ClaimPlanSettings    = claimPlanSettings
+	ClaimSQL              = claimSQL
+	HoldSQL               = holdSQL
+	SweepSQL              = sweepSQL
+	TargetsSQL            = targetsSQL
+	InsertEventsSQL       = insertEventsSQL
+	EndLiveDeliveriesSQL  = endLiveDeliveriesSQL
+	ReleaseHeldSQL        = releaseHeldSQL
+	ReleaseBreakerHeldSQL = releaseBreakerHeldSQL
+	CompleteSQL           = completeSQL
+	ClaimPlanSettings     = claimPlanSettings
 )
 
 // EventListSQL and DeliveryListSQL are the lists' statements, for the

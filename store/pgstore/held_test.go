@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kapsel-dev/kapsel"
 )
 
@@ -245,5 +247,74 @@ func (f *fixture) deliverWhileBlocking(ep *kapsel.Endpoint, block, unblock func(
 	if got := delivered.Load(); got != rounds*perRound {
 		stranded := f.count(`SELECT count(*) FROM deliveries WHERE status = 'pending' AND claimable_at > next_attempt_at`)
 		t.Fatalf("made %d of %d deliveries; %d pending deliveries are still held", got, rounds*perRound, stranded)
+	}
+}
+
+// TestBreakerSaveLocksOnlyWhatItReleases: a breaker transition writes no
+// tuple lock on held deliveries it leaves as they are — those held at
+// 'infinity' for an inactive endpoint, and those held until no later than
+// the new OpenUntil. Locking them cost a tuple lock (xmax, WAL, a dirty
+// page) per row of the backlog on every trip, probe and close, and waited
+// on any claim holding one.
+func TestBreakerSaveLocksOnlyWhatItReleases(t *testing.T) {
+	f := setup(t)
+	ctx := t.Context()
+	// A tuple lock sets the row's xmax to the locking transaction: the
+	// rows whose xmax changed between two calls were locked (or updated)
+	// in between.
+	xmaxes := func(ep *kapsel.Endpoint) map[string]string {
+		rows, _ := f.s.Pool().Query(ctx, `SELECT id, xmax::text FROM deliveries WHERE endpoint_id = $1`, ep.ID)
+		m := map[string]string{}
+		var id, xmax string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &xmax}, func() error { m[id] = xmax; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	changed := func(before, after map[string]string) int {
+		n := 0
+		for id, x := range after {
+			if before[id] != x {
+				n++
+			}
+		}
+		return n
+	}
+	save := func(ep *kapsel.Endpoint, version int64, openUntil time.Time) {
+		t.Helper()
+		if _, err := f.s.BreakerSave(ctx, &kapsel.BreakerSaveParams{State: &kapsel.BreakerState{
+			EndpointID: ep.ID, Status: kapsel.BreakerOpen, OpenUntil: openUntil}, ExpectedVersion: version, Now: f.now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Backlogs of 2,000: with a few rows the planner's join may never
+	// read the lock CTE (its outer side is empty), so nothing is locked
+	// whatever the CTE says.
+	// Held at 'infinity': the endpoint is paused.
+	paused := f.endpoint(kapsel.EndpointPaused)
+	f.backlog(paused, 2000, f.now)
+	// Held until the breaker's OpenUntil, which the next trip moves later.
+	openUntil := f.now.Add(time.Minute)
+	save(f.ep, 0, openUntil)
+	f.backlog(f.ep, 2000, f.now)
+	if ds := f.claim(5000, f.now); len(ds) != 0 {
+		t.Fatalf("claimed %d deliveries, want none (paused, or breaker open)", len(ds))
+	}
+	if held := f.count(`SELECT count(*) FROM deliveries WHERE claimable_at > next_attempt_at`); held != 4000 {
+		t.Fatalf("%d of 4000 deliveries held", held)
+	}
+	pausedBefore, heldBefore := xmaxes(paused), xmaxes(f.ep)
+
+	save(paused, 0, f.now.Add(time.Hour))
+	save(f.ep, 1, openUntil.Add(time.Hour))
+	if n := changed(pausedBefore, xmaxes(paused)); n != 0 {
+		t.Errorf("a breaker save locked %d deliveries held at 'infinity', which it does not update", n)
+	}
+	if n := changed(heldBefore, xmaxes(f.ep)); n != 0 {
+		t.Errorf("a breaker save locked %d deliveries held until before its OpenUntil, which it does not update", n)
+	}
+	if held := f.count(`SELECT count(*) FROM deliveries WHERE claimable_at = $1`, openUntil); held != 2000 {
+		t.Errorf("%d of 2000 deliveries still held until the old OpenUntil", held)
 	}
 }

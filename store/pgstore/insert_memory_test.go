@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"testing"
+	"time"
 
 	"github.com/kapsel-dev/kapsel"
 )
@@ -34,5 +35,45 @@ func TestInsertKeepsNoBody(t *testing.T) {
 	t.Logf("live heap after inserting one %d MiB body: %+.1f MiB", size>>20, float64(grown)/(1<<20))
 	if grown > size/4 {
 		t.Errorf("after the insert returned, %.1f MiB stay live; want none of the %d MiB body", float64(grown)/(1<<20), size>>20)
+	}
+}
+
+// TestCompleteKeepsNoBody: once a completion batch has returned, the
+// connection it used holds nothing of its response bodies. completeSQL's
+// parameters are pinned as the insert's were (see dropParamsSQL): up to
+// 64 KiB of response body per completion of the connection's last batch.
+//
+// Not parallel: it measures the process's heap.
+func TestCompleteKeepsNoBody(t *testing.T) {
+	f := newFixture(t)
+	const n = 128 // × 64 KiB: 8 MiB of response bodies
+	f.backlog(f.ep, n, f.now)
+	ds := f.claim(n, f.now)
+	if len(ds) != n {
+		t.Fatalf("claimed %d deliveries, want %d", len(ds), n)
+	}
+	before := liveHeap()
+	func() {
+		cs := make([]kapsel.DeliveryCompletion, len(ds))
+		for i, d := range ds {
+			cs[i] = kapsel.DeliveryCompletion{DeliveryID: d.ID, LeaseToken: d.LeaseToken, Status: kapsel.DeliveryDelivered,
+				Attempt: kapsel.Attempt{Number: 1, StartedAt: f.now, Duration: time.Millisecond, StatusCode: 200,
+					ResponseBody: bytes.Repeat([]byte("r"), kapsel.MaxResponseBody)}}
+		}
+		errs, err := f.s.DeliveryComplete(t.Context(), &kapsel.DeliveryCompleteParams{Completions: cs, Now: f.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	grown := int64(liveHeap()) - int64(before)
+	size := int64(n * kapsel.MaxResponseBody)
+	t.Logf("live heap after completing %d deliveries with %d MiB of response bodies: %+.1f MiB", n, size>>20, float64(grown)/(1<<20))
+	if grown > size/4 {
+		t.Errorf("after the completion returned, %.1f MiB stay live; want none of the %d MiB of response bodies", float64(grown)/(1<<20), size>>20)
 	}
 }

@@ -15,9 +15,10 @@ import (
 // hot statements (the insert's fan-out, the claim, the completion) would
 // all have to learn the partition key, and the unique (event_id,
 // endpoint_id) and idempotency keys would have to include it, while a
-// batch of 1,000 events by primary key holds its row locks for a few
-// milliseconds and touches no row the hot path is writing (an event is
-// removed only once all its deliveries have ended).
+// batch of events by primary key (kapsel.DefaultRetentionBatch, 250 by
+// default) holds its row locks for a few milliseconds and touches no row
+// the hot path is writing (an event is removed only once all its
+// deliveries have ended).
 //
 // A batch reads the next Limit+1 events of its scope in id order
 // (scanSQL, on the primary key or events_tenant_id_idx), decides in Go

@@ -169,7 +169,7 @@ func (s *Store) TenantDelete(ctx context.Context, params *kapsel.TenantDeletePar
 		}
 		b = &pgx.Batch{}
 		if len(endpoints) > 0 {
-			b.Queue(endLiveDeliveriesSQL, endpoints, kapsel.LastErrorEndpointDeleted)
+			b.Queue(endLiveDeliveriesSQL, endpoints, kapsel.LastErrorEndpointDeleted, nil) // no guard: the tenant's endpoints, locked above
 			b.Queue(`UPDATE endpoints SET deleted_at = $2, updated_at = $2 WHERE id = ANY ($1)`, endpoints, now)
 		}
 		b.Queue(`UPDATE sources SET deleted_at = $2, updated_at = $2 WHERE tenant_id = $1 AND deleted_at IS NULL`, id, now)
