@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -251,30 +250,19 @@ func testExtend(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			for i, c := range cs {
 				ls[n-1-i] = leaseOf(c) // the keep-alive names them last to first
 			}
-			start := make(chan struct{})
-			errs := make(chan error, 2)
-			go func() {
-				<-start
-				_, err := h.s.DeliveryExtend(h.ctx, &kapsel.DeliveryExtendParams{Leases: ls, LeaseDuration: 30 * time.Second, Now: now.Add(time.Second)})
-				errs <- err
-			}()
-			go func() {
-				<-start
-				done := make([]kapsel.DeliveryCompletion, n)
-				for i, c := range cs {
-					done[i] = completion(c, 200, kapsel.DeliveryDelivered, now.Add(time.Second))
-				}
-				got, err := h.s.DeliveryComplete(h.ctx, &kapsel.DeliveryCompleteParams{Completions: done, Now: now.Add(time.Second)})
-				if err == nil {
-					err = errors.Join(got...)
-				}
-				errs <- err
-			}()
-			close(start)
-			for range 2 {
-				if err := <-errs; err != nil {
-					t.Fatalf("round %d: a keep-alive and a completion of the same %d leases: %v", round, n, err)
-				}
+			done := make([]kapsel.DeliveryCompletion, n)
+			for i, c := range cs {
+				done[i] = completion(c, 200, kapsel.DeliveryDelivered, now.Add(time.Second))
+			}
+			err := concurrently(
+				func() error {
+					_, err := h.s.DeliveryExtend(h.ctx, &kapsel.DeliveryExtendParams{Leases: ls, LeaseDuration: 30 * time.Second, Now: now.Add(time.Second)})
+					return err
+				},
+				completeAll(h, now.Add(time.Second), done),
+			)
+			if err != nil {
+				t.Fatalf("round %d: a keep-alive and a completion of the same %d leases: %v", round, n, err)
 			}
 			for _, c := range cs {
 				equal(t, "Status", h.get(c.ID).Status, kapsel.DeliveryDelivered)

@@ -31,11 +31,7 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		for round := range rounds {
 			ep := h.endpoint(ten)
 			start := at(time.Duration(round) * time.Hour)
-			for i := range n {
-				h.delivery(ep, start.Add(-time.Duration(i)*time.Second))
-			}
-			claimed := h.claim(kapsel.MaxPageLimit, time.Minute, start)
-			equal(t, "claimed", len(claimed), n)
+			claimed := h.claimedLatestFirst(ep, n, start)
 			now := start.Add(time.Second)
 			comps := make([]kapsel.DeliveryCompletion, n)
 			for i, c := range claimed {
@@ -66,12 +62,8 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		for round := range rounds {
 			ep := h.endpoint(ten)
 			start := at(time.Duration(round) * time.Hour)
-			for i := range n {
-				h.delivery(ep, start.Add(-time.Duration(i)*time.Second))
-			}
 			// Attempted once, last to first, and due again a minute later.
-			claimed := h.claim(kapsel.MaxPageLimit, time.Minute, start)
-			equal(t, "claimed", len(claimed), n)
+			claimed := h.claimedLatestFirst(ep, n, start)
 			slices.SortFunc(claimed, func(a, b *kapsel.Delivery) int { return strings.Compare(string(b.ID), string(a.ID)) })
 			comps := make([]kapsel.DeliveryCompletion, n)
 			for i, c := range claimed {
@@ -162,6 +154,19 @@ func testLockOrder(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 			}
 		}
 	})
+}
+
+// claimedLatestFirst makes n deliveries to ep, due latest first (the last
+// one made is due first, so the claim rewrites them in the reverse of id
+// order), and claims them all at start for a minute.
+func (h *harness) claimedLatestFirst(ep *kapsel.Endpoint, n int, start time.Time) []*kapsel.Delivery {
+	h.t.Helper()
+	for i := range n {
+		h.delivery(ep, start.Add(-time.Duration(i)*time.Second))
+	}
+	claimed := h.claim(kapsel.MaxPageLimit, time.Minute, start)
+	equal(h.t, "claimed", len(claimed), n)
+	return claimed
 }
 
 // completeAll returns a call of DeliveryComplete with cs whose error is

@@ -82,12 +82,7 @@ func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 
 		for _, now := range []time.Time{at(10 * day), at(10000 * day)} {
 			p := kapsel.RetentionSweepParams{Before: now, Now: now}
-			er := h.eraseBodies(p)
-			equal(t, "bodies erased", er.Events, 0)
-			equal(t, "Blocked (bodies)", er.Blocked, ev.ID)
-			res := h.deleteEvents(p)
-			equal(t, "events removed", res.Events, 0)
-			equal(t, "Blocked", res.Blocked, ev.ID)
+			h.sweepsBlockedBy(p, ev.ID)
 		}
 		equal(t, "body", string(h.getEvent(ev.ID).Body), `{"fan":"out"}`)
 		equal(t, "a's delivery", h.get(da.ID).Status, kapsel.DeliveryDelivered)
@@ -109,12 +104,7 @@ func testRetention(t *testing.T, newStore func(*testing.T) kapsel.Store) {
 		equal(t, "LeaseToken kept", got.LeaseToken, c.LeaseToken)
 
 		p := kapsel.RetentionSweepParams{Before: at(5 * day), Now: at(20 * day)}
-		er := h.eraseBodies(p)
-		equal(t, "bodies erased under a lease", er.Events, 0)
-		equal(t, "Blocked (bodies)", er.Blocked, d.EventID)
-		res := h.deleteEvents(p)
-		equal(t, "events removed under a lease", res.Events, 0)
-		equal(t, "Blocked", res.Blocked, d.EventID)
+		h.sweepsBlockedBy(p, d.EventID)
 		equal(t, "the body", string(h.getEvent(d.EventID).Body), `{"n":0}`)
 
 		p.Before = at(11 * day) // the lease ran out by then
@@ -362,6 +352,18 @@ func (h *harness) deleteEvents(p kapsel.RetentionSweepParams) *kapsel.RetentionS
 	res, err := h.s.RetentionDeleteEvents(h.ctx, &p)
 	must(h.t, err, "RetentionDeleteEvents")
 	return res
+}
+
+// sweepsBlockedBy runs both sweeps with p and requires that neither
+// removed anything and both reported the event in use as Blocked.
+func (h *harness) sweepsBlockedBy(p kapsel.RetentionSweepParams, id kapsel.EventID) {
+	h.t.Helper()
+	er := h.eraseBodies(p)
+	equal(h.t, "bodies erased", er.Events, 0)
+	equal(h.t, "Blocked (bodies)", er.Blocked, id)
+	res := h.deleteEvents(p)
+	equal(h.t, "events removed", res.Events, 0)
+	equal(h.t, "Blocked", res.Blocked, id)
 }
 
 // deliverAll claims every due delivery at now, requires n of them, and

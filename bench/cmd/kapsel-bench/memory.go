@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,17 +110,12 @@ func memoryBench(ctx context.Context, o *options, stdout, stderr io.Writer) erro
 	}
 	res.Store = o.Store
 	fmt.Fprintln(stdout, res.line())
-	raw, err := json.MarshalIndent(struct {
+	if err := writeJSON(o.Out, struct {
 		*report
 		Memory *memoryResult `json:"memory"`
-	}{rep, res}, "", "  ")
-	if err != nil {
+	}{rep, res}, stdout); err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.Out, append(raw, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "result: %s\n", o.Out)
 	if o.Chart == "" {
 		return nil
 	}

@@ -176,15 +176,23 @@ func loadAvg() [3]float64 {
 	return out
 }
 
-func (r *report) write(o *options, stdout io.Writer) error {
-	raw, err := json.MarshalIndent(r, "", "  ")
+// writeJSON writes v, indented, to path and says so on stdout.
+func writeJSON(path string, v any, stdout io.Writer) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.Out, append(raw, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "result: %s\n", o.Out)
+	fmt.Fprintf(stdout, "result: %s\n", path)
+	return nil
+}
+
+func (r *report) write(o *options, stdout io.Writer) error {
+	if err := writeJSON(o.Out, r, stdout); err != nil {
+		return err
+	}
 	if o.Chart == "" {
 		return nil
 	}
