@@ -579,7 +579,7 @@ func (b *insertBatch) results(out []kapsel.EventInsertResult, fan [][]kapsel.End
 // (pprof inuse_space: pgtype's bytea encoding) that the process could not
 // give back — and one that had completed a batch held up to 64 KiB of
 // response body per completion. This statement has 64 parameters, all
-// empty: reset keeps at most 64 slots (it reallocates ParamValues above
+// NULL: reset keeps at most 64 slots (it reallocates ParamValues above
 // that capacity), so it clears every stale slot whatever the statement
 // before it, without tracking its parameter count. TestInsertKeepsNoBody
 // and TestCompleteKeepsNoBody fail without it.
@@ -602,14 +602,9 @@ const (
 	dropParamsBytes = 1 << 20
 )
 
-// dropParamsArgs are dropParamsSQL's arguments, all empty.
+// dropParamsArgs are dropParamsSQL's arguments, all nil: NULLs, which
+// encode to nothing.
 var dropParamsArgs = make([]any, dropParamsCount)
-
-func init() {
-	for i := range dropParamsArgs {
-		dropParamsArgs[i] = ""
-	}
-}
 
 // queueDropParams queues dropParamsSQL in b when a statement queued before
 // it carried bodies of dropParamsBytes or more, and reports whether it did.
